@@ -1,0 +1,27 @@
+"""Cross-domain data for UAF: ColdRec files, the synthetic generator, MovieLens-1M genre split."""
+
+from nextitnet.data.coldrec import read_coldrec, write_coldrec
+from nextitnet.data.cross_domain_data import CrossDomainData
+from nextitnet.data.encoding import (
+    EncodedTask,
+    encode_profile_task,
+    encode_recommendation_task,
+    pretrain_windows,
+)
+from nextitnet.data.item_vocabulary import ItemVocabulary
+from nextitnet.data.movielens import build_ml1m_genre_split, find_ml1m_dir
+from nextitnet.data.synthetic import generate_cross_domain
+
+__all__ = [
+    "CrossDomainData",
+    "EncodedTask",
+    "ItemVocabulary",
+    "build_ml1m_genre_split",
+    "encode_profile_task",
+    "encode_recommendation_task",
+    "find_ml1m_dir",
+    "generate_cross_domain",
+    "pretrain_windows",
+    "read_coldrec",
+    "write_coldrec",
+]

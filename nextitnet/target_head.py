@@ -1,0 +1,55 @@
+"""The fine-tuning output layer on the last real position (UAF Eq. 7)."""
+
+from __future__ import annotations
+
+from pitune_tf.keras import keras, tf
+
+
+def last_real_hidden(hidden, items):
+    """Hidden state at each row's last non-padding position.
+
+    hidden: [batch, L, k]; items: [batch, L] int ids with 0 = padding (left or right).
+    Rows without any real item use position L-1.
+    """
+    length = tf.shape(items)[1]
+    positions = tf.range(length)[None, :]  # [1, L]
+    real = tf.not_equal(items, 0)
+    last = tf.reduce_max(tf.where(real, positions, -1), axis=1)  # [batch]
+    last = tf.where(last < 0, length - 1, last)
+    return tf.gather(hidden, last, axis=1, batch_dims=1)  # [batch, k]
+
+
+@keras.saving.register_keras_serializable(package="pitune")
+class TargetHead(keras.layers.Layer):
+    """Target-domain scores ``o_y = W_n h_n + b_n`` (UAF Eq. 7).
+
+    ``h_n`` is the final hidden vector at the last real (non-padding) position of the
+    source sequence.
+
+    Args:
+        num_outputs: int. |Y| + reserved ids (target items), or the number of classes of a
+            profile-prediction task.
+
+    Example:
+        >>> head = TargetHead(5)
+        >>> head(tf.ones([2, 3, 4]), tf.constant([[0, 1, 2], [3, 4, 5]])).shape
+        TensorShape([2, 5])
+    """
+
+    def __init__(self, num_outputs, **kwargs):
+        super().__init__(**kwargs)
+        self.num_outputs = int(num_outputs)
+        self.dense = keras.layers.Dense(self.num_outputs, name="dense")
+
+    def build(self, input_shape):
+        self.dense.build([None, input_shape[-1]])
+        super().build(input_shape)
+
+    def call(self, hidden, items):
+        h_n = last_real_hidden(hidden, items)  # [batch, k]
+        return self.dense(h_n)  # [batch, num_outputs]
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(num_outputs=self.num_outputs)
+        return config

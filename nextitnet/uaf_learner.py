@@ -1,0 +1,135 @@
+"""The fine-tuning objective of every mode: BPR / BCE / CE, the RL loss, MTL's source loss."""
+
+from __future__ import annotations
+
+from nextitnet import gates as gate_fns
+from nextitnet.losses import (
+    bce_loss,
+    bpr_loss,
+    classification_loss,
+    masked_next_item_loss,
+    policy_reward,
+    self_critical_loss,
+)
+from nextitnet.uaf_model import UAFModel
+from pitune_tf.keras import keras, tf
+
+
+class UAFLearner(keras.Model):
+    """Fine-tunes a :class:`UAFModel` (UAF Eq. 8, 13-15).
+
+    A batch is ``{"source": [batch, L] int, "target": [batch] int}``. Objectives:
+
+    - ``bpr`` (Eq. 8): ``-log sigmoid(o_{y+} - o_{y-})`` with one negative drawn uniformly
+      from the valid target ids ``1 .. num_outputs - 1`` other than the positive;
+    - ``bce``: the official code's binary cross-entropy on the same pair;
+    - ``ce``: softmax cross-entropy over classes (profile prediction, 5.4).
+
+    In ``rl`` mode the loss is ``L = L_main + beta * L_RL`` (Eq. 15): the main loss on the
+    sampled action's output, and the self-critical loss (Eq. 14) with rewards (Eq. 13)
+    ``1 - share^2`` when correct and ``-gamma`` otherwise. "Correct" means the positive is
+    in the top ``reward_top_k`` of all valid target items (argmax = label for ``ce``).
+    In ``mtl`` mode the masked next-item loss of the source sequence is added with weight
+    ``source_loss_weight``. ``train_step`` returns every term by name; variables outside
+    the mode's trainable set (e.g. the frozen blocks F_l) get no update.
+
+    Args:
+        model: UAFModel.
+        objective: str. "bpr", "bce" or "ce".
+        gamma: float. gamma of Eq. 13.
+        beta: float. beta of Eq. 15.
+        reward_top_k: int. Rank cut-off that makes a recommendation "correct" in Eq. 13.
+        source_loss_weight: float. Weight of the source objective in ``mtl`` mode.
+    """
+
+    def __init__(
+        self,
+        model: UAFModel,
+        objective="bpr",
+        gamma=1.0,
+        beta=1.0,
+        reward_top_k=5,
+        source_loss_weight=1.0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if objective not in ("bpr", "bce", "ce"):
+            raise ValueError(f"objective must be bpr, bce or ce, got {objective!r}")
+        self.model = model
+        self.objective = objective
+        self.gamma = float(gamma)
+        self.beta = float(beta)
+        self.reward_top_k = int(reward_top_k)
+        self.source_loss_weight = float(source_loss_weight)
+
+    def call(self, items, training=False):
+        return self.model(items, training=training)
+
+    def sample_negatives(self, positives):
+        """One negative per row, uniform over valid ids 1..V except the positive. [batch]."""
+        valid = self.model.num_outputs - 1  # V
+        shift = self.model.rng.uniform(tf.shape(positives), minval=1, maxval=valid, dtype=tf.int32)
+        return 1 + tf.math.floormod(positives - 1 + shift, valid)
+
+    def main_loss(self, logits, targets, negatives):
+        if self.objective == "ce":
+            return classification_loss(targets, logits)
+        pos = tf.gather(logits, targets, axis=1, batch_dims=1)  # [batch]
+        neg = tf.gather(logits, negatives, axis=1, batch_dims=1)  # [batch]
+        return bpr_loss(pos, neg) if self.objective == "bpr" else bce_loss(pos, neg)
+
+    def correct(self, logits, targets):
+        """[batch] bool: the prediction counts as correct for the reward of Eq. 13."""
+        if self.objective == "ce":
+            return tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), targets)
+        pos = tf.gather(logits, targets, axis=1, batch_dims=1)[:, None]  # [batch, 1]
+        rank = 1 + tf.reduce_sum(tf.cast(logits[:, 1:] > pos, tf.int32), axis=1)  # [batch]
+        return rank <= self.reward_top_k
+
+    def compute_losses(self, data, training=True):
+        model = self.model
+        items = tf.cast(data["source"], tf.int32)
+        targets = tf.cast(data["target"], tf.int32)
+        negatives = self.sample_negatives(targets) if self.objective != "ce" else targets
+        out = {}
+        if model.mode == "rl" and training:
+            policy_logits = model.policy_logits(items, training=True)  # [batch, N, 2]
+            sampled = gate_fns.sample_actions(policy_logits, rng=model.rng)  # A^s
+            greedy = tf.stop_gradient(gate_fns.greedy_actions(policy_logits))  # A_hat
+            logits = model.head(model.encode(items, sampled, training=True), items)
+            greedy_logits = tf.stop_gradient(model.head(model.encode(items, greedy), items))
+            reward_s = policy_reward(self.correct(logits, targets), sampled, self.gamma)
+            reward_g = policy_reward(self.correct(greedy_logits, targets), greedy, self.gamma)
+            main = self.main_loss(logits, targets, negatives)
+            rl = self_critical_loss(policy_logits, sampled, reward_s, reward_g)
+            out.update(rl=rl, reward=tf.reduce_mean(reward_s), gate_mean=tf.reduce_mean(sampled))
+            total = main + self.beta * rl
+        else:
+            gates = model.gates_for(items, training=training)
+            hidden = model.encode(items, gates, training=training)  # [batch, L, k]
+            logits = model.head(hidden, items)  # [batch, C]
+            main = self.main_loss(logits, targets, negatives)
+            total = main
+            if gates is not None:
+                out["gate_mean"] = tf.reduce_mean(gates)
+            if model.mode == "mtl":
+                source_logits = model.backbone.next_item_logits(hidden[:, :-1])  # [batch, L-1, V]
+                source = masked_next_item_loss(items[:, 1:], source_logits)
+                out["source_ce"] = source
+                total = total + self.source_loss_weight * source
+        out[self.objective] = main
+        out["loss"] = total
+        return out
+
+    def train_step(self, data):
+        with tf.GradientTape() as tape:
+            losses = self.compute_losses(data, training=True)
+        variables = self.model.trainable_variables
+        grads = tape.gradient(losses["loss"], variables)
+        self.optimizer.apply_gradients(
+            [(g, v) for g, v in zip(grads, variables) if g is not None]
+        )
+        return losses
+
+    def test_step(self, data):
+        return self.compute_losses(data, training=False)

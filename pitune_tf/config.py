@@ -1,0 +1,171 @@
+"""Configuration of PITuning's population stage: a dataclass with presets.
+
+Precedence: command line > config file (``--config FILE.json``) > preset defaults. A key the
+dataclass does not have is an error, in a file as on the command line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pitune_tf.errors import UserInputError
+
+
+@dataclass
+class PopulationConfig:
+    """Everything ``python -m trainers.population`` needs (Sec. 3.2, Appendix B, Table 4)."""
+
+    # --- data ---
+    data: list = field(default_factory=list)  # [] = embedded synthetic data; [events] or [population, individual]
+    mapping: str | None = None  # event -> intent mapping file when the events have no intent column
+    synthetic_preset: str = "demo"  # pitune_tf.data.synthetic preset when no data is given
+    individual_fraction: float = 0.2  # share of users held out for the individual stage (single file)
+    history: int = 30  # L, events per window (Sec. 4.1.4)
+    min_history: int = 1  # windows need at least this many real history events
+    slot_minutes: int = 60  # time-slot size: 24 slots a day
+    split: list = field(default_factory=lambda: [0.6, 0.1, 0.3])  # train/val/test, per user, by time
+    max_train_windows: int = 20000  # 0 = all; else a random subset of the training windows (speed)
+
+    # --- teacher (Sec. 3.2.1-3.2.4) ---
+    backbone: str = "random:2x64"  # hub name, local checkpoint dir, or random:<layers>x<width>
+    embedding_dim: int = 0  # d; 0 = backbone width / 4 (the paper: 768 / 4 = 192)
+    use_iat: bool = True  # intent attention (Eq. 3); False = last position into the head
+    reconstruction: bool = True  # masked event reconstruction term of Eq. 5
+    mask_rate: float = 0.15  # share of history positions masked for Eq. 5
+    tuning: str = "full"  # full | partial (OFA-style PP: GPT2 attention and MLP frozen)
+    dropout: float = 0.0  # GPT2 dropout (0 keeps resumed runs bit-identical)
+    attention_units: list = field(default_factory=lambda: [16, 8])  # IAT activation unit (DIN: 80, 40)
+    attention_normalize: str = "mean"  # IAT pooling: none (Eq. 3's plain sum) | mean | softmax
+    head_units: int = 64  # hidden width of the Eq. 4 MLP
+    reconstruction_units: int = 64  # hidden width of the reconstruction MLP
+    teacher_epochs: int = 2
+    teacher_learning_rate: float = 2e-3
+
+    # --- student and distillation (Sec. 3.2.5, Eq. 6-7, Appendix A) ---
+    student_layers: int = 2  # decoder blocks (paper: 4)
+    student_width: int = 64  # D_s (paper: 768); the student's d is D_s / 4
+    student_heads: int = 2
+    alpha: float = 0.5  # weight of the soft (KL) term, Table 4
+    temperature: float = 1.0  # eps, Table 4
+    student_epochs: int = 2
+    student_learning_rate: float = 2e-3
+
+    # --- common ---
+    batch_size: int = 128
+    clipnorm: float = 1.0  # gradient norm clipping (0 = off)
+    seed: int = 0
+
+    def __post_init__(self):
+        self.validate()
+
+    def validate(self):
+        """Raises UserInputError for values that cannot work."""
+        if self.tuning not in ("full", "partial"):
+            raise UserInputError(f"tuning must be 'full' or 'partial', got {self.tuning!r}")
+        if self.attention_normalize not in ("none", "mean", "softmax"):
+            raise UserInputError(
+                f"attention_normalize must be none, mean or softmax, got {self.attention_normalize!r}"
+            )
+        if not 0.0 <= self.mask_rate < 1.0:
+            raise UserInputError(f"mask_rate must be in [0, 1), got {self.mask_rate}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise UserInputError(f"alpha must be in [0, 1], got {self.alpha}")
+        if self.temperature <= 0:
+            raise UserInputError(f"temperature must be > 0, got {self.temperature}")
+        if self.student_width % 4 or self.student_width % max(self.student_heads, 1):
+            raise UserInputError(
+                f"student_width {self.student_width} must be divisible by 4 and by "
+                f"student_heads {self.student_heads}"
+            )
+        for name in ("history", "batch_size", "student_layers", "student_heads"):
+            if getattr(self, name) < 1:
+                raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if len(self.split) != 3 or any(f < 0 for f in self.split) or sum(self.split) > 1.0 + 1e-9:
+            raise UserInputError(f"split must be 3 non-negative fractions, got {self.split}")
+        if len(self.data) > 2:
+            raise UserInputError("data takes one events file or a population/individual pair")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def replace(self, **changes) -> PopulationConfig:
+        """A copy with ``changes``; unknown keys raise UserInputError."""
+        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
+        if unknown:
+            raise UserInputError(f"unknown config key(s): {', '.join(unknown)}")
+        values = self.to_dict()
+        values.update(changes)
+        return PopulationConfig(**values)
+
+
+PRESETS = {
+    # A few minutes on a 2-core CPU: tiny random GPT2 teacher, tiny student.
+    "demo": {},
+    # Sec. 4.1.4 / Table 4: GPT2-small (12 x 768, d = 192), L = 30, student 4 x 768,
+    # Adam, alpha 0.5, eps 1. The paper's learning rate is 0.01.
+    "paper": {
+        "backbone": "gpt2",
+        "max_train_windows": 0,
+        "batch_size": 64,
+        "dropout": 0.1,
+        "attention_units": [80, 40],
+        "head_units": 256,
+        "reconstruction_units": 256,
+        "student_layers": 4,
+        "student_width": 768,
+        "student_heads": 12,
+        "teacher_epochs": 10,
+        "student_epochs": 10,
+        "teacher_learning_rate": 0.01,
+        "student_learning_rate": 0.01,
+    },
+    # Tests: seconds.
+    "tiny": {
+        "synthetic_preset": "tiny",
+        "backbone": "random:1x32",
+        "attention_units": [16, 8],
+        "head_units": 16,
+        "reconstruction_units": 16,
+        "student_layers": 1,
+        "student_width": 32,
+        "student_heads": 2,
+        "history": 8,
+        "max_train_windows": 0,
+        "teacher_epochs": 1,
+        "student_epochs": 1,
+        "batch_size": 32,
+    },
+}
+
+
+def preset(name: str) -> PopulationConfig:
+    """The preset's config (``demo``, ``paper``, ``tiny``)."""
+    if name not in PRESETS:
+        raise UserInputError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
+    return PopulationConfig().replace(**PRESETS[name])
+
+
+def read_config_file(path) -> dict:
+    """Key/value overrides from a JSON file (an unknown key is reported by ``replace``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"config file not found: {path}")
+    try:
+        values = json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserInputError(f"{path}: not valid JSON ({err})") from err
+    if not isinstance(values, dict):
+        raise UserInputError(f"{path}: expected a JSON object of config keys")
+    return values
+
+
+def resolve(preset_name="demo", config_file=None, overrides=None) -> PopulationConfig:
+    """preset defaults < config file < ``overrides`` (command line; None values ignored)."""
+    config = preset(preset_name)
+    if config_file is not None:
+        config = config.replace(**read_config_file(config_file))
+    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
+    return config.replace(**changes)

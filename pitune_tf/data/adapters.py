@@ -1,0 +1,193 @@
+"""Real-data adapters: public log formats to the canonical event table.
+
+* Tsinghua App Usage (``data_sample.csv``: ``user_id, time, location, app_id,
+  app_cate_id, ...``; ``time`` as ``YYYYMMDDhhmmss``): event = app, intent = app category
+  (its English name from ``category.csv`` when given, else the category id), location =
+  base station.
+* Foursquare check-ins as trajectories (``traj-TKY.csv``: ``userID, trajID, poiID,
+  startTime, ...``, unix seconds; ``poi-TKY.csv``: ``poiID, poiCat, poiLon, poiLat``):
+  event = POI, intent = POI category, location = the POI or a lat/lon grid cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pitune_tf.data.io import apply_mapping, canonicalize, read_events, read_table
+from pitune_tf.errors import DataError, UserInputError
+
+FORMATS = ("canonical", "tsinghua", "foursquare")
+
+
+def read_tsinghua(data_path, category_path=None, merge_gap_s: float | None = None) -> pd.DataFrame:
+    """Reads the Tsinghua App Usage log into the canonical event table.
+
+    The log holds traffic records, often one per second of use of the same app (84% of the
+    sample's records repeat the previous app of their user); ``merge_gap_s`` collapses them.
+
+    Args:
+        data_path: the usage log (``data_sample.csv``).
+        category_path: optional ``category.csv`` (``app_type_id, en, ...``) naming the
+            categories; without it the intent is the category id.
+        merge_gap_s: float or None. When given, a record of the same user, app and
+            location as the user's previous record at most this many seconds later is
+            dropped (a session becomes its first record). None keeps every record.
+    """
+    data_path = Path(data_path)
+    raw = read_table(data_path, columns=["user_id", "time", "location", "app_id", "app_cate_id"])
+    category = raw["app_cate_id"]
+    if category_path is not None:
+        names = read_table(category_path, columns=["app_type_id", "en"])
+        mapping = dict(zip(names["app_type_id"].str.strip(), names["en"].str.strip(), strict=True))
+        try:
+            intent = apply_mapping(category.str.strip(), mapping, data_path, category_path)
+        except DataError as err:
+            raise DataError(
+                f"app category {category.iloc[err.row - 1]!r} not in {category_path}",
+                data_path,
+                err.row,
+                "app_cate_id",
+            ) from None
+    else:
+        intent = category
+    table = pd.DataFrame(
+        {
+            "user_id": raw["user_id"],
+            "timestamp": raw["time"],
+            "event": raw["app_id"],
+            "intent": intent,
+            "location": raw["location"],
+        }
+    )
+    df = _canonical(table, data_path, {"timestamp": "time", "event": "app_id"})
+    if merge_gap_s is None:
+        return df
+    if merge_gap_s < 0:
+        raise UserInputError(f"merge gap must be >= 0 seconds, got {merge_gap_s}")
+    previous = df.shift(1)
+    repeat = (
+        (df["user_id"] == previous["user_id"])
+        & (df["event"] == previous["event"])
+        & (df["location"] == previous["location"])
+        & ((df["timestamp"] - previous["timestamp"]) <= pd.Timedelta(seconds=merge_gap_s))
+    )
+    return df[~repeat.fillna(False).to_numpy()].reset_index(drop=True)
+
+
+def read_foursquare(
+    traj_path, poi_path, cell_size: float | None = None, timezone: str = "Asia/Tokyo"
+) -> pd.DataFrame:
+    """Reads Foursquare trajectories and POIs into the canonical event table.
+
+    Args:
+        traj_path: check-ins (``traj-TKY.csv``: ``userID, poiID, startTime``).
+        poi_path: POIs (``poi-TKY.csv``: ``poiID, poiCat, poiLon, poiLat``).
+        cell_size: float or None. None: location = the POI; else location = the grid cell
+            ``"{row}_{col}"`` of ``floor(lat / cell_size), floor(lon / cell_size)`` (degrees).
+        timezone: str. Zone of the local time the unix ``startTime`` is shown in (naive).
+    """
+    traj_path, poi_path = Path(traj_path), Path(poi_path)
+    if cell_size is not None and not cell_size > 0:
+        raise UserInputError(f"cell size must be > 0 degrees, got {cell_size}")
+    traj = read_table(traj_path, columns=["userID", "poiID", "startTime"])
+    pois = read_table(poi_path, columns=["poiID", "poiCat", "poiLon", "poiLat"])
+    pois["poiID"] = pois["poiID"].str.strip()
+    duplicated = pois["poiID"].duplicated().to_numpy()
+    if duplicated.any():
+        at = int(np.flatnonzero(duplicated)[0])
+        raise DataError(f"duplicate POI {pois['poiID'].iloc[at]!r}", poi_path, at + 1, "poiID")
+    pois = pois.set_index("poiID")
+    poi = traj["poiID"].str.strip()
+    unknown = ~poi.isin(pois.index).to_numpy()
+    if unknown.any():
+        at = int(np.flatnonzero(unknown)[0])
+        raise DataError(f"POI {poi.iloc[at]!r} not in {poi_path}", traj_path, at + 1, "poiID")
+    if cell_size is None:
+        location = poi
+    else:
+        coords = {}
+        for column in ("poiLat", "poiLon"):
+            values = pd.to_numeric(pois[column], errors="coerce")
+            bad = values.isna().to_numpy()
+            if bad.any():
+                at = int(np.flatnonzero(bad)[0])
+                raise DataError(
+                    f"not a number: {pois[column].iloc[at]!r}", poi_path, at + 1, column
+                )
+            coords[column] = np.floor(values.to_numpy() / cell_size).astype(np.int64)
+        cell = pd.Series(
+            [f"{r}_{c}" for r, c in zip(coords["poiLat"], coords["poiLon"], strict=True)],
+            index=pois.index,
+        )
+        location = poi.map(cell)
+    seconds = pd.to_numeric(traj["startTime"], errors="coerce")
+    bad = seconds.isna().to_numpy()
+    if bad.any():
+        at = int(np.flatnonzero(bad)[0])
+        raise DataError(
+            f"unparseable timestamp {traj['startTime'].iloc[at]!r} (expected unix seconds)",
+            traj_path,
+            at + 1,
+            "startTime",
+        )
+    try:
+        local = (
+            pd.to_datetime(seconds, unit="s", utc=True).dt.tz_convert(timezone).dt.tz_localize(None)
+        )
+    except Exception as err:  # unknown zone name
+        raise UserInputError(f"unknown time zone {timezone!r} ({err})") from None
+    table = pd.DataFrame(
+        {
+            "user_id": traj["userID"].str.strip(),
+            "timestamp": local,
+            "event": poi,
+            "intent": poi.map(pois["poiCat"]),
+            "location": location,
+        }
+    )
+    return _canonical(table, traj_path, {"timestamp": "startTime", "event": "poiID"})
+
+
+def _canonical(table: pd.DataFrame, path: Path, columns: dict) -> pd.DataFrame:
+    """canonicalize(), with errors naming the source file's column names."""
+    try:
+        return canonicalize(table, path)
+    except DataError as err:
+        if err.column in columns:
+            raise DataError(err.message, err.path, err.row, columns[err.column]) from None
+        raise
+
+
+def read_any(
+    inputs,
+    format: str = "canonical",
+    mapping=None,
+    cell_size=None,
+    timezone="Asia/Tokyo",
+    merge_gap_s=None,
+) -> pd.DataFrame:
+    """Reads ``inputs`` (a list of paths) in one of :data:`FORMATS`.
+
+    ``canonical``: one event file (+ ``mapping``); ``tsinghua``: the log and optionally
+    ``category.csv``; ``foursquare``: the trajectories and the POI file.
+    """
+    inputs = [Path(p) for p in inputs]
+    expected = {"canonical": (1, 1), "tsinghua": (1, 2), "foursquare": (2, 2)}
+    if format not in expected:
+        raise UserInputError(f"unknown format {format!r} (choose from {', '.join(FORMATS)})")
+    low, high = expected[format]
+    if not low <= len(inputs) <= high:
+        usage = {
+            "canonical": "EVENTS",
+            "tsinghua": "DATA.csv [category.csv]",
+            "foursquare": "traj.csv poi.csv",
+        }[format]
+        raise UserInputError(f"format {format} takes {usage}, got {len(inputs)} file(s)")
+    if format == "canonical":
+        return read_events(inputs[0], mapping=mapping)
+    if format == "tsinghua":
+        return read_tsinghua(inputs[0], inputs[1] if len(inputs) > 1 else None, merge_gap_s)
+    return read_foursquare(inputs[0], inputs[1], cell_size=cell_size, timezone=timezone)

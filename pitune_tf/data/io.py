@@ -1,0 +1,397 @@
+"""Reading and writing canonical event tables (CSV or Parquet), with located errors.
+
+The canonical event table is a pandas DataFrame with the columns
+
+=========== ======================================================================
+user_id     str
+timestamp   datetime64[ns], naive local time
+event       str
+intent      str (or from an event-to-intent mapping file)
+location    str (optional in the input; ``"<none>"`` for every event when absent)
+=========== ======================================================================
+
+sorted by ``user_id`` then ``timestamp`` (stable, so ties keep the file order).
+
+Every problem with an input file is a :class:`~pitune_tf.errors.DataError` naming the
+file, the 1-based data row (the header is row 0) and the column.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from pitune_tf.atomic import atomic_path
+from pitune_tf.errors import DataError, UserInputError
+
+logger = logging.getLogger(__name__)
+
+REQUIRED_COLUMNS = ("user_id", "timestamp", "event")
+CANONICAL_COLUMNS = ("user_id", "timestamp", "event", "intent", "location")
+NO_LOCATION = "<none>"
+PARQUET_SUFFIXES = (".parquet", ".pq")
+CSV_SUFFIXES = (".csv", ".txt")
+
+_CSV_CHUNK_ROWS = 1_000_000
+_PROGRESS_MIN_BYTES = 64 << 20  # show a progress bar for files of 64 MiB and more
+_TSINGHUA_MIN, _TSINGHUA_MAX = 10**13, 10**14  # YYYYMMDDhhmmss as an integer
+
+
+# --------------------------------------------------------------------------- tables
+
+
+def read_table(path, columns=None) -> pd.DataFrame:
+    """Reads a CSV or Parquet file; every column as ``str`` (missing cells as NA).
+
+    Parquet datetime columns are kept as datetimes. With ``columns``, the named columns
+    must all be present (a missing one is a :class:`DataError` naming it) and only they are
+    read. The index is the 0-based data row, so data row ``i + 1`` in errors.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise DataError("file not found", path)
+    if path.is_dir():
+        raise DataError("is a directory, expected a CSV or Parquet file", path)
+    if path.suffix.lower() in PARQUET_SUFFIXES:
+        df = _read_parquet(path, columns)
+    else:
+        df = _read_csv(path, columns)
+    if len(df) == 0:
+        raise DataError("empty file: a header but no data rows", path)
+    return df
+
+
+def _check_columns(found, columns, path):
+    if columns is None:
+        return list(found)
+    missing = [c for c in columns if c not in found]
+    if missing:
+        raise DataError(
+            f"missing column (found: {', '.join(map(str, found))})", path, row=0, column=missing[0]
+        )
+    return list(columns)
+
+
+def _read_csv(path: Path, columns) -> pd.DataFrame:
+    size = path.stat().st_size
+    if size == 0:
+        raise DataError("empty file", path)
+    options = dict(dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8")
+    try:
+        header = pd.read_csv(path, nrows=0, **options).columns
+        usecols = _check_columns(header, columns, path)
+        chunks = []
+        with (
+            open(path, "rb") as handle,
+            tqdm(
+                total=size,
+                unit="B",
+                unit_scale=True,
+                desc=f"read {path.name}",
+                disable=size < _PROGRESS_MIN_BYTES,
+                leave=False,
+            ) as bar,
+        ):
+            # all columns are read, so that a row with extra fields is an error
+            reader = pd.read_csv(handle, chunksize=_CSV_CHUNK_ROWS, **options)
+            for chunk in reader:
+                chunks.append(chunk[usecols])
+                bar.update(handle.tell() - bar.n)
+    except UnicodeDecodeError as err:
+        row, column = _locate_bad_byte(path)
+        raise DataError(f"not valid UTF-8 ({err.reason})", path, row, column) from None
+    except pd.errors.EmptyDataError:
+        raise DataError("empty file (no header line)", path) from None
+    except pd.errors.ParserError as err:
+        match = re.search(r"line (\d+)", str(err))
+        row = int(match.group(1)) - 1 if match else None
+        reason = str(err).split(":")[-1].strip() or "malformed CSV"
+        raise DataError(f"malformed CSV: {reason}", path, row) from None
+    if not chunks:
+        return pd.DataFrame(columns=usecols, dtype=str)
+    return pd.concat(chunks, ignore_index=True)[usecols]
+
+
+def _locate_bad_byte(path: Path) -> tuple[int | None, str | None]:
+    """The data row (header = 0) and column of the first byte that is not UTF-8."""
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        start = err.start
+    else:  # pragma: no cover - pandas said otherwise
+        return None, None
+    row = data.count(b"\n", 0, start)
+    line_start = data.rfind(b"\n", 0, start) + 1
+    field = data.count(b",", line_start, start)
+    header_end = data.find(b"\n")
+    header = data[: header_end if header_end >= 0 else len(data)]
+    names = header.decode("utf-8", errors="replace").strip().split(",")
+    column = names[field].strip() if field < len(names) else None
+    return row, column
+
+
+def _read_parquet(path: Path, columns) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    if path.stat().st_size == 0:
+        raise DataError("empty file", path)
+    try:
+        found = pq.read_schema(path).names
+        usecols = _check_columns(found, columns, path)
+        df = pd.read_parquet(path, columns=usecols)
+    except DataError:
+        raise
+    except Exception as err:  # pyarrow raises several types for a corrupt file
+        raise DataError(f"not a readable Parquet file ({err})", path) from None
+    for name in df.columns:
+        col = df[name]
+        if pd.api.types.is_datetime64_any_dtype(col) or isinstance(col.dtype, pd.StringDtype):
+            continue
+        if pd.api.types.is_float_dtype(col) and col.notna().all() and (col % 1 == 0).all():
+            col = col.astype(np.int64)
+        df[name] = col.astype(str).where(col.notna())
+    return df.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- timestamps
+
+
+def parse_timestamps(values: pd.Series, path=None, column: str = "timestamp") -> pd.Series:
+    """Parses a timestamp column to ``datetime64[ns]`` naive local time.
+
+    Accepts, per column: datetimes (time-zone-aware ones become their local wall time),
+    unix seconds (ints or floats), the Tsinghua App Usage format ``YYYYMMDDhhmmss`` (a
+    14-digit integer; the first value decides between it and unix seconds) and ISO 8601
+    strings (``2016-04-20 08:09:33``, ``2016-04-20T08:09``).
+    The first value that does not parse is a :class:`DataError` with its row (the series
+    index + 1).
+    """
+    _check_no_missing(values, path, column)
+    if pd.api.types.is_datetime64_any_dtype(values):
+        if getattr(values.dt, "tz", None) is not None:
+            values = values.dt.tz_localize(None)
+        return values.astype("datetime64[ns]")
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().all():
+        return _parse_numeric(numbers, values, path, column)
+    try:
+        parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
+    except (ValueError, TypeError) as err:  # mixed time-zone offsets
+        raise DataError(f"unparseable timestamps ({err})", path, column=column) from None
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_localize(None)
+    _raise_first_bad(parsed.isna(), values, path, column)
+    return parsed.astype("datetime64[ns]")
+
+
+def _parse_numeric(numbers: pd.Series, values: pd.Series, path, column) -> pd.Series:
+    array = numbers.to_numpy(dtype=np.float64)
+    integral = np.floor(array) == array
+    tsinghua = integral & (array >= _TSINGHUA_MIN) & (array < _TSINGHUA_MAX)
+    if tsinghua[0]:  # the first value decides the column's format
+        _raise_first_bad(pd.Series(~tsinghua, index=values.index), values, path, column)
+        v = array.astype(np.int64)
+        parts = pd.DataFrame(
+            {
+                "year": v // 10**10,
+                "month": v // 10**8 % 100,
+                "day": v // 10**6 % 100,
+                "hour": v // 10**4 % 100,
+                "minute": v // 100 % 100,
+                "second": v % 100,
+            },
+            index=values.index,
+        )
+        bad = (parts["hour"] > 23) | (parts["minute"] > 59) | (parts["second"] > 59)
+        parsed = pd.to_datetime(parts, errors="coerce")
+        _raise_first_bad(parsed.isna() | bad, values, path, column)
+        return parsed.astype("datetime64[ns]")
+    limit = 9.2e9  # datetime64[ns] holds up to the year 2262
+    bad = ~np.isfinite(array) | (np.abs(array) >= limit)
+    _raise_first_bad(pd.Series(bad, index=values.index), values, path, column)
+    if integral.all():
+        ns = array.astype(np.int64) * np.int64(10**9)
+    else:
+        ns = np.round(array * 1e9).astype(np.int64)
+    return pd.Series(ns.view("datetime64[ns]"), index=values.index)
+
+
+def _raise_first_bad(bad: pd.Series, values: pd.Series, path, column) -> None:
+    if bool(bad.any()):
+        at = int(np.flatnonzero(bad.to_numpy())[0])
+        raise DataError(
+            f"unparseable timestamp {values.iloc[at]!r} (expected ISO 8601, unix seconds "
+            "or YYYYMMDDhhmmss)",
+            path,
+            _row(values, at),
+            column,
+        )
+
+
+def _row(values: pd.Series, position: int) -> int:
+    label = values.index[position]
+    return int(label) + 1 if isinstance(label, (int, np.integer)) else position + 1
+
+
+def _check_no_missing(values: pd.Series, path, column: str) -> None:
+    missing = values.isna().to_numpy()
+    if missing.any():
+        at = int(np.flatnonzero(missing)[0])
+        raise DataError("missing value", path, _row(values, at), column)
+
+
+# --------------------------------------------------------------------------- mapping
+
+
+def read_mapping(path) -> dict[str, str]:
+    """Reads an event-to-intent mapping: a JSON object or a CSV with columns event,intent."""
+    path = Path(path)
+    if path.suffix.lower() == ".json":
+        if not path.is_file():
+            raise DataError("mapping file not found", path)
+        try:
+            text = path.read_bytes().decode("utf-8")
+        except UnicodeDecodeError as err:
+            data = path.read_bytes()
+            raise DataError(
+                f"not valid UTF-8 ({err.reason})", path, row=data.count(b"\n", 0, err.start) + 1
+            ) from None
+        if not text.strip():
+            raise DataError("empty file", path)
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise DataError(f"invalid JSON ({err.msg})", path, row=err.lineno) from None
+        if not isinstance(obj, dict) or not obj:
+            raise DataError("expected a non-empty JSON object {event: intent}", path)
+        return {str(k): str(v) for k, v in obj.items()}
+    table = read_table(path, columns=["event", "intent"])
+    for column in ("event", "intent"):
+        _check_no_missing(table[column], path, column)
+    conflict = table.duplicated("event", keep=False) & ~table.duplicated(keep=False)
+    if conflict.any():
+        at = int(np.flatnonzero(conflict.to_numpy())[-1])
+        raise DataError(
+            f"event {table['event'].iloc[at]!r} mapped to two different intents",
+            path,
+            at + 1,
+            "intent",
+        )
+    return dict(zip(table["event"].tolist(), table["intent"].tolist(), strict=True))
+
+
+def apply_mapping(events: pd.Series, mapping: dict, path=None, mapping_path=None) -> pd.Series:
+    """Intent per event from ``mapping``; an unmapped event is a :class:`DataError`."""
+    intents = events.map(mapping)
+    missing = intents.isna().to_numpy()
+    if missing.any():
+        at = int(np.flatnonzero(missing)[0])
+        source = f" {mapping_path}" if mapping_path is not None else ""
+        raise DataError(
+            f"event {events.iloc[at]!r} missing from the mapping file{source}",
+            path,
+            _row(events, at),
+            "event",
+        )
+    return intents.astype(str)
+
+
+# --------------------------------------------------------------------------- canonical
+
+
+def canonicalize(df: pd.DataFrame, path=None, mapping=None, mapping_path=None) -> pd.DataFrame:
+    """Checks and converts a table to the canonical event table (see the module docstring).
+
+    Args:
+        df: DataFrame with at least ``user_id, timestamp, event`` and ``intent`` (or a
+            ``mapping``); its index is taken as the 0-based data row for error messages.
+        path: the file it came from, for error messages.
+        mapping: dict event -> intent, used when there is no ``intent`` column.
+        mapping_path: the mapping's file, for error messages.
+    """
+    required = list(REQUIRED_COLUMNS)
+    if "intent" not in df.columns and mapping is None:
+        required.append("intent")
+    for column in required:
+        if column not in df.columns:
+            found = ", ".join(map(str, df.columns))
+            hint = " (or give an event-to-intent mapping file)" if column == "intent" else ""
+            raise DataError(f"missing column{hint} (found: {found})", path, row=0, column=column)
+    out = {}
+    for column in ("user_id", "event", "intent", "location"):
+        if column in df.columns:
+            _check_no_missing(df[column], path, column)
+            out[column] = df[column].astype(str)
+    out["timestamp"] = parse_timestamps(df["timestamp"], path, "timestamp")
+    if "intent" not in out:
+        out["intent"] = apply_mapping(out["event"], mapping, path, mapping_path)
+    elif mapping is not None:
+        logger.info("%s has an intent column; the mapping file is not used", path or "table")
+    if "location" not in out:
+        out["location"] = pd.Series(NO_LOCATION, index=df.index, dtype=str)
+    table = pd.DataFrame({c: out[c] for c in CANONICAL_COLUMNS})
+    return sort_events(table)
+
+
+def sort_events(df: pd.DataFrame) -> pd.DataFrame:
+    """Sorts by ``user_id`` then ``timestamp`` (stable) and resets the index."""
+    codes, uniques = pd.factorize(df["user_id"], sort=False)
+    times = df["timestamp"].to_numpy()
+    names = np.asarray(uniques, dtype=object)
+    grouped = bool(np.all(codes[1:] >= codes[:-1]))
+    if grouped and bool(np.all(names[1:] > names[:-1])):
+        new_user = codes[1:] != codes[:-1]
+        if bool(np.all(new_user | (times[1:] >= times[:-1]))):
+            return df.reset_index(drop=True)
+    rank = np.empty(len(names), dtype=np.int64)
+    rank[np.argsort(names, kind="stable")] = np.arange(len(names))
+    order = np.lexsort((times, rank[codes]))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def read_events(path, mapping=None) -> pd.DataFrame:
+    """Reads a canonical event table from CSV or Parquet.
+
+    Args:
+        path: CSV or Parquet file with columns ``user_id, timestamp, event`` and, optionally,
+            ``intent`` and ``location`` (other columns are ignored).
+        mapping: path of an event-to-intent mapping (CSV with columns ``event,intent`` or a
+            JSON object), used when the file has no ``intent`` column.
+
+    Returns:
+        The canonical DataFrame (see the module docstring).
+
+    Raises:
+        DataError: naming the file, row and column of the first problem.
+    """
+    path = Path(path)
+    table = read_table(path)
+    mapping_dict = None
+    if "intent" not in table.columns and mapping is not None:
+        mapping_dict = read_mapping(mapping)
+    return canonicalize(table, path, mapping_dict, mapping)
+
+
+def write_events(df: pd.DataFrame, path) -> Path:
+    """Writes a canonical event table atomically, as Parquet or CSV by the file suffix."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in PARQUET_SUFFIXES + CSV_SUFFIXES:
+        raise UserInputError(f"{path}: unknown output format {suffix!r} (use .csv or .parquet)")
+    missing = [c for c in CANONICAL_COLUMNS if c not in df.columns]
+    if missing:
+        raise UserInputError(f"not a canonical event table: missing column(s) {missing}")
+    table = df[list(CANONICAL_COLUMNS)]
+    with atomic_path(path) as tmp:
+        if suffix in PARQUET_SUFFIXES:
+            table.to_parquet(tmp, index=False)
+        else:
+            table.to_csv(tmp, index=False)
+    return path

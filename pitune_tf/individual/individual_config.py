@@ -1,0 +1,62 @@
+"""Options of the individual-level stage (PITuning Section 3.3 and the Section 4 baselines)."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from pitune_tf.errors import UserInputError
+
+METHODS = ("none", "finetune", "pituning", "focal", "oversample", "lgbm", "fp", "pp")
+DEVICE_METHODS = ("fp", "pp")  # Table 3's teacher-on-device variants (run on a subset)
+
+
+@dataclasses.dataclass
+class IndividualConfig:
+    """Per-user tuning options; defaults are the paper's where it gives them (Table 4)."""
+
+    methods: tuple = ("none", "finetune", "pituning", "focal", "oversample", "lgbm")
+    # --- data
+    fractions: tuple = (0.6, 0.1, 0.3)  # per-user chronological train / val / test (Mobile dataset)
+    min_history: int = 1  # a window needs this many real history events; fewer events: user skipped
+    # --- fine-tuning (3.3.2)
+    learning_rate: float = 1e-3  # Adam (the paper's 0.01 overshoots on a few hundred windows)
+    batch_size: int = 32
+    max_epochs: int = 10  # early stopping on the user's validation windows
+    patience: int = 2  # epochs without a better validation cross-entropy before stopping
+    # --- adaptive unlearning (3.3.1)
+    static_threshold: float | None = None  # Eq. 8's epsilon; None: 0.2 / N_I (see manage_intents)
+    lam: float = 1.0  # lambda of Eq. 11 (Table 4)
+    unlearn_steps: int = 10  # fixed number of Eq. 11 optimizer steps (bounds the negative term)
+    unlearn_learning_rate: float = 1e-3  # Adam
+    min_log_prob: float = math.log(1e-3)  # floor on log q in Eq. 11's forgotten term
+    # --- baselines
+    focal_gamma: float = 2.0  # focal loss gamma (Figure 8)
+    oversample_ratio: float = 0.5  # rare intents oversampled to this fraction of the top count
+    lgbm_iterations: int = 2000  # Table 5 num_iterations
+    lgbm_early_stopping: int = 75  # Table 5 early_stopping_round
+    fp_users: int = 3  # users on which FP / PP (teacher tuned per user) run: they are expensive
+    fp_learning_rate: float = 1e-4  # Adam for FP / PP
+    # --- evaluation
+    n_rare: int = 3  # Figure 8: recall of the population's rarest intents
+    seed: int = 0
+
+    def validate(self) -> IndividualConfig:
+        unknown = [m for m in self.methods if m not in METHODS]
+        if unknown:
+            raise UserInputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
+        if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or not math.isclose(
+            sum(self.fractions), 1.0, abs_tol=1e-6
+        ):
+            raise UserInputError(f"fractions must be 3 non-negative numbers summing to 1, got {self.fractions}")
+        for name in ("batch_size", "max_epochs", "min_history", "n_rare", "lgbm_iterations"):
+            if int(getattr(self, name)) < 1:
+                raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("unlearn_steps", "patience", "fp_users", "lgbm_early_stopping"):
+            if int(getattr(self, name)) < 0:
+                raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not 0.0 < self.oversample_ratio <= 1.0:
+            raise UserInputError(f"oversample_ratio must be in (0, 1], got {self.oversample_ratio}")
+        if self.min_log_prob >= 0:
+            raise UserInputError(f"min_log_prob must be < 0, got {self.min_log_prob}")
+        return self

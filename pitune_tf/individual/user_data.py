@@ -1,0 +1,129 @@
+"""One individual user's data, ready for per-user tuning: chronological train / val / test
+windows (PITuning Eq. 1) and the user's event times and intents (for Appendix E's T0/T1)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from pitune_tf.data import encode_events, make_windows, split_windows
+
+logger = logging.getLogger(__name__)
+
+SKIP_REASONS = ("too_few_events", "no_train_windows", "no_test_windows")
+
+
+@dataclasses.dataclass
+class UserData:
+    """One user's windows and events (numpy only, so it pickles cheaply to workers).
+
+    ``*_event_index`` gives, for each window, the index in ``event_timestamp`` /
+    ``event_intent`` of the event it predicts.
+    """
+
+    user: str
+    train: object  # pitune_tf.data.Windows
+    val: object
+    test: object
+    event_timestamp: np.ndarray  # int64 [n_events], seconds
+    event_intent: np.ndarray  # int32 [n_events]
+    train_event_index: np.ndarray  # int [n_train]
+    val_event_index: np.ndarray
+    test_event_index: np.ndarray
+
+
+def prepare_users(df, vocabs, history, slot_minutes, fractions=(0.6, 0.1, 0.3), days=None,
+                  min_history=1, progress=False):
+    """Encodes an individual event table with the population's vocabularies and cuts it into
+    per-user chronological splits.
+
+    Args:
+        df: canonical event DataFrame (``pitune_tf.data.read_events``).
+        vocabs: the run's ``Vocabularies`` (unseen events / intents / locations -> UNK).
+        history: int. L, the window length of the run.
+        slot_minutes: int. The run's time-slot width.
+        fractions: (train, val, test) shares of each user's windows, in time order.
+        days: (train, val, test) days per user instead (the paper's Honor split), or None.
+        min_history: int. A window needs this many history events; users with fewer
+            events are skipped.
+
+    Returns:
+        (users, stats): list of :class:`UserData` (users with at least one train and one test
+        window, sorted by id) and a dict with the number of users skipped for each of
+        ``SKIP_REASONS``, ``skipped_users`` (id -> reason) and the ``unknown`` counts of
+        values mapped to UNK per field.
+    """
+    before = {name: getattr(vocabs, name).unknown_count for name in ("event", "intent", "location")}
+    encoded = encode_events(df, vocabs, slot_minutes=slot_minutes)
+    unknown = {
+        name: int(getattr(vocabs, name).unknown_count - before[name])
+        for name in ("event", "intent", "location")
+    }
+    windows = make_windows(encoded, history=history, min_history=min_history)
+    event_users = np.asarray(encoded.user).astype(str)
+    window_users = np.asarray(windows.user).astype(str)
+    ids, starts = np.unique(event_users, return_index=True)
+    order = np.argsort(starts)
+    ids, starts = ids[order], starts[order]
+    ends = np.append(starts[1:], len(event_users))
+    stats = {reason: 0 for reason in SKIP_REASONS}
+    skipped = {}
+    users = []
+    window_sort = np.argsort(window_users, kind="stable")
+    sorted_window_users = window_users[window_sort]
+    for user, start, end in tqdm(zip(ids, starts, ends), total=len(ids), desc="users",
+                                 disable=not progress):
+        n_events = end - start
+        lo = np.searchsorted(sorted_window_users, user, side="left")
+        hi = np.searchsorted(sorted_window_users, user, side="right")
+        index = np.sort(window_sort[lo:hi])
+        if n_events <= min_history or index.size == 0:
+            stats["too_few_events"] += 1
+            skipped[str(user)] = "too_few_events"
+            continue
+        user_windows = windows.take(index)
+        timestamps = np.asarray(encoded.timestamp[start:end], dtype=np.int64)
+        intents = np.asarray(encoded.intent[start:end], dtype=np.int32)
+        first = _first_predicted_event(user, timestamps, user_windows)
+        # Split with each row's position in place of its label, to know where rows went.
+        marked = dataclasses.replace(user_windows, label=np.arange(len(user_windows), dtype=np.int32))
+        parts = split_windows(marked, fractions=tuple(fractions)) if days is None else \
+            split_windows(marked, days=tuple(days))
+        positions = [np.asarray(p.label, np.int64) for p in parts]
+        train, val, test = (user_windows.take(p) for p in positions)
+        reason = "no_train_windows" if len(train) == 0 else "no_test_windows" if len(test) == 0 else None
+        if reason:
+            stats[reason] += 1
+            skipped[str(user)] = reason
+            continue
+        event_index = [first + p for p in positions]
+        users.append(UserData(
+            user=str(user), train=train, val=val, test=test,
+            event_timestamp=timestamps, event_intent=intents,
+            train_event_index=event_index[0],
+            val_event_index=event_index[1],
+            test_event_index=event_index[2],
+        ))
+    users.sort(key=lambda u: u.user)
+    stats["skipped_users"] = skipped
+    stats["unknown"] = unknown
+    if any(unknown.values()):
+        logger.warning("values outside the population's vocabularies mapped to <unk>: %s", unknown)
+    return users, stats
+
+
+def _first_predicted_event(user, event_timestamps, user_windows):
+    """Window j of a user predicts event ``first + j``, where ``first = n_events -
+    n_windows`` (make_windows keeps every event after the first ``min_history``)."""
+    first = len(event_timestamps) - len(user_windows)
+    if first < 0 or not np.array_equal(
+        np.asarray(user_windows.timestamp, np.int64), event_timestamps[first:]
+    ):
+        raise RuntimeError(
+            f"user {user}: windows are not the user's last {len(user_windows)} events in time "
+            "order; the data layer's make_windows contract changed"
+        )
+    return first

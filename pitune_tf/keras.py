@@ -1,0 +1,11 @@
+"""The one place the project imports Keras from: the Keras 2 API of ``tf-keras``.
+
+Use ``from pitune_tf.keras import keras, tf``.
+"""
+
+from pitune_tf import _env  # noqa: F401  (must run before tensorflow is imported)
+
+import tensorflow as tf  # noqa: E402
+import tf_keras as keras  # noqa: E402
+
+__all__ = ["keras", "tf"]

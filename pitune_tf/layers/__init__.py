@@ -1,0 +1,22 @@
+"""PITuning's Keras layers (registered as serializable under the package "pitune")."""
+
+from pitune_tf.layers.context_embedding import ContextEmbedding
+from pitune_tf.layers.event_masking import EventMasking
+from pitune_tf.layers.event_reconstruction_head import EventReconstructionHead
+from pitune_tf.layers.intent_attention import IntentAttention
+from pitune_tf.layers.intent_head import IntentHead
+from pitune_tf.layers.layer_norm import LayerNorm
+from pitune_tf.layers.transformer_decoder import TransformerDecoder
+from pitune_tf.layers.transformer_decoder_block import TransformerDecoderBlock, gelu_tanh
+
+__all__ = [
+    "ContextEmbedding",
+    "EventMasking",
+    "EventReconstructionHead",
+    "IntentAttention",
+    "IntentHead",
+    "LayerNorm",
+    "TransformerDecoder",
+    "TransformerDecoderBlock",
+    "gelu_tanh",
+]

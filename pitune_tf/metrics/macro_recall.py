@@ -1,0 +1,32 @@
+"""Macro recall as a Keras metric, for training logs (PITuning Eq. 15)."""
+
+from __future__ import annotations
+
+from pitune_tf.keras import keras
+from pitune_tf.metrics.confusion_matrix_metric import ConfusionMatrixMetric
+
+
+@keras.saving.register_keras_serializable(package="pitune")
+class MacroRecall(ConfusionMatrixMetric):
+    """Macro recall over the epoch (Eq. 15), named "rec_m" by default.
+
+    Args:
+        num_classes: int. Number of logits (the intent vocabulary size).
+        name: str. Defaults to "rec_m".
+        dtype: the accumulator's dtype.
+
+    Example:
+        >>> model.compile(optimizer="adam", loss=..., metrics=[MacroRecall(num_classes=18)])
+    """
+
+    def __init__(self, num_classes, name="rec_m", dtype=None, **kwargs):
+        kwargs.pop("quantity", None)
+        kwargs.pop("average", None)
+        super().__init__(
+            num_classes, quantity="recall", average="macro", name=name, dtype=dtype, **kwargs
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        del config["quantity"], config["average"]
+        return config

@@ -1,0 +1,129 @@
+"""The papers' evaluation metrics in numpy (PITuning Appendix D, Eq. 12-16; UAF's HR@k, MRR@k).
+
+All functions are vectorized over samples. Ranks are 1-based and pessimistic on ties: the rank of
+the true item is the number of items scored at least as high as it (itself included), so a model
+that scores everything equally gets the worst rank, never the best.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+__all__ = ["confusion_counts", "intent_metrics", "rank_metrics", "ranks_from_scores"]
+
+
+def ranks_from_scores(scores, labels) -> np.ndarray:
+    """1-based pessimistic rank of the true item of each row.
+
+    Args:
+        scores: array [n, n_items]. Higher is better (logits, probabilities).
+        labels: int array [n] (column of each row's true item) or an int (the same column for
+            every row, e.g. 0 when the positive comes first among sampled candidates).
+
+    Returns:
+        int64 array [n]: rank = #{j : scores[i, j] >= scores[i, labels[i]]}.
+    """
+    scores = np.asarray(scores)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be [n, n_items], got shape {scores.shape}")
+    n, n_items = scores.shape
+    labels = np.broadcast_to(np.asarray(labels, dtype=np.int64), (n,))
+    if n and (labels.min() < 0 or labels.max() >= n_items):
+        raise ValueError(
+            f"labels must be in [0, {n_items}), got range [{labels.min()}, {labels.max()}]"
+        )
+    if np.isnan(scores).any():
+        raise ValueError("scores contain NaN")
+    true_score = scores[np.arange(n), labels]  # [n]
+    return (scores >= true_score[:, None]).sum(axis=1).astype(np.int64)  # [n]
+
+
+def rank_metrics(ranks, k=(5, 20)) -> dict:
+    """HR@k and MRR@k from 1-based ranks of the true item.
+
+    HR@k = mean(rank <= k); MRR@k = mean(1 / rank if rank <= k else 0).
+
+    Returns:
+        dict with keys "hr@k", "mrr@k" for each k, in the order of `k`.
+    """
+    ranks = np.asarray(ranks, dtype=np.float64)
+    if ranks.size and ranks.min() < 1:
+        raise ValueError("ranks are 1-based: every rank must be >= 1")
+    out = {}
+    for cutoff in k:
+        hit = ranks <= cutoff
+        out[f"hr@{cutoff}"] = float(hit.mean()) if ranks.size else 0.0
+        out[f"mrr@{cutoff}"] = float(np.where(hit, 1.0 / ranks, 0.0).mean()) if ranks.size else 0.0
+    return out
+
+
+def confusion_counts(y_true, y_pred, n_classes, sample_weight=None) -> np.ndarray:
+    """Confusion matrix [n_classes, n_classes] (rows: true class, columns: predicted class)."""
+    y_true = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    y_pred = np.asarray(y_pred, dtype=np.int64).reshape(-1)
+    if y_true.size and (y_true.min() < 0 or y_true.max() >= n_classes):
+        raise ValueError(
+            f"labels must be in [0, {n_classes}), got range [{y_true.min()}, {y_true.max()}]"
+        )
+    counts = np.bincount(
+        y_true * n_classes + y_pred, weights=sample_weight, minlength=n_classes * n_classes
+    )
+    return counts.reshape(n_classes, n_classes).astype(np.float64)
+
+
+def precision_recall_from_confusion(confusion) -> dict:
+    """Weighted and macro precision and recall (Eq. 12-15) from a confusion matrix.
+
+    The classes C are those present among the true or the predicted labels (scikit-learn's
+    default, with zero_division=0: a class never predicted has precision 0, one never true
+    recall 0). Weighted averages weigh each class by its support TP_c + FN_c, as scikit-learn does
+    for both precision and recall. (Eq. 12 as printed weighs precision by TP_c + FP_c, which
+    reduces to the accuracy; we follow scikit-learn, as the project's issue asks.)
+    """
+    confusion = np.asarray(confusion, dtype=np.float64)
+    tp = np.diag(confusion)  # [C]
+    support = confusion.sum(axis=1)  # TP + FN, [C]
+    predicted = confusion.sum(axis=0)  # TP + FP, [C]
+    present = (support > 0) | (predicted > 0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    total = support.sum()
+    n_present = present.sum()
+    return {
+        "prec_w": float((support * precision).sum() / total) if total > 0 else 0.0,
+        "rec_w": float((support * recall).sum() / total) if total > 0 else 0.0,
+        "prec_m": float(precision[present].mean()) if n_present else 0.0,
+        "rec_m": float(recall[present].mean()) if n_present else 0.0,
+    }
+
+
+def intent_metrics(y_true, scores, k=(3, 5)) -> dict:
+    """PITuning's intent-prediction metrics (Appendix D, Eq. 12-16) plus accuracy.
+
+    Args:
+        y_true: int array [n]. True intent ids.
+        scores: array [n, n_intents]. Logits or probabilities; the prediction is the argmax
+            (the first of equal maxima).
+        k: cutoffs of NDCG@k.
+
+    Returns:
+        dict with keys "prec_w", "rec_w", "prec_m", "rec_m" (Eq. 12-15, see
+        `precision_recall_from_confusion`), "ndcg@k" for each k (Eq. 16 with one relevant intent:
+        1 / log2(rank + 1) when rank <= k, else 0; rank 1-based and pessimistic on ties, see
+        `ranks_from_scores`), and "acc".
+    """
+    scores = np.asarray(scores)
+    y_true = np.asarray(y_true, dtype=np.int64).reshape(-1)
+    if scores.ndim != 2 or scores.shape[0] != y_true.shape[0]:
+        raise ValueError(
+            f"scores must be [n, n_intents] with n = {y_true.shape[0]}, got {scores.shape}"
+        )
+    n_intents = scores.shape[1]
+    y_pred = scores.argmax(axis=1) if len(y_true) else np.zeros(0, dtype=np.int64)
+    out = precision_recall_from_confusion(confusion_counts(y_true, y_pred, n_intents))
+    ranks = ranks_from_scores(scores, y_true).astype(np.float64)
+    for cutoff in k:
+        gain = np.where(ranks <= cutoff, 1.0 / np.log2(ranks + 1.0), 0.0)
+        out[f"ndcg@{cutoff}"] = float(gain.mean()) if len(y_true) else 0.0
+    out["acc"] = float((y_pred == y_true).mean()) if len(y_true) else 0.0
+    return out

@@ -1,0 +1,80 @@
+"""Teacher and student built from a PopulationConfig and the vocabulary sizes."""
+
+from __future__ import annotations
+
+from pitune_tf.errors import UserInputError
+from pitune_tf.layers import TransformerDecoder
+from pitune_tf.models import backbone as backbone_lib
+from pitune_tf.models.gpt2_backbone import GPT2Backbone
+from pitune_tf.models.intent_predictor import IntentPredictor
+
+
+def _sizes(vocab_sizes):
+    try:
+        return (int(vocab_sizes["location"]), int(vocab_sizes["slot"]),
+                int(vocab_sizes["event"]), int(vocab_sizes["intent"]))
+    except KeyError as err:
+        raise ValueError(f"vocab_sizes needs key {err}") from err
+
+
+def build_teacher(config, vocab_sizes, gpt2=None):
+    """The teacher: GPT2 backbone + PITuning layers, with every weight built.
+
+    Args:
+        config: PopulationConfig.
+        vocab_sizes: dict with ``location``, ``slot``, ``event``, ``intent`` sizes.
+        gpt2: an already loaded TFGPT2Model (default: ``load_backbone(config.backbone)``).
+    """
+    if gpt2 is None:
+        gpt2 = backbone_lib.load_backbone(config.backbone, dropout=config.dropout)
+    width = backbone_lib.backbone_width(gpt2)
+    d = config.embedding_dim or width // 4
+    if 4 * d != width:
+        raise UserInputError(
+            f"the backbone is {width} wide, so 4 * embedding_dim must be {width} "
+            f"(embedding_dim {config.embedding_dim} given)"
+        )
+    if config.history > gpt2.config.n_positions:
+        raise UserInputError(
+            f"history {config.history} exceeds the backbone's {gpt2.config.n_positions} positions"
+        )
+    n_locations, n_slots, n_events, n_intents = _sizes(vocab_sizes)
+    model = IntentPredictor(
+        n_locations, n_slots, n_events, n_intents,
+        embedding_dim=d,
+        sequence_length=config.history,
+        backbone=GPT2Backbone(gpt2, tuning=config.tuning, name="gpt2_backbone"),
+        use_iat=config.use_iat,
+        attention_units=config.attention_units,
+        attention_normalize=config.attention_normalize,
+        head_units=config.head_units,
+        reconstruction=config.reconstruction,
+        reconstruction_units=config.reconstruction_units,
+        mask_rate=config.mask_rate,
+        seed=config.seed,
+        name="teacher",
+    )
+    return model.build_model()
+
+
+def build_student(config, vocab_sizes):
+    """The on-device student: TransformerDecoder backbone, same embedding, IAT and head."""
+    n_locations, n_slots, n_events, n_intents = _sizes(vocab_sizes)
+    backbone = TransformerDecoder(
+        config.student_layers, config.student_width, config.student_heads, config.history,
+        name="decoder",
+    )
+    model = IntentPredictor(
+        n_locations, n_slots, n_events, n_intents,
+        embedding_dim=config.student_width // 4,
+        sequence_length=config.history,
+        backbone=backbone,
+        use_iat=config.use_iat,
+        attention_units=config.attention_units,
+        attention_normalize=config.attention_normalize,
+        head_units=config.head_units,
+        reconstruction=False,
+        seed=config.seed,
+        name="student",
+    )
+    return model.build_model()

@@ -1,0 +1,207 @@
+"""PITuning's intent predictor (Figure 3a): teacher and student share this one model."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pitune_tf.keras import keras, tf
+from pitune_tf.layers import (
+    ContextEmbedding,
+    EventMasking,
+    EventReconstructionHead,
+    IntentAttention,
+    IntentHead,
+)
+
+FEATURES = ("location", "weekday", "slot", "event", "mask")
+
+
+@keras.saving.register_keras_serializable(package="pitune")
+class IntentPredictor(keras.Model):
+    """Context embedding -> sequence backbone -> IAT -> MLP head (Sec. 3.2, Figure 3a).
+
+    The teacher passes a :class:`~pitune_tf.models.gpt2_backbone.GPT2Backbone` as
+    ``backbone``, the student a :class:`~pitune_tf.layers.TransformerDecoder`; everything
+    else is the same code. With ``reconstruction=True`` the model also owns the event mask
+    embedding (E_m, :class:`EventMasking`) and the event-reconstruction MLP of Eq. 5, used by
+    :meth:`forward` with ``mask_events=True`` (the trainers' job; ``call`` never masks).
+
+    Args:
+        n_locations, n_slots, n_events, n_intents: int. Vocabulary sizes (N_L, N_T, N_E, N_I,
+            reserved ids included). n_intents is the number of logits.
+        embedding_dim: int. d; the backbone width must be 4d.
+        sequence_length: int. L, the static window length (``history`` in the config; Keras
+            models reserve the name ``history``).
+        backbone: keras Layer called as ``backbone(x [batch, L, 4d], mask, training)``.
+        n_weekdays: int. Weekday vocabulary size (8).
+        use_iat: bool. Intent attention (Eq. 3); False feeds the last position to the head.
+        attention_units: tuple of int. Hidden sizes of the IAT activation unit.
+        attention_normalize: str. "none" (DIN) or "softmax".
+        head_units: int. Hidden width of the Eq. 4 MLP.
+        head_dropout: float.
+        reconstruction: bool. Build E_m and the reconstruction MLP (Eq. 5).
+        reconstruction_units: int. Hidden width of the reconstruction MLP.
+        mask_rate: float. Fraction of history positions masked for Eq. 5.
+        seed: int. Seed of the masking draws.
+
+    Call: features dict (``location, weekday, slot, event`` int32 ``[batch, L]``, ``mask``
+    float32 ``[batch, L]``) -> intent logits ``[batch, n_intents]``.
+    """
+
+    def __init__(
+        self,
+        n_locations,
+        n_slots,
+        n_events,
+        n_intents,
+        embedding_dim,
+        sequence_length,
+        backbone,
+        n_weekdays=8,
+        use_iat=True,
+        attention_units=(80, 40),
+        attention_normalize="none",
+        head_units=64,
+        head_dropout=0.0,
+        reconstruction=False,
+        reconstruction_units=64,
+        mask_rate=0.15,
+        seed=0,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        width = 4 * embedding_dim
+        backbone_width = getattr(backbone, "width", width)
+        if backbone_width != width:
+            raise ValueError(
+                f"backbone width {backbone_width} must be 4 * embedding_dim = {width}"
+            )
+        self.n_locations = n_locations
+        self.n_slots = n_slots
+        self.n_events = n_events
+        self.n_intents = n_intents
+        self.embedding_dim = embedding_dim
+        self.sequence_length = sequence_length
+        self.backbone = backbone
+        self.n_weekdays = n_weekdays
+        self.use_iat = use_iat
+        self.attention_units = tuple(attention_units)
+        self.attention_normalize = attention_normalize
+        self.head_units = head_units
+        self.head_dropout = head_dropout
+        self.reconstruction = reconstruction
+        self.reconstruction_units = reconstruction_units
+        self.mask_rate = mask_rate
+        self.seed = seed
+
+        self.embedding = ContextEmbedding(
+            n_locations, n_weekdays, n_slots, n_events, embedding_dim, name="context_embedding"
+        )
+        self.attention = (
+            IntentAttention(
+                n_intents, attention_units, attention_normalize, name="intent_attention"
+            )
+            if use_iat
+            else None
+        )
+        self.head = IntentHead(n_intents, head_units, dropout=head_dropout, name="intent_head")
+        if reconstruction:
+            self.masking = EventMasking(embedding_dim, mask_rate, seed, name="event_masking")
+            self.reconstruction_head = EventReconstructionHead(
+                n_events, reconstruction_units, name="reconstruction_head"
+            )
+        else:
+            self.masking = None
+            self.reconstruction_head = None
+        last = np.zeros((sequence_length,), np.float32)
+        last[-1] = 1.0
+        self._last_position = last  # one-hot of position L-1 (left padding: the newest event)
+
+    def dummy_inputs(self, batch_size=2):
+        """All-ones features of the static length (builds the model)."""
+        ids = tf.ones([batch_size, self.sequence_length], tf.int32)
+        return {"location": ids, "weekday": ids, "slot": ids, "event": ids,
+                "mask": tf.ones([batch_size, self.sequence_length], tf.float32)}
+
+    def forward(self, inputs, training=None, mask_events=False, mask_seed=None,
+                return_attention=False):
+        """Everything the trainers need, as a dict.
+
+        Keys: ``logits [batch, N_I]``; with ``mask_events`` also ``event_logits
+        [batch, L, N_E]`` and ``masked [batch, L]`` (the chosen positions); with
+        ``return_attention`` (IAT only) ``attention [batch, N_I, L]``.
+        """
+        mask = tf.cast(inputs["mask"], tf.float32)  # [batch, L]
+        outputs = {}
+        event_embeddings = None
+        if mask_events:
+            if self.masking is None:
+                raise ValueError("this model was built without reconstruction")
+            event_embeddings, outputs["masked"] = self.masking(
+                self.embedding.embed_events(inputs["event"]), mask, seed=mask_seed
+            )
+        x = self.embedding(inputs, event_embeddings=event_embeddings)  # [batch, L, 4d]
+        hidden = self.backbone(x, mask, training=training)  # [batch, L, 4d] (H_t)
+        if self.attention is not None:
+            pooled = self.attention(hidden, mask, return_attention=return_attention)
+            if return_attention:
+                pooled, outputs["attention"] = pooled  # [batch, N_I, 4d], [batch, N_I, L]
+        else:
+            pooled = tf.reduce_sum(hidden * self._last_position[None, :, None], axis=1)
+        outputs["logits"] = self.head(pooled, training=training)  # [batch, N_I]
+        if mask_events:
+            outputs["event_logits"] = self.reconstruction_head(hidden)  # [batch, L, N_E]
+        return outputs
+
+    def call(self, inputs, training=None):
+        return self.forward(inputs, training=training)["logits"]
+
+    def get_attention(self, inputs):
+        """IAT weights w_ij (Eq. 3) ``[batch, N_I, L]``; zero at padding (Figure 6)."""
+        if self.attention is None:
+            raise ValueError("this model has no intent attention (use_iat=False)")
+        return self.forward(inputs, training=False, return_attention=True)["attention"]
+
+    def build_model(self):
+        """Creates every weight (one call on dummy inputs, masking included)."""
+        self(self.dummy_inputs(), training=False)
+        if self.reconstruction:
+            self.forward(self.dummy_inputs(), training=False, mask_events=True,
+                         mask_seed=tf.constant([0, 0], tf.int64))
+        return self
+
+    def get_build_config(self):
+        return {"sequence_length": self.sequence_length}
+
+    def build_from_config(self, config):
+        self.build_model()
+
+    def get_config(self):
+        config = {"name": self.name, "trainable": self.trainable}
+        config.update(
+            n_locations=self.n_locations,
+            n_slots=self.n_slots,
+            n_events=self.n_events,
+            n_intents=self.n_intents,
+            embedding_dim=self.embedding_dim,
+            sequence_length=self.sequence_length,
+            backbone=keras.layers.serialize(self.backbone),
+            n_weekdays=self.n_weekdays,
+            use_iat=self.use_iat,
+            attention_units=list(self.attention_units),
+            attention_normalize=self.attention_normalize,
+            head_units=self.head_units,
+            head_dropout=self.head_dropout,
+            reconstruction=self.reconstruction,
+            reconstruction_units=self.reconstruction_units,
+            mask_rate=self.mask_rate,
+            seed=self.seed,
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        if isinstance(config.get("backbone"), dict):
+            config["backbone"] = keras.layers.deserialize(config["backbone"])
+        return cls(**config)

@@ -1,0 +1,67 @@
+"""Saving and loading the teacher: GPT2 in Hugging Face format plus PITuning's layers.
+
+Layout of ``TEACHER_DIR``::
+
+    backbone/config.json, backbone/tf_model.h5   # the (tuned) GPT2, HF TF format
+    teacher.json                                 # IntentPredictor arguments
+    layers.npz                                   # weights of every non-GPT2 layer, by name
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pitune_tf.atomic import atomic_path, write_json
+from pitune_tf.errors import UserInputError
+from pitune_tf.models import backbone as backbone_lib
+from pitune_tf.models.gpt2_backbone import GPT2Backbone
+from pitune_tf.models.intent_predictor import IntentPredictor
+
+
+def _own_layers(model):
+    names = ("embedding", "attention", "head", "masking", "reconstruction_head")
+    return {name: getattr(model, name) for name in names if getattr(model, name) is not None}
+
+
+def save_teacher(model: IntentPredictor, directory) -> None:
+    """Writes the teacher into ``directory`` atomically (see the module docstring)."""
+    with atomic_path(directory) as tmp:
+        tmp = Path(tmp)
+        tmp.mkdir(parents=True)
+        backbone_lib.save_backbone(model.backbone.gpt2, tmp / "backbone")
+        config = model.get_config()
+        config.pop("backbone")
+        config.pop("name", None)
+        config.pop("trainable", None)
+        config["tuning"] = model.backbone.tuning
+        write_json(tmp / "teacher.json", config)
+        arrays = {
+            f"{name}/{i}": weight
+            for name, layer in _own_layers(model).items()
+            for i, weight in enumerate(layer.get_weights())
+        }
+        np.savez(tmp / "layers.npz", **arrays)
+
+
+def load_teacher(directory, dropout=None) -> IntentPredictor:
+    """The teacher saved by :func:`save_teacher`, built and with its weights."""
+    directory = Path(directory)
+    for name in ("teacher.json", "layers.npz", "backbone"):
+        if not (directory / name).exists():
+            raise UserInputError(f"teacher directory is missing {directory / name}")
+    config = json.loads((directory / "teacher.json").read_text())
+    tuning = config.pop("tuning", "full")
+    gpt2 = backbone_lib.load_local(directory / "backbone", dropout=dropout)
+    model = IntentPredictor(
+        backbone=GPT2Backbone(gpt2, tuning=tuning, name="gpt2_backbone"), name="teacher",
+        **config,
+    )
+    model.build_model()
+    with np.load(directory / "layers.npz") as arrays:
+        for name, layer in _own_layers(model).items():
+            count = len(layer.weights)
+            layer.set_weights([arrays[f"{name}/{i}"] for i in range(count)])
+    return model

@@ -1,0 +1,53 @@
+"""Prints what ``python -m trainers.uaf`` left in one or more run directories.
+
+    python scripts/print_uaf_summary.py runs/uaf_all runs/uaf_ml1m
+
+For each run: the data summary and split sizes, the results table (``table.md``), each
+mode's best validation epoch and training time, and the per-block utilisation of the
+fine-tuned blocks (Figure 3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from pitune_tf.cli import run_main
+from pitune_tf.errors import UserInputError
+
+
+def summarize(run_dir: Path) -> str:
+    for name in ("data.json", "metrics.json", "table.md"):
+        if not (run_dir / name).is_file():
+            raise UserInputError(f"{run_dir / name}: not found (is {run_dir} a finished trainers.uaf run?)")
+    data = json.loads((run_dir / "data.json").read_text())
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    lines = [f"# {run_dir}", "", f"data: {json.dumps(data['summary'])}"]
+    for task, info in data["tasks"].items():
+        lines.append(f"task {task}: sizes {info['sizes']}, outputs {info['outputs']}, dropped {info['dropped']}")
+    lines += ["", (run_dir / "table.md").read_text()]
+    for mode, result in metrics.items():
+        runs = {"": result} if "test" in result else result
+        for label, r in runs.items():
+            util = r.get("utilisation")
+            lines.append(
+                f"{mode}{' ' + label if label else ''}: best epoch {r['best_epoch']}, {r['seconds']} s, "
+                f"{r['trainable_parameters']} trainable parameters"
+                + (f", utilisation {[round(u, 2) for u in util]}" if util else "")
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("runs", nargs="+", help="trainers.uaf run directories")
+    args = parser.parse_args(argv)
+    for run in args.runs:
+        print(summarize(Path(run)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

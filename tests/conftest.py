@@ -1,0 +1,43 @@
+"""Test configuration: Keras 2 before tensorflow, the ``--runslow`` flag, shared data."""
+
+from pitune_tf import _env  # noqa: F401  (first: selects tf-keras)
+
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
+
+
+def pytest_addoption(parser):
+    parser.addoption("--runslow", action="store_true", default=False, help="run tests marked slow")
+
+
+def pytest_collection_modifyitems(config, items):
+    if config.getoption("--runslow"):
+        return
+    skip = pytest.mark.skip(reason="slow: pass --runslow to run")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def shared_data():
+    """Path to ../shared/data; skips the test when it is absent (as on a user's machine)."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data folder not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    import random
+
+    import numpy as np
+    import tensorflow as tf
+
+    random.seed(0)
+    np.random.seed(0)
+    tf.random.set_seed(0)
+    yield

@@ -1,0 +1,166 @@
+"""Individual stage, pure parts: ManageIntents (Eq. 8-10), the unlearning loss (Eq. 11) and
+focal loss on fixed logits, oversampling, Appendix E's T0/T1 features."""
+
+import math
+
+import numpy as np
+import pytest
+
+from pitune_tf.errors import UserInputError
+from pitune_tf.individual.focal import focal_loss
+from pitune_tf.individual.lgbm_features import (
+    feature_names,
+    table5_params,
+    time_since_last,
+    top_locations,
+    window_features,
+)
+from pitune_tf.individual.manage_intents import intent_shares, manage_intents
+from pitune_tf.individual.oversampling import oversample_indices
+from pitune_tf.individual.unlearning import unlearning_loss, unlearning_terms
+
+# ids 0, 1 reserved; 4 real intents 2..5, so 1 / N_I = 0.25.
+P_OUT = np.array([0.0, 0.0, 0.50, 0.30, 0.19, 0.01])
+P_POP = np.array([0.0, 0.0, 0.40, 0.35, 0.20, 0.05])
+
+
+def test_static_set_is_intents_below_threshold():
+    sets = manage_intents(P_OUT, P_POP, p_in=P_POP, static_threshold=0.02)
+    assert sets.static == (5,)  # 0.01 < 0.02; the reserved 0, 1 (share 0) are never in F
+    assert sets.dynamic == ()  # the user's shares follow the population
+    assert sets.forget == (5,) and sets.retain == (2, 3, 4)
+
+
+def test_dynamic_set_is_population_rare_but_user_frequent():
+    p_in = np.array([0.0, 0.0, 0.10, 0.30, 0.30, 0.30])
+    sets = manage_intents(P_OUT, P_POP, p_in, static_threshold=0.0)
+    # 4: P_pop 0.20 < 0.25 and P_in 0.30 > 0.25; 5: 0.05 < 0.25 and 0.30 > 0.25;
+    # 3: P_pop 0.35 is not below the mean.
+    assert sets.dynamic == (4, 5)
+    assert sets.static == ()
+    assert sets.forget == (4, 5) and sets.retain == (2, 3)
+
+
+def test_forget_is_union_and_masks_partition_real_intents():
+    p_in = np.array([0.0, 0.0, 0.2, 0.2, 0.6, 0.0])
+    sets = manage_intents(P_OUT, P_POP, p_in, static_threshold=0.02)
+    assert sets.static == (5,) and sets.dynamic == (4,)
+    assert sets.forget == (4, 5)
+    np.testing.assert_array_equal(sets.forget_mask(), [0, 0, 0, 0, 1, 1])
+    np.testing.assert_array_equal(sets.retain_mask(), [0, 0, 1, 1, 0, 0])
+
+
+def test_default_threshold_and_reserved_ids_never_forgotten():
+    # Default threshold 0.2 / 4 = 0.05: only intent 5 (0.01); pad / unk shares are 0 but never in F.
+    sets = manage_intents(P_OUT, P_POP, P_POP)
+    assert sets.static == (5,)
+    assert 0 not in sets.forget and 1 not in sets.forget
+    assert 0 not in sets.retain and 1 not in sets.retain
+
+
+def test_manage_intents_rejects_bad_shapes():
+    with pytest.raises(UserInputError):
+        manage_intents(P_OUT, P_POP[:3], P_POP)
+
+
+def test_intent_shares():
+    np.testing.assert_allclose(intent_shares([2, 2, 3, 5], 6), [0, 0, 0.5, 0.25, 0, 0.25])
+
+
+def test_unlearning_loss_hand_computed():
+    logits = np.array([[0.0, math.log(2.0), math.log(5.0)]], np.float32)  # q = (1, 2, 5) / 8
+    original = np.array([[math.log(2.0), 0.0, math.log(1.0)]], np.float32)  # p0 = (.5, .25, .25)
+    retain, forget = np.array([1.0, 1.0, 0.0]), np.array([0.0, 0.0, 1.0])
+    # Within R = {0, 1}: q|R = (1/3, 2/3), p0|R = (2/3, 1/3).
+    retain_ce = -(2 / 3 * math.log(1 / 3) + 1 / 3 * math.log(2 / 3))
+    forget_ce = -(0.25 * math.log(5 / 8))
+    terms = unlearning_terms(logits, original, retain, forget, lam=2.0)
+    assert float(terms["retain_ce"]) == pytest.approx(retain_ce, rel=1e-6)
+    assert float(terms["forget_ce"]) == pytest.approx(forget_ce, rel=1e-6)
+    loss = unlearning_loss(logits, original, retain, forget, lam=2.0)
+    assert float(loss) == pytest.approx(2.0 * retain_ce - forget_ce, rel=1e-6)
+
+
+def test_unlearning_forget_term_is_clipped():
+    # q_2 = e^-20 / (1 + e^-20): far below the floor, so forget_ce = -p0_2 * log(1e-3).
+    logits = np.array([[0.0, 0.0, -20.0]], np.float32)
+    original = np.zeros([1, 3], np.float32)  # p0 = 1/3 each
+    terms = unlearning_terms(logits, original, [1.0, 1.0, 0.0], [0.0, 0.0, 1.0],
+                             min_log_prob=math.log(1e-3))
+    assert float(terms["forget_ce"]) == pytest.approx(-math.log(1e-3) / 3, rel=1e-6)
+
+
+def test_unlearning_retain_term_is_minimal_at_the_original():
+    from pitune_tf.keras import tf
+
+    original = tf.constant([[0.3, -1.0, 2.0, 0.5]])
+    retain, forget = [1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]
+    # Moving only the forgotten logit leaves q|R unchanged: retain_ce stays at its minimum.
+    moved = original + tf.constant([[0.0, -3.0, 0.0, 0.0]])
+    at_original = unlearning_terms(original, original, retain, forget)["retain_ce"]
+    assert float(unlearning_terms(moved, original, retain, forget)["retain_ce"]) == pytest.approx(
+        float(at_original), rel=1e-6)
+    logits = tf.Variable(original)
+    with tf.GradientTape() as tape:
+        retain_ce = unlearning_terms(logits, original, retain, forget)["retain_ce"]
+    np.testing.assert_allclose(tape.gradient(retain_ce, logits).numpy(), 0.0, atol=1e-6)
+
+
+def test_unlearning_sample_weight_ignores_padding_rows():
+    logits = np.array([[1.0, 0.0], [5.0, -5.0]], np.float32)
+    original = np.array([[0.0, 1.0], [0.0, 0.0]], np.float32)
+    full = unlearning_loss(logits[:1], original[:1], [1.0, 0.0], [0.0, 1.0])
+    padded = unlearning_loss(logits, original, [1.0, 0.0], [0.0, 1.0], sample_weight=[1.0, 0.0])
+    assert float(padded) == pytest.approx(float(full), rel=1e-6)
+
+
+def test_focal_loss_hand_computed():
+    logits = np.array([[0.0, math.log(3.0)]], np.float32)  # q = (.25, .75)
+    expected = -((1 - 0.75) ** 2) * math.log(0.75)
+    assert float(focal_loss([1], logits, gamma=2.0)) == pytest.approx(expected, rel=1e-6)
+    assert float(focal_loss([1], logits, gamma=0.0)) == pytest.approx(-math.log(0.75), rel=1e-6)
+
+
+def test_oversample_indices():
+    labels = np.array([2] * 10 + [3] * 2 + [4] * 6)
+    index = oversample_indices(labels, ratio=0.5, seed=0)
+    counts = np.bincount(labels[index], minlength=5)
+    assert counts[2] == 10 and counts[3] == 5 and counts[4] == 6  # 3 raised to ceil(0.5 * 10)
+    assert set(range(len(labels))) <= set(index.tolist())  # every original window kept
+    np.testing.assert_array_equal(index, oversample_indices(labels, ratio=0.5, seed=0))
+
+
+def test_t0_t1_on_hand_made_log():
+    # Events at t = 0, 10, 30, 60, 100 with intents 2, 3, 2, 2, 3 (n_intents 4).
+    t0, t1 = time_since_last([0, 10, 30, 60, 100], [2, 3, 2, 2, 3], 4)
+    nan = np.nan
+    np.testing.assert_array_equal(t0[:, 2], [nan, 10, 30, 30, 40])  # since the last intent 2
+    np.testing.assert_array_equal(t1[:, 2], [nan, nan, nan, 30, 30])  # between its last two
+    np.testing.assert_array_equal(t0[:, 3], [nan, nan, 20, 50, 90])
+    np.testing.assert_array_equal(t1[:, 3], [nan, nan, nan, nan, nan])
+
+
+def test_window_features_context_columns():
+    # 2023-06-03 09:30 (a Saturday) and 2023-06-05 20:00 (a Monday), as naive-local seconds.
+    ts = np.array([1685784600, 1685995200])
+    probs = np.array([[0, 0, 0.7, 0.3], [0, 0, 0.1, 0.9]])
+    t0 = np.full((2, 4), 5.0)
+    t1 = np.full((2, 4), 7.0)
+    top = top_locations([4, 4, 5, 6, 6, 6], k=2)
+    np.testing.assert_array_equal(top, [6, 4])
+    x = window_features(probs, [4, 5], ts, t0, t1, top)
+    names = feature_names(["<pad>", "<unk>", "a", "b"])
+    assert x.shape == (2, len(names)) == (2, 14)
+    row = dict(zip(names, x[0]))
+    assert row["prob_a"] == 0.7 and row["loc_top10"] == 1 and row["hour"] == 9
+    assert row["weekday"] == 5 and row["weekend"] == 1 and row["morning"] == 1
+    assert row["t0_b"] == 5 and row["t1_a"] == 7
+    row = dict(zip(names, x[1]))
+    assert row["loc_top10"] == 0 and row["hour"] == 20 and row["evening"] == 1 and row["weekend"] == 0
+
+
+def test_table5_parameters_and_small_data_fallback():
+    big = table5_params(500, 18)
+    assert (big["num_leaves"], big["max_depth"], big["min_data_in_leaf"], big["seed"]) == (32, -1, 20, 42)
+    small = table5_params(199, 18)
+    assert (small["max_depth"], small["num_leaves"], small["lambda_l1"], small["lambda_l2"]) == (3, 3, 1, 1)

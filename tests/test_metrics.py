@@ -1,0 +1,148 @@
+"""Metrics: numpy functions against scikit-learn and hand-computed values; Keras classes against
+the numpy functions."""
+
+import math
+
+import numpy as np
+import pytest
+from sklearn.metrics import precision_recall_fscore_support
+
+from pitune_tf.keras import keras, tf
+from pitune_tf.metrics import (
+    ConfusionMatrixMetric,
+    MacroPrecision,
+    MacroRecall,
+    NDCGAtK,
+    WeightedPrecision,
+    WeightedRecall,
+    intent_metrics,
+    rank_metrics,
+    ranks_from_scores,
+)
+
+KEYS = ["prec_w", "rec_w", "prec_m", "rec_m", "ndcg@3", "ndcg@5", "acc"]
+
+
+def _random_case(seed, n=300, n_classes=9):
+    """Skewed labels, noisy scores that favour the label (so that precision/recall are not ~0),
+    and classes absent from the labels or from the predictions."""
+    rng = np.random.default_rng(seed)
+    popularity = rng.dirichlet(np.full(n_classes - 2, 0.5))
+    y_true = rng.choice(n_classes - 2, size=n, p=popularity)  # last two classes never true
+    scores = rng.normal(size=(n, n_classes))
+    scores[np.arange(n), y_true] += rng.uniform(0.0, 2.0)
+    scores[:, -1] += 0.8  # a class that is never true but often predicted
+    return y_true, scores
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_intent_metrics_match_sklearn(seed):
+    y_true, scores = _random_case(seed)
+    y_pred = scores.argmax(axis=1)
+    got = intent_metrics(y_true, scores)
+    assert list(got) == KEYS
+    for average, suffix in (("weighted", "w"), ("macro", "m")):
+        prec, rec, _, _ = precision_recall_fscore_support(
+            y_true, y_pred, average=average, zero_division=0
+        )
+        assert got[f"prec_{suffix}"] == pytest.approx(prec, abs=1e-12)
+        assert got[f"rec_{suffix}"] == pytest.approx(rec, abs=1e-12)
+    assert got["acc"] == pytest.approx((y_pred == y_true).mean())
+    assert got["rec_w"] == pytest.approx(got["acc"])  # support-weighted recall is the accuracy
+
+
+def test_ndcg_hand_computed():
+    scores = np.array(
+        [
+            [0.1, 0.5, 0.4, 0.0],  # label 2: one score above -> rank 2
+            [0.9, 0.05, 0.03, 0.02],  # label 0: rank 1
+            [0.1, 0.2, 0.3, 0.4],  # label 0: rank 4
+        ]
+    )
+    y_true = np.array([2, 0, 0])
+    got = intent_metrics(y_true, scores)
+    assert got["ndcg@3"] == pytest.approx((1 / math.log2(3) + 1 + 0) / 3)
+    assert got["ndcg@5"] == pytest.approx((1 / math.log2(3) + 1 + 1 / math.log2(5)) / 3)
+    assert got["acc"] == pytest.approx(1 / 3)
+    # classes {0, 1, 2, 3}; predictions [1, 0, 3]: only class 0 is right (P=1, R=1/2)
+    assert got["prec_m"] == pytest.approx(1 / 4)
+    assert got["rec_m"] == pytest.approx((0.5 + 0 + 0 + 0) / 4)
+    assert got["prec_w"] == pytest.approx((2 * 1 + 1 * 0) / 3)
+
+
+def test_ranks_pessimistic_on_ties_and_scalar_column():
+    scores = np.array([[1.0, 1.0, 1.0], [3.0, 2.0, 2.0], [0.0, 5.0, 1.0]])
+    np.testing.assert_array_equal(ranks_from_scores(scores, [0, 1, 2]), [3, 3, 2])
+    np.testing.assert_array_equal(ranks_from_scores(scores, 0), [3, 1, 3])
+    with pytest.raises(ValueError):
+        ranks_from_scores(scores, [0, 1, 3])
+
+
+def test_rank_metrics_hand_computed():
+    got = rank_metrics([1, 3, 6, 25])
+    assert list(got) == ["hr@5", "mrr@5", "hr@20", "mrr@20"]
+    assert got["hr@5"] == pytest.approx(2 / 4)
+    assert got["mrr@5"] == pytest.approx((1 + 1 / 3) / 4)
+    assert got["hr@20"] == pytest.approx(3 / 4)
+    assert got["mrr@20"] == pytest.approx((1 + 1 / 3 + 1 / 6) / 4)
+    assert rank_metrics([2], k=(1,)) == {"hr@1": 0.0, "mrr@1": 0.0}
+
+
+def _keras_metrics(n_classes):
+    return {
+        "prec_w": WeightedPrecision(n_classes),
+        "rec_w": WeightedRecall(n_classes),
+        "prec_m": MacroPrecision(n_classes),
+        "rec_m": MacroRecall(n_classes),
+        "ndcg@3": NDCGAtK(3),
+        "ndcg@5": NDCGAtK(5),
+    }
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_keras_metrics_equal_numpy_over_batches(seed):
+    y_true, scores = _random_case(seed, n=90)
+    expected = intent_metrics(y_true, scores)
+    for key, metric in _keras_metrics(scores.shape[1]).items():
+        for batch in np.array_split(np.arange(len(y_true)), 3):
+            # labels as Keras passes them from compile: float [batch, 1]
+            metric.update_state(
+                y_true[batch, None].astype(np.float32), scores[batch].astype(np.float32)
+            )
+        assert float(metric.result()) == pytest.approx(expected[key], abs=1e-5), key
+        metric.reset_state()
+        assert float(metric.result()) == 0.0
+
+
+def test_keras_metrics_in_compile_and_config_round_trip():
+    y_true, scores = _random_case(5, n=64, n_classes=6)
+    model = keras.Sequential([keras.layers.Dense(6, input_shape=(6,))])
+    metrics = list(_keras_metrics(6).values())
+    model.compile(
+        optimizer="sgd",
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=metrics,
+    )
+    features = scores.astype(np.float32)
+    logs = model.evaluate(
+        features, y_true.astype(np.int32), batch_size=16, verbose=0, return_dict=True
+    )
+    expected = intent_metrics(y_true, model.predict(features, verbose=0))
+    for key, metric in _keras_metrics(6).items():
+        assert logs[metric.name] == pytest.approx(expected[key], abs=1e-5), key
+    assert sorted(m.name for m in metrics) == sorted(
+        ["prec_w", "rec_w", "prec_m", "rec_m", "ndcg_at_3", "ndcg_at_5"]
+    )
+    for metric in metrics + [ConfusionMatrixMetric(6, quantity="recall", average="macro")]:
+        clone = keras.metrics.deserialize(keras.metrics.serialize(metric))
+        assert type(clone) is type(metric)
+        assert clone.get_config() == metric.get_config()
+
+
+def test_keras_metric_sample_weight():
+    metric = NDCGAtK(1)
+    logits = tf.constant([[2.0, 1.0], [2.0, 1.0]])
+    metric.update_state(tf.constant([0, 1]), logits, sample_weight=tf.constant([3.0, 1.0]))
+    assert float(metric.result()) == pytest.approx(3 / 4)
+    with pytest.raises(ValueError):
+        ConfusionMatrixMetric(4, quantity="f1")

@@ -1,0 +1,241 @@
+"""Population stage: losses by hand, train steps, distillation, save/load, config, run dir."""
+
+from pitune_tf import _env  # noqa: F401
+
+import json  # noqa: E402
+import math  # noqa: E402
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from pitune_tf.config import PopulationConfig, preset, resolve  # noqa: E402
+from pitune_tf.errors import UserInputError  # noqa: E402
+from pitune_tf.keras import keras, tf  # noqa: E402
+from pitune_tf.losses import distillation_loss, sparse_cross_entropy  # noqa: E402
+from pitune_tf.models import (  # noqa: E402
+    Distiller,
+    PopulationTrainer,
+    build_student,
+    build_teacher,
+    load_run,
+)
+from pitune_tf.models.teacher_io import load_teacher, save_teacher  # noqa: E402
+
+SIZES = {"location": 6, "slot": 25, "event": 9, "intent": 5}
+L = 6
+
+
+def tiny_config(**changes):
+    values = dict(backbone="random:1x16", history=L, attention_units=[8, 4], head_units=8,
+                  reconstruction_units=8, student_layers=1, student_width=16, student_heads=2)
+    values.update(changes)
+    return preset("tiny").replace(**values)
+
+
+@pytest.fixture
+def batch():
+    rng = np.random.default_rng(0)
+    n = 16
+    features = {k: rng.integers(2, SIZES.get(k, 8), (n, L)).astype(np.int32)
+                for k in ("location", "weekday", "slot", "event")}
+    mask = np.ones((n, L), np.float32)
+    mask[:4, :3] = 0
+    for k in ("location", "weekday", "slot", "event"):
+        features[k][mask == 0] = 0
+    features["mask"] = mask
+    labels = rng.integers(2, SIZES["intent"], n).astype(np.int32)
+    return features, labels
+
+
+def _one_batch(batch):
+    return tf.data.Dataset.from_tensors(batch)
+
+
+# ------------------------------------------------------------------ losses by hand
+
+
+def test_sparse_cross_entropy_hand_computed():
+    logits = np.array([[0.0, math.log(3.0)], [0.0, math.log(3.0)]], np.float32)  # p = 1/4, 3/4
+    labels = np.array([1, 0])
+    expected = -(math.log(0.75) + math.log(0.25)) / 2
+    assert float(sparse_cross_entropy(labels, logits)) == pytest.approx(expected, rel=1e-6)
+    weighted = sparse_cross_entropy(labels, logits, sample_weight=[1.0, 0.0])
+    assert float(weighted) == pytest.approx(-math.log(0.75), rel=1e-6)
+    assert float(sparse_cross_entropy(labels, logits, sample_weight=[0.0, 0.0])) == 0.0
+
+
+def test_distillation_loss_hand_computed():
+    teacher = np.array([[1.0, 2.0, 3.0]], np.float32)
+    student = np.array([[3.0, 1.0, 0.0]], np.float32)
+    alpha, eps = 0.3, 2.0
+    p_t = np.exp(teacher / eps) / np.exp(teacher / eps).sum()
+    p_s = np.exp(student / eps) / np.exp(student / eps).sum()
+    soft = float((p_t * np.log(p_t / p_s)).sum()) * eps**2  # KL(teacher || student) * eps^2
+    hard = -math.log(np.exp(student[0, 1]) / np.exp(student).sum())  # label 1, eps = 1
+    terms = distillation_loss(np.array([1]), student, teacher, alpha=alpha, temperature=eps)
+    assert float(terms["soft_loss"]) == pytest.approx(soft, rel=1e-5)
+    assert float(terms["hard_loss"]) == pytest.approx(hard, rel=1e-5)
+    assert float(terms["loss"]) == pytest.approx(alpha * soft + (1 - alpha) * hard, rel=1e-5)
+    same = distillation_loss(np.array([1]), teacher, teacher, alpha=1.0)
+    assert float(same["loss"]) == pytest.approx(0.0, abs=1e-6)
+
+
+# ------------------------------------------------------------------ train steps
+
+
+def test_one_teacher_step_lowers_each_loss_term(batch):
+    features, labels = batch
+    keras.utils.set_random_seed(0)
+    teacher = build_teacher(tiny_config(), SIZES)
+    teacher.masking.rate = 1.0  # every real position masked: the same positions every call
+    trainer = PopulationTrainer(teacher)
+    trainer.compile(optimizer=keras.optimizers.SGD(0.05))  # a small step: every term goes down
+    seed = tf.constant([0, 0], tf.int64)
+    before, _ = trainer.compute_losses(features, labels, training=False, mask_seed=seed)
+    logs = trainer.fit(_one_batch(batch), epochs=1, verbose=0).history
+    assert set(logs) == {"loss", "intent_loss", "reconstruction_loss", "accuracy"}
+    after, _ = trainer.compute_losses(features, labels, training=False, mask_seed=seed)
+    for name in ("intent_loss", "reconstruction_loss", "loss"):
+        assert float(after[name]) < float(before[name]), name
+
+
+def test_teacher_without_reconstruction_or_iat(batch):
+    features, labels = batch
+    teacher = build_teacher(tiny_config(reconstruction=False, use_iat=False), SIZES)
+    assert teacher.masking is None and teacher.attention is None
+    trainer = PopulationTrainer(teacher, reconstruction=False)
+    trainer.compile(optimizer=keras.optimizers.Adam(1e-2))
+    logs = trainer.fit(_one_batch(batch), epochs=2, verbose=0).history
+    assert logs["reconstruction_loss"] == [0.0, 0.0]
+    assert logs["intent_loss"][1] < logs["intent_loss"][0]
+    with pytest.raises(ValueError, match="no intent attention"):
+        teacher.get_attention(features)
+
+
+def test_distillation_step_updates_the_student_only(batch):
+    features, labels = batch
+    keras.utils.set_random_seed(0)
+    teacher = build_teacher(tiny_config(), SIZES)
+    student = build_student(tiny_config(), SIZES)
+    teacher_before = [w.numpy().copy() for w in teacher.weights]
+    student_before = [w.numpy().copy() for w in student.weights]
+    distiller = Distiller(student, teacher, alpha=0.5, temperature=1.0)
+    distiller.compile(optimizer=keras.optimizers.Adam(1e-2))
+
+    def terms():
+        return distillation_loss(labels, student(features), teacher(features))
+
+    first = terms()
+    logs = distiller.fit(_one_batch(batch), epochs=1, verbose=0).history
+    assert set(logs) == {"loss", "soft_loss", "hard_loss", "accuracy"}
+    second = terms()
+    for name in ("loss", "soft_loss", "hard_loss"):
+        assert float(second[name]) < float(first[name]), name
+    for before, w in zip(teacher_before, teacher.weights):
+        np.testing.assert_array_equal(before, w.numpy())
+    assert any(not np.array_equal(b, w.numpy()) for b, w in zip(student_before, student.weights))
+
+
+# ------------------------------------------------------------------ save and load
+
+
+def test_student_keras_file_round_trip(batch, tmp_path):
+    features, _ = batch
+    student = build_student(tiny_config(), SIZES)
+    path = tmp_path / "student.keras"
+    student.save(path)
+    loaded = keras.models.load_model(path, compile=False)
+    assert loaded.name == "student" and loaded.sequence_length == L
+    np.testing.assert_array_equal(loaded(features).numpy(), student(features).numpy())
+    np.testing.assert_array_equal(loaded.get_attention(features).numpy(),
+                                  student.get_attention(features).numpy())
+    assert student.get_attention(features).shape == (16, SIZES["intent"], L)
+
+
+def test_teacher_round_trip(batch, tmp_path):
+    features, _ = batch
+    teacher = build_teacher(tiny_config(tuning="partial"), SIZES)
+    save_teacher(teacher, tmp_path / "teacher")
+    loaded = load_teacher(tmp_path / "teacher")
+    assert loaded.backbone.tuning == "partial"
+    np.testing.assert_array_equal(loaded(features).numpy(), teacher(features).numpy())
+    assert len(loaded.weights) == len(teacher.weights)
+    for a, b in zip(loaded.weights, teacher.weights):
+        np.testing.assert_array_equal(a.numpy(), b.numpy())
+
+
+def test_load_run_names_the_missing_file(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps(tiny_config().to_dict()))
+    with pytest.raises(UserInputError, match="vocab.json"):
+        load_run(tmp_path)
+    with pytest.raises(UserInputError, match="not found"):
+        load_run(tmp_path / "absent")
+
+
+# ------------------------------------------------------------------ config
+
+
+def test_config_precedence_and_unknown_keys(tmp_path):
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"alpha": 0.7, "student_layers": 3}))
+    config = resolve("demo", path, {"alpha": 0.9, "temperature": None})
+    assert (config.alpha, config.student_layers, config.temperature) == (0.9, 3, 1.0)
+    assert resolve("paper").backbone == "gpt2" and resolve("paper").student_width == 768
+    path.write_text(json.dumps({"alpah": 0.7}))
+    with pytest.raises(UserInputError, match="unknown config key"):
+        resolve("demo", path)
+    with pytest.raises(UserInputError, match="unknown preset"):
+        resolve("nope")
+    with pytest.raises(UserInputError, match="tuning"):
+        PopulationConfig(tuning="half")
+
+
+def test_cli_rejects_bad_options(capsys):
+    from pitune_tf.cli import run_main
+    from trainers.population import main
+
+    assert run_main(main, ["--alpha", "2", "--out", "unused"]) == 2
+    assert "alpha" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ end to end (slow)
+
+
+def _small_run_config(**changes):
+    values = dict(max_train_windows=300, teacher_epochs=2, student_epochs=1, batch_size=64)
+    values.update(changes)
+    return tiny_config(**values)
+
+
+@pytest.mark.slow
+def test_run_directory_and_resume(tmp_path, monkeypatch):
+    import trainers.population as population
+
+    config = _small_run_config()
+    metrics = population.run(config, tmp_path / "full")
+    for name in ("config.json", "vocab.json", "student.keras", "metrics.json", "p_out.json",
+                 "teacher/backbone/tf_model.h5", "teacher/layers.npz", "summaries/student.txt",
+                 "data/individual.parquet"):
+        assert (tmp_path / "full" / name).exists(), name
+    assert not (tmp_path / "full" / population.CHECKPOINTS).exists()
+    assert set(metrics["baselines"]) == {"most_frequent", "last_event_intent"}
+    run = load_run(tmp_path / "full")
+    assert run.p_out.shape == run.p_pop.shape == (run.vocabs.n_intents,)
+    assert run.p_pop.sum() == pytest.approx(1.0)
+
+    original = population.EpochCheckpoint.on_epoch_end
+
+    def interrupt(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if self.phase == "teacher" and epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(population.EpochCheckpoint, "on_epoch_end", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        population.run(config, tmp_path / "resumed")
+    monkeypatch.setattr(population.EpochCheckpoint, "on_epoch_end", original)
+    resumed = population.run(config, tmp_path / "resumed")
+    for model in ("teacher", "student"):
+        assert resumed[model]["test"] == pytest.approx(metrics[model]["test"], abs=1e-6)
+    with pytest.raises(UserInputError, match="--overwrite"):
+        population.run(config, tmp_path / "resumed")

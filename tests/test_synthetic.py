@@ -1,0 +1,124 @@
+"""Synthetic event logs: deterministic, canonical, long-tailed, context-dependent, fast."""
+
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pitune_tf.data.synthetic import SyntheticConfig, generate
+from pitune_tf.errors import UserInputError
+
+COLUMNS = ["user_id", "timestamp", "event", "intent", "location"]
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return generate("tiny", seed=0)
+
+
+def _total_variation(a, b):
+    a, b = a.align(b, fill_value=0.0)
+    return 0.5 * float((a - b).abs().sum())
+
+
+def test_deterministic_for_a_seed(tiny):
+    again = generate("tiny", seed=0)
+    pd.testing.assert_frame_equal(tiny.population, again.population)
+    pd.testing.assert_frame_equal(tiny.individual, again.individual)
+    assert tiny.mapping == again.mapping and tiny.longtail == again.longtail
+    other = generate("tiny", seed=1)
+    assert not other.population.equals(tiny.population)
+
+
+def test_canonical_frames(tiny):
+    for frame in (tiny.population, tiny.individual):
+        assert list(frame.columns) == COLUMNS
+        assert frame["timestamp"].dtype == np.dtype("datetime64[ns]")
+        for column in ("user_id", "event", "intent", "location"):
+            assert pd.api.types.is_string_dtype(frame[column]), column
+            assert frame[column].notna().all()
+        ordered = frame.sort_values(["user_id", "timestamp"], kind="stable")
+        assert ordered.index.equals(frame.index)
+        assert not frame.duplicated(["user_id", "timestamp"]).any()
+        # the intent column agrees with the event -> intent mapping
+        assert (frame["event"].map(tiny.mapping) == frame["intent"]).all()
+    assert not set(tiny.population.user_id) & set(tiny.individual.user_id)
+    config = tiny.config
+    assert tiny.population.user_id.nunique() == config.n_population_users
+    assert tiny.individual.user_id.nunique() == config.n_individual_users
+    days = tiny.population.timestamp.dt.normalize().nunique()
+    assert days == config.n_days >= 12  # enough for the 7/1/4-day split
+    assert len(set(tiny.mapping.values())) == config.n_intents
+    assert len(tiny.mapping) > config.n_intents  # several events per intent
+
+
+def test_tiny_is_small_and_fast():
+    start = time.perf_counter()
+    data = generate("tiny", seed=2)
+    elapsed = time.perf_counter() - start
+    n_events = len(data.population) + len(data.individual)
+    assert 5_000 < n_events < 20_000
+    assert elapsed < 2.0  # about 0.1 s on an idle core
+    per_user_day = data.population.groupby(
+        [data.population.user_id, data.population.timestamp.dt.date]
+    ).size()
+    assert 15 < per_user_day.mean() < 65
+
+
+def test_long_tail_individual_preferences(tiny):
+    """Figure 1: some individual users' favourite intent is rare in the population."""
+    n_intents = tiny.config.n_intents
+    population_share = tiny.population.intent.value_counts(normalize=True)
+    # the population's intent distribution is long-tailed
+    assert population_share.iloc[0] > 2.0 / n_intents
+    assert population_share.iloc[-1] < 0.5 / n_intents
+    favourite = tiny.individual.groupby("user_id").intent.agg(lambda s: s.value_counts().idxmax())
+    rare_favourites = [
+        u for u, intent in favourite.items() if population_share[intent] < 1 / n_intents
+    ]
+    assert rare_favourites
+    assert set(rare_favourites) <= set(tiny.longtail)
+
+
+def test_next_intent_depends_on_context_and_history(tiny):
+    frame = pd.concat([tiny.population, tiny.individual])
+    hour = frame.timestamp.dt.hour
+    morning = frame.intent[(hour >= 6) & (hour < 12)].value_counts(normalize=True)
+    evening = frame.intent[(hour >= 18)].value_counts(normalize=True)
+    assert _total_variation(morning, evening) > 0.1
+    weekend = frame.timestamp.dt.dayofweek >= 5
+    assert (
+        _total_variation(
+            frame.intent[weekend].value_counts(normalize=True),
+            frame.intent[~weekend].value_counts(normalize=True),
+        )
+        > 0.05
+    )
+    home = frame.location.str.startswith("home")
+    assert (
+        _total_variation(
+            frame.intent[home].value_counts(normalize=True),
+            frame.intent[~home].value_counts(normalize=True),
+        )
+        > 0.1
+    )
+    # Markov component: after the most common intent, the next intent is distributed differently
+    previous = frame.groupby("user_id").intent.shift(1)
+    top = frame.intent.value_counts().index[0]
+    after_top = frame.intent[previous == top].value_counts(normalize=True)
+    assert _total_variation(after_top, frame.intent.value_counts(normalize=True)) > 0.1
+    assert 0.0 < tiny.oracle_accuracy["population"] <= 1.0
+
+
+def test_overrides_and_errors():
+    data = generate("tiny", seed=0, n_days=13, n_individual_users=2)
+    assert data.individual.user_id.nunique() == 2
+    assert data.population.timestamp.dt.normalize().nunique() == 13
+    with pytest.raises(UserInputError, match="unknown option"):
+        generate("tiny", n_dayz=3)
+    with pytest.raises(UserInputError, match="unknown preset"):
+        generate("huge")
+    with pytest.raises(UserInputError, match="longtail_fraction"):
+        generate("tiny", longtail_fraction=1.5)
+    assert SyntheticConfig.from_preset("demo") == SyntheticConfig()

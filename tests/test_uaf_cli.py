@@ -1,0 +1,38 @@
+"""``python -m trainers.uaf`` end to end on tiny configs: errors, outputs, resume."""
+
+import json
+
+from pitune_tf.cli import run_main
+from trainers.uaf import main
+
+
+def test_cli_bad_coldrec_line_exits_2_naming_file_and_line(tmp_path, capsys):
+    pre = tmp_path / "pre.csv"
+    pre.write_text("1,2,3\n4,5,6\n")
+    fine = tmp_path / "fine.csv"
+    fine.write_text("1,2,,7\n1,2,7\n")
+    code = run_main(main, ["--data", str(pre), str(fine), "--preset", "tiny", "--out", str(tmp_path / "r")])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and len(err.splitlines()) == 1
+    assert str(fine) in err and "row 2" in err and "missing the empty field" in err
+
+
+def test_cli_unknown_config_key(tmp_path, capsys):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"embeding_dim": 4}))
+    assert run_main(main, ["--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert "embeding_dim" in capsys.readouterr().err
+
+
+def test_cli_tiny_end_to_end_and_resume(tmp_path):
+    out = tmp_path / "run"
+    argv = ["--mode", "soft", "--preset", "tiny", "--out", str(out), "--quiet"]
+    assert main(argv) == 0
+    metrics = json.loads((out / "metrics.json").read_text())["soft"]
+    assert {"mrr@5", "hr@5", "hr@20", "full_mrr@5", "full_hr@20"} <= set(metrics["test"])
+    assert len(metrics["utilisation"]) == 2 and metrics["best_epoch"] == 1
+    for name in ("table.md", "utilisation.png", "curves.png", "pretrain/backbone.weights.h5"):
+        assert (out / name).is_file()
+    first = (out / "modes/soft/metrics.json").read_text()
+    assert main(argv) == 0  # resumes: every stage is already done
+    assert (out / "modes/soft/metrics.json").read_text() == first

@@ -1,0 +1,39 @@
+"""Errors of the TFLite export and runtime; all are user-facing (:class:`UserInputError`)."""
+
+from __future__ import annotations
+
+from pitune_tf.errors import UserInputError
+
+
+class UnsupportedOpError(UserInputError):
+    """The model needs an op outside TFLite's builtin set (a Flex / SELECT_TF op).
+
+    Args:
+        ops: list of str. The offending TensorFlow op names (e.g. ``"FusedBatchNormGradV3"``).
+        signature: str or None. The signature that needs them, when known.
+        detail: str. Extra text (where the op comes from, how to avoid it).
+    """
+
+    def __init__(self, ops, signature=None, detail=""):
+        self.ops = sorted(set(ops))
+        self.signature = signature
+        where = f" in signature {signature!r}" if signature else ""
+        names = ", ".join(self.ops) if self.ops else "(unnamed)"
+        message = (
+            f"the model needs ops outside TFLite's builtin set{where}: {names}. Phones running "
+            "stock LiteRT (and every interpreter here) cannot run Flex/SELECT_TF ops; rebuild the "
+            "layer from builtin ops"
+        )
+        super().__init__(message + (f" ({detail})" if detail else ""))
+
+
+class SignatureError(UserInputError):
+    """A model lacks a signature, or a signature lacks or mis-shapes an input or output."""
+
+
+class InputSpecError(UserInputError):
+    """An input given to a signature has the wrong name, shape or dtype."""
+
+
+class WeightsFileError(UserInputError):
+    """A weights file is missing, truncated, corrupt or made for another model."""
