@@ -41,7 +41,7 @@ class PopulationConfig:
     attention_normalize: str = "mean"  # IAT pooling: none (Eq. 3's plain sum) | mean | softmax
     head_units: int = 64  # hidden width of the Eq. 4 MLP
     reconstruction_units: int = 64  # hidden width of the reconstruction MLP
-    teacher_epochs: int = 2
+    teacher_epochs: int = 3
     teacher_learning_rate: float = 2e-3
 
     # --- student and distillation (Sec. 3.2.5, Eq. 6-7, Appendix A) ---

@@ -1,10 +1,9 @@
 """The teacher's GPT2 backbone loads from every format a user keeps, to identical outputs."""
 
-from pitune_tf import _env  # noqa: F401
-
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from pitune_tf import _env  # noqa: F401
 from pitune_tf.errors import UserInputError  # noqa: E402
 from pitune_tf.keras import keras, tf  # noqa: E402
 from pitune_tf.models import backbone as backbone_lib  # noqa: E402
@@ -105,7 +104,11 @@ def test_directory_without_weights_is_an_error(tiny_gpt2, tmp_path):
 
 
 def test_unreachable_hub_name_is_an_error_not_random_weights(monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    import huggingface_hub.constants
+    import transformers.utils.hub
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network waits
+    monkeypatch.setattr(transformers.utils.hub, "_is_offline_mode", True)
     with pytest.raises(UserInputError, match="cannot load backbone"):
         backbone_lib.load_backbone("no-such-user/no-such-gpt2-model")
 

@@ -175,6 +175,7 @@ def test_skipped_users_and_unknown_values_are_counted(tiny_run, tmp_path):
     lonely = df.iloc[:1].assign(user_id="zz_one_event")
     strange = df[df.user_id == df.user_id.iloc[0]].assign(event="never_seen_event")
     strange["user_id"] = "zz_strange"
+    strange.iloc[1:4, strange.columns.get_loc("intent")] = "never_seen_intent"
     path = tmp_path / "individual.csv"
     pd.concat([df, lonely, strange]).to_csv(path, index=False)
     _, summary = _cli(tiny_run, tmp_path / "out", "--data", str(path), "--users", "1",
@@ -182,6 +183,8 @@ def test_skipped_users_and_unknown_values_are_counted(tiny_run, tmp_path):
     assert summary["skipped"]["too_few_events"] == 1
     assert summary["skipped_users"] == {"zz_one_event": "too_few_events"}
     assert summary["skipped"]["unknown"]["event"] == len(strange)
+    assert summary["skipped"]["unknown"]["intent"] == 3
+    assert summary["skipped"]["unknown_label_windows"] == 3  # dropped: no logit predicts them
 
 
 def test_missing_run_file_is_a_clear_error(tiny_run, tmp_path, capsys):

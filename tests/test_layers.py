@@ -1,10 +1,9 @@
 """PITuning layers on tiny configs: config round trips and hand-computed numbers."""
 
-from pitune_tf import _env  # noqa: F401
-
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+from pitune_tf import _env  # noqa: F401
 from pitune_tf.keras import keras, tf  # noqa: E402
 from pitune_tf.layers import (  # noqa: E402
     ContextEmbedding,
@@ -137,6 +136,20 @@ def test_intent_attention_softmax_normalizes_over_real_positions():
     _, weights = layer(history, mask, return_attention=True)
     np.testing.assert_allclose(weights.numpy().sum(-1), 1.0, rtol=1e-5)
     assert (weights.numpy()[1, :, :3] == 0).all()
+
+
+def test_intent_attention_mean_divides_by_the_real_positions():
+    rng = np.random.default_rng(6)
+    history = rng.normal(size=(B, L, D)).astype(np.float32)
+    mask = np.ones((B, L), np.float32)
+    mask[0, :2] = 0  # 3 real positions in row 0, 5 in row 1
+    plain = IntentAttention(3, units=(4,))
+    plain.build(history.shape)
+    mean = IntentAttention(3, units=(4,), normalize="mean")
+    mean.build(history.shape)
+    mean.set_weights(plain.get_weights())
+    expected = plain(history, mask).numpy() / np.array([3.0, 5.0])[:, None, None]
+    np.testing.assert_allclose(mean(history, mask).numpy(), expected, rtol=1e-5, atol=1e-6)
 
 
 def test_intent_head_per_intent_and_last_position_forms():

@@ -33,6 +33,7 @@ def test_cli_tiny_end_to_end_and_resume(tmp_path):
     assert len(metrics["utilisation"]) == 2 and metrics["best_epoch"] == 1
     for name in ("table.md", "utilisation.png", "curves.png", "pretrain/backbone.weights.h5"):
         assert (out / name).is_file()
+    assert not (out / "modes/soft/backup").exists() and not (out / "pretrain/backup").exists()
     first = (out / "modes/soft/metrics.json").read_text()
     assert main(argv) == 0  # resumes: every stage is already done
     assert (out / "modes/soft/metrics.json").read_text() == first

@@ -178,6 +178,7 @@ class DeviceRunner:
     def run_user(self, user, methods):
         """Same result dict as ``UserRunner.run_user`` (so the same summaries apply)."""
         from pitune_tf.individual.manage_intents import intent_shares, manage_intents
+
         sets = manage_intents(self.run.p_out, self.run.p_pop,
                               intent_shares(user.train.label, self.n_intents),
                               static_threshold=self.config.static_threshold)

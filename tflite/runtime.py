@@ -76,7 +76,7 @@ class Runtime:
             where = self.path or "model content"
             raise UserInputError(f"{where}: not a loadable TFLite model ({err})") from None
         self.signatures = self._read_signatures()
-        self._check(required)
+        self._check(tuple(dict.fromkeys(("infer",) + tuple(required))))
         self._runners = {}
         infer_inputs = self.signatures["infer"]["inputs"]
         self.history = int(infer_inputs["event"][0][1])

@@ -23,7 +23,9 @@ Writes to --out (default RUN/individual/): per_user.csv, summary.json, results.m
 and Table 3 style tables) and, with --dump-predictions, predictions.csv.
 """
 
-from __future__ import annotations
+from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
+
+# isort: split
 
 import argparse  # noqa: E402
 import dataclasses  # noqa: E402
@@ -38,7 +40,6 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
 from pitune_tf.atomic import atomic_path, write_json, write_text  # noqa: E402
 from pitune_tf.cli import run_main  # noqa: E402
 from pitune_tf.errors import UserInputError  # noqa: E402
@@ -253,13 +254,19 @@ def _trainable(model):
 
 
 def _latency_ms(model, history, repeats=50):
+    """Median single-window inference time (ms) of a traced call; NaN (with a warning) if
+    the model cannot be traced here, so the tables are still written."""
     from pitune_tf.keras import tf
 
     ids = tf.ones([1, history], tf.int32)
     x = {"location": ids, "weekday": ids, "slot": ids, "event": ids,
          "mask": tf.ones([1, history], tf.float32)}
-    infer = tf.function(lambda inputs: model(inputs, training=False))
-    infer(x)
+    infer = tf.function(lambda inputs: model(inputs, training=False), autograph=False)
+    try:
+        infer(x)
+    except Exception as err:  # noqa: BLE001  (timing is a report column, not a result)
+        logger.warning("could not time %s: %s", model.name, str(err).splitlines()[0])
+        return float("nan")
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -305,7 +312,8 @@ def markdown_tables(summary, device, stats, config):
                      f"{row.get('users', '—')} | {row['infer_ms']:.3f} | "
                      f"{_count(row['parameters'])} ({_count(row['trainable_parameters'])}) |")
     skipped = {k: stats[k] for k in ("too_few_events", "no_train_windows", "no_test_windows")}
-    lines += ["", f"Users skipped: {skipped}; values mapped to <unk>: {stats['unknown']}.", ""]
+    lines += ["", f"Users skipped: {skipped}; values mapped to <unk>: {stats['unknown']}; "
+              f"windows dropped for an unknown next intent: {stats['unknown_label_windows']}.", ""]
     return "\n".join(lines)
 
 
@@ -340,23 +348,10 @@ def main(argv=None):
     results = run_users(run_dir, config, users, workers=args.workers, progress=not args.quiet)
     elapsed = time.perf_counter() - start
     summary, per_user = summarize(results, run, config)
-    device = device_models(run, results, config.methods, config)
     tokens = list(run.vocabs.intent.tokens)
-
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "per_user.csv") as tmp:
         per_user.to_csv(tmp, index=False)
-    write_json(out / "summary.json", {
-        "run": str(run_dir), "data": str(data_path), "config": dataclasses.asdict(config),
-        "users": len(users), "workers": args.workers, "seconds": elapsed,
-        "skipped": {k: v for k, v in stats.items() if k != "skipped_users"},
-        "skipped_users": stats["skipped_users"],
-        "rare_intents": next(iter(summary.values()))["rare"] if summary else {},
-        "methods": summary, "device_models": device,
-        "forget_sets": {r["user"]: [tokens[i] for i in r["forget"]] for r in results},
-    })
-    table = markdown_tables(summary, device, stats, config)
-    write_text(out / "results.md", table)
     if args.dump_predictions:
         from pitune_tf.individual.evaluation import predictions_frame
 
@@ -365,6 +360,21 @@ def main(argv=None):
                   for r in results for method, entry in r["methods"].items()]
         with atomic_path(out / "predictions.csv") as tmp:
             pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
+    summary_json = {
+        "run": str(run_dir), "data": str(data_path), "config": dataclasses.asdict(config),
+        "users": len(users), "workers": args.workers, "seconds": elapsed,
+        "skipped": {k: v for k, v in stats.items() if k != "skipped_users"},
+        "skipped_users": stats["skipped_users"],
+        "rare_intents": next(iter(summary.values()))["rare"] if summary else {},
+        "methods": summary, "device_models": {},
+        "forget_sets": {r["user"]: [tokens[i] for i in r["forget"]] for r in results},
+    }
+    write_json(out / "summary.json", summary_json)  # before the timings: results are safe
+    device = device_models(run, results, config.methods, config)
+    summary_json["device_models"] = device
+    write_json(out / "summary.json", summary_json)
+    table = markdown_tables(summary, device, stats, config)
+    write_text(out / "results.md", table)
     print(table)
     print(f"{len(users)} users in {elapsed:.1f}s with {args.workers} worker(s); outputs in {out}")
     return 0

@@ -23,8 +23,6 @@ The run directory::
     data/individual.parquet   (the individual users' events, when known)
 """
 
-from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
-
 import argparse  # noqa: E402
 import json  # noqa: E402
 import math  # noqa: E402
@@ -36,6 +34,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
+from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
 from pitune_tf.atomic import atomic_path, write_json, write_text  # noqa: E402
 from pitune_tf.cli import run_main  # noqa: E402
 from pitune_tf.config import PRESETS, PopulationConfig, resolve  # noqa: E402
@@ -43,6 +42,7 @@ from pitune_tf.errors import UserInputError  # noqa: E402
 from pitune_tf.keras import keras, tf  # noqa: E402
 
 CHECKPOINTS = ".checkpoints"
+MAX_EPOCH_VAL = 4096  # validation windows scored after each epoch
 
 
 # ----------------------------------------------------------------------------- data
@@ -195,6 +195,9 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir):
     if first_epoch >= epochs:
         return None
     steps = math.ceil(len(train) / config.batch_size)
+    if len(val) > MAX_EPOCH_VAL:  # per-epoch validation on a fixed subset (metrics.json: all)
+        val = val.take(np.sort(np.random.default_rng(config.seed).choice(
+            len(val), MAX_EPOCH_VAL, replace=False)))
     history = trainer.fit(
         epoch_dataset(train, config.batch_size, config.seed, first_epoch, epochs),
         validation_data=eval_dataset(val, 4 * config.batch_size) if len(val) else None,

@@ -51,8 +51,8 @@ def read_coldrec(pretrain_path, finetune_path, skip_bad=False):
     Args:
         pretrain_path: path of the source-domain sequences.
         finetune_path: path of the ``source,,targets`` lines.
-        skip_bad: bool. Skip malformed lines (counted in ``data.name`` and logged) instead of
-            raising.
+        skip_bad: bool. Skip malformed lines (counted in ``data.skipped_lines`` and logged)
+            instead of raising.
     Returns:
         CrossDomainData (users are named ``line<N>`` after the fine-tuning file's line).
     Raises:
@@ -97,9 +97,9 @@ def read_coldrec(pretrain_path, finetune_path, skip_bad=False):
         raise UserInputError(f"no usable lines in {pretrain_path if not pretrain else finetune_path}")
     if skipped:
         log.warning("skipped %d malformed ColdRec lines", skipped)
-    data = CrossDomainData(pretrain, users, source, targets, name=f"coldrec:{Path(finetune_path).name}")
-    data.skipped_lines = skipped
-    return data
+    return CrossDomainData(
+        pretrain, users, source, targets, name=f"coldrec:{Path(finetune_path).name}", skipped_lines=skipped
+    )
 
 
 def write_coldrec(data: CrossDomainData, pretrain_path, finetune_path) -> None:

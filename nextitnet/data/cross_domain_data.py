@@ -19,6 +19,8 @@ class CrossDomainData:
         profiles: label name -> per-user label strings (aligned with ``users``), e.g.
             ``{"gender": [...], "age": [...]}`` for profile prediction (5.4).
         name: where the data came from.
+        skipped_lines: malformed input lines skipped (ColdRec files with ``skip_bad``).
+        target_genres: the genres of the target domain (MovieLens genre split).
     """
 
     pretrain: list[list[str]]
@@ -27,6 +29,8 @@ class CrossDomainData:
     targets: list[list[str]]
     profiles: dict[str, list[str]] = field(default_factory=dict)
     name: str = "data"
+    skipped_lines: int = 0
+    target_genres: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if not (len(self.users) == len(self.source) == len(self.targets)):
@@ -45,4 +49,6 @@ class CrossDomainData:
             "target_instances": sum(len(t) for t in self.targets),
             "target_items": len({i for t in self.targets for i in t}),
             "profiles": sorted(self.profiles),
+            "skipped_lines": self.skipped_lines,
+            "target_genres": self.target_genres,
         }

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -11,7 +10,6 @@ from nextitnet.data.cross_domain_data import CrossDomainData
 from nextitnet.data.item_vocabulary import ItemVocabulary
 from pitune_tf.errors import UserInputError
 
-log = logging.getLogger(__name__)
 SPLITS = ("train", "val", "test")
 
 

@@ -111,12 +111,11 @@ def build_ml1m_genre_split(
         targets.append(tgt)
         gender.append(profile.at[user, "gender"] if user in profile.index else "<unknown>")
         age.append(profile.at[user, "age"] if user in profile.index else "<unknown>")
-    data = CrossDomainData(
+    return CrossDomainData(
         pretrain, names, source, targets, {"gender": gender, "age": age},
         name=f"ml-1m genre split (target genres: {', '.join(sorted(target_genres))})",
+        target_genres=sorted(target_genres),
     )
-    data.target_genres = sorted(target_genres)
-    return data
 
 
 def _group_masks(inter, is_target):

@@ -14,6 +14,7 @@ from pitune_tf.data import encode_events, make_windows, split_windows
 logger = logging.getLogger(__name__)
 
 SKIP_REASONS = ("too_few_events", "no_train_windows", "no_test_windows")
+UNK_ID = 1  # pitune_tf.data.Vocabulary.UNK
 
 
 @dataclasses.dataclass
@@ -53,8 +54,9 @@ def prepare_users(df, vocabs, history, slot_minutes, fractions=(0.6, 0.1, 0.3), 
     Returns:
         (users, stats): list of :class:`UserData` (users with at least one train and one test
         window, sorted by id) and a dict with the number of users skipped for each of
-        ``SKIP_REASONS``, ``skipped_users`` (id -> reason) and the ``unknown`` counts of
-        values mapped to UNK per field.
+        ``SKIP_REASONS``, ``skipped_users`` (id -> reason), the ``unknown`` counts of
+        values mapped to UNK per field, and ``unknown_label_windows`` (windows whose next
+        intent is unknown to the population: dropped, as no model can predict them).
     """
     before = {name: getattr(vocabs, name).unknown_count for name in ("event", "intent", "location")}
     encoded = encode_events(df, vocabs, slot_minutes=slot_minutes)
@@ -70,6 +72,7 @@ def prepare_users(df, vocabs, history, slot_minutes, fractions=(0.6, 0.1, 0.3), 
     ids, starts = ids[order], starts[order]
     ends = np.append(starts[1:], len(event_users))
     stats = {reason: 0 for reason in SKIP_REASONS}
+    stats["unknown_label_windows"] = 0
     skipped = {}
     users = []
     window_sort = np.argsort(window_users, kind="stable")
@@ -85,6 +88,7 @@ def prepare_users(df, vocabs, history, slot_minutes, fractions=(0.6, 0.1, 0.3), 
             skipped[str(user)] = "too_few_events"
             continue
         user_windows = windows.take(index)
+        unknown_label = np.asarray(user_windows.label) == UNK_ID
         timestamps = np.asarray(encoded.timestamp[start:end], dtype=np.int64)
         intents = np.asarray(encoded.intent[start:end], dtype=np.int32)
         first = _first_predicted_event(user, timestamps, user_windows)
@@ -93,6 +97,10 @@ def prepare_users(df, vocabs, history, slot_minutes, fractions=(0.6, 0.1, 0.3), 
         parts = split_windows(marked, fractions=tuple(fractions)) if days is None else \
             split_windows(marked, days=tuple(days))
         positions = [np.asarray(p.label, np.int64) for p in parts]
+        # Windows whose next intent is outside the population's intents cannot be scored
+        # (the models have no logit for them): they are dropped and counted.
+        positions = [p[~unknown_label[p]] for p in positions]
+        stats["unknown_label_windows"] += int(unknown_label.sum())
         train, val, test = (user_windows.take(p) for p in positions)
         reason = "no_train_windows" if len(train) == 0 else "no_test_windows" if len(test) == 0 else None
         if reason:

@@ -313,7 +313,12 @@ def set_partial_tuning(model, partial) -> int:
     """PP of Table 3 (OFA-style): freezes every GPT2 block's self-attention and feed-forward
     sublayers (``attn``, ``mlp``) of the teacher; layer norms, the position embedding, our
     embeddings and heads stay trainable (GPT2's unused token table ``wte`` is always frozen).
-    ``partial=False`` makes them trainable again (FP). Returns the number of frozen sublayers."""
+    ``partial=False`` makes them trainable again (FP). The event-reconstruction parts of the
+    population stage (mask embedding, reconstruction MLP) play no part in intent prediction
+    on the device and are frozen in both. Returns the number of frozen GPT2 sublayers."""
+    for name in ("masking", "reconstruction_head"):
+        if getattr(model, name, None) is not None:
+            getattr(model, name).trainable = False
     blocks = model.backbone.gpt2.transformer.h
     for block in blocks:
         block.attn.trainable = not partial

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pitune_tf.keras import keras
+from pitune_tf.layers.intent_head import activate
 
 
 @keras.saving.register_keras_serializable(package="pitune")
@@ -22,7 +23,7 @@ class EventReconstructionHead(keras.layers.Layer):
         self.n_events = n_events
         self.hidden_units = hidden_units
         self.activation = activation
-        self.hidden = keras.layers.Dense(hidden_units, activation=activation, name="hidden")
+        self.hidden = keras.layers.Dense(hidden_units, name="hidden")
         self.logits = keras.layers.Dense(n_events, name="logits")
 
     def build(self, input_shape):
@@ -31,7 +32,7 @@ class EventReconstructionHead(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs):
-        return self.logits(self.hidden(inputs))  # [batch, L, N_E]
+        return self.logits(activate(self.hidden(inputs), self.activation))  # [batch, L, N_E]
 
     def get_config(self):
         config = super().get_config()

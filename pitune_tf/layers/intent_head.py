@@ -5,6 +5,13 @@ from __future__ import annotations
 from pitune_tf.keras import keras, tf
 
 
+def activate(x, activation):
+    """``activation`` applied; ReLU as ``maximum(x, 0)``: TFLite has no builtin ``ReluGrad``."""
+    if activation == "relu":
+        return tf.maximum(x, 0.0)
+    return keras.activations.get(activation)(x)
+
+
 @keras.saving.register_keras_serializable(package="pitune")
 class IntentHead(keras.layers.Layer):
     """m = W_2 sigma(W_1 H_w + b_1) + b_2 (Eq. 4): one logit per intent.
@@ -28,7 +35,7 @@ class IntentHead(keras.layers.Layer):
         self.hidden_units = hidden_units
         self.activation = activation
         self.dropout = dropout
-        self.hidden = keras.layers.Dense(hidden_units, activation=activation, name="hidden")
+        self.hidden = keras.layers.Dense(hidden_units, name="hidden")
         self.dropout_layer = keras.layers.Dropout(dropout)
 
     def build(self, input_shape):
@@ -43,7 +50,7 @@ class IntentHead(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, inputs, training=None):
-        hidden = self.dropout_layer(self.hidden(inputs), training=training)
+        hidden = self.dropout_layer(activate(self.hidden(inputs), self.activation), training=training)
         if inputs.shape.rank == 3:  # [batch, N_I, U]: intent i uses row i of W_2
             logits = tf.reduce_sum(hidden * tf.expand_dims(self.output_kernel, 0), axis=-1)
         else:  # [batch, U]

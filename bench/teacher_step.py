@@ -1,0 +1,131 @@
+"""Forward+backward throughput of the PITuning teacher and student, demo and paper size.
+
+Prints one JSON line: for each model, samples per second of a gradient step (forward,
+backward; no optimizer update) on a batch of 64 windows x 30 events, the step's FLOPs (from
+TensorFlow's graph profiler) and the achieved FLOP rate as a fraction of this machine's
+float32 matmul peak, measured in the same run.
+
+Commands::
+
+    python bench/teacher_step.py                 # demo and paper sizes
+    python bench/teacher_step.py --sizes demo --steps 5
+
+The paper teacher is GPT2-small's shape (``random:12x768``: the weights do not matter for
+speed, and nothing is downloaded).
+"""
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from pitune_tf import _env  # noqa: F401
+from pitune_tf.cli import run_main  # noqa: E402
+from pitune_tf.config import preset  # noqa: E402
+from pitune_tf.keras import keras, tf  # noqa: E402
+from pitune_tf.losses import sparse_cross_entropy  # noqa: E402
+
+SIZES = {"location": 91, "slot": 25, "event": 91, "intent": 18}  # the demo data's vocabularies
+
+
+def matmul_peak(n=1024, repeats=5):
+    """Best float32 GFLOP/s of an n x n matmul (the machine's practical peak)."""
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    step = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
+    step()
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        step().numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2 * n**3 / best / 1e9
+
+
+def graph_flops(concrete):
+    """FLOPs of a concrete function's graph (TensorFlow's profiler, float operations)."""
+    from tensorflow.python.profiler import model_analyzer, option_builder
+
+    options = option_builder.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    info = model_analyzer.profile(concrete.graph, options=options)
+    return float(info.total_float_ops)
+
+
+def _batch(batch_size, length):
+    rng = np.random.default_rng(0)
+    features = {k: tf.constant(rng.integers(2, 8, (batch_size, length)), tf.int32)
+                for k in ("location", "weekday", "slot", "event")}
+    features["mask"] = tf.ones([batch_size, length], tf.float32)
+    labels = tf.constant(rng.integers(2, SIZES["intent"], batch_size), tf.int32)
+    return features, labels
+
+
+def measure(model, reconstruction, batch_size, length, steps, peak):
+    features, labels = _batch(batch_size, length)
+    variables = model.trainable_variables
+
+    @tf.function
+    def step(features, labels):
+        with tf.GradientTape() as tape:
+            out = model.forward(features, training=True, mask_events=reconstruction)
+            loss = sparse_cross_entropy(labels, out["logits"])
+            if reconstruction:
+                n_events = out["event_logits"].shape[-1]
+                loss += sparse_cross_entropy(
+                    tf.reshape(features["event"], [-1]),
+                    tf.reshape(out["event_logits"], [-1, n_events]),
+                    tf.reshape(out["masked"], [-1]))
+        grads = tape.gradient(loss, variables)
+        return loss, tf.add_n([tf.reduce_sum(g) for g in grads if g is not None])
+
+    flops = graph_flops(step.get_concrete_function(features, labels))
+    step(features, labels)  # warm-up
+    start = time.perf_counter()
+    for _ in range(steps):
+        step(features, labels)[0].numpy()
+    seconds = (time.perf_counter() - start) / steps
+    return {
+        "params": int(model.count_params()),
+        "step_s": round(seconds, 4),
+        "samples_per_s": round(batch_size / seconds, 1),
+        "gflop_per_step": round(flops / 1e9, 3),
+        "gflops": round(flops / seconds / 1e9, 2),
+        "peak_fraction": round(flops / seconds / 1e9 / peak, 4),
+    }
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", nargs="+", default=["demo", "paper"], choices=["demo", "paper"])
+    parser.add_argument("--steps", type=int, default=2, help="timed steps per model (2)")
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--history", type=int, default=30)
+    args = parser.parse_args(argv)
+    from pitune_tf.models import build_student, build_teacher
+
+    peak = matmul_peak()
+    result = {"batch": args.batch_size, "length": args.history,
+              "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
+              "matmul_peak_gflops": round(peak, 1)}
+    for size in args.sizes:
+        config = preset(size).replace(history=args.history, batch_size=args.batch_size)
+        if size == "paper":
+            config = config.replace(backbone="random:12x768")
+        keras.utils.set_random_seed(0)
+        teacher = build_teacher(config, SIZES)
+        result[f"teacher_{size}"] = measure(teacher, config.reconstruction, args.batch_size,
+                                            args.history, args.steps, peak)
+        del teacher
+        student = build_student(config, SIZES)
+        result[f"student_{size}"] = measure(student, False, args.batch_size, args.history,
+                                            args.steps, peak)
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))

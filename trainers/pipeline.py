@@ -1,0 +1,128 @@
+"""The whole PITuning demo in one command: population tuning and distillation
+(``trainers.population``), individual tuning with every method (``trainers.individual
+--method all``), and a markdown report.
+
+Commands:
+
+    python -m trainers.pipeline                      # demo: runs/demo, ~10 minutes on 2 cores
+    python -m trainers.pipeline --out runs/demo2 --users 30 --epochs 10 --workers 2
+    python -m trainers.pipeline --out runs/demo --skip-population   # reuse a finished run
+
+Writes RUN/ (see trainers.population), RUN/individual/ (see trainers.individual) and
+RUN/report.md.
+"""
+
+from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
+
+# isort: split
+
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from pitune_tf.atomic import write_text  # noqa: E402
+from pitune_tf.cli import run_main  # noqa: E402
+from pitune_tf.errors import UserInputError  # noqa: E402
+
+METRIC_COLUMNS = (("prec_w", "Prec_w"), ("rec_w", "Rec_w"), ("prec_m", "Prec_m"),
+                  ("rec_m", "Rec_m"), ("ndcg@3", "N@3"), ("ndcg@5", "N@5"), ("acc", "Acc"))
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="python -m trainers.pipeline", description=__doc__.split("\n")[0])
+    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    p.add_argument("--users", type=int, default=8, help="individual users to tune (0 = all; demo 8)")
+    p.add_argument("--epochs", type=int, default=5, help="max fine-tuning epochs per user (demo 5)")
+    p.add_argument("--workers", type=int, default=2, help="processes for the individual stage")
+    p.add_argument("--fp-users", type=int, default=2, help="users for FP / PP (the teacher per user)")
+    p.add_argument("--lgbm-iterations", type=int, default=300,
+                   help="LightGBM rounds (Table 5: 2000, early stopping 75)")
+    p.add_argument("--skip-population", action="store_true",
+                   help="reuse the finished population run in --out")
+    p.add_argument("--overwrite", action="store_true", help="retrain a finished population run")
+    p.add_argument("--population-args", default="",
+                   help="extra arguments for trainers.population, as one string")
+    return p
+
+
+def _population_table(metrics):
+    rows = [("teacher", metrics.get("teacher", {}).get("test")),
+            ("student", metrics.get("student", {}).get("test"))]
+    rows += [(f"baseline: {name}", m.get("test")) for name, m in metrics.get("baselines", {}).items()]
+    lines = ["| Model | " + " | ".join(c for _, c in METRIC_COLUMNS) + " |",
+             "|---|" + "---|" * len(METRIC_COLUMNS)]
+    for name, m in rows:
+        if m:
+            lines.append(f"| {name} | " + " | ".join(f"{m[k]:.4f}" for k, _ in METRIC_COLUMNS) + " |")
+    return "\n".join(lines)
+
+
+def write_report(run_dir, timings):
+    """RUN/report.md: population test metrics, the individual tables, the forgotten sets."""
+    run_dir = Path(run_dir)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    summary = json.loads((run_dir / "individual" / "summary.json").read_text())
+    results = (run_dir / "individual" / "results.md").read_text()
+    forget_sizes = [len(v) for v in summary["forget_sets"].values()]
+    lines = [
+        "# PITuning demo report", "",
+        f"Run directory `{run_dir}`; population stage {timings.get('population', 0):.0f} s, "
+        f"individual stage {timings['individual']:.0f} s ({summary['users']} users, "
+        f"{summary['workers']} workers).", "",
+        "## Population stage (test windows of the population users)", "",
+        _population_table(metrics), "",
+        results, "",
+        "## Forgotten sets (Eq. 8-10)", "",
+        f"Static threshold: {summary['config']['static_threshold'] or '0.2 / N_I (default)'}; "
+        f"|F| per user: min {min(forget_sizes)}, max {max(forget_sizes)}, "
+        f"mean {sum(forget_sizes) / len(forget_sizes):.1f}.", "",
+    ]
+    for user, forget in list(summary["forget_sets"].items())[:10]:
+        lines.append(f"- {user}: {', '.join(forget) or '(none)'}")
+    lines.append("")
+    write_text(run_dir / "report.md", "\n".join(lines))
+    return run_dir / "report.md"
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    out = Path(args.out)
+    timings = {}
+    finished = (out / "metrics.json").exists() and (out / "student.keras").exists()
+    if args.skip_population:
+        if not finished:
+            raise UserInputError(f"--skip-population: {out} has no finished population run")
+    elif finished and not args.overwrite:
+        print(f"population run {out} already finished: reusing it (--overwrite to retrain)")
+    else:
+        from trainers import population
+
+        start = time.perf_counter()
+        argv_pop = ["--out", str(out), *(["--overwrite"] if args.overwrite else []),
+                    *args.population_args.split()]
+        code = population.main(argv_pop)
+        if code:
+            return code
+        timings["population"] = time.perf_counter() - start
+    from trainers import individual
+
+    start = time.perf_counter()
+    code = individual.main([
+        "--run", str(out), "--method", "all", "--users", str(args.users),
+        "--workers", str(args.workers), "--epochs", str(args.epochs),
+        "--fp-users", str(args.fp_users), "--lgbm-iterations", str(args.lgbm_iterations),
+        "--out", str(out / "individual"),
+    ])
+    if code:
+        return code
+    timings["individual"] = time.perf_counter() - start
+    report = write_report(out, timings)
+    print(f"report: {report}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
