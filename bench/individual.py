@@ -118,7 +118,7 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--unlearn-steps", type=int, default=10)
     p.add_argument("--sizes", default="demo,paper", help="comma-separated: demo, paper")
-    p.add_argument("--throughput-users", type=int, default=4, help="users for users/minute")
+    p.add_argument("--throughput-users", type=int, default=16, help="users for users/minute")
     args = p.parse_args(argv)
 
     from pitune_tf.data.synthetic import generate

@@ -13,7 +13,8 @@ def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
     try:
         code = main(argv)
     except UserInputError as err:
-        print(f"error: {err}", file=sys.stderr)
+        message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
+        print(f"error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -55,7 +55,7 @@ def _unlearn(lam, steps):
     retain = np.zeros(N_INTENTS, np.float32)
     retain[[2, 4, 6]] = 1.0
     tuner = IndividualTuner(student, N_INTENTS, original=original, mode="unlearn", lam=lam)
-    tuner.compile(optimizer=keras.optimizers.SGD(1e-4))
+    tuner.compile(optimizer=keras.optimizers.SGD(1e-3))
     tuner.set_intent_masks(retain, forget)
     before = _probs(student, x)
     for _ in range(steps):
@@ -73,14 +73,15 @@ def _unlearn(lam, steps):
 
 
 def test_unlearning_lowers_forgotten_and_keeps_retained():
-    # Measured on this tiny random student (seed 0): forgotten mass 0.134 -> 0.102 after 5
-    # steps (lambda 1), retained shares moved at most 0.19 (lambda 0), 0.12 (1), 0.04 (5).
+    # Measured on this tiny random student (seed 0), 5 SGD(1e-3) steps: forgotten mass
+    # 0.254 -> 0.067 / 0.110 / 0.218 and retained shares moved at most 0.30 / 0.20 / 0.05
+    # for lambda 0 / 1 / 5: the retained term anchors, the forgotten term forgets.
     (f_before, f_after), drift_1 = _unlearn(lam=1.0, steps=5)
-    assert f_after < f_before - 0.02, (f_before, f_after)
+    assert f_after < 0.8 * f_before, (f_before, f_after)
     _, drift_0 = _unlearn(lam=0.0, steps=5)
     (_, f_after_5), drift_5 = _unlearn(lam=5.0, steps=5)
-    assert drift_5 < 0.06 and drift_5 < drift_1 < drift_0, (drift_0, drift_1, drift_5)
-    assert f_after_5 < f_before - 0.02  # still forgets while anchored
+    assert drift_5 < 0.1 and drift_5 < drift_1 < drift_0, (drift_0, drift_1, drift_5)
+    assert f_after_5 < 0.95 * f_before  # still forgets while anchored
     # One step from the original: the retained term has zero gradient, lambda does not matter.
     (_, one_0), _ = _unlearn(lam=0.0, steps=1)
     (_, one_5), _ = _unlearn(lam=5.0, steps=1)

@@ -192,12 +192,66 @@ def test_config_precedence_and_unknown_keys(tmp_path):
         PopulationConfig(tuning="half")
 
 
+def test_cli_flags_reach_the_config(tmp_path):
+    from trainers.population import build_parser, config_from_args
+
+    args = build_parser().parse_args([
+        "--no-iat", "--no-reconstruction", "--tuning", "partial", "--backbone", "random:4x128",
+        "--mask-rate", "0.2", "--alpha", "0.7", "--temperature", "2", "--student-layers", "3",
+        "--student-width", "96", "--epochs", "4", "--batch-size", "32", "--seed", "5",
+        "--data", "pop.csv", "ind.csv",
+    ])
+    config = config_from_args(args)
+    assert (config.use_iat, config.reconstruction, config.tuning) == (False, False, "partial")
+    assert (config.backbone, config.mask_rate, config.alpha, config.temperature) == (
+        "random:4x128", 0.2, 0.7, 2.0)
+    assert (config.student_layers, config.student_width, config.teacher_epochs,
+            config.student_epochs, config.batch_size, config.seed) == (3, 96, 4, 4, 32, 5)
+    assert [p.rsplit("/", 1)[-1] for p in config.data] == ["pop.csv", "ind.csv"]
+    defaults = config_from_args(build_parser().parse_args([]))
+    assert defaults == preset("demo") and defaults.use_iat and defaults.reconstruction
+
+
 def test_cli_rejects_bad_options(capsys):
     from pitune_tf.cli import run_main
     from trainers.population import main
 
     assert run_main(main, ["--alpha", "2", "--out", "unused"]) == 2
     assert "alpha" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ data plumbing
+
+
+def test_single_events_file_is_split_into_disjoint_users(tmp_path):
+    from pitune_tf.data import write_events
+    from pitune_tf.data.synthetic import generate
+    from trainers.population import load_data
+
+    events = generate("tiny", seed=0).population
+    write_events(events, tmp_path / "events.csv")
+    config = tiny_config(data=[str(tmp_path / "events.csv")], individual_fraction=0.25)
+    population, individual = load_data(config)
+    assert set(population.user_id).isdisjoint(set(individual.user_id))
+    assert len(population) + len(individual) == len(events)
+    assert individual.user_id.nunique() == round(0.25 * events.user_id.nunique())
+
+
+def test_baseline_scores_by_hand():
+    from pitune_tf.data import Windows
+    from trainers.population import baseline_scores
+
+    events = np.array([[0, 3, 4], [3, 3, 2]], np.int32)  # last events: 4 and 2
+    zeros = np.zeros_like(events)
+    windows = Windows(location=zeros, weekday=zeros, slot=zeros, event=events,
+                      mask=np.ones(events.shape, np.float32), label=np.array([2, 3], np.int32),
+                      user=np.array(["a", "b"]), timestamp=np.array([1, 2], np.int64))
+    p_pop = np.array([0.0, 0.0, 0.5, 0.3, 0.2])
+    event_intent = np.array([0, 1, 3, 2, 4], np.int32)  # event id -> intent id
+    scores = baseline_scores(windows, p_pop, event_intent)
+    assert (scores["most_frequent"].argmax(1) == [2, 2]).all()
+    assert (scores["last_event_intent"].argmax(1) == [4, 3]).all()
+    assert scores["last_event_intent"][0].argsort()[-2] == 2  # ties broken by p_pop
 
 
 # ------------------------------------------------------------------ end to end (slow)

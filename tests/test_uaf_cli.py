@@ -31,6 +31,7 @@ def test_cli_tiny_end_to_end_and_resume(tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())["soft"]
     assert {"mrr@5", "hr@5", "hr@20", "full_mrr@5", "full_hr@20"} <= set(metrics["test"])
     assert len(metrics["utilisation"]) == 2 and metrics["best_epoch"] == 1
+    assert metrics["val_curves"]["mrr@5"] == metrics["val_curve"] and len(metrics["val_curves"]["hr@5"]) == 1
     for name in ("table.md", "utilisation.png", "curves.png", "pretrain/backbone.weights.h5"):
         assert (out / name).is_file()
     assert not (out / "modes/soft/backup").exists() and not (out / "pretrain/backup").exists()

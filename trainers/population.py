@@ -337,12 +337,24 @@ def prepare_out_dir(config, out_dir, overwrite):
 
 def run(config: PopulationConfig, out_dir, overwrite=False) -> dict:
     """The whole population stage; returns metrics.json's content."""
-    from pitune_tf.data import write_events
 
     out_dir = Path(out_dir)
     started = time.time()
+    population, individual = load_data(config)  # bad data fails before anything is written
+    created = not out_dir.exists()
     prepare_out_dir(config, out_dir, overwrite)
-    population, individual = load_data(config)
+    try:
+        return _run(config, out_dir, started, population, individual)
+    except UserInputError:
+        # e.g. a backbone that cannot be loaded: leave no half-made run directory behind
+        if created and not (out_dir / CHECKPOINTS).exists():
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _run(config, out_dir, started, population, individual) -> dict:
+    from pitune_tf.data import write_events
+
     vocabs, splits, event_intent = prepare_windows(config, population)
     vocabs.save(out_dir)
     train, val, test = splits

@@ -224,8 +224,10 @@ class ValidationMonitor(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logits, _ = predict(self.uaf, self.split["source"])
-        value = self.score_fn(logits, self.split["target"])[self.metric]
+        scores = self.score_fn(logits, self.split["target"])
+        value = scores[self.metric]
         self.state["curve"][str(epoch + 1)] = value
+        self.state.setdefault("scores", {})[str(epoch + 1)] = scores
         best = self.state["best"]
         if best is None or value > best["value"]:
             self.state["best"] = {"epoch": epoch + 1, "value": value}
@@ -235,6 +237,13 @@ class ValidationMonitor(keras.callbacks.Callback):
                 Path(path).rename(tmp)
         write_json(self.stage / "state.json", self.state)
         print(f"  epoch {epoch + 1}: validation {self.metric} = {value:.4f}")
+
+
+def val_curves(scores: dict) -> dict:
+    """{metric: [value per epoch]} from the monitor's {epoch: {metric: value}}."""
+    epochs = sorted(scores, key=int)
+    keys = [k for k in ("hr@5", "mrr@5", "hr@20", "accuracy", "f1") if epochs and k in scores[epochs[0]]]
+    return {k: [scores[e][k] for e in epochs] for k in keys}
 
 
 def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") -> dict:
@@ -283,6 +292,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
         "best_epoch": monitor.state["best"]["epoch"],
         "val_curve": [monitor.state["curve"][k] for k in sorted(monitor.state["curve"], key=int)],
         "val_metric": metric,
+        "val_curves": val_curves(monitor.state.get("scores", {})),
         "train_losses": {k: [float(x) for x in v] for k, v in history.history.items()},
         "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
         "seconds": round(time.time() - start, 1),
@@ -317,8 +327,15 @@ def write_reports(run_dir, results, task_name, title):
     if utilisation:
         write_json(run_dir / "utilisation.json", utilisation)
         analysis.plot_utilisation(utilisation, run_dir / "utilisation.png")
-    curves = {m: r["val_curve"] for m, r in runs.items()}
-    analysis.plot_curves(curves, run_dir / "curves.png", metric=next(iter(runs.values()))["val_metric"])
+    # Figure 4 plots validation HR@5; runs from before val_curves existed fall back to the
+    # selection metric
+    metric = "hr@5" if all("hr@5" in r.get("val_curves", {}) for r in runs.values()) else None
+    if metric is None:
+        metric = next(iter(runs.values()))["val_metric"]
+        curves = {m: r["val_curve"] for m, r in runs.items()}
+    else:
+        curves = {m: r["val_curves"][metric] for m, r in runs.items()}
+    analysis.plot_curves(curves, run_dir / "curves.png", metric=metric)
     return table
 
 

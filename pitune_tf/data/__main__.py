@@ -1,4 +1,4 @@
-"""Command line for event logs: generate synthetic data, convert real logs, summarize.
+r"""Command line for event logs: generate synthetic data, convert real logs, summarize.
 
 Commands::
 
