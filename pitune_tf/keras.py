@@ -3,9 +3,11 @@
 Use ``from pitune_tf.keras import keras, tf``.
 """
 
+# isort: off
 from pitune_tf import _env  # noqa: F401  (must run before tensorflow is imported)
 
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402
+# isort: on
 
 __all__ = ["keras", "tf"]
