@@ -177,20 +177,9 @@ class DeviceRunner:
 
     def run_user(self, user, methods):
         """Same result dict as ``UserRunner.run_user`` (so the same summaries apply)."""
-        from pitune_tf.individual.manage_intents import intent_shares, manage_intents
+        from pitune_tf.individual.user_runner import start_user_result
 
-        sets = manage_intents(self.run.p_out, self.run.p_pop,
-                              intent_shares(user.train.label, self.n_intents),
-                              static_threshold=self.config.static_threshold)
-        out = {
-            "user": user.user,
-            "n_train": len(user.train), "n_val": len(user.val), "n_test": len(user.test),
-            "static": sets.static, "dynamic": sets.dynamic, "forget": sets.forget,
-            "retain": sets.retain,
-            "y_true": np.asarray(user.test.label, np.int32),
-            "timestamp": np.asarray(user.test.timestamp, np.int64),
-            "methods": {},
-        }
+        sets, out = start_user_result(user, self.run, self.n_intents, self.config.static_threshold)
         for method in methods:
             self.runtime.reset()  # the shipped weights, fresh optimizer state
             start = time.perf_counter()
@@ -254,6 +243,7 @@ def compare_tables(device_dir, keras_dir) -> str:
 
 def build_parser():
     from pitune_tf.individual.individual_config import IndividualConfig
+    from trainers.individual import add_tuning_options
 
     defaults = IndividualConfig()
     p = argparse.ArgumentParser(prog="python -m tflite.device", description=__doc__.split("\n")[0])
@@ -268,18 +258,7 @@ def build_parser():
     p.add_argument("--dump-predictions", action="store_true", help="write predictions.csv")
     p.add_argument("--compare", help="a trainers.individual output directory to compare with")
     p.add_argument("--out", help="output directory (default RUN/device)")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--min-history", type=int, default=0, help="0 = the run's min_history")
-    p.add_argument("--split", type=float, nargs=3, default=list(defaults.fractions),
-                   metavar=("TRAIN", "VAL", "TEST"), help="per-user chronological fractions")
-    p.add_argument("--epochs", type=int, default=defaults.max_epochs, help="max fine-tuning epochs")
-    p.add_argument("--patience", type=int, default=defaults.patience)
-    p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    p.add_argument("--unlearn-steps", type=int, default=defaults.unlearn_steps)
-    p.add_argument("--unlearn-learning-rate", type=float, default=defaults.unlearn_learning_rate)
-    p.add_argument("--lam", type=float, default=defaults.lam, help="lambda of Eq. 11")
-    p.add_argument("--static-threshold", type=float, default=defaults.static_threshold,
-                   help="Eq. 8's epsilon (a share of P_out); default 0.2 / N_I")
+    add_tuning_options(p, defaults)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

@@ -81,6 +81,22 @@ def _work(user, methods):
     return _RUNNER.run_user(user, methods)
 
 
+def add_tuning_options(p, defaults):
+    """The per-user tuning options shared with the on-device simulator (``tflite.device``)."""
+    p.add_argument("--seed", type=int, default=defaults.seed)
+    p.add_argument("--min-history", type=int, default=0, help="0 = the run's min_history")
+    p.add_argument("--split", type=float, nargs=3, default=list(defaults.fractions),
+                   metavar=("TRAIN", "VAL", "TEST"), help="per-user chronological fractions")
+    p.add_argument("--epochs", type=int, default=defaults.max_epochs, help="max fine-tuning epochs")
+    p.add_argument("--patience", type=int, default=defaults.patience)
+    p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
+    p.add_argument("--unlearn-steps", type=int, default=defaults.unlearn_steps)
+    p.add_argument("--unlearn-learning-rate", type=float, default=defaults.unlearn_learning_rate)
+    p.add_argument("--lam", type=float, default=defaults.lam, help="lambda of Eq. 11")
+    p.add_argument("--static-threshold", type=float, default=defaults.static_threshold,
+                   help="Eq. 8's epsilon (a share of P_out); default 0.2 / N_I")
+
+
 def build_parser():
     defaults = IndividualConfig()
     p = argparse.ArgumentParser(prog="python -m trainers.individual", description=__doc__.split("\n")[0])
@@ -95,19 +111,8 @@ def build_parser():
                    help="users (the first by id) on which fp / pp run (default: %(default)s)")
     p.add_argument("--dump-predictions", action="store_true", help="write predictions.csv")
     p.add_argument("--out", help="output directory (default RUN/individual)")
-    p.add_argument("--seed", type=int, default=defaults.seed)
-    p.add_argument("--min-history", type=int, default=0, help="0 = the run's min_history")
-    p.add_argument("--split", type=float, nargs=3, default=list(defaults.fractions),
-                   metavar=("TRAIN", "VAL", "TEST"), help="per-user chronological fractions")
-    p.add_argument("--epochs", type=int, default=defaults.max_epochs, help="max fine-tuning epochs")
-    p.add_argument("--patience", type=int, default=defaults.patience)
+    add_tuning_options(p, defaults)
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
-    p.add_argument("--learning-rate", type=float, default=defaults.learning_rate)
-    p.add_argument("--unlearn-steps", type=int, default=defaults.unlearn_steps)
-    p.add_argument("--unlearn-learning-rate", type=float, default=defaults.unlearn_learning_rate)
-    p.add_argument("--lam", type=float, default=defaults.lam, help="lambda of Eq. 11")
-    p.add_argument("--static-threshold", type=float, default=defaults.static_threshold,
-                   help="Eq. 8's epsilon (a share of P_out); default 0.2 / N_I")
     p.add_argument("--focal-gamma", type=float, default=defaults.focal_gamma)
     p.add_argument("--oversample-ratio", type=float, default=defaults.oversample_ratio)
     p.add_argument("--lgbm-iterations", type=int, default=defaults.lgbm_iterations)

@@ -37,6 +37,27 @@ def softmax(logits):
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
+
+def start_user_result(user, run, n_intents, static_threshold):
+    """The user's forgotten sets (Eq. 8-10) and the head of its result dict.
+
+    Shared by the Keras runner and the on-device simulator (``tflite.device``), so both
+    produce the same per-user records.
+    """
+    sets = manage_intents(run.p_out, run.p_pop, intent_shares(user.train.label, n_intents),
+                          static_threshold=static_threshold)
+    out = {
+        "user": user.user,
+        "n_train": len(user.train), "n_val": len(user.val), "n_test": len(user.test),
+        "static": sets.static, "dynamic": sets.dynamic, "forget": sets.forget,
+        "retain": sets.retain,
+        "y_true": np.asarray(user.test.label, np.int32),
+        "timestamp": np.asarray(user.test.timestamp, np.int64),
+        "methods": {},
+    }
+    return sets, out
+
+
 class UserRunner:
     """Holds the run's models in one process and tunes a fresh copy for each user.
 
@@ -287,18 +308,7 @@ class UserRunner:
     # ------------------------------------------------------------------ one user
     def run_user(self, user, methods):
         """Runs ``methods`` on ``user`` (a :class:`UserData`); returns a picklable dict."""
-        sets = manage_intents(self.run.p_out, self.run.p_pop,
-                              intent_shares(user.train.label, self.n_intents),
-                              static_threshold=self.config.static_threshold)
-        out = {
-            "user": user.user,
-            "n_train": len(user.train), "n_val": len(user.val), "n_test": len(user.test),
-            "static": sets.static, "dynamic": sets.dynamic, "forget": sets.forget,
-            "retain": sets.retain,
-            "y_true": np.asarray(user.test.label, np.int32),
-            "timestamp": np.asarray(user.test.timestamp, np.int64),
-            "methods": {},
-        }
+        sets, out = start_user_result(user, self.run, self.n_intents, self.config.static_threshold)
         for method in methods:
             self._reset(user.user)
             start = time.perf_counter()
