@@ -19,8 +19,9 @@ def predict(model, source, batch_size=512):
     logits, gates = [], []
     step = _PREDICT_FNS.get(model)
     if step is None:
+        ref = weakref.ref(model)  # a strong reference here would keep every model alive
         step = tf.function(
-            lambda x: model(x, training=False),
+            lambda x: ref()(x, training=False),
             input_signature=[tf.TensorSpec([None, None], tf.int32)],
         )
         _PREDICT_FNS[model] = step

@@ -42,6 +42,7 @@ class NegativeSampler:
             raise ValueError(f"positive ids must lie in [{self.low}, {self.high})")
         n_other = self.high - self.low - 1
         out = np.empty((len(positives), self.num_negatives), np.int64)
+        chunk = max(1, min(chunk, 2**22 // max(n_other, 1)))  # bounds memory for large vocabularies
         for start in range(0, len(positives), chunk):
             pos = positives[start:start + chunk]
             keys = self.rng.random((len(pos), n_other))

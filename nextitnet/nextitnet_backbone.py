@@ -74,15 +74,21 @@ class NextItNet(keras.Model):
             self.softmax.build([None, None, self.embedding_dim])
         self.built = True
 
+    def padding_mask(self, items):
+        """1 at real items, 0 at padding (id 0): [batch, L, 1]."""
+        return tf.cast(tf.not_equal(items, 0), self.compute_dtype)[..., None]
+
     def embed(self, items):
         """E^u: item embeddings with padding (id 0) zeroed. items: [batch, L] int."""
-        mask = tf.cast(tf.not_equal(items, 0), self.compute_dtype)[..., None]  # [batch, L, 1]
-        return self.item_embedding(items) * mask  # [batch, L, k]
+        return self.item_embedding(items) * self.padding_mask(items)  # [batch, L, k]
 
     def call(self, items, training=False):
         x = self.embed(items)  # [batch, L, k]
+        mask = self.padding_mask(items)  # [batch, L, 1]
         for block in self.blocks:
-            x = block(x)  # Eq. 1, [batch, L, k]
+            # Eq. 1; padding is zeroed again after each block (the official code lets the
+            # biases of F_l leak into padding, so outputs depended on the amount of padding)
+            x = block(x) * mask  # [batch, L, k]
         return x
 
     def next_item_logits(self, hidden):

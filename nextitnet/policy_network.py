@@ -84,7 +84,7 @@ class PolicyNetwork(keras.layers.Layer):
         if self.gru is not None:
             x = self.gru(x)  # [batch, L, d_p]
         for block in self.blocks:
-            x = block(x)  # [batch, L, d_p]
+            x = block(x) * mask  # [batch, L, d_p], padding kept at zero
         h_p = last_real_hidden(x, items)  # [batch, d_p]
         v = self.projection(h_p)  # Eq. 11, [batch, 2N]
         return tf.reshape(v, [-1, self.num_blocks, 2])  # [batch, N, (freeze, fine-tune)]

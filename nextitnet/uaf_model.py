@@ -194,6 +194,7 @@ class UAFModel(keras.Model):
     def encode(self, items, gates=None, training=False):
         """Final hidden states [batch, L, k]; Eq. 6 in the UAF modes (``gates`` [batch, N])."""
         x = self.backbone.embed(items)  # E^u, [batch, L, k]
+        mask = self.backbone.padding_mask(items)  # [batch, L, 1]
         for index, block in enumerate(self.backbone.blocks):
             frozen = block(x, training=training)  # F_l(E) + E, [batch, L, k]
             if self.tuned_blocks and gates is not None:
@@ -202,6 +203,7 @@ class UAFModel(keras.Model):
                 x = g * tuned + (1.0 - g) * frozen  # Eq. 6 (the gates sum to one)
             else:
                 x = frozen
+            x = x * mask  # padding stays zero, as in NextItNet.call
         return x
 
     def call(self, items, training=False):

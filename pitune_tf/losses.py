@@ -14,6 +14,14 @@ def log_softmax(logits):
     return logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)
 
 
+def weighted_mean(values, sample_weight=None):
+    """``mean(values)``, or ``sum(w * values) / max(sum(w), 1e-9)`` with ``sample_weight``."""
+    if sample_weight is None:
+        return tf.reduce_mean(values)
+    weight = tf.cast(sample_weight, values.dtype)
+    return tf.reduce_sum(weight * values) / tf.maximum(tf.reduce_sum(weight), 1e-9)
+
+
 def sparse_cross_entropy(labels, logits, sample_weight=None):
     """Mean cross-entropy of integer ``labels [n]`` under ``logits [n, C]``.
 
@@ -24,10 +32,7 @@ def sparse_cross_entropy(labels, logits, sample_weight=None):
     n_classes = logits.shape[-1]
     one_hot = tf.one_hot(tf.cast(labels, tf.int32), n_classes, dtype=logits.dtype)
     nll = -tf.reduce_sum(one_hot * log_softmax(logits), axis=-1)  # [n]
-    if sample_weight is None:
-        return tf.reduce_mean(nll)
-    weight = tf.cast(sample_weight, nll.dtype)
-    return tf.reduce_sum(weight * nll) / tf.maximum(tf.reduce_sum(weight), 1e-9)
+    return weighted_mean(nll, sample_weight)
 
 
 def kl_divergence(teacher_logits, student_logits, temperature=1.0):

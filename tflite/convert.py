@@ -21,6 +21,7 @@ from pathlib import Path
 
 from pitune_tf.atomic import atomic_path, write_json
 from pitune_tf.cli import run_main
+from pitune_tf.errors import UserInputError
 from pitune_tf.keras import tf
 from tflite.ops_check import check_builtin_only, model_ops, unsupported_op_error
 from tflite.runtime import Runtime
@@ -162,7 +163,7 @@ def _history(run) -> int:
     shape = getattr(run.student, "input_shape", None)
     if isinstance(shape, dict) and "event" in shape:
         return int(shape["event"][1])
-    raise ValueError("cannot find the window length (history) in the run's config")
+    raise UserInputError("cannot find the window length (history) in the run's config.json")
 
 
 def main(argv=None):

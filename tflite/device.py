@@ -210,9 +210,11 @@ def compare_tables(device_dir, keras_dir) -> str:
     from trainers.individual import TABLE_COLUMNS
 
     dev = pd.read_csv(Path(device_dir) / "per_user.csv")
+    for path in (Path(keras_dir) / "per_user.csv", Path(keras_dir) / "summary.json",
+                 Path(device_dir) / "summary.json"):
+        if not path.is_file():
+            raise UserInputError(f"--compare: {path} not found (run trainers.individual first)")
     ker_path = Path(keras_dir) / "per_user.csv"
-    if not ker_path.is_file():
-        raise UserInputError(f"--compare: {ker_path} not found (run trainers.individual first)")
     ker = pd.read_csv(ker_path)
     import json
 

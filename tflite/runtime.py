@@ -127,6 +127,8 @@ class Runtime:
         [n, L] arrays), run ``batch_size`` windows at a time (default: all at once)."""
         n = _batch_len(features)
         step = n if batch_size is None else int(batch_size)
+        if batch_size is not None and step < 1:
+            raise InputSpecError(f"batch_size must be >= 1, got {batch_size}")
         if n == 0:
             empty = np.zeros((0, self.n_intents), np.float32)
             return {"logits": empty, "probabilities": empty.copy()}
@@ -206,6 +208,8 @@ class Runtime:
     def _pad(self, features, extra, sample_weight):
         n = _batch_len(features)
         b = self.batch_size
+        if b is None:
+            raise SignatureError(f"{self.path or 'this model'} is inference-only (no 'train' signature)")
         if not 0 < n <= b:
             raise InputSpecError(f"a training batch holds 1 to {b} windows, got {n}")
         weight = np.ones(n, np.float32) if sample_weight is None else np.asarray(sample_weight)

@@ -190,7 +190,9 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir):
     first_epoch = 0
     if manager.latest_checkpoint and state_path.exists():
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
-        first_epoch = json.loads(state_path.read_text())["epoch"]
+        # the checkpoint's own number is the completed epoch count (state.json may lag it
+        # when a run stopped between the two writes)
+        first_epoch = int(manager.latest_checkpoint.rsplit("-", 1)[1])
         print(f"[{phase}] resuming after epoch {first_epoch}/{epochs}", flush=True)
     if first_epoch >= epochs:
         return None

@@ -9,6 +9,7 @@ Builtin ops only (one-hot mask instead of a gather / SparseSoftmaxCrossEntropyWi
 from __future__ import annotations
 
 from pitune_tf.keras import tf
+from pitune_tf.losses import log_softmax, weighted_mean
 
 
 def focal_loss(labels, logits, gamma=2.0, sample_weight=None):
@@ -22,11 +23,8 @@ def focal_loss(labels, logits, gamma=2.0, sample_weight=None):
     """
     logits = tf.cast(logits, tf.float32)
     n_intents = tf.shape(logits)[-1]
-    log_q = logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)  # [batch, n]
+    log_q = log_softmax(logits)  # [batch, n]
     one_hot = tf.one_hot(tf.cast(labels, tf.int32), n_intents, dtype=tf.float32)  # [batch, n]
     log_q_y = tf.reduce_sum(one_hot * log_q, axis=-1)  # [batch]
     per_window = -tf.pow(1.0 - tf.exp(log_q_y), gamma) * log_q_y  # [batch]
-    if sample_weight is None:
-        return tf.reduce_mean(per_window)
-    sample_weight = tf.cast(sample_weight, tf.float32)
-    return tf.reduce_sum(per_window * sample_weight) / tf.maximum(tf.reduce_sum(sample_weight), 1e-12)
+    return weighted_mean(per_window, sample_weight)

@@ -39,6 +39,7 @@ from __future__ import annotations
 import math
 
 from pitune_tf.keras import tf
+from pitune_tf.losses import log_softmax, weighted_mean
 
 DEFAULT_MIN_LOG_PROB = math.log(1e-3)
 
@@ -46,22 +47,10 @@ DEFAULT_MIN_LOG_PROB = math.log(1e-3)
 _MASKED = -1e9  # logit offset that removes an intent from a softmax (exp underflows to 0)
 
 
-def _log_softmax(logits):
-    return logits - tf.reduce_logsumexp(logits, axis=-1, keepdims=True)  # [batch, n_intents]
-
-
 def _masked_log_softmax(logits, mask):
     """log-softmax over the intents where ``mask`` is 1 (others get ~-1e9; an empty mask
     gives a finite result that the caller multiplies by 0)."""
-    return _log_softmax(logits + (1.0 - mask) * _MASKED)
-
-
-def _weighted_mean(values, sample_weight):
-    if sample_weight is None:
-        return tf.reduce_mean(values)
-    sample_weight = tf.cast(sample_weight, values.dtype)
-    total = tf.reduce_sum(sample_weight)
-    return tf.reduce_sum(values * sample_weight) / tf.maximum(total, 1e-12)
+    return log_softmax(logits + (1.0 - mask) * _MASKED)
 
 
 def unlearning_terms(
@@ -88,15 +77,15 @@ def unlearning_terms(
     original_logits = tf.stop_gradient(tf.cast(original_logits, tf.float32))
     retain_mask = tf.cast(retain_mask, tf.float32)
     forget_mask = tf.cast(forget_mask, tf.float32)
-    log_q = _log_softmax(logits)  # [batch, n_intents]
-    p0 = tf.exp(_log_softmax(original_logits))  # [batch, n_intents]
+    log_q = log_softmax(logits)  # [batch, n_intents]
+    p0 = tf.exp(log_softmax(original_logits))  # [batch, n_intents]
     log_q_r = _masked_log_softmax(logits, retain_mask)  # log q|R, [batch, n_intents]
     p0_r = tf.exp(_masked_log_softmax(original_logits, retain_mask))  # p0|R
     retain_ce = -tf.reduce_sum(p0_r * retain_mask * log_q_r, axis=-1)  # [batch]
     clipped = tf.maximum(log_q, tf.cast(min_log_prob, tf.float32))  # bounded, see doc
     forget_ce = -tf.reduce_sum(p0 * forget_mask * clipped, axis=-1)  # [batch]
-    retain_ce = _weighted_mean(retain_ce, sample_weight)
-    forget_ce = _weighted_mean(forget_ce, sample_weight)
+    retain_ce = weighted_mean(retain_ce, sample_weight)
+    forget_ce = weighted_mean(forget_ce, sample_weight)
     return {"loss": lam * retain_ce - forget_ce, "retain_ce": retain_ce, "forget_ce": forget_ce}
 
 

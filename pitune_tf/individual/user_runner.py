@@ -220,7 +220,9 @@ class UserRunner:
             "forget_ce_last": logs[-1]["forget_ce"],
             "forget_prob_before": float((before @ forget).mean()),
             "forget_prob_after": float((after @ forget).mean()),
-            "retain_max_abs_change": float(np.abs(after[:, retain] - before[:, retain]).max()),
+            "retain_max_abs_change": (
+                float(np.abs(after[:, retain] - before[:, retain]).max()) if retain.any() else 0.0
+            ),
         }
 
     # ------------------------------------------------------------------ methods
@@ -289,6 +291,9 @@ class UserRunner:
             self._teacher_weights = teacher.get_weights()
         teacher.set_weights(self._teacher_weights)
         frozen = set_partial_tuning(teacher, partial)  # before the tuner's first trace
+        # the teacher may keep GPT2's dropout (paper preset): seed TF per user so that a
+        # user's result does not depend on the users its process ran before
+        tf.random.set_seed(user_seed(self.config.seed, user.user))
         tuner = self._tuner("finetune", network=teacher, key="pp" if partial else "fp",
                             learning_rate=self.config.fp_learning_rate)
         info = self._fit(tuner, teacher, user.train, user.val, user_seed(self.config.seed, user.user))

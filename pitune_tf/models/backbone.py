@@ -132,7 +132,7 @@ def load_hub(name, dropout=None):
 
     overrides = _dropout_overrides(dropout)
     try:
-        return TFGPT2Model.from_pretrained(name, **overrides)
+        model = TFGPT2Model.from_pretrained(name, **overrides)
     except Exception as tf_err:  # noqa: BLE001
         try:
             from huggingface_hub import snapshot_download
@@ -140,12 +140,14 @@ def load_hub(name, dropout=None):
             directory = snapshot_download(
                 name, allow_patterns=["config.json", "model.safetensors"]
             )
-            return load_local(directory, dropout)
+            return load_local(directory, dropout)  # checks the model type itself
         except Exception as err:  # noqa: BLE001
             raise UserInputError(
                 f"cannot load backbone {name!r} from the Hugging Face hub ({tf_err}; {err}). "
                 "Offline? Pass a local checkpoint directory or random:<layers>x<width>."
             ) from err
+    _check_gpt2(model.config, repr(name))  # a BERT name would otherwise load random weights
+    return model
 
 
 def load_backbone(spec: str, dropout=None):
