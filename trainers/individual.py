@@ -48,12 +48,12 @@ from pitune_tf.individual.individual_config import (  # noqa: E402
     METHODS,
     IndividualConfig,
 )
+from pitune_tf.metrics import INTENT_METRIC_COLUMNS  # noqa: E402
 
 logger = logging.getLogger("trainers.individual")
 
 METHOD_ORDER = ("none", "finetune", "focal", "oversample", "pituning", "lgbm", "fp", "pp")
-TABLE_COLUMNS = (("prec_w", "Prec_w"), ("rec_w", "Rec_w"), ("prec_m", "Prec_m"),
-                 ("rec_m", "Rec_m"), ("ndcg@3", "N@3"), ("ndcg@5", "N@5"), ("acc", "Acc"))
+TABLE_COLUMNS = INTENT_METRIC_COLUMNS
 
 _RUNNER = None  # the worker process's UserRunner
 

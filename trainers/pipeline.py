@@ -26,9 +26,7 @@ from pathlib import Path  # noqa: E402
 from pitune_tf.atomic import write_text  # noqa: E402
 from pitune_tf.cli import run_main  # noqa: E402
 from pitune_tf.errors import UserInputError  # noqa: E402
-
-METRIC_COLUMNS = (("prec_w", "Prec_w"), ("rec_w", "Rec_w"), ("prec_m", "Prec_m"),
-                  ("rec_m", "Rec_m"), ("ndcg@3", "N@3"), ("ndcg@5", "N@5"), ("acc", "Acc"))
+from pitune_tf.metrics import INTENT_METRIC_COLUMNS as METRIC_COLUMNS  # noqa: E402
 
 
 def build_parser():

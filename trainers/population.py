@@ -455,7 +455,9 @@ def config_from_args(args) -> PopulationConfig:
 def _print_table(metrics):
     rows = [("teacher", metrics["teacher"].get("test")), ("student", metrics["student"].get("test"))]
     rows += [(name, value.get("test")) for name, value in metrics["baselines"].items()]
-    keys = ["prec_w", "rec_w", "prec_m", "rec_m", "ndcg@3", "ndcg@5", "acc"]
+    from pitune_tf.metrics import INTENT_METRIC_COLUMNS
+
+    keys = [key for key, _ in INTENT_METRIC_COLUMNS]
     print(f"{'test':<20}" + "".join(f"{k:>9}" for k in keys))
     for name, values in rows:
         if values:

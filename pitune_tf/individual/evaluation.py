@@ -9,8 +9,6 @@ import pandas as pd
 
 from pitune_tf.metrics import intent_metrics
 
-METRIC_KEYS = ("prec_w", "rec_w", "prec_m", "rec_m", "ndcg@3", "ndcg@5", "acc")
-
 
 def rarest_intents(p_pop, n=3, reserved=2) -> list:
     """The ``n`` real intents with the smallest population share among those that occur

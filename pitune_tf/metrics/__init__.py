@@ -10,6 +10,7 @@ from pitune_tf.metrics.macro_precision import MacroPrecision
 from pitune_tf.metrics.macro_recall import MacroRecall
 from pitune_tf.metrics.ndcg_at_k import NDCGAtK
 from pitune_tf.metrics.numpy_metrics import (
+    INTENT_METRIC_COLUMNS,
     confusion_counts,
     intent_metrics,
     precision_recall_from_confusion,
@@ -20,6 +21,7 @@ from pitune_tf.metrics.weighted_precision import WeightedPrecision
 from pitune_tf.metrics.weighted_recall import WeightedRecall
 
 __all__ = [
+    "INTENT_METRIC_COLUMNS",
     "ConfusionMatrixMetric",
     "MacroPrecision",
     "MacroRecall",

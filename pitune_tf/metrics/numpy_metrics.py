@@ -97,6 +97,11 @@ def precision_recall_from_confusion(confusion) -> dict:
     }
 
 
+# intent_metrics' keys in table order, with the column labels the reports use
+INTENT_METRIC_COLUMNS = (("prec_w", "Prec_w"), ("rec_w", "Rec_w"), ("prec_m", "Prec_m"),
+                         ("rec_m", "Rec_m"), ("ndcg@3", "N@3"), ("ndcg@5", "N@5"), ("acc", "Acc"))
+
+
 def intent_metrics(y_true, scores, k=(3, 5)) -> dict:
     """PITuning's intent-prediction metrics (Appendix D, Eq. 12-16) plus accuracy.
 

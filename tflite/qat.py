@@ -1,0 +1,195 @@
+"""Quantization-aware fine-tuning (QAT) of the student's dense layers with tfmot.
+
+The student is a subclassed Keras model whose ``Dense`` layers sit inside custom layers, so
+``tfmot.quantization.keras.quantize_model`` (Sequential / functional models only) cannot be
+used. Instead every ``keras.layers.Dense`` found inside the student's layers is replaced, on a
+fresh copy loaded from ``RUN/student.keras``, by a ``tfmot.quantization.keras.QuantizeWrapperV2``
+whose :class:`KernelQuantizeConfig` fake-quantizes the kernel to 8 bits
+(``LastValueQuantizer``: symmetric, per-tensor, min/max = the kernel's last range). The copy
+is fine-tuned with ``pitune_tf.losses.sparse_cross_entropy`` on the run's population training
+windows, then its float weights are copied into a plain (unwrapped) student, which
+``tflite.convert`` exports with dynamic-range quantization as ``student_qat_int8.tflite``.
+
+Activations are not fake-quantized: dynamic-range models keep float activations.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow_model_optimization as tfmot
+
+from pitune_tf.keras import keras, tf
+from pitune_tf.losses import sparse_cross_entropy
+
+quantize_keras = tfmot.quantization.keras
+
+
+class KernelQuantizeConfig(quantize_keras.QuantizeConfig):
+    """Fake-quantizes a Dense kernel (8-bit symmetric per-tensor ``LastValueQuantizer``);
+    no activation or output quantization."""
+
+    def __init__(self, num_bits=8):
+        self.num_bits = int(num_bits)
+        self.kernel_quantizer = quantize_keras.quantizers.LastValueQuantizer(
+            num_bits=self.num_bits, per_axis=False, symmetric=True, narrow_range=False
+        )
+
+    def get_weights_and_quantizers(self, layer):
+        return [(layer.kernel, self.kernel_quantizer)]
+
+    def get_activations_and_quantizers(self, layer):
+        return []
+
+    def set_quantize_weights(self, layer, quantize_weights):
+        layer.kernel = quantize_weights[0]
+
+    def set_quantize_activations(self, layer, quantize_activations):
+        pass
+
+    def get_output_quantizers(self, layer):
+        return []
+
+    def get_config(self):
+        return {"num_bits": self.num_bits}
+
+
+def wrap_dense_layers(model, num_bits=8) -> list:
+    """Replaces, in place, every ``keras.layers.Dense`` held by ``model``'s (nested) layers,
+    as an attribute or inside a list attribute, by a ``QuantizeWrapperV2`` with
+    :class:`KernelQuantizeConfig`; returns the wrappers. The wrapped Dense keeps its variables,
+    so the model's float weights are the same variable objects as before."""
+    wrappers = []
+    seen = set()
+
+    def wrap(dense):
+        wrapper = quantize_keras.QuantizeWrapperV2(dense, KernelQuantizeConfig(num_bits))
+        wrappers.append(wrapper)
+        return wrapper
+
+    def visit(layer):
+        if id(layer) in seen or isinstance(layer, quantize_keras.QuantizeWrapper):
+            return
+        seen.add(id(layer))
+        for name, value in list(vars(layer).items()):
+            if name.startswith("_"):
+                continue
+            if isinstance(value, keras.layers.Dense):
+                setattr(layer, name, wrap(value))
+            elif isinstance(value, keras.layers.Layer):
+                visit(value)
+            elif isinstance(value, list):
+                for i, item in enumerate(list(value)):
+                    if isinstance(item, keras.layers.Dense):
+                        value[i] = wrap(item)
+                    elif isinstance(item, keras.layers.Layer):
+                        visit(item)
+
+    visit(model)
+    return wrappers
+
+
+def build_qat_student(student, num_bits=8):
+    """Wraps ``student``'s Dense layers in place and builds the wrappers with one eager
+    training-mode call (sets each kernel quantizer's range); returns ``(student, wrappers)``."""
+    wrappers = wrap_dense_layers(student, num_bits=num_bits)
+    if not wrappers:
+        raise ValueError("the student has no Dense layer to quantize")
+    student(student.dummy_inputs(), training=True)
+    return student, wrappers
+
+
+def population_windows(run, population=None):
+    """The run's population ``(train, val, test)`` windows, encoded with the run's own
+    vocabularies. ``population``: the canonical event table (default: what
+    ``trainers.population.load_data`` gives for the run's config)."""
+    from pitune_tf.data import encode_events, make_windows, split_windows
+
+    config = run.config
+    if population is None:
+        from trainers.population import load_data
+
+        population, _ = load_data(config)
+    encoded = encode_events(population, run.vocabs)
+    windows = make_windows(encoded, history=config.history, min_history=config.min_history)
+    return split_windows(windows, fractions=tuple(config.split))
+
+
+def subsample(windows, max_windows, seed=0):
+    """At most ``max_windows`` windows (a seeded random subset, in order)."""
+    if max_windows and len(windows) > max_windows:
+        rng = np.random.default_rng(seed)
+        return windows.take(np.sort(rng.choice(len(windows), int(max_windows), replace=False)))
+    return windows
+
+
+def finetune(model, windows, epochs=1, batch_size=128, learning_rate=2e-4, seed=0) -> list:
+    """Adam on ``sparse_cross_entropy`` over ``windows`` for ``epochs`` seeded shuffles;
+    returns the mean loss of each epoch."""
+    optimizer = keras.optimizers.Adam(learning_rate)
+    features = {k: tf.constant(v) for k, v in windows.features().items()}
+    labels = tf.constant(windows.label)
+    variables = model.trainable_variables
+
+    @tf.function
+    def step(x, y):
+        with tf.GradientTape() as tape:
+            loss = sparse_cross_entropy(y, model(x, training=True))
+        grads = tape.gradient(loss, variables)
+        optimizer.apply_gradients([(g, v) for g, v in zip(grads, variables) if g is not None])
+        return loss
+
+    rng = np.random.default_rng(seed)
+    losses = []
+    for _ in range(int(epochs)):
+        order = rng.permutation(len(windows))
+        total, count = 0.0, 0
+        for start in range(0, len(order), batch_size):
+            index = order[start : start + batch_size]
+            x = {k: tf.gather(v, index) for k, v in features.items()}
+            total += float(step(x, tf.gather(labels, index))) * len(index)
+            count += len(index)
+        losses.append(total / max(count, 1))
+    return losses
+
+
+def quantization_aware_finetune(run_dir, epochs=1, max_windows=5000, seed=0, population=None,
+                                learning_rate=None, batch_size=None, return_info=False):
+    """QAT fine-tuning of a copy of ``RUN/student.keras``; returns a plain (unwrapped) student
+    holding the fine-tuned float weights (``(student, info)`` with ``return_info``).
+
+    Args:
+        run_dir: a population run directory.
+        epochs: int. Fine-tuning epochs over the (subsampled) training windows.
+        max_windows: int. At most this many training windows (0 = all).
+        seed: int. Subsampling, shuffling and Keras seeds.
+        population: optional canonical event table overriding the run's data.
+        learning_rate: float or None (0.1 x the run's ``student_learning_rate``).
+        batch_size: int or None (the run's ``batch_size``).
+    """
+    from pitune_tf.models import load_run
+
+    keras.utils.set_random_seed(seed)
+    run = load_run(run_dir)
+    config = run.config
+    train, val, test = population_windows(run, population)
+    train = subsample(train, max_windows, seed)
+    if len(train) == 0:
+        raise ValueError("no population training windows to fine-tune on")
+    qat_student = keras.models.load_model(run.run_dir / "student.keras", compile=False)
+    float_variables = list(qat_student.weights)  # same objects after wrapping
+    _, wrappers = build_qat_student(qat_student)
+    losses = finetune(
+        qat_student,
+        train,
+        epochs=epochs,
+        batch_size=int(batch_size or config.batch_size),
+        learning_rate=float(learning_rate or 0.1 * config.student_learning_rate),
+        seed=seed,
+    )
+    plain = keras.models.load_model(run.run_dir / "student.keras", compile=False)
+    plain.set_weights([v.numpy() for v in float_variables])
+    if not return_info:
+        return plain
+    info = {"losses": losses, "n_train": len(train), "wrapped_dense": len(wrappers),
+            "splits": (train, val, test), "qat_student": qat_student}
+    return plain, info
