@@ -1,11 +1,16 @@
 """Convert a run's student to TFLite for phones: ``student.tflite`` (infer / train / unlearn /
 get_weights / set_weights / reset, builtin ops only), ``student_int8.tflite`` (dynamic-range
-quantized) and ``student_fp16.tflite`` (float16 weights), both inference-only.
+quantized) and ``student_fp16.tflite`` (float16 weights), both inference-only. With
+``--qat-epochs N`` also ``student_qat_int8.tflite``: the student after N epochs of tfmot
+quantization-aware fine-tuning of its dense layers (``tflite.qat``), dynamic-range quantized,
+inference-only; its prec_w on the population test windows is printed next to the plain int8
+model's.
 
 Commands:
 
     python -m tflite.convert --run runs/demo                 # writes into runs/demo/
     python -m tflite.convert --run runs/demo --out phone/ --batch-size 16 --optimizer sgd
+    python -m tflite.convert --run runs/demo --qat-epochs 2    # + student_qat_int8.tflite
 
 The export fails with a clear message naming every op outside TFLite's builtin set (Flex /
 SELECT_TF ops), since stock LiteRT on phones cannot run them.
@@ -14,6 +19,7 @@ SELECT_TF ops), since stock LiteRT on phones cannot run them.
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import sys
 import tempfile
@@ -31,6 +37,7 @@ MODEL_FILES = {
     "fp32": "student.tflite",
     "int8": "student_int8.tflite",
     "fp16": "student_fp16.tflite",
+    "qat_int8": "student_qat_int8.tflite",
 }
 META_FILE = "student_tflite.json"
 
@@ -96,6 +103,55 @@ def export_module(module: StudentModule, out_dir, quantized=True) -> dict:
     return paths
 
 
+def export_inference(student, path, history, quantize="int8") -> Path:
+    """Writes ``student``'s ``infer`` signature alone to ``path`` (``quantize`` as in
+    :func:`convert_saved_model`); checks it loads through :class:`Runtime`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    module = StudentModule(student, history=history)
+    root = tf.Module()  # only ``infer`` is traced and saved (the training signatures are slow)
+    root.student = student
+    root.infer = module.infer
+    with tempfile.TemporaryDirectory(prefix="pitune_tflite_") as tmp:
+        saved = Path(tmp) / "saved_model"
+        tf.saved_model.save(root, str(saved), signatures=module.concrete_signatures(("infer",)))
+        content = convert_saved_model(saved, ("infer",), training=False, quantize=quantize)
+    with atomic_path(path) as tmp_path:
+        Path(tmp_path).write_bytes(content)
+    Runtime(path, required=("infer",))
+    return path
+
+
+def tflite_prec_w(path, windows) -> float:
+    """Weighted precision (prec_w) of a TFLite model's ``infer`` on ``windows``."""
+    from pitune_tf.metrics import intent_metrics
+
+    logits = Runtime(path, required=("infer",)).infer(windows.features(), batch_size=256)["logits"]
+    return intent_metrics(windows.label, logits)["prec_w"]
+
+
+def export_qat(run_dir, out_dir, history, epochs, max_windows=5000, seed=0, population=None,
+               compare=None) -> dict:
+    """QAT fine-tuning (:func:`tflite.qat.quantization_aware_finetune`), then
+    ``student_qat_int8.tflite`` in ``out_dir``; returns {"path", "losses", "n_train", "n_test",
+    "prec_w": {kind: value}} with the prec_w on (at most ``max_windows``) population test windows
+    of the QAT model and of each TFLite file in ``compare`` ({kind: path})."""
+    from tflite.qat import quantization_aware_finetune, subsample
+
+    student, info = quantization_aware_finetune(
+        run_dir, epochs=epochs, max_windows=max_windows, seed=seed, population=population,
+        return_info=True,
+    )
+    path = export_inference(student, Path(out_dir) / MODEL_FILES["qat_int8"], history, "int8")
+    test = subsample(info["splits"][2], max_windows, seed)
+    prec_w = {}
+    if len(test):
+        for kind, other in {**(compare or {}), "qat_int8": path}.items():
+            prec_w[kind] = tflite_prec_w(other, test)
+    return {"path": path, "losses": info["losses"], "n_train": info["n_train"],
+            "n_test": len(test), "wrapped_dense": info["wrapped_dense"], "prec_w": prec_w}
+
+
 def export_student(
     student,
     out_dir,
@@ -137,21 +193,40 @@ def export_student(
 
 
 def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm=None,
-                quantized=True) -> dict:
-    """Converts ``RUN_DIR/student.keras`` (through ``pitune_tf.models.load_run``)."""
+                quantized=True, qat_epochs=0, qat_max_windows=5000, qat_seed=0,
+                qat_report=None) -> dict:
+    """Converts ``RUN_DIR/student.keras`` (through ``pitune_tf.models.load_run``); with
+    ``qat_epochs`` > 0 also writes ``student_qat_int8.tflite`` (:func:`export_qat`), whose
+    report goes into ``qat_report`` (a dict, when given) and ``student_tflite.json``."""
     from pitune_tf.models import load_run
 
     run = load_run(run_dir)
-    return export_student(
+    out_dir = out_dir or run_dir
+    history = _history(run)
+    paths = export_student(
         run.student,
-        out_dir or run_dir,
-        history=_history(run),
+        out_dir,
+        history=history,
         batch_size=batch_size,
         optimizer=optimizer,
         clipnorm=clipnorm,
         quantized=quantized,
         meta={"run": str(Path(run_dir).resolve())},
     )
+    if qat_epochs and qat_epochs > 0:
+        compare = {kind: paths[kind] for kind in ("int8",) if kind in paths}
+        report = export_qat(run_dir, out_dir, history, int(qat_epochs),
+                            max_windows=qat_max_windows, seed=qat_seed, compare=compare)
+        paths["qat_int8"] = report["path"]
+        meta_path = Path(out_dir) / META_FILE
+        meta = json.loads(meta_path.read_text())
+        meta["qat"] = {"epochs": int(qat_epochs), "file": report["path"].name,
+                       "bytes": report["path"].stat().st_size,
+                       **{k: v for k, v in report.items() if k != "path"}}
+        write_json(meta_path, meta)
+        if qat_report is not None:
+            qat_report.update(report)
+    return paths
 
 
 def _history(run) -> int:
@@ -180,9 +255,17 @@ def main(argv=None):
                         help="per-gradient norm clip inside train/unlearn (Keras clipnorm)")
     parser.add_argument("--no-quantized", action="store_true",
                         help="skip the int8 and fp16 inference models")
+    parser.add_argument("--qat-epochs", type=int, default=0,
+                        help="epochs of tfmot quantization-aware fine-tuning of the dense layers "
+                             "before writing student_qat_int8.tflite (default 0: off)")
+    parser.add_argument("--qat-max-windows", type=int, default=5000,
+                        help="QAT training / test windows used at most (default 5000, 0 = all)")
     args = parser.parse_args(argv)
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
+    if args.qat_epochs < 0:
+        parser.error("--qat-epochs must be >= 0")
+    qat = {}
     paths = convert_run(
         args.run,
         args.out,
@@ -190,9 +273,18 @@ def main(argv=None):
         optimizer=args.optimizer,
         clipnorm=args.clipnorm,
         quantized=not args.no_quantized,
+        qat_epochs=args.qat_epochs,
+        qat_max_windows=args.qat_max_windows,
+        qat_report=qat,
     )
     for kind, path in paths.items():
         print(f"{kind}: {path} ({path.stat().st_size / 1024:.1f} KiB)")
+    if qat:
+        losses = ", ".join(f"{x:.4f}" for x in qat["losses"])
+        print(f"qat: {qat['wrapped_dense']} dense layers, {qat['n_train']} training windows, "
+              f"epoch losses {losses}")
+        for kind, value in qat["prec_w"].items():
+            print(f"prec_w {kind}: {value:.4f} ({qat['n_test']} population test windows)")
     return 0
 
 
