@@ -116,6 +116,15 @@ def test_windows_left_padded_exact_ids():
     assert list(w.features()) == ["location", "weekday", "slot", "event", "mask"]
 
 
+def test_subsample_is_seeded_ordered_and_bounded():
+    w = make_windows(encode_events(two_user_log(), Vocabularies.fit(two_user_log())), history=3)
+    assert w.subsample(0) is w and w.subsample(10) is w  # 0 = all; nothing to drop
+    part = w.subsample(2, seed=1)
+    expected = np.sort(np.random.default_rng(1).choice(4, 2, replace=False))
+    assert part.label.tolist() == w.label[expected].tolist()
+    assert w.subsample(2, seed=1).event.tolist() == part.event.tolist()
+
+
 def test_windows_truncate_to_last_events_and_min_history():
     vocabs = Vocabularies.fit(two_user_log())
     enc = encode_events(two_user_log(), vocabs)

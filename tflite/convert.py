@@ -136,14 +136,14 @@ def export_qat(run_dir, out_dir, history, epochs, max_windows=5000, seed=0, popu
     ``student_qat_int8.tflite`` in ``out_dir``; returns {"path", "losses", "n_train", "n_test",
     "prec_w": {kind: value}} with the prec_w on (at most ``max_windows``) population test windows
     of the QAT model and of each TFLite file in ``compare`` ({kind: path})."""
-    from tflite.qat import quantization_aware_finetune, subsample
+    from tflite.qat import quantization_aware_finetune
 
     student, info = quantization_aware_finetune(
         run_dir, epochs=epochs, max_windows=max_windows, seed=seed, population=population,
         return_info=True,
     )
     path = export_inference(student, Path(out_dir) / MODEL_FILES["qat_int8"], history, "int8")
-    test = subsample(info["splits"][2], max_windows, seed)
+    test = info["splits"][2].subsample(max_windows, seed)
     prec_w = {}
     if len(test):
         for kind, other in {**(compare or {}), "qat_int8": path}.items():

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
+from pitune_tf.errors import UserInputError
 from pitune_tf.keras import keras, tf
 from pitune_tf.losses import sparse_cross_entropy
 
@@ -114,14 +115,6 @@ def population_windows(run, population=None):
     return split_windows(windows, fractions=tuple(config.split))
 
 
-def subsample(windows, max_windows, seed=0):
-    """At most ``max_windows`` windows (a seeded random subset, in order)."""
-    if max_windows and len(windows) > max_windows:
-        rng = np.random.default_rng(seed)
-        return windows.take(np.sort(rng.choice(len(windows), int(max_windows), replace=False)))
-    return windows
-
-
 def finetune(model, windows, epochs=1, batch_size=128, learning_rate=2e-4, seed=0) -> list:
     """Adam on ``sparse_cross_entropy`` over ``windows`` for ``epochs`` seeded shuffles;
     returns the mean loss of each epoch."""
@@ -172,9 +165,9 @@ def quantization_aware_finetune(run_dir, epochs=1, max_windows=5000, seed=0, pop
     run = load_run(run_dir)
     config = run.config
     train, val, test = population_windows(run, population)
-    train = subsample(train, max_windows, seed)
+    train = train.subsample(max_windows, seed)
     if len(train) == 0:
-        raise ValueError("no population training windows to fine-tune on")
+        raise UserInputError(f"{run_dir}: no population training windows to fine-tune on")
     qat_student = keras.models.load_model(run.run_dir / "student.keras", compile=False)
     float_variables = list(qat_student.weights)  # same objects after wrapping
     _, wrappers = build_qat_student(qat_student)

@@ -83,9 +83,7 @@ def prepare_windows(config, population):
             f"the population data gives {len(train)} training and {len(test)} test windows; "
             "more events per user are needed"
         )
-    if config.max_train_windows and len(train) > config.max_train_windows:
-        rng = np.random.default_rng(config.seed)
-        train = train.take(np.sort(rng.choice(len(train), config.max_train_windows, replace=False)))
+    train = train.subsample(config.max_train_windows, config.seed)
     # The event catalog's intent of each event id (its most frequent intent): the
     # "intent of the last event" baseline.
     counts = np.zeros((len(vocabs.event), vocabs.n_intents), np.int64)
@@ -197,9 +195,7 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir):
     if first_epoch >= epochs:
         return None
     steps = math.ceil(len(train) / config.batch_size)
-    if len(val) > MAX_EPOCH_VAL:  # per-epoch validation on a fixed subset (metrics.json: all)
-        val = val.take(np.sort(np.random.default_rng(config.seed).choice(
-            len(val), MAX_EPOCH_VAL, replace=False)))
+    val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
     history = trainer.fit(
         epoch_dataset(train, config.batch_size, config.seed, first_epoch, epochs),
         validation_data=eval_dataset(val, 4 * config.batch_size) if len(val) else None,

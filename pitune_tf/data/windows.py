@@ -59,6 +59,13 @@ class Windows:
         """The rows at ``index`` (index array, boolean mask or slice)."""
         return Windows(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
+    def subsample(self, max_windows, seed=0) -> Windows:
+        """At most ``max_windows`` rows: a seeded random subset kept in order (0 = all)."""
+        if not max_windows or len(self) <= max_windows:
+            return self
+        rng = np.random.default_rng(seed)
+        return self.take(np.sort(rng.choice(len(self), int(max_windows), replace=False)))
+
     @classmethod
     def concatenate(cls, parts) -> Windows:
         """Rows of several :class:`Windows` one after the other."""
