@@ -228,7 +228,7 @@ def device_models(run, results, methods, config):
     student = run.student
     rows["pituning"] = {"parameters": int(student.count_params()),
                         "trainable_parameters": _trainable(student),
-                        "infer_ms": _latency_ms(student, run.config.history)}
+                        "infer_ms": _latency_ms(student)}
     if "lgbm" in methods:
         infos = [r["methods"]["lgbm"]["info"] for r in results if "lgbm" in r["methods"]]
         nodes = int(np.mean([i["lgbm_nodes"] for i in infos]))
@@ -236,7 +236,7 @@ def device_models(run, results, methods, config):
                         "infer_ms": float(np.median([i["lgbm_infer_ms"] for i in infos]))}
     if any(m in methods for m in DEVICE_METHODS):
         teacher = run.teacher
-        latency = _latency_ms(teacher, run.config.history)
+        latency = _latency_ms(teacher)
         for method in DEVICE_METHODS:
             if method in methods:
                 set_partial_tuning(teacher, method == "pp")
@@ -258,14 +258,12 @@ def _trainable(model):
     return int(sum(int(np.prod(v.shape)) for v in model.trainable_variables))
 
 
-def _latency_ms(model, history, repeats=50):
-    """Median single-window inference time (ms) of a traced call; NaN (with a warning) if
-    the model cannot be traced here, so the tables are still written."""
+def _latency_ms(model, repeats=50):
+    """Median single-window inference time (ms) of a traced call of an ``IntentPredictor``;
+    NaN (with a warning) if the model cannot be traced here, so the tables are still written."""
     from pitune_tf.keras import tf
 
-    ids = tf.ones([1, history], tf.int32)
-    x = {"location": ids, "weekday": ids, "slot": ids, "event": ids,
-         "mask": tf.ones([1, history], tf.float32)}
+    x = model.dummy_inputs(batch_size=1)
     infer = tf.function(lambda inputs: model(inputs, training=False), autograph=False)
     try:
         infer(x)

@@ -19,6 +19,7 @@ from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import shlex  # noqa: E402
 import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -100,7 +101,7 @@ def main(argv=None):
 
         start = time.perf_counter()
         argv_pop = ["--out", str(out), *(["--overwrite"] if args.overwrite else []),
-                    *args.population_args.split()]
+                    *shlex.split(args.population_args)]
         code = population.main(argv_pop)
         if code:
             return code
