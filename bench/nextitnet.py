@@ -35,21 +35,8 @@ import numpy as np  # noqa: E402
 
 from nextitnet.nextitnet_backbone import PAPER_BLOCK_DILATIONS, NextItNet  # noqa: E402
 from nextitnet.pretrainer import NextItNetPretrainer  # noqa: E402
+from pitune_tf.benchmarking import matmul_peak_flops  # noqa: E402
 from pitune_tf.keras import keras, tf  # noqa: E402
-
-
-def matmul_peak(n=4096, reps=5) -> float:
-    """Best float32 matmul FLOP/s over ``reps`` runs of an n x n x n product."""
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
-    run = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
-    run(a, b).numpy()  # warm-up and tracing
-    best = float("inf")
-    for _ in range(reps):
-        start = time.perf_counter()
-        run(a, b).numpy()
-        best = min(best, time.perf_counter() - start)
-    return 2.0 * n**3 / best
 
 
 def step_flops(batch, length, dim, kernel, n_blocks, num_items) -> float:
@@ -87,7 +74,7 @@ def main(argv=None):
         times.append(time.perf_counter() - start)
     step = float(np.median(times))
     flops = step_flops(args.batch, args.length, args.dim, 3, len(PAPER_BLOCK_DILATIONS), args.num_items)
-    peak = matmul_peak(reps=args.peak_reps)
+    peak = matmul_peak_flops(n=4096, repeats=args.peak_reps)
     gpus = tf.config.list_physical_devices("GPU")
     print(json.dumps({
         "benchmark": "nextitnet_pretraining",

@@ -23,26 +23,13 @@ import time  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pitune_tf import _env  # noqa: F401
+from pitune_tf.benchmarking import matmul_peak_flops  # noqa: E402
 from pitune_tf.cli import run_main  # noqa: E402
 from pitune_tf.config import preset  # noqa: E402
 from pitune_tf.keras import keras, tf  # noqa: E402
 from pitune_tf.losses import sparse_cross_entropy  # noqa: E402
 
 SIZES = {"location": 91, "slot": 25, "event": 91, "intent": 18}  # the demo data's vocabularies
-
-
-def matmul_peak(n=1024, repeats=5):
-    """Best float32 GFLOP/s of an n x n matmul (the machine's practical peak)."""
-    a = tf.random.normal([n, n])
-    b = tf.random.normal([n, n])
-    step = tf.function(lambda: tf.reduce_sum(tf.matmul(a, b)))
-    step()
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        step().numpy()
-        best = min(best, time.perf_counter() - start)
-    return 2 * n**3 / best / 1e9
 
 
 def graph_flops(concrete):
@@ -107,7 +94,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     from pitune_tf.models import build_student, build_teacher
 
-    peak = matmul_peak()
+    peak = matmul_peak_flops(n=1024) / 1e9  # GFLOP/s
     result = {"batch": args.batch_size, "length": args.history,
               "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
               "matmul_peak_gflops": round(peak, 1)}

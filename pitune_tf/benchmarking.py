@@ -1,0 +1,22 @@
+"""Helpers shared by the scripts in ``bench/``."""
+
+from __future__ import annotations
+
+import time
+
+from pitune_tf.keras import tf
+
+
+def matmul_peak_flops(n=1024, repeats=5) -> float:
+    """Best float32 FLOP/s of an n x n x n matmul over ``repeats`` runs: the machine's
+    practical peak, measured in the same run as the figure it scales."""
+    a = tf.random.normal([n, n])
+    b = tf.random.normal([n, n])
+    run = tf.function(lambda x, y: tf.reduce_sum(tf.matmul(x, y)))
+    run(a, b).numpy()  # warm-up and tracing
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        run(a, b).numpy()
+        best = min(best, time.perf_counter() - start)
+    return 2.0 * n**3 / best
