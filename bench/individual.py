@@ -36,14 +36,14 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 
 import numpy as np  # noqa: E402
 
-from pitune_tf.keras import keras, tf  # noqa: E402
+from pitune_tf.common.keras import keras, tf  # noqa: E402
 
 SIZES = {"demo": (2, 64, 2), "paper": (4, 768, 12)}  # layers, width, heads
 
 
 def write_random_run(directory, data, layers, width, heads, seed=0):
     """A population run directory with a random student of the given size (no teacher)."""
-    from pitune_tf.atomic import write_json
+    from pitune_tf.common.atomic import write_json
     from pitune_tf.config import PopulationConfig
     from pitune_tf.data import Vocabularies, write_events
     from pitune_tf.models import build_student

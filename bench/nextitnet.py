@@ -36,7 +36,7 @@ import numpy as np  # noqa: E402
 from nextitnet.nextitnet_backbone import PAPER_BLOCK_DILATIONS, NextItNet  # noqa: E402
 from nextitnet.pretrainer import NextItNetPretrainer  # noqa: E402
 from pitune_tf.benchmarking import matmul_peak_flops  # noqa: E402
-from pitune_tf.keras import keras, tf  # noqa: E402
+from pitune_tf.common.keras import keras, tf  # noqa: E402
 
 
 def step_flops(batch, length, dim, kernel, n_blocks, num_items) -> float:

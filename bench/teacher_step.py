@@ -22,11 +22,11 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from pitune_tf import _env  # noqa: F401
 from pitune_tf.benchmarking import matmul_peak_flops  # noqa: E402
-from pitune_tf.cli import run_main  # noqa: E402
+from pitune_tf.common import _env  # noqa: F401
+from pitune_tf.common.cli import run_main  # noqa: E402
+from pitune_tf.common.keras import keras, tf  # noqa: E402
 from pitune_tf.config import preset  # noqa: E402
-from pitune_tf.keras import keras, tf  # noqa: E402
 from pitune_tf.losses import sparse_cross_entropy  # noqa: E402
 
 SIZES = {"location": 91, "slot": 25, "event": 91, "intent": 18}  # the demo data's vocabularies

@@ -36,7 +36,7 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from pitune_tf import _env  # noqa: E402,F401  (Keras 2 before tensorflow)
+from pitune_tf.common import _env  # noqa: E402,F401  (Keras 2 before tensorflow)
 
 
 def percentiles_ms(fn, repeats, warmup=10):
@@ -58,7 +58,7 @@ def one_window(history):
 
 
 def bench_infer(run_dir, run, backend, repeats):
-    from pitune_tf.keras import tf
+    from pitune_tf.common.keras import tf
     from tflite.convert import MODEL_FILES
     from tflite.runtime import Runtime
 
@@ -84,8 +84,8 @@ def bench_infer(run_dir, run, backend, repeats):
 
 
 def bench_train(run_dir, run, backend, steps):
+    from pitune_tf.common.keras import keras
     from pitune_tf.individual.individual_tuner import IndividualTuner
-    from pitune_tf.keras import keras
     from tflite.runtime import Runtime
 
     rt = Runtime(run_dir / "student.tflite", backend=backend, num_threads=1)
@@ -180,7 +180,7 @@ def main(argv=None):
     parser.add_argument("--metric-users", type=int, default=0, help="0 = every individual user")
     args = parser.parse_args(argv)
 
-    from pitune_tf.keras import tf
+    from pitune_tf.common.keras import tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)

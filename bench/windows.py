@@ -31,7 +31,7 @@ import numpy as np
 import pandas as pd
 
 from pitune_tf.data import Vocabularies, encode_events, make_windows
-from pitune_tf.data.windowing import iter_windows
+from pitune_tf.data.windows import iter_windows
 
 HISTORY = 30
 

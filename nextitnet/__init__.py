@@ -1,7 +1,7 @@
 """UAF on NextItNet: dilated-CNN recommender with user-specific adaptive fine-tuning."""
 # ruff: noqa: I001  (the environment module must come first)
 
-from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
 
 from nextitnet.adapter import Adapter
 from nextitnet.negative_sampler import NegativeSampler

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pitune_tf.keras import keras
+from pitune_tf.common.keras import keras
 
 
 @keras.saving.register_keras_serializable(package="pitune")

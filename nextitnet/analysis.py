@@ -11,7 +11,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from pitune_tf.atomic import atomic_path  # noqa: E402
+from pitune_tf.common.atomic import atomic_path  # noqa: E402
 
 LABELS = {
     "finetune-zero": "Finetune-Zero",

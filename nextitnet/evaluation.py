@@ -9,7 +9,7 @@ import numpy as np
 from sklearn.metrics import accuracy_score, f1_score
 
 from nextitnet.negative_sampler import NegativeSampler
-from pitune_tf.keras import tf
+from pitune_tf.common.keras import tf
 
 _PREDICT_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 

@@ -6,7 +6,7 @@ Every function takes logits ``[batch, N, 2]`` (index 0 = freeze, 1 = fine-tune) 
 
 from __future__ import annotations
 
-from pitune_tf.keras import tf
+from pitune_tf.common.keras import tf
 
 
 def gumbel_softmax_gates(logits, temperature=10.0, noise=None, rng=None):

@@ -5,7 +5,7 @@ All losses are means over the real (weighted) examples and are written with buil
 
 from __future__ import annotations
 
-from pitune_tf.keras import tf
+from pitune_tf.common.keras import tf
 
 
 def masked_next_item_loss(targets, logits, pad_id=0):

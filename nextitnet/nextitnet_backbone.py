@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nextitnet.residual_block import ResidualBlock
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 
 PAPER_BLOCK_DILATIONS = (1, 4, 1, 4, 1, 4, 1, 4)  # 16 conv layers: dilations 1,2,4,8 x 4
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from nextitnet.residual_block import ResidualBlock
 from nextitnet.target_head import last_real_hidden
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 
 
 @keras.saving.register_keras_serializable(package="pitune")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from nextitnet.losses import masked_next_item_loss
 from nextitnet.nextitnet_backbone import NextItNet
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 
 
 class NextItNetPretrainer(keras.Model):

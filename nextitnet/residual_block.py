@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nextitnet.adapter import Adapter
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 
 
 @keras.saving.register_keras_serializable(package="pitune")

@@ -12,7 +12,7 @@ from nextitnet.losses import (
     self_critical_loss,
 )
 from nextitnet.uaf_model import UAFModel
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 
 
 class UAFLearner(keras.Model):

@@ -7,7 +7,7 @@ from nextitnet.nextitnet_backbone import PAPER_BLOCK_DILATIONS, NextItNet
 from nextitnet.policy_network import PolicyNetwork
 from nextitnet.residual_block import ResidualBlock
 from nextitnet.target_head import TargetHead
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 
 POLICY_MODES = ("hard", "soft", "rl")
 UAF_MODES = POLICY_MODES + ("random",)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from pitune_tf.keras import tf
+from pitune_tf.common.keras import tf
 
 
 def matmul_peak_flops(n=1024, repeats=5) -> float:

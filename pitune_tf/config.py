@@ -7,11 +7,10 @@ dataclass does not have is an error, in a file as on the command line.
 from __future__ import annotations
 
 import dataclasses
-import json
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.config import replace, resolve_config
+from pitune_tf.common.errors import UserInputError
 
 
 @dataclass
@@ -93,12 +92,7 @@ class PopulationConfig:
 
     def replace(self, **changes) -> PopulationConfig:
         """A copy with ``changes``; unknown keys raise UserInputError."""
-        unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(self)})
-        if unknown:
-            raise UserInputError(f"unknown config key(s): {', '.join(unknown)}")
-        values = self.to_dict()
-        values.update(changes)
-        return PopulationConfig(**values)
+        return replace(self, **changes)
 
 
 PRESETS = {
@@ -143,29 +137,9 @@ PRESETS = {
 
 def preset(name: str) -> PopulationConfig:
     """The preset's config (``demo``, ``paper``, ``tiny``)."""
-    if name not in PRESETS:
-        raise UserInputError(f"unknown preset {name!r}; choose from {', '.join(PRESETS)}")
-    return PopulationConfig().replace(**PRESETS[name])
-
-
-def read_config_file(path) -> dict:
-    """Key/value overrides from a JSON file (an unknown key is reported by ``replace``)."""
-    path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"config file not found: {path}")
-    try:
-        values = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserInputError(f"{path}: not valid JSON ({err})") from err
-    if not isinstance(values, dict):
-        raise UserInputError(f"{path}: expected a JSON object of config keys")
-    return values
+    return resolve_config(PopulationConfig, PRESETS, name)
 
 
 def resolve(preset_name="demo", config_file=None, overrides=None) -> PopulationConfig:
     """preset defaults < config file < ``overrides`` (command line; None values ignored)."""
-    config = preset(preset_name)
-    if config_file is not None:
-        config = config.replace(**read_config_file(config_file))
-    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
-    return config.replace(**changes)
+    return resolve_config(PopulationConfig, PRESETS, preset_name, config_file, overrides)

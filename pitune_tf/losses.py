@@ -6,7 +6,7 @@ log-softmax through ``reduce_logsumexp`` and a one-hot mask.
 
 from __future__ import annotations
 
-from pitune_tf.keras import tf
+from pitune_tf.common.keras import tf
 
 
 def log_softmax(logits):

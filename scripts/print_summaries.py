@@ -14,8 +14,8 @@ default).
 import argparse  # noqa: E402
 import sys  # noqa: E402
 
-from pitune_tf import _env  # noqa: F401
-from pitune_tf.cli import run_main  # noqa: E402
+from pitune_tf.common import _env  # noqa: F401
+from pitune_tf.common.cli import run_main  # noqa: E402
 from pitune_tf.config import PRESETS, resolve  # noqa: E402
 
 

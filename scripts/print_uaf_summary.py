@@ -14,8 +14,8 @@ import json
 import sys
 from pathlib import Path
 
-from pitune_tf.cli import run_main
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.errors import UserInputError
 
 
 def summarize(run_dir: Path) -> str:

@@ -1,7 +1,7 @@
 """Test configuration: Keras 2 before tensorflow, the ``--runslow`` flag, shared data."""
 
 # isort: off
-from pitune_tf import _env  # noqa: F401  (first: selects tf-keras)
+from pitune_tf.common import _env  # noqa: F401  (first: selects tf-keras)
 # isort: on
 
 from pathlib import Path  # noqa: E402

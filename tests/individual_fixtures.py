@@ -13,11 +13,11 @@ import numpy as np
 def make_tiny_run(directory, n_users=4, seed=0, with_teacher=True) -> Path:
     """Writes config.json, vocab.json, student.keras, teacher/, p_out.json and
     data/individual.parquet for a tiny synthetic world; returns the directory."""
-    from pitune_tf.atomic import write_json
+    from pitune_tf.common.atomic import write_json
+    from pitune_tf.common.keras import keras
     from pitune_tf.config import PopulationConfig
     from pitune_tf.data import Vocabularies, write_events
     from pitune_tf.data.synthetic import generate
-    from pitune_tf.keras import keras
     from pitune_tf.models import build_student, build_teacher
     from pitune_tf.models.teacher_io import save_teacher
 

@@ -3,9 +3,9 @@
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from pitune_tf import _env  # noqa: F401
-from pitune_tf.errors import UserInputError  # noqa: E402
-from pitune_tf.keras import keras, tf  # noqa: E402
+from pitune_tf.common import _env  # noqa: F401
+from pitune_tf.common.errors import UserInputError  # noqa: E402
+from pitune_tf.common.keras import keras, tf  # noqa: E402
 from pitune_tf.models import backbone as backbone_lib  # noqa: E402
 from pitune_tf.models.gpt2_backbone import GPT2Backbone  # noqa: E402
 

@@ -3,9 +3,9 @@
 import pandas as pd
 import pytest
 
+from pitune_tf.common.errors import DataError
 from pitune_tf.data import Vocabularies, encode_events, make_windows, read_events
 from pitune_tf.data.adapters import read_foursquare, read_tsinghua
-from pitune_tf.errors import DataError
 
 pytestmark = pytest.mark.shared_data
 
@@ -84,7 +84,7 @@ def test_adapter_errors_name_source_columns(tmp_path):
 
 
 def test_converted_file_reads_back(shared_data, tmp_path):
-    from pitune_tf.cli import run_main
+    from pitune_tf.common.cli import run_main
     from pitune_tf.data.__main__ import main
 
     folder = shared_data / "foursquare_tky"

@@ -7,10 +7,10 @@ import sys
 import pandas as pd
 import pytest
 
-from pitune_tf.cli import run_main
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.errors import DataError
 from pitune_tf.data import read_events, write_events
 from pitune_tf.data.__main__ import main
-from pitune_tf.errors import DataError
 
 HEADER = "user_id,timestamp,event,intent\n"
 

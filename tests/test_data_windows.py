@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.data import (
     Vocabularies,
     Vocabulary,
@@ -16,8 +17,7 @@ from pitune_tf.data import (
     split_windows,
 )
 from pitune_tf.data.features import n_slot_ids, slot_ids, weekday_ids
-from pitune_tf.data.windowing import iter_windows
-from pitune_tf.errors import UserInputError
+from pitune_tf.data.windows import iter_windows
 
 
 def two_user_log():

@@ -6,7 +6,7 @@ import math
 import numpy as np
 import pytest
 
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.individual.focal import focal_loss
 from pitune_tf.individual.lgbm_features import (
     feature_names,
@@ -91,7 +91,7 @@ def test_unlearning_forget_term_is_clipped():
 
 
 def test_unlearning_retain_term_is_minimal_at_the_original():
-    from pitune_tf.keras import tf
+    from pitune_tf.common.keras import tf
 
     original = tf.constant([[0.3, -1.0, 2.0, 0.5]])
     retain, forget = [1.0, 0.0, 1.0, 1.0], [0.0, 1.0, 0.0, 0.0]

@@ -9,9 +9,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pitune_tf.common.keras import keras, tf
 from pitune_tf.individual.evaluation import evaluate_users, rarest_intents
 from pitune_tf.individual.individual_tuner import IndividualTuner
-from pitune_tf.keras import keras, tf
 from pitune_tf.metrics import intent_metrics
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -191,7 +191,7 @@ def test_skipped_users_and_unknown_values_are_counted(tiny_run, tmp_path):
 def test_missing_run_file_is_a_clear_error(tiny_run, tmp_path, capsys):
     import shutil
 
-    from pitune_tf.cli import run_main
+    from pitune_tf.common.cli import run_main
     from trainers.individual import main
 
     broken = tmp_path / "broken"

@@ -3,8 +3,8 @@
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from pitune_tf import _env  # noqa: F401
-from pitune_tf.keras import keras, tf  # noqa: E402
+from pitune_tf.common import _env  # noqa: F401
+from pitune_tf.common.keras import keras, tf  # noqa: E402
 from pitune_tf.layers import (  # noqa: E402
     ContextEmbedding,
     EventMasking,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import precision_recall_fscore_support
 
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 from pitune_tf.metrics import (
     ConfusionMatrixMetric,
     MacroPrecision,

@@ -23,8 +23,8 @@ from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.pretrainer import NextItNetPretrainer
 from nextitnet.residual_block import ResidualBlock
 from nextitnet.target_head import TargetHead, last_real_hidden
-from pitune_tf.errors import DataError, UserInputError
-from pitune_tf.keras import tf
+from pitune_tf.common.errors import DataError, UserInputError
+from pitune_tf.common.keras import tf
 
 
 def tiny_net(**kwargs):

@@ -6,10 +6,10 @@ import math  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from pitune_tf import _env  # noqa: F401
+from pitune_tf.common import _env  # noqa: F401
+from pitune_tf.common.errors import UserInputError  # noqa: E402
+from pitune_tf.common.keras import keras, tf  # noqa: E402
 from pitune_tf.config import PopulationConfig, preset, resolve  # noqa: E402
-from pitune_tf.errors import UserInputError  # noqa: E402
-from pitune_tf.keras import keras, tf  # noqa: E402
 from pitune_tf.losses import distillation_loss, sparse_cross_entropy  # noqa: E402
 from pitune_tf.models import (  # noqa: E402
     Distiller,
@@ -213,7 +213,7 @@ def test_cli_flags_reach_the_config(tmp_path):
 
 
 def test_cli_rejects_bad_options(capsys):
-    from pitune_tf.cli import run_main
+    from pitune_tf.common.cli import run_main
     from trainers.population import main
 
     assert run_main(main, ["--alpha", "2", "--out", "unused"]) == 2

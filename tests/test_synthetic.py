@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.data.synthetic import SyntheticConfig, generate
-from pitune_tf.errors import UserInputError
 
 COLUMNS = ["user_id", "timestamp", "event", "intent", "location"]
 

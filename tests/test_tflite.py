@@ -5,7 +5,7 @@ per module (the conversion dominates the run time)."""
 import numpy as np
 import pytest
 
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 from tflite.errors import (
     InputSpecError,
     SignatureError,

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from pitune_tf.keras import keras
+from pitune_tf.common.keras import keras
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 
 pytest.importorskip("tensorflow_model_optimization")
 

@@ -11,7 +11,7 @@ from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.policy_network import PolicyNetwork
 from nextitnet.uaf_learner import UAFLearner
 from nextitnet.uaf_model import MODES, UAFModel
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 
 ITEMS = np.array([[0, 0, 3, 4, 5, 6], [7, 8, 9, 10, 11, 12], [0, 0, 0, 0, 2, 9]], np.int32)
 TARGETS = np.array([1, 2, 3], np.int32)

@@ -2,7 +2,7 @@
 
 import json
 
-from pitune_tf.cli import run_main
+from pitune_tf.common.cli import run_main
 from trainers.uaf import main
 
 

@@ -1,3 +1,3 @@
 """Ship the student to phones: TFLite conversion, runtime shim and on-device simulator."""
 
-from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)

@@ -25,10 +25,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pitune_tf.atomic import atomic_path, write_json
-from pitune_tf.cli import run_main
-from pitune_tf.errors import UserInputError
-from pitune_tf.keras import tf
+from pitune_tf.common.atomic import atomic_path, write_json
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import tf
 from tflite.ops_check import check_builtin_only, model_ops, unsupported_op_error
 from tflite.runtime import Runtime
 from tflite.student_module import SIGNATURES, StudentModule

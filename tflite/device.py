@@ -35,9 +35,9 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pitune_tf.atomic import atomic_path, write_json, write_text
-from pitune_tf.cli import run_main
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.atomic import atomic_path, write_json, write_text
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.errors import UserInputError
 
 DEVICE_METHODS = ("none", "finetune", "pituning")
 

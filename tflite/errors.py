@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.errors import UserInputError
 
 
 class UnsupportedOpError(UserInputError):

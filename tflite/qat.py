@@ -18,8 +18,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
-from pitune_tf.errors import UserInputError
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import keras, tf
 from pitune_tf.losses import sparse_cross_entropy
 
 quantize_keras = tfmot.quantization.keras

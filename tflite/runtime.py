@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pitune_tf.atomic import atomic_path
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.atomic import atomic_path
+from pitune_tf.common.errors import UserInputError
 from tflite.errors import InputSpecError, SignatureError, WeightsFileError
 
 BACKENDS = ("litert", "tflite_runtime", "tf")
@@ -337,7 +337,7 @@ def _interpreter_class(backend):
         elif backend == "tflite_runtime":
             from tflite_runtime.interpreter import Interpreter
         elif backend == "tf":
-            from pitune_tf.keras import tf
+            from pitune_tf.common.keras import tf
 
             Interpreter = tf.lite.Interpreter
         else:

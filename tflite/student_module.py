@@ -7,7 +7,7 @@ import inspect
 
 import numpy as np
 
-from pitune_tf.keras import tf
+from pitune_tf.common.keras import tf
 
 ID_FEATURES = ("location", "weekday", "slot", "event")
 FEATURES = ID_FEATURES + ("mask",)

@@ -23,7 +23,7 @@ Writes to --out (default RUN/individual/): per_user.csv, summary.json, results.m
 and Table 3 style tables) and, with --dump-predictions, predictions.csv.
 """
 
-from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
 
 # isort: split
 
@@ -40,9 +40,9 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from tqdm.auto import tqdm  # noqa: E402
 
-from pitune_tf.atomic import atomic_path, write_json, write_text  # noqa: E402
-from pitune_tf.cli import run_main  # noqa: E402
-from pitune_tf.errors import UserInputError  # noqa: E402
+from pitune_tf.common.atomic import atomic_path, write_json, write_text  # noqa: E402
+from pitune_tf.common.cli import run_main  # noqa: E402
+from pitune_tf.common.errors import UserInputError  # noqa: E402
 from pitune_tf.individual.individual_config import (  # noqa: E402
     DEVICE_METHODS,
     METHODS,
@@ -60,7 +60,7 @@ _RUNNER = None  # the worker process's UserRunner
 
 def set_single_thread():
     """One TF thread per process (workers run side by side; results independent of threads)."""
-    from pitune_tf.keras import tf
+    from pitune_tf.common.keras import tf
 
     try:
         tf.config.threading.set_intra_op_parallelism_threads(1)
@@ -261,7 +261,7 @@ def _trainable(model):
 def _latency_ms(model, repeats=50):
     """Median single-window inference time (ms) of a traced call of an ``IntentPredictor``;
     NaN (with a warning) if the model cannot be traced here, so the tables are still written."""
-    from pitune_tf.keras import tf
+    from pitune_tf.common.keras import tf
 
     x = model.dummy_inputs(batch_size=1)
     infer = tf.function(lambda inputs: model(inputs, training=False), autograph=False)

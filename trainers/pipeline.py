@@ -12,7 +12,7 @@ Writes RUN/ (see trainers.population), RUN/individual/ (see trainers.individual)
 RUN/report.md.
 """
 
-from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
 
 # isort: split
 
@@ -24,9 +24,9 @@ import sys  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-from pitune_tf.atomic import write_text  # noqa: E402
-from pitune_tf.cli import run_main  # noqa: E402
-from pitune_tf.errors import UserInputError  # noqa: E402
+from pitune_tf.common.atomic import write_text  # noqa: E402
+from pitune_tf.common.cli import run_main  # noqa: E402
+from pitune_tf.common.errors import UserInputError  # noqa: E402
 from pitune_tf.metrics import INTENT_METRIC_COLUMNS as METRIC_COLUMNS  # noqa: E402
 
 

@@ -34,12 +34,12 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from pitune_tf import _env  # noqa: F401  (Keras 2 before tensorflow)
-from pitune_tf.atomic import atomic_path, write_json, write_text  # noqa: E402
-from pitune_tf.cli import run_main  # noqa: E402
+from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common.atomic import atomic_path, write_json, write_text  # noqa: E402
+from pitune_tf.common.cli import run_main  # noqa: E402
+from pitune_tf.common.errors import UserInputError  # noqa: E402
+from pitune_tf.common.keras import keras, tf  # noqa: E402
 from pitune_tf.config import PRESETS, PopulationConfig, resolve  # noqa: E402
-from pitune_tf.errors import UserInputError  # noqa: E402
-from pitune_tf.keras import keras, tf  # noqa: E402
 
 CHECKPOINTS = ".checkpoints"
 MAX_EPOCH_VAL = 4096  # validation windows scored after each epoch

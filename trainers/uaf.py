@@ -52,11 +52,11 @@ from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.pretrainer import NextItNetPretrainer
 from nextitnet.uaf_learner import UAFLearner
 from nextitnet.uaf_model import MODES, PRETRAINED_MODES, UAF_MODES, UAFModel
-from pitune_tf import _env  # noqa: F401
-from pitune_tf.atomic import atomic_path, write_json, write_text
-from pitune_tf.cli import run_main
-from pitune_tf.errors import UserInputError
-from pitune_tf.keras import keras, tf
+from pitune_tf.common import _env  # noqa: F401
+from pitune_tf.common.atomic import atomic_path, write_json, write_text
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import keras, tf
 
 log = logging.getLogger("trainers.uaf")
 PROFILE_LABELS = ("gender", "age")

@@ -15,8 +15,8 @@ import logging
 from pathlib import Path
 
 from nextitnet.data.cross_domain_data import CrossDomainData
-from pitune_tf.atomic import atomic_path
-from pitune_tf.errors import DataError, UserInputError
+from pitune_tf.common.atomic import atomic_path
+from pitune_tf.common.errors import DataError, UserInputError
 
 log = logging.getLogger(__name__)
 PAD_TOKEN = "0"

@@ -8,7 +8,7 @@ import numpy as np
 
 from nextitnet.data.cross_domain_data import CrossDomainData
 from nextitnet.data.item_vocabulary import ItemVocabulary
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.errors import UserInputError
 
 SPLITS = ("train", "val", "test")
 

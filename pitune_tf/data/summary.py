@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pitune_tf.atomic import atomic_path, write_json
+from pitune_tf.common.atomic import atomic_path, write_json
 
 
 def _describe(df: pd.DataFrame) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.errors import UserInputError
 
 
 @dataclass

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from pitune_tf.atomic import write_json
+from pitune_tf.common.atomic import write_json
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.vocabulary import Vocabulary
 from pitune_tf.data.features import N_WEEKDAY_IDS, n_slot_ids
 from pitune_tf.data.io import NO_LOCATION
-from pitune_tf.data.vocabulary import Vocabulary
-from pitune_tf.errors import UserInputError
 
 VOCAB_FILE = "vocab.json"
 

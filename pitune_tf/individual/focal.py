@@ -8,7 +8,7 @@ Builtin ops only (one-hot mask instead of a gather / SparseSoftmaxCrossEntropyWi
 
 from __future__ import annotations
 
-from pitune_tf.keras import tf
+from pitune_tf.common.keras import tf
 from pitune_tf.losses import log_softmax, weighted_mean
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.errors import UserInputError
 
 METHODS = ("none", "finetune", "pituning", "focal", "oversample", "lgbm", "fp", "pp")
 DEVICE_METHODS = ("fp", "pp")  # Table 3's teacher-on-device variants (run on a subset)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from pitune_tf.common.keras import keras, tf
 from pitune_tf.individual.focal import focal_loss
 from pitune_tf.individual.unlearning import DEFAULT_MIN_LOG_PROB, unlearning_terms
-from pitune_tf.keras import keras, tf
 from pitune_tf.losses import sparse_cross_entropy
 
 MODES = ("unlearn", "finetune", "focal")

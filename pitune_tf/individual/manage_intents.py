@@ -26,7 +26,7 @@ import dataclasses
 
 import numpy as np
 
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.errors import UserInputError
 
 RESERVED_IDS = (0, 1)
 # Default static threshold as a fraction of the average real-intent share 1 / N_I.

@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 
-from pitune_tf.keras import tf
+from pitune_tf.common.keras import tf
 from pitune_tf.losses import log_softmax, weighted_mean
 
 DEFAULT_MIN_LOG_PROB = math.log(1e-3)

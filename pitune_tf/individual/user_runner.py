@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pitune_tf.common.keras import keras, tf
 from pitune_tf.individual.individual_tuner import IndividualTuner
 from pitune_tf.individual.lgbm_features import (
     booster_size,
@@ -20,7 +21,6 @@ from pitune_tf.individual.lgbm_features import (
 )
 from pitune_tf.individual.manage_intents import intent_shares, manage_intents
 from pitune_tf.individual.oversampling import oversample_indices
-from pitune_tf.keras import keras, tf
 
 PREDICT_BATCH = 256
 

@@ -6,7 +6,7 @@ import math
 
 import numpy as np
 
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 from pitune_tf.layers.layer_norm import LayerNorm
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pitune_tf.keras import keras
+from pitune_tf.common.keras import keras
 from pitune_tf.metrics.confusion_matrix_metric import ConfusionMatrixMetric
 
 

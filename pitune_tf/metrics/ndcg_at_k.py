@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 
 
 @keras.saving.register_keras_serializable(package="pitune")

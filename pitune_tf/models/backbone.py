@@ -20,8 +20,8 @@ import json
 import re
 from pathlib import Path
 
-from pitune_tf.errors import UserInputError
-from pitune_tf.keras import tf  # noqa: F401  (tf-keras before transformers)
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import tf  # noqa: F401  (tf-keras before transformers)
 
 RANDOM_PATTERN = re.compile(r"^random:(\d+)x(\d+)$")
 _WEIGHT_FILES = ("tf_model.h5", "model.safetensors")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.layers import TransformerDecoder
 from pitune_tf.models import backbone as backbone_lib
 from pitune_tf.models.gpt2_backbone import GPT2Backbone

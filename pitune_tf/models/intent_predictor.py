@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pitune_tf.keras import keras, tf
+from pitune_tf.common.keras import keras, tf
 from pitune_tf.layers import (
     ContextEmbedding,
     EventMasking,

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.errors import UserInputError
 
 REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
 
@@ -22,9 +22,9 @@ class PopulationRun:
     """
 
     def __init__(self, run_dir):
+        from pitune_tf.common.keras import keras
         from pitune_tf.config import PopulationConfig
         from pitune_tf.data import Vocabularies
-        from pitune_tf.keras import keras
 
         self.run_dir = Path(run_dir)
         if not self.run_dir.is_dir():

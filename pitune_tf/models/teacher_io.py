@@ -14,8 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
-from pitune_tf.atomic import atomic_path, write_json
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.atomic import atomic_path, write_json
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.models import backbone as backbone_lib
 from pitune_tf.models.gpt2_backbone import GPT2Backbone
 from pitune_tf.models.intent_predictor import IntentPredictor

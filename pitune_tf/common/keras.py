@@ -1,10 +1,10 @@
 """The one place the project imports Keras from: the Keras 2 API of ``tf-keras``.
 
-Use ``from pitune_tf.keras import keras, tf``.
+Use ``from pitune_tf.common.keras import keras, tf``.
 """
 
 # isort: off
-from pitune_tf import _env  # noqa: F401  (must run before tensorflow is imported)
+from pitune_tf.common import _env  # noqa: F401  (must run before tensorflow is imported)
 
 import tensorflow as tf  # noqa: E402
 import tf_keras as keras  # noqa: E402

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from typing import Callable
 
-from pitune_tf.errors import UserInputError
+from pitune_tf.common.errors import UserInputError
 
 
 def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:

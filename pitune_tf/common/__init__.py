@@ -1,0 +1,13 @@
+"""The layer both methods share (PITuning in ``pitune_tf``, UAF in ``nextitnet``).
+
+- ``_env``: process environment (the Keras 2 API of tf-keras); imported before tensorflow.
+- ``keras``: the one place Keras and TensorFlow are imported from.
+- ``errors``, ``cli``: user errors as one ``error:`` line and exit status 2.
+- ``atomic``: outputs written under a temporary name and renamed when complete.
+- ``config``: one config resolver (preset < file < command line; unknown key is an error).
+- ``loss_model``: the training-step base (``compute_losses`` -> every loss by name).
+- ``batching``: one batching function for every training loop.
+- ``vocabulary``: one token <-> id vocabulary (reserved ids and ordering as options).
+- ``windowing``: left-padded windows gathered from grouped sequences, no Python loop.
+- ``numeric``: numpy helpers (``softmax``).
+"""

@@ -1,0 +1,76 @@
+"""One config resolver for every command: preset < config file < command line.
+
+Configs are dataclasses with commented defaults; a key the dataclass does not have is an
+error, in a file as on the command line. Values given as JSON lists become tuples where the
+field's default is a tuple.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from pitune_tf.common.errors import UserInputError
+
+
+def read_config_file(path) -> dict:
+    """Key/value overrides from a JSON file (unknown keys are reported by :func:`replace`)."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"config file not found: {path}")
+    try:
+        values = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserInputError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(values, dict):
+        raise UserInputError(f"{path}: expected a JSON object of config keys")
+    return values
+
+
+def _tuple_fields(cls) -> set:
+    names = set()
+    for f in dataclasses.fields(cls):
+        default = f.default if f.default is not dataclasses.MISSING else (
+            f.default_factory() if f.default_factory is not dataclasses.MISSING else None)
+        if isinstance(default, tuple):
+            names.add(f.name)
+    return names
+
+
+def replace(config, **changes):
+    """A copy of the dataclass ``config`` with ``changes`` (its ``__post_init__`` runs
+    again); an unknown key raises :class:`UserInputError`."""
+    cls = type(config)
+    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(cls)})
+    if unknown:
+        raise UserInputError(f"unknown config key(s): {', '.join(unknown)}")
+    tuples = _tuple_fields(cls)
+    changes = {k: tuple(v) if k in tuples and isinstance(v, list) else v
+               for k, v in changes.items()}
+    try:
+        return dataclasses.replace(config, **changes)
+    except TypeError as err:  # e.g. a value of the wrong type in a comparison
+        raise UserInputError(f"invalid config value ({err})") from None
+
+
+def resolve_config(cls, presets: dict, preset_name=None, config_file=None, overrides=None):
+    """``cls()`` with, in increasing precedence, the preset's values, a JSON config file's
+    and ``overrides`` (the command line; ``None`` values are ignored).
+
+    Args:
+        cls: a dataclass type.
+        presets: dict of preset name -> dict of field values.
+        preset_name: str or None. A key of ``presets`` (None: the dataclass defaults).
+        config_file: str, Path or None. A JSON object of field values.
+        overrides: dict or None.
+    """
+    if preset_name is not None and preset_name not in presets:
+        raise UserInputError(f"unknown preset {preset_name!r}; choose from {', '.join(presets)}")
+    config = cls()
+    if preset_name is not None:
+        config = replace(config, **presets[preset_name])
+    if config_file is not None:
+        config = replace(config, **read_config_file(config_file))
+    changes = {k: v for k, v in (overrides or {}).items() if v is not None}
+    return replace(config, **changes)
