@@ -7,7 +7,7 @@ Prints one JSON line with:
   training windows per user (L = 30, batch 32), mean over ``--users`` (demo) or
   ``--paper-users`` users after a small warm-up user (the tracing), with the separate
   unlearning and fine-tuning times;
-- ``users_per_minute``: the same per-user work through ``trainers.individual.run_users``
+- ``users_per_minute``: the same per-user work through ``pitune_tf.individual.stage.run_users``
   at the demo size with 1 and with 2 worker processes (process start-up included).
 
 Data: the synthetic "demo" world. Wall times on a shared CPU are noisy: read them as a rough
@@ -82,32 +82,34 @@ def load_users(run_dir, n_users, train_windows):
 
 
 def time_users(run_dir, config, users):
-    from pitune_tf.individual.user_runner import UserRunner
+    import random
 
-    runner = UserRunner(run_dir, config)
+    from pitune_tf.individual.engine import start_user_result, user_seed
+    from pitune_tf.individual.stage import build_engine
+    from pitune_tf.models import load_run
+
+    engine = build_engine(load_run(run_dir), config)
     warm = users[0]  # warm-up on a small copy of the first user: traces the steps
     warm.train = warm.train.take(np.arange(min(len(warm.train), config.batch_size)))
     warm.val = warm.val.take(np.arange(min(len(warm.val), 8)))
-    runner.run_user(warm, ["pituning"])
+    engine.run_user(warm, ["pituning"])
     totals, unlearn, finetune = [], [], []
     for user in users[1:]:
-        runner._reset(user.user)
+        engine.backend.reset()
+        random.seed(user_seed(config.seed, user.user))
         sets_start = time.perf_counter()
-        from pitune_tf.individual.manage_intents import intent_shares, manage_intents
-
-        sets = manage_intents(runner.run.p_out, runner.run.p_pop,
-                              intent_shares(user.train.label, runner.n_intents))
+        sets, _ = start_user_result(user, engine.run, engine.n_intents, config.static_threshold)
         start = time.perf_counter()
-        runner._unlearn(user, sets)
+        engine.unlearn(user, sets)
         middle = time.perf_counter()
-        runner._fit(runner._tuner("finetune"), runner.student, user.train, user.val, 0)
+        engine.fit(user.train, user.val, 0)
         end = time.perf_counter()
         unlearn.append(middle - start)
         finetune.append(end - middle)
         totals.append(end - sets_start)
     return {"seconds": float(np.mean(totals)), "unlearn_seconds": float(np.mean(unlearn)),
             "finetune_seconds": float(np.mean(finetune)),
-            "parameters": int(runner.student.count_params())}
+            "parameters": int(engine.backend.network.count_params())}
 
 
 def main(argv=None):
@@ -123,7 +125,7 @@ def main(argv=None):
 
     from pitune_tf.data.synthetic import generate
     from pitune_tf.individual.individual_config import IndividualConfig
-    from trainers.individual import run_users
+    from pitune_tf.individual.stage import run_users
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)

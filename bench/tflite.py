@@ -111,25 +111,23 @@ def bench_personalize(run_dir, run, backend, data):
 
     from pitune_tf.data import read_events
     from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.individual.stage import build_engine
     from pitune_tf.individual.user_data import prepare_users
-    from tflite.device import DeviceRunner
-    from tflite.runtime import Runtime
 
-    rt = Runtime(run_dir / "student.tflite", backend=backend, num_threads=1)
     df = read_events(data)
     user = sorted(df.user_id.unique())[0]
     events = df[df.user_id == user]
     events = events[events.timestamp < events.timestamp.min() + pd.Timedelta(days=7)]
-    config = IndividualConfig(methods=("pituning",), batch_size=rt.batch_size,
-                              min_history=int(run.config.min_history)).validate()
+    config = IndividualConfig(methods=("pituning",), min_history=int(run.config.min_history))
     users, _ = prepare_users(events, run.vocabs, history=run.config.history,
                              slot_minutes=run.config.slot_minutes, fractions=config.fractions,
                              min_history=config.min_history)
     if not users:
         return {"error": f"user {user}'s first week has no train and test windows"}
-    runner = DeviceRunner(rt, run, config)
+    engine = build_engine(run, config, backend="litert", model=run_dir / "student.tflite",
+                          litert_backend=backend)
     start = time.perf_counter()
-    result = runner.run_user(users[0], ("pituning",))
+    result = engine.run_user(users[0], ("pituning",))
     seconds = time.perf_counter() - start
     info = result["methods"]["pituning"]["info"]
     return {"user": str(user), "events": int(len(events)), "train_windows": result["n_train"],
@@ -139,9 +137,9 @@ def bench_personalize(run_dir, run, backend, data):
 
 
 def bench_quantized(run_dir, run, backend, data, max_users):
+    from pitune_tf.common.numeric import softmax
     from pitune_tf.data import read_events
     from pitune_tf.individual.user_data import prepare_users
-    from pitune_tf.individual.user_runner import softmax
     from pitune_tf.metrics import intent_metrics
     from tflite.convert import MODEL_FILES
     from tflite.runtime import Runtime

@@ -54,12 +54,13 @@ def _unlearn(lam, steps):
     forget[[3, 5]] = 1.0
     retain = np.zeros(N_INTENTS, np.float32)
     retain[[2, 4, 6]] = 1.0
-    tuner = IndividualTuner(student, N_INTENTS, original=original, mode="unlearn", lam=lam)
+    tuner = IndividualTuner(student, N_INTENTS, mode="unlearn", lam=lam)
     tuner.compile(optimizer=keras.optimizers.SGD(1e-3))
     tuner.set_intent_masks(retain, forget)
     before = _probs(student, x)
-    for _ in range(steps):
-        logs = tuner.train_step((x, y))
+    weight = tf.ones([len(y)])
+    for _ in range(steps):  # M_o: the frozen original model's logits, as the engine passes them
+        logs = tuner.train_batch((x, original(x, training=False), weight))
     after = _probs(student, x)
     assert set(logs) == {"loss", "retain_ce", "forget_ce", "forget_prob"}
     for w0, w1 in zip(shipped, original.get_weights()):  # the original model stays frozen
@@ -93,13 +94,13 @@ def test_unlearning_train_step_matches_unlearning_loss():
 
     student, original = _student(), _student(seed=1)
     x, y = _batch()
-    tuner = IndividualTuner(student, N_INTENTS, original=original, mode="unlearn", lam=0.7)
+    tuner = IndividualTuner(student, N_INTENTS, mode="unlearn", lam=0.7)
     tuner.compile(optimizer=keras.optimizers.SGD(0.0))
     retain = np.array([0, 0, 1, 1, 1, 0, 0], np.float32)
     forget = np.array([0, 0, 0, 0, 0, 1, 1], np.float32)
     tuner.set_intent_masks(retain, forget)
     expected = unlearning_terms(student(x), original(x), retain, forget, lam=0.7)
-    logs = tuner.train_step((x, y))
+    logs = tuner.train_batch((x, original(x), tf.ones([len(y)])))
     for key in ("loss", "retain_ce", "forget_ce"):
         assert float(logs[key]) == pytest.approx(float(expected[key]), rel=1e-5)
 
@@ -109,17 +110,19 @@ def test_finetuning_lowers_training_loss_through_fit():
     x, y = _batch(32)
     tuner = IndividualTuner(student, N_INTENTS, mode="finetune")
     tuner.compile(optimizer=keras.optimizers.Adam(1e-2))
-    first = float(tuner.train_step((x, y))["ce"])
-    history = tuner.fit(tf.data.Dataset.from_tensors((x, y)).repeat(20), epochs=1, verbose=0)
+    w = tf.ones([len(y)])
+    first = float(tuner.train_batch((x, y, w))["ce"])
+    history = tuner.fit(tf.data.Dataset.from_tensors((x, y, w)).repeat(20), epochs=1, verbose=0)
     assert set(history.history) == {"loss", "ce"}
-    final = float(tuner.test_step((x, y))["loss"])
+    final = float(tuner.compute_losses((x, y, w), training=False)["loss"])
     assert final < first - 0.3, (first, final)
 
 
 def test_focal_mode_reports_both_terms():
     tuner = IndividualTuner(_student(), N_INTENTS, mode="focal", focal_gamma=2.0)
     tuner.compile(optimizer=keras.optimizers.SGD(0.0))
-    logs = tuner.train_step(_batch())
+    x, y = _batch()
+    logs = tuner.train_batch((x, y, tf.ones([len(y)])))
     assert set(logs) == {"loss", "focal", "ce"}
     assert float(logs["focal"]) < float(logs["ce"])
 

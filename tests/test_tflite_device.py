@@ -1,6 +1,6 @@
-"""The converter's command line on a run directory, the quantized models, and the on-device
-simulator against the Keras individual trainer (same users, same options). Slow: each test
-converts a student (pass --runslow)."""
+"""The converter's command line on a run directory, the quantized models, and the
+personalization loop on the LiteRT backend against the Keras backend (same users, same
+options). Slow: each test converts a student (pass --runslow)."""
 
 import json
 
@@ -53,28 +53,29 @@ def test_quantized_models_stay_close_to_fp32(converted_run):
 
 
 @pytest.mark.slow
-def test_device_matches_keras_individual_trainer(converted_run):
-    """Per user, the simulator (TFLite signatures only) and UserRunner (Keras) take the same
-    steps on the same batches: same epochs, and the same test scores up to round-off."""
+def test_litert_backend_matches_keras_backend(converted_run):
+    """Per user, the one personalization loop on the LiteRT backend (TFLite signatures only)
+    and on the Keras backend takes the same steps on the same batches: same epochs, and the
+    same test scores up to round-off."""
     from pitune_tf.data import read_events
     from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.individual.stage import build_engine
     from pitune_tf.individual.user_data import prepare_users
-    from pitune_tf.individual.user_runner import UserRunner
     from pitune_tf.models import load_run
-    from tflite.device import DeviceRunner
-    from tflite.runtime import Runtime
 
     run = load_run(converted_run)
     config = IndividualConfig(methods=("none", "finetune", "pituning"), batch_size=8,
-                              max_epochs=3, unlearn_steps=4).validate()
+                              max_epochs=3, unlearn_steps=4)
     users, _ = prepare_users(read_events(run.individual_data_path), run.vocabs, history=6,
                              slot_minutes=run.config.slot_minutes)
     keras.utils.set_random_seed(0)
-    keras_runner = UserRunner(converted_run, config)
-    device_runner = DeviceRunner(Runtime(converted_run / "student.tflite"), run, config)
+    keras_engine = build_engine(run, config)
+    litert_engine = build_engine(run, config, backend="litert",
+                                 model=converted_run / "student.tflite")
+    assert litert_engine.batch_size == keras_engine.batch_size == 8
     for user in users[:2]:
-        expected = keras_runner.run_user(user, config.methods)
-        got = device_runner.run_user(user, config.methods)
+        expected = keras_engine.run_user(user, config.methods)
+        got = litert_engine.run_user(user, config.methods)
         assert got["forget"] == expected["forget"]
         for method in config.methods:
             e, g = expected["methods"][method], got["methods"][method]
@@ -84,14 +85,40 @@ def test_device_matches_keras_individual_trainer(converted_run):
 
 
 @pytest.mark.slow
-def test_device_cli_writes_the_individual_trainer_tables(converted_run, tmp_path):
-    from tflite.device import main
+def test_litert_cli_writes_the_individual_trainer_tables(converted_run, tmp_path):
+    from trainers.individual import main
 
-    out = tmp_path / "device"
-    assert main(["--model", str(converted_run / "student.tflite"), "--users", "2", "--epochs",
-                 "2", "--out", str(out), "--dump-predictions", "--quiet"]) == 0
-    for name in ("per_user.csv", "summary.json", "results.md", "predictions.csv"):
+    keras_out, out = tmp_path / "keras", tmp_path / "device"
+    common = ["--run", str(converted_run), "--users", "2", "--epochs", "2", "--quiet",
+              "--batch-size", "8"]
+    assert main([*common, "--method", "none,finetune,pituning", "--out", str(keras_out)]) == 0
+    assert main([*common, "--backend", "litert", "--out", str(out), "--dump-predictions",
+                 "--compare", str(keras_out)]) == 0
+    for name in ("per_user.csv", "summary.json", "results.md", "predictions.csv", "compare.md"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
     assert set(summary["methods"]) == {"none", "finetune", "pituning"}
-    assert summary["users"] == 2
+    assert summary["users"] == 2 and summary["backend"] == "litert"
+
+
+def test_engine_batches_are_padded_permutations():
+    """One seeded permutation per epoch; the last batch padded to B with weight-0 rows."""
+    from pitune_tf.individual.engine import PersonalizationEngine
+
+    class Windows:
+        label = np.arange(5, dtype=np.int32)
+
+        def features(self):
+            return {"event": np.arange(5)[:, None]}
+
+        def __len__(self):
+            return 5
+
+    engine = PersonalizationEngine.__new__(PersonalizationEngine)
+    engine.batch_size = 2
+    batches = list(engine.batches(Windows(), np.random.default_rng(3)))
+    order = np.random.default_rng(3).permutation(5)
+    assert [b[3].tolist() for b in batches] == [order[:2].tolist(), order[2:4].tolist(),
+                                                [order[4], order[4]]]
+    assert [b[2].tolist() for b in batches] == [[1, 1], [1, 1], [1, 0]]
+    assert all(b[0]["event"].shape == (2, 1) for b in batches)

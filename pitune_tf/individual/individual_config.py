@@ -8,7 +8,6 @@ import math
 from pitune_tf.common.errors import UserInputError
 
 METHODS = ("none", "finetune", "pituning", "focal", "oversample", "lgbm", "fp", "pp")
-DEVICE_METHODS = ("fp", "pp")  # Table 3's teacher-on-device variants (run on a subset)
 
 
 @dataclasses.dataclass
@@ -18,7 +17,7 @@ class IndividualConfig:
     methods: tuple = ("none", "finetune", "pituning", "focal", "oversample", "lgbm")
     # --- data
     fractions: tuple = (0.6, 0.1, 0.3)  # per-user chronological train / val / test (Mobile dataset)
-    min_history: int = 1  # a window needs this many real history events; fewer events: user skipped
+    min_history: int = 0  # a window needs this many real history events (0: the run's min_history)
     # --- fine-tuning (3.3.2)
     learning_rate: float = 1e-3  # Adam (the paper's 0.01 overshoots on a few hundred windows)
     batch_size: int = 32
@@ -41,7 +40,12 @@ class IndividualConfig:
     n_rare: int = 3  # Figure 8: recall of the population's rarest intents
     seed: int = 0
 
+    def __post_init__(self):
+        self.validate()
+
     def validate(self) -> IndividualConfig:
+        self.methods = tuple(self.methods)
+        self.fractions = tuple(self.fractions)
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise UserInputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
@@ -49,10 +53,10 @@ class IndividualConfig:
             sum(self.fractions), 1.0, abs_tol=1e-6
         ):
             raise UserInputError(f"fractions must be 3 non-negative numbers summing to 1, got {self.fractions}")
-        for name in ("batch_size", "max_epochs", "min_history", "n_rare", "lgbm_iterations"):
+        for name in ("batch_size", "max_epochs", "n_rare", "lgbm_iterations"):
             if int(getattr(self, name)) < 1:
                 raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("unlearn_steps", "patience", "fp_users", "lgbm_early_stopping"):
+        for name in ("unlearn_steps", "patience", "fp_users", "lgbm_early_stopping", "min_history"):
             if int(getattr(self, name)) < 0:
                 raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.oversample_ratio <= 1.0:

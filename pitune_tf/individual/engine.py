@@ -1,0 +1,259 @@
+"""The one personalization loop of PITuning's individual stage (Section 3.3, Algorithm 1
+bottom half), written once against a small backend interface.
+
+The loop owns everything that must agree between the Keras trainer and the phone: the
+forgotten set (PITuning Eq. 8-10), batching (one seeded permutation per epoch, the last
+batch padded to B with weight 0), the unlearning cycle (PITuning Eq. 11), fine-tuning with
+early stopping on the user's validation windows, and the per-user result record. A backend
+only runs the model:
+
+- :class:`pitune_tf.individual.keras_backend.KerasBackend`: a Keras network and its tuners;
+- :class:`tflite.litert_backend.LiteRTBackend`: the ``student.tflite`` signatures (what a
+  phone runs).
+
+With the same options both backends take the same steps on the same batches.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+import zlib
+
+import numpy as np
+
+from pitune_tf.common.batching import index_batches
+from pitune_tf.common.numeric import softmax
+from pitune_tf.individual.manage_intents import intent_shares, manage_intents
+from pitune_tf.individual.oversampling import oversample_indices
+
+# Methods the loop runs on any backend; a backend lists the objectives it can train.
+ENGINE_METHODS = ("none", "finetune", "pituning", "focal", "oversample")
+
+
+def user_seed(seed, user) -> int:
+    """A per-user seed independent of the process and of the order users are run in."""
+    return (int(seed) * 1_000_003 + zlib.crc32(str(user).encode("utf-8"))) % (2**31 - 1)
+
+
+def start_user_result(user, run, n_intents, static_threshold):
+    """The user's forgotten sets (PITuning Eq. 8-10) and the head of its result record."""
+    sets = manage_intents(run.p_out, run.p_pop, intent_shares(user.train.label, n_intents),
+                          static_threshold=static_threshold)
+    out = {
+        "user": user.user,
+        "n_train": len(user.train), "n_val": len(user.val), "n_test": len(user.test),
+        "static": sets.static, "dynamic": sets.dynamic, "forget": sets.forget,
+        "retain": sets.retain,
+        "y_true": np.asarray(user.test.label, np.int32),
+        "timestamp": np.asarray(user.test.timestamp, np.int64),
+        "methods": {},
+    }
+    return sets, out
+
+
+class TuningBackend:
+    """What the personalization loop needs from a runtime (a Keras network, a TFLite
+    interpreter). Arrays in and out are numpy.
+
+    Attributes:
+        n_intents: int. Width of the logits.
+        objectives: tuple of str. The training objectives :meth:`train` accepts
+            (``"ce"``; ``"focal"`` where the runtime has it).
+    """
+
+    n_intents: int
+    objectives: tuple = ("ce",)
+
+    def logits(self, windows) -> np.ndarray:
+        """Logits [n, n_intents] of the current weights on ``windows``."""
+        raise NotImplementedError
+
+    def train(self, features, labels, weight, objective="ce") -> float:
+        """One optimizer step on a full batch (rows of weight 0 are padding); returns the
+        loss before the step."""
+        raise NotImplementedError
+
+    def unlearn(self, features, original_logits, weight, retain_mask, forget_mask) -> dict:
+        """One PITuning Eq. 11 step; returns ``loss``, ``retain_ce``, ``forget_ce``."""
+        raise NotImplementedError
+
+    def get_weights(self):
+        raise NotImplementedError
+
+    def set_weights(self, weights) -> None:
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Back to the shipped weights, every optimizer state zeroed."""
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        """Table 3's columns: ``parameters``, ``trainable_parameters``, ``infer_ms``."""
+        raise NotImplementedError
+
+
+class PersonalizationEngine:
+    """Runs the individual-stage methods for one user at a time on a backend.
+
+    Before each method the backend is reset to the shipped weights and the Python and numpy
+    seeds are set from (seed, user), so a user's result does not depend on which users the
+    process ran before (serial and parallel runs agree).
+
+    Args:
+        backend: TuningBackend. The model being personalized (the student).
+        run: the population run (``load_run``): P_out, P_pop, vocabularies.
+        config: IndividualConfig.
+        batch_size: int or None. The training batch B (default ``config.batch_size``; a
+            TFLite model fixes its own).
+        extra_methods: dict of name -> callable(engine, user, sets) -> (scores, info), for
+            methods outside the loop (the teacher-based baselines of the Keras trainer).
+    """
+
+    def __init__(self, backend, run, config, batch_size=None, extra_methods=None):
+        self.backend = backend
+        self.run = run
+        self.config = config
+        self.batch_size = int(batch_size or config.batch_size)
+        self.n_intents = int(run.vocabs.n_intents)
+        self.extra_methods = dict(extra_methods or {})
+
+    @property
+    def methods(self) -> tuple:
+        """The methods this engine can run."""
+        trainable = [m for m in ENGINE_METHODS if m != "focal" or "focal" in self.backend.objectives]
+        return tuple(trainable) + tuple(self.extra_methods)
+
+    # ------------------------------------------------------------------ helpers
+    def probs(self, windows, backend=None) -> np.ndarray:
+        """softmax of the backend's logits, float32 [n, n_intents]."""
+        backend = backend or self.backend
+        if len(windows) == 0:
+            return np.zeros((0, backend.n_intents), np.float32)
+        return softmax(backend.logits(windows))
+
+    def cross_entropy(self, windows, backend=None) -> float:
+        """Mean cross-entropy on ``windows`` (what early stopping compares)."""
+        probs = self.probs(windows, backend)
+        return float(-np.mean(np.log(np.maximum(probs[np.arange(len(windows)), windows.label],
+                                                1e-12))))
+
+    def batches(self, windows, rng):
+        """One epoch of ``(features, labels, weight, index)`` batches of exactly B rows: one
+        ``rng.permutation`` per epoch, the last batch padded with weight-0 rows."""
+        features = windows.features()
+        for index, weight in index_batches(rng.permutation(len(windows)), self.batch_size,
+                                           pad=True):
+            yield ({k: np.ascontiguousarray(v[index]) for k, v in features.items()},
+                   windows.label[index], weight, index)
+
+    def fit(self, train, val, seed, objective="ce", backend=None) -> dict:
+        """Fine-tuning (3.3.2): up to ``max_epochs`` epochs, early stopping on the validation
+        cross-entropy with the starting weights as epoch 0; the backend ends with its
+        best-validation weights."""
+        cfg = self.config
+        backend = backend or self.backend
+        rng = np.random.default_rng(seed)
+        has_val = len(val) > 0
+        best = start = self.cross_entropy(val, backend) if has_val else float("nan")
+        best_epoch, best_weights = 0, backend.get_weights() if has_val else None
+        train_ce, epochs = [], 0
+        for epoch in range(1, cfg.max_epochs + 1):
+            losses, weights = [], []
+            for features, labels, weight, _ in self.batches(train, rng):
+                losses.append(backend.train(features, labels, weight, objective))
+                weights.append(float(weight.sum()))
+            train_ce.append(float(np.average(losses, weights=weights)))
+            epochs = epoch
+            if not has_val:
+                continue
+            loss = self.cross_entropy(val, backend)
+            if loss < best:
+                best, best_epoch, best_weights = loss, epoch, backend.get_weights()
+            elif epoch - best_epoch > cfg.patience:
+                break
+        if has_val:
+            backend.set_weights(best_weights)
+        else:
+            best_epoch = epochs
+        return {"epochs": epochs, "best_epoch": best_epoch, "val_ce_start": start,
+                "val_ce_best": best, "train_ce_first": train_ce[0], "train_ce_last": train_ce[-1]}
+
+    def unlearn(self, user, sets) -> dict:
+        """Adaptive unlearning (PITuning Eq. 11) for ``unlearn_steps`` steps, cycling through
+        shuffled epochs; no-op when F is empty. The original model's logits M_o are the
+        shipped model's, computed once before the first step."""
+        cfg = self.config
+        if not sets.forget or cfg.unlearn_steps == 0:
+            return {"unlearn_steps": 0}
+        forget, retain = sets.forget_mask(), sets.retain_mask()
+        original = self.backend.logits(user.train)  # [n_train, N]
+        before = softmax(original)
+        rng = np.random.default_rng(user_seed(cfg.seed, user.user))
+        logs = []
+        while len(logs) < cfg.unlearn_steps:  # a fixed number of steps, cycling epochs
+            for features, _, weight, index in self.batches(user.train, rng):
+                logs.append(self.backend.unlearn(features, original[index], weight, retain,
+                                                 forget))
+                if len(logs) == cfg.unlearn_steps:
+                    break
+        after = self.probs(user.train)
+        keep = retain.astype(bool)
+        return {
+            "unlearn_steps": cfg.unlearn_steps,
+            "unlearn_loss_first": logs[0]["loss"],
+            "unlearn_loss_last": logs[-1]["loss"],
+            "forget_ce_last": logs[-1]["forget_ce"],
+            "forget_prob_before": float((before @ forget).mean()),
+            "forget_prob_after": float((after @ forget).mean()),
+            "retain_max_abs_change": (
+                float(np.abs(after[:, keep] - before[:, keep]).max()) if keep.any() else 0.0
+            ),
+        }
+
+    # ------------------------------------------------------------------ methods
+    def method_none(self, user, sets):
+        return self.probs(user.test), {}
+
+    def method_finetune(self, user, sets):
+        info = self.fit(user.train, user.val, user_seed(self.config.seed, user.user))
+        return self.probs(user.test), info
+
+    def method_pituning(self, user, sets):
+        info = self.unlearn(user, sets)
+        info.update(self.fit(user.train, user.val, user_seed(self.config.seed, user.user)))
+        return self.probs(user.test), info
+
+    def method_focal(self, user, sets):
+        info = self.fit(user.train, user.val, user_seed(self.config.seed, user.user), "focal")
+        return self.probs(user.test), info
+
+    def method_oversample(self, user, sets):
+        seed = user_seed(self.config.seed, user.user)
+        index = oversample_indices(user.train.label, self.config.oversample_ratio, seed=seed)
+        info = self.fit(user.train.take(index), user.val, seed)
+        info["train_windows_oversampled"] = int(index.size)
+        return self.probs(user.test), info
+
+    # ------------------------------------------------------------------ one user
+    def run_user(self, user, methods) -> dict:
+        """Runs ``methods`` on ``user`` (a :class:`UserData`); returns a picklable record."""
+        sets, out = start_user_result(user, self.run, self.n_intents,
+                                      self.config.static_threshold)
+        for method in methods:
+            self.backend.reset()
+            seed = user_seed(self.config.seed, user.user)
+            random.seed(seed)
+            np.random.seed(seed)
+            start = time.perf_counter()
+            if method in self.extra_methods:
+                scores, info = self.extra_methods[method](self, user, sets)
+            elif method in self.methods:
+                scores, info = getattr(self, f"method_{method}")(user, sets)
+            else:
+                raise ValueError(f"method {method!r} is not available on this backend")
+            info["seconds"] = time.perf_counter() - start
+            out["methods"][method] = {"scores": np.asarray(scores).astype(np.float32),
+                                      "info": info}
+        self.backend.reset()
+        return out

@@ -1,0 +1,121 @@
+"""The Keras backend of the personalization loop: a network tuned in place by
+:class:`~pitune_tf.individual.individual_tuner.IndividualTuner` steps."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pitune_tf.common.keras import keras, tf
+from pitune_tf.individual.engine import TuningBackend
+from pitune_tf.individual.individual_tuner import IndividualTuner
+
+PREDICT_BATCH = 256
+
+
+class KerasBackend(TuningBackend):
+    """A Keras network (the student, or the teacher for Table 3's FP / PP) behind the
+    :class:`~pitune_tf.individual.engine.TuningBackend` interface.
+
+    The shipped weights are kept at construction; :meth:`reset` puts them back and zeros the
+    optimizers. One tuner per objective (and one traced step each) is built on first use and
+    reused for every user, each with its own Adam.
+
+    Args:
+        network: keras.Model. Features dict -> logits ``[batch, n_intents]``.
+        n_intents: int.
+        learning_rate: float. Adam's rate for fine-tuning (``ce``, ``focal``).
+        unlearn_learning_rate: float. Adam's rate for unlearning (PITuning Eq. 11).
+        lam, min_log_prob, focal_gamma: the objectives' constants (IndividualTuner).
+    """
+
+    objectives = ("ce", "focal")
+
+    def __init__(self, network, n_intents, learning_rate=1e-3, unlearn_learning_rate=1e-3,
+                 lam=1.0, min_log_prob=None, focal_gamma=2.0):
+        self.network = network
+        self.n_intents = int(n_intents)
+        self.learning_rate = learning_rate
+        self.unlearn_learning_rate = unlearn_learning_rate
+        self.tuner_options = {"lam": lam, "focal_gamma": focal_gamma}
+        if min_log_prob is not None:
+            self.tuner_options["min_log_prob"] = min_log_prob
+        self.shipped_weights = network.get_weights()
+        self._tuners = {}
+        self._steps = {}
+        self._infer = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
+
+    def _tuner(self, mode):
+        """The tuner of ``mode`` and its traced step, built once."""
+        if mode not in self._tuners:
+            tuner = IndividualTuner(self.network, self.n_intents, mode=mode, **self.tuner_options)
+            rate = self.unlearn_learning_rate if mode == "unlearn" else self.learning_rate
+            tuner.compile(optimizer=keras.optimizers.Adam(rate))
+            self._tuners[mode] = tuner
+            self._steps[mode] = tf.function(tuner.train_batch, reduce_retracing=True)
+        return self._tuners[mode], self._steps[mode]
+
+    def logits(self, windows) -> np.ndarray:
+        if len(windows) == 0:
+            return np.zeros((0, self.n_intents), np.float32)
+        features = windows.features()
+        # Tensors, not numpy arrays: a traced function is ~100x slower on numpy inputs.
+        return np.concatenate([
+            self._infer({k: tf.convert_to_tensor(v[i:i + PREDICT_BATCH])
+                         for k, v in features.items()}).numpy()
+            for i in range(0, len(windows), PREDICT_BATCH)
+        ])
+
+    @staticmethod
+    def _tensors(features, target, weight):
+        return ({k: tf.convert_to_tensor(v) for k, v in features.items()},
+                tf.convert_to_tensor(target), tf.convert_to_tensor(weight))
+
+    def train(self, features, labels, weight, objective="ce") -> float:
+        _, step = self._tuner("focal" if objective == "focal" else "finetune")
+        return float(step(self._tensors(features, labels, weight))["loss"])
+
+    def unlearn(self, features, original_logits, weight, retain_mask, forget_mask) -> dict:
+        tuner, step = self._tuner("unlearn")
+        tuner.set_intent_masks(retain_mask, forget_mask)
+        terms = step(self._tensors(features, np.asarray(original_logits, np.float32), weight))
+        return {k: float(v) for k, v in terms.items()}
+
+    def get_weights(self):
+        return self.network.get_weights()
+
+    def set_weights(self, weights) -> None:
+        self.network.set_weights(weights)
+
+    def reset(self) -> None:
+        self.network.set_weights(self.shipped_weights)
+        for tuner in self._tuners.values():
+            if tuner.optimizer.variables:
+                tuner.reset_optimizer()
+
+    def describe(self) -> dict:
+        return {"parameters": int(self.network.count_params()),
+                "trainable_parameters": int(sum(int(np.prod(v.shape))
+                                                for v in self.network.trainable_variables)),
+                "infer_ms": latency_ms(self.network)}
+
+
+def latency_ms(model, repeats=50) -> float:
+    """Median single-window inference time (ms) of a traced call of an ``IntentPredictor``;
+    NaN (with a warning) if the model cannot be traced here, so the tables are still written."""
+    import logging
+    import time
+
+    x = model.dummy_inputs(batch_size=1)
+    infer = tf.function(lambda inputs: model(inputs, training=False), autograph=False)
+    try:
+        infer(x)
+    except Exception as err:  # noqa: BLE001  (timing is a report column, not a result)
+        logging.getLogger(__name__).warning("could not time %s: %s", model.name,
+                                            str(err).splitlines()[0])
+        return float("nan")
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        infer(x).numpy()
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e3)

@@ -1,0 +1,247 @@
+"""The individual stage as one function: every user of an individual log personalized from a
+population run, on the Keras or the LiteRT backend, in one or several processes, with the
+results written to a directory (``per_user.csv``, ``summary.json``, ``results.md``,
+optionally ``predictions.csv`` and ``compare.md``)."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import multiprocessing
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from pitune_tf.common.atomic import atomic_path, write_json, write_text
+from pitune_tf.common.errors import UserInputError
+
+logger = logging.getLogger(__name__)
+
+BACKENDS = ("keras", "litert")
+# The methods each backend runs when none are asked for (litert: what the phone runs).
+DEFAULT_METHODS = {"litert": ("none", "finetune", "pituning")}
+
+_ENGINE = None  # the worker process's PersonalizationEngine
+
+
+def set_single_thread():
+    """One TF thread per process (workers run side by side; results independent of threads)."""
+    from pitune_tf.common.keras import tf
+
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(1)
+        tf.config.threading.set_inter_op_parallelism_threads(1)
+    except RuntimeError:  # the runtime is already up (an embedding process, the tests)
+        logger.debug("TensorFlow already initialized; thread counts unchanged")
+
+
+def build_engine(run, config, backend="keras", model=None, litert_backend="auto"):
+    """The personalization engine of ``run`` on ``backend``.
+
+    Args:
+        run: the population run (``load_run``).
+        config: IndividualConfig.
+        backend: str. ``"keras"`` (the student in Keras; the teacher-based baselines too) or
+            ``"litert"`` (the ``model`` file's signatures only).
+        model: str or Path. The ``student.tflite`` for ``backend="litert"``.
+        litert_backend: str. The interpreter (``tflite.runtime.Runtime``'s ``backend``).
+    """
+    from pitune_tf.common.keras import keras
+    from pitune_tf.individual.engine import PersonalizationEngine
+
+    n_intents = int(run.vocabs.n_intents)
+    if backend == "keras":
+        from pitune_tf.individual.keras_backend import KerasBackend
+        from pitune_tf.individual.teacher_methods import TeacherMethods
+
+        keras.utils.set_random_seed(config.seed)
+        student = KerasBackend(run.student, n_intents, learning_rate=config.learning_rate,
+                               unlearn_learning_rate=config.unlearn_learning_rate,
+                               lam=config.lam, min_log_prob=config.min_log_prob,
+                               focal_gamma=config.focal_gamma)
+        teacher_methods = TeacherMethods(run, config)
+        engine = PersonalizationEngine(student, run, config,
+                                       extra_methods=teacher_methods.as_dict())
+        engine.teacher_methods = teacher_methods  # Table 3's FP / PP rows
+        return engine
+    if backend == "litert":
+        from tflite.litert_backend import LiteRTBackend
+        from tflite.runtime import Runtime
+
+        if model is None:
+            raise UserInputError("--backend litert needs --model (a student.tflite)")
+        runtime = Runtime(model, backend=litert_backend)
+        if runtime.history != int(run.config.history):
+            raise UserInputError(f"the model's window length is {runtime.history}, the run's "
+                                 f"{run.config.history}: was it converted from this run?")
+        student = LiteRTBackend(runtime, n_intents, learning_rate=config.learning_rate,
+                                unlearn_learning_rate=config.unlearn_learning_rate,
+                                lam=config.lam)
+        return PersonalizationEngine(student, run, config, batch_size=runtime.batch_size)
+    raise UserInputError(f"unknown backend {backend!r}; choose from {', '.join(BACKENDS)}")
+
+
+def _init_worker(run_dir, config, backend, model, litert_backend):
+    global _ENGINE
+    set_single_thread()
+    from pitune_tf.models import load_run
+
+    _ENGINE = build_engine(load_run(run_dir), config, backend, model, litert_backend)
+
+
+def _work(user, methods):
+    return _ENGINE.run_user(user, methods)
+
+
+def user_methods(config, n_users):
+    """Per user, the methods it runs: the per-user teacher methods (FP / PP) on the first
+    ``config.fp_users`` users only."""
+    from pitune_tf.individual.teacher_methods import PER_USER_TEACHER_METHODS
+
+    return [[m for m in config.methods if m not in PER_USER_TEACHER_METHODS or i < config.fp_users]
+            for i in range(n_users)]
+
+
+def run_users(run_dir, config, users, workers=1, progress=True, backend="keras", model=None,
+              litert_backend="auto", engine=None):
+    """Runs ``config.methods`` on every user; returns the per-user records of
+    ``PersonalizationEngine.run_user`` in the order of ``users``. Serial (``workers <= 1``,
+    in this process) and parallel runs give the same results.
+
+    Returns ``(results, engine)``; ``engine`` is the in-process engine (None with workers).
+    """
+    tasks = list(zip(users, user_methods(config, len(users))))
+    results = [None] * len(tasks)
+    bar = tqdm(total=len(tasks), desc="users", unit="user", disable=not progress)
+    if workers <= 1:
+        set_single_thread()
+        if engine is None:
+            from pitune_tf.models import load_run
+
+            engine = build_engine(load_run(run_dir), config, backend, model, litert_backend)
+        for i, (user, methods) in enumerate(tasks):
+            results[i] = engine.run_user(user, methods)
+            bar.update(1)
+    else:
+        engine = None
+        context = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context,
+                                 initializer=_init_worker,
+                                 initargs=(str(run_dir), config, backend,
+                                           None if model is None else str(model),
+                                           litert_backend)) as pool:
+            futures = {pool.submit(_work, user, methods): i
+                       for i, (user, methods) in enumerate(tasks)}
+            for future in as_completed(futures):
+                results[futures[future]] = future.result()
+                bar.update(1)
+    bar.close()
+    return results, engine
+
+
+def load_users(run, data=None, mapping=None, config=None, n_users=0):
+    """The individual users' :class:`UserData` and the skip statistics."""
+    from pitune_tf.data import read_events
+    from pitune_tf.individual.user_data import prepare_users
+
+    data_path = Path(data) if data else run.individual_data_path
+    if data_path is None:
+        raise UserInputError(f"run directory {run.run_dir} is missing data/individual.parquet; "
+                             "pass --data")
+    df = read_events(data_path, mapping=mapping)
+    users, stats = prepare_users(df, run.vocabs, history=run.config.history,
+                                 slot_minutes=run.config.slot_minutes, fractions=config.fractions,
+                                 min_history=config.min_history)
+    if n_users:
+        users = users[:n_users]
+    if not users:
+        raise UserInputError(f"no user of {data_path} has both training and test windows ({stats})")
+    return users, stats, data_path
+
+
+def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0, workers=1,
+                   backend="keras", model=None, litert_backend="auto", dump_predictions=False,
+                   compare=None, progress=True) -> dict:
+    """The whole individual stage; writes ``out`` (default ``RUN/individual``, or
+    ``RUN/device`` on the LiteRT backend) and returns ``summary.json``'s content with the
+    markdown tables under ``"table"`` (and ``"comparison"`` with ``compare``)."""
+    from pitune_tf.individual.evaluation import predictions_frame
+    from pitune_tf.individual.report import (
+        device_models,
+        lgbm_device_row,
+        markdown_tables,
+        summarize,
+    )
+    from pitune_tf.individual.teacher_methods import PER_USER_TEACHER_METHODS
+    from pitune_tf.models import load_run
+
+    if workers < 1:
+        raise UserInputError(f"--workers must be >= 1, got {workers}")
+    if n_users < 0:
+        raise UserInputError(f"--users must be >= 0, got {n_users}")
+    run_dir = Path(run_dir)
+    run = load_run(run_dir)
+    if not config.min_history:  # the run's
+        config = dataclasses.replace(config, min_history=int(run.config.min_history))
+    if backend == "litert":
+        model = Path(model) if model else None
+    probe = build_engine(run, config, backend, model, litert_backend)
+    unknown = [m for m in config.methods if m not in probe.methods]
+    if unknown:
+        raise UserInputError(f"method(s) {', '.join(unknown)} not available on the {backend} "
+                             f"backend (it runs {', '.join(probe.methods)})")
+    if backend == "litert":
+        config = dataclasses.replace(config, batch_size=probe.batch_size)
+        probe.config = config
+    users, stats, data_path = load_users(run, data, mapping, config, n_users)
+    out = Path(out) if out else run_dir / ("individual" if backend == "keras" else "device")
+    start = time.perf_counter()
+    results, engine = run_users(run_dir, config, users, workers, progress, backend, model,
+                                litert_backend, engine=probe if workers <= 1 else None)
+    elapsed = time.perf_counter() - start
+    summary, per_user = summarize(results, run, config)
+    tokens = list(run.vocabs.intent.tokens)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "per_user.csv") as tmp:
+        per_user.to_csv(tmp, index=False)
+    if dump_predictions:
+        frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
+                                    entry["scores"], tokens, method=method)
+                  for r in results for method, entry in r["methods"].items()]
+        with atomic_path(out / "predictions.csv") as tmp:
+            pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
+    summary_json = {
+        "run": str(run_dir), "data": str(data_path), "backend": backend,
+        **({"model": str(model)} if model is not None else {}),
+        "config": dataclasses.asdict(config), "users": len(users), "workers": workers,
+        "seconds": elapsed,
+        "skipped": {k: v for k, v in stats.items() if k != "skipped_users"},
+        "skipped_users": stats["skipped_users"],
+        "rare_intents": next(iter(summary.values()))["rare"] if summary else {},
+        "methods": summary, "device_models": {},
+        "forget_sets": {r["user"]: [tokens[i] for i in r["forget"]] for r in results},
+    }
+    write_json(out / "summary.json", summary_json)  # before the timings: results are safe
+    rows = {"pituning": probe.backend.describe()}
+    if "lgbm" in config.methods:
+        rows["lgbm"] = lgbm_device_row(results)
+    for method in PER_USER_TEACHER_METHODS:
+        if method in config.methods:
+            rows[method] = probe.teacher_methods.describe(partial=method == "pp")
+    device = device_models(rows, results, run.p_pop)
+    summary_json["device_models"] = device
+    write_json(out / "summary.json", summary_json)
+    table = markdown_tables(summary, device, stats, config)
+    write_text(out / "results.md", table)
+    summary_json["table"] = table
+    if compare:
+        from pitune_tf.individual.report import compare_tables
+
+        summary_json["comparison"] = compare_tables(out, compare, labels=(backend, "other"))
+        write_text(out / "compare.md", summary_json["comparison"])
+    summary_json["out"] = str(out)
+    return summary_json
