@@ -27,6 +27,7 @@ from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.cli import run_main  # noqa: E402
 from pitune_tf.common.keras import keras, tf  # noqa: E402
 from pitune_tf.config import preset  # noqa: E402
+from pitune_tf.data.windows import STREAM_KEYS  # noqa: E402
 from pitune_tf.losses import sparse_cross_entropy  # noqa: E402
 
 SIZES = {"location": 91, "slot": 25, "event": 91, "intent": 18}  # the demo data's vocabularies
@@ -45,7 +46,7 @@ def graph_flops(concrete):
 def _batch(batch_size, length):
     rng = np.random.default_rng(0)
     features = {k: tf.constant(rng.integers(2, 8, (batch_size, length)), tf.int32)
-                for k in ("location", "weekday", "slot", "event")}
+                for k in STREAM_KEYS}
     features["mask"] = tf.ones([batch_size, length], tf.float32)
     labels = tf.constant(rng.integers(2, SIZES["intent"], batch_size), tf.int32)
     return features, labels

@@ -37,6 +37,7 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 
 from pitune_tf.common import _env  # noqa: E402,F401  (Keras 2 before tensorflow)
+from pitune_tf.data.windows import STREAM_KEYS  # noqa: E402
 
 
 def percentiles_ms(fn, repeats, warmup=10):
@@ -53,8 +54,7 @@ def percentiles_ms(fn, repeats, warmup=10):
 
 def one_window(history):
     ones = np.ones((1, history), np.int32)
-    return {"location": ones, "weekday": ones, "slot": ones, "event": ones,
-            "mask": np.ones((1, history), np.float32)}
+    return {**{k: ones for k in STREAM_KEYS}, "mask": np.ones((1, history), np.float32)}
 
 
 def bench_infer(run_dir, run, backend, repeats):
@@ -93,7 +93,7 @@ def bench_train(run_dir, run, backend, steps):
     b, length = rt.batch_size, rt.history
     sizes = run.vocabs.sizes
     x = {k: rng.integers(2, sizes[k], (b, length)).astype(np.int32)
-         for k in ("location", "weekday", "slot", "event")}
+         for k in STREAM_KEYS}
     x["mask"] = np.ones((b, length), np.float32)
     y = rng.integers(2, run.vocabs.n_intents, b).astype(np.int32)
     tflite_ms = percentiles_ms(lambda: rt.train(x, y, learning_rate=1e-4), steps, warmup=3)

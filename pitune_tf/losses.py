@@ -36,7 +36,8 @@ def sparse_cross_entropy(labels, logits, sample_weight=None):
 
 
 def kl_divergence(teacher_logits, student_logits, temperature=1.0):
-    """Mean over samples of KL(softmax(M_t / eps) || softmax(M_s / eps)) (L_soft, Eq. 6)."""
+    """Mean over samples of KL(softmax(M_t / eps) || softmax(M_s / eps)) (L_soft, PITuning Eq. 6).
+    """
     teacher_log_p = log_softmax(teacher_logits / temperature)
     student_log_p = log_softmax(student_logits / temperature)
     kl = tf.reduce_sum(tf.exp(teacher_log_p) * (teacher_log_p - student_log_p), axis=-1)
@@ -44,7 +45,7 @@ def kl_divergence(teacher_logits, student_logits, temperature=1.0):
 
 
 def distillation_loss(labels, student_logits, teacher_logits, alpha=0.5, temperature=1.0):
-    """L_D of Eq. 6-7 with each term by name.
+    """L_D of PITuning Eqs. 6-7 with each term by name.
 
     ``soft_loss = KL(softmax(M_t/eps) || softmax(M_s/eps)) * eps^2`` (the eps^2 keeps the
     soft gradients' scale independent of the temperature, Hinton et al.),

@@ -20,15 +20,15 @@ import numpy as np
 
 from pitune_tf.common.atomic import atomic_path
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.data.windows import FEATURE_KEYS
 from tflite.errors import InputSpecError, SignatureError, WeightsFileError
 
 BACKENDS = ("litert", "tflite_runtime", "tf")
-FEATURE_INPUTS = ("location", "weekday", "slot", "event", "mask")
 EXPECTED = {
-    "infer": (FEATURE_INPUTS, ("logits", "probabilities")),
-    "train": (FEATURE_INPUTS + ("label", "sample_weight", "learning_rate"), ("loss",)),
+    "infer": (FEATURE_KEYS, ("logits", "probabilities")),
+    "train": (FEATURE_KEYS + ("label", "sample_weight", "learning_rate"), ("loss",)),
     "unlearn": (
-        FEATURE_INPUTS
+        FEATURE_KEYS
         + ("original_logits", "retain_mask", "forget_mask", "lam", "sample_weight", "learning_rate"),
         ("loss",),
     ),
@@ -133,7 +133,7 @@ class Runtime:
             empty = np.zeros((0, self.n_intents), np.float32)
             return {"logits": empty, "probabilities": empty.copy()}
         outs = [
-            self.call("infer", **{k: features[k][i : i + step] for k in FEATURE_INPUTS})
+            self.call("infer", **{k: features[k][i : i + step] for k in FEATURE_KEYS})
             for i in range(0, n, max(step, 1))
         ]
         return {key: np.concatenate([o[key] for o in outs]) for key in ("logits", "probabilities")}
@@ -213,7 +213,7 @@ class Runtime:
         if not 0 < n <= b:
             raise InputSpecError(f"a training batch holds 1 to {b} windows, got {n}")
         weight = np.ones(n, np.float32) if sample_weight is None else np.asarray(sample_weight)
-        arrays = {k: features[k] for k in FEATURE_INPUTS} | extra | {"sample_weight": weight}
+        arrays = {k: features[k] for k in FEATURE_KEYS} | extra | {"sample_weight": weight}
         spec = self.signatures["train"]["inputs"] | self.signatures.get("unlearn", {}).get(
             "inputs", {}
         )
@@ -272,7 +272,7 @@ class Runtime:
             (name, k): shape[1]
             for name, sig in self.signatures.items()
             for k, (shape, _) in sig["inputs"].items()
-            if k in FEATURE_INPUTS
+            if k in FEATURE_KEYS
         }
         if len(set(lengths.values())) > 1 or -1 in lengths.values():
             raise SignatureError(
@@ -348,9 +348,9 @@ def _interpreter_class(backend):
 
 
 def _batch_len(features) -> int:
-    missing = [k for k in FEATURE_INPUTS if k not in features]
+    missing = [k for k in FEATURE_KEYS if k not in features]
     if missing:
-        raise InputSpecError(f"features lack {', '.join(missing)} (need {FEATURE_INPUTS})")
+        raise InputSpecError(f"features lack {', '.join(missing)} (need {FEATURE_KEYS})")
     return int(np.shape(features["event"])[0]) if np.ndim(features["event"]) else 0
 
 

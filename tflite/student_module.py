@@ -8,9 +8,8 @@ import inspect
 import numpy as np
 
 from pitune_tf.common.keras import tf
+from pitune_tf.data.windows import FEATURE_KEYS, STREAM_KEYS
 
-ID_FEATURES = ("location", "weekday", "slot", "event")
-FEATURES = ID_FEATURES + ("mask",)
 SIGNATURES = ("infer", "train", "unlearn", "get_weights", "set_weights", "reset")
 OPTIMIZERS = ("adam", "sgd")
 
@@ -60,7 +59,7 @@ class StudentModule(tf.Module):
         beta_2: float. Adam's second-moment decay (Keras default 0.999).
         epsilon: float. Adam's epsilon (Keras default 1e-7).
         clipnorm: float or None. Clip each gradient to this norm, as Keras' ``clipnorm``.
-        min_log_prob: float or None. Floor on log q in Eq. 11's forgotten term (None: the
+        min_log_prob: float or None. Floor on log q in PITuning Eq. 11's forgotten term (None: the
             default of ``pitune_tf.individual.unlearning``).
         loss_fn: callable ``(labels, logits, sample_weight) -> loss`` or None for
             ``pitune_tf.losses.sparse_cross_entropy``.
@@ -104,7 +103,7 @@ class StudentModule(tf.Module):
         self.loss_fn = loss_fn or _default_loss_fn()
         self.unlearning_fn = unlearning_fn or _default_unlearning_fn(min_log_prob)
 
-        dummy = {k: np.ones((1, self.history), np.int32) for k in ID_FEATURES}
+        dummy = {k: np.ones((1, self.history), np.int32) for k in STREAM_KEYS}
         dummy["mask"] = np.ones((1, self.history), np.float32)
         self.n_intents = int(student(dummy, training=False).shape[-1])
         self._variables = list(student.trainable_variables)
@@ -118,7 +117,7 @@ class StudentModule(tf.Module):
         ).parameters
 
         def features(batch):
-            return [tf.TensorSpec([batch, self.history], tf.int32, name=k) for k in ID_FEATURES] + [
+            return [tf.TensorSpec([batch, self.history], tf.int32, name=k) for k in STREAM_KEYS] + [
                 tf.TensorSpec([batch, self.history], tf.float32, name="mask")
             ]
 
@@ -210,8 +209,7 @@ class StudentModule(tf.Module):
     # ---------------------------------------------------------------- helpers
 
     def _logits(self, location, weekday, slot, event, mask):
-        features = {"location": location, "weekday": weekday, "slot": slot, "event": event}
-        features["mask"] = mask
+        features = dict(zip(FEATURE_KEYS, (location, weekday, slot, event, mask), strict=True))
         return self.student(features, training=False)
 
     def _apply(self, gradients, learning_rate, slots):

@@ -24,10 +24,10 @@ class Vocabularies:
     Saved as ``dir/vocab.json`` beside every model artifact and reused at inference.
 
     Args:
-        event: Vocabulary. Event (app, POI) ids, the ``e`` of Eq. 1.
+        event: Vocabulary. Event (app, POI) ids, the ``e`` of PITuning Eq. 1.
         intent: Vocabulary. Intent labels; ``n_intents = len(intent)`` includes the two
             reserved ids, which are never labels.
-        location: Vocabulary. Location ids, the ``l`` of Eq. 1.
+        location: Vocabulary. Location ids, the ``l`` of PITuning Eq. 1.
         slot_minutes: int. Length of the time slots of the context features (default 60:
             24 slots), kept here so that inference uses the slots of training.
 

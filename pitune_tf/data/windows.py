@@ -11,13 +11,14 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.windowing import gather_windows
 from pitune_tf.data.encoded_events import EncodedEvents
 
-STREAM_KEYS = ("location", "weekday", "slot", "event")  # the id features of one event (Eq. 1)
+# the id features of one event (PITuning Eq. 1)
+STREAM_KEYS = ("location", "weekday", "slot", "event")
 FEATURE_KEYS = STREAM_KEYS + ("mask",)  # the model inputs of one window, in this order
 
 
 @dataclass
 class Windows:
-    """History windows and next-intent labels, one row per predicted event (Eq. 1).
+    """History windows and next-intent labels, one row per predicted event (PITuning Eq. 1).
 
     Row ``i`` holds the ``L`` events of a user before the predicted event, oldest first and
     LEFT-padded: position ``L - 1`` is always the most recent history event, and padding

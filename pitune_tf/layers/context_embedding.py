@@ -11,9 +11,9 @@ def _init():
 
 @keras.saving.register_keras_serializable(package="pitune")
 class ContextEmbedding(keras.layers.Layer):
-    """Four embeddings (location, weekday, time slot, event) concatenated (Sec. 3.2.1, Eq. 2 input).
+    """Four embeddings (location, weekday, time slot, event) concatenated (PITuning Eq. 2 input).
 
-    The paper's E_l, E_w, E_t, E_e are the tables ``location_embedding``, ``weekday_embedding``,
+    Sec. 3.2.1's E_l, E_w, E_t, E_e are the tables ``location_embedding``, ``weekday_embedding``,
     ``slot_embedding`` and ``event_embedding``, each of size d = ``embedding_dim``; the output
     ``concat(E_l, E_w, E_t, E_e)`` has width 4d, in that order.
 

@@ -1,4 +1,4 @@
-"""Random event masking for the reconstruction loss of PITuning (Sec. 3.2.4, Eq. 5)."""
+"""Random event masking for the reconstruction loss (PITuning Eq. 5, Sec. 3.2.4)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ class EventMasking(keras.layers.Layer):
     Sec. 3.2.4 / Figure 3b: a fraction ``rate`` of the real (non-padding) history positions is
     chosen; at those positions only the event field E_e is replaced by the learned vector E_m
     (``mask_embedding``); location, weekday and slot stay visible. The chosen positions are
-    the targets of the event-reconstruction term L_M of Eq. 5.
+    the targets of the event-reconstruction term L_M of PITuning Eq. 5.
 
     The choice is a stateless Bernoulli draw seeded by ``(seed, step)``, where ``step`` counts
     the training calls in a saved, non-trainable variable: a run resumed from a checkpoint

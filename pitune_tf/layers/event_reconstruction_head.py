@@ -1,4 +1,4 @@
-"""Event-reconstruction MLP of PITuning (Sec. 3.2.4, Eq. 5)."""
+"""Event-reconstruction MLP (PITuning Eq. 5, Sec. 3.2.4)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pitune_tf.layers.intent_head import activate
 
 @keras.saving.register_keras_serializable(package="pitune")
 class EventReconstructionHead(keras.layers.Layer):
-    """MLP from the backbone output to event logits at every position (e_m of Eq. 5).
+    """MLP from the backbone output to event logits at every position (e_m of PITuning Eq. 5).
 
     Args:
         n_events: int. N_E, the event vocabulary size (logit columns).

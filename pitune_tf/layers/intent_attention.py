@@ -1,4 +1,4 @@
-"""Intention Attention Network (IAT) of PITuning (Sec. 3.2.3, Eq. 3)."""
+"""Intention Attention Network (IAT) (PITuning Eq. 3, Sec. 3.2.3)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ def _prelu(x, alpha):
 
 @keras.saving.register_keras_serializable(package="pitune")
 class IntentAttention(keras.layers.Layer):
-    """Intent-wise weighted pooling of the history with a DIN local activation unit (Eq. 3).
+    """Intent-wise weighted pooling of the history, DIN local activation unit (PITuning Eq. 3).
 
     H_w[i] = sum_j a(h_j, E_i) h_j, where E_i (``intent_embedding``, the paper's learnable
     E_i in R^{N_I x 4d}) is intent i's vector, h_j the backbone output H_t at history position
     j, and a(.) the local activation unit of DIN: an MLP with PReLU activations over
     ``[E_i, h_j, E_i * h_j, E_i - h_j]`` ending in one unit, whose output is the weight w_ij.
-    As in DIN the weights are not normalized (``normalize="none"``, Eq. 3 as written);
+    As in DIN the weights are not normalized (``normalize="none"``, PITuning Eq. 3 as written);
     ``normalize="mean"`` divides the weighted sum by the number of real positions (the same
     divisor for every intent of a window, so the intents' relative intensities stay; the
     sum over up to L positions otherwise starts training with very large logits), and
@@ -32,7 +32,7 @@ class IntentAttention(keras.layers.Layer):
     Args:
         n_intents: int. N_I, the number of intent ids (logit columns).
         units: tuple of int. Hidden sizes of the activation unit (DIN: 80, 40).
-        normalize: str. "none" (DIN, Eq. 3; default), "mean" or "softmax".
+        normalize: str. "none" (DIN, PITuning Eq. 3; default), "mean" or "softmax".
 
     Call args:
         history: float ``[batch, L, D]`` (H_t).
@@ -84,7 +84,7 @@ class IntentAttention(keras.layers.Layer):
         super().build(input_shape)
 
     def attention_weights(self, history, mask):
-        """w_ij of Eq. 3: ``[batch, N_I, L]``, zero at padding."""
+        """w_ij of PITuning Eq. 3: ``[batch, N_I, L]``, zero at padding."""
         width = history.shape[-1]
         length = history.shape[1]
         n_units = self.units[0]

@@ -1,4 +1,4 @@
-"""Intent prediction MLP of PITuning (Sec. 3.2.3, Eq. 4)."""
+"""Intent prediction MLP (PITuning Eq. 4, Sec. 3.2.3)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ def activate(x, activation):
 
 @keras.saving.register_keras_serializable(package="pitune")
 class IntentHead(keras.layers.Layer):
-    """m = W_2 sigma(W_1 H_w + b_1) + b_2 (Eq. 4): one logit per intent.
+    """m = W_2 sigma(W_1 H_w + b_1) + b_2 (PITuning Eq. 4): one logit per intent.
 
     With the IAT (input ``[batch, N_I, D]``, one pooled vector H_w[i] per intent), W_1, b_1
     are shared by the intents and row i of W_2 (``output_kernel`` ``[N_I, U]``) with b_2[i]

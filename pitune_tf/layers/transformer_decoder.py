@@ -11,7 +11,7 @@ from pitune_tf.layers.transformer_decoder_block import TransformerDecoderBlock
 class TransformerDecoder(keras.layers.Layer):
     """Learned position embedding, ``num_layers`` decoder blocks, final layer norm (GPT2 layout).
 
-    The student's H_t (Eq. 2 with GPT2 replaced by this stack). Static length: the position
+    The student's H_t (PITuning Eq. 2 with GPT2 replaced by this stack). Static length: the position
     table has ``sequence_length`` rows and is added whole (no slicing).
 
     Args:

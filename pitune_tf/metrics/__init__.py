@@ -2,12 +2,16 @@
 
 numpy (PITuning Appendix D; UAF): `intent_metrics`, `rank_metrics`, `ranks_from_scores`.
 Keras (`model.compile(metrics=[...])`, sparse labels and logits): `NDCGAtK`, `WeightedPrecision`,
-`WeightedRecall`, `MacroPrecision`, `MacroRecall` (all `ConfusionMatrixMetric`).
+`WeightedRecall`, `MacroPrecision`, `MacroRecall` (all `ConfusionMatrixMetric`, in one module).
 """
 
-from pitune_tf.metrics.confusion_matrix_metric import ConfusionMatrixMetric
-from pitune_tf.metrics.macro_precision import MacroPrecision
-from pitune_tf.metrics.macro_recall import MacroRecall
+from pitune_tf.metrics.confusion_matrix_metric import (
+    ConfusionMatrixMetric,
+    MacroPrecision,
+    MacroRecall,
+    WeightedPrecision,
+    WeightedRecall,
+)
 from pitune_tf.metrics.ndcg_at_k import NDCGAtK
 from pitune_tf.metrics.numpy_metrics import (
     INTENT_METRIC_COLUMNS,
@@ -17,8 +21,6 @@ from pitune_tf.metrics.numpy_metrics import (
     rank_metrics,
     ranks_from_scores,
 )
-from pitune_tf.metrics.weighted_precision import WeightedPrecision
-from pitune_tf.metrics.weighted_recall import WeightedRecall
 
 __all__ = [
     "INTENT_METRIC_COLUMNS",

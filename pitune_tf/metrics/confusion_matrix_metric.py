@@ -1,4 +1,8 @@
-"""Precision or recall, weighted or macro, from a confusion matrix accumulated over batches."""
+"""Precision or recall, weighted or macro, from a confusion matrix accumulated over batches.
+
+One family: :class:`ConfusionMatrixMetric` takes ``quantity`` and ``average``; the four named
+metrics (PITuning Eqs. 12-15) fix both and take only ``num_classes``, ``name`` and ``dtype``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,14 @@ QUANTITIES = ("precision", "recall")
 AVERAGES = ("weighted", "macro")
 
 
+def _default_name(quantity, average):
+    """The key of ``intent_metrics``: "prec_w", "rec_w", "prec_m" or "rec_m"."""
+    return {"precision": "prec", "recall": "rec"}[quantity] + "_" + average[0]
+
+
 @keras.saving.register_keras_serializable(package="pitune")
 class ConfusionMatrixMetric(keras.metrics.Metric):
-    """Weighted or macro precision or recall (PITuning Eq. 12-15) over the whole epoch.
+    """Weighted or macro precision or recall (PITuning Eqs. 12-15) over the whole epoch.
 
     Accumulates the confusion matrix of argmax predictions (rows: true intent, columns:
     predicted), then averages over the classes present among the true or predicted labels, with
@@ -23,6 +32,9 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
         average: str. "weighted" or "macro".
         name: str. Defaults to e.g. "prec_w", "rec_m" (the keys of `intent_metrics`).
         dtype: the accumulator's dtype.
+
+    Example:
+        >>> model.compile(optimizer="adam", loss=..., metrics=[MacroRecall(num_classes=18)])
     """
 
     def __init__(
@@ -32,8 +44,7 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
             raise ValueError(f"quantity must be one of {QUANTITIES}, got {quantity!r}")
         if average not in AVERAGES:
             raise ValueError(f"average must be one of {AVERAGES}, got {average!r}")
-        default_name = {"precision": "prec", "recall": "rec"}[quantity] + "_" + average[0]
-        super().__init__(name=name or default_name, dtype=dtype, **kwargs)
+        super().__init__(name=name or _default_name(quantity, average), dtype=dtype, **kwargs)
         self.num_classes = int(num_classes)
         self.quantity = quantity
         self.average = average
@@ -72,3 +83,44 @@ class ConfusionMatrixMetric(keras.metrics.Metric):
             {"num_classes": self.num_classes, "quantity": self.quantity, "average": self.average}
         )
         return config
+
+
+class _FixedConfusionMatrixMetric(ConfusionMatrixMetric):
+    """A :class:`ConfusionMatrixMetric` whose subclass fixes ``quantity`` and ``average``.
+
+    The config holds only ``num_classes``, ``name`` and ``dtype``; the name defaults to the key
+    of ``intent_metrics`` ("prec_w", "rec_w", "prec_m", "rec_m").
+    """
+
+    QUANTITY = "precision"
+    AVERAGE = "weighted"
+
+    def __init__(self, num_classes, name=None, dtype=None, **kwargs):
+        kwargs.pop("quantity", None)
+        kwargs.pop("average", None)
+        super().__init__(
+            num_classes, quantity=self.QUANTITY, average=self.AVERAGE, name=name, dtype=dtype,
+            **kwargs,
+        )
+
+    def get_config(self):
+        config = super().get_config()
+        del config["quantity"], config["average"]
+        return config
+
+
+def _named_metric(class_name, quantity, average, equation):
+    """A registered subclass of :class:`_FixedConfusionMatrixMetric` named ``class_name``."""
+    doc = (f"{average.capitalize()} {quantity} over the epoch (PITuning Eq. {equation}), named "
+           f'"{_default_name(quantity, average)}" by default.\n\n    Args: ``num_classes``, '
+           "``name``, ``dtype`` as for :class:`ConfusionMatrixMetric`.\n")
+    attributes = {"QUANTITY": quantity, "AVERAGE": average, "__doc__": doc,
+                  "__module__": __name__, "__qualname__": class_name}
+    metric_class = type(class_name, (_FixedConfusionMatrixMetric,), attributes)
+    return keras.saving.register_keras_serializable(package="pitune")(metric_class)
+
+
+WeightedPrecision = _named_metric("WeightedPrecision", "precision", "weighted", 12)
+WeightedRecall = _named_metric("WeightedRecall", "recall", "weighted", 13)
+MacroPrecision = _named_metric("MacroPrecision", "precision", "macro", 14)
+MacroRecall = _named_metric("MacroRecall", "recall", "macro", 15)

@@ -1,4 +1,5 @@
-"""The papers' evaluation metrics in numpy (PITuning Appendix D, Eq. 12-16; UAF's HR@k, MRR@k).
+"""The papers' evaluation metrics in numpy: PITuning Appendix D (PITuning Eqs. 12-16) and UAF's
+HR@k, MRR@k.
 
 All functions are vectorized over samples. Ranks are 1-based and pessimistic on ties: the rank of
 the true item is the number of items scored at least as high as it (itself included), so a model
@@ -72,13 +73,13 @@ def confusion_counts(y_true, y_pred, n_classes, sample_weight=None) -> np.ndarra
 
 
 def precision_recall_from_confusion(confusion) -> dict:
-    """Weighted and macro precision and recall (Eq. 12-15) from a confusion matrix.
+    """Weighted and macro precision and recall (PITuning Eqs. 12-15) from a confusion matrix.
 
     The classes C are those present among the true or the predicted labels (scikit-learn's
     default, with zero_division=0: a class never predicted has precision 0, one never true
     recall 0). Weighted averages weigh each class by its support TP_c + FN_c, as scikit-learn does
-    for both precision and recall. (Eq. 12 as printed weighs precision by TP_c + FP_c, which
-    reduces to the accuracy; we follow scikit-learn, as the project's issue asks.)
+    for both precision and recall. (PITuning Eq. 12 as printed weighs precision by TP_c + FP_c,
+    which reduces to the accuracy; we follow scikit-learn, as the project's issue asks.)
     """
     confusion = np.asarray(confusion, dtype=np.float64)
     tp = np.diag(confusion)  # [C]
@@ -103,7 +104,7 @@ INTENT_METRIC_COLUMNS = (("prec_w", "Prec_w"), ("rec_w", "Rec_w"), ("prec_m", "P
 
 
 def intent_metrics(y_true, scores, k=(3, 5)) -> dict:
-    """PITuning's intent-prediction metrics (Appendix D, Eq. 12-16) plus accuracy.
+    """Intent-prediction metrics (PITuning Appendix D, PITuning Eqs. 12-16) plus accuracy.
 
     Args:
         y_true: int array [n]. True intent ids.
@@ -112,10 +113,10 @@ def intent_metrics(y_true, scores, k=(3, 5)) -> dict:
         k: cutoffs of NDCG@k.
 
     Returns:
-        dict with keys "prec_w", "rec_w", "prec_m", "rec_m" (Eq. 12-15, see
-        `precision_recall_from_confusion`), "ndcg@k" for each k (Eq. 16 with one relevant intent:
-        1 / log2(rank + 1) when rank <= k, else 0; rank 1-based and pessimistic on ties, see
-        `ranks_from_scores`), and "acc".
+        dict with keys "prec_w", "rec_w", "prec_m", "rec_m" (PITuning Eqs. 12-15, see
+        `precision_recall_from_confusion`), "ndcg@k" for each k (PITuning Eq. 16 with one
+        relevant intent: 1 / log2(rank + 1) when rank <= k, else 0; rank 1-based and pessimistic
+        on ties, see `ranks_from_scores`), and "acc".
     """
     scores = np.asarray(scores)
     y_true = np.asarray(y_true, dtype=np.int64).reshape(-1)

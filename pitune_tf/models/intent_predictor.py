@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pitune_tf.common.keras import keras, tf
+from pitune_tf.data.windows import STREAM_KEYS
 from pitune_tf.layers import (
     ContextEmbedding,
     EventMasking,
@@ -12,8 +13,6 @@ from pitune_tf.layers import (
     IntentAttention,
     IntentHead,
 )
-
-FEATURES = ("location", "weekday", "slot", "event", "mask")
 
 
 @keras.saving.register_keras_serializable(package="pitune")
@@ -23,8 +22,9 @@ class IntentPredictor(keras.Model):
     The teacher passes a :class:`~pitune_tf.models.gpt2_backbone.GPT2Backbone` as
     ``backbone``, the student a :class:`~pitune_tf.layers.TransformerDecoder`; everything
     else is the same code. With ``reconstruction=True`` the model also owns the event mask
-    embedding (E_m, :class:`EventMasking`) and the event-reconstruction MLP of Eq. 5, used by
-    :meth:`forward` with ``mask_events=True`` (the trainers' job; ``call`` never masks).
+    embedding (E_m, :class:`EventMasking`) and the event-reconstruction MLP of PITuning Eq. 5,
+    used by :meth:`forward` with ``mask_events=True`` (the trainers' job; ``call`` never
+    masks).
 
     Args:
         n_locations, n_slots, n_events, n_intents: int. Vocabulary sizes (N_L, N_T, N_E, N_I,
@@ -34,14 +34,14 @@ class IntentPredictor(keras.Model):
             models reserve the name ``history``).
         backbone: keras Layer called as ``backbone(x [batch, L, 4d], mask, training)``.
         n_weekdays: int. Weekday vocabulary size (8).
-        use_iat: bool. Intent attention (Eq. 3); False feeds the last position to the head.
+        use_iat: bool. Intent attention (PITuning Eq. 3); False feeds the last position to the head.
         attention_units: tuple of int. Hidden sizes of the IAT activation unit.
         attention_normalize: str. "none" (DIN) or "softmax".
-        head_units: int. Hidden width of the Eq. 4 MLP.
+        head_units: int. Hidden width of the PITuning Eq. 4 MLP.
         head_dropout: float.
-        reconstruction: bool. Build E_m and the reconstruction MLP (Eq. 5).
+        reconstruction: bool. Build E_m and the reconstruction MLP (PITuning Eq. 5).
         reconstruction_units: int. Hidden width of the reconstruction MLP.
-        mask_rate: float. Fraction of history positions masked for Eq. 5.
+        mask_rate: float. Fraction of history positions masked for PITuning Eq. 5.
         seed: int. Seed of the masking draws.
 
     Call: features dict (``location, weekday, slot, event`` int32 ``[batch, L]``, ``mask``
@@ -120,8 +120,9 @@ class IntentPredictor(keras.Model):
     def dummy_inputs(self, batch_size=2):
         """All-ones features of the static length (builds the model)."""
         ids = tf.ones([batch_size, self.sequence_length], tf.int32)
-        return {"location": ids, "weekday": ids, "slot": ids, "event": ids,
-                "mask": tf.ones([batch_size, self.sequence_length], tf.float32)}
+        features = {key: ids for key in STREAM_KEYS}
+        features["mask"] = tf.ones([batch_size, self.sequence_length], tf.float32)
+        return features
 
     def forward(self, inputs, training=None, mask_events=False, mask_seed=None,
                 return_attention=False):
@@ -157,7 +158,7 @@ class IntentPredictor(keras.Model):
         return self.forward(inputs, training=training)["logits"]
 
     def get_attention(self, inputs):
-        """IAT weights w_ij (Eq. 3) ``[batch, N_I, L]``; zero at padding (Figure 6)."""
+        """IAT weights w_ij (PITuning Eq. 3) ``[batch, N_I, L]``; zero at padding (Figure 6)."""
         if self.attention is None:
             raise ValueError("this model has no intent attention (use_iat=False)")
         return self.forward(inputs, training=False, return_attention=True)["attention"]
