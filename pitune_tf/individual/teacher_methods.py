@@ -19,26 +19,22 @@ from pitune_tf.individual.lgbm_features import (
     train_lgbm,
     window_features,
 )
+from pitune_tf.models.gpt2_backbone import set_partial_tuning as freeze_gpt2_sublayers
 
 TEACHER_METHODS = ("lgbm", "fp", "pp")  # the methods of this module
 PER_USER_TEACHER_METHODS = ("fp", "pp")  # Table 3's teacher tuned per user: run on a subset
 
 
 def set_partial_tuning(model, partial) -> int:
-    """PP of Table 3 (OFA-style): freezes every GPT2 block's self-attention and feed-forward
-    sublayers (``attn``, ``mlp``) of the teacher; layer norms, the position embedding, our
-    embeddings and heads stay trainable (GPT2's unused token table ``wte`` is always frozen).
-    ``partial=False`` makes them trainable again (FP). The event-reconstruction parts of the
-    population stage (mask embedding, reconstruction MLP) play no part in intent prediction
-    on the device and are frozen in both. Returns the number of frozen GPT2 sublayers."""
+    """PP of Table 3 (OFA-style) on the teacher: GPT2's attention and feed-forward sublayers
+    frozen (:func:`pitune_tf.models.gpt2_backbone.set_partial_tuning`), or trainable again
+    with ``partial=False`` (FP). The event-reconstruction parts of the population stage (mask
+    embedding, reconstruction MLP) play no part in intent prediction on the device and are
+    frozen in both. Returns the number of frozen GPT2 sublayers."""
     for name in ("masking", "reconstruction_head"):
         if getattr(model, name, None) is not None:
             getattr(model, name).trainable = False
-    blocks = model.backbone.gpt2.transformer.h
-    for block in blocks:
-        block.attn.trainable = not partial
-        block.mlp.trainable = not partial
-    return 2 * len(blocks) if partial else 0
+    return freeze_gpt2_sublayers(model.backbone.gpt2.transformer, partial)
 
 
 class TeacherMethods:
