@@ -36,7 +36,7 @@ class LossModel(keras.Model):
 
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
-        self._trackers = {}
+        self._loss_trackers = _Trackers()
 
     def compute_losses(self, data, training) -> dict:
         raise NotImplementedError
@@ -47,16 +47,17 @@ class LossModel(keras.Model):
 
     @property
     def metrics(self):
-        return list(self._trackers.values())
+        return list(self._loss_trackers.by_name.values())
 
     def _track(self, values) -> dict:
         """Adds each value to its name's epoch-mean tracker; returns the running means."""
+        trackers = self._loss_trackers.by_name
         for name, value in values.items():
-            if name not in self._trackers:
+            if name not in trackers:
                 with tf.init_scope():  # a tracker made while tracing lives outside the graph
-                    self._trackers[name] = keras.metrics.Mean(name=name)
-            self._trackers[name].update_state(value)
-        return {name: self._trackers[name].result() for name in values}
+                    trackers[name] = keras.metrics.Mean(name=name)
+            trackers[name].update_state(value)
+        return {name: trackers[name].result() for name in values}
 
     def train_batch(self, data) -> dict:
         """One optimizer step on ``data``; returns this batch's terms (no tracking)."""
@@ -74,3 +75,12 @@ class LossModel(keras.Model):
 
     def test_step(self, data):
         return self._track(self.compute_losses(data, training=False))
+
+
+class _Trackers:
+    """The loss trackers, out of Keras' attribute tracking: they are epoch accumulators reset
+    by ``fit`` at every epoch, not state to checkpoint (a tracker made at the first step would
+    otherwise be restored late from a checkpoint, into the middle of a resumed epoch)."""
+
+    def __init__(self):
+        self.by_name = {}
