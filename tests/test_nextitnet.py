@@ -28,7 +28,7 @@ from pitune_tf.common.keras import tf
 
 
 def tiny_net(**kwargs):
-    net = NextItNet(num_items=20, embedding_dim=8, block_dilations=(1, 2), **kwargs)
+    net = NextItNet(n_items=20, embedding_dim=8, block_dilations=(1, 2), **kwargs)
     net.build([None, None])
     return net
 
