@@ -29,21 +29,21 @@ def predict(model, source, batch_size=512):
         out = step(tf.constant(source[start:start + batch_size], tf.int32))
         logits.append(out["logits"].numpy())
         gates.append(out["gates"].numpy())
-    n_blocks = getattr(model, "num_blocks", 0)
+    n_blocks = getattr(model, "n_blocks", 0)
     if not logits:
-        return np.zeros((0, model.num_outputs), np.float32), np.zeros((0, n_blocks), np.float32)
+        return np.zeros((0, model.n_outputs), np.float32), np.zeros((0, n_blocks), np.float32)
     return np.concatenate(logits), np.concatenate(gates)
 
 
-def recommendation_metrics(logits, targets, num_negatives=99, seed=0, k=(5, 20)):
-    """MRR@k / HR@k against ``num_negatives`` sampled negatives, plus the same over the full
+def recommendation_metrics(logits, targets, n_negatives=99, seed=0, k=(5, 20)):
+    """MRR@k / HR@k against ``n_negatives`` sampled negatives, plus the same over the full
     ranking of every valid target item (prefixed ``full_``). Ties count against the model."""
     from pitune_tf.metrics import rank_metrics, ranks_from_scores
 
     targets = np.asarray(targets, np.int64)
-    num_outputs = logits.shape[1]
-    num_negatives = min(num_negatives, num_outputs - 2)
-    negatives = NegativeSampler(1, num_outputs, num_negatives, seed=seed).sample(targets)
+    n_outputs = logits.shape[1]
+    n_negatives = min(n_negatives, n_outputs - 2)
+    negatives = NegativeSampler(1, n_outputs, n_negatives, seed=seed).sample(targets)
     candidates = np.concatenate([targets[:, None], negatives], axis=1)  # [n, 1 + negatives]
     sampled_scores = np.take_along_axis(logits, candidates, axis=1)
     sampled = rank_metrics(ranks_from_scores(sampled_scores, np.zeros(len(targets), np.int64)), k=k)
@@ -51,7 +51,7 @@ def recommendation_metrics(logits, targets, num_negatives=99, seed=0, k=(5, 20))
     full = rank_metrics(ranks_from_scores(full_scores, targets - 1), k=k)
     out = {key: float(value) for key, value in sampled.items()}
     out.update({f"full_{key}": float(value) for key, value in full.items()})
-    out["num_negatives"] = int(num_negatives)
+    out["n_negatives"] = int(n_negatives)
     out["n"] = int(len(targets))
     return out
 

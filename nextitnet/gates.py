@@ -10,10 +10,10 @@ from pitune_tf.common.keras import tf
 
 
 def gumbel_softmax_gates(logits, temperature=10.0, noise=None, rng=None):
-    """UAF-Hard (Eq. 9-10): straight-through Gumbel-softmax.
+    """UAF-Hard (UAF Eq. 9-10): straight-through Gumbel-softmax.
 
-    Forward: ``z = one_hot(argmax(g + log pi))`` (Eq. 9), exactly 0/1. Backward: gradients of
-    the relaxation ``alpha = softmax((log pi + g) / tau)`` (Eq. 10).
+    Forward: ``z = one_hot(argmax(g + log pi))`` (UAF Eq. 9), exactly 0/1. Backward: gradients of
+    the relaxation ``alpha = softmax((log pi + g) / tau)`` (UAF Eq. 10).
 
     Args:
         logits: [batch, N, 2] policy logits; ``log pi = log_softmax(logits)``.
@@ -30,14 +30,14 @@ def gumbel_softmax_gates(logits, temperature=10.0, noise=None, rng=None):
             shape, minval=1e-10, maxval=1.0
         )
         noise = -tf.math.log(-tf.math.log(u))  # g = -log(-log u)
-    alpha = tf.nn.softmax((log_pi + noise) / temperature, axis=-1)  # Eq. 10, [batch, N, 2]
-    z = tf.one_hot(tf.argmax(log_pi + noise, axis=-1), 2, dtype=alpha.dtype)  # Eq. 9
+    alpha = tf.nn.softmax((log_pi + noise) / temperature, axis=-1)  # UAF Eq. 10, [batch, N, 2]
+    z = tf.one_hot(tf.argmax(log_pi + noise, axis=-1), 2, dtype=alpha.dtype)  # UAF Eq. 9
     straight_through = alpha + tf.stop_gradient(z - alpha)  # forward z, backward d alpha
     return straight_through[..., 1], alpha
 
 
 def soft_gates(logits):
-    """UAF-Soft (Eq. 12): ``I_l = sigmoid(v_l)`` with ``v_l`` = fine-tune minus freeze logit."""
+    """UAF-Soft (UAF Eq. 12): ``I_l = sigmoid(v_l)`` with ``v_l`` = fine-tune minus freeze logit."""
     return tf.sigmoid(logits[..., 1] - logits[..., 0])  # [batch, N]
 
 
@@ -54,7 +54,7 @@ def sample_actions(logits, rng=None):
     return tf.cast(u < p_tune, logits.dtype)
 
 
-def hashed_bernoulli_gates(items, num_blocks, seed=0):
+def hashed_bernoulli_gates(items, n_blocks, seed=0):
     """UAF-Random (5.2.1): Bernoulli(0.5) gates fixed by the seed and the user's sequence.
 
     The same sequence gets the same gates in training and at inference (the paper keeps
@@ -63,6 +63,6 @@ def hashed_bernoulli_gates(items, num_blocks, seed=0):
     text = tf.strings.reduce_join(tf.strings.as_string(items), axis=1, separator=",")  # [batch]
     gates = [
         tf.strings.to_hash_bucket_fast(tf.strings.join([f"{seed}|{block}|", text]), 2)
-        for block in range(num_blocks)
+        for block in range(n_blocks)
     ]
     return tf.cast(tf.stack(gates, axis=1), tf.float32)  # [batch, N]

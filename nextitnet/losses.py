@@ -16,7 +16,7 @@ def masked_next_item_loss(targets, logits, pad_id=0):
 
     Args:
         targets: [batch, L] int, the next item x_{i} at each position.
-        logits: [batch, L, V] Eq. 3 scores.
+        logits: [batch, L, V] UAF Eq. 3 scores.
         pad_id: int. The padding id.
     Returns:
         scalar mean cross-entropy over the non-padding targets (0 when there are none).

@@ -13,29 +13,29 @@ class NextItNet(keras.Model):
     """NextItNet backbone for autoregressive pretraining (UAF Eq. 1-5).
 
     ``call(items)`` embeds the item ids (``E^u``; id 0 is padding and embeds to zeros), runs
-    the residual blocks (Eq. 1-2) and returns the hidden states ``E_l^u``
+    the residual blocks (UAF Eq. 1-2) and returns the hidden states ``E_l^u``
     ``[batch, L, embedding_dim]``; ``next_item_logits(hidden)`` is the softmax layer of
-    Eq. 3 over the source items. The masked loss of Eq. 5 is in ``nextitnet.losses``.
+    UAF Eq. 3 over the source items. The masked loss of UAF Eq. 5 is in ``nextitnet.losses``.
 
     Args:
-        num_items: int. |X| + reserved ids: size of the source item vocabulary (0 = pad).
+        n_items: int. |X| + reserved ids: size of the source item vocabulary (0 = pad).
         embedding_dim: int. k, item embedding and channel size (128 in the paper).
         block_dilations: tuple of int. Dilation of the first conv of each residual block
             (the second uses twice it); ``(1, 4) * 4`` gives the paper's 16 layers with
             dilations 1,2,4,8 repeated.
         kernel_size: int. Convolution width (3).
         adapter_dim: int. PeterRec adapter width inside every block; 0 = none.
-        with_softmax: bool. Whether to build the Eq. 3 output layer.
+        with_softmax: bool. Whether to build the UAF Eq. 3 output layer.
 
     Example:
-        >>> net = NextItNet(num_items=20, embedding_dim=8, block_dilations=(1, 2))
+        >>> net = NextItNet(n_items=20, embedding_dim=8, block_dilations=(1, 2))
         >>> net(tf.constant([[0, 3, 4, 5]])).shape
         TensorShape([1, 4, 8])
     """
 
     def __init__(
         self,
-        num_items,
+        n_items,
         embedding_dim=128,
         block_dilations=PAPER_BLOCK_DILATIONS,
         kernel_size=3,
@@ -44,14 +44,14 @@ class NextItNet(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        self.num_items = int(num_items)
+        self.n_items = int(n_items)
         self.embedding_dim = int(embedding_dim)
         self.block_dilations = tuple(int(d) for d in block_dilations)
         self.kernel_size = int(kernel_size)
         self.adapter_dim = int(adapter_dim)
         self.with_softmax = bool(with_softmax)
         self.item_embedding = keras.layers.Embedding(
-            self.num_items,
+            self.n_items,
             self.embedding_dim,
             embeddings_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
             name="item_embedding",
@@ -63,7 +63,7 @@ class NextItNet(keras.Model):
             for i, d in enumerate(self.block_dilations)
         ]
         self.softmax = (
-            keras.layers.Dense(self.num_items, name="softmax") if self.with_softmax else None
+            keras.layers.Dense(self.n_items, name="softmax") if self.with_softmax else None
         )
 
     def build(self, input_shape=None):
@@ -86,16 +86,16 @@ class NextItNet(keras.Model):
         x = self.embed(items)  # [batch, L, k]
         mask = self.padding_mask(items)  # [batch, L, 1]
         for block in self.blocks:
-            # Eq. 1; padding is zeroed again after each block (the official code lets the
+            # UAF Eq. 1; padding is zeroed again after each block (the official code lets the
             # biases of F_l leak into padding, so outputs depended on the amount of padding)
             x = block(x) * mask  # [batch, L, k]
         return x
 
     def next_item_logits(self, hidden):
-        """Eq. 3 logits ``W E_l + b`` over the source items. hidden: [batch, L, k]."""
+        """UAF Eq. 3 logits ``W E_l + b`` over the source items. hidden: [batch, L, k]."""
         if self.softmax is None:
             raise ValueError("this NextItNet was built without its softmax layer")
-        return self.softmax(hidden)  # [batch, L, num_items]
+        return self.softmax(hidden)  # [batch, L, n_items]
 
     def copy_from(self, other: "NextItNet", softmax=True) -> None:
         """Loads the embedding, every block's conv/LayerNorm weights and (optionally) the
@@ -111,7 +111,7 @@ class NextItNet(keras.Model):
     def get_config(self):
         return {
             "name": self.name,
-            "num_items": self.num_items,
+            "n_items": self.n_items,
             "embedding_dim": self.embedding_dim,
             "block_dilations": list(self.block_dilations),
             "kernel_size": self.kernel_size,

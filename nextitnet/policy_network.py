@@ -10,17 +10,17 @@ from pitune_tf.common.keras import keras, tf
 
 @keras.saving.register_keras_serializable(package="pitune")
 class PolicyNetwork(keras.layers.Layer):
-    """Policy network of UAF (3.3, Eq. 11): ``v = W_p h_p + b_p`` as a logit pair per block.
+    """Policy network of UAF (3.3, UAF Eq. 11): ``v = W_p h_p + b_p`` as a logit pair per block.
 
     ``h_p`` is the last real position's hidden state of a light NextItNet (2 residual
     blocks, dilations 1,2,4,8) or of a GRU (Table 4) over the user's source sequence. The
-    output ``[batch, num_blocks, 2]`` holds log-odds for (freeze, fine-tune) of each block:
-    index 1 is "fine-tune" (I_l = 1). Hard (Eq. 9-10), soft (Eq. 12) and RL (Eq. 13-14)
+    output ``[batch, n_blocks, 2]`` holds log-odds for (freeze, fine-tune) of each block:
+    index 1 is "fine-tune" (I_l = 1). Hard (UAF Eq. 9-10), soft (UAF Eq. 12) and RL (UAF Eq. 13-14)
     policies read these logits (``nextitnet.gates``).
 
     Args:
-        num_items: int. Source item vocabulary size (0 = pad).
-        num_blocks: int. N, the number of residual blocks to decide on.
+        n_items: int. Source item vocabulary size (0 = pad).
+        n_blocks: int. N, the number of residual blocks to decide on.
         kind: str. "nextitnet" or "gru".
         embedding_dim: int. Width of the policy's own embedding and hidden state.
         block_dilations: tuple of int. Dilations of the light NextItNet's blocks ((1, 4) =
@@ -28,15 +28,15 @@ class PolicyNetwork(keras.layers.Layer):
         kernel_size: int. Convolution width.
 
     Example:
-        >>> policy = PolicyNetwork(num_items=20, num_blocks=3, embedding_dim=8)
+        >>> policy = PolicyNetwork(n_items=20, n_blocks=3, embedding_dim=8)
         >>> policy(tf.constant([[0, 3, 4, 5]])).shape
         TensorShape([1, 3, 2])
     """
 
     def __init__(
         self,
-        num_items,
-        num_blocks,
+        n_items,
+        n_blocks,
         kind="nextitnet",
         embedding_dim=64,
         block_dilations=(1, 4),
@@ -46,14 +46,14 @@ class PolicyNetwork(keras.layers.Layer):
         super().__init__(**kwargs)
         if kind not in ("nextitnet", "gru"):
             raise ValueError(f"policy kind must be 'nextitnet' or 'gru', got {kind!r}")
-        self.num_items = int(num_items)
-        self.num_blocks = int(num_blocks)
+        self.n_items = int(n_items)
+        self.n_blocks = int(n_blocks)
         self.kind = kind
         self.embedding_dim = int(embedding_dim)
         self.block_dilations = tuple(int(d) for d in block_dilations)
         self.kernel_size = int(kernel_size)
         self.item_embedding = keras.layers.Embedding(
-            self.num_items,
+            self.n_items,
             self.embedding_dim,
             embeddings_initializer=keras.initializers.TruncatedNormal(stddev=0.02),
             name="item_embedding",
@@ -67,7 +67,7 @@ class PolicyNetwork(keras.layers.Layer):
         else:
             self.blocks = []
             self.gru = keras.layers.GRU(self.embedding_dim, return_sequences=True, name="gru")
-        self.projection = keras.layers.Dense(self.num_blocks * 2, name="projection")  # W_p, b_p
+        self.projection = keras.layers.Dense(self.n_blocks * 2, name="projection")  # W_p, b_p
 
     def build(self, input_shape):
         self.item_embedding.build(None)
@@ -86,14 +86,14 @@ class PolicyNetwork(keras.layers.Layer):
         for block in self.blocks:
             x = block(x) * mask  # [batch, L, d_p], padding kept at zero
         h_p = last_real_hidden(x, items)  # [batch, d_p]
-        v = self.projection(h_p)  # Eq. 11, [batch, 2N]
-        return tf.reshape(v, [-1, self.num_blocks, 2])  # [batch, N, (freeze, fine-tune)]
+        v = self.projection(h_p)  # UAF Eq. 11, [batch, 2N]
+        return tf.reshape(v, [-1, self.n_blocks, 2])  # [batch, N, (freeze, fine-tune)]
 
     def get_config(self):
         config = super().get_config()
         config.update(
-            num_items=self.num_items,
-            num_blocks=self.num_blocks,
+            n_items=self.n_items,
+            n_blocks=self.n_blocks,
             kind=self.kind,
             embedding_dim=self.embedding_dim,
             block_dilations=list(self.block_dilations),

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 from nextitnet.losses import masked_next_item_loss
 from nextitnet.nextitnet_backbone import NextItNet
-from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.keras import tf
+from pitune_tf.common.loss_model import LossModel
 
 
-class NextItNetPretrainer(keras.Model):
-    """Trains a :class:`NextItNet` with the masked next-item loss (Eq. 5).
+class NextItNetPretrainer(LossModel):
+    """Trains a :class:`NextItNet` with the masked next-item loss (UAF Eq. 5).
 
     A batch is ``[batch, L + 1]`` item ids (left-padded with 0): inputs are the first L,
     targets the last L; padding targets (and the first real item, whose input is padding)
-    are masked out of the loss.
+    are masked out of the loss. ``compute_losses`` returns ``loss`` and ``next_item_ce``
+    (the same value); the :class:`LossModel` base does the training step.
 
     Args:
         network: NextItNet. The backbone with its softmax layer.
@@ -34,13 +36,3 @@ class NextItNetPretrainer(keras.Model):
         targets = tf.where(tf.not_equal(items[:, :-1], 0), items[:, 1:], 0)  # [batch, L]
         ce = masked_next_item_loss(targets, logits)
         return {"loss": ce, "next_item_ce": ce}
-
-    def train_step(self, data):
-        with tf.GradientTape() as tape:
-            losses = self.compute_losses(data, training=True)
-        variables = self.network.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(losses["loss"], variables), variables))
-        return losses
-
-    def test_step(self, data):
-        return self.compute_losses(data, training=False)

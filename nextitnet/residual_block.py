@@ -17,7 +17,7 @@ class ResidualBlock(keras.layers.Layer):
     ``(kernel_size - 1) * dilation`` zeros before a "valid" convolution, so the output at
     position t reads only positions <= t.
 
-    The call returns the whole block output ``F_l(E) + E``; UAF's Eq. 6 mixes two such
+    The call returns the whole block output ``F_l(E) + E``; UAF Eq. 6 mixes two such
     outputs with gates that sum to one, which equals mixing the residual mappings.
     ``residual_mapping(E)`` returns ``F_l(E)`` alone.
 
@@ -73,7 +73,7 @@ class ResidualBlock(keras.layers.Layer):
         return conv(x)  # [batch, L, k]
 
     def residual_mapping(self, inputs):
-        """F_l(E) of Eq. 2, without the shortcut. inputs: [batch, L, k]."""
+        """F_l(E) of UAF Eq. 2, without the shortcut. inputs: [batch, L, k]."""
         x = self._causal_conv(self.conv1, inputs, self.dilation)  # [batch, L, k]
         if self.adapter1 is not None:
             x = self.adapter1(x)
@@ -84,7 +84,7 @@ class ResidualBlock(keras.layers.Layer):
         return tf.nn.relu(self.ln2(x))  # [batch, L, k]
 
     def call(self, inputs):
-        return inputs + self.residual_mapping(inputs)  # Eq. 1, [batch, L, k]
+        return inputs + self.residual_mapping(inputs)  # UAF Eq. 1, [batch, L, k]
 
     def copy_from(self, other: "ResidualBlock") -> None:
         """Copies the convolution and LayerNorm weights of ``other`` (adapters untouched)."""

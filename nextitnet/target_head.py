@@ -27,7 +27,7 @@ class TargetHead(keras.layers.Layer):
     source sequence.
 
     Args:
-        num_outputs: int. |Y| + reserved ids (target items), or the number of classes of a
+        n_outputs: int. |Y| + reserved ids (target items), or the number of classes of a
             profile-prediction task.
 
     Example:
@@ -36,10 +36,10 @@ class TargetHead(keras.layers.Layer):
         TensorShape([2, 5])
     """
 
-    def __init__(self, num_outputs, **kwargs):
+    def __init__(self, n_outputs, **kwargs):
         super().__init__(**kwargs)
-        self.num_outputs = int(num_outputs)
-        self.dense = keras.layers.Dense(self.num_outputs, name="dense")
+        self.n_outputs = int(n_outputs)
+        self.dense = keras.layers.Dense(self.n_outputs, name="dense")
 
     def build(self, input_shape):
         self.dense.build([None, input_shape[-1]])
@@ -47,9 +47,9 @@ class TargetHead(keras.layers.Layer):
 
     def call(self, hidden, items):
         h_n = last_real_hidden(hidden, items)  # [batch, k]
-        return self.dense(h_n)  # [batch, num_outputs]
+        return self.dense(h_n)  # [batch, n_outputs]
 
     def get_config(self):
         config = super().get_config()
-        config.update(num_outputs=self.num_outputs)
+        config.update(n_outputs=self.n_outputs)
         return config

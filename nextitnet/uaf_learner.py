@@ -12,33 +12,35 @@ from nextitnet.losses import (
     self_critical_loss,
 )
 from nextitnet.uaf_model import UAFModel
-from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.keras import tf
+from pitune_tf.common.loss_model import LossModel
 
 
-class UAFLearner(keras.Model):
+class UAFLearner(LossModel):
     """Fine-tunes a :class:`UAFModel` (UAF Eq. 8, 13-15).
 
     A batch is ``{"source": [batch, L] int, "target": [batch] int}``. Objectives:
 
-    - ``bpr`` (Eq. 8): ``-log sigmoid(o_{y+} - o_{y-})`` with one negative drawn uniformly
-      from the valid target ids ``1 .. num_outputs - 1`` other than the positive;
+    - ``bpr`` (UAF Eq. 8): ``-log sigmoid(o_{y+} - o_{y-})`` with one negative drawn uniformly
+      from the valid target ids ``1 .. n_outputs - 1`` other than the positive;
     - ``bce``: the official code's binary cross-entropy on the same pair;
     - ``ce``: softmax cross-entropy over classes (profile prediction, 5.4).
 
-    In ``rl`` mode the loss is ``L = L_main + beta * L_RL`` (Eq. 15): the main loss on the
-    sampled action's output, and the self-critical loss (Eq. 14) with rewards (Eq. 13)
+    In ``rl`` mode the loss is ``L = L_main + beta * L_RL`` (UAF Eq. 15): the main loss on the
+    sampled action's output, and the self-critical loss (UAF Eq. 14) with rewards (UAF Eq. 13)
     ``1 - share^2`` when correct and ``-gamma`` otherwise. "Correct" means the positive is
     in the top ``reward_top_k`` of all valid target items (argmax = label for ``ce``).
     In ``mtl`` mode the masked next-item loss of the source sequence is added with weight
-    ``source_loss_weight``. ``train_step`` returns every term by name; variables outside
-    the mode's trainable set (e.g. the frozen blocks F_l) get no update.
+    ``source_loss_weight``. ``compute_losses`` returns every term by name (the
+    :class:`LossModel` base does the training step and keeps their epoch means); variables
+    outside the mode's trainable set (e.g. the frozen blocks F_l) get no update.
 
     Args:
         model: UAFModel.
         objective: str. "bpr", "bce" or "ce".
-        gamma: float. gamma of Eq. 13.
-        beta: float. beta of Eq. 15.
-        reward_top_k: int. Rank cut-off that makes a recommendation "correct" in Eq. 13.
+        gamma: float. gamma of UAF Eq. 13.
+        beta: float. beta of UAF Eq. 15.
+        reward_top_k: int. Rank cut-off that makes a recommendation "correct" in UAF Eq. 13.
         source_loss_weight: float. Weight of the source objective in ``mtl`` mode.
     """
 
@@ -67,7 +69,7 @@ class UAFLearner(keras.Model):
 
     def sample_negatives(self, positives):
         """One negative per row, uniform over valid ids 1..V except the positive. [batch]."""
-        valid = self.model.num_outputs - 1  # V
+        valid = self.model.n_outputs - 1  # V
         shift = self.model.rng.uniform(tf.shape(positives), minval=1, maxval=valid, dtype=tf.int32)
         return 1 + tf.math.floormod(positives - 1 + shift, valid)
 
@@ -79,14 +81,14 @@ class UAFLearner(keras.Model):
         return bpr_loss(pos, neg) if self.objective == "bpr" else bce_loss(pos, neg)
 
     def correct(self, logits, targets):
-        """[batch] bool: the prediction counts as correct for the reward of Eq. 13."""
+        """[batch] bool: the prediction counts as correct for the reward of UAF Eq. 13."""
         if self.objective == "ce":
             return tf.equal(tf.argmax(logits, axis=-1, output_type=tf.int32), targets)
         pos = tf.gather(logits, targets, axis=1, batch_dims=1)[:, None]  # [batch, 1]
         rank = 1 + tf.reduce_sum(tf.cast(logits[:, 1:] > pos, tf.int32), axis=1)  # [batch]
         return rank <= self.reward_top_k
 
-    def compute_losses(self, data, training=True):
+    def compute_losses(self, data, training):
         model = self.model
         items = tf.cast(data["source"], tf.int32)
         targets = tf.cast(data["target"], tf.int32)
@@ -120,16 +122,3 @@ class UAFLearner(keras.Model):
         out[self.objective] = main
         out["loss"] = total
         return out
-
-    def train_step(self, data):
-        with tf.GradientTape() as tape:
-            losses = self.compute_losses(data, training=True)
-        variables = self.model.trainable_variables
-        grads = tape.gradient(losses["loss"], variables)
-        self.optimizer.apply_gradients(
-            [(g, v) for g, v in zip(grads, variables) if g is not None]
-        )
-        return losses
-
-    def test_step(self, data):
-        return self.compute_losses(data, training=False)

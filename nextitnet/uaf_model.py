@@ -1,4 +1,4 @@
-"""UAF (Eq. 6) and the paper's fine-tuning baselines (4.2) as one model with a ``mode``."""
+"""UAF Eq. 6 and the paper's fine-tuning baselines (4.2) as one model with a ``mode``."""
 
 from __future__ import annotations
 
@@ -30,13 +30,13 @@ class UAFModel(keras.Model):
 
     In the UAF modes every residual block exists twice: the pretrained block ``F_l``
     (frozen) and a trainable copy ``F'_l`` initialised from it (``load_pretrained``), and
-    (Eq. 6) ``E_l = I_l F'_l(E_{l-1}) + (1 - I_l) F_l(E_{l-1}) + E_{l-1}``. The gate
+    (UAF Eq. 6) ``E_l = I_l F'_l(E_{l-1}) + (1 - I_l) F_l(E_{l-1}) + E_{l-1}``. The gate
     ``I_l(E^u)`` comes from the policy network over the source sequence:
 
-    - ``hard``: straight-through Gumbel-softmax, tau = ``temperature`` (Eq. 9-10); greedy at
+    - ``hard``: straight-through Gumbel-softmax, tau = ``temperature`` (UAF Eq. 9-10); greedy at
       inference;
-    - ``soft``: sigmoid (Eq. 11-12);
-    - ``rl``: a sampled action in training (the REINFORCE loss of Eq. 13-15 lives in the
+    - ``soft``: sigmoid (UAF Eq. 11-12);
+    - ``rl``: a sampled action in training (the REINFORCE loss of UAF Eq. 13-15 lives in the
       learner), greedy at inference;
     - ``random``: Bernoulli(0.5), fixed per sequence by ``seed`` (5.2.1).
 
@@ -45,12 +45,12 @@ class UAFModel(keras.Model):
     head), ``finetune-all``, ``mtl`` (random init, trained with the source objective too)
     and ``peterrec`` (frozen backbone, trainable adapters in every block + head).
 
-    ``call(items)`` returns ``{"logits": [batch, num_outputs], "gates": [batch, N]}``
-    (gates all-zero for the baselines). The target head is Eq. 7 on the last real position.
+    ``call(items)`` returns ``{"logits": [batch, n_outputs], "gates": [batch, N]}``
+    (gates all-zero for the baselines). The target head is UAF Eq. 7 on the last real position.
 
     Args:
-        num_items: int. Source item vocabulary size (0 = pad).
-        num_outputs: int. Target item vocabulary size (0 = reserved "unknown") or classes.
+        n_items: int. Source item vocabulary size (0 = pad).
+        n_outputs: int. Target item vocabulary size (0 = reserved "unknown") or classes.
         mode: str. One of ``MODES``.
         embedding_dim: int. k.
         block_dilations: tuple of int. First-conv dilation of every residual block.
@@ -61,11 +61,11 @@ class UAFModel(keras.Model):
         temperature: float. Gumbel-softmax tau (hard mode).
         adapter_dim: int. PeterRec adapter width (peterrec mode).
         tune_embedding: bool. Whether UAF modes fine-tune the item embedding (part of the
-            pretrained parameters Theta of Eq. 8; the blocks F_l stay frozen).
+            pretrained parameters Theta of UAF Eq. 8; the blocks F_l stay frozen).
         seed: int. Seed of the Gumbel / RL sampling and of the random policy.
 
     Example:
-        >>> model = UAFModel(num_items=20, num_outputs=7, mode="soft", embedding_dim=8,
+        >>> model = UAFModel(n_items=20, n_outputs=7, mode="soft", embedding_dim=8,
         ...                  block_dilations=(1, 2), policy_dim=8)
         >>> model(tf.constant([[0, 3, 4, 5]]))["logits"].shape
         TensorShape([1, 7])
@@ -73,8 +73,8 @@ class UAFModel(keras.Model):
 
     def __init__(
         self,
-        num_items,
-        num_outputs,
+        n_items,
+        n_outputs,
         mode="soft",
         embedding_dim=128,
         block_dilations=PAPER_BLOCK_DILATIONS,
@@ -91,8 +91,8 @@ class UAFModel(keras.Model):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {', '.join(MODES)}")
-        self.num_items = int(num_items)
-        self.num_outputs = int(num_outputs)
+        self.n_items = int(n_items)
+        self.n_outputs = int(n_outputs)
         self.mode = mode
         self.embedding_dim = int(embedding_dim)
         self.block_dilations = tuple(int(d) for d in block_dilations)
@@ -104,10 +104,10 @@ class UAFModel(keras.Model):
         self.adapter_dim = int(adapter_dim)
         self.tune_embedding = bool(tune_embedding)
         self.seed = int(seed)
-        self.num_blocks = len(self.block_dilations)
+        self.n_blocks = len(self.block_dilations)
 
         self.backbone = NextItNet(
-            self.num_items,
+            self.n_items,
             self.embedding_dim,
             self.block_dilations,
             self.kernel_size,
@@ -125,8 +125,8 @@ class UAFModel(keras.Model):
         )
         self.policy = (
             PolicyNetwork(
-                self.num_items,
-                self.num_blocks,
+                self.n_items,
+                self.n_blocks,
                 kind=self.policy_kind,
                 embedding_dim=self.policy_dim,
                 block_dilations=self.policy_dilations,
@@ -136,7 +136,7 @@ class UAFModel(keras.Model):
             if mode in POLICY_MODES
             else None
         )
-        self.head = TargetHead(self.num_outputs, name="target_head")
+        self.head = TargetHead(self.n_outputs, name="target_head")
         self.rng = tf.random.Generator.from_seed(self.seed)
         self.build_all()
         self._set_trainable()
@@ -153,7 +153,7 @@ class UAFModel(keras.Model):
         backbone.item_embedding.trainable = mode in UAF_MODES and self.tune_embedding
         for i, block in enumerate(backbone.blocks):
             if mode.startswith("finetune-last"):
-                block.trainable = i >= self.num_blocks - int(mode[-1])
+                block.trainable = i >= self.n_blocks - int(mode[-1])
             elif mode == "peterrec":
                 for name in ("conv1", "ln1", "conv2", "ln2"):
                     getattr(block, name).trainable = False
@@ -178,7 +178,7 @@ class UAFModel(keras.Model):
         """I_l(E^u) [batch, N] for this mode, or None for the baselines."""
         mode = self.mode
         if mode == "random":
-            return gate_fns.hashed_bernoulli_gates(items, self.num_blocks, self.seed)
+            return gate_fns.hashed_bernoulli_gates(items, self.n_blocks, self.seed)
         if mode not in POLICY_MODES:
             return None
         if policy_logits is None:
@@ -192,7 +192,7 @@ class UAFModel(keras.Model):
         return gate_fns.sample_actions(policy_logits, rng=self.rng)
 
     def encode(self, items, gates=None, training=False):
-        """Final hidden states [batch, L, k]; Eq. 6 in the UAF modes (``gates`` [batch, N])."""
+        """Final hidden states [batch, L, k]; UAF Eq. 6 in the UAF modes (``gates`` [batch, N])."""
         x = self.backbone.embed(items)  # E^u, [batch, L, k]
         mask = self.backbone.padding_mask(items)  # [batch, L, 1]
         for index, block in enumerate(self.backbone.blocks):
@@ -200,7 +200,7 @@ class UAFModel(keras.Model):
             if self.tuned_blocks and gates is not None:
                 tuned = self.tuned_blocks[index](x, training=training)  # F'_l(E) + E
                 g = tf.cast(gates[:, index], x.dtype)[:, None, None]  # [batch, 1, 1]
-                x = g * tuned + (1.0 - g) * frozen  # Eq. 6 (the gates sum to one)
+                x = g * tuned + (1.0 - g) * frozen  # UAF Eq. 6 (the gates sum to one)
             else:
                 x = frozen
             x = x * mask  # padding stays zero, as in NextItNet.call
@@ -210,16 +210,16 @@ class UAFModel(keras.Model):
         items = tf.cast(items, tf.int32)
         gates = self.gates_for(items, training=training)
         hidden = self.encode(items, gates, training=training)  # [batch, L, k]
-        logits = self.head(hidden, items)  # Eq. 7, [batch, num_outputs]
+        logits = self.head(hidden, items)  # UAF Eq. 7, [batch, n_outputs]
         if gates is None:
-            gates = tf.zeros([tf.shape(items)[0], self.num_blocks])
+            gates = tf.zeros([tf.shape(items)[0], self.n_blocks])
         return {"logits": logits, "gates": gates}
 
     def get_config(self):
         return {
             "name": self.name,
-            "num_items": self.num_items,
-            "num_outputs": self.num_outputs,
+            "n_items": self.n_items,
+            "n_outputs": self.n_outputs,
             "mode": self.mode,
             "embedding_dim": self.embedding_dim,
             "block_dilations": list(self.block_dilations),

@@ -15,20 +15,23 @@ from nextitnet.data import (
     read_coldrec,
     write_coldrec,
 )
-from nextitnet.data.encoding import fit_source_vocab
+from nextitnet.data.encoding import fit_source_vocab, last_items
 from nextitnet.data.movielens import build_ml1m_genre_split, find_ml1m_dir
+from nextitnet.epoch_batches import EpochBatches
 from nextitnet.losses import bce_loss, bpr_loss, classification_loss, masked_next_item_loss
 from nextitnet.negative_sampler import NegativeSampler
 from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.pretrainer import NextItNetPretrainer
 from nextitnet.residual_block import ResidualBlock
 from nextitnet.target_head import TargetHead, last_real_hidden
+from nextitnet.training import fit_resumable
 from pitune_tf.common.errors import DataError, UserInputError
-from pitune_tf.common.keras import tf
+from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.vocabulary import Vocabulary
 
 
 def tiny_net(**kwargs):
-    net = NextItNet(num_items=20, embedding_dim=8, block_dilations=(1, 2), **kwargs)
+    net = NextItNet(n_items=20, embedding_dim=8, block_dilations=(1, 2), **kwargs)
     net.build([None, None])
     return net
 
@@ -90,6 +93,35 @@ def test_pretraining_gradient_ignores_padding_positions():
     grad = tape.gradient(loss, logits).numpy()
     assert np.all(grad[0, :2] == 0)  # targets 0, 0: no gradient
     assert np.abs(grad[0, 2:]).sum() > 0
+
+
+def test_pretrainer_history_holds_epoch_means(tmp_path):
+    windows = np.array([[0, 3, 4, 5], [6, 7, 8, 9], [0, 0, 2, 3], [5, 4, 3, 2], [0, 1, 2, 3]], np.int32)
+    trainer = NextItNetPretrainer(tiny_net())
+    trainer.compile(optimizer=keras.optimizers.SGD(0.0))  # weights fixed: batch losses known
+    history = fit_resumable(trainer, windows, batch_size=2, seed=0, epochs=1, stage=tmp_path, verbose=0)
+    batch_losses = [float(trainer.compute_losses(b, training=False)["loss"])
+                    for b in EpochBatches(windows, 2, seed=0).batches(epoch=0)]
+    assert len(batch_losses) == 3  # the last batch is short, not dropped
+    assert history.history["loss"][0] == pytest.approx(np.mean(batch_losses), rel=1e-5)
+    assert history.history["next_item_ce"] == history.history["loss"]
+    assert not (tmp_path / "backup").exists()
+
+
+def test_epoch_batches_seeded_per_epoch_and_resumed_stream():
+    rows = {"x": np.arange(7) * 10, "y": np.arange(7)}
+    batches = EpochBatches(rows, batch_size=3, seed=4)
+    epoch1 = list(batches.batches(epoch=1))
+    assert [len(b["x"]) for b in epoch1] == [3, 3, 1] and batches.steps_per_epoch == 3
+    assert sorted(np.concatenate([b["y"] for b in epoch1]).tolist()) == list(range(7))
+    np.testing.assert_array_equal(np.concatenate([b["x"] for b in epoch1]),
+                                  10 * np.concatenate([b["y"] for b in epoch1]))
+    assert not np.array_equal(epoch1[0]["y"], next(batches.batches(epoch=0))["y"])
+    batches.on_epoch_begin(1)  # a fit resumed at epoch 1 streams epochs 1, 2, ...
+    streamed = list(batches.dataset().take(6).as_numpy_iterator())
+    expected = epoch1 + list(batches.batches(epoch=2))
+    for got, want in zip(streamed, expected):
+        np.testing.assert_array_equal(got["y"], want["y"])
 
 
 def test_pair_losses_hand_computed():
@@ -196,6 +228,48 @@ def test_profile_task_and_pretrain_windows():
     assert int(((windows[:, :-1] != 0) & (windows[:, 1:] != 0)).sum()) == n_targets
     with pytest.raises(UserInputError):
         encode_profile_task(data, "income")
+
+
+def reference_pretrain_windows(sequences, max_len, min_items=2):
+    """The loop that pretrain_windows replaces: from each sequence's end backwards."""
+    windows = []
+    for ids in sequences:
+        end = len(ids)
+        while end >= min_items:
+            start = max(0, end - (max_len + 1))
+            window = ids[start:end]
+            windows.append([0] * (max_len + 1 - len(window)) + list(window))
+            end = start + 1 if start > 0 else 0  # next window ends where this one's input starts
+    return np.array(windows, np.int32)
+
+
+def test_pretrain_windows_equal_the_reference_loop():
+    # lengths 0 .. 11 around max_len + 1 = 5, so 0, 1, 2 and 3 windows per sequence
+    sequences = [[str(100 * s + i) for i in range(s)] for s in range(12)]
+    data = CrossDomainData(pretrain=sequences, users=[], source=[], targets=[])
+    vocab = fit_source_vocab(data)
+    ids = [vocab.encode(seq).tolist() for seq in sequences]
+    for max_len, min_items in ((4, 2), (4, 3), (1, 2), (20, 2)):
+        expected = reference_pretrain_windows(ids, max_len, min_items)
+        got = pretrain_windows(data, vocab, max_len, min_items)
+        assert got.dtype == np.int32
+        np.testing.assert_array_equal(got, expected)
+    # hand-made: 8 ids, max_len 3 -> windows ending 8, 5 and 2 ids into the sequence
+    data = CrossDomainData(pretrain=[list("abcdefgh")], users=[], source=[], targets=[])
+    vocab = Vocabulary(list("abcdefgh"), reserved=("<pad>", "<unk>"))  # a=2 .. h=9
+    np.testing.assert_array_equal(pretrain_windows(data, vocab, max_len=3),
+                                  [[6, 7, 8, 9], [3, 4, 5, 6], [0, 0, 2, 3]])
+    with pytest.raises(UserInputError):
+        pretrain_windows(data, vocab, max_len=3, min_items=9)
+
+
+def test_source_vocabulary_frequency_order_and_left_padding():
+    data = CrossDomainData(pretrain=[["b", "a", "c"], ["c"]], users=["u"], source=[["a", "c"]],
+                           targets=[["t"]])
+    vocab = fit_source_vocab(data)
+    assert vocab.tokens == ["<pad>", "<unk>", "c", "a", "b"]  # by count, ties by token
+    np.testing.assert_array_equal(last_items(vocab, [["a", "c"], [], ["b", "z", "a", "c"]], 3),
+                                  [[0, 3, 2], [0, 0, 0], [1, 3, 2]])
 
 
 def test_movielens_builder_missing_gives_pip_hint(tmp_path):

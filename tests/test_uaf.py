@@ -18,7 +18,7 @@ TARGETS = np.array([1, 2, 3], np.int32)
 
 
 def pretrained_net():
-    net = NextItNet(num_items=20, embedding_dim=8, block_dilations=(1, 2))
+    net = NextItNet(n_items=20, embedding_dim=8, block_dilations=(1, 2))
     net.build([None, None])
     return net
 
@@ -178,7 +178,7 @@ def test_negative_in_training_is_never_the_positive():
 
 
 def test_gru_policy_shapes_and_config():
-    policy = PolicyNetwork(num_items=20, num_blocks=3, kind="gru", embedding_dim=8)
+    policy = PolicyNetwork(n_items=20, n_blocks=3, kind="gru", embedding_dim=8)
     assert policy(ITEMS).shape == (3, 3, 2)
     assert PolicyNetwork.from_config(policy.get_config()).get_config() == policy.get_config()
     with pytest.raises(ValueError):

@@ -24,6 +24,16 @@ def test_cli_unknown_config_key(tmp_path, capsys):
     assert "embeding_dim" in capsys.readouterr().err
 
 
+def test_cli_config_values_checked_after_every_source(tmp_path, capsys):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"policy": "lstm"}))
+    assert run_main(main, ["--config", str(cfg), "--out", str(tmp_path / "r")]) == 2
+    assert "policy must be nextitnet or gru" in capsys.readouterr().err
+    assert run_main(main, ["--epochs", "0", "--out", str(tmp_path / "r")]) == 2
+    assert run_main(main, ["--mode", "soft,nope", "--preset", "tiny", "--out", str(tmp_path / "r")]) == 2
+    assert "nope" in capsys.readouterr().err
+
+
 def test_cli_tiny_end_to_end_and_resume(tmp_path):
     out = tmp_path / "run"
     argv = ["--mode", "soft", "--preset", "tiny", "--out", str(out), "--quiet"]
@@ -38,3 +48,9 @@ def test_cli_tiny_end_to_end_and_resume(tmp_path):
     first = (out / "modes/soft/metrics.json").read_text()
     assert main(argv) == 0  # resumes: every stage is already done
     assert (out / "modes/soft/metrics.json").read_text() == first
+    vocab = json.loads((out / "source_vocab.json").read_text())
+    assert vocab["reserved"] == ["<pad>", "<unk>"] and vocab["tokens"][:2] == ["<pad>", "<unk>"]
+    reuse = ["--mode", "finetune-cls", "--preset", "tiny", "--pretrained", str(out), "--quiet",
+             "--out", str(tmp_path / "reuse")]
+    assert main(reuse) == 0
+    assert not (tmp_path / "reuse/pretrain").exists()  # the backbone came from the first run

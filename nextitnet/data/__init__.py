@@ -6,20 +6,20 @@ from nextitnet.data.encoding import (
     EncodedTask,
     encode_profile_task,
     encode_recommendation_task,
+    fit_source_vocab,
     pretrain_windows,
 )
-from nextitnet.data.item_vocabulary import ItemVocabulary
 from nextitnet.data.movielens import build_ml1m_genre_split, find_ml1m_dir
 from nextitnet.data.synthetic import generate_cross_domain
 
 __all__ = [
     "CrossDomainData",
     "EncodedTask",
-    "ItemVocabulary",
     "build_ml1m_genre_split",
     "encode_profile_task",
     "encode_recommendation_task",
     "find_ml1m_dir",
+    "fit_source_vocab",
     "generate_cross_domain",
     "pretrain_windows",
     "read_coldrec",

@@ -1,25 +1,22 @@
-"""From token-level :class:`CrossDomainData` to padded id arrays and 80/5/15 splits."""
+"""From token-level :class:`CrossDomainData` to padded id arrays, 80/5/15 splits and the
+pretraining windows."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import chain
 
 import numpy as np
 
 from nextitnet.data.cross_domain_data import CrossDomainData
-from nextitnet.data.item_vocabulary import ItemVocabulary
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.vocabulary import Vocabulary
+from pitune_tf.common.windowing import gather_windows
 
 SPLITS = ("train", "val", "test")
-
-
-def left_pad(ids, length) -> np.ndarray:
-    """The last ``length`` ids, left-padded with 0. [length] int32."""
-    out = np.zeros(length, np.int32)
-    ids = np.asarray(ids, np.int32)[-length:]
-    if len(ids):
-        out[-len(ids):] = ids
-    return out
+PROFILE_LABELS = ("gender", "age")  # the profile tasks of UAF 5.4, in table order
+SOURCE_RESERVED = ("<pad>", "<unk>")  # source items: 0 = padding, 1 = unknown
+TARGET_RESERVED = ("<unk>",)  # target items: 0 = unknown, valid targets 1 .. V
 
 
 @dataclass
@@ -27,29 +24,48 @@ class EncodedTask:
     """A fine-tuning task as arrays.
 
     Attributes:
-        source_vocab: ItemVocabulary of source items (0 = pad, 1 = unknown).
+        source_vocab: Vocabulary of source items (0 = pad, 1 = unknown).
         output_tokens: names of the output ids (target items with "<unk>" at 0, or classes).
         task: "recommendation" or "profile:<label>".
         splits: split name -> {"source": [n, L] int32, "target": [n] int32, "user": [n] str}.
         dropped: counts of instances left out (e.g. unknown targets in val/test).
     """
 
-    source_vocab: ItemVocabulary
+    source_vocab: Vocabulary
     output_tokens: list[str]
     task: str
     splits: dict[str, dict[str, np.ndarray]]
     dropped: dict[str, int] = field(default_factory=dict)
 
     @property
-    def num_outputs(self) -> int:
+    def n_outputs(self) -> int:
         return len(self.output_tokens)
 
     def sizes(self) -> dict[str, int]:
         return {name: int(len(split["target"])) for name, split in self.splits.items()}
 
 
-def fit_source_vocab(data: CrossDomainData) -> ItemVocabulary:
-    return ItemVocabulary.fit(list(data.pretrain) + list(data.source))
+def fit_source_vocab(data: CrossDomainData) -> Vocabulary:
+    """Source items of the pretraining and fine-tuning sequences, most frequent first."""
+    return Vocabulary.fit(
+        list(chain.from_iterable(chain(data.pretrain, data.source))), name="source item",
+        reserved=SOURCE_RESERVED, order="frequency", warn=False,
+    )
+
+
+def encode_sequences(vocab: Vocabulary, sequences) -> tuple[np.ndarray, np.ndarray]:
+    """Every sequence encoded in one call: ids [total] int32 one sequence after the other,
+    and starts [n + 1] int64 (sequence s holds ids ``starts[s] .. starts[s + 1] - 1``)."""
+    lengths = np.fromiter((len(s) for s in sequences), np.int64, count=len(sequences))
+    starts = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
+    return vocab.encode(list(chain.from_iterable(sequences))), starts
+
+
+def last_items(vocab: Vocabulary, sequences, length) -> np.ndarray:
+    """Each sequence's last ``length`` ids, left-padded with 0. [n, length] int32."""
+    ids, starts = encode_sequences(vocab, sequences)
+    index = np.arange(len(sequences))
+    return gather_windows({"id": ids}, starts, starts[1:], length, sequence=index)["id"]
 
 
 def _split_index(n, fractions, seed):
@@ -85,26 +101,24 @@ def encode_recommendation_task(
     ``train_fraction`` < 1 keeps that share of the training split (Table 5).
     """
     vocab = source_vocab or fit_source_vocab(data)
-    rows = [(u, t) for u, tgts in enumerate(data.targets) for t in tgts]
-    if not rows:
+    row_user = np.repeat(np.arange(len(data.targets)), [len(t) for t in data.targets])  # [rows]
+    row_item = np.array(list(chain.from_iterable(data.targets)), dtype=object)  # [rows]
+    if not len(row_user):
         raise UserInputError(f"{data.name}: no target-domain interactions to fine-tune on")
-    index = _subsample_train(_split_index(len(rows), fractions, seed), train_fraction, seed)
-    target_vocab = ItemVocabulary.fit([[rows[i][1] for i in index["train"]]], reserved=("<unk>",))
+    index = _subsample_train(_split_index(len(row_user), fractions, seed), train_fraction, seed)
+    target_vocab = Vocabulary.fit(row_item[index["train"]], name="target item",
+                                  reserved=TARGET_RESERVED, order="frequency", warn=False)
     if len(target_vocab) < 3:
         raise UserInputError(f"{data.name}: fewer than 2 distinct target items in the training split")
-    sources = {}
+    sources = last_items(vocab, data.source, max_len)  # [users, L]
     splits, dropped = {}, {}
     for name in SPLITS:
-        idx = index[name]
-        users = np.array([rows[i][0] for i in idx], np.int64)
-        target = target_vocab.encode([rows[i][1] for i in idx])
-        for u in set(users.tolist()) - set(sources):
-            sources[u] = left_pad(vocab.encode(data.source[u]), max_len)
-        source = np.stack([sources[u] for u in users]) if len(users) else np.zeros((0, max_len), np.int32)
+        users = row_user[index[name]]
+        target = target_vocab.encode(row_item[index[name]])
         keep = target != 0 if name != "train" else np.ones(len(target), bool)
         dropped[f"{name}_unknown_target"] = int((~keep).sum())
         splits[name] = {
-            "source": source[keep],
+            "source": sources[users[keep]],
             "target": target[keep].astype(np.int32),
             "user": np.array([data.users[u] for u in users[keep]], dtype=object),
         }
@@ -129,31 +143,38 @@ def encode_profile_task(
     if len(classes) < 2:
         raise UserInputError(f"profile {label!r} has fewer than two classes")
     class_id = {c: i for i, c in enumerate(classes)}
-    users = [u for u, v in enumerate(values) if v in class_id]
+    users = np.array([u for u, v in enumerate(values) if v in class_id], np.int64)
     index = _subsample_train(_split_index(len(users), fractions, seed), train_fraction, seed)
+    sources = last_items(vocab, data.source, max_len)  # [users, L]
     splits = {}
     for name in SPLITS:
-        idx = [users[i] for i in index[name]]
+        idx = users[index[name]]
         splits[name] = {
-            "source": np.stack([left_pad(vocab.encode(data.source[u]), max_len) for u in idx])
-            if idx else np.zeros((0, max_len), np.int32),
+            "source": sources[idx],
             "target": np.array([class_id[values[u]] for u in idx], np.int32),
             "user": np.array([data.users[u] for u in idx], dtype=object),
         }
     return EncodedTask(vocab, classes, f"profile:{label}", splits, {"unknown_label": len(values) - len(users)})
 
 
-def pretrain_windows(data: CrossDomainData, vocab: ItemVocabulary, max_len=50, min_items=2) -> np.ndarray:
+def pretrain_windows(data: CrossDomainData, vocab: Vocabulary, max_len=50, min_items=2) -> np.ndarray:
     """Source sequences cut from the end into windows of ``max_len + 1`` ids (left-padded);
-    a window feeds ``max_len`` inputs and ``max_len`` next-item targets. [n, max_len + 1]."""
-    windows = []
-    for seq in data.pretrain:
-        ids = vocab.encode(seq)
-        end = len(ids)
-        while end >= min_items:
-            start = max(0, end - (max_len + 1))
-            windows.append(left_pad(ids[start:end], max_len + 1))
-            end = start + 1 if start > 0 else 0  # next window ends where this one's input starts
-    if not windows:
+    a window feeds ``max_len`` inputs and ``max_len`` next-item targets (UAF Eq. 5).
+
+    Per sequence, window k ends ``k * max_len`` ids before the sequence's end (where window
+    k - 1's input starts), until a window reaches the first id; windows with fewer than
+    ``min_items`` ids are left out. Every id but a sequence's first is a target exactly
+    once. Rows: sequence by sequence, each from its end backwards. [n, max_len + 1] int32.
+    """
+    ids, starts = encode_sequences(vocab, data.pretrain)
+    lengths = np.diff(starts)  # [n_seq]
+    # windows per sequence: 1 + ceil((n - max_len - 1) / max_len), at least 1
+    n_windows = 1 + np.maximum(0, -(-(lengths - max_len - 1) // max_len))  # [n_seq]
+    sequence = np.repeat(np.arange(len(lengths)), n_windows)  # [m]
+    k = np.arange(len(sequence)) - np.repeat(np.cumsum(n_windows) - n_windows, n_windows)  # [m]
+    end = lengths[sequence] - k * max_len  # [m] exclusive end inside the sequence
+    keep = end >= min_items
+    if not keep.any():
         raise UserInputError(f"{data.name}: no source sequence has {min_items} items to pretrain on")
-    return np.stack(windows)
+    sequence, end = sequence[keep], end[keep]
+    return gather_windows({"id": ids}, starts, starts[sequence] + end, max_len + 1, sequence=sequence)["id"]

@@ -19,7 +19,9 @@ from nextitnet.data.cross_domain_data import CrossDomainData
 
 
 @dataclass
-class SyntheticConfig:
+class CrossDomainSyntheticConfig:
+    """Parameters of :func:`generate_cross_domain` (one row of ``PRESETS`` plus overrides)."""
+
     n_users: int = 2000  # users with source and target data
     n_source_only_users: int = 2000  # extra source-domain users used only for pretraining
     n_source_items: int = 400
@@ -49,11 +51,11 @@ def generate_cross_domain(preset="demo", seed=0, **overrides) -> CrossDomainData
     Args:
         preset: str. "tiny" (tests), "demo" (default CLI) or "large".
         seed: int. Everything is a function of the seed.
-        **overrides: fields of :class:`SyntheticConfig`.
+        **overrides: fields of :class:`CrossDomainSyntheticConfig`.
     """
     if preset not in PRESETS:
         raise ValueError(f"unknown synthetic preset {preset!r}; choose from {sorted(PRESETS)}")
-    cfg = SyntheticConfig(**{**PRESETS[preset], **overrides})
+    cfg = CrossDomainSyntheticConfig(**{**PRESETS[preset], **overrides})
     rng = np.random.default_rng(seed)
     k = cfg.n_clusters
     s_block = cfg.n_source_items // k

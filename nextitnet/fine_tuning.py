@@ -1,0 +1,95 @@
+"""The fine-tuning stage of a UAF run: one mode fine-tuned, selected on the validation
+split and scored on the test split."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from nextitnet.evaluation import block_utilisation, predict, profile_metrics, recommendation_metrics
+from nextitnet.training import fit_resumable, seed_everything
+from nextitnet.uaf_learner import UAFLearner
+from nextitnet.uaf_model import PRETRAINED_MODES, UAF_MODES, UAFModel
+from nextitnet.validation_monitor import ValidationMonitor
+from pitune_tf.common.atomic import write_json
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import keras, tf
+
+
+def new_uaf_model(mode, config, task) -> UAFModel:
+    """The UAFModel of ``mode`` with ``config``'s shape for ``task``'s vocabularies."""
+    return UAFModel(
+        len(task.source_vocab), task.n_outputs, mode=mode, embedding_dim=config.embedding_dim,
+        block_dilations=config.block_dilations, kernel_size=config.kernel_size,
+        policy_kind=config.policy, policy_dim=config.policy_dim,
+        policy_dilations=config.policy_dilations, temperature=config.temperature,
+        adapter_dim=config.adapter_dim, tune_embedding=config.tune_embedding, seed=config.seed,
+        name="uaf",
+    )
+
+
+def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") -> dict:
+    """Fine-tunes ``mode`` on ``task`` in ``run_dir/modes/<mode>`` (resumable; a finished
+    mode's ``metrics.json`` is returned as is), keeps its best validation epoch and scores
+    it on the test split.
+
+    Args:
+        mode: str. One of ``nextitnet.uaf_model.MODES``.
+        config: UAFConfig.
+        task: EncodedTask.
+        backbone: NextItNet or None. The pretrained backbone (modes of ``PRETRAINED_MODES``).
+        run_dir: Path. The run (or profile label's) directory.
+        objective: str. "bpr", "bce" or "ce" (profile prediction).
+        verbose: Keras ``fit`` verbosity.
+    Returns:
+        dict: test scores, best epoch, validation curves, epoch-mean training losses,
+        trainable parameters, seconds and (UAF modes) per-block utilisation.
+    """
+    stage = Path(run_dir) / "modes" / mode
+    done = stage / "metrics.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    train, val, test = (task.splits[s] for s in ("train", "val", "test"))
+    if len(train["target"]) == 0 or len(val["target"]) == 0 or len(test["target"]) == 0:
+        raise UserInputError(f"empty split: sizes {task.sizes()} (need more data)")
+    stage.mkdir(parents=True, exist_ok=True)
+    seed_everything(config.seed)
+    model = new_uaf_model(mode, config, task)
+    if mode in PRETRAINED_MODES:
+        model.load_pretrained(backbone)
+    learner = UAFLearner(model, objective=objective, gamma=config.gamma, beta=config.beta,
+                         reward_top_k=config.reward_top_k)
+    learner.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
+    learner(tf.constant(train["source"][:2]))
+    if objective == "ce":
+        score_fn, metric = profile_metrics, "accuracy"
+    else:
+        def score_fn(logits, targets):
+            return recommendation_metrics(logits, targets, config.n_negatives, seed=config.seed)
+        metric = "mrr@5"
+    monitor = ValidationMonitor(model, val, score_fn, metric, stage)
+    start = time.time()
+    history = fit_resumable(
+        learner, {"source": train["source"], "target": train["target"]}, config.batch_size,
+        config.seed, config.epochs, stage, callbacks=[monitor], verbose=verbose,
+    )
+    model.load_weights(str(stage / "best.weights.h5"))
+    logits, gates = predict(model, test["source"])
+    metrics = {
+        "mode": mode,
+        "test": score_fn(logits, test["target"]),
+        "best_epoch": monitor.state["best"]["epoch"],
+        "val_curve": monitor.curve(),
+        "val_metric": metric,
+        "val_curves": monitor.curves(),
+        "train_losses": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
+        "seconds": round(time.time() - start, 1),
+    }
+    if mode in UAF_MODES:
+        metrics["utilisation"] = block_utilisation(gates)
+    write_json(done, metrics)
+    return metrics

@@ -1,0 +1,46 @@
+"""The report files of a UAF run: metrics.json, table.md (Table 2 / Table 7),
+utilisation.json/.png (Figure 3) and curves.png (Figure 4)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from nextitnet import analysis
+from nextitnet.data.encoding import PROFILE_LABELS
+from pitune_tf.common.atomic import write_json, write_text
+
+REC_COLUMNS = ("mrr@5", "hr@5", "hr@20", "full_mrr@5", "full_hr@20")
+PROFILE_SCORES = ("accuracy", "f1")
+
+
+def write_reports(run_dir, results, task_name, title) -> str:
+    """Writes the reports of the modes in ``results`` (``{mode: metrics}``, or
+    ``{mode: {label: metrics}}`` for the profile task); returns the markdown table."""
+    run_dir = Path(run_dir)
+    write_json(run_dir / "metrics.json", results)
+    if task_name == "recommendation":
+        flat = {m: r["test"] for m, r in results.items()}
+        columns = REC_COLUMNS
+        runs = results
+    else:
+        flat = {m: {f"{label} {key}": r[label]["test"][key] for label in r for key in PROFILE_SCORES}
+                for m, r in results.items()}
+        columns = [f"{label} {key}" for label in PROFILE_LABELS for key in PROFILE_SCORES
+                   if any(f"{label} {key}" in v for v in flat.values())]
+        runs = {m: r[next(iter(r))] for m, r in results.items()}  # first label's run per mode
+    table = analysis.markdown_table(flat, columns, title)
+    write_text(run_dir / "table.md", table)
+    utilisation = {m: r["utilisation"] for m, r in runs.items() if r.get("utilisation")}
+    if utilisation:
+        write_json(run_dir / "utilisation.json", utilisation)
+        analysis.plot_utilisation(utilisation, run_dir / "utilisation.png")
+    # Figure 4 plots validation HR@5; runs from before val_curves existed fall back to the
+    # selection metric
+    if all("hr@5" in r.get("val_curves", {}) for r in runs.values()):
+        metric = "hr@5"
+        curves = {m: r["val_curves"][metric] for m, r in runs.items()}
+    else:
+        metric = next(iter(runs.values()))["val_metric"]
+        curves = {m: r["val_curve"] for m, r in runs.items()}
+    analysis.plot_curves(curves, run_dir / "curves.png", metric=metric)
+    return table

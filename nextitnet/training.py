@@ -1,0 +1,48 @@
+"""What the pretraining and fine-tuning stages share: seeding, a resumable ``fit`` over
+epoch batches, and weight files written atomically."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from nextitnet.epoch_batches import EpochBatches
+from pitune_tf.common.atomic import atomic_path
+from pitune_tf.common.keras import keras, tf
+
+
+def seed_everything(seed) -> None:
+    """Python, NumPy and TF seeds, and deterministic TF ops."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def fit_resumable(model, arrays, batch_size, seed, epochs, stage, callbacks=(), verbose="auto"):
+    """``model.fit`` for ``epochs`` epochs over :class:`EpochBatches` of ``arrays``.
+
+    Keras ``BackupAndRestore`` keeps the fit's state in ``stage/backup`` after every epoch,
+    so an interrupted fit restarts from its last finished epoch with the batches an
+    uninterrupted one would have seen; the folder is removed when the fit completes.
+    ``callbacks`` run before the backup at each epoch's end. Returns the History.
+    """
+    backup = Path(stage) / "backup"
+    batches = EpochBatches(arrays, batch_size, seed)
+    # the loss trackers are made at the first step, so a resumed fit would restore them
+    # (deferred) from the backup and mix the last epoch's sums into its first epoch's means:
+    # they are reset (the epoch's logs already read) before the backup is written
+    reset_trackers = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: model.reset_metrics())
+    history = model.fit(
+        batches.dataset(), epochs=epochs, steps_per_epoch=batches.steps_per_epoch,
+        verbose=verbose,
+        callbacks=[batches, *callbacks, reset_trackers, keras.callbacks.BackupAndRestore(str(backup))],
+    )
+    shutil.rmtree(backup, ignore_errors=True)  # BackupAndRestore leaves it empty
+    return history
+
+
+def save_weights(model, path) -> None:
+    """``model.save_weights`` to ``path`` (a ``.weights.h5`` name), atomically."""
+    with atomic_path(path) as tmp:
+        name = str(tmp) + ".weights.h5"  # Keras picks the format from the suffix
+        model.save_weights(name)
+        Path(name).rename(tmp)

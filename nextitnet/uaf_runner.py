@@ -1,0 +1,115 @@
+"""A whole UAF run: pretraining, every mode's fine-tuning, evaluation and reports, resumable
+in one run directory (what ``python -m trainers.uaf`` calls)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from tqdm import tqdm
+
+from nextitnet.data.cross_domain_data import CrossDomainData
+from nextitnet.data.encoding import (
+    PROFILE_LABELS,
+    encode_profile_task,
+    encode_recommendation_task,
+    fit_source_vocab,
+)
+from nextitnet.fine_tuning import fine_tune
+from nextitnet.pretraining import pretrain_backbone, write_source_vocab
+from nextitnet.reports import REC_COLUMNS, write_reports
+from nextitnet.uaf_config import UAFConfig
+from nextitnet.uaf_model import MODES, PRETRAINED_MODES
+from pitune_tf.common.atomic import write_json
+from pitune_tf.common.errors import UserInputError
+
+TASKS = ("recommendation", "profile")
+
+
+def check_run_dir(run_dir: Path, record: dict) -> None:
+    """Writes ``config.json``; a run directory holding another configuration is an error."""
+    config_file = run_dir / "config.json"
+    if config_file.is_file() and json.loads(config_file.read_text()) != json.loads(json.dumps(record)):
+        raise UserInputError(f"{run_dir} holds a run with a different configuration; use another --out")
+    write_json(config_file, record)
+
+
+def encode_tasks(config: UAFConfig, data: CrossDomainData, vocab, task: str) -> dict:
+    """{name: EncodedTask}: the recommendation task, or one profile task per label."""
+    if task == "recommendation":
+        return {"recommendation": encode_recommendation_task(
+            data, config.max_len, config.fractions, config.seed, config.train_fraction, vocab)}
+    labels = [label for label in PROFILE_LABELS if label in data.profiles]
+    if not labels:
+        raise UserInputError(f"{data.name} has no profile labels (gender / age) for --task profile")
+    return {label: encode_profile_task(data, label, config.max_len, config.fractions, config.seed,
+                                       config.train_fraction, vocab) for label in labels}
+
+
+def run_uaf(
+    config: UAFConfig,
+    data: CrossDomainData,
+    run_dir,
+    modes=("soft",),
+    task="recommendation",
+    pretrained=None,
+    data_source=None,
+    verbose="auto",
+) -> dict:
+    """Pretrains (or loads) the backbone, fine-tunes every mode of ``modes``, scores it and
+    writes the reports; running it again on the same ``run_dir`` resumes.
+
+    ``run_dir`` ends up holding ``config.json``, ``source_vocab.json``, ``data.json``,
+    ``pretrain/backbone.weights.h5``, ``modes/<mode>/{best.weights.h5,metrics.json}``
+    (``profile_<label>/modes/...`` for the profile task), ``metrics.json``, ``table.md``,
+    ``utilisation.json``/``.png`` and ``curves.png``.
+
+    Args:
+        config: UAFConfig.
+        data: CrossDomainData.
+        run_dir: str or Path. The run directory (created if needed).
+        modes: sequence of str. Modes of ``nextitnet.uaf_model.MODES``, run in this order.
+        task: str. "recommendation" (Table 2) or "profile" (gender / age, Table 7).
+        pretrained: str, Path or None. A run directory or backbone ``.weights.h5`` to reuse
+            instead of pretraining.
+        data_source: str or None. Where the data came from, recorded in ``config.json``
+            (default ``data.name``).
+        verbose: Keras ``fit`` verbosity ("auto" bars, 2 one line per epoch).
+    Returns:
+        dict: ``{mode: metrics}``, or ``{mode: {label: metrics}}`` for the profile task.
+    """
+    modes = list(modes)
+    unknown = [m for m in modes if m not in MODES]
+    if unknown or not modes:
+        raise UserInputError(f"unknown mode(s) {unknown or modes!r}; choose from {', '.join(MODES)} or all")
+    if task not in TASKS:
+        raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    check_run_dir(run_dir, {"config": dataclasses.asdict(config), "task": task,
+                            "data": data.name if data_source is None else data_source})
+    vocab = fit_source_vocab(data)
+    write_source_vocab(run_dir, vocab)
+    needs_backbone = any(m in PRETRAINED_MODES for m in modes)
+    backbone = pretrain_backbone(config, data, vocab, run_dir, pretrained, verbose) if needs_backbone else None
+    tasks = encode_tasks(config, data, vocab, task)
+    write_json(run_dir / "data.json", {"summary": data.summary(),
+                                       "tasks": {k: {"sizes": t.sizes(), "outputs": t.n_outputs,
+                                                     "dropped": t.dropped} for k, t in tasks.items()}})
+    objective = config.loss if task == "recommendation" else "ce"
+    results = {}
+    for mode in tqdm(modes, desc="modes", disable=len(modes) == 1):
+        if task == "recommendation":
+            print(f"fine-tuning mode {mode}")
+            results[mode] = fine_tune(mode, config, tasks["recommendation"], backbone, run_dir, objective, verbose)
+            print(f"{mode}: test " + ", ".join(f"{k}={results[mode]['test'][k]:.4f}" for k in REC_COLUMNS))
+            continue
+        results[mode] = {}
+        for label, encoded in tasks.items():
+            print(f"fine-tuning mode {mode} for profile {label}")
+            result = fine_tune(mode, config, encoded, backbone, run_dir / f"profile_{label}", objective, verbose)
+            results[mode][label] = result
+            print(f"{mode} {label}: test accuracy={result['test']['accuracy']:.4f} f1={result['test']['f1']:.4f}")
+    write_reports(run_dir, results, task, f"{data.name}, task {task}, train fraction {config.train_fraction}")
+    return results
