@@ -27,14 +27,10 @@ def fit_resumable(model, arrays, batch_size, seed, epochs, stage, callbacks=(), 
     """
     backup = Path(stage) / "backup"
     batches = EpochBatches(arrays, batch_size, seed)
-    # the loss trackers are made at the first step, so a resumed fit would restore them
-    # (deferred) from the backup and mix the last epoch's sums into its first epoch's means:
-    # they are reset (the epoch's logs already read) before the backup is written
-    reset_trackers = keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: model.reset_metrics())
     history = model.fit(
         batches.dataset(), epochs=epochs, steps_per_epoch=batches.steps_per_epoch,
         verbose=verbose,
-        callbacks=[batches, *callbacks, reset_trackers, keras.callbacks.BackupAndRestore(str(backup))],
+        callbacks=[batches, *callbacks, keras.callbacks.BackupAndRestore(str(backup))],
     )
     shutil.rmtree(backup, ignore_errors=True)  # BackupAndRestore leaves it empty
     return history
