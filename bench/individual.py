@@ -44,9 +44,9 @@ SIZES = {"demo": (2, 64, 2), "paper": (4, 768, 12)}  # layers, width, heads
 def write_random_run(directory, data, layers, width, heads, seed=0):
     """A population run directory with a random student of the given size (no teacher)."""
     from pitune_tf.common.atomic import write_json
-    from pitune_tf.config import PopulationConfig
     from pitune_tf.data import Vocabularies, write_events
     from pitune_tf.models import build_student
+    from pitune_tf.population import PopulationConfig
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def write_random_run(directory, data, layers, width, heads, seed=0):
 def load_users(run_dir, n_users, train_windows):
     from pitune_tf.data import read_events
     from pitune_tf.individual.user_data import prepare_users
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
 
     run = load_run(run_dir)
     df = read_events(run.individual_data_path)

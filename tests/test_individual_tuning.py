@@ -22,8 +22,8 @@ L = 6
 
 
 def _student(seed=0):
-    from pitune_tf.config import PopulationConfig
     from pitune_tf.models import build_student
+    from pitune_tf.population import PopulationConfig
 
     keras.utils.set_random_seed(seed)
     config = PopulationConfig(history=L, student_layers=1, student_width=16, student_heads=2,

@@ -1,6 +1,7 @@
 """The whole PITuning demo in one command: population tuning and distillation
-(``trainers.population``), individual tuning with every method (``trainers.individual
---method all``), and a markdown report.
+(``pitune_tf.population.run_population``, options as for ``trainers.population``),
+individual tuning with every method (``trainers.individual --method all``), and a markdown
+report.
 
 Commands:
 
@@ -97,14 +98,16 @@ def main(argv=None):
     elif finished and not args.overwrite:
         print(f"population run {out} already finished: reusing it (--overwrite to retrain)")
     else:
+        from pitune_tf.population import run_population
         from trainers import population
 
         start = time.perf_counter()
         argv_pop = ["--out", str(out), *(["--overwrite"] if args.overwrite else []),
                     *shlex.split(args.population_args)]
-        code = population.main(argv_pop)
-        if code:
-            return code
+        population_args = population.build_parser().parse_args(argv_pop)
+        metrics = run_population(population.config_from_args(population_args),
+                                 population_args.out, overwrite=population_args.overwrite)
+        population.print_table(metrics)
         timings["population"] = time.perf_counter() - start
     from trainers import individual
 
