@@ -1,7 +1,7 @@
 """Benchmark of PITuning's individual stage: time to personalize one user on the CPU.
 
 Prints one JSON line with:
-- ``seconds_per_user``: adaptive unlearning (``--unlearn-steps`` Eq. 11 steps) plus
+- ``seconds_per_user``: adaptive unlearning (``--unlearn-steps`` PITuning Eq. 11 steps) plus
   fine-tuning (``--epochs`` epochs, no early stop) of one user, at the demo student size
   (2 x 64) and the paper's (4 x 768, Table 4; random weights), on ``--train-windows``
   training windows per user (L = 30, batch 32), mean over ``--users`` (demo) or

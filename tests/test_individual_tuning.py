@@ -1,4 +1,4 @@
-"""Individual stage with real (tiny) models: the unlearning step (Eq. 11), fine-tuning,
+"""Individual stage with real (tiny) models: the unlearning step (PITuning Eq. 11), fine-tuning,
 pooled evaluation, and the command line (serial vs parallel, skipped users, bad run dirs)."""
 
 import json

@@ -75,7 +75,7 @@ def write_report(run_dir, timings):
         "## Population stage (test windows of the population users)", "",
         _population_table(metrics), "",
         results, "",
-        "## Forgotten sets (Eq. 8-10)", "",
+        "## Forgotten sets (PITuning Eq. 8-10)", "",
         f"Static threshold: {summary['config']['static_threshold'] or '0.2 / N_I (default)'}; "
         f"|F| per user: min {min(forget_sizes)}, max {max(forget_sizes)}, "
         f"mean {sum(forget_sizes) / len(forget_sizes):.1f}.", "",

@@ -1,4 +1,4 @@
-"""Distillation of the teacher into the on-device student (PITuning Sec. 3.2.5, Eq. 6-7,
+"""Distillation of the teacher into the on-device student (PITuning Eq. 6-7, Sec. 3.2.5,
 Appendix A)."""
 
 from __future__ import annotations

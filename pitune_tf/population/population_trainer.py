@@ -24,10 +24,10 @@ class PopulationTrainer(LossModel):
     (0 without reconstruction), ``accuracy`` (batch mean).
 
     Args:
-        model: IntentPredictor (built with ``reconstruction=True`` for Eq. 5's L_M: it holds
+        model: IntentPredictor (built with ``reconstruction=True`` for PITuning Eq. 5's L_M: it holds
             the mask embedding E_m and the reconstruction MLP).
         reconstruction: bool. Add L_M.
-        reconstruction_weight: float. Weight of L_M (Eq. 5: 1).
+        reconstruction_weight: float. Weight of L_M (PITuning Eq. 5: 1).
 
     Example:
 
@@ -64,7 +64,7 @@ class PopulationTrainer(LossModel):
         return {"logits": outputs["logits"], "event_logits": event_logits, "masked": masked}
 
     def reconstruction_loss(self, features, outputs):
-        """L_M of Eq. 5: event cross-entropy over the masked positions."""
+        """L_M of PITuning Eq. 5: event cross-entropy over the masked positions."""
         n_events = outputs["event_logits"].shape[-1]
         return sparse_cross_entropy(
             tf.reshape(features["event"], [-1]),
