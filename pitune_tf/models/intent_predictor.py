@@ -37,7 +37,8 @@ class IntentPredictor(keras.Model):
             models reserve the name ``history``).
         backbone: keras Layer called as ``backbone(x [batch, L, 4d], mask, training)``.
         n_weekdays: int. Weekday vocabulary size (8).
-        use_iat: bool. Intent attention (PITuning Eq. 3); False feeds the last position to the head.
+        use_iat: bool. Intent attention (PITuning Eq. 3); False feeds the last position to
+            the head.
         attention_units: tuple of int. Hidden sizes of the IAT activation unit.
         attention_normalize: str. "none" (DIN) or "softmax".
         head_units: int. Hidden width of the PITuning Eq. 4 MLP.

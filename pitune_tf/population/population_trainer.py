@@ -24,8 +24,8 @@ class PopulationTrainer(LossModel):
     (0 without reconstruction), ``accuracy`` (batch mean).
 
     Args:
-        model: IntentPredictor (built with ``reconstruction=True`` for PITuning Eq. 5's L_M: it holds
-            the mask embedding E_m and the reconstruction MLP).
+        model: IntentPredictor (built with ``reconstruction=True`` for PITuning Eq. 5's L_M:
+            it holds the mask embedding E_m and the reconstruction MLP).
         reconstruction: bool. Add L_M.
         reconstruction_weight: float. Weight of L_M (PITuning Eq. 5: 1).
 
