@@ -1,7 +1,7 @@
 """Benchmark of PITuning's individual stage: time to personalize one user on the CPU.
 
 Prints one JSON line with:
-- ``seconds_per_user``: adaptive unlearning (``--unlearn-steps`` Eq. 11 steps) plus
+- ``seconds_per_user``: adaptive unlearning (``--unlearn-steps`` PITuning Eq. 11 steps) plus
   fine-tuning (``--epochs`` epochs, no early stop) of one user, at the demo student size
   (2 x 64) and the paper's (4 x 768, Table 4; random weights), on ``--train-windows``
   training windows per user (L = 30, batch 32), mean over ``--users`` (demo) or
@@ -44,9 +44,9 @@ SIZES = {"demo": (2, 64, 2), "paper": (4, 768, 12)}  # layers, width, heads
 def write_random_run(directory, data, layers, width, heads, seed=0):
     """A population run directory with a random student of the given size (no teacher)."""
     from pitune_tf.common.atomic import write_json
-    from pitune_tf.config import PopulationConfig
     from pitune_tf.data import Vocabularies, write_events
     from pitune_tf.models import build_student
+    from pitune_tf.population import PopulationConfig
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
@@ -67,7 +67,7 @@ def write_random_run(directory, data, layers, width, heads, seed=0):
 def load_users(run_dir, n_users, train_windows):
     from pitune_tf.data import read_events
     from pitune_tf.individual.user_data import prepare_users
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
 
     run = load_run(run_dir)
     df = read_events(run.individual_data_path)
@@ -86,7 +86,7 @@ def time_users(run_dir, config, users):
 
     from pitune_tf.individual.engine import start_user_result, user_seed
     from pitune_tf.individual.stage import build_engine
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
 
     engine = build_engine(load_run(run_dir), config)
     warm = users[0]  # warm-up on a small copy of the first user: traces the steps

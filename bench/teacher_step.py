@@ -26,9 +26,8 @@ from pitune_tf.benchmarking import matmul_peak_flops  # noqa: E402
 from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.cli import run_main  # noqa: E402
 from pitune_tf.common.keras import keras, tf  # noqa: E402
-from pitune_tf.config import preset  # noqa: E402
 from pitune_tf.data.windows import STREAM_KEYS  # noqa: E402
-from pitune_tf.losses import sparse_cross_entropy  # noqa: E402
+from pitune_tf.population import preset  # noqa: E402
 
 SIZES = {"location": 91, "slot": 25, "event": 91, "intent": 18}  # the demo data's vocabularies
 
@@ -53,20 +52,18 @@ def _batch(batch_size, length):
 
 
 def measure(model, reconstruction, batch_size, length, steps, peak):
+    """One gradient step of L_pop (PITuning Eq. 5; intent term only without reconstruction),
+    through the population stage's own loss code."""
+    from pitune_tf.population import PopulationTrainer
+
     features, labels = _batch(batch_size, length)
-    variables = model.trainable_variables
+    task = PopulationTrainer(model, reconstruction=reconstruction)
+    variables = task.train_variables()
 
     @tf.function
     def step(features, labels):
         with tf.GradientTape() as tape:
-            out = model.forward(features, training=True, mask_events=reconstruction)
-            loss = sparse_cross_entropy(labels, out["logits"])
-            if reconstruction:
-                n_events = out["event_logits"].shape[-1]
-                loss += sparse_cross_entropy(
-                    tf.reshape(features["event"], [-1]),
-                    tf.reshape(out["event_logits"], [-1, n_events]),
-                    tf.reshape(out["masked"], [-1]))
+            loss = task.compute_losses((features, labels), training=True)["loss"]
         grads = tape.gradient(loss, variables)
         return loss, tf.add_n([tf.reduce_sum(g) for g in grads if g is not None])
 

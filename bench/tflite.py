@@ -182,7 +182,7 @@ def main(argv=None):
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
     from tflite.runtime import Runtime
 
     run_dir = Path(args.run)

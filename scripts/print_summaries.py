@@ -16,7 +16,7 @@ import sys  # noqa: E402
 
 from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.config import PRESETS, resolve  # noqa: E402
+from pitune_tf.population import PRESETS, resolve  # noqa: E402
 
 
 def main(argv=None):
@@ -29,7 +29,8 @@ def main(argv=None):
     parser.add_argument("--n-locations", type=int, default=91)
     parser.add_argument("--n-slots", type=int, default=25)
     args = parser.parse_args(argv)
-    from pitune_tf.models import build_student, build_teacher, load_run
+    from pitune_tf.models import build_student, build_teacher
+    from pitune_tf.population import load_run
 
     if args.run:
         run = load_run(args.run)

@@ -15,11 +15,11 @@ def make_tiny_run(directory, n_users=4, seed=0, with_teacher=True) -> Path:
     data/individual.parquet for a tiny synthetic world; returns the directory."""
     from pitune_tf.common.atomic import write_json
     from pitune_tf.common.keras import keras
-    from pitune_tf.config import PopulationConfig
     from pitune_tf.data import Vocabularies, write_events
     from pitune_tf.data.synthetic import generate
     from pitune_tf.models import build_student, build_teacher
     from pitune_tf.models.teacher_io import save_teacher
+    from pitune_tf.population import PopulationConfig
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""Individual stage with real (tiny) models: the unlearning step (Eq. 11), fine-tuning,
+"""Individual stage with real (tiny) models: the unlearning step (PITuning Eq. 11), fine-tuning,
 pooled evaluation, and the command line (serial vs parallel, skipped users, bad run dirs)."""
 
 import json
@@ -22,8 +22,8 @@ L = 6
 
 
 def _student(seed=0):
-    from pitune_tf.config import PopulationConfig
     from pitune_tf.models import build_student
+    from pitune_tf.population import PopulationConfig
 
     keras.utils.set_random_seed(seed)
     config = PopulationConfig(history=L, student_layers=1, student_width=16, student_heads=2,

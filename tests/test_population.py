@@ -9,16 +9,18 @@ import pytest  # noqa: E402
 from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.errors import UserInputError  # noqa: E402
 from pitune_tf.common.keras import keras, tf  # noqa: E402
-from pitune_tf.config import PopulationConfig, preset, resolve  # noqa: E402
+from pitune_tf.common.loss_model import LossModel  # noqa: E402
 from pitune_tf.losses import distillation_loss, sparse_cross_entropy  # noqa: E402
-from pitune_tf.models import (  # noqa: E402
-    Distiller,
-    PopulationTrainer,
-    build_student,
-    build_teacher,
-    load_run,
-)
+from pitune_tf.models import build_student, build_teacher  # noqa: E402
 from pitune_tf.models.teacher_io import load_teacher, save_teacher  # noqa: E402
+from pitune_tf.population import (  # noqa: E402
+    Distiller,
+    PopulationConfig,
+    PopulationTrainer,
+    load_run,
+    preset,
+    resolve,
+)
 
 SIZES = {"location": 6, "slot": 25, "event": 9, "intent": 5}
 L = 6
@@ -89,11 +91,10 @@ def test_one_teacher_step_lowers_each_loss_term(batch):
     teacher.masking.rate = 1.0  # every real position masked: the same positions every call
     trainer = PopulationTrainer(teacher)
     trainer.compile(optimizer=keras.optimizers.SGD(1e-3))  # a small step: every term goes down
-    seed = tf.constant([0, 0], tf.int64)
-    before, _ = trainer.compute_losses(features, labels, training=False, mask_seed=seed)
+    before = trainer.compute_losses(batch, training=False)  # fixed masking mask_seed=[0, 0]
     logs = trainer.fit(_one_batch(batch), epochs=1, verbose=0).history
     assert set(logs) == {"loss", "intent_loss", "reconstruction_loss", "accuracy"}
-    after, _ = trainer.compute_losses(features, labels, training=False, mask_seed=seed)
+    after = trainer.compute_losses(batch, training=False)
     for name in ("intent_loss", "reconstruction_loss", "loss"):
         assert float(after[name]) < float(before[name]), name
 
@@ -136,6 +137,59 @@ def test_distillation_step_updates_the_student_only(batch):
     for before, w in zip(teacher_before, teacher.weights):
         np.testing.assert_array_equal(before, w.numpy())
     assert any(not np.array_equal(b, w.numpy()) for b, w in zip(student_before, student.weights))
+
+
+def test_fit_history_is_the_epoch_mean_of_the_batch_losses(batch):
+    """LossModel's ``fit`` logs the unweighted mean of the per-batch terms (a short last
+    batch counts as one batch), the same terms ``train_batch`` returns."""
+    features, labels = batch
+    first = ({k: v[:10] for k, v in features.items()}, labels[:10])
+    second = ({k: v[10:] for k, v in features.items()}, labels[10:])  # 6 rows
+
+    def trainer():
+        keras.utils.set_random_seed(0)
+        model = PopulationTrainer(build_teacher(tiny_config(), SIZES))
+        model.compile(optimizer=keras.optimizers.SGD(1e-2))
+        return model
+
+    fitted, by_hand = trainer(), trainer()
+    dataset = tf.data.Dataset.from_tensors(first).concatenate(tf.data.Dataset.from_tensors(second))
+    history = fitted.fit(dataset, epochs=1, verbose=0).history
+    terms = [by_hand.train_batch(first), by_hand.train_batch(second)]
+    for name in ("loss", "intent_loss", "reconstruction_loss", "accuracy"):
+        expected = (float(terms[0][name]) + float(terms[1][name])) / 2
+        assert history[name][0] == pytest.approx(expected, rel=1e-5, abs=1e-7), name
+    for a, b in zip(fitted.model.weights, by_hand.model.weights):  # the same two steps
+        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_trainers_are_loss_models_without_their_own_steps():
+    for cls in (PopulationTrainer, Distiller):
+        assert issubclass(cls, LossModel)
+        for name in ("train_step", "test_step", "train_batch"):
+            assert name not in vars(cls), (cls.__name__, name)
+
+
+def test_epoch_batches_are_the_shared_batching_of_the_old_in_graph_shuffle():
+    """fit_phase's batches: per epoch ``stateless_permutation`` cut by ``index_batches`` (the
+    last batch short), identical to the former in-graph ``stateless_shuffle`` of each epoch."""
+    from pitune_tf.data import Windows
+    from pitune_tf.population.training_loop import epoch_dataset
+
+    n, batch_size, seed = 23, 5, 3
+    ids = np.arange(n, dtype=np.int32)[:, None].repeat(2, axis=1)
+    windows = Windows(location=ids, weekday=ids, slot=ids, event=ids,
+                      mask=np.ones(ids.shape, np.float32), label=ids[:, 0].copy(),
+                      user=np.array(["u"] * n), timestamp=np.arange(n, dtype=np.int64))
+    got = [labels.tolist() for _, labels in epoch_dataset(windows, batch_size, seed, 1, 3)
+           .as_numpy_iterator()]
+    expected = []
+    for epoch in (1, 2):
+        order = tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.constant([seed, epoch], tf.int64)).numpy()
+        expected += [order[i:i + batch_size].tolist() for i in range(0, n, batch_size)]
+    assert got == expected
+    assert [len(b) for b in got] == [5, 5, 5, 5, 3] * 2
 
 
 # ------------------------------------------------------------------ save and load
@@ -193,7 +247,7 @@ def test_config_precedence_and_unknown_keys(tmp_path):
 
 
 def test_cli_flags_reach_the_config(tmp_path):
-    from trainers.population import build_parser, config_from_args
+    from pitune_tf.population.command_line import build_parser, config_from_args
 
     args = build_parser().parse_args([
         "--no-iat", "--no-reconstruction", "--tuning", "partial", "--backbone", "random:4x128",
@@ -226,7 +280,7 @@ def test_cli_rejects_bad_options(capsys):
 def test_single_events_file_is_split_into_disjoint_users(tmp_path):
     from pitune_tf.data import write_events
     from pitune_tf.data.synthetic import generate
-    from trainers.population import load_data
+    from pitune_tf.population import load_data
 
     events = generate("tiny", seed=0).population
     write_events(events, tmp_path / "events.csv")
@@ -239,7 +293,7 @@ def test_single_events_file_is_split_into_disjoint_users(tmp_path):
 
 def test_baseline_scores_by_hand():
     from pitune_tf.data import Windows
-    from trainers.population import baseline_scores
+    from pitune_tf.population import baseline_scores
 
     events = np.array([[0, 3, 4], [3, 3, 2]], np.int32)  # last events: 4 and 2
     zeros = np.zeros_like(events)
@@ -265,10 +319,10 @@ def _small_run_config(**changes):
 
 @pytest.mark.slow
 def test_run_directory_and_resume(tmp_path, monkeypatch):
-    import trainers.population as population
+    from pitune_tf import population
 
     config = _small_run_config()
-    metrics = population.run(config, tmp_path / "full")
+    metrics = population.run_population(config, tmp_path / "full")
     for name in ("config.json", "vocab.json", "student.keras", "metrics.json", "p_out.json",
                  "teacher/backbone/tf_model.h5", "teacher/layers.npz", "summaries/student.txt",
                  "data/individual.parquet"):
@@ -288,18 +342,21 @@ def test_run_directory_and_resume(tmp_path, monkeypatch):
 
     monkeypatch.setattr(population.EpochCheckpoint, "on_epoch_end", interrupt)
     with pytest.raises(KeyboardInterrupt):
-        population.run(config, tmp_path / "resumed")
+        population.run_population(config, tmp_path / "resumed")
     monkeypatch.setattr(population.EpochCheckpoint, "on_epoch_end", original)
-    resumed = population.run(config, tmp_path / "resumed")
+    resumed = population.run_population(config, tmp_path / "resumed")
     for model in ("teacher", "student"):
         assert resumed[model]["test"] == pytest.approx(metrics[model]["test"], abs=1e-6)
     with pytest.raises(UserInputError, match="--overwrite"):
-        population.run(config, tmp_path / "resumed")
+        population.run_population(config, tmp_path / "resumed")
 
 
 def test_student_converts_to_builtin_tflite_ops_and_trains(batch):
     """The student infers and trains in TFLite with builtin ops only (what tflite/ needs)."""
     features, labels = batch
+    # keras' own seed generator outlives conftest's reseeding once any earlier test called
+    # set_random_seed: seed here so the student's initial weights do not depend on test order
+    keras.utils.set_random_seed(0)
     student = build_student(tiny_config(), SIZES)
     n = labels.shape[0]
     spec = {k: tf.TensorSpec([n, L], tf.int32) for k in ("location", "weekday", "slot", "event")}

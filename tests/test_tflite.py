@@ -19,8 +19,8 @@ SIZES = {"location": 5, "weekday": 8, "slot": 25, "event": 12, "intent": 9}
 
 
 def tiny_student():
-    from pitune_tf.config import PopulationConfig
     from pitune_tf.models import build_student
+    from pitune_tf.population import PopulationConfig
 
     keras.utils.set_random_seed(0)
     config = PopulationConfig(

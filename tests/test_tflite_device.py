@@ -37,7 +37,7 @@ def test_convert_cli_writes_three_models(converted_run):
 
 @pytest.mark.slow
 def test_quantized_models_stay_close_to_fp32(converted_run):
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
     from tflite.runtime import Runtime
 
     run = load_run(converted_run)
@@ -61,7 +61,7 @@ def test_litert_backend_matches_keras_backend(converted_run):
     from pitune_tf.individual.individual_config import IndividualConfig
     from pitune_tf.individual.stage import build_engine
     from pitune_tf.individual.user_data import prepare_users
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
 
     run = load_run(converted_run)
     config = IndividualConfig(methods=("none", "finetune", "pituning"), batch_size=8,

@@ -26,7 +26,7 @@ def tiny(tmp_path_factory):
 
 
 def features(run_dir, population, n=64):
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
     from tflite.qat import population_windows
 
     train = population_windows(load_run(run_dir), population)[0]

@@ -195,10 +195,10 @@ def export_student(
 def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm=None,
                 quantized=True, qat_epochs=0, qat_max_windows=5000, qat_seed=0,
                 qat_report=None) -> dict:
-    """Converts ``RUN_DIR/student.keras`` (through ``pitune_tf.models.load_run``); with
+    """Converts ``RUN_DIR/student.keras`` (through ``pitune_tf.population.load_run``); with
     ``qat_epochs`` > 0 also writes ``student_qat_int8.tflite`` (:func:`export_qat`), whose
     report goes into ``qat_report`` (a dict, when given) and ``student_tflite.json``."""
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
 
     run = load_run(run_dir)
     out_dir = out_dir or run_dir

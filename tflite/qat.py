@@ -102,12 +102,12 @@ def build_qat_student(student, num_bits=8):
 def population_windows(run, population=None):
     """The run's population ``(train, val, test)`` windows, encoded with the run's own
     vocabularies. ``population``: the canonical event table (default: what
-    ``trainers.population.load_data`` gives for the run's config)."""
+    ``pitune_tf.population.load_data`` gives for the run's config)."""
     from pitune_tf.data import encode_events, make_windows, split_windows
 
     config = run.config
     if population is None:
-        from trainers.population import load_data
+        from pitune_tf.population import load_data
 
         population, _ = load_data(config)
     encoded = encode_events(population, run.vocabs)
@@ -159,7 +159,7 @@ def quantization_aware_finetune(run_dir, epochs=1, max_windows=5000, seed=0, pop
         learning_rate: float or None (0.1 x the run's ``student_learning_rate``).
         batch_size: int or None (the run's ``batch_size``).
     """
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
 
     keras.utils.set_random_seed(seed)
     run = load_run(run_dir)

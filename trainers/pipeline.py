@@ -1,6 +1,7 @@
 """The whole PITuning demo in one command: population tuning and distillation
-(``trainers.population``), individual tuning with every method (``trainers.individual
---method all``), and a markdown report.
+(``pitune_tf.population.run_population``, options as for ``trainers.population``),
+individual tuning with every method (``pitune_tf.individual.stage.run_individual``), and a markdown
+report.
 
 Commands:
 
@@ -74,7 +75,7 @@ def write_report(run_dir, timings):
         "## Population stage (test windows of the population users)", "",
         _population_table(metrics), "",
         results, "",
-        "## Forgotten sets (Eq. 8-10)", "",
+        "## Forgotten sets (PITuning Eq. 8-10)", "",
         f"Static threshold: {summary['config']['static_threshold'] or '0.2 / N_I (default)'}; "
         f"|F| per user: min {min(forget_sizes)}, max {max(forget_sizes)}, "
         f"mean {sum(forget_sizes) / len(forget_sizes):.1f}.", "",
@@ -97,26 +98,29 @@ def main(argv=None):
     elif finished and not args.overwrite:
         print(f"population run {out} already finished: reusing it (--overwrite to retrain)")
     else:
-        from trainers import population
+        from pitune_tf.population import run_population
+        from pitune_tf.population.command_line import build_parser as population_parser
+        from pitune_tf.population.command_line import config_from_args, format_table
 
         start = time.perf_counter()
         argv_pop = ["--out", str(out), *(["--overwrite"] if args.overwrite else []),
                     *shlex.split(args.population_args)]
-        code = population.main(argv_pop)
-        if code:
-            return code
+        population_args = population_parser().parse_args(argv_pop)
+        metrics = run_population(config_from_args(population_args), population_args.out,
+                                 overwrite=population_args.overwrite)
+        print(format_table(metrics))
         timings["population"] = time.perf_counter() - start
-    from trainers import individual
+    from pitune_tf.individual.individual_config import METHODS, IndividualConfig
+    from pitune_tf.individual.report import METHOD_ORDER
+    from pitune_tf.individual.stage import run_individual
 
     start = time.perf_counter()
-    code = individual.main([
-        "--run", str(out), "--method", "all", "--users", str(args.users),
-        "--workers", str(args.workers), "--epochs", str(args.epochs),
-        "--fp-users", str(args.fp_users), "--lgbm-iterations", str(args.lgbm_iterations),
-        "--out", str(out / "individual"),
-    ])
-    if code:
-        return code
+    config = IndividualConfig(methods=tuple(m for m in METHOD_ORDER if m in METHODS),
+                              max_epochs=args.epochs, fp_users=args.fp_users,
+                              lgbm_iterations=args.lgbm_iterations)
+    result = run_individual(out, config, out=out / "individual", n_users=args.users,
+                            workers=args.workers)
+    print(result["table"])
     timings["individual"] = time.perf_counter() - start
     report = write_report(out, timings)
     print(f"report: {report}")

@@ -88,7 +88,7 @@ def build_engine(run, config, backend="keras", model=None, litert_backend="auto"
 def _init_worker(run_dir, config, backend, model, litert_backend):
     global _ENGINE
     set_single_thread()
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
 
     _ENGINE = build_engine(load_run(run_dir), config, backend, model, litert_backend)
 
@@ -120,7 +120,7 @@ def run_users(run_dir, config, users, workers=1, progress=True, backend="keras",
     if workers <= 1:
         set_single_thread()
         if engine is None:
-            from pitune_tf.models import load_run
+            from pitune_tf.population import load_run
 
             engine = build_engine(load_run(run_dir), config, backend, model, litert_backend)
         for i, (user, methods) in enumerate(tasks):
@@ -177,7 +177,7 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
         summarize,
     )
     from pitune_tf.individual.teacher_methods import PER_USER_TEACHER_METHODS
-    from pitune_tf.models import load_run
+    from pitune_tf.population import load_run
 
     if workers < 1:
         raise UserInputError(f"--workers must be >= 1, got {workers}")

@@ -21,10 +21,12 @@ class IntentPredictor(keras.Model):
 
     The teacher passes a :class:`~pitune_tf.models.gpt2_backbone.GPT2Backbone` as
     ``backbone``, the student a :class:`~pitune_tf.layers.TransformerDecoder`; everything
-    else is the same code. With ``reconstruction=True`` the model also owns the event mask
-    embedding (E_m, :class:`EventMasking`) and the event-reconstruction MLP of PITuning Eq. 5,
-    used by :meth:`forward` with ``mask_events=True`` (the trainers' job; ``call`` never
-    masks).
+    else is the same code. With ``reconstruction=True`` the model also holds the weights of
+    the masked-event-reconstruction task of PITuning Eq. 5, the event mask embedding (E_m,
+    :class:`EventMasking`) and the reconstruction MLP, so the saved teacher keeps them; the
+    task itself (masking, reconstruction loss) is
+    :class:`~pitune_tf.population.PopulationTrainer`'s, which feeds the masked event
+    embeddings to :meth:`forward` (``call`` never masks).
 
     Args:
         n_locations, n_slots, n_events, n_intents: int. Vocabulary sizes (N_L, N_T, N_E, N_I,
@@ -34,7 +36,8 @@ class IntentPredictor(keras.Model):
             models reserve the name ``history``).
         backbone: keras Layer called as ``backbone(x [batch, L, 4d], mask, training)``.
         n_weekdays: int. Weekday vocabulary size (8).
-        use_iat: bool. Intent attention (PITuning Eq. 3); False feeds the last position to the head.
+        use_iat: bool. Intent attention (PITuning Eq. 3); False feeds the last position to
+            the head.
         attention_units: tuple of int. Hidden sizes of the IAT activation unit.
         attention_normalize: str. "none" (DIN) or "softmax".
         head_units: int. Hidden width of the PITuning Eq. 4 MLP.
@@ -124,25 +127,21 @@ class IntentPredictor(keras.Model):
         features["mask"] = tf.ones([batch_size, self.sequence_length], tf.float32)
         return features
 
-    def forward(self, inputs, training=None, mask_events=False, mask_seed=None,
+    def forward(self, inputs, training=None, event_embeddings=None, return_hidden=False,
                 return_attention=False):
         """Everything the trainers need, as a dict.
 
-        Keys: ``logits [batch, N_I]``; with ``mask_events`` also ``event_logits
-        [batch, L, N_E]`` and ``masked [batch, L]`` (the chosen positions); with
-        ``return_attention`` (IAT only) ``attention [batch, N_I, L]``.
+        Keys: ``logits [batch, N_I]``; with ``return_hidden`` also ``hidden [batch, L, 4d]``
+        (H_t, what the reconstruction head reads); with ``return_attention`` (IAT only)
+        ``attention [batch, N_I, L]``. ``event_embeddings [batch, L, d]`` replaces the event
+        field's embeddings (the masked ones of the reconstruction task).
         """
         mask = tf.cast(inputs["mask"], tf.float32)  # [batch, L]
         outputs = {}
-        event_embeddings = None
-        if mask_events:
-            if self.masking is None:
-                raise ValueError("this model was built without reconstruction")
-            event_embeddings, outputs["masked"] = self.masking(
-                self.embedding.embed_events(inputs["event"]), mask, seed=mask_seed
-            )
         x = self.embedding(inputs, event_embeddings=event_embeddings)  # [batch, L, 4d]
         hidden = self.backbone(x, mask, training=training)  # [batch, L, 4d] (H_t)
+        if return_hidden:
+            outputs["hidden"] = hidden
         if self.attention is not None:
             pooled = self.attention(hidden, mask, return_attention=return_attention)
             if return_attention:
@@ -150,8 +149,6 @@ class IntentPredictor(keras.Model):
         else:
             pooled = tf.reduce_sum(hidden * self._last_position[None, :, None], axis=1)
         outputs["logits"] = self.head(pooled, training=training)  # [batch, N_I]
-        if mask_events:
-            outputs["event_logits"] = self.reconstruction_head(hidden)  # [batch, L, N_E]
         return outputs
 
     def call(self, inputs, training=None):
@@ -164,11 +161,15 @@ class IntentPredictor(keras.Model):
         return self.forward(inputs, training=False, return_attention=True)["attention"]
 
     def build_model(self):
-        """Creates every weight (one call on dummy inputs, masking included)."""
+        """Creates every weight (one call on dummy inputs; with ``reconstruction`` also the
+        mask embedding and the reconstruction head, built in that order)."""
         self(self.dummy_inputs(), training=False)
         if self.reconstruction:
-            self.forward(self.dummy_inputs(), training=False, mask_events=True,
-                         mask_seed=tf.constant([0, 0], tf.int64))
+            inputs = self.dummy_inputs()
+            self.masking(self.embedding.embed_events(inputs["event"]), inputs["mask"],
+                         seed=tf.constant([0, 0], tf.int64))
+            self.reconstruction_head(self.forward(inputs, training=False,
+                                                  return_hidden=True)["hidden"])
         return self
 
     def get_build_config(self):

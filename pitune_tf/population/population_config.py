@@ -1,4 +1,5 @@
-"""Configuration of PITuning's population stage: a dataclass with presets.
+"""Configuration of PITuning's population stage: a dataclass with presets, resolved with
+:func:`pitune_tf.common.config.resolve_config`.
 
 Precedence: command line > config file (``--config FILE.json``) > preset defaults. A key the
 dataclass does not have is an error, in a file as on the command line.
@@ -15,7 +16,7 @@ from pitune_tf.common.errors import UserInputError
 
 @dataclass
 class PopulationConfig:
-    """Everything ``python -m trainers.population`` needs (Sec. 3.2, Appendix B, Table 4)."""
+    """Everything ``python -m trainers.population`` needs (PITuning Sec. 3.2, Appendix B, Table 4)."""
 
     # --- data ---
     data: list = field(default_factory=list)  # [] = embedded synthetic data; [events] or [population, individual]
@@ -31,19 +32,19 @@ class PopulationConfig:
     # --- teacher (Sec. 3.2.1-3.2.4) ---
     backbone: str = "random:2x64"  # hub name, local checkpoint dir, or random:<layers>x<width>
     embedding_dim: int = 0  # d; 0 = backbone width / 4 (the paper: 768 / 4 = 192)
-    use_iat: bool = True  # intent attention (Eq. 3); False = last position into the head
-    reconstruction: bool = True  # masked event reconstruction term of Eq. 5
-    mask_rate: float = 0.15  # share of history positions masked for Eq. 5
+    use_iat: bool = True  # intent attention (PITuning Eq. 3); False = last position into the head
+    reconstruction: bool = True  # masked event reconstruction term of PITuning Eq. 5
+    mask_rate: float = 0.15  # share of history positions masked for PITuning Eq. 5
     tuning: str = "full"  # full | partial (OFA-style PP: GPT2 attention and MLP frozen)
     dropout: float = 0.0  # GPT2 dropout (0 keeps resumed runs bit-identical)
     attention_units: list = field(default_factory=lambda: [16, 8])  # IAT activation unit (DIN: 80, 40)
-    attention_normalize: str = "mean"  # IAT pooling: none (Eq. 3's plain sum) | mean | softmax
-    head_units: int = 64  # hidden width of the Eq. 4 MLP
+    attention_normalize: str = "mean"  # IAT pooling: none (PITuning Eq. 3's plain sum) | mean | softmax
+    head_units: int = 64  # hidden width of the PITuning Eq. 4 MLP
     reconstruction_units: int = 64  # hidden width of the reconstruction MLP
     teacher_epochs: int = 3
     teacher_learning_rate: float = 2e-3
 
-    # --- student and distillation (Sec. 3.2.5, Eq. 6-7, Appendix A) ---
+    # --- student and distillation (Sec. 3.2.5, PITuning Eq. 6-7, Appendix A) ---
     student_layers: int = 2  # decoder blocks (paper: 4)
     student_width: int = 64  # D_s (paper: 768); the student's d is D_s / 4
     student_heads: int = 2

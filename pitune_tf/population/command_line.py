@@ -1,0 +1,82 @@
+"""The population stage's command-line options, shared by ``trainers.population`` and
+``trainers.pipeline`` (the entry points stay argument parsing plus one library call)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pitune_tf.metrics import INTENT_METRIC_COLUMNS
+from pitune_tf.population.population_config import PRESETS, PopulationConfig, resolve
+
+
+def _bool_flag(parser, name, dest, help_text):
+    parser.add_argument(f"--no-{name}", dest=dest, action="store_false", default=None,
+                        help=help_text)
+
+
+def build_parser(prog="python -m trainers.population", description=None):
+    """The population stage's command line (``trainers.population``; ``trainers.pipeline``
+    parses its ``--population-args`` with it)."""
+    p = argparse.ArgumentParser(prog=prog, description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", default="demo", choices=sorted(PRESETS))
+    p.add_argument("--config", help="JSON file of config keys (overrides the preset)")
+    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p.add_argument("--data", nargs="+", metavar="EVENTS",
+                   help="canonical events file, or a population file and an individual file")
+    p.add_argument("--mapping", help="event -> intent mapping (CSV or JSON)")
+    p.add_argument("--synthetic-preset", help="synthetic data preset when no --data (demo)")
+    p.add_argument("--history", type=int, help="window length L (30)")
+    p.add_argument("--max-train-windows", type=int, help="subsample training windows (0 = all)")
+    p.add_argument("--backbone", help="hub name, local checkpoint dir, or random:<layers>x<width>")
+    p.add_argument("--embedding-dim", type=int, help="d (0 = backbone width / 4)")
+    _bool_flag(p, "iat", "use_iat", "ablation: no intent attention (last position to the head)")
+    _bool_flag(p, "reconstruction", "reconstruction", "ablation: no event reconstruction loss")
+    p.add_argument("--mask-rate", type=float, help="masked share of history events (0.15)")
+    p.add_argument("--tuning", choices=["full", "partial"], help="full or partial (OFA-style PP)")
+    p.add_argument("--dropout", type=float, help="GPT2 dropout")
+    p.add_argument("--student-layers", type=int)
+    p.add_argument("--student-width", type=int)
+    p.add_argument("--student-heads", type=int)
+    p.add_argument("--alpha", type=float, help="weight of the KL term (PITuning Eq. 7)")
+    p.add_argument("--temperature", type=float, help="eps of PITuning Eq. 6")
+    p.add_argument("--teacher-epochs", type=int)
+    p.add_argument("--student-epochs", type=int)
+    p.add_argument("--epochs", type=int, help="both teacher and student epochs")
+    p.add_argument("--teacher-learning-rate", type=float)
+    p.add_argument("--student-learning-rate", type=float)
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--seed", type=int)
+    return p
+
+
+def config_from_args(args) -> PopulationConfig:
+    overrides = {
+        key: getattr(args, key)
+        for key in (
+            "mapping", "synthetic_preset", "history", "max_train_windows", "backbone",
+            "embedding_dim", "use_iat", "reconstruction", "mask_rate", "tuning", "dropout",
+            "student_layers", "student_width", "student_heads", "alpha", "temperature",
+            "teacher_epochs", "student_epochs", "teacher_learning_rate",
+            "student_learning_rate", "batch_size", "seed",
+        )
+    }
+    if args.data:
+        overrides["data"] = [str(Path(p).resolve()) for p in args.data]
+    if args.epochs is not None:
+        overrides["teacher_epochs"] = overrides["student_epochs"] = args.epochs
+    return resolve(args.preset, args.config, overrides)
+
+
+def format_table(metrics) -> str:
+    """The test metrics of teacher, student and baselines as a plain-text table."""
+    rows = [("teacher", metrics["teacher"].get("test")), ("student", metrics["student"].get("test"))]
+    rows += [(name, value.get("test")) for name, value in metrics["baselines"].items()]
+    keys = [key for key, _ in INTENT_METRIC_COLUMNS]
+    lines = [f"{'test':<20}" + "".join(f"{k:>9}" for k in keys)]
+    for name, values in rows:
+        if values:
+            lines.append(f"{name:<20}" + "".join(f"{values[k]:>9.4f}" for k in keys))
+    return "\n".join(lines)

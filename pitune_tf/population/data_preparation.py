@@ -1,0 +1,52 @@
+"""The population stage's data: event tables in, vocabularies and windows out."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.population.population_config import PopulationConfig
+
+
+def load_data(config: PopulationConfig):
+    """``(population_df, individual_df or None)`` canonical event tables."""
+    from pitune_tf.data import read_events, split_users
+
+    if not config.data:
+        from pitune_tf.data.synthetic import generate
+
+        synthetic = generate(config.synthetic_preset, seed=config.seed)
+        return synthetic.population, synthetic.individual
+    if len(config.data) == 2:
+        return read_events(config.data[0], config.mapping), read_events(
+            config.data[1], config.mapping
+        )
+    df = read_events(config.data[0], config.mapping)
+    population_users, individual_users = split_users(
+        df["user_id"], config.individual_fraction, config.seed
+    )
+    population = df[df["user_id"].isin(set(population_users))].reset_index(drop=True)
+    individual = df[df["user_id"].isin(set(individual_users))].reset_index(drop=True)
+    return population, (individual if len(individual) else None)
+
+
+def prepare_windows(config: PopulationConfig, population):
+    """Vocabularies, population (train, val, test) windows, event->intent id map."""
+    from pitune_tf.data import Vocabularies, encode_events, make_windows, split_windows
+
+    vocabs = Vocabularies.fit(population, slot_minutes=config.slot_minutes)
+    encoded = encode_events(population, vocabs)
+    windows = make_windows(encoded, history=config.history, min_history=config.min_history)
+    train, val, test = split_windows(windows, fractions=tuple(config.split))
+    if len(train) == 0 or len(test) == 0:
+        raise UserInputError(
+            f"the population data gives {len(train)} training and {len(test)} test windows; "
+            "more events per user are needed"
+        )
+    train = train.subsample(config.max_train_windows, config.seed)
+    # The event catalog's intent of each event id (its most frequent intent): the
+    # "intent of the last event" baseline.
+    counts = np.zeros((len(vocabs.event), vocabs.n_intents), np.int64)
+    np.add.at(counts, (encoded.event, encoded.intent), 1)
+    event_intent = counts.argmax(axis=1).astype(np.int32)
+    return vocabs, (train, val, test), event_intent

@@ -1,0 +1,21 @@
+"""Distilling the teacher into the on-device student (PITuning Sec. 3.2.5)."""
+
+from __future__ import annotations
+
+from pitune_tf.common.keras import keras
+from pitune_tf.population.distiller import Distiller
+from pitune_tf.population.training_loop import fit_phase, make_optimizer
+
+
+def distill_student(config, vocabs, teacher, train, val, out_dir):
+    """Distills the teacher into a new student (PITuning Eq. 6-7); returns the student."""
+    from pitune_tf.models import build_student
+
+    keras.utils.set_random_seed(config.seed + 1)
+    student = build_student(config, vocabs.sizes)
+    distiller = Distiller(student, teacher, alpha=config.alpha,
+                          temperature=config.temperature, name="distiller")
+    distiller.compile(optimizer=make_optimizer(config.student_learning_rate, config.clipnorm))
+    fit_phase(distiller, distiller.train_variables(), config, "student", config.student_epochs,
+              train, val, out_dir)
+    return student

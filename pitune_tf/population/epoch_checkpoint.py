@@ -1,0 +1,26 @@
+"""Per-epoch checkpoints of a training phase (what lets a population run resume)."""
+
+from __future__ import annotations
+
+from pitune_tf.common.atomic import write_json
+from pitune_tf.common.keras import keras
+
+
+class EpochCheckpoint(keras.callbacks.Callback):
+    """Saves model + optimizer after every epoch and records the completed epoch count.
+
+    Args:
+        manager: tf.train.CheckpointManager. Saves with the completed epoch count as number.
+        state_path: path of ``state.json`` (``{"phase": ..., "epoch": ...}``).
+        phase: str. ``"teacher"`` or ``"student"``.
+    """
+
+    def __init__(self, manager, state_path, phase):
+        super().__init__()
+        self.manager = manager
+        self.state_path = state_path
+        self.phase = phase
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.manager.save(checkpoint_number=epoch + 1)
+        write_json(self.state_path, {"phase": self.phase, "epoch": epoch + 1})

@@ -1,0 +1,66 @@
+"""PITuning's population stage as one function (Sec. 3.2, Algorithm 1 top half)."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+
+import numpy as np
+
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.population.data_preparation import load_data, prepare_windows
+from pitune_tf.population.distillation import distill_student
+from pitune_tf.population.evaluation import evaluate, predict_logits
+from pitune_tf.population.population_config import PopulationConfig
+from pitune_tf.population.run_directory import prepare_out_dir, write_outputs
+from pitune_tf.population.teacher_training import train_teacher
+from pitune_tf.population.training_loop import CHECKPOINTS
+
+
+def run_population(config: PopulationConfig, out_dir, overwrite=False) -> dict:
+    """Trains the teacher, distills the student, evaluates both and the baselines, and writes
+    the run directory ``out_dir``; returns metrics.json's content.
+
+    Running again with the same ``out_dir`` resumes an unfinished run from its last completed
+    epoch; a finished run is only replaced with ``overwrite`` (else UserInputError).
+
+    Args:
+        config: PopulationConfig.
+        out_dir: str or Path. The run directory (see ``run_directory``).
+        overwrite: bool. Replace a finished run, or an unfinished one of another config.
+    """
+    out_dir = Path(out_dir)
+    started = time.time()
+    population, individual = load_data(config)  # bad data fails before anything is written
+    created = not out_dir.exists()
+    prepare_out_dir(config, out_dir, overwrite)
+    try:
+        return _train_and_write(config, out_dir, started, population, individual)
+    except UserInputError:
+        # e.g. a backbone that cannot be loaded: leave no half-made run directory behind
+        if created and not (out_dir / CHECKPOINTS).exists():
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
+
+
+def _train_and_write(config, out_dir, started, population, individual) -> dict:
+    vocabs, splits, event_intent = prepare_windows(config, population)
+    vocabs.save(out_dir)
+    train, val, test = splits
+    print(f"windows: train {len(train)}, val {len(val)}, test {len(test)}; "
+          f"{vocabs.n_intents} intent ids, {len(vocabs.event)} event ids", flush=True)
+
+    teacher = train_teacher(config, vocabs, train, val, out_dir)
+    student = distill_student(config, vocabs, teacher, train, val, out_dir)
+
+    p_pop = np.bincount(train.label, minlength=vocabs.n_intents) / len(train)
+    teacher_train = predict_logits(teacher, train, 4 * config.batch_size)
+    p_out = np.bincount(teacher_train.argmax(axis=1), minlength=vocabs.n_intents) / len(train)
+    metrics = evaluate(config, teacher, student, splits, p_pop, event_intent)
+    metrics["windows"] = {"train": len(train), "val": len(val), "test": len(test)}
+    metrics["parameters"] = {"teacher": int(teacher.count_params()),
+                             "student": int(student.count_params())}
+    metrics["seconds"] = round(time.time() - started, 1)
+    write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, metrics)
+    return metrics

@@ -1,0 +1,147 @@
+"""The population run directory: writing it (``run_population``) and reading it back
+(``load_run``, what the individual stage, ``tflite`` and ``bench`` open).
+
+Layout::
+
+    config.json  vocab.json  teacher/  student.keras  metrics.json  p_out.json
+    summaries/{teacher,student}.txt  logs/{teacher,student}/ (TensorBoard)
+    data/individual.parquet   (the individual users' events, when known)
+    .checkpoints/             (while unfinished: per-epoch checkpoints of each phase)
+
+``metrics.json`` is written last: it marks the run finished.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+from pitune_tf.common.atomic import atomic_path, write_json, write_text
+from pitune_tf.common.errors import UserInputError
+
+REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
+
+
+# ----------------------------------------------------------------------------- reader
+
+
+class Run:
+    """A finished population run: ``config``, ``vocabs``, ``student``, lazy ``teacher``,
+    ``p_out`` and ``p_pop`` (float arrays ``[n_intents]``), ``metrics`` (dict or None).
+
+    Args:
+        run_dir: path of the run directory.
+    """
+
+    def __init__(self, run_dir):
+        from pitune_tf import models  # noqa: F401  (registers the layers student.keras uses)
+        from pitune_tf.common.keras import keras
+        from pitune_tf.data import Vocabularies
+        from pitune_tf.population.population_config import PopulationConfig
+
+        self.run_dir = Path(run_dir)
+        if not self.run_dir.is_dir():
+            raise UserInputError(f"run directory not found: {self.run_dir}")
+        for name in REQUIRED:
+            if not (self.run_dir / name).exists():
+                raise UserInputError(f"run directory {self.run_dir} is missing {name}")
+        self.config = PopulationConfig(**json.loads((self.run_dir / "config.json").read_text()))
+        self.vocabs = Vocabularies.load(self.run_dir)
+        self.student = keras.models.load_model(self.run_dir / "student.keras", compile=False)
+        p = json.loads((self.run_dir / "p_out.json").read_text())
+        self.intents = list(p["intents"])
+        self.p_out = np.asarray(p["p_out"], dtype=np.float64)
+        self.p_pop = np.asarray(p["p_pop"], dtype=np.float64)
+        metrics_path = self.run_dir / "metrics.json"
+        self.metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
+
+    @cached_property
+    def teacher(self):
+        """The teacher IntentPredictor (loaded on first use)."""
+        from pitune_tf.models.teacher_io import load_teacher
+
+        if not (self.run_dir / "teacher").is_dir():
+            raise UserInputError(f"run directory {self.run_dir} is missing teacher/")
+        return load_teacher(self.run_dir / "teacher")
+
+    @property
+    def individual_data_path(self):
+        """``data/individual.parquet`` when the run stored the individual users' events."""
+        path = self.run_dir / "data" / "individual.parquet"
+        return path if path.exists() else None
+
+
+def load_run(run_dir) -> Run:
+    """Opens a population run directory; a missing file raises UserInputError naming it."""
+    return Run(run_dir)
+
+
+# ----------------------------------------------------------------------------- writer
+
+
+def prepare_out_dir(config, out_dir, overwrite):
+    """Creates ``out_dir`` and writes ``config.json``; a finished run is only replaced with
+    ``overwrite``, an unfinished one is resumed only with the same config."""
+    config_path = out_dir / "config.json"
+    if out_dir.exists() and (out_dir / "metrics.json").exists():
+        if not overwrite:
+            raise UserInputError(
+                f"{out_dir} already holds a finished run; pass --overwrite or another --out"
+            )
+        shutil.rmtree(out_dir)
+    if config_path.exists():
+        saved = json.loads(config_path.read_text())
+        if saved != json.loads(json.dumps(config.to_dict())):
+            if not overwrite:
+                raise UserInputError(
+                    f"{out_dir} holds an unfinished run with a different config; pass "
+                    "--overwrite to start over or use another --out"
+                )
+            shutil.rmtree(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_json(config_path, config.to_dict())
+
+
+def model_summary(model) -> str:
+    """``model.summary()`` with nested layers, as text."""
+    lines = []
+    model.summary(print_fn=lambda line, **_: lines.append(line), expand_nested=True)
+    return "\n".join(lines) + "\n"
+
+
+def save_student(student, path):
+    """``student.keras`` written atomically (Keras needs the ``.keras`` suffix)."""
+    with atomic_path(path) as tmp:
+        staged = Path(f"{tmp}.keras")
+        try:
+            student.save(staged)
+            os.replace(staged, tmp)
+        finally:
+            if staged.exists():
+                staged.unlink()
+
+
+def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, metrics):
+    """Everything after training, ``metrics.json`` last; then drops the checkpoints.
+
+    (``config.json`` and ``vocab.json`` are written before training, ``teacher/`` when the
+    teacher phase ends.)
+    """
+    from pitune_tf.data import write_events
+    from pitune_tf.population.training_loop import CHECKPOINTS
+
+    save_student(student, out_dir / "student.keras")
+    write_json(out_dir / "p_out.json", {"intents": vocabs.intent.tokens,
+                                        "p_out": p_out.tolist(), "p_pop": p_pop.tolist()})
+    write_text(out_dir / "summaries" / "teacher.txt", model_summary(teacher))
+    write_text(out_dir / "summaries" / "student.txt", model_summary(student))
+    if individual is not None:
+        (out_dir / "data").mkdir(exist_ok=True)
+        write_events(individual, out_dir / "data" / "individual.parquet")
+    write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
+    shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)

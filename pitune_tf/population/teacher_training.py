@@ -1,0 +1,28 @@
+"""Training the teacher of the population stage (PITuning Sec. 3.2.1-3.2.4)."""
+
+from __future__ import annotations
+
+from pitune_tf.common.keras import keras
+from pitune_tf.population.population_trainer import PopulationTrainer
+from pitune_tf.population.training_loop import fit_phase, make_optimizer
+
+
+def train_teacher(config, vocabs, train, val, out_dir):
+    """Trains the teacher with L_pop (PITuning Eq. 5), saves ``out_dir/teacher``; returns it.
+
+    A run directory that already holds ``teacher/`` loads it instead (a resumed run).
+    """
+    from pitune_tf.models import build_teacher
+    from pitune_tf.models.teacher_io import load_teacher, save_teacher
+
+    if (out_dir / "teacher").is_dir():
+        print("[teacher] already trained: loading it", flush=True)
+        return load_teacher(out_dir / "teacher", dropout=config.dropout)
+    keras.utils.set_random_seed(config.seed)
+    teacher = build_teacher(config, vocabs.sizes)
+    trainer = PopulationTrainer(teacher, reconstruction=config.reconstruction, name="population")
+    trainer.compile(optimizer=make_optimizer(config.teacher_learning_rate, config.clipnorm))
+    fit_phase(trainer, trainer.train_variables(), config, "teacher", config.teacher_epochs,
+              train, val, out_dir)
+    save_teacher(teacher, out_dir / "teacher")
+    return teacher

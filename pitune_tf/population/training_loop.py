@@ -1,0 +1,104 @@
+"""The population stage's training loop: ``fit`` over the shared epoch batches, with
+per-epoch checkpoints (resume) and TensorBoard scalars."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import numpy as np
+
+from pitune_tf.common.batching import index_batches, stateless_permutation
+from pitune_tf.common.keras import keras, tf
+from pitune_tf.population.epoch_checkpoint import EpochCheckpoint
+from pitune_tf.population.scalar_logger import ScalarLogger
+
+CHECKPOINTS = ".checkpoints"  # inside the run directory; removed when the run finishes
+MAX_EPOCH_VAL = 4096  # validation windows scored after each epoch
+
+
+def epoch_dataset(windows, batch_size, seed, first_epoch, epochs):
+    """Training batches of epochs ``first_epoch .. epochs-1`` back to back.
+
+    Epoch e's order is ``stateless_permutation(len(windows), seed, e)``, cut into batches by
+    ``index_batches`` (the last one short), so a resumed run sees exactly the batches an
+    uninterrupted run would have seen. Elements: ``(features dict, labels)``.
+    """
+    features = {k: tf.constant(v) for k, v in windows.features().items()}
+    labels = tf.constant(windows.label)
+    batches = [
+        index
+        for epoch in range(first_epoch, epochs)
+        for index, _ in index_batches(stateless_permutation(len(windows), seed, epoch),
+                                      batch_size)
+    ]
+    index = tf.RaggedTensor.from_row_lengths(
+        np.concatenate(batches).astype(np.int64), [len(b) for b in batches]
+    )  # [n_batches, (batch)]
+
+    def gather(rows):
+        return {k: tf.gather(v, rows) for k, v in features.items()}, tf.gather(labels, rows)
+
+    ds = tf.data.Dataset.from_tensor_slices(index)
+    return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def eval_dataset(windows, batch_size):
+    """``windows`` in order, in batches of ``batch_size`` (validation, prediction)."""
+    return windows.to_dataset(batch_size, shuffle=False)
+
+
+def make_optimizer(learning_rate, clipnorm):
+    """Adam, with gradient norm clipping when ``clipnorm`` is not 0."""
+    kwargs = {"clipnorm": clipnorm} if clipnorm else {}
+    return keras.optimizers.Adam(learning_rate, **kwargs)
+
+
+def _verbosity():
+    return 1 if sys.stdout.isatty() else 2
+
+
+def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir):
+    """``trainer.fit`` with TensorBoard logs and per-epoch checkpoints; resumes a phase.
+
+    Args:
+        trainer: a compiled LossModel (PopulationTrainer or Distiller).
+        variables: the variables its optimizer updates (built before a restore).
+        config: PopulationConfig (``batch_size``, ``seed``).
+        phase: str. ``"teacher"`` or ``"student"``: names the checkpoint and log folders.
+        epochs: int. The phase's total epoch count.
+        train, val: Windows.
+        out_dir: Path of the run directory.
+
+    Returns:
+        ``history.history``, or None when the checkpoint already holds every epoch.
+    """
+    ckpt_dir = out_dir / CHECKPOINTS / phase
+    state_path = ckpt_dir / "state.json"
+    trainer.optimizer.build(variables)
+    checkpoint = tf.train.Checkpoint(trainer=trainer, optimizer=trainer.optimizer)
+    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=1)
+    first_epoch = 0
+    if manager.latest_checkpoint and state_path.exists():
+        checkpoint.restore(manager.latest_checkpoint).expect_partial()
+        # the checkpoint's own number is the completed epoch count (state.json may lag it
+        # when a run stopped between the two writes)
+        first_epoch = int(manager.latest_checkpoint.rsplit("-", 1)[1])
+        print(f"[{phase}] resuming after epoch {first_epoch}/{epochs}", flush=True)
+    if first_epoch >= epochs:
+        return None
+    steps = math.ceil(len(train) / config.batch_size)
+    val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
+    history = trainer.fit(
+        epoch_dataset(train, config.batch_size, config.seed, first_epoch, epochs),
+        validation_data=eval_dataset(val, 4 * config.batch_size) if len(val) else None,
+        epochs=epochs,
+        initial_epoch=first_epoch,
+        steps_per_epoch=steps,
+        callbacks=[
+            EpochCheckpoint(manager, state_path, phase),
+            ScalarLogger(out_dir / "logs" / phase),
+        ],
+        verbose=_verbosity(),
+    )
+    return history.history

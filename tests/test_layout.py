@@ -1,0 +1,42 @@
+"""The tree's layout: entry points are thin and nothing outside them imports them."""
+
+import ast
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SKIP = {"tests", "trainers", ".venv", ".git", "runs", "build"}
+MAX_TRAINER_LINES = 150
+
+
+def _python_files():
+    for path in sorted(ROOT.rglob("*.py")):
+        parts = path.relative_to(ROOT).parts
+        if parts[0] in SKIP or any(p.startswith(".") for p in parts[:-1]):
+            continue
+        yield path
+
+
+def _imports_trainers(tree):
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names = [node.module]
+        else:
+            continue
+        for name in names:
+            if name == "trainers" or name.startswith("trainers."):
+                yield node.lineno, name
+
+
+def test_nothing_outside_tests_and_trainers_imports_trainers():
+    offenders = [f"{path.relative_to(ROOT)}:{line} imports {name}"
+                 for path in _python_files()
+                 for line, name in _imports_trainers(ast.parse(path.read_text(), str(path)))]
+    assert not offenders, "\n".join(offenders)
+
+
+def test_every_trainer_is_under_150_lines():
+    long = {path.name: n for path in sorted((ROOT / "trainers").glob("*.py"))
+            if (n := len(path.read_text().splitlines())) >= MAX_TRAINER_LINES}
+    assert not long, long
