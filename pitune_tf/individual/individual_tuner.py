@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pitune_tf.common.keras import tf
+from pitune_tf.common.keras import keras, tf
 from pitune_tf.common.loss_model import LossModel
 from pitune_tf.individual.focal import focal_loss
 from pitune_tf.individual.unlearning import DEFAULT_MIN_LOG_PROB, unlearning_terms
@@ -14,8 +14,8 @@ MODES = ("unlearn", "finetune", "focal")
 class IndividualTuner(LossModel):
     """Per-user tuning of a model in place, with one of three objectives (``mode``).
 
-    A batch is ``(features, labels, sample_weight)``, except in ``"unlearn"`` mode, where it
-    is ``(features, original_logits, sample_weight)`` like the on-device ``unlearn``
+    A batch is ``(features, labels[, sample_weight])``, except in ``"unlearn"`` mode, where
+    it is ``(features, original_logits[, sample_weight])`` like the on-device ``unlearn``
     signature:
 
     - ``"unlearn"``: adaptive unlearning, PITuning Eq. 11: ``lam * retain_ce - forget_ce``
@@ -68,7 +68,7 @@ class IndividualTuner(LossModel):
         return self.network.trainable_variables
 
     def compute_losses(self, data, training):
-        x, target, sample_weight = data
+        x, target, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
         logits = self.network(x, training=training)  # [batch, n_intents]
         if self.mode == "unlearn":
             terms = unlearning_terms(
