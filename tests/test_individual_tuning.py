@@ -202,3 +202,13 @@ def test_missing_run_file_is_a_clear_error(tiny_run, tmp_path, capsys):
     (broken / "p_out.json").unlink()
     assert run_main(main, ["--run", str(broken)]) == 2
     assert "p_out.json" in capsys.readouterr().err
+
+
+def test_teacher_methods_run_for_several_users(tiny_run, tmp_path):
+    """FP and PP tune the teacher per user from the same starting weights (the partial
+    freeze reorders Keras' weight lists; the backend's fixed variable order must not care)."""
+    per_user, summary = _cli(tiny_run, tmp_path / "fp", "--fp-users", "2", method="pp,fp")
+    assert sorted(per_user.method.unique()) == ["fp", "pp"] and summary["users"] == 2
+    assert set(summary["device_models"]) == {"pituning", "fp", "pp"}
+    assert (summary["device_models"]["pp"]["trainable_parameters"]
+            < summary["device_models"]["fp"]["trainable_parameters"])

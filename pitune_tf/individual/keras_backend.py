@@ -39,7 +39,10 @@ class KerasBackend(TuningBackend):
         self.tuner_options = {"lam": lam, "focal_gamma": focal_gamma}
         if min_log_prob is not None:
             self.tuner_options["min_log_prob"] = min_log_prob
-        self.shipped_weights = network.get_weights()
+        # a fixed variable order: Keras' get_weights lists trainable variables first, so
+        # freezing a layer (PP) would reorder it
+        self._variables = list(network.weights)
+        self.shipped_weights = self.get_weights()
         self._tuners = {}
         self._steps = {}
         self._infer = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
@@ -81,13 +84,13 @@ class KerasBackend(TuningBackend):
         return {k: float(v) for k, v in terms.items()}
 
     def get_weights(self):
-        return self.network.get_weights()
+        return keras.backend.batch_get_value(self._variables)
 
     def set_weights(self, weights) -> None:
-        self.network.set_weights(weights)
+        keras.backend.batch_set_value(list(zip(self._variables, weights)))
 
     def reset(self) -> None:
-        self.network.set_weights(self.shipped_weights)
+        self.set_weights(self.shipped_weights)
         for tuner in self._tuners.values():
             if tuner.optimizer.variables:
                 tuner.reset_optimizer()
