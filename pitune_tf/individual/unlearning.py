@@ -89,16 +89,7 @@ def unlearning_terms(
     return {"loss": lam * retain_ce - forget_ce, "retain_ce": retain_ce, "forget_ce": forget_ce}
 
 
-def unlearning_loss(
-    logits,
-    original_logits,
-    retain_mask,
-    forget_mask,
-    lam=1.0,
-    min_log_prob=DEFAULT_MIN_LOG_PROB,
-    sample_weight=None,
-):
-    """Eq. 11, L_un = lam * retain_ce - forget_ce (a scalar); see :func:`unlearning_terms`."""
-    return unlearning_terms(
-        logits, original_logits, retain_mask, forget_mask, lam, min_log_prob, sample_weight
-    )["loss"]
+def unlearning_loss(*args, **kwargs):
+    """PITuning Eq. 11, L_un = lam * retain_ce - forget_ce (a scalar): the ``loss`` of
+    :func:`unlearning_terms`, which takes the same arguments."""
+    return unlearning_terms(*args, **kwargs)["loss"]

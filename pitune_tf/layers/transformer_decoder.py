@@ -69,12 +69,7 @@ class TransformerDecoder(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(
-            num_layers=self.num_layers,
-            width=self.width,
-            num_heads=self.num_heads,
-            sequence_length=self.sequence_length,
-            intermediate_dim=self.intermediate_dim,
-            dropout=self.dropout,
-        )
+        config.update({name: getattr(self, name) for name in (
+            "num_layers", "width", "num_heads", "sequence_length", "intermediate_dim",
+            "dropout")})
         return config

@@ -44,15 +44,11 @@ def build_teacher(config, vocab_sizes, gpt2=None):
         embedding_dim=d,
         sequence_length=config.history,
         backbone=GPT2Backbone(gpt2, tuning=config.tuning, name="gpt2_backbone"),
-        use_iat=config.use_iat,
-        attention_units=config.attention_units,
-        attention_normalize=config.attention_normalize,
-        head_units=config.head_units,
         reconstruction=config.reconstruction,
         reconstruction_units=config.reconstruction_units,
         mask_rate=config.mask_rate,
-        seed=config.seed,
         name="teacher",
+        **_head_options(config),
     )
     return model.build_model()
 
@@ -69,12 +65,14 @@ def build_student(config, vocab_sizes):
         embedding_dim=config.student_width // 4,
         sequence_length=config.history,
         backbone=backbone,
-        use_iat=config.use_iat,
-        attention_units=config.attention_units,
-        attention_normalize=config.attention_normalize,
-        head_units=config.head_units,
         reconstruction=False,
-        seed=config.seed,
         name="student",
+        **_head_options(config),
     )
     return model.build_model()
+
+
+def _head_options(config) -> dict:
+    """The IntentPredictor options teacher and student share (IAT, PITuning Eq. 3-4)."""
+    return {name: getattr(config, name) for name in (
+        "use_iat", "attention_units", "attention_normalize", "head_units", "seed")}

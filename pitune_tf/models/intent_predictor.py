@@ -180,25 +180,12 @@ class IntentPredictor(keras.Model):
 
     def get_config(self):
         config = {"name": self.name, "trainable": self.trainable}
-        config.update(
-            n_locations=self.n_locations,
-            n_slots=self.n_slots,
-            n_events=self.n_events,
-            n_intents=self.n_intents,
-            embedding_dim=self.embedding_dim,
-            sequence_length=self.sequence_length,
-            backbone=keras.layers.serialize(self.backbone),
-            n_weekdays=self.n_weekdays,
-            use_iat=self.use_iat,
-            attention_units=list(self.attention_units),
-            attention_normalize=self.attention_normalize,
-            head_units=self.head_units,
-            head_dropout=self.head_dropout,
-            reconstruction=self.reconstruction,
-            reconstruction_units=self.reconstruction_units,
-            mask_rate=self.mask_rate,
-            seed=self.seed,
-        )
+        config.update({name: getattr(self, name) for name in (
+            "n_locations", "n_slots", "n_events", "n_intents", "embedding_dim",
+            "sequence_length", "n_weekdays", "use_iat", "attention_normalize", "head_units",
+            "head_dropout", "reconstruction", "reconstruction_units", "mask_rate", "seed")})
+        config.update(backbone=keras.layers.serialize(self.backbone),
+                      attention_units=list(self.attention_units))
         return config
 
     @classmethod
