@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from nextitnet.baselines import SCORE_MODES, baseline_scores
 from nextitnet.evaluation import block_utilisation, predict, profile_metrics, recommendation_metrics
 from nextitnet.training import fit_resumable, seed_everything
 from nextitnet.uaf_learner import UAFLearner
@@ -31,13 +32,42 @@ def new_uaf_model(mode, config, task) -> UAFModel:
     )
 
 
+def scorer(config, objective):
+    """(score_fn (logits [n, C], targets [n]) -> dict, the metric that selects the best epoch)."""
+    if objective == "ce":
+        return profile_metrics, "accuracy"
+
+    def score_fn(logits, targets):
+        return recommendation_metrics(logits, targets, config.n_negatives, seed=config.seed)
+    return score_fn, "mrr@5"
+
+
+def score_baseline(mode, config, task, score_fn, metric) -> dict:
+    """The metrics of a baseline of ``SCORE_MODES`` (no training) on the validation and test
+    splits, in the layout of a fine-tuned mode's (no curves, no trainable parameters)."""
+    start = time.time()
+    train = task.splits["train"]
+    scores = {}
+    for name in ("val", "test"):
+        split = task.splits[name]
+        logits = baseline_scores(mode, train["target"], task.n_outputs, len(split["target"]),
+                                 seed=config.seed)
+        scores[name] = score_fn(logits, split["target"])
+    return {
+        "mode": mode, "test": scores["test"], "val": scores["val"], "best_epoch": None,
+        "val_curve": [], "val_metric": metric, "val_curves": {}, "train_losses": {},
+        "trainable_parameters": 0, "seconds": round(time.time() - start, 1),
+    }
+
+
 def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") -> dict:
     """Fine-tunes ``mode`` on ``task`` in ``run_dir/modes/<mode>`` (resumable; a finished
     mode's ``metrics.json`` is returned as is), keeps its best validation epoch and scores
     it on the test split.
 
     Args:
-        mode: str. One of ``nextitnet.uaf_model.MODES``.
+        mode: str. One of ``nextitnet.uaf_model.MODES``, or of
+            ``nextitnet.baselines.SCORE_MODES`` (scored without training).
         config: UAFConfig.
         task: EncodedTask.
         backbone: NextItNet or None. The pretrained backbone (modes of ``PRETRAINED_MODES``).
@@ -56,6 +86,11 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
     if len(train["target"]) == 0 or len(val["target"]) == 0 or len(test["target"]) == 0:
         raise UserInputError(f"empty split: sizes {task.sizes()} (need more data)")
     stage.mkdir(parents=True, exist_ok=True)
+    score_fn, metric = scorer(config, objective)
+    if mode in SCORE_MODES:
+        metrics = score_baseline(mode, config, task, score_fn, metric)
+        write_json(done, metrics)
+        return metrics
     seed_everything(config.seed)
     model = new_uaf_model(mode, config, task)
     if mode in PRETRAINED_MODES:
@@ -64,12 +99,6 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
                          reward_top_k=config.reward_top_k)
     learner.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     learner(tf.constant(train["source"][:2]))
-    if objective == "ce":
-        score_fn, metric = profile_metrics, "accuracy"
-    else:
-        def score_fn(logits, targets):
-            return recommendation_metrics(logits, targets, config.n_negatives, seed=config.seed)
-        metric = "mrr@5"
     monitor = ValidationMonitor(model, val, score_fn, metric, stage)
     start = time.time()
     history = fit_resumable(

@@ -34,6 +34,9 @@ def write_reports(run_dir, results, task_name, title) -> str:
     if utilisation:
         write_json(run_dir / "utilisation.json", utilisation)
         analysis.plot_utilisation(utilisation, run_dir / "utilisation.png")
+    runs = {m: r for m, r in runs.items() if r.get("val_curve")}  # trained modes only
+    if not runs:
+        return table
     # Figure 4 plots validation HR@5; runs from before val_curves existed fall back to the
     # selection metric
     if all("hr@5" in r.get("val_curves", {}) for r in runs.values()):

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from nextitnet.baselines import SCORE_MODES
 from nextitnet.data.cross_domain_data import CrossDomainData
 from nextitnet.data.encoding import (
     PROFILE_LABELS,
@@ -25,6 +26,7 @@ from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 
 TASKS = ("recommendation", "profile")
+RUN_MODES = SCORE_MODES + MODES  # what --mode all runs, in this order
 
 
 def check_run_dir(run_dir: Path, record: dict) -> None:
@@ -69,7 +71,9 @@ def run_uaf(
         config: UAFConfig.
         data: CrossDomainData.
         run_dir: str or Path. The run directory (created if needed).
-        modes: sequence of str. Modes of ``nextitnet.uaf_model.MODES``, run in this order.
+        modes: sequence of str. Modes of ``RUN_MODES`` (the baselines of
+            ``nextitnet.baselines.SCORE_MODES``, scored without training, and the fine-tuning
+            modes of ``nextitnet.uaf_model.MODES``), run in this order.
         task: str. "recommendation" (Table 2) or "profile" (gender / age, Table 7).
         pretrained: str, Path or None. A run directory or backbone ``.weights.h5`` to reuse
             instead of pretraining.
@@ -80,9 +84,9 @@ def run_uaf(
         dict: ``{mode: metrics}``, or ``{mode: {label: metrics}}`` for the profile task.
     """
     modes = list(modes)
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m in modes if m not in RUN_MODES]
     if unknown or not modes:
-        raise UserInputError(f"unknown mode(s) {unknown or modes!r}; choose from {', '.join(MODES)} or all")
+        raise UserInputError(f"unknown mode(s) {unknown or modes!r}; choose from {', '.join(RUN_MODES)} or all")
     if task not in TASKS:
         raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     run_dir = Path(run_dir)

@@ -4,6 +4,7 @@ Commands (run from the repository root):
 
     python -m trainers.uaf --mode soft                          # demo: embedded synthetic data
     python -m trainers.uaf --mode all --out runs/uaf_all        # every mode, Table 2 in table.md
+    python -m trainers.uaf --mode mostpop,random-items          # the untrained baselines only
     python -m trainers.uaf --mode hard --policy gru             # GRU policy network (Table 4)
     python -m trainers.uaf --mode all --train-fraction 0.1      # limited target data (Table 5)
     python -m trainers.uaf --mode all --task profile            # gender / age prediction (Table 7)
@@ -31,8 +32,7 @@ import sys
 
 from nextitnet.data import build_ml1m_genre_split, generate_cross_domain, read_coldrec
 from nextitnet.uaf_config import PRESETS, UAFConfig
-from nextitnet.uaf_model import MODES
-from nextitnet.uaf_runner import run_uaf
+from nextitnet.uaf_runner import RUN_MODES, run_uaf
 from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.cli import run_main
 from pitune_tf.common.config import resolve_config
@@ -40,13 +40,13 @@ from pitune_tf.common.config import resolve_config
 
 def parse_modes(text) -> list[str]:
     """``all``, one mode, or a comma-separated list of modes (in the order given)."""
-    return list(MODES) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    return list(RUN_MODES) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trainers.uaf", description=__doc__.split("\n")[0])
     parser.add_argument("--mode", default="soft", type=parse_modes,
-                        help=f"one of {', '.join(MODES)}, a comma-separated list of them, or all")
+                        help=f"one of {', '.join(RUN_MODES)}, a comma-separated list of them, or all")
     parser.add_argument("--policy", choices=("nextitnet", "gru"), help="policy network (default nextitnet)")
     parser.add_argument("--loss", choices=("bpr", "bce"), help="fine-tuning loss (default bpr)")
     parser.add_argument("--task", default="recommendation", choices=("recommendation", "profile"))
