@@ -62,8 +62,9 @@ def score_baseline(mode, config, task, score_fn, metric) -> dict:
 
 def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") -> dict:
     """Fine-tunes ``mode`` on ``task`` in ``run_dir/modes/<mode>`` (resumable; a finished
-    mode's ``metrics.json`` is returned as is), keeps its best validation epoch and scores
-    it on the test split.
+    mode's ``metrics.json`` is returned as is) for at most ``config.epochs`` epochs, stopping
+    after ``config.patience`` epochs without a better validation score; keeps its best
+    validation epoch and scores it on the test split.
 
     Args:
         mode: str. One of ``nextitnet.uaf_model.MODES``, or of
@@ -75,7 +76,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
         objective: str. "bpr", "bce" or "ce" (profile prediction).
         verbose: Keras ``fit`` verbosity.
     Returns:
-        dict: test scores, best epoch, validation curves, epoch-mean training losses,
+        dict: test scores, best and stopping epochs, validation curves, epoch-mean training losses,
         trainable parameters, seconds and (UAF modes) per-block utilisation.
     """
     stage = Path(run_dir) / "modes" / mode
@@ -99,11 +100,13 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
                          reward_top_k=config.reward_top_k)
     learner.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     learner(tf.constant(train["source"][:2]))
-    monitor = ValidationMonitor(model, val, score_fn, metric, stage)
+    monitor = ValidationMonitor(
+        model, lambda logs: score_fn(predict(model, val["source"])[0], val["target"]), metric, stage,
+        patience=config.patience)
     start = time.time()
-    history = fit_resumable(
+    fit_resumable(
         learner, {"source": train["source"], "target": train["target"]}, config.batch_size,
-        config.seed, config.epochs, stage, callbacks=[monitor], verbose=verbose,
+        config.seed, config.epochs, stage, verbose=verbose, monitor=monitor,
     )
     model.load_weights(str(stage / "best.weights.h5"))
     logits, gates = predict(model, test["source"])
@@ -111,10 +114,11 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
         "mode": mode,
         "test": score_fn(logits, test["target"]),
         "best_epoch": monitor.state["best"]["epoch"],
+        "stopped_epoch": monitor.state.get("stopped_epoch"),
         "val_curve": monitor.curve(),
         "val_metric": metric,
         "val_curves": monitor.curves(),
-        "train_losses": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "train_losses": monitor.train_logs(),
         "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
         "seconds": round(time.time() - start, 1),
     }

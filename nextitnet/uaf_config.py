@@ -19,8 +19,10 @@ class UAFConfig:
     max_len: int = 20  # source sequence length L (50 in the paper)
     batch_size: int = 128  # 256 in the paper
     learning_rate: float = 1e-3  # Adam; 1e-4 in the paper
-    pretrain_epochs: int = 10
-    epochs: int = 6  # fine-tuning epochs (best validation epoch is kept)
+    pretrain_epochs: int = 30  # most pretraining epochs (early stopping on held-out windows)
+    pretrain_val_share: float = 0.05  # share of source windows held out for pretraining's early stop
+    epochs: int = 30  # most fine-tuning epochs (early stopping; the best validation epoch is kept)
+    patience: int = 3  # epochs without a better validation score before stopping (0: never)
     policy: str = "nextitnet"  # policy network: nextitnet (2 blocks, dilations 1,2,4,8) or gru
     policy_dim: int = 32
     policy_dilations: tuple = (1, 4)
@@ -43,8 +45,10 @@ class UAFConfig:
             raise UserInputError(f"policy must be nextitnet or gru, got {self.policy!r}")
         if self.loss not in ("bpr", "bce"):
             raise UserInputError(f"loss must be bpr or bce, got {self.loss!r}")
-        if self.epochs < 1 or self.pretrain_epochs < 0:
-            raise UserInputError("epochs must be >= 1 and pretrain_epochs >= 0")
+        if self.epochs < 1 or self.pretrain_epochs < 0 or self.patience < 0:
+            raise UserInputError("epochs must be >= 1, pretrain_epochs and patience >= 0")
+        if not 0.0 <= self.pretrain_val_share < 1.0:
+            raise UserInputError(f"pretrain_val_share must be in [0, 1), got {self.pretrain_val_share}")
         if self.batch_size < 1:
             raise UserInputError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0.0 < self.train_fraction <= 1.0:

@@ -7,6 +7,10 @@ import pytest
 
 from nextitnet.baselines import baseline_scores
 from nextitnet.evaluation import recommendation_metrics
+from nextitnet.training import fit_resumable
+from nextitnet.validation_monitor import ValidationMonitor
+from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.loss_model import LossModel
 from trainers.uaf import main
 
 
@@ -37,3 +41,59 @@ def test_cli_baselines_without_training(tmp_path):
     assert not (out / "pretrain").exists()
     table = (out / "table.md").read_text()
     assert "| MostPop |" in table and "| Random |" in table
+
+
+class _Regression(LossModel):
+    def __init__(self, net, **kwargs):
+        super().__init__(**kwargs)
+        self.net = net
+
+    def call(self, x, training=False):
+        return self.net(x)
+
+    def compute_losses(self, data, training):
+        return {"loss": tf.reduce_mean((self.net(data["x"])[:, 0] - data["y"]) ** 2)}
+
+
+def _monitored_fit(stage, fail_at=None):
+    """A fit whose validation scores are scripted per epoch: best at epoch 2, patience 2."""
+    keras.utils.set_random_seed(0)
+    net = keras.Sequential([keras.layers.Dense(1)])
+    net.build([None, 2])
+    learner = _Regression(net)
+    learner.compile(optimizer=keras.optimizers.SGD(0.1))
+    rows = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
+    arrays = {"x": rows, "y": rows.sum(axis=1)}
+    snapshots = {}
+    scripted = [0.1, 0.3, 0.2, 0.25, 0.29, 0.5]
+
+    class Snapshot(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            snapshots[epoch + 1] = net.get_weights()
+            if epoch + 1 == fail_at:
+                raise RuntimeError("interrupted")
+
+    monitor = ValidationMonitor(net, lambda logs: {"mrr@5": scripted[max(snapshots) - 1]}, "mrr@5",
+                                stage, patience=2)
+    fit_resumable(learner, arrays, 4, 0, 6, stage, callbacks=[Snapshot()], verbose=0, monitor=monitor)
+    return net, monitor, snapshots
+
+
+def test_early_stopping_restores_the_best_epoch_and_resumes_to_the_same_result(tmp_path):
+    net, monitor, snapshots = _monitored_fit(tmp_path / "a")
+    # scores 0.1, 0.3, 0.2, 0.25: no improvement on epochs 3 and 4 -> stop after epoch 4
+    assert monitor.state["best"] == {"epoch": 2, "value": 0.3} and monitor.state["stopped_epoch"] == 4
+    assert sorted(snapshots) == [1, 2, 3, 4] and monitor.curve() == [0.1, 0.3, 0.2, 0.25]
+    net.load_weights(str(tmp_path / "a/best.weights.h5"))
+    for got, want in zip(net.get_weights(), snapshots[2]):
+        np.testing.assert_array_equal(got, want)
+    with pytest.raises(RuntimeError):
+        _monitored_fit(tmp_path / "b", fail_at=3)
+    resumed, again, _ = _monitored_fit(tmp_path / "b")
+    assert again.state["stopped_epoch"] == 4 and again.curve() == monitor.curve()
+    assert len(again.train_logs()["loss"]) == 4
+    resumed.load_weights(str(tmp_path / "b/best.weights.h5"))
+    for got, want in zip(resumed.get_weights(), snapshots[2]):
+        np.testing.assert_array_equal(got, want)
+    _, third, snaps = _monitored_fit(tmp_path / "b")  # done: nothing is fitted again
+    assert snaps == {} and third.done and not (tmp_path / "b/backup").exists()
