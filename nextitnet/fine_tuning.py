@@ -10,7 +10,13 @@ from pathlib import Path
 import numpy as np
 
 from nextitnet.baselines import SCORE_MODES, baseline_scores
-from nextitnet.evaluation import block_utilisation, predict, profile_metrics, recommendation_metrics
+from nextitnet.evaluation import (
+    block_utilisation,
+    gate_statistics,
+    predict,
+    profile_metrics,
+    recommendation_metrics,
+)
 from nextitnet.training import fit_resumable, seed_everything
 from nextitnet.uaf_learner import UAFLearner
 from nextitnet.uaf_model import PRETRAINED_MODES, UAF_MODES, UAFModel
@@ -97,7 +103,9 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
     if mode in PRETRAINED_MODES:
         model.load_pretrained(backbone)
     learner = UAFLearner(model, objective=objective, gamma=config.gamma, beta=config.beta,
-                         reward_top_k=config.reward_top_k)
+                         reward_top_k=config.reward_top_k, reward_protocol=config.reward_protocol,
+                         n_negatives=config.n_negatives, reward_form=config.reward_form,
+                         rl_warmup_epochs=config.rl_warmup_epochs)
     learner.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     learner(tf.constant(train["source"][:2]))
     monitor = ValidationMonitor(
@@ -107,6 +115,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
     fit_resumable(
         learner, {"source": train["source"], "target": train["target"]}, config.batch_size,
         config.seed, config.epochs, stage, verbose=verbose, monitor=monitor,
+        callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: learner.start_epoch(e))],
     )
     model.load_weights(str(stage / "best.weights.h5"))
     logits, gates = predict(model, test["source"])
@@ -124,5 +133,20 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
     }
     if mode in UAF_MODES:
         metrics["utilisation"] = block_utilisation(gates)
+        metrics["gate_statistics"] = gate_statistics(gates, test["user"])
+        stats = metrics["gate_statistics"]
+        print(f"{mode}: {stats['distinct_patterns']} distinct gate patterns over {stats['users']} test "
+              f"users; per-block mean {np.round(stats['block_mean'], 3).tolist()}, "
+              f"std {np.round(stats['block_std'], 3).tolist()}")
+    if mode == "rl":
+        logs = metrics["train_losses"]
+        metrics["rl_diagnostics"] = {
+            "nonzero_advantage_batch_share": logs.get("advantage_batch", []),
+            "nonzero_advantage_row_share": logs.get("advantage_nonzero", []),
+            "correct_share": logs.get("correct", []), "reward": logs.get("reward", []),
+            "rl_active": logs.get("rl_active", []),
+        }
+        print("rl: share of batches with a non-zero advantage per epoch "
+              f"{np.round(logs.get('advantage_batch', []), 3).tolist()}")
     write_json(done, metrics)
     return metrics

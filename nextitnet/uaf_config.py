@@ -29,7 +29,10 @@ class UAFConfig:
     temperature: float = 10.0  # Gumbel-softmax tau (UAF Eq. 10)
     gamma: float = 1.0  # UAF Eq. 13 penalty
     beta: float = 1.0  # UAF Eq. 15 weight of the RL loss
-    reward_top_k: int = 5  # "correct" = positive in the top-k target items (UAF Eq. 13)
+    reward_top_k: int = 5  # "correct" = positive in the top-k (UAF Eq. 13)
+    reward_protocol: str = "sampled"  # top-k among 1 + n_negatives sampled items, or "full" ranking
+    reward_form: str = "paper"  # paper (UAF Eq. 13) or authors (1 - gamma (1 - share)^2 if correct)
+    rl_warmup_epochs: int = 1  # epochs of main loss only (greedy gates) before the RL term
     adapter_dim: int = 8  # PeterRec adapter bottleneck
     tune_embedding: bool = True  # UAF modes fine-tune the item embedding (F_l stay frozen)
     loss: str = "bpr"  # bpr (UAF Eq. 8) or bce (the official code's option)
@@ -49,6 +52,12 @@ class UAFConfig:
             raise UserInputError("epochs must be >= 1, pretrain_epochs and patience >= 0")
         if not 0.0 <= self.pretrain_val_share < 1.0:
             raise UserInputError(f"pretrain_val_share must be in [0, 1), got {self.pretrain_val_share}")
+        if self.reward_protocol not in ("sampled", "full"):
+            raise UserInputError(f"reward_protocol must be sampled or full, got {self.reward_protocol!r}")
+        if self.reward_form not in ("paper", "authors"):
+            raise UserInputError(f"reward_form must be paper or authors, got {self.reward_form!r}")
+        if self.rl_warmup_epochs < 0:
+            raise UserInputError(f"rl_warmup_epochs must be >= 0, got {self.rl_warmup_epochs}")
         if self.batch_size < 1:
             raise UserInputError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0.0 < self.train_fraction <= 1.0:

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nextitnet.baselines import baseline_scores
-from nextitnet.evaluation import recommendation_metrics
+from nextitnet.evaluation import gate_statistics, recommendation_metrics
 from nextitnet.training import fit_resumable
 from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.keras import keras, tf
@@ -97,3 +97,12 @@ def test_early_stopping_restores_the_best_epoch_and_resumes_to_the_same_result(t
         np.testing.assert_array_equal(got, want)
     _, third, snaps = _monitored_fit(tmp_path / "b")  # done: nothing is fitted again
     assert snaps == {} and third.done and not (tmp_path / "b/backup").exists()
+
+
+def test_gate_statistics_over_distinct_users():
+    gates = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0], [0.6, 0.2]])
+    stats = gate_statistics(gates, np.array(["a", "a", "b", "c"], dtype=object))
+    # users a [1, 0], b [0, 1], c [0.6, 0.2] -> patterns 10, 01, 10: two distinct
+    assert stats["users"] == 3 and stats["distinct_patterns"] == 2
+    np.testing.assert_allclose(stats["block_mean"], [1.6 / 3, 1.2 / 3])
+    np.testing.assert_allclose(stats["block_std"], [np.std([1, 0, 0.6]), np.std([0, 1, 0.2])])
