@@ -39,13 +39,15 @@ def new_uaf_model(mode, config, task) -> UAFModel:
 
 
 def scorer(config, objective):
-    """(score_fn (logits [n, C], targets [n]) -> dict, the metric that selects the best epoch)."""
+    """(score_fn (logits [n, C], split) -> dict, the metric that selects the best epoch:
+    accuracy, or MRR at the first cut-off of ``config.topk``)."""
     if objective == "ce":
-        return profile_metrics, "accuracy"
+        return lambda logits, split: profile_metrics(logits, split["target"]), "accuracy"
 
-    def score_fn(logits, targets):
-        return recommendation_metrics(logits, targets, config.n_negatives, seed=config.seed)
-    return score_fn, "mrr@5"
+    def score_fn(logits, split):
+        return recommendation_metrics(logits, split["target"], config.n_negatives, seed=config.seed,
+                                      k=config.topk, seen=split["seen"] if config.mask_seen else None)
+    return score_fn, f"mrr@{config.topk[0]}"
 
 
 def score_baseline(mode, config, task, score_fn, metric) -> dict:
@@ -58,7 +60,7 @@ def score_baseline(mode, config, task, score_fn, metric) -> dict:
         split = task.splits[name]
         logits = baseline_scores(mode, train["target"], task.n_outputs, len(split["target"]),
                                  seed=config.seed)
-        scores[name] = score_fn(logits, split["target"])
+        scores[name] = score_fn(logits, split)
     return {
         "mode": mode, "test": scores["test"], "val": scores["val"], "best_epoch": None,
         "val_curve": [], "val_metric": metric, "val_curves": {}, "train_losses": {},
@@ -109,7 +111,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
     learner.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     learner(tf.constant(train["source"][:2]))
     monitor = ValidationMonitor(
-        model, lambda logs: score_fn(predict(model, val["source"])[0], val["target"]), metric, stage,
+        model, lambda logs: score_fn(predict(model, val["source"])[0], val), metric, stage,
         patience=config.patience)
     start = time.time()
     fit_resumable(
@@ -121,7 +123,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
     logits, gates = predict(model, test["source"])
     metrics = {
         "mode": mode,
-        "test": score_fn(logits, test["target"]),
+        "test": score_fn(logits, test),
         "best_epoch": monitor.state["best"]["epoch"],
         "stopped_epoch": monitor.state.get("stopped_epoch"),
         "val_curve": monitor.curve(),

@@ -37,7 +37,9 @@ class UAFConfig:
     tune_embedding: bool = True  # UAF modes fine-tune the item embedding (F_l stay frozen)
     loss: str = "bpr"  # bpr (UAF Eq. 8) or bce (the official code's option)
     train_fraction: float = 1.0  # share of the training split used (Table 5: 0.1)
-    n_negatives: int = 99  # sampled negatives for MRR@k / HR@k
+    n_negatives: int = 99  # sampled negatives for MRR@k / HR@k / NDCG@k
+    topk: tuple = (5, 10, 20)  # cut-offs k of every metric; MRR@topk[0] selects the best epoch
+    mask_seen: bool = True  # full ranking: mask the user's training target items (not the positive)
     fractions: tuple = (0.8, 0.05, 0.15)  # train / val / test
     synthetic: str = "demo"  # synthetic data preset when no data is given
     max_users: int | None = None  # MovieLens: random user subset for quick runs
@@ -58,6 +60,8 @@ class UAFConfig:
             raise UserInputError(f"reward_form must be paper or authors, got {self.reward_form!r}")
         if self.rl_warmup_epochs < 0:
             raise UserInputError(f"rl_warmup_epochs must be >= 0, got {self.rl_warmup_epochs}")
+        if not self.topk or any(int(k) < 1 for k in self.topk):
+            raise UserInputError(f"topk must be a non-empty list of positive ints, got {self.topk}")
         if self.batch_size < 1:
             raise UserInputError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0.0 < self.train_fraction <= 1.0:

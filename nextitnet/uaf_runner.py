@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 from tqdm import tqdm
@@ -19,13 +20,15 @@ from nextitnet.data.encoding import (
 )
 from nextitnet.fine_tuning import fine_tune
 from nextitnet.pretraining import pretrain_backbone, write_source_vocab
-from nextitnet.reports import REC_COLUMNS, write_reports
+from nextitnet.reports import rec_columns, write_reports
 from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import MODES, PRETRAINED_MODES
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 
+log = logging.getLogger(__name__)
 TASKS = ("recommendation", "profile")
+MIN_TEST_ROWS = 100  # fewer test rows than this: the scores are noisy (a warning)
 RUN_MODES = SCORE_MODES + MODES  # what --mode all runs, in this order
 
 
@@ -47,6 +50,22 @@ def encode_tasks(config: UAFConfig, data: CrossDomainData, vocab, task: str) -> 
         raise UserInputError(f"{data.name} has no profile labels (gender / age) for --task profile")
     return {label: encode_profile_task(data, label, config.max_len, config.fractions, config.seed,
                                        config.train_fraction, vocab) for label in labels}
+
+
+def protocol_warnings(config: UAFConfig, tasks: dict) -> list[str]:
+    """Warnings on the evaluation protocol (logged and stored in ``data.json``): a small test
+    split, or fewer valid target items than ``config.n_negatives`` + 1 (negatives capped)."""
+    warnings = []
+    for name, task in tasks.items():
+        n_test = len(task.splits["test"]["target"])
+        if n_test < MIN_TEST_ROWS:
+            warnings.append(f"{name}: only {n_test} test rows (< {MIN_TEST_ROWS}); scores are noisy")
+        if task.task == "recommendation" and task.n_outputs - 2 < config.n_negatives:
+            warnings.append(f"{name}: {task.n_outputs - 1} target items, so {task.n_outputs - 2} sampled "
+                            f"negatives instead of n_negatives={config.n_negatives}")
+    for warning in warnings:
+        log.warning(warning)
+    return warnings
 
 
 def run_uaf(
@@ -98,16 +117,19 @@ def run_uaf(
     needs_backbone = any(m in PRETRAINED_MODES for m in modes)
     backbone = pretrain_backbone(config, data, vocab, run_dir, pretrained, verbose) if needs_backbone else None
     tasks = encode_tasks(config, data, vocab, task)
-    write_json(run_dir / "data.json", {"summary": data.summary(),
-                                       "tasks": {k: {"sizes": t.sizes(), "outputs": t.n_outputs,
-                                                     "dropped": t.dropped} for k, t in tasks.items()}})
+    write_json(run_dir / "data.json", {
+        "summary": data.summary(),
+        "tasks": {k: {"sizes": t.sizes(), "outputs": t.n_outputs, "dropped": t.dropped,
+                      "unseen_in_train": t.unseen_in_train} for k, t in tasks.items()},
+        "warnings": protocol_warnings(config, tasks)})
     objective = config.loss if task == "recommendation" else "ce"
     results = {}
     for mode in tqdm(modes, desc="modes", disable=len(modes) == 1):
         if task == "recommendation":
             print(f"fine-tuning mode {mode}")
             results[mode] = fine_tune(mode, config, tasks["recommendation"], backbone, run_dir, objective, verbose)
-            print(f"{mode}: test " + ", ".join(f"{k}={results[mode]['test'][k]:.4f}" for k in REC_COLUMNS))
+            test = results[mode]["test"]
+            print(f"{mode}: test " + ", ".join(f"{k}={test[k]:.4f}" for k in rec_columns(test)))
             continue
         results[mode] = {}
         for label, encoded in tasks.items():

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nextitnet.baselines import baseline_scores
-from nextitnet.evaluation import gate_statistics, recommendation_metrics
+from nextitnet.evaluation import gate_statistics, ndcg_at_k, recommendation_metrics
 from nextitnet.training import fit_resumable
 from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.keras import keras, tf
@@ -106,3 +106,20 @@ def test_gate_statistics_over_distinct_users():
     assert stats["users"] == 3 and stats["distinct_patterns"] == 2
     np.testing.assert_allclose(stats["block_mean"], [1.6 / 3, 1.2 / 3])
     np.testing.assert_allclose(stats["block_std"], [np.std([1, 0, 0.6]), np.std([0, 1, 0.2])])
+
+
+def test_ndcg_hand_computed():
+    # ranks 1, 3, 6 at k = 5: (1 + 1 / log2(4) + 0) / 3 = 0.5
+    assert ndcg_at_k([1, 3, 6], 5) == pytest.approx(0.5)
+    assert ndcg_at_k([], 5) == 0.0
+
+
+def test_full_ranking_masks_seen_items_but_not_the_positive():
+    logits = np.array([[0.0, 0.9, 0.8, 0.7, 0.1]], np.float32)  # ids 0..4, target 3
+    seen = np.empty(1, dtype=object)
+    seen[0] = np.array([1, 3], np.int32)  # 1 is masked, 3 is the positive itself
+    masked = recommendation_metrics(logits, np.array([3]), n_negatives=2, k=(5,), seen=seen)
+    plain = recommendation_metrics(logits, np.array([3]), n_negatives=2, k=(5,))
+    assert masked["full_mrr@5"] == pytest.approx(1 / 2) and plain["full_mrr@5"] == pytest.approx(1 / 3)
+    assert masked["full_ndcg@5"] == pytest.approx(1 / np.log2(3))
+    assert masked["mrr@5"] == plain["mrr@5"]  # the sampled protocol is not masked
