@@ -34,7 +34,7 @@ def new_uaf_model(mode, config, task) -> UAFModel:
         policy_kind=config.policy, policy_dim=config.policy_dim,
         policy_dilations=config.policy_dilations, temperature=config.temperature,
         adapter_dim=config.adapter_dim, tune_embedding=config.tune_embedding, seed=config.seed,
-        name="uaf",
+        representation=config.representation, name="uaf",
     )
 
 
@@ -68,7 +68,7 @@ def score_baseline(mode, config, task, score_fn, metric) -> dict:
     }
 
 
-def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") -> dict:
+def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", source_windows=None) -> dict:
     """Fine-tunes ``mode`` on ``task`` in ``run_dir/modes/<mode>`` (resumable; a finished
     mode's ``metrics.json`` is returned as is) for at most ``config.epochs`` epochs, stopping
     after ``config.patience`` epochs without a better validation score; keeps its best
@@ -83,6 +83,8 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
         run_dir: Path. The run (or profile label's) directory.
         objective: str. "bpr", "bce" or "ce" (profile prediction).
         verbose: Keras ``fit`` verbosity.
+        source_windows: int array [n, L + 1] or None. Every source window (MTL's source
+            objective).
     Returns:
         dict: test scores, best and stopping epochs, validation curves, epoch-mean training losses,
         trainable parameters, seconds and (UAF modes) per-block utilisation.
@@ -107,7 +109,8 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
     learner = UAFLearner(model, objective=objective, gamma=config.gamma, beta=config.beta,
                          reward_top_k=config.reward_top_k, reward_protocol=config.reward_protocol,
                          n_negatives=config.n_negatives, reward_form=config.reward_form,
-                         rl_warmup_epochs=config.rl_warmup_epochs)
+                         rl_warmup_epochs=config.rl_warmup_epochs,
+                         source_windows=source_windows if mode == "mtl" else None)
     learner.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     learner(tf.constant(train["source"][:2]))
     monitor = ValidationMonitor(

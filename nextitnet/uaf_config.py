@@ -35,6 +35,7 @@ class UAFConfig:
     rl_warmup_epochs: int = 1  # epochs of main loss only (greedy gates) before the RL term
     adapter_dim: int = 8  # PeterRec adapter bottleneck
     tune_embedding: bool = True  # UAF modes fine-tune the item embedding (F_l stay frozen)
+    representation: str = "last"  # h_n of UAF Eq. 7: last real position (paper) or mean (authors' code)
     loss: str = "bpr"  # bpr (UAF Eq. 8) or bce (the official code's option)
     train_fraction: float = 1.0  # share of the training split used (Table 5: 0.1)
     n_negatives: int = 99  # sampled negatives for MRR@k / HR@k / NDCG@k
@@ -62,6 +63,8 @@ class UAFConfig:
             raise UserInputError(f"rl_warmup_epochs must be >= 0, got {self.rl_warmup_epochs}")
         if not self.topk or any(int(k) < 1 for k in self.topk):
             raise UserInputError(f"topk must be a non-empty list of positive ints, got {self.topk}")
+        if self.representation not in ("last", "mean"):
+            raise UserInputError(f"representation must be last or mean, got {self.representation!r}")
         if self.batch_size < 1:
             raise UserInputError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0.0 < self.train_fraction <= 1.0:

@@ -43,8 +43,11 @@ class UAFLearner(LossModel):
     ``advantage_nonzero`` (share of rows with ``R(A^s) != R(A_hat)``) and
     ``advantage_batch`` (1 when any row of the batch has a non-zero advantage; its epoch
     mean is the share of such batches).
-    In ``mtl`` mode the masked next-item loss of the source sequence is added with weight
-    ``source_loss_weight``. ``compute_losses`` returns every term by name (the
+    In ``mtl`` mode the masked next-item loss (UAF Eq. 5) is added with weight
+    ``source_loss_weight``: in training on a batch of ``source_windows`` (as many rows as
+    the target batch, drawn uniformly with replacement by the model's seeded generator, so
+    the whole source set is trained on, not only the users with target rows); without
+    windows, and in ``test_step``, on the target rows' own source sequences. ``compute_losses`` returns every term by name (the
     :class:`LossModel` base does the training step and keeps their epoch means); variables
     outside the mode's trainable set (e.g. the frozen blocks F_l) get no update.
 
@@ -60,6 +63,8 @@ class UAFLearner(LossModel):
             of other valid target items).
         reward_form: str. "paper" (UAF Eq. 13) or "authors".
         rl_warmup_epochs: int. Epochs of main loss only, with greedy gates, before the RL term.
+        source_windows: int array [n, L + 1] or None. Pretraining windows of every source
+            sequence (``mtl`` mode).
     """
 
     def __init__(
@@ -74,6 +79,7 @@ class UAFLearner(LossModel):
         n_negatives=99,
         reward_form="paper",
         rl_warmup_epochs=0,
+        source_windows=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -91,6 +97,8 @@ class UAFLearner(LossModel):
         self.n_negatives = max(1, min(int(n_negatives), model.n_outputs - 2))
         self.reward_form = reward_form
         self.rl_warmup_epochs = int(rl_warmup_epochs)
+        self.source_windows = (None if source_windows is None or not len(source_windows)
+                               else tf.constant(source_windows, tf.int32))  # [n, L + 1]
         self.rl_active = tf.Variable(1.0, trainable=False, name="rl_active")  # 0 during warm-up
 
     def start_epoch(self, epoch) -> None:
@@ -136,6 +144,20 @@ class UAFLearner(LossModel):
             rank = tf.reduce_sum(tf.cast(logits[:, 1:] >= pos, tf.int32), axis=1)  # [batch]
         return rank <= self.reward_top_k
 
+    def source_loss(self, items, hidden, training):
+        """MTL's masked next-item loss: on a drawn batch of ``source_windows`` in training,
+        else on ``items`` (whose final hidden states are ``hidden`` [batch, L, k])."""
+        model = self.model
+        if training and self.source_windows is not None:
+            n = tf.shape(self.source_windows)[0]
+            pick = model.rng.uniform([tf.shape(items)[0]], minval=0, maxval=n, dtype=tf.int32)
+            windows = tf.gather(self.source_windows, pick)  # [batch, L + 1]
+            window_hidden = model.encode(windows[:, :-1], training=training)  # [batch, L, k]
+            logits = model.backbone.next_item_logits(window_hidden)  # [batch, L, V]
+            return masked_next_item_loss(windows[:, 1:], logits)
+        source_logits = model.backbone.next_item_logits(hidden[:, :-1])  # [batch, L-1, V]
+        return masked_next_item_loss(items[:, 1:], source_logits)
+
     def compute_losses(self, data, training):
         model = self.model
         items = tf.cast(data["source"], tf.int32)
@@ -173,8 +195,7 @@ class UAFLearner(LossModel):
             if gates is not None:
                 out["gate_mean"] = tf.reduce_mean(gates)
             if model.mode == "mtl":
-                source_logits = model.backbone.next_item_logits(hidden[:, :-1])  # [batch, L-1, V]
-                source = masked_next_item_loss(items[:, 1:], source_logits)
+                source = self.source_loss(items, hidden, training)
                 out["source_ce"] = source
                 total = total + self.source_loss_weight * source
         out[self.objective] = main

@@ -17,6 +17,7 @@ from nextitnet.data.encoding import (
     encode_profile_task,
     encode_recommendation_task,
     fit_source_vocab,
+    pretrain_windows,
 )
 from nextitnet.fine_tuning import fine_tune
 from nextitnet.pretraining import pretrain_backbone, write_source_vocab
@@ -123,18 +124,21 @@ def run_uaf(
                       "unseen_in_train": t.unseen_in_train} for k, t in tasks.items()},
         "warnings": protocol_warnings(config, tasks)})
     objective = config.loss if task == "recommendation" else "ce"
+    windows = pretrain_windows(data, vocab, config.max_len) if "mtl" in modes else None  # [n, L + 1]
     results = {}
     for mode in tqdm(modes, desc="modes", disable=len(modes) == 1):
         if task == "recommendation":
             print(f"fine-tuning mode {mode}")
-            results[mode] = fine_tune(mode, config, tasks["recommendation"], backbone, run_dir, objective, verbose)
+            results[mode] = fine_tune(mode, config, tasks["recommendation"], backbone, run_dir, objective, verbose,
+                                      source_windows=windows)
             test = results[mode]["test"]
             print(f"{mode}: test " + ", ".join(f"{k}={test[k]:.4f}" for k in rec_columns(test)))
             continue
         results[mode] = {}
         for label, encoded in tasks.items():
             print(f"fine-tuning mode {mode} for profile {label}")
-            result = fine_tune(mode, config, encoded, backbone, run_dir / f"profile_{label}", objective, verbose)
+            result = fine_tune(mode, config, encoded, backbone, run_dir / f"profile_{label}", objective,
+                               verbose, source_windows=windows)
             results[mode][label] = result
             print(f"{mode} {label}: test accuracy={result['test']['accuracy']:.4f} f1={result['test']['f1']:.4f}")
     write_reports(run_dir, results, task, f"{data.name}, task {task}, train fraction {config.train_fraction}")

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from nextitnet import gates as gate_fns
-from nextitnet.losses import policy_reward, self_critical_loss
+from nextitnet.losses import masked_next_item_loss, policy_reward, self_critical_loss
 from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.policy_network import PolicyNetwork
+from nextitnet.target_head import TargetHead
 from nextitnet.uaf_learner import UAFLearner
 from nextitnet.uaf_model import MODES, UAFModel
 from pitune_tf.common.keras import keras, tf
@@ -254,3 +255,24 @@ def test_rl_warmup_trains_without_the_policy_then_switches_on():
     learner.start_epoch(1)
     losses = learner.train_batch(batch)
     assert float(losses["rl_active"]) == 1.0 and {"correct", "advantage_nonzero", "advantage_batch"} <= set(losses)
+
+
+def test_mean_representation_averages_real_positions():
+    head = TargetHead(3, representation="mean")
+    hidden = tf.constant([[[9.0, 9.0], [1.0, 2.0], [3.0, 6.0]]])  # position 0 is padding
+    items = tf.constant([[0, 4, 5]])
+    head.build([None, None, 2])
+    expected = head.dense(tf.constant([[2.0, 4.0]]))
+    np.testing.assert_allclose(head(hidden, items).numpy(), expected.numpy(), rtol=1e-6)
+    assert TargetHead.from_config(head.get_config()).representation == "mean"
+    assert uaf("soft", representation="mean")(ITEMS)["logits"].shape == (3, 110)
+
+
+def test_mtl_source_objective_draws_from_every_source_window():
+    window = np.array([[0, 0, 3, 4, 5, 6, 7]], np.int32)  # L + 1 = 7
+    model = UAFModel(20, 110, mode="mtl", embedding_dim=8, block_dilations=(1, 2))
+    learner = UAFLearner(model, source_windows=np.repeat(window, 5, axis=0))
+    losses = learner.compute_losses({"source": tf.constant(ITEMS), "target": tf.constant(TARGETS)}, True)
+    hidden = model.encode(tf.constant(window[:, :-1]), training=True)
+    expected = masked_next_item_loss(window[:, 1:], model.backbone.next_item_logits(hidden))
+    assert float(losses["source_ce"]) == pytest.approx(float(expected), rel=1e-5)
