@@ -6,9 +6,12 @@ import numpy as np
 import pytest
 
 from nextitnet.baselines import baseline_scores
+from nextitnet.data import read_atomic
 from nextitnet.evaluation import gate_statistics, ndcg_at_k, recommendation_metrics
 from nextitnet.training import fit_resumable
 from nextitnet.validation_monitor import ValidationMonitor
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.common.loss_model import LossModel
 from trainers.uaf import main
@@ -123,3 +126,41 @@ def test_full_ranking_masks_seen_items_but_not_the_positive():
     assert masked["full_mrr@5"] == pytest.approx(1 / 2) and plain["full_mrr@5"] == pytest.approx(1 / 3)
     assert masked["full_ndcg@5"] == pytest.approx(1 / np.log2(3))
     assert masked["mrr@5"] == plain["mrr@5"]  # the sampled protocol is not masked
+
+
+def _write_atomic(folder, source, target, user=None):
+    folder.mkdir(parents=True, exist_ok=True)
+    header = "user_id:token\titem_id:token\ttimestamp:float\n"
+    (folder / "source.inter").write_text(header + source)
+    (folder / "target.inter").write_text(header + target)
+    if user is not None:
+        (folder / "profile.user").write_text(user)
+
+
+def test_atomic_files_ordered_by_time_with_string_ids_and_profiles(tmp_path):
+    _write_atomic(
+        tmp_path / "d",
+        "bob\ts2\t5\nann\ts9\t3.5\nann\ts1\t1\nbob\ts3\t2\nann\ts4\t2\n",
+        "ann\tt7\t9\nann\tt5\t4\nzed\tt1\t1\n",
+        "user_id:token\tgender:token\tage:token\nann\tF\t25\n",
+    )
+    data = read_atomic(tmp_path / "d")
+    assert data.users == ["ann", "bob"] and data.source == [["s1", "s4", "s9"], ["s3", "s2"]]
+    assert data.pretrain == data.source and data.targets == [["t5", "t7"], []]
+    assert data.profiles == {"gender": ["F", "<unknown>"], "age": ["25", "<unknown>"]}
+    assert data.skipped_lines == 1  # zed has no source interactions
+
+
+@pytest.mark.parametrize("source, message", [
+    ("ann\ts1\tyesterday\n", "row 1, column 'timestamp': non-numeric timestamp"),
+    ("ann\t\t1\n", "row 1, column 'item_id': empty value"),
+    ("", "no interactions"),
+])
+def test_atomic_files_bad_input_is_one_error_line(tmp_path, capsys, source, message):
+    _write_atomic(tmp_path / "d", source, "ann\tt1\t1\n")
+    assert run_main(main, ["--data-atomic", str(tmp_path / "d"), "--out", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("error: ") and message in err
+    (tmp_path / "d" / "target.inter").unlink()
+    with pytest.raises(UserInputError, match="missing target.inter"):
+        read_atomic(tmp_path / "d")
