@@ -14,6 +14,8 @@ import numpy as np  # noqa: E402
 from pitune_tf.common.atomic import atomic_path  # noqa: E402
 
 LABELS = {
+    "mostpop": "MostPop",
+    "random-items": "Random",
     "finetune-zero": "Finetune-Zero",
     "finetune-cls": "Finetune-CLS",
     "finetune-last1": "Finetune-Last1",

@@ -35,10 +35,46 @@ def predict(model, source, batch_size=512):
     return np.concatenate(logits), np.concatenate(gates)
 
 
-def recommendation_metrics(logits, targets, n_negatives=99, seed=0, k=(5, 20)):
-    """MRR@k / HR@k against ``n_negatives`` sampled negatives, plus the same over the full
-    ranking of every valid target item (prefixed ``full_``). Ties count against the model."""
-    from pitune_tf.metrics import rank_metrics, ranks_from_scores
+def ndcg_at_k(ranks, k) -> float:
+    """NDCG@k of one relevant item per row: mean of ``1 / log2(rank + 1)`` over rows whose
+    1-based rank is <= k (0 otherwise)."""
+    ranks = np.asarray(ranks, np.float64)
+    if not ranks.size:
+        return 0.0
+    return float(np.where(ranks <= k, 1.0 / np.log2(ranks + 1.0), 0.0).mean())
+
+
+def _scores(ranks, k) -> dict:
+    from pitune_tf.metrics import rank_metrics
+
+    hr_mrr = rank_metrics(ranks, k=k)
+    out = {}
+    for cutoff in k:
+        for name in ("hr", "mrr"):
+            out[f"{name}@{cutoff}"] = float(hr_mrr[f"{name}@{cutoff}"])
+        out[f"ndcg@{cutoff}"] = ndcg_at_k(ranks, cutoff)
+    return out
+
+
+def mask_seen_items(scores, targets, seen) -> np.ndarray:
+    """A copy of ``scores`` [n, V] (column j = target id j + 1) with each row's ``seen`` ids
+    (a sequence of int arrays, one per row) set to -inf, except the row's own target."""
+    lengths = np.fromiter((len(s) for s in seen), np.int64, count=len(seen))
+    rows = np.repeat(np.arange(len(seen)), lengths)  # [total]
+    cols = np.concatenate([np.asarray(s, np.int64) for s in seen]) if lengths.sum() else np.zeros(0, np.int64)
+    keep = cols != np.asarray(targets, np.int64)[rows]
+    masked = np.array(scores, dtype=np.float32, copy=True)
+    masked[rows[keep], cols[keep] - 1] = -np.inf
+    return masked
+
+
+def recommendation_metrics(logits, targets, n_negatives=99, seed=0, k=(5, 10, 20), seen=None):
+    """HR@k, MRR@k and NDCG@k against ``n_negatives`` sampled negatives (capped at the
+    number of other valid target items), plus the same over the full ranking of every valid
+    target item (prefixed ``full_``), where each row's ``seen`` items (the user's training
+    items, other than the row's target) are masked out when given. Ties count against the
+    model. logits [n, C] (column 0 = the reserved unknown id, never ranked); targets [n]."""
+    from pitune_tf.metrics import ranks_from_scores
 
     targets = np.asarray(targets, np.int64)
     n_outputs = logits.shape[1]
@@ -46,11 +82,12 @@ def recommendation_metrics(logits, targets, n_negatives=99, seed=0, k=(5, 20)):
     negatives = NegativeSampler(1, n_outputs, n_negatives, seed=seed).sample(targets)
     candidates = np.concatenate([targets[:, None], negatives], axis=1)  # [n, 1 + negatives]
     sampled_scores = np.take_along_axis(logits, candidates, axis=1)
-    sampled = rank_metrics(ranks_from_scores(sampled_scores, np.zeros(len(targets), np.int64)), k=k)
+    out = _scores(ranks_from_scores(sampled_scores, np.zeros(len(targets), np.int64)), k)
     full_scores = logits[:, 1:]  # drop the reserved unknown id
-    full = rank_metrics(ranks_from_scores(full_scores, targets - 1), k=k)
-    out = {key: float(value) for key, value in sampled.items()}
-    out.update({f"full_{key}": float(value) for key, value in full.items()})
+    if seen is not None:
+        full_scores = mask_seen_items(full_scores, targets, seen)
+    full = _scores(ranks_from_scores(full_scores, targets - 1), k)
+    out.update({f"full_{key}": value for key, value in full.items()})
     out["n_negatives"] = int(n_negatives)
     out["n"] = int(len(targets))
     return out
@@ -63,6 +100,23 @@ def profile_metrics(logits, labels):
         "accuracy": float(accuracy_score(labels, pred)),
         "f1": float(f1_score(labels, pred, average="macro", zero_division=0)),
         "n": int(len(labels)),
+    }
+
+
+def gate_statistics(gates, users) -> dict:
+    """How gate choices vary across users: over the distinct users of the rows (the gates
+    depend only on the source sequence), the number of distinct 0/1 patterns (gates
+    thresholded at 0.5, for UAF-Soft too), and per block the mean and the standard deviation
+    of the gate. gates [n, N]; users [n]."""
+    gates = np.asarray(gates, np.float64)
+    _, first = np.unique(np.asarray(users, dtype=str), return_index=True)
+    per_user = gates[np.sort(first)]  # [users, N]
+    patterns = np.unique((per_user >= 0.5).astype(np.int8), axis=0) if len(per_user) else per_user
+    return {
+        "users": int(len(per_user)),
+        "distinct_patterns": int(len(patterns)),
+        "block_mean": [float(v) for v in per_user.mean(axis=0)] if len(per_user) else [],
+        "block_std": [float(v) for v in per_user.std(axis=0)] if len(per_user) else [],
     }
 
 

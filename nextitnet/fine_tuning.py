@@ -9,7 +9,14 @@ from pathlib import Path
 
 import numpy as np
 
-from nextitnet.evaluation import block_utilisation, predict, profile_metrics, recommendation_metrics
+from nextitnet.baselines import SCORE_MODES, baseline_scores
+from nextitnet.evaluation import (
+    block_utilisation,
+    gate_statistics,
+    predict,
+    profile_metrics,
+    recommendation_metrics,
+)
 from nextitnet.training import fit_resumable, seed_everything
 from nextitnet.uaf_learner import UAFLearner
 from nextitnet.uaf_model import PRETRAINED_MODES, UAF_MODES, UAFModel
@@ -27,25 +34,59 @@ def new_uaf_model(mode, config, task) -> UAFModel:
         policy_kind=config.policy, policy_dim=config.policy_dim,
         policy_dilations=config.policy_dilations, temperature=config.temperature,
         adapter_dim=config.adapter_dim, tune_embedding=config.tune_embedding, seed=config.seed,
-        name="uaf",
+        representation=config.representation, name="uaf",
     )
 
 
-def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") -> dict:
+def scorer(config, objective):
+    """(score_fn (logits [n, C], split) -> dict, the metric that selects the best epoch:
+    accuracy, or MRR at the first cut-off of ``config.topk``)."""
+    if objective == "ce":
+        return lambda logits, split: profile_metrics(logits, split["target"]), "accuracy"
+
+    def score_fn(logits, split):
+        return recommendation_metrics(logits, split["target"], config.n_negatives, seed=config.seed,
+                                      k=config.topk, seen=split["seen"] if config.mask_seen else None)
+    return score_fn, f"mrr@{config.topk[0]}"
+
+
+def score_baseline(mode, config, task, score_fn, metric) -> dict:
+    """The metrics of a baseline of ``SCORE_MODES`` (no training) on the validation and test
+    splits, in the layout of a fine-tuned mode's (no curves, no trainable parameters)."""
+    start = time.time()
+    train = task.splits["train"]
+    scores = {}
+    for name in ("val", "test"):
+        split = task.splits[name]
+        logits = baseline_scores(mode, train["target"], task.n_outputs, len(split["target"]),
+                                 seed=config.seed)
+        scores[name] = score_fn(logits, split)
+    return {
+        "mode": mode, "test": scores["test"], "val": scores["val"], "best_epoch": None,
+        "val_curve": [], "val_metric": metric, "val_curves": {}, "train_losses": {},
+        "trainable_parameters": 0, "seconds": round(time.time() - start, 1),
+    }
+
+
+def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", source_windows=None) -> dict:
     """Fine-tunes ``mode`` on ``task`` in ``run_dir/modes/<mode>`` (resumable; a finished
-    mode's ``metrics.json`` is returned as is), keeps its best validation epoch and scores
-    it on the test split.
+    mode's ``metrics.json`` is returned as is) for at most ``config.epochs`` epochs, stopping
+    after ``config.patience`` epochs without a better validation score; keeps its best
+    validation epoch and scores it on the test split.
 
     Args:
-        mode: str. One of ``nextitnet.uaf_model.MODES``.
+        mode: str. One of ``nextitnet.uaf_model.MODES``, or of
+            ``nextitnet.baselines.SCORE_MODES`` (scored without training).
         config: UAFConfig.
         task: EncodedTask.
         backbone: NextItNet or None. The pretrained backbone (modes of ``PRETRAINED_MODES``).
         run_dir: Path. The run (or profile label's) directory.
         objective: str. "bpr", "bce" or "ce" (profile prediction).
         verbose: Keras ``fit`` verbosity.
+        source_windows: int array [n, L + 1] or None. Every source window (MTL's source
+            objective).
     Returns:
-        dict: test scores, best epoch, validation curves, epoch-mean training losses,
+        dict: test scores, best and stopping epochs, validation curves, epoch-mean training losses,
         trainable parameters, seconds and (UAF modes) per-block utilisation.
     """
     stage = Path(run_dir) / "modes" / mode
@@ -56,40 +97,61 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto") 
     if len(train["target"]) == 0 or len(val["target"]) == 0 or len(test["target"]) == 0:
         raise UserInputError(f"empty split: sizes {task.sizes()} (need more data)")
     stage.mkdir(parents=True, exist_ok=True)
+    score_fn, metric = scorer(config, objective)
+    if mode in SCORE_MODES:
+        metrics = score_baseline(mode, config, task, score_fn, metric)
+        write_json(done, metrics)
+        return metrics
     seed_everything(config.seed)
     model = new_uaf_model(mode, config, task)
     if mode in PRETRAINED_MODES:
         model.load_pretrained(backbone)
     learner = UAFLearner(model, objective=objective, gamma=config.gamma, beta=config.beta,
-                         reward_top_k=config.reward_top_k)
+                         reward_top_k=config.reward_top_k, reward_protocol=config.reward_protocol,
+                         n_negatives=config.n_negatives, reward_form=config.reward_form,
+                         rl_warmup_epochs=config.rl_warmup_epochs,
+                         source_windows=source_windows if mode == "mtl" else None)
     learner.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     learner(tf.constant(train["source"][:2]))
-    if objective == "ce":
-        score_fn, metric = profile_metrics, "accuracy"
-    else:
-        def score_fn(logits, targets):
-            return recommendation_metrics(logits, targets, config.n_negatives, seed=config.seed)
-        metric = "mrr@5"
-    monitor = ValidationMonitor(model, val, score_fn, metric, stage)
+    monitor = ValidationMonitor(
+        model, lambda logs: score_fn(predict(model, val["source"])[0], val), metric, stage,
+        patience=config.patience)
     start = time.time()
-    history = fit_resumable(
+    fit_resumable(
         learner, {"source": train["source"], "target": train["target"]}, config.batch_size,
-        config.seed, config.epochs, stage, callbacks=[monitor], verbose=verbose,
+        config.seed, config.epochs, stage, verbose=verbose, monitor=monitor,
+        callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: learner.start_epoch(e))],
     )
     model.load_weights(str(stage / "best.weights.h5"))
     logits, gates = predict(model, test["source"])
     metrics = {
         "mode": mode,
-        "test": score_fn(logits, test["target"]),
+        "test": score_fn(logits, test),
         "best_epoch": monitor.state["best"]["epoch"],
+        "stopped_epoch": monitor.state.get("stopped_epoch"),
         "val_curve": monitor.curve(),
         "val_metric": metric,
         "val_curves": monitor.curves(),
-        "train_losses": {k: [float(x) for x in v] for k, v in history.history.items()},
+        "train_losses": monitor.train_logs(),
         "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
         "seconds": round(time.time() - start, 1),
     }
     if mode in UAF_MODES:
         metrics["utilisation"] = block_utilisation(gates)
+        metrics["gate_statistics"] = gate_statistics(gates, test["user"])
+        stats = metrics["gate_statistics"]
+        print(f"{mode}: {stats['distinct_patterns']} distinct gate patterns over {stats['users']} test "
+              f"users; per-block mean {np.round(stats['block_mean'], 3).tolist()}, "
+              f"std {np.round(stats['block_std'], 3).tolist()}")
+    if mode == "rl":
+        logs = metrics["train_losses"]
+        metrics["rl_diagnostics"] = {
+            "nonzero_advantage_batch_share": logs.get("advantage_batch", []),
+            "nonzero_advantage_row_share": logs.get("advantage_nonzero", []),
+            "correct_share": logs.get("correct", []), "reward": logs.get("reward", []),
+            "rl_active": logs.get("rl_active", []),
+        }
+        print("rl: share of batches with a non-zero advantage per epoch "
+              f"{np.round(logs.get('advantage_batch', []), 3).tolist()}")
     write_json(done, metrics)
     return metrics

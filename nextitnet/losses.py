@@ -50,18 +50,32 @@ def classification_loss(labels, logits):
     return tf.reduce_mean(log_z - picked)
 
 
-def policy_reward(correct, actions, gamma=1.0):
-    """UAF Eq. 13: ``1 - (sum_l 1(A_l) / N)^2`` if the recommendation is correct, else ``-gamma``.
+REWARD_FORMS = ("paper", "authors")
+
+
+def policy_reward(correct, actions, gamma=1.0, form="paper"):
+    """The reward of a fine-tuning policy A, with ``share = sum_l 1(A_l) / N`` (the share of
+    fine-tuned blocks):
+
+    - ``paper`` (UAF Eq. 13): ``1 - share^2`` if the recommendation is correct, else ``-gamma``;
+    - ``authors`` (the authors' ``policy_rl_rec.py``): ``1 - gamma * (1 - share)^2`` if
+      correct, else ``-gamma`` (their "usage" is ``sum(action) / N`` of the same 0/1 actions
+      that gate the blocks, so this form rewards fine-tuning MORE blocks, the opposite of
+      Eq. 13's incentive).
 
     Args:
         correct: [batch] bool.
         actions: [batch, N] float 0/1 (1 = fine-tune the block).
         gamma: float. Penalty for a wrong recommendation (1 in the paper).
+        form: str. "paper" or "authors".
     Returns:
         [batch] float rewards.
     """
+    if form not in REWARD_FORMS:
+        raise ValueError(f"reward form must be one of {REWARD_FORMS}, got {form!r}")
     share = tf.reduce_mean(tf.cast(actions, tf.float32), axis=-1)  # [batch]
-    return tf.where(correct, 1.0 - tf.square(share), -float(gamma) * tf.ones_like(share))
+    hit = 1.0 - tf.square(share) if form == "paper" else 1.0 - float(gamma) * tf.square(1.0 - share)
+    return tf.where(correct, hit, -float(gamma) * tf.ones_like(share))
 
 
 def self_critical_loss(logits, sampled_actions, sampled_reward, greedy_reward):

@@ -7,10 +7,13 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
+
 from nextitnet.data.encoding import pretrain_windows
 from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.pretrainer import NextItNetPretrainer
 from nextitnet.training import fit_resumable, save_weights, seed_everything
+from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
@@ -51,10 +54,35 @@ def load_backbone(net, pretrained, vocab) -> NextItNet:
     return net
 
 
+def split_windows(windows, share, seed):
+    """(training windows, held-out windows): a seeded ``share`` of the rows held out (at least
+    one when ``share`` > 0 and there are two rows or more; none when ``share`` is 0)."""
+    n_held = min(len(windows) - 1, max(1, int(round(share * len(windows))))) if share > 0 else 0
+    if n_held <= 0:
+        return windows, windows[:0]
+    order = np.random.default_rng(seed).permutation(len(windows))
+    return windows[np.sort(order[n_held:])], windows[np.sort(order[:n_held])]
+
+
+def held_out_loss(trainer, windows, batch_size=512) -> float:
+    """The pretraining loss (``compute_losses(...)["loss"]``, inference mode) over
+    ``windows``, each batch weighted by its number of real next-item targets."""
+    total, weight = 0.0, 0.0
+    for start in range(0, len(windows), batch_size):
+        batch = windows[start:start + batch_size]
+        n_targets = float(np.count_nonzero(batch[:, 1:]))
+        total += float(trainer.compute_losses(tf.constant(batch), training=False)["loss"]) * n_targets
+        weight += n_targets
+    return total / max(weight, 1.0)
+
+
 def pretrain_backbone(config, data, vocab, run_dir, pretrained=None, verbose="auto") -> NextItNet:
     """The backbone of the fine-tuning modes: loaded from ``pretrained``, or from
     ``run_dir/pretrain`` when that stage is done, or pretrained there (resumable) with the
-    masked next-item loss (UAF Eq. 5) on the windows of the source sequences."""
+    masked next-item loss (UAF Eq. 5) on the windows of the source sequences: at most
+    ``config.pretrain_epochs`` epochs, stopped after ``config.patience`` epochs without a
+    lower loss on the held-out ``config.pretrain_val_share`` of the windows, whose best epoch
+    is kept (no held-out windows: every epoch, the last one kept)."""
     net = new_backbone(config, len(vocab))
     if pretrained is not None:
         return load_backbone(net, pretrained, vocab)
@@ -65,14 +93,30 @@ def pretrain_backbone(config, data, vocab, run_dir, pretrained=None, verbose="au
         return net
     seed_everything(config.seed)
     net = new_backbone(config, len(vocab))
-    windows = pretrain_windows(data, vocab, config.max_len)  # [n, L + 1]
+    windows, held_out = split_windows(pretrain_windows(data, vocab, config.max_len),
+                                      config.pretrain_val_share, config.seed)  # [n, L + 1]
     trainer = NextItNetPretrainer(net)
     trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     trainer(tf.constant(windows[:2]))
-    print(f"pretraining NextItNet on {len(windows)} source windows for {config.pretrain_epochs} epochs")
-    history = fit_resumable(trainer, windows, config.batch_size, config.seed,
-                            config.pretrain_epochs, weights.parent, verbose=verbose)
+    print(f"pretraining NextItNet on {len(windows)} source windows ({len(held_out)} held out) "
+          f"for at most {config.pretrain_epochs} epochs")
+    if config.pretrain_epochs == 0:
+        save_weights(net, weights)
+        return net
+    if not len(held_out):  # nothing to stop on: every epoch, the last one kept
+        history = fit_resumable(trainer, windows, config.batch_size, config.seed,
+                                config.pretrain_epochs, weights.parent, verbose=verbose)
+        save_weights(net, weights)
+        write_json(weights.parent / "history.json",
+                   {k: [float(x) for x in v] for k, v in history.history.items()})
+        return net
+    monitor = ValidationMonitor(net, lambda logs: {"loss": held_out_loss(trainer, held_out)}, "loss",
+                                weights.parent, patience=config.patience, higher_is_better=False)
+    fit_resumable(trainer, windows, config.batch_size, config.seed, config.pretrain_epochs,
+                  weights.parent, verbose=verbose, monitor=monitor)
+    net.load_weights(str(weights.parent / "best.weights.h5"))
     save_weights(net, weights)
-    write_json(weights.parent / "history.json",
-               {k: [float(x) for x in v] for k, v in history.history.items()})
+    write_json(weights.parent / "history.json", {
+        **monitor.train_logs(), "val_loss": monitor.curve(),
+        "best_epoch": monitor.state["best"]["epoch"], "stopped_epoch": monitor.state.get("stopped_epoch")})
     return net

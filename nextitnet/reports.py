@@ -3,14 +3,22 @@ utilisation.json/.png (Figure 3) and curves.png (Figure 4)."""
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 from nextitnet import analysis
 from nextitnet.data.encoding import PROFILE_LABELS
 from pitune_tf.common.atomic import write_json, write_text
 
-REC_COLUMNS = ("mrr@5", "hr@5", "hr@20", "full_mrr@5", "full_hr@20")
 PROFILE_SCORES = ("accuracy", "f1")
+RANK_METRICS = ("mrr", "hr", "ndcg")  # column order per cut-off
+
+
+def rec_columns(scores: dict, prefix="") -> list[str]:
+    """The ``prefix``-ed metric@k keys of ``scores`` by cut-off, then MRR, HR, NDCG."""
+    found = [re.fullmatch(rf"{prefix}({'|'.join(RANK_METRICS)})@(\d+)", key) for key in scores]
+    found = [m for m in found if m]
+    return [m.string for m in sorted(found, key=lambda m: (int(m.group(2)), RANK_METRICS.index(m.group(1))))]
 
 
 def write_reports(run_dir, results, task_name, title) -> str:
@@ -20,20 +28,27 @@ def write_reports(run_dir, results, task_name, title) -> str:
     write_json(run_dir / "metrics.json", results)
     if task_name == "recommendation":
         flat = {m: r["test"] for m, r in results.items()}
-        columns = REC_COLUMNS
+        first = next(iter(flat.values()))
         runs = results
+        sampled = analysis.markdown_table(
+            flat, rec_columns(first), f"{title}: 1 positive + {first.get('n_negatives', '?')} sampled negatives")
+        full = analysis.markdown_table(flat, rec_columns(first, "full_"), f"{title}: full ranking")
+        table = sampled + "\n" + full
     else:
         flat = {m: {f"{label} {key}": r[label]["test"][key] for label in r for key in PROFILE_SCORES}
                 for m, r in results.items()}
         columns = [f"{label} {key}" for label in PROFILE_LABELS for key in PROFILE_SCORES
                    if any(f"{label} {key}" in v for v in flat.values())]
         runs = {m: r[next(iter(r))] for m, r in results.items()}  # first label's run per mode
-    table = analysis.markdown_table(flat, columns, title)
+        table = analysis.markdown_table(flat, columns, title)
     write_text(run_dir / "table.md", table)
     utilisation = {m: r["utilisation"] for m, r in runs.items() if r.get("utilisation")}
     if utilisation:
         write_json(run_dir / "utilisation.json", utilisation)
         analysis.plot_utilisation(utilisation, run_dir / "utilisation.png")
+    runs = {m: r for m, r in runs.items() if r.get("val_curve")}  # trained modes only
+    if not runs:
+        return table
     # Figure 4 plots validation HR@5; runs from before val_curves existed fall back to the
     # selection metric
     if all("hr@5" in r.get("val_curves", {}) for r in runs.values()):

@@ -17,15 +17,24 @@ def seed_everything(seed) -> None:
     tf.config.experimental.enable_op_determinism()
 
 
-def fit_resumable(model, arrays, batch_size, seed, epochs, stage, callbacks=(), verbose="auto"):
+def fit_resumable(model, arrays, batch_size, seed, epochs, stage, callbacks=(), verbose="auto",
+                  monitor=None):
     """``model.fit`` for ``epochs`` epochs over :class:`EpochBatches` of ``arrays``.
 
     Keras ``BackupAndRestore`` keeps the fit's state in ``stage/backup`` after every epoch,
     so an interrupted fit restarts from its last finished epoch with the batches an
     uninterrupted one would have seen; the folder is removed when the fit completes.
-    ``callbacks`` run before the backup at each epoch's end. Returns the History.
+    ``callbacks`` run before the backup at each epoch's end. With a ``monitor``
+    (``ValidationMonitor``, run after ``callbacks``) that is already ``done`` (finished or
+    stopped early in an earlier process), nothing is fitted and None is returned; otherwise
+    the History.
     """
     backup = Path(stage) / "backup"
+    if monitor is not None:
+        if monitor.done:
+            shutil.rmtree(backup, ignore_errors=True)
+            return None
+        callbacks = [*callbacks, monitor]
     batches = EpochBatches(arrays, batch_size, seed)
     history = model.fit(
         batches.dataset(), epochs=epochs, steps_per_epoch=batches.steps_per_epoch,

@@ -19,20 +19,28 @@ class UAFConfig:
     max_len: int = 20  # source sequence length L (50 in the paper)
     batch_size: int = 128  # 256 in the paper
     learning_rate: float = 1e-3  # Adam; 1e-4 in the paper
-    pretrain_epochs: int = 10
-    epochs: int = 6  # fine-tuning epochs (best validation epoch is kept)
+    pretrain_epochs: int = 30  # most pretraining epochs (early stopping on held-out windows)
+    pretrain_val_share: float = 0.05  # share of source windows held out for pretraining's early stop
+    epochs: int = 30  # most fine-tuning epochs (early stopping; the best validation epoch is kept)
+    patience: int = 3  # epochs without a better validation score before stopping (0: never)
     policy: str = "nextitnet"  # policy network: nextitnet (2 blocks, dilations 1,2,4,8) or gru
     policy_dim: int = 32
     policy_dilations: tuple = (1, 4)
     temperature: float = 10.0  # Gumbel-softmax tau (UAF Eq. 10)
     gamma: float = 1.0  # UAF Eq. 13 penalty
     beta: float = 1.0  # UAF Eq. 15 weight of the RL loss
-    reward_top_k: int = 5  # "correct" = positive in the top-k target items (UAF Eq. 13)
+    reward_top_k: int = 5  # "correct" = positive in the top-k (UAF Eq. 13)
+    reward_protocol: str = "sampled"  # top-k among 1 + n_negatives sampled items, or "full" ranking
+    reward_form: str = "paper"  # paper (UAF Eq. 13) or authors (1 - gamma (1 - share)^2 if correct)
+    rl_warmup_epochs: int = 1  # epochs of main loss only (greedy gates) before the RL term
     adapter_dim: int = 8  # PeterRec adapter bottleneck
     tune_embedding: bool = True  # UAF modes fine-tune the item embedding (F_l stay frozen)
+    representation: str = "last"  # h_n of UAF Eq. 7: last real position (paper) or mean (authors' code)
     loss: str = "bpr"  # bpr (UAF Eq. 8) or bce (the official code's option)
     train_fraction: float = 1.0  # share of the training split used (Table 5: 0.1)
-    n_negatives: int = 99  # sampled negatives for MRR@k / HR@k
+    n_negatives: int = 99  # sampled negatives for MRR@k / HR@k / NDCG@k
+    topk: tuple = (5, 10, 20)  # cut-offs k of every metric; MRR@topk[0] selects the best epoch
+    mask_seen: bool = True  # full ranking: mask the user's training target items (not the positive)
     fractions: tuple = (0.8, 0.05, 0.15)  # train / val / test
     synthetic: str = "demo"  # synthetic data preset when no data is given
     max_users: int | None = None  # MovieLens: random user subset for quick runs
@@ -43,8 +51,20 @@ class UAFConfig:
             raise UserInputError(f"policy must be nextitnet or gru, got {self.policy!r}")
         if self.loss not in ("bpr", "bce"):
             raise UserInputError(f"loss must be bpr or bce, got {self.loss!r}")
-        if self.epochs < 1 or self.pretrain_epochs < 0:
-            raise UserInputError("epochs must be >= 1 and pretrain_epochs >= 0")
+        if self.epochs < 1 or self.pretrain_epochs < 0 or self.patience < 0:
+            raise UserInputError("epochs must be >= 1, pretrain_epochs and patience >= 0")
+        if not 0.0 <= self.pretrain_val_share < 1.0:
+            raise UserInputError(f"pretrain_val_share must be in [0, 1), got {self.pretrain_val_share}")
+        if self.reward_protocol not in ("sampled", "full"):
+            raise UserInputError(f"reward_protocol must be sampled or full, got {self.reward_protocol!r}")
+        if self.reward_form not in ("paper", "authors"):
+            raise UserInputError(f"reward_form must be paper or authors, got {self.reward_form!r}")
+        if self.rl_warmup_epochs < 0:
+            raise UserInputError(f"rl_warmup_epochs must be >= 0, got {self.rl_warmup_epochs}")
+        if not self.topk or any(int(k) < 1 for k in self.topk):
+            raise UserInputError(f"topk must be a non-empty list of positive ints, got {self.topk}")
+        if self.representation not in ("last", "mean"):
+            raise UserInputError(f"representation must be last or mean, got {self.representation!r}")
         if self.batch_size < 1:
             raise UserInputError(f"batch_size must be >= 1, got {self.batch_size}")
         if not 0.0 < self.train_fraction <= 1.0:

@@ -46,7 +46,7 @@ class UAFModel(keras.Model):
     and ``peterrec`` (frozen backbone, trainable adapters in every block + head).
 
     ``call(items)`` returns ``{"logits": [batch, n_outputs], "gates": [batch, N]}``
-    (gates all-zero for the baselines). The target head is UAF Eq. 7 on the last real position.
+    (gates all-zero for the baselines). The target head is UAF Eq. 7 on the last real position (or the mean over the real positions).
 
     Args:
         n_items: int. Source item vocabulary size (0 = pad).
@@ -63,6 +63,7 @@ class UAFModel(keras.Model):
         tune_embedding: bool. Whether UAF modes fine-tune the item embedding (part of the
             pretrained parameters Theta of UAF Eq. 8; the blocks F_l stay frozen).
         seed: int. Seed of the Gumbel / RL sampling and of the random policy.
+        representation: str. h_n of UAF Eq. 7: "last" real position or "mean" over them.
 
     Example:
         >>> model = UAFModel(n_items=20, n_outputs=7, mode="soft", embedding_dim=8,
@@ -86,6 +87,7 @@ class UAFModel(keras.Model):
         adapter_dim=16,
         tune_embedding=True,
         seed=0,
+        representation="last",
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -104,6 +106,7 @@ class UAFModel(keras.Model):
         self.adapter_dim = int(adapter_dim)
         self.tune_embedding = bool(tune_embedding)
         self.seed = int(seed)
+        self.representation = representation
         self.n_blocks = len(self.block_dilations)
 
         self.backbone = NextItNet(
@@ -136,7 +139,7 @@ class UAFModel(keras.Model):
             if mode in POLICY_MODES
             else None
         )
-        self.head = TargetHead(self.n_outputs, name="target_head")
+        self.head = TargetHead(self.n_outputs, representation=self.representation, name="target_head")
         self.rng = tf.random.Generator.from_seed(self.seed)
         self.build_all()
         self._set_trainable()
@@ -231,4 +234,5 @@ class UAFModel(keras.Model):
             "adapter_dim": self.adapter_dim,
             "tune_embedding": self.tune_embedding,
             "seed": self.seed,
+            "representation": self.representation,
         }

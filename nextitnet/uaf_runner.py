@@ -5,26 +5,32 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 from pathlib import Path
 
 from tqdm import tqdm
 
+from nextitnet.baselines import SCORE_MODES
 from nextitnet.data.cross_domain_data import CrossDomainData
 from nextitnet.data.encoding import (
     PROFILE_LABELS,
     encode_profile_task,
     encode_recommendation_task,
     fit_source_vocab,
+    pretrain_windows,
 )
 from nextitnet.fine_tuning import fine_tune
 from nextitnet.pretraining import pretrain_backbone, write_source_vocab
-from nextitnet.reports import REC_COLUMNS, write_reports
+from nextitnet.reports import rec_columns, write_reports
 from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import MODES, PRETRAINED_MODES
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 
+log = logging.getLogger(__name__)
 TASKS = ("recommendation", "profile")
+MIN_TEST_ROWS = 100  # fewer test rows than this: the scores are noisy (a warning)
+RUN_MODES = SCORE_MODES + MODES  # what --mode all runs, in this order
 
 
 def check_run_dir(run_dir: Path, record: dict) -> None:
@@ -45,6 +51,22 @@ def encode_tasks(config: UAFConfig, data: CrossDomainData, vocab, task: str) -> 
         raise UserInputError(f"{data.name} has no profile labels (gender / age) for --task profile")
     return {label: encode_profile_task(data, label, config.max_len, config.fractions, config.seed,
                                        config.train_fraction, vocab) for label in labels}
+
+
+def protocol_warnings(config: UAFConfig, tasks: dict) -> list[str]:
+    """Warnings on the evaluation protocol (logged and stored in ``data.json``): a small test
+    split, or fewer valid target items than ``config.n_negatives`` + 1 (negatives capped)."""
+    warnings = []
+    for name, task in tasks.items():
+        n_test = len(task.splits["test"]["target"])
+        if n_test < MIN_TEST_ROWS:
+            warnings.append(f"{name}: only {n_test} test rows (< {MIN_TEST_ROWS}); scores are noisy")
+        if task.task == "recommendation" and task.n_outputs - 2 < config.n_negatives:
+            warnings.append(f"{name}: {task.n_outputs - 1} target items, so {task.n_outputs - 2} sampled "
+                            f"negatives instead of n_negatives={config.n_negatives}")
+    for warning in warnings:
+        log.warning(warning)
+    return warnings
 
 
 def run_uaf(
@@ -69,7 +91,9 @@ def run_uaf(
         config: UAFConfig.
         data: CrossDomainData.
         run_dir: str or Path. The run directory (created if needed).
-        modes: sequence of str. Modes of ``nextitnet.uaf_model.MODES``, run in this order.
+        modes: sequence of str. Modes of ``RUN_MODES`` (the baselines of
+            ``nextitnet.baselines.SCORE_MODES``, scored without training, and the fine-tuning
+            modes of ``nextitnet.uaf_model.MODES``), run in this order.
         task: str. "recommendation" (Table 2) or "profile" (gender / age, Table 7).
         pretrained: str, Path or None. A run directory or backbone ``.weights.h5`` to reuse
             instead of pretraining.
@@ -80,9 +104,9 @@ def run_uaf(
         dict: ``{mode: metrics}``, or ``{mode: {label: metrics}}`` for the profile task.
     """
     modes = list(modes)
-    unknown = [m for m in modes if m not in MODES]
+    unknown = [m for m in modes if m not in RUN_MODES]
     if unknown or not modes:
-        raise UserInputError(f"unknown mode(s) {unknown or modes!r}; choose from {', '.join(MODES)} or all")
+        raise UserInputError(f"unknown mode(s) {unknown or modes!r}; choose from {', '.join(RUN_MODES)} or all")
     if task not in TASKS:
         raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     run_dir = Path(run_dir)
@@ -94,21 +118,27 @@ def run_uaf(
     needs_backbone = any(m in PRETRAINED_MODES for m in modes)
     backbone = pretrain_backbone(config, data, vocab, run_dir, pretrained, verbose) if needs_backbone else None
     tasks = encode_tasks(config, data, vocab, task)
-    write_json(run_dir / "data.json", {"summary": data.summary(),
-                                       "tasks": {k: {"sizes": t.sizes(), "outputs": t.n_outputs,
-                                                     "dropped": t.dropped} for k, t in tasks.items()}})
+    write_json(run_dir / "data.json", {
+        "summary": data.summary(),
+        "tasks": {k: {"sizes": t.sizes(), "outputs": t.n_outputs, "dropped": t.dropped,
+                      "unseen_in_train": t.unseen_in_train} for k, t in tasks.items()},
+        "warnings": protocol_warnings(config, tasks)})
     objective = config.loss if task == "recommendation" else "ce"
+    windows = pretrain_windows(data, vocab, config.max_len) if "mtl" in modes else None  # [n, L + 1]
     results = {}
     for mode in tqdm(modes, desc="modes", disable=len(modes) == 1):
         if task == "recommendation":
             print(f"fine-tuning mode {mode}")
-            results[mode] = fine_tune(mode, config, tasks["recommendation"], backbone, run_dir, objective, verbose)
-            print(f"{mode}: test " + ", ".join(f"{k}={results[mode]['test'][k]:.4f}" for k in REC_COLUMNS))
+            results[mode] = fine_tune(mode, config, tasks["recommendation"], backbone, run_dir, objective, verbose,
+                                      source_windows=windows)
+            test = results[mode]["test"]
+            print(f"{mode}: test " + ", ".join(f"{k}={test[k]:.4f}" for k in rec_columns(test)))
             continue
         results[mode] = {}
         for label, encoded in tasks.items():
             print(f"fine-tuning mode {mode} for profile {label}")
-            result = fine_tune(mode, config, encoded, backbone, run_dir / f"profile_{label}", objective, verbose)
+            result = fine_tune(mode, config, encoded, backbone, run_dir / f"profile_{label}", objective,
+                               verbose, source_windows=windows)
             results[mode][label] = result
             print(f"{mode} {label}: test accuracy={result['test']['accuracy']:.4f} f1={result['test']['f1']:.4f}")
     write_reports(run_dir, results, task, f"{data.name}, task {task}, train fraction {config.train_fraction}")

@@ -1,58 +1,87 @@
-"""Per-epoch validation of a fine-tuning fit, with best-epoch model selection."""
+"""Per-epoch validation of a fit: best-epoch model selection and early stopping."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-from nextitnet.evaluation import predict
 from nextitnet.training import save_weights
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.keras import keras
 
-CURVE_METRICS = ("hr@5", "mrr@5", "hr@20", "accuracy", "f1")
+CURVE_METRICS = ("hr@5", "mrr@5", "ndcg@5", "hr@20", "accuracy", "f1", "loss")
 
 
 class ValidationMonitor(keras.callbacks.Callback):
-    """Scores the validation split after every epoch (Figure 4) and keeps the best epoch's
-    weights in ``stage/best.weights.h5`` (model selection on the validation split, never
-    the test split). Its state lives in ``stage/state.json``, so a resumed fit keeps its
-    curve.
+    """Scores the validation data after every epoch (Figure 4), keeps the best epoch's
+    weights of ``network`` in ``stage/best.weights.h5`` (model selection on the validation
+    split, never the test split) and stops the fit when ``patience`` epochs in a row brought
+    no improvement.
+
+    Everything lives in ``stage/state.json``: the scores and the fit's epoch-mean training
+    logs per epoch, the best epoch, ``stopped_epoch`` (early stop) and ``finished`` (the fit
+    returned). A resumed fit (Keras ``BackupAndRestore``) keeps its curve and its patience
+    count, which is a function of the curve; once :attr:`done`, the caller does not fit again
+    (a backup saved after the stopping epoch would otherwise train on).
 
     Args:
-        model: UAFModel. The network scored (not the learner around it).
-        split: dict with "source" [n, L] and "target" [n]. The validation split.
-        score_fn: callable (logits [n, C], targets [n]) -> dict of metric -> float.
-        metric: str. The key of ``score_fn``'s result that selects the best epoch.
-        stage: str or Path. The mode's folder.
+        network: keras.Model. The network whose weights are kept (not the learner around it).
+        evaluate: callable (logs dict) -> dict of metric -> float. Scores the validation data.
+        metric: str. The key of ``evaluate``'s result that selects the best epoch.
+        stage: str or Path. The stage's folder.
+        patience: int. Epochs without improvement before stopping (0: never stop early).
+        higher_is_better: bool. False for a loss.
     """
 
-    def __init__(self, model, split, score_fn, metric, stage):
+    def __init__(self, network, evaluate, metric, stage, patience=0, higher_is_better=True):
         super().__init__()
-        self.uaf = model
-        self.split = split
-        self.score_fn = score_fn
+        self.network = network
+        self.evaluate = evaluate
         self.metric = metric
         self.stage = Path(stage)
+        self.patience = int(patience)
+        self.higher_is_better = bool(higher_is_better)
         state_file = self.stage / "state.json"
         self.state = json.loads(state_file.read_text()) if state_file.is_file() else {"curve": {}, "best": None}
 
+    @property
+    def done(self) -> bool:
+        """The fit finished or stopped early (in this process or a previous one)."""
+        return bool(self.state.get("finished") or self.state.get("stopped_epoch"))
+
+    def _better(self, value, best) -> bool:
+        if best is None:
+            return True
+        return value > best["value"] if self.higher_is_better else value < best["value"]
+
     def on_epoch_end(self, epoch, logs=None):
-        logits, _ = predict(self.uaf, self.split["source"])
-        scores = self.score_fn(logits, self.split["target"])
+        scores = self.evaluate(logs or {})
         value = scores[self.metric]
-        self.state["curve"][str(epoch + 1)] = value
-        self.state.setdefault("scores", {})[str(epoch + 1)] = scores
-        best = self.state["best"]
-        if best is None or value > best["value"]:
+        key = str(epoch + 1)
+        self.state["curve"][key] = value
+        self.state.setdefault("scores", {})[key] = scores
+        self.state.setdefault("logs", {})[key] = {k: float(v) for k, v in (logs or {}).items()}
+        if self._better(value, self.state["best"]):
             self.state["best"] = {"epoch": epoch + 1, "value": value}
-            save_weights(self.uaf, self.stage / "best.weights.h5")
+            save_weights(self.network, self.stage / "best.weights.h5")
+        since_best = epoch + 1 - self.state["best"]["epoch"]
+        if self.patience and since_best >= self.patience:
+            self.state["stopped_epoch"] = epoch + 1
+            self.model.stop_training = True
         write_json(self.stage / "state.json", self.state)
-        print(f"  epoch {epoch + 1}: validation {self.metric} = {value:.4f}")
+        stop = f" (no improvement for {since_best} epochs: stopping)" if self.state.get("stopped_epoch") else ""
+        print(f"  epoch {epoch + 1}: validation {self.metric} = {value:.4f}{stop}")
+
+    def on_train_end(self, logs=None):
+        self.state["finished"] = True
+        write_json(self.stage / "state.json", self.state)
+
+    def _epochs(self) -> list[str]:
+        return sorted(self.state["curve"], key=int)
 
     def curve(self) -> list[float]:
         """The selection metric per epoch."""
-        return [self.state["curve"][k] for k in sorted(self.state["curve"], key=int)]
+        return [self.state["curve"][k] for k in self._epochs()]
 
     def curves(self) -> dict[str, list[float]]:
         """{metric: [value per epoch]} for the metrics of ``CURVE_METRICS`` that were scored."""
@@ -60,3 +89,10 @@ class ValidationMonitor(keras.callbacks.Callback):
         epochs = sorted(scores, key=int)
         keys = [k for k in CURVE_METRICS if epochs and k in scores[epochs[0]]]
         return {k: [scores[e][k] for e in epochs] for k in keys}
+
+    def train_logs(self) -> dict[str, list[float]]:
+        """{name: [epoch-mean training value per epoch]} of every epoch, resumed ones included."""
+        logs = self.state.get("logs", {})
+        epochs = sorted(logs, key=int)
+        names = list(logs[epochs[0]]) if epochs else []
+        return {n: [logs[e].get(n) for e in epochs] for n in names}

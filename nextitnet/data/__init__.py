@@ -1,5 +1,7 @@
-"""Cross-domain data for UAF: ColdRec files, the synthetic generator, MovieLens-1M genre split."""
+"""Cross-domain data for UAF: ColdRec files, RecBole atomic files, the synthetic generator,
+MovieLens-1M genre split."""
 
+from nextitnet.data.atomic_files import read_atomic
 from nextitnet.data.coldrec import read_coldrec, write_coldrec
 from nextitnet.data.cross_domain_data import CrossDomainData
 from nextitnet.data.encoding import (
@@ -22,6 +24,7 @@ __all__ = [
     "fit_source_vocab",
     "generate_cross_domain",
     "pretrain_windows",
+    "read_atomic",
     "read_coldrec",
     "write_coldrec",
 ]

@@ -27,8 +27,12 @@ class EncodedTask:
         source_vocab: Vocabulary of source items (0 = pad, 1 = unknown).
         output_tokens: names of the output ids (target items with "<unk>" at 0, or classes).
         task: "recommendation" or "profile:<label>".
-        splits: split name -> {"source": [n, L] int32, "target": [n] int32, "user": [n] str}.
-        dropped: counts of instances left out (e.g. unknown targets in val/test).
+        splits: split name -> {"source": [n, L] int32, "target": [n] int32, "user": [n] str};
+            the recommendation task adds "seen": [n] int32 arrays, the target items of the
+            row's user in the training split (masked from the full ranking).
+        dropped: counts of instances left out.
+        unseen_in_train: per evaluation split, rows whose target item never occurs in the
+            (subsampled) training split (kept and scored).
     """
 
     source_vocab: Vocabulary
@@ -36,6 +40,7 @@ class EncodedTask:
     task: str
     splits: dict[str, dict[str, np.ndarray]]
     dropped: dict[str, int] = field(default_factory=dict)
+    unseen_in_train: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_outputs(self) -> int:
@@ -96,33 +101,55 @@ def encode_recommendation_task(
 ) -> EncodedTask:
     """One instance per (user, target item), split 80/5/15 at random (UAF 4.3).
 
-    The target vocabulary is fitted on the training split; target items unseen there map to
-    the reserved id 0 and those val/test instances are dropped from evaluation (counted).
-    ``train_fraction`` < 1 keeps that share of the training split (Table 5).
+    The target vocabulary covers every target item of ``data`` (all rows, so an item met
+    only in val/test is still ranked and scored, never dropped). The split is drawn on all
+    rows with ``seed`` first; ``train_fraction`` < 1 then keeps that share of the training
+    split only (Table 5), so the val/test rows, their ids and their seen-item masks are the
+    same for every ``train_fraction``. A row's "seen" items are its user's target items in
+    the whole training split (before subsampling).
     """
     vocab = source_vocab or fit_source_vocab(data)
     row_user = np.repeat(np.arange(len(data.targets)), [len(t) for t in data.targets])  # [rows]
     row_item = np.array(list(chain.from_iterable(data.targets)), dtype=object)  # [rows]
     if not len(row_user):
         raise UserInputError(f"{data.name}: no target-domain interactions to fine-tune on")
-    index = _subsample_train(_split_index(len(row_user), fractions, seed), train_fraction, seed)
-    target_vocab = Vocabulary.fit(row_item[index["train"]], name="target item",
-                                  reserved=TARGET_RESERVED, order="frequency", warn=False)
+    target_vocab = Vocabulary.fit(row_item, name="target item", reserved=TARGET_RESERVED,
+                                  order="frequency", warn=False)
     if len(target_vocab) < 3:
-        raise UserInputError(f"{data.name}: fewer than 2 distinct target items in the training split")
+        raise UserInputError(f"{data.name}: fewer than 2 distinct target items")
+    row_target = target_vocab.encode(row_item).astype(np.int32)  # [rows], all >= 1
+    full_index = _split_index(len(row_user), fractions, seed)
+    seen = _seen_items(row_user[full_index["train"]], row_target[full_index["train"]], len(data.users))
+    index = _subsample_train(dict(full_index), train_fraction, seed)
+    trained = np.zeros(len(target_vocab), bool)
+    trained[row_target[index["train"]]] = True
     sources = last_items(vocab, data.source, max_len)  # [users, L]
-    splits, dropped = {}, {}
+    splits, unseen = {}, {}
     for name in SPLITS:
         users = row_user[index[name]]
-        target = target_vocab.encode(row_item[index[name]])
-        keep = target != 0 if name != "train" else np.ones(len(target), bool)
-        dropped[f"{name}_unknown_target"] = int((~keep).sum())
         splits[name] = {
-            "source": sources[users[keep]],
-            "target": target[keep].astype(np.int32),
-            "user": np.array([data.users[u] for u in users[keep]], dtype=object),
+            "source": sources[users],
+            "target": row_target[index[name]],
+            "user": np.array([data.users[u] for u in users], dtype=object),
+            "seen": seen[users],
         }
-    return EncodedTask(vocab, target_vocab.tokens, "recommendation", splits, dropped)
+        if name != "train":
+            unseen[name] = int((~trained[splits[name]["target"]]).sum())
+    return EncodedTask(vocab, target_vocab.tokens, "recommendation", splits, unseen_in_train=unseen)
+
+
+def _seen_items(users, items, n_users) -> np.ndarray:
+    """[n_users] object array: each user's distinct items among (users, items), int32 sorted."""
+    out = np.empty(n_users, dtype=object)
+    for user in range(n_users):
+        out[user] = np.zeros(0, np.int32)
+    order = np.lexsort((items, users))
+    users, items = users[order], items[order]
+    bounds = np.flatnonzero(np.diff(users)) + 1
+    for group_users, group_items in zip(np.split(users, bounds), np.split(items, bounds)):
+        if len(group_users):
+            out[group_users[0]] = np.unique(group_items).astype(np.int32)
+    return out
 
 
 def encode_profile_task(

@@ -16,8 +16,8 @@ import importlib.util
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from nextitnet.data.atomic_files import parse_timestamps, read_atomic_table
 from nextitnet.data.cross_domain_data import CrossDomainData
 from pitune_tf.common.errors import DataError, UserInputError
 
@@ -45,18 +45,6 @@ def find_ml1m_dir(ml1m_dir=None) -> Path:
     return path
 
 
-def _read(path, columns):
-    try:
-        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False)
-    except Exception as err:  # noqa: BLE001  (parser errors of any kind)
-        raise DataError(f"cannot parse as tab-separated: {err}", path) from err
-    df.columns = [c.split(":")[0] for c in df.columns]
-    missing = [c for c in columns if c not in df.columns]
-    if missing:
-        raise DataError(f"missing column(s) {missing}", path, 0)
-    return df
-
-
 def build_ml1m_genre_split(
     ml1m_dir=None, target_share=0.12, max_targets=5, min_source=5, max_users=None, seed=0
 ) -> CrossDomainData:
@@ -71,14 +59,14 @@ def build_ml1m_genre_split(
         seed: int. Seed of the user subset.
     """
     folder = find_ml1m_dir(ml1m_dir)
-    inter = _read(folder / "ml-1m.inter", ["user_id", "item_id", "timestamp"])
-    items = _read(folder / "ml-1m.item", ["item_id", "genre"])
-    users = _read(folder / "ml-1m.user", ["user_id", "age", "gender"])
-    try:
-        inter["ts"] = inter["timestamp"].astype(float)
-    except ValueError as err:
-        bad = int(np.flatnonzero(pd.to_numeric(inter["timestamp"], errors="coerce").isna())[0])
-        raise DataError("non-numeric timestamp", folder / "ml-1m.inter", bad + 1, "timestamp") from err
+    inter = read_atomic_table(folder / "ml-1m.inter", ["user_id", "item_id", "timestamp"])
+    items = read_atomic_table(folder / "ml-1m.item", ["item_id"])
+    users = read_atomic_table(folder / "ml-1m.user", ["user_id"])
+    for table, name, column in ((items, "ml-1m.item", "genre"), (users, "ml-1m.user", "age"),
+                                (users, "ml-1m.user", "gender")):
+        if column not in table.columns:
+            raise DataError(f"missing column(s) ['{column}']", folder / name, 0)
+    inter["ts"] = parse_timestamps(inter, folder / "ml-1m.inter")
     genres = items.set_index("item_id")["genre"].str.split()
     inter = inter[inter["item_id"].isin(genres.index)]
     rated = genres.loc[inter["item_id"]].explode().value_counts()  # ratings per genre
