@@ -164,3 +164,25 @@ def test_table5_parameters_and_small_data_fallback():
     assert (big["num_leaves"], big["max_depth"], big["min_data_in_leaf"], big["seed"]) == (32, -1, 20, 42)
     small = table5_params(199, 18)
     assert (small["max_depth"], small["num_leaves"], small["lambda_l1"], small["lambda_l2"]) == (3, 3, 1, 1)
+
+
+def test_prior_correction_bias_and_beta_by_hand():
+    """prior: bias = log P_in - log P_pop with P_in smoothed toward P_pop by k pseudo-windows;
+    beta is the grid value with the lowest validation cross-entropy."""
+    from types import SimpleNamespace
+
+    from pitune_tf.individual.engine import PersonalizationEngine
+    from pitune_tf.individual.individual_config import IndividualConfig
+
+    engine = PersonalizationEngine.__new__(PersonalizationEngine)
+    engine.config = IndividualConfig(prior_pseudo_count=2.0, prior_betas=(0.0, 1.0))
+    engine.run = SimpleNamespace(p_pop=np.array([0.0, 0.0, 0.5, 0.5]))
+    engine.n_intents = 4
+    bias = engine.prior_bias(np.array([2, 2, 3, 2]))  # counts 3, 1 of 4; + 2 * (0.5, 0.5)
+    assert bias[:2].tolist() == [0.0, 0.0]
+    assert bias[2] == pytest.approx(math.log((3 + 1) / 6 / 0.5))
+    assert bias[3] == pytest.approx(math.log((1 + 1) / 6 / 0.5))
+    logits = np.zeros((2, 4))
+    assert engine.choose_prior_beta(logits, np.array([2, 2]), bias) == 1.0  # intent 2 favoured
+    assert engine.choose_prior_beta(logits, np.array([3, 3]), bias) == 0.0
+    assert engine.choose_prior_beta(logits[:0], np.array([], int), bias) == 0.5  # no val: default

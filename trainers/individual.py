@@ -21,9 +21,12 @@ Commands:
         --model runs/demo/student.tflite --compare runs/demo/individual
 
 Methods: pituning (unlearning then fine-tuning), finetune (fine-tuning only: the
-I-unlearning ablation), focal, oversample (Figure 8), none (the shipped student), lgbm
-(Appendix E), fp / pp (Table 3: the teacher, fully or partially tuned per user). The LiteRT
-backend runs none, finetune, pituning (default) and oversample.
+I-unlearning ablation), focal, oversample (Figure 8), none (the shipped student), prior (the
+shipped student's logits shifted by beta * (log P_in - log P_pop), the user's intent
+frequencies against the population's, beta chosen on the user's validation windows; no
+backpropagation), lgbm (Appendix E), fp / pp (Table 3: the teacher, fully or partially tuned
+per user). The LiteRT backend runs none, prior, finetune, pituning (default: none, finetune,
+pituning) and oversample.
 
 Writes to --out (default RUN/individual/, RUN/device/ on LiteRT): per_user.csv,
 summary.json, results.md (Table 2 and Table 3 style tables), with --dump-predictions
@@ -53,7 +56,7 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "lam": "lam", "static_threshold": "static_threshold", "batch_size": "batch_size",
            "focal_gamma": "focal_gamma", "oversample_ratio": "oversample_ratio",
            "lgbm_iterations": "lgbm_iterations", "fp_users": "fp_users",
-           "fp_learning_rate": "fp_learning_rate"}
+           "fp_learning_rate": "fp_learning_rate", "prior_pseudo_count": "prior_pseudo_count"}
 
 
 def build_parser():
@@ -91,6 +94,8 @@ def build_parser():
     p.add_argument("--oversample-ratio", type=float)
     p.add_argument("--lgbm-iterations", type=int)
     p.add_argument("--fp-learning-rate", type=float)
+    p.add_argument("--prior-pseudo-count", type=float,
+                   help=f"prior: P_in's smoothing toward P_pop, in windows ({d.prior_pseudo_count})")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

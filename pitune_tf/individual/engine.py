@@ -28,7 +28,7 @@ from pitune_tf.individual.manage_intents import intent_shares, manage_intents
 from pitune_tf.individual.oversampling import oversample_indices
 
 # Methods the loop runs on any backend; a backend lists the objectives it can train.
-ENGINE_METHODS = ("none", "finetune", "pituning", "focal", "oversample")
+ENGINE_METHODS = ("none", "prior", "finetune", "pituning", "focal", "oversample")
 
 
 def user_seed(seed, user) -> int:
@@ -211,9 +211,43 @@ class PersonalizationEngine:
             ),
         }
 
+    def prior_bias(self, labels) -> np.ndarray:
+        """``log P_in - log P_pop`` [n_intents]: the user's training intent frequencies
+        (smoothed toward the population's with ``prior_pseudo_count`` pseudo-windows)
+        against the population's; 0 on intents the population never has (reserved ids)."""
+        p_pop = np.asarray(self.run.p_pop, np.float64)
+        k = float(self.config.prior_pseudo_count)
+        counts = np.bincount(labels, minlength=self.n_intents).astype(np.float64)
+        p_in = (counts + k * p_pop) / max(counts.sum() + k, 1e-12)
+        bias = np.zeros(self.n_intents)
+        known = (p_pop > 0) & (p_in > 0)
+        bias[known] = np.log(p_in[known]) - np.log(p_pop[known])
+        return bias
+
+    def choose_prior_beta(self, logits, labels, bias) -> float:
+        """The beta of ``prior_betas`` with the lowest cross-entropy of
+        ``softmax(logits + beta * bias)`` on the user's validation windows (ties: the
+        smaller beta); ``prior_default_beta`` without validation windows."""
+        if len(labels) == 0:
+            return float(self.config.prior_default_beta)
+        rows = np.arange(len(labels))
+        losses = [float(-np.mean(np.log(np.maximum(
+            softmax(logits + beta * bias)[rows, labels], 1e-12)))) for beta in self.config.prior_betas]
+        return float(self.config.prior_betas[int(np.argmin(losses))])
+
     # ------------------------------------------------------------------ methods
     def method_none(self, user, sets):
         return self.probs(user.test), {}
+
+    def method_prior(self, user, sets):
+        """Prior correction of the shipped model, no backpropagation: logits +
+        beta * (log P_in - log P_pop), beta chosen on the user's validation windows. On the
+        phone it is one bias vector per user added to ``infer``'s logits."""
+        bias = self.prior_bias(user.train.label)
+        beta = self.choose_prior_beta(self.backend.logits(user.val), user.val.label, bias)
+        info = {"prior_beta": beta, "prior_bias_max": float(bias.max()),
+                "prior_bias_min": float(bias.min())}
+        return softmax(self.backend.logits(user.test) + beta * bias), info
 
     def method_finetune(self, user, sets):
         info = self.fit(user.train, user.val, user_seed(self.config.seed, user.user))

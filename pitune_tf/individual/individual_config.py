@@ -7,14 +7,14 @@ import math
 
 from pitune_tf.common.errors import UserInputError
 
-METHODS = ("none", "finetune", "pituning", "focal", "oversample", "lgbm", "fp", "pp")
+METHODS = ("none", "prior", "finetune", "pituning", "focal", "oversample", "lgbm", "fp", "pp")
 
 
 @dataclasses.dataclass
 class IndividualConfig:
     """Per-user tuning options; defaults are the paper's where it gives them (Table 4)."""
 
-    methods: tuple = ("none", "finetune", "pituning", "focal", "oversample", "lgbm")
+    methods: tuple = ("none", "prior", "finetune", "pituning", "focal", "oversample", "lgbm")
     # --- data
     fractions: tuple = (0.6, 0.1, 0.3)  # per-user chronological train / val / test (Mobile dataset)
     min_history: int = 0  # a window needs this many real history events (0: the run's min_history)
@@ -29,6 +29,10 @@ class IndividualConfig:
     unlearn_steps: int = 10  # fixed number of Eq. 11 optimizer steps (bounds the negative term)
     unlearn_learning_rate: float = 1e-3  # Adam
     min_log_prob: float = math.log(1e-3)  # floor on log q in Eq. 11's forgotten term
+    # --- prior correction (no backpropagation): logits + beta * (log P_in - log P_pop)
+    prior_pseudo_count: float = 20.0  # P_in = (user's training counts + k * P_pop) / (n + k)
+    prior_betas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)  # beta chosen on the user's val CE
+    prior_default_beta: float = 0.5  # beta for a user without validation windows
     # --- baselines
     focal_gamma: float = 2.0  # focal loss gamma (Figure 8)
     oversample_ratio: float = 0.5  # rare intents oversampled to this fraction of the top count
@@ -61,6 +65,9 @@ class IndividualConfig:
                 raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.oversample_ratio <= 1.0:
             raise UserInputError(f"oversample_ratio must be in (0, 1], got {self.oversample_ratio}")
+        if self.prior_pseudo_count < 0 or not self.prior_betas:
+            raise UserInputError("prior_pseudo_count must be >= 0 and prior_betas non-empty")
+        self.prior_betas = tuple(float(b) for b in self.prior_betas)
         if self.min_log_prob >= 0:
             raise UserInputError(f"min_log_prob must be < 0, got {self.min_log_prob}")
         return self

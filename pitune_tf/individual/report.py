@@ -14,7 +14,7 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.metrics import INTENT_METRIC_COLUMNS as TABLE_COLUMNS
 
 # Row order of every table.
-METHOD_ORDER = ("none", "finetune", "focal", "oversample", "pituning", "lgbm", "fp", "pp")
+METHOD_ORDER = ("none", "prior", "finetune", "focal", "oversample", "pituning", "lgbm", "fp", "pp")
 
 
 def summarize(results, run, config):
