@@ -402,3 +402,36 @@ def test_student_converts_to_builtin_tflite_ops_and_trains(batch):
                                rtol=1e-4, atol=1e-5)
     losses = [float(runners["train"](**named({"labels": labels}))["loss"]) for _ in range(3)]
     assert losses[2] < losses[0]
+
+
+def test_best_epoch_stops_keeps_the_best_weights_and_resumes(tmp_path):
+    """Early stopping on a validation loss: patience 2, losses 3, 2, 2.5, 2.6 -> stop after
+    epoch 4 with epoch 2's weights; a new callback on the same folder (a resumed run) knows."""
+    from pitune_tf.population.best_epoch import BestEpoch
+
+    net = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+    holder = keras.Sequential([net])
+    best = BestEpoch(net, "val_loss", patience=2, directory=tmp_path)
+    best.set_model(holder)
+    kept = None
+    for epoch, loss in enumerate((3.0, 2.0, 2.5, 2.6)):
+        net.layers[0].kernel.assign(np.full((2, 1), float(epoch), np.float32))
+        best.on_epoch_end(epoch, {"val_loss": loss})
+        if epoch == 1:
+            kept = net.get_weights()
+    assert best.stopped and holder.stop_training and best.state["epoch"] == 2
+    resumed = BestEpoch(net, "val_loss", patience=2, directory=tmp_path)
+    assert resumed.stopped and resumed.restore() == 2
+    for got, want in zip(net.get_weights(), kept):
+        np.testing.assert_array_equal(got, want)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best-2", "best.json"]
+
+
+def test_epoch_and_subsample_defaults_follow_the_data():
+    config = PopulationConfig()
+    assert (config.epochs("teacher"), config.epochs("student"), config.train_window_cap()) == (3, 2, 20000)
+    mine = PopulationConfig(data=["events.csv"])
+    assert (mine.epochs("teacher"), mine.train_window_cap()) == (30, 0)
+    assert PopulationConfig(data=["e.csv"], teacher_epochs=5).epochs("teacher") == 5
+    with pytest.raises(UserInputError):
+        PopulationConfig(teacher_epochs=0)

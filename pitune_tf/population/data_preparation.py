@@ -43,7 +43,7 @@ def prepare_windows(config: PopulationConfig, population):
             f"the population data gives {len(train)} training and {len(test)} test windows; "
             "more events per user are needed"
         )
-    train = train.subsample(config.max_train_windows, config.seed)
+    train = train.subsample(config.train_window_cap(), config.seed)
     # The event catalog's intent of each event id (its most frequent intent): the
     # "intent of the last event" baseline.
     counts = np.zeros((len(vocabs.event), vocabs.n_intents), np.int64)

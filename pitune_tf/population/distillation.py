@@ -16,6 +16,6 @@ def distill_student(config, vocabs, teacher, train, val, out_dir):
     distiller = Distiller(student, teacher, alpha=config.alpha,
                           temperature=config.temperature, name="distiller")
     distiller.compile(optimizer=make_optimizer(config.student_learning_rate, config.clipnorm))
-    fit_phase(distiller, distiller.train_variables(), config, "student", config.student_epochs,
-              train, val, out_dir)
+    fit_phase(distiller, distiller.train_variables(), config, "student", config.epochs("student"),
+              train, val, out_dir, network=student, monitor="val_hard_loss")
     return student

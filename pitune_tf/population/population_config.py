@@ -27,7 +27,8 @@ class PopulationConfig:
     min_history: int = 1  # windows need at least this many real history events
     slot_minutes: int = 60  # time-slot size: 24 slots a day
     split: list = field(default_factory=lambda: [0.6, 0.1, 0.3])  # train/val/test, per user, by time
-    max_train_windows: int = 20000  # 0 = all; else a random subset of the training windows (speed)
+    max_train_windows: int | None = None  # 0 = all; N: a random subset; None: all with `data`,
+    #   20000 on the embedded synthetic data (the quickstart's time)
 
     # --- teacher (Sec. 3.2.1-3.2.4) ---
     backbone: str = "random:2x64"  # hub name, local checkpoint dir, or random:<layers>x<width>
@@ -41,7 +42,7 @@ class PopulationConfig:
     attention_normalize: str = "mean"  # IAT pooling: none (PITuning Eq. 3's plain sum) | mean | softmax
     head_units: int = 64  # hidden width of the PITuning Eq. 4 MLP
     reconstruction_units: int = 64  # hidden width of the reconstruction MLP
-    teacher_epochs: int = 3
+    teacher_epochs: int | None = None  # most epochs; None: 30 with `data`, 3 on the embedded data
     teacher_learning_rate: float = 2e-3
 
     # --- student and distillation (Sec. 3.2.5, PITuning Eq. 6-7, Appendix A) ---
@@ -50,8 +51,10 @@ class PopulationConfig:
     student_heads: int = 2
     alpha: float = 0.5  # weight of the soft (KL) term, Table 4
     temperature: float = 1.0  # eps, Table 4
-    student_epochs: int = 2
+    student_epochs: int | None = None  # most epochs; None: 30 with `data`, 2 on the embedded data
     student_learning_rate: float = 2e-3
+    patience: int = 2  # epochs without a better validation loss before a phase stops (0: never);
+    #   the best validation epoch's weights are kept either way
 
     # --- common ---
     batch_size: int = 128
@@ -80,6 +83,13 @@ class PopulationConfig:
                 f"student_width {self.student_width} must be divisible by 4 and by "
                 f"student_heads {self.student_heads}"
             )
+        for name in ("teacher_epochs", "student_epochs", "max_train_windows"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int) or value < (name != "max_train_windows")):
+                raise UserInputError(f"{name} must be a whole number >= "
+                                     f"{int(name != 'max_train_windows')}, got {value!r}")
+        if self.patience < 0:
+            raise UserInputError(f"patience must be >= 0, got {self.patience}")
         for name in ("history", "batch_size", "student_layers", "student_heads"):
             if getattr(self, name) < 1:
                 raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
@@ -87,6 +97,21 @@ class PopulationConfig:
             raise UserInputError(f"split must be 3 non-negative fractions, got {self.split}")
         if len(self.data) > 2:
             raise UserInputError("data takes one events file or a population/individual pair")
+
+    def epochs(self, phase) -> int:
+        """The most epochs of ``phase`` (``"teacher"`` or ``"student"``): the configured
+        number, else 30 on a user's data (early stopping ends it sooner) and the demo's
+        3 / 2 on the embedded synthetic data."""
+        value = getattr(self, f"{phase}_epochs")
+        if value is not None:
+            return value
+        return 30 if self.data else {"teacher": 3, "student": 2}[phase]
+
+    def train_window_cap(self) -> int:
+        """The training-window subsample size (0 = all windows)."""
+        if self.max_train_windows is not None:
+            return self.max_train_windows
+        return 0 if self.data else 20000
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)

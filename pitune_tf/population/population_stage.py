@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import time
 from pathlib import Path
@@ -15,7 +16,7 @@ from pitune_tf.population.evaluation import evaluate, predict_logits
 from pitune_tf.population.population_config import PopulationConfig
 from pitune_tf.population.run_directory import prepare_out_dir, write_outputs
 from pitune_tf.population.teacher_training import train_teacher
-from pitune_tf.population.training_loop import CHECKPOINTS
+from pitune_tf.population.training_loop import CHECKPOINTS, TRAINING_RECORD
 
 
 def run_population(config: PopulationConfig, out_dir, overwrite=False) -> dict:
@@ -59,6 +60,9 @@ def _train_and_write(config, out_dir, started, population, individual) -> dict:
     p_out = np.bincount(teacher_train.argmax(axis=1), minlength=vocabs.n_intents) / len(train)
     metrics = evaluate(config, teacher, student, splits, p_pop, event_intent)
     metrics["windows"] = {"train": len(train), "val": len(val), "test": len(test)}
+    record = out_dir / TRAINING_RECORD
+    if record.is_file():
+        metrics["training"] = json.loads(record.read_text())
     metrics["parameters"] = {"teacher": int(teacher.count_params()),
                              "student": int(student.count_params())}
     metrics["seconds"] = round(time.time() - started, 1)

@@ -22,7 +22,7 @@ def train_teacher(config, vocabs, train, val, out_dir):
     teacher = build_teacher(config, vocabs.sizes)
     trainer = PopulationTrainer(teacher, reconstruction=config.reconstruction, name="population")
     trainer.compile(optimizer=make_optimizer(config.teacher_learning_rate, config.clipnorm))
-    fit_phase(trainer, trainer.train_variables(), config, "teacher", config.teacher_epochs,
-              train, val, out_dir)
+    fit_phase(trainer, trainer.train_variables(), config, "teacher", config.epochs("teacher"),
+              train, val, out_dir, network=teacher, monitor="val_intent_loss")
     save_teacher(teacher, out_dir / "teacher")
     return teacher

@@ -3,17 +3,21 @@ per-epoch checkpoints (resume) and TensorBoard scalars."""
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 
 import numpy as np
 
+from pitune_tf.common.atomic import write_json
 from pitune_tf.common.batching import index_batches, stateless_permutation
 from pitune_tf.common.keras import keras, tf
+from pitune_tf.population.best_epoch import BestEpoch
 from pitune_tf.population.epoch_checkpoint import EpochCheckpoint
 from pitune_tf.population.scalar_logger import ScalarLogger
 
 CHECKPOINTS = ".checkpoints"  # inside the run directory; removed when the run finishes
+TRAINING_RECORD = "training.json"  # per phase: epochs run, the epoch kept, early stop
 MAX_EPOCH_VAL = 4096  # validation windows scored after each epoch
 
 
@@ -58,26 +62,33 @@ def _verbosity():
     return 1 if sys.stdout.isatty() else 2
 
 
-def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir):
-    """``trainer.fit`` with TensorBoard logs and per-epoch checkpoints; resumes a phase.
+def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, network=None,
+              monitor=None) -> dict:
+    """``trainer.fit`` with TensorBoard logs, per-epoch checkpoints (resume) and early
+    stopping on ``monitor`` with the best epoch's weights of ``network`` restored.
 
     Args:
         trainer: a compiled LossModel (PopulationTrainer or Distiller).
         variables: the variables its optimizer updates (built before a restore).
-        config: PopulationConfig (``batch_size``, ``seed``).
+        config: PopulationConfig (``batch_size``, ``seed``, ``patience``).
         phase: str. ``"teacher"`` or ``"student"``: names the checkpoint and log folders.
-        epochs: int. The phase's total epoch count.
+        epochs: int. The phase's most epochs.
         train, val: Windows.
         out_dir: Path of the run directory.
+        network: keras.Model or None. The model whose best weights are kept.
+        monitor: str or None. The validation loss that picks the best epoch (needs ``val``).
 
     Returns:
-        ``history.history``, or None when the checkpoint already holds every epoch.
+        ``{"epochs": epochs run in all, "best_epoch": the epoch whose weights are kept,
+        "stopped_early": bool}``.
     """
     ckpt_dir = out_dir / CHECKPOINTS / phase
     state_path = ckpt_dir / "state.json"
     trainer.optimizer.build(variables)
     checkpoint = tf.train.Checkpoint(trainer=trainer, optimizer=trainer.optimizer)
     manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=1)
+    best = (BestEpoch(network, monitor, config.patience, ckpt_dir)
+            if network is not None and monitor and len(val) else None)
     first_epoch = 0
     if manager.latest_checkpoint and state_path.exists():
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
@@ -85,20 +96,30 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir):
         # when a run stopped between the two writes)
         first_epoch = int(manager.latest_checkpoint.rsplit("-", 1)[1])
         print(f"[{phase}] resuming after epoch {first_epoch}/{epochs}", flush=True)
-    if first_epoch >= epochs:
-        return None
-    steps = math.ceil(len(train) / config.batch_size)
-    val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
-    history = trainer.fit(
-        epoch_dataset(train, config.batch_size, config.seed, first_epoch, epochs),
-        validation_data=eval_dataset(val, 4 * config.batch_size) if len(val) else None,
-        epochs=epochs,
-        initial_epoch=first_epoch,
-        steps_per_epoch=steps,
-        callbacks=[
-            EpochCheckpoint(manager, state_path, phase),
-            ScalarLogger(out_dir / "logs" / phase),
-        ],
-        verbose=_verbosity(),
-    )
-    return history.history
+    if first_epoch < epochs and not (best is not None and best.stopped):
+        steps = math.ceil(len(train) / config.batch_size)
+        val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
+        history = trainer.fit(
+            epoch_dataset(train, config.batch_size, config.seed, first_epoch, epochs),
+            validation_data=eval_dataset(val, 4 * config.batch_size) if len(val) else None,
+            epochs=epochs,
+            initial_epoch=first_epoch,
+            steps_per_epoch=steps,
+            callbacks=[
+                *([best] if best is not None else []),
+                EpochCheckpoint(manager, state_path, phase),
+                ScalarLogger(out_dir / "logs" / phase),
+            ],
+            verbose=_verbosity(),
+        )
+        first_epoch += len(history.epoch)
+    best_epoch = best.restore() if best is not None else 0
+    if best_epoch:
+        print(f"[{phase}] keeping epoch {best_epoch} of {first_epoch} ({monitor} "
+              f"{best.state['value']:.4f})", flush=True)
+    summary = {"epochs": first_epoch, "best_epoch": best_epoch or first_epoch,
+               "stopped_early": bool(best is not None and best.stopped), "monitor": monitor}
+    record = out_dir / TRAINING_RECORD
+    write_json(record, {**(json.loads(record.read_text()) if record.is_file() else {}),
+                        phase: summary})
+    return summary
