@@ -435,3 +435,17 @@ def test_epoch_and_subsample_defaults_follow_the_data():
     assert PopulationConfig(data=["e.csv"], teacher_epochs=5).epochs("teacher") == 5
     with pytest.raises(UserInputError):
         PopulationConfig(teacher_epochs=0)
+
+
+def test_algorithm_1_intent_loss_on_a_clean_pass(batch):
+    """passes="two" (PITuning Algorithm 1): the intent loss is the clean input's; the
+    reconstruction loss comes from the masked pass. passes="one" takes both from it."""
+    features, labels = batch
+    keras.utils.set_random_seed(0)
+    teacher = build_teacher(tiny_config(), SIZES)
+    clean = float(sparse_cross_entropy(labels, teacher(features, training=False)))
+    two = PopulationTrainer(teacher, passes="two").compute_losses(batch, training=True)
+    assert float(two["intent_loss"]) == pytest.approx(clean, rel=1e-6)
+    assert float(two["reconstruction_loss"]) > 0
+    one = PopulationTrainer(teacher, passes="one").compute_losses(batch, training=True)
+    assert float(one["intent_loss"]) != pytest.approx(clean, rel=1e-6)

@@ -35,6 +35,9 @@ def build_parser(prog="python -m trainers.population", description=None):
     _bool_flag(p, "iat", "use_iat", "ablation: no intent attention (last position to the head)")
     _bool_flag(p, "reconstruction", "reconstruction", "ablation: no event reconstruction loss")
     p.add_argument("--mask-rate", type=float, help="masked share of history events (0.15)")
+    p.add_argument("--reconstruction-passes", choices=["one", "two"],
+                   help="two (PITuning Algorithm 1: clean pass for the intent loss) or one")
+    p.add_argument("--patience", type=int, help="early stopping patience in epochs (2; 0: off)")
     p.add_argument("--tuning", choices=["full", "partial"], help="full or partial (OFA-style PP)")
     p.add_argument("--dropout", type=float, help="GPT2 dropout")
     p.add_argument("--student-layers", type=int)
@@ -57,7 +60,8 @@ def config_from_args(args) -> PopulationConfig:
         key: getattr(args, key)
         for key in (
             "mapping", "synthetic_preset", "history", "max_train_windows", "backbone",
-            "embedding_dim", "use_iat", "reconstruction", "mask_rate", "tuning", "dropout",
+            "embedding_dim", "use_iat", "reconstruction", "mask_rate", "reconstruction_passes",
+            "patience", "tuning", "dropout",
             "student_layers", "student_width", "student_heads", "alpha", "temperature",
             "teacher_epochs", "student_epochs", "teacher_learning_rate",
             "student_learning_rate", "batch_size", "seed",

@@ -36,6 +36,8 @@ class PopulationConfig:
     use_iat: bool = True  # intent attention (PITuning Eq. 3); False = last position into the head
     reconstruction: bool = True  # masked event reconstruction term of PITuning Eq. 5
     mask_rate: float = 0.15  # share of history positions masked for PITuning Eq. 5
+    reconstruction_passes: str = "two"  # two: intent loss on a clean pass, L_M on a masked one
+    #   (PITuning Algorithm 1); one: both from the masked pass (faster)
     tuning: str = "full"  # full | partial (OFA-style PP: GPT2 attention and MLP frozen)
     dropout: float = 0.0  # GPT2 dropout (0 keeps resumed runs bit-identical)
     attention_units: list = field(default_factory=lambda: [16, 8])  # IAT activation unit (DIN: 80, 40)
@@ -72,6 +74,9 @@ class PopulationConfig:
             raise UserInputError(
                 f"attention_normalize must be none, mean or softmax, got {self.attention_normalize!r}"
             )
+        if self.reconstruction_passes not in ("one", "two"):
+            raise UserInputError(
+                f"reconstruction_passes must be one or two, got {self.reconstruction_passes!r}")
         if not 0.0 <= self.mask_rate < 1.0:
             raise UserInputError(f"mask_rate must be in [0, 1), got {self.mask_rate}")
         if not 0.0 <= self.alpha <= 1.0:

@@ -16,9 +16,12 @@ class PopulationTrainer(LossModel):
 
     The task, not the network, does the masking: in training each batch masks a fresh random
     set of history events (only their event field, the model's :class:`EventMasking` layer
-    with its step-counted seed), runs the model once on that input and adds the intent
-    cross-entropy and the reconstruction cross-entropy (the model's reconstruction head on
-    the hidden states H_t) over the masked positions. With ``training=False`` the intent loss
+    with its step-counted seed). As in PITuning Algorithm 1 (lines 4-6), the intent
+    cross-entropy is taken on a clean pass over the unmasked input and the reconstruction
+    cross-entropy (the model's reconstruction head on the hidden states H_t, over the masked
+    positions) on a second, masked pass (``passes="two"``, the default); ``passes="one"``
+    takes both from the masked pass (cheaper: one forward pass; the intent head then also
+    sees masked histories). With ``training=False`` the intent loss
     is taken on the unmasked input and the reconstruction loss on a fixed masking
     (``mask_seed = [0, 0]``). Returned: ``loss``, ``intent_loss``, ``reconstruction_loss``
     (0 without reconstruction), ``accuracy`` (batch mean).
@@ -28,6 +31,8 @@ class PopulationTrainer(LossModel):
             it holds the mask embedding E_m and the reconstruction MLP).
         reconstruction: bool. Add L_M.
         reconstruction_weight: float. Weight of L_M (PITuning Eq. 5: 1).
+        passes: str. ``"two"`` (PITuning Algorithm 1: clean pass for the intent loss, masked
+            pass for L_M) or ``"one"`` (both losses from the masked pass).
 
     Example:
 
@@ -36,10 +41,14 @@ class PopulationTrainer(LossModel):
     >>> trainer.fit(dataset_of_features_and_labels, epochs=1)
     """
 
-    def __init__(self, model, reconstruction=True, reconstruction_weight=1.0, **kwargs):
+    def __init__(self, model, reconstruction=True, reconstruction_weight=1.0, passes="two",
+                 **kwargs):
         super().__init__(**kwargs)
         if reconstruction and not model.reconstruction:
             raise ValueError("the model was built without the reconstruction head")
+        if passes not in ("one", "two"):
+            raise ValueError(f"passes must be 'one' or 'two', got {passes!r}")
+        self.passes = passes
         self.model = model
         self.reconstruction = reconstruction
         self.reconstruction_weight = reconstruction_weight
@@ -74,10 +83,11 @@ class PopulationTrainer(LossModel):
 
     def compute_losses(self, data, training):
         features, labels = data
-        if training and self.reconstruction:  # one pass on the masked input
-            masked = self.masked_forward(features, training=True)
-            logits = masked["logits"]
+        if training and self.reconstruction:
+            masked = self.masked_forward(features, training=True)  # Algorithm 1, lines 5-6
             reconstruction = self.reconstruction_loss(features, masked)
+            logits = (masked["logits"] if self.passes == "one"  # Algorithm 1, line 4:
+                      else self.model.forward(features, training=True)["logits"])  # clean
         else:
             logits = self.model.forward(features, training=training)["logits"]
             if self.reconstruction:

@@ -20,7 +20,8 @@ def train_teacher(config, vocabs, train, val, out_dir):
         return load_teacher(out_dir / "teacher", dropout=config.dropout)
     keras.utils.set_random_seed(config.seed)
     teacher = build_teacher(config, vocabs.sizes)
-    trainer = PopulationTrainer(teacher, reconstruction=config.reconstruction, name="population")
+    trainer = PopulationTrainer(teacher, reconstruction=config.reconstruction,
+                                passes=config.reconstruction_passes, name="population")
     trainer.compile(optimizer=make_optimizer(config.teacher_learning_rate, config.clipnorm))
     fit_phase(trainer, trainer.train_variables(), config, "teacher", config.epochs("teacher"),
               train, val, out_dir, network=teacher, monitor="val_intent_loss")
