@@ -186,3 +186,25 @@ def test_prior_correction_bias_and_beta_by_hand():
     assert engine.choose_prior_beta(logits, np.array([2, 2]), bias) == 1.0  # intent 2 favoured
     assert engine.choose_prior_beta(logits, np.array([3, 3]), bias) == 0.0
     assert engine.choose_prior_beta(logits[:0], np.array([], int), bias) == 0.5  # no val: default
+
+
+def test_split_days_and_fewer_training_days_keep_validation_and_test():
+    """The Honor split (7 / 1 / 4 days) and Fig. 9's study: --train-days K keeps the last K
+    training days and leaves the validation and test windows as they were."""
+    from pitune_tf.data import Vocabularies
+    from pitune_tf.data.features import day_index
+    from pitune_tf.data.synthetic import generate
+    from pitune_tf.individual.user_data import prepare_users
+
+    data = generate("tiny", seed=0)
+    vocabs = Vocabularies.fit(data.population)
+    full, _ = prepare_users(data.individual, vocabs, history=8, slot_minutes=60, days=(7, 1, 4))
+    short, _ = prepare_users(data.individual, vocabs, history=8, slot_minutes=60, days=(7, 1, 4),
+                             train_days=2)
+    assert [u.user for u in full] == [u.user for u in short]
+    for a, b in zip(full, short):
+        np.testing.assert_array_equal(a.test.timestamp, b.test.timestamp)
+        np.testing.assert_array_equal(a.val.timestamp, b.val.timestamp)
+        assert 0 < len(b.train) < len(a.train)
+        first = day_index(np.concatenate([a.train.timestamp, a.val.timestamp])).min()
+        assert (day_index(b.train.timestamp) - first).min() >= 5

@@ -56,7 +56,8 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "lam": "lam", "static_threshold": "static_threshold", "batch_size": "batch_size",
            "focal_gamma": "focal_gamma", "oversample_ratio": "oversample_ratio",
            "lgbm_iterations": "lgbm_iterations", "fp_users": "fp_users",
-           "fp_learning_rate": "fp_learning_rate", "prior_pseudo_count": "prior_pseudo_count"}
+           "fp_learning_rate": "fp_learning_rate", "prior_pseudo_count": "prior_pseudo_count",
+           "split_days": "split_days", "train_days": "train_days"}
 
 
 def build_parser():
@@ -81,6 +82,9 @@ def build_parser():
     p.add_argument("--min-history", type=int, help="0 = the run's min_history")
     p.add_argument("--split", type=float, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
                    help=f"per-user chronological fractions ({' '.join(map(str, d.fractions))})")
+    p.add_argument("--split-days", type=int, nargs=3, metavar=("TRAIN", "VAL", "TEST"),
+                   help="per-user days instead of --split (the paper's Honor split: 7 1 4)")
+    p.add_argument("--train-days", type=int, help="with --split-days: the last K training days only")
     p.add_argument("--epochs", type=int, help=f"max fine-tuning epochs ({d.max_epochs})")
     p.add_argument("--patience", type=int)
     p.add_argument("--learning-rate", type=float)

@@ -17,6 +17,9 @@ class IndividualConfig:
     methods: tuple = ("none", "prior", "finetune", "pituning", "focal", "oversample", "lgbm")
     # --- data
     fractions: tuple = (0.6, 0.1, 0.3)  # per-user chronological train / val / test (Mobile dataset)
+    split_days: tuple | None = None  # (train, val, test) days per user (the Honor split, 7 1 4)
+    #   instead of `fractions`
+    train_days: int | None = None  # with split_days: only the last K training days (Fig. 9)
     min_history: int = 0  # a window needs this many real history events (0: the run's min_history)
     # --- fine-tuning (3.3.2)
     learning_rate: float = 1e-3  # Adam (the paper's 0.01 overshoots on a few hundred windows)
@@ -65,6 +68,14 @@ class IndividualConfig:
                 raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not 0.0 < self.oversample_ratio <= 1.0:
             raise UserInputError(f"oversample_ratio must be in (0, 1], got {self.oversample_ratio}")
+        if self.split_days is not None:
+            self.split_days = tuple(int(d) for d in self.split_days)
+            if len(self.split_days) != 3 or min(self.split_days) < 0:
+                raise UserInputError(f"split_days must be 3 non-negative ints, got {self.split_days}")
+        if self.train_days is not None and (
+                self.split_days is None or not 1 <= self.train_days <= self.split_days[0]):
+            raise UserInputError("train_days needs split_days and 1 <= train_days <= the "
+                                 f"training days, got {self.train_days}")
         if self.prior_pseudo_count < 0 or not self.prior_betas:
             raise UserInputError("prior_pseudo_count must be >= 0 and prior_betas non-empty")
         self.prior_betas = tuple(float(b) for b in self.prior_betas)

@@ -155,6 +155,7 @@ def load_users(run, data=None, mapping=None, config=None, n_users=0):
     df = read_events(data_path, mapping=mapping)
     users, stats = prepare_users(df, run.vocabs, history=run.config.history,
                                  slot_minutes=run.config.slot_minutes, fractions=config.fractions,
+                                 days=config.split_days, train_days=config.train_days,
                                  min_history=config.min_history)
     if n_users:
         users = users[:n_users]

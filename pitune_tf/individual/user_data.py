@@ -10,6 +10,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from pitune_tf.data import encode_events, make_windows, split_windows
+from pitune_tf.data.features import day_index
 
 logger = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class UserData:
 
 
 def prepare_users(df, vocabs, history, slot_minutes, fractions=(0.6, 0.1, 0.3), days=None,
-                  min_history=1, progress=False):
+                  min_history=1, progress=False, train_days=None):
     """Encodes an individual event table with the population's vocabularies and cuts it into
     per-user chronological splits.
 
@@ -48,6 +49,9 @@ def prepare_users(df, vocabs, history, slot_minutes, fractions=(0.6, 0.1, 0.3), 
         slot_minutes: int. The run's time-slot width.
         fractions: (train, val, test) shares of each user's windows, in time order.
         days: (train, val, test) days per user instead (the paper's Honor split), or None.
+        train_days: int or None. With ``days``: keep only the training windows of the last
+            ``train_days`` training days (Fig. 9's data-size study: fewer training days, the
+            same validation and test days).
         min_history: int. A window needs this many history events; users with fewer
             events are skipped.
 
@@ -97,6 +101,10 @@ def prepare_users(df, vocabs, history, slot_minutes, fractions=(0.6, 0.1, 0.3), 
         parts = split_windows(marked, fractions=tuple(fractions)) if days is None else \
             split_windows(marked, days=tuple(days))
         positions = [np.asarray(p.label, np.int64) for p in parts]
+        if train_days is not None and days is not None:
+            day = day_index(np.asarray(user_windows.timestamp, np.int64))
+            since = day - day.min()  # the days of split_windows: from the first window's day
+            positions[0] = positions[0][since[positions[0]] >= int(days[0]) - int(train_days)]
         # Windows whose next intent is outside the population's intents cannot be scored
         # (the models have no logit for them): they are dropped and counted.
         positions = [p[~unknown_label[p]] for p in positions]
