@@ -7,6 +7,8 @@ Prints one JSON line with:
   training windows per user (L = 30, batch 32), mean over ``--users`` (demo) or
   ``--paper-users`` users after a small warm-up user (the tracing), with the separate
   unlearning and fine-tuning times;
+- ``seconds_per_method``: seconds per user of each method of the personalization loop
+  (none, prior, finetune, pituning, focal, oversample) on the same users;
 - ``users_per_minute``: the same per-user work through ``pitune_tf.individual.stage.run_users``
   at the demo size with 1 and with 2 worker processes (process start-up included).
 
@@ -107,8 +109,14 @@ def time_users(run_dir, config, users):
         unlearn.append(middle - start)
         finetune.append(end - middle)
         totals.append(end - sets_start)
+    by_method = {}  # every method of the loop on each timed user (the runner's own clock)
+    methods = [m for m in engine.methods if m not in ("lgbm", "fp", "pp")]
+    for user in users[1:]:
+        for method, entry in engine.run_user(user, methods)["methods"].items():
+            by_method.setdefault(method, []).append(entry["info"]["seconds"])
     return {"seconds": float(np.mean(totals)), "unlearn_seconds": float(np.mean(unlearn)),
             "finetune_seconds": float(np.mean(finetune)),
+            "seconds_per_method": {m: float(np.mean(v)) for m, v in by_method.items()},
             "parameters": int(engine.backend.network.count_params())}
 
 
