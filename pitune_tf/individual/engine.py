@@ -158,6 +158,7 @@ class PersonalizationEngine:
         best = start = self.cross_entropy(val, backend) if has_val else float("nan")
         best_epoch, best_weights = 0, backend.get_weights() if has_val else None
         train_ce, epochs = [], 0
+        val_curve = [start] if has_val else []
         for epoch in range(1, cfg.max_epochs + 1):
             losses, weights = [], []
             for features, labels, weight, _ in self.batches(train, rng):
@@ -168,6 +169,7 @@ class PersonalizationEngine:
             if not has_val:
                 continue
             loss = self.cross_entropy(val, backend)
+            val_curve.append(loss)
             if loss < best:
                 best, best_epoch, best_weights = loss, epoch, backend.get_weights()
             elif epoch - best_epoch > cfg.patience:
@@ -177,7 +179,8 @@ class PersonalizationEngine:
         else:
             best_epoch = epochs
         return {"epochs": epochs, "best_epoch": best_epoch, "val_ce_start": start,
-                "val_ce_best": best, "train_ce_first": train_ce[0], "train_ce_last": train_ce[-1]}
+                "val_ce_best": best, "train_ce_first": train_ce[0], "train_ce_last": train_ce[-1],
+                "val_ce_curve": val_curve}
 
     def unlearn(self, user, sets) -> dict:
         """Adaptive unlearning (PITuning Eq. 11) for ``unlearn_steps`` steps, cycling through
@@ -187,6 +190,8 @@ class PersonalizationEngine:
         if not sets.forget or cfg.unlearn_steps == 0:
             return {"unlearn_steps": 0}
         forget, retain = sets.forget_mask(), sets.retain_mask()
+        if cfg.unlearn_gate and len(user.val):
+            shipped, shipped_ce = self.backend.get_weights(), self.cross_entropy(user.val)
         original = self.backend.logits(user.train)  # [n_train, N]
         before = softmax(original)
         rng = np.random.default_rng(user_seed(cfg.seed, user.user))
@@ -199,7 +204,8 @@ class PersonalizationEngine:
                     break
         after = self.probs(user.train)
         keep = retain.astype(bool)
-        return {
+        moved = (after - before).mean(axis=0)  # [N] mean probability change per intent
+        info = {
             "unlearn_steps": cfg.unlearn_steps,
             "unlearn_loss_first": logs[0]["loss"],
             "unlearn_loss_last": logs[-1]["loss"],
@@ -209,7 +215,17 @@ class PersonalizationEngine:
             "retain_max_abs_change": (
                 float(np.abs(after[:, keep] - before[:, keep]).max()) if keep.any() else 0.0
             ),
+            "forget_size": int(forget.sum()), "retain_size": int(retain.sum()),
+            "unlearn_moved_intent": int(np.argmax(np.abs(moved))),
+            "unlearn_moved_by": float(moved[np.argmax(np.abs(moved))]),
         }
+        if cfg.unlearn_gate and len(user.val):  # chosen on validation, never on test rows
+            after_ce = self.cross_entropy(user.val)
+            info.update(val_ce_shipped=shipped_ce, val_ce_unlearned=after_ce,
+                        unlearn_kept=bool(after_ce <= shipped_ce))
+            if after_ce > shipped_ce:
+                self.backend.set_weights(shipped)
+        return info
 
     def prior_bias(self, labels) -> np.ndarray:
         """``log P_in - log P_pop`` [n_intents]: the user's training intent frequencies

@@ -32,6 +32,9 @@ def summarize(results, run, config):
                                          run.p_pop, n_rare=config.n_rare, intent_tokens=tokens)
         summary[method]["seconds_per_user"] = float(
             np.mean([r["methods"][method]["info"]["seconds"] for r in done]))
+        diagnostics = tuning_diagnostics([r["methods"][method]["info"] for r in done])
+        if diagnostics:
+            summary[method]["diagnostics"] = diagnostics
     for r in results:
         base = {
             "user_id": r["user"], "n_train": r["n_train"], "n_val": r["n_val"], "n_test": r["n_test"],
@@ -48,6 +51,29 @@ def summarize(results, run, config):
             rows.append({**base, "method": method, **{k: float(v) for k, v in metrics.items()},
                          **{k: v for k, v in entry["info"].items() if np.isscalar(v)}})
     return summary, pd.DataFrame(rows)
+
+
+def tuning_diagnostics(infos) -> dict:
+    """What the individual stage did, over users: the share whose kept model is the starting
+    one (best epoch 0: the shipped, or the post-unlearning, weights), mean epochs run and
+    kept, the share whose unlearning passed the validation gate, mean |F| and |R|."""
+    out = {}
+    epochs = [i for i in infos if "best_epoch" in i]
+    if epochs:
+        out.update(best_epoch_zero_share=float(np.mean([i["best_epoch"] == 0 for i in epochs])),
+                   mean_epochs=float(np.mean([i["epochs"] for i in epochs])),
+                   mean_best_epoch=float(np.mean([i["best_epoch"] for i in epochs])))
+    unlearned = [i for i in infos if i.get("unlearn_steps")]
+    if unlearned:
+        out.update(unlearned_share=len(unlearned) / len(infos),
+                   mean_forget_size=float(np.mean([i["forget_size"] for i in unlearned])),
+                   mean_retain_size=float(np.mean([i["retain_size"] for i in unlearned])),
+                   forget_prob_drop=float(np.mean([i["forget_prob_before"] - i["forget_prob_after"]
+                                                   for i in unlearned])))
+        gated = [i for i in unlearned if "unlearn_kept" in i]
+        if gated:
+            out["unlearn_kept_share"] = float(np.mean([i["unlearn_kept"] for i in gated]))
+    return out
 
 
 def device_models(backend_rows, results, p_pop):
