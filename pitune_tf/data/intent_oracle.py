@@ -30,10 +30,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pitune_tf.common.atomic import atomic_path
 from pitune_tf.common.errors import DataError, UserInputError
 from pitune_tf.data.features import timestamp_seconds
-from pitune_tf.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, parse_timestamps, read_table
+from pitune_tf.data.io import PARQUET_SUFFIXES, parse_timestamps, read_table, write_table
 
 KEY_COLUMNS = ("user_id", "timestamp")
 
@@ -55,16 +54,11 @@ def find_oracle(log_path) -> Path | None:
 
 def write_oracle(table: pd.DataFrame, path) -> Path:
     """Writes an oracle table atomically, as Parquet or CSV by the file suffix."""
-    path = Path(path)
-    suffix = path.suffix.lower()
-    if suffix not in PARQUET_SUFFIXES + CSV_SUFFIXES:
-        raise UserInputError(f"{path}: unknown output format {suffix!r} (use .csv or .parquet)")
-    with atomic_path(path) as tmp:
-        if suffix in PARQUET_SUFFIXES:
-            table.to_parquet(tmp, index=False)
-        else:
-            table.to_csv(tmp, index=False)
-    return path
+    missing = [c for c in KEY_COLUMNS if c not in table.columns]
+    if missing or len(table.columns) == len(KEY_COLUMNS):
+        raise UserInputError(f"not an oracle table: needs {', '.join(KEY_COLUMNS)} and one "
+                             f"column per intent, got {list(table.columns)}")
+    return write_table(table, path)
 
 
 class IntentOracle:
