@@ -11,11 +11,13 @@ import numpy as np
 
 
 def make_tiny_run(directory, n_users=4, seed=0, with_teacher=True) -> Path:
-    """Writes config.json, vocab.json, student.keras, teacher/, p_out.json and
-    data/individual.parquet for a tiny synthetic world; returns the directory."""
+    """Writes config.json, vocab.json, student.keras, teacher/, p_out.json,
+    data/individual.parquet and its user oracle data/individual_oracle.parquet for a tiny
+    synthetic world; returns the directory."""
     from pitune_tf.common.atomic import write_json
     from pitune_tf.common.keras import keras
     from pitune_tf.data import Vocabularies, write_events
+    from pitune_tf.data.intent_oracle import oracle_path, write_oracle
     from pitune_tf.data.synthetic import generate
     from pitune_tf.models import build_student, build_teacher
     from pitune_tf.models.teacher_io import save_teacher
@@ -45,4 +47,5 @@ def make_tiny_run(directory, n_users=4, seed=0, with_teacher=True) -> Path:
         {"intents": vocabs.intent.tokens, "p_out": p_out.tolist(), "p_pop": p_pop.tolist()}))
     (directory / "data").mkdir(exist_ok=True)
     write_events(data.individual, directory / "data" / "individual.parquet")
+    write_oracle(data.individual_oracle, oracle_path(directory / "data" / "individual.parquet"))
     return directory

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -158,8 +159,10 @@ def test_cli_synth_then_summarize(tmp_path, capsys):
     assert run_main(main, ["synth", "--preset", "tiny", "--seed", "0", "--out", str(data)]) == 0
     assert sorted(p.name for p in data.iterdir()) == [
         "individual.parquet",
+        "individual_oracle.parquet",
         "mapping.json",
         "population.parquet",
+        "population_oracle.parquet",
     ]
     population = read_events(data / "population.parquet")
     mapping = json.loads((data / "mapping.json").read_text())
@@ -173,3 +176,44 @@ def test_cli_synth_then_summarize(tmp_path, capsys):
     shares = summary["intent_share"]
     assert abs(sum(r["population"] for r in shares) - 1) < 1e-4
     assert (report / "intents.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_oracle_table_joins_by_user_and_time(tmp_path):
+    from pitune_tf.data.features import timestamp_seconds
+    from pitune_tf.data.intent_oracle import IntentOracle, find_oracle, oracle_path
+
+    log = write(tmp_path / "log.csv", "x\n")
+    assert find_oracle(log) is None
+    write(oracle_path(log, ".csv"),
+          "user_id,timestamp,music,news,alien\n"
+          "b,2023-06-01 08:00:01,0.2,0.8,0\n"
+          "a,2023-06-01 09:00:00,0.1,0.9,0\n"
+          "a,2023-06-01 08:00:00,0.6,0.3,0.1\n")
+    path = find_oracle(log)
+    assert path == tmp_path / "log_oracle.csv"
+    oracle = IntentOracle.read(path)
+    seconds = timestamp_seconds(pd.to_datetime(["2023-06-01 09:00", "2023-06-01 08:00"]))
+    tokens = ["<pad>", "<unk>", "news", "music", "video"]  # alien: not the run's; video: 0
+    expected = [[0, 0, 0.9, 0.1, 0], [0, 0, 0.3, 0.6, 0]]
+    np.testing.assert_allclose(oracle.scores("a", seconds, tokens), expected, rtol=1e-6)
+    with pytest.raises(DataError, match="no oracle row for user 'b' at 2023-06-01 09:00:00"):
+        oracle.scores("b", seconds, tokens)
+    with pytest.raises(DataError, match="no oracle row for user 'c'"):
+        oracle.scores("c", seconds, tokens)
+
+
+@pytest.mark.parametrize(
+    "content, row, column",
+    [
+        ("user_id,timestamp,music\na,2023-06-01 08:00,0.5\na,2023-06-01 08:00,0.5\n", 2,
+         "timestamp"),
+        ("user_id,timestamp,music\na,2023-06-01 08:00,-0.5\n", 1, "music"),
+        ("user_id,music\na,0.5\n", 0, "timestamp"),
+    ],
+)
+def test_bad_oracle_table_is_a_located_error(tmp_path, content, row, column):
+    from pitune_tf.data.intent_oracle import IntentOracle
+
+    with pytest.raises(DataError) as error:
+        IntentOracle.read(write(tmp_path / "o.csv", content))
+    assert (error.value.row, error.value.column) == (row, column)

@@ -145,6 +145,47 @@ def test_pooled_metrics_equal_metrics_of_concatenated_predictions():
     assert result["rare"]["5"] == pytest.approx(np.mean(pred[y_all == 5] == 5))
 
 
+def test_oracle_row_and_gap_closed_by_hand():
+    from types import SimpleNamespace
+
+    from pitune_tf.individual.report import gap_closed, markdown_tables, summarize
+
+    none = {"prec_w": 0.4, "prec_m": 0.2, "rec_m": 0.3, "ndcg@3": 0.5}
+    oracle = {"prec_w": 0.6, "prec_m": 0.2, "rec_m": 0.7, "ndcg@3": 0.9}
+    method = {"prec_w": 0.5, "prec_m": 0.3, "rec_m": 0.2, "ndcg@3": 0.9}
+    assert gap_closed(method, none, oracle) == pytest.approx(
+        {"prec_w": 0.5, "prec_m": None, "rec_m": -0.25, "ndcg@3": 1.0})
+
+    rng = np.random.default_rng(0)
+    run = SimpleNamespace(vocabs=SimpleNamespace(intent=SimpleNamespace(
+        tokens=["<pad>", "<unk>", "a", "b", "c"])), p_pop=np.array([0, 0, 0.5, 0.3, 0.2]))
+    results = []
+    for user, n in (("u1", 6), ("u2", 4)):
+        y = rng.integers(2, 5, size=n)
+        results.append({
+            "user": user, "n_train": 1, "n_val": 0, "n_test": n, "y_true": y,
+            "static": [], "dynamic": [], "forget": [], "retain": [],
+            "methods": {m: {"scores": rng.random((n, 5)), "info": {"seconds": 1.0}}
+                        for m in ("none", "pituning")},
+            "oracle_scores": np.eye(5)[y] * 0.9 + 0.02,  # right on every window
+        })
+    summary, per_user = summarize(results, run, SimpleNamespace(n_rare=2))
+    assert list(summary) == ["none", "pituning", "oracle"]
+    assert summary["oracle"]["pooled"]["prec_w"] == 1.0 and "gap_closed" not in summary["oracle"]
+    pooled = {m: intent_metrics(np.concatenate([r["y_true"] for r in results]),
+                                np.concatenate([r["methods"][m]["scores"] for r in results]))
+              for m in ("none", "pituning")}
+    for k in ("prec_w", "prec_m", "rec_m", "ndcg@3"):
+        assert summary["pituning"]["gap_closed"][k] == pytest.approx(
+            (pooled["pituning"][k] - pooled["none"][k]) / (1.0 - pooled["none"][k]))
+        assert summary["none"]["gap_closed"][k] == 0.0
+    assert sorted(per_user[per_user.method == "oracle"].user_id) == ["u1", "u2"]
+    table = markdown_tables(summary, {}, {"too_few_events": 0, "no_train_windows": 0,
+                                          "no_test_windows": 0, "unknown": {},
+                                          "unknown_label_windows": 0}, None)
+    assert "| oracle | 1.0000 |" in table and "gap closed Prec_w |" in table
+
+
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     return make_tiny_run(tmp_path_factory.mktemp("run"), n_users=2, with_teacher=True)
@@ -168,9 +209,12 @@ def test_parallel_run_equals_serial_run(tiny_run, tmp_path):
     for method in ("none", "pituning"):
         assert serial_summary["methods"][method]["pooled"] == pytest.approx(
             parallel_summary["methods"][method]["pooled"], rel=1e-6)
+    for method in ("none", "pituning", "oracle"):  # the oracle rides in each user's record
+        assert serial_summary["methods"][method]["pooled"] == pytest.approx(
+            parallel_summary["methods"][method]["pooled"], rel=1e-6)
     predictions = pd.read_csv(tmp_path / "serial" / "predictions.csv")
     assert {"user_id", "timestamp", "true_intent", "pred_intent"} <= set(predictions.columns)
-    assert len(predictions) == 2 * serial_summary["methods"]["none"]["windows"]
+    assert len(predictions) == 3 * serial_summary["methods"]["none"]["windows"]
     assert "| pituning |" in (tmp_path / "serial" / "results.md").read_text()
 
 
@@ -208,7 +252,33 @@ def test_teacher_methods_run_for_several_users(tiny_run, tmp_path):
     """FP and PP tune the teacher per user from the same starting weights (the partial
     freeze reorders Keras' weight lists; the backend's fixed variable order must not care)."""
     per_user, summary = _cli(tiny_run, tmp_path / "fp", "--fp-users", "2", method="pp,fp")
-    assert sorted(per_user.method.unique()) == ["fp", "pp"] and summary["users"] == 2
-    assert set(summary["device_models"]) == {"pituning", "fp", "pp"}
+    assert sorted(per_user.method.unique()) == ["fp", "oracle", "pp"] and summary["users"] == 2
+    assert set(summary["device_models"]) == {"pituning", "fp", "pp", "oracle"}  # oracle: no model
     assert (summary["device_models"]["pp"]["trainable_parameters"]
             < summary["device_models"]["fp"]["trainable_parameters"])
+
+
+def test_oracle_beside_the_log_is_reported(tiny_run, tmp_path, capsys):
+    """The run's data/individual_oracle.parquet is found; the oracle's row is measured on the
+    methods' test rows and beats the shipped student; a missing oracle row is an error."""
+    per_user, summary = _cli(tiny_run, tmp_path / "out", method="none")
+    assert summary["oracle"] == str(tiny_run / "data" / "individual_oracle.parquet")
+    methods = summary["methods"]
+    assert methods["oracle"]["windows"] == methods["none"]["windows"]
+    assert methods["oracle"]["pooled"]["prec_w"] >= methods["none"]["pooled"]["prec_w"]
+    assert set(methods["none"]["gap_closed"]) == {"prec_w", "prec_m", "rec_m", "ndcg@3"}
+    assert set(per_user.method) == {"none", "oracle"}
+    assert "| oracle |" in (tmp_path / "out" / "results.md").read_text()
+    _, without = _cli(tiny_run, tmp_path / "without", "--no-oracle", method="none")
+    assert without["oracle"] is None and "oracle" not in without["methods"]
+
+    from pitune_tf.common.cli import run_main
+    from trainers.individual import main
+
+    oracle = pd.read_parquet(tiny_run / "data" / "individual_oracle.parquet")
+    oracle.iloc[:-1].to_csv(tmp_path / "short.csv", index=False)  # the last event's row lost
+    last = oracle.iloc[-1]
+    assert run_main(main, ["--run", str(tiny_run), "--method", "none", "--quiet",
+                           "--out", str(tmp_path / "bad"), "--oracle",
+                           str(tmp_path / "short.csv")]) == 2
+    assert f"no oracle row for user {last.user_id!r} at {last.timestamp}" in capsys.readouterr().err

@@ -325,7 +325,7 @@ def test_run_directory_and_resume(tmp_path, monkeypatch):
     metrics = population.run_population(config, tmp_path / "full")
     for name in ("config.json", "vocab.json", "student.keras", "metrics.json", "p_out.json",
                  "teacher/backbone/tf_model.h5", "teacher/layers.npz", "summaries/student.txt",
-                 "data/individual.parquet"):
+                 "data/individual.parquet", "data/individual_oracle.parquet"):
         assert (tmp_path / "full" / name).exists(), name
     assert not (tmp_path / "full" / population.CHECKPOINTS).exists()
     assert set(metrics["baselines"]) == {"most_frequent", "last_event_intent"}

@@ -1,5 +1,7 @@
-"""Synthetic event logs: deterministic, canonical, long-tailed, context-dependent, fast."""
+"""Synthetic event logs: deterministic, canonical, long-tailed, context-dependent, fast; the
+user oracle beside each log."""
 
+import hashlib
 import time
 
 import numpy as np
@@ -122,3 +124,42 @@ def test_overrides_and_errors():
     with pytest.raises(UserInputError, match="longtail_fraction"):
         generate("tiny", longtail_fraction=1.5)
     assert SyntheticConfig.from_preset("demo") == SyntheticConfig()
+
+
+# sha256 of the tiny logs (seed 0) as CSV, recorded before the user oracle was added: the oracle
+# only keeps what the Markov-chain loop computes and draws no random number.
+TINY_LOG_SHA256 = {
+    "population": "611869abbc0447945d2e407e326e497a692273b86e6ab1925d429eba8250de74",
+    "individual": "db1f5968ecd498630deea7ce4c1ebfadad238800fb724f833a1335c8ac14d84b",
+}
+
+
+def test_logs_do_not_depend_on_the_oracle(tiny):
+    without = generate("tiny", seed=0, with_oracle=False)
+    assert without.population_oracle is None and without.individual_oracle is None
+    for name, digest in TINY_LOG_SHA256.items():
+        frame = getattr(tiny, name)
+        pd.testing.assert_frame_equal(frame, getattr(without, name))
+        assert hashlib.sha256(frame.to_csv(index=False).encode()).hexdigest() == digest, name
+    assert tiny.oracle_accuracy == without.oracle_accuracy
+
+
+@pytest.mark.parametrize("name", ["population", "individual"])
+def test_oracle_is_each_events_next_intent_distribution(tiny, name):
+    log, oracle = getattr(tiny, name), getattr(tiny, f"{name}_oracle")
+    assert list(oracle.columns) == ["user_id", "timestamp", *tiny.intents]
+    pd.testing.assert_frame_equal(oracle[["user_id", "timestamp"]], log[["user_id", "timestamp"]])
+    probs = oracle[tiny.intents].to_numpy()
+    assert probs.dtype == np.float32 and (probs >= 0).all()
+    np.testing.assert_allclose(probs.sum(axis=1), 1.0, atol=1e-5)
+    intent = pd.Categorical(log["intent"], categories=tiny.intents).codes
+    assert np.mean(probs.argmax(axis=1) == intent) == tiny.oracle_accuracy[name]
+    # the repeat term: after a user's first event, the previous intent has P >= repeat_prob
+    previous = pd.Series(intent).groupby(log["user_id"].to_numpy()).shift(1).to_numpy()
+    later = ~np.isnan(previous)
+    p_previous = probs[np.flatnonzero(later), previous[later].astype(int)]
+    assert (p_previous >= tiny.config.repeat_prob - 1e-6).all()
+    # the oracle knows more than the population's intent frequencies
+    frequency = tiny.population["intent"].value_counts(normalize=True)[tiny.intents].to_numpy()
+    rows = np.arange(len(intent))
+    assert np.log(probs[rows, intent]).mean() > np.log(frequency[intent]).mean() + 0.5

@@ -97,8 +97,11 @@ def test_litert_cli_writes_the_individual_trainer_tables(converted_run, tmp_path
     for name in ("per_user.csv", "summary.json", "results.md", "predictions.csv", "compare.md"):
         assert (out / name).is_file(), name
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary["methods"]) == {"none", "finetune", "pituning"}
+    assert set(summary["methods"]) == {"none", "finetune", "pituning", "oracle"}
     assert summary["users"] == 2 and summary["backend"] == "litert"
+    keras_summary = json.loads((keras_out / "summary.json").read_text())  # same test rows
+    assert summary["methods"]["oracle"]["pooled"] == keras_summary["methods"]["oracle"]["pooled"]
+    assert "gap_closed" in summary["methods"]["pituning"]
 
 
 def test_engine_batches_are_padded_permutations():

@@ -31,6 +31,15 @@ pituning) and oversample.
 Writes to --out (default RUN/individual/, RUN/device/ on LiteRT): per_user.csv,
 summary.json, results.md (Table 2 and Table 3 style tables), with --dump-predictions
 predictions.csv, with --compare compare.md.
+
+When the log comes with a user oracle (the exact next-intent distribution of each event; the
+synthetic generator writes one, format in pitune_tf.data.intent_oracle): --oracle FILE, or
+found beside the log as <stem>_oracle.parquet (RUN/data/individual_oracle.parquet for the
+run's own data), every table gets an `oracle` row and every method its gap_closed, the share
+of the gap from `none` to the oracle it closes on Prec_w, Prec_m, Rec_m and NDCG@3:
+
+    python -m trainers.individual --run runs/demo --data data/synth/individual.parquet \
+        --oracle data/synth/individual_oracle.parquet
 """
 
 from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
@@ -66,6 +75,11 @@ def build_parser():
     p.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
     p.add_argument("--data", help="individual users' events (CSV/Parquet); default RUN/data/individual.parquet")
     p.add_argument("--mapping", help="event -> intent mapping file, when --data has no intent column")
+    oracle = p.add_mutually_exclusive_group()
+    oracle.add_argument("--oracle", help="the log's user oracle (Parquet/CSV: user_id, timestamp, "
+                        "one column per intent); default <data stem>_oracle.parquet beside the log")
+    oracle.add_argument("--no-oracle", action="store_true",
+                        help="ignore an oracle file beside the log")
     p.add_argument("--backend", default="keras", choices=BACKENDS, help="keras (default) or litert")
     p.add_argument("--model", help="student.tflite for --backend litert (default RUN/student.tflite)")
     p.add_argument("--interpreter", default="auto", help="litert: auto, litert, tflite_runtime or tf")
@@ -125,7 +139,8 @@ def main(argv=None):
                             n_users=args.users, workers=args.workers, backend=args.backend,
                             model=model, litert_backend=args.interpreter,
                             dump_predictions=args.dump_predictions, compare=args.compare,
-                            progress=not args.quiet)
+                            progress=not args.quiet,
+                            oracle=False if args.no_oracle else args.oracle)
     print(result["table"])
     if "comparison" in result:
         print(result["comparison"])

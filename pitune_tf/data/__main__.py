@@ -3,7 +3,9 @@ r"""Command line for event logs: generate synthetic data, convert real logs, sum
 Commands::
 
     # synthetic population + individual logs -> DIR/population.parquet,
-    # DIR/individual.parquet, DIR/mapping.json
+    # DIR/individual.parquet, DIR/mapping.json, and each log's user oracle (the exact
+    # next-intent distribution of every event) DIR/population_oracle.parquet,
+    # DIR/individual_oracle.parquet (format: pitune_tf.data.intent_oracle)
     python -m pitune_tf.data synth --preset demo --seed 0 --out data/synth
 
     # real logs -> canonical CSV or Parquet (by the suffix of --out)
@@ -94,18 +96,21 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _synth(args) -> None:
+    from pitune_tf.data.intent_oracle import oracle_path, write_oracle
     from pitune_tf.data.synthetic import generate
 
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserInputError(f"{out}: exists and is not a directory")
     data = generate(preset=args.preset, seed=args.seed, progress=True)
-    write_events(data.population, out / "population.parquet")
-    write_events(data.individual, out / "individual.parquet")
+    for name in ("population", "individual"):
+        write_events(getattr(data, name), out / f"{name}.parquet")
+        write_oracle(getattr(data, f"{name}_oracle"), oracle_path(out / f"{name}.parquet"))
     write_json(out / "mapping.json", data.mapping)
     print(
         f"wrote {out}/population.parquet ({len(data.population)} events), "
-        f"{out}/individual.parquet ({len(data.individual)} events), {out}/mapping.json"
+        f"{out}/individual.parquet ({len(data.individual)} events), their *_oracle.parquet, "
+        f"{out}/mapping.json"
     )
 
 

@@ -381,14 +381,18 @@ def read_events(path, mapping=None) -> pd.DataFrame:
 
 def write_events(df: pd.DataFrame, path) -> Path:
     """Writes a canonical event table atomically, as Parquet or CSV by the file suffix."""
+    missing = [c for c in CANONICAL_COLUMNS if c not in df.columns]
+    if missing:
+        raise UserInputError(f"not a canonical event table: missing column(s) {missing}")
+    return write_table(df[list(CANONICAL_COLUMNS)], path)
+
+
+def write_table(table: pd.DataFrame, path) -> Path:
+    """Writes a table atomically, as Parquet or CSV by the file suffix."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in PARQUET_SUFFIXES + CSV_SUFFIXES:
         raise UserInputError(f"{path}: unknown output format {suffix!r} (use .csv or .parquet)")
-    missing = [c for c in CANONICAL_COLUMNS if c not in df.columns]
-    if missing:
-        raise UserInputError(f"not a canonical event table: missing column(s) {missing}")
-    table = df[list(CANONICAL_COLUMNS)]
     with atomic_path(path) as tmp:
         if suffix in PARQUET_SUFFIXES:
             table.to_parquet(tmp, index=False)

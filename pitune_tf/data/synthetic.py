@@ -27,6 +27,15 @@ The generative story (symbols of `SyntheticConfig`):
   and the event is one of the intent's apps (user-specific app tastes; a repeated intent reuses the
   previous app with probability `same_event_prob`).
 
+The user oracle: for each event, the exact distribution of its intent given the user's own
+parameters, its context and the previous intent (the mixture above, normalized):
+
+    P(i) = rho * [i = previous] + (1 - rho) * (h * habit(i) + (1 - h) * softmax_i(...))
+
+with rho = `repeat_prob` (no repeat term on a user's first event) and h the user's habit weight
+in the event's period. `generate` returns it beside each log (`population_oracle`,
+`individual_oracle`); its argmax gives `oracle_accuracy`, the ceiling a model can reach.
+
 The generator is vectorized: numpy over all events, and one step per position in the users'
 sequences over all users at once for the Markov chain (about 10M events in well under a minute).
 
@@ -35,6 +44,8 @@ Example:
     >>> data = generate("tiny", seed=0)
     >>> list(data.population.columns)
     ['user_id', 'timestamp', 'event', 'intent', 'location']
+    >>> list(data.individual_oracle.columns[:3])
+    ['user_id', 'timestamp', 'social']
 """
 
 from __future__ import annotations
@@ -101,6 +112,12 @@ class SyntheticData:
         longtail: dict. For each user with a long-tailed preference, the rare intents it favours.
         oracle_accuracy: dict. Accuracy of predicting the next intent with the generator's own
             probabilities ("population", "individual"): the ceiling a model can reach.
+        population_oracle: DataFrame or None. The user oracle of each event of `population`,
+            same rows in the same order: user_id, timestamp and one float32 column per intent
+            (in `intents` order), the probability that the event's intent is that one given
+            the user's parameters, the event's context and the previous intent (rows sum to
+            1). None when generated with ``with_oracle=False``.
+        individual_oracle: DataFrame or None. Same, for `individual`.
     """
 
     population: pd.DataFrame
@@ -110,10 +127,13 @@ class SyntheticData:
     intents: list[str] = field(default_factory=list)
     longtail: dict[str, list[str]] = field(default_factory=dict)
     oracle_accuracy: dict[str, float] = field(default_factory=dict)
+    population_oracle: pd.DataFrame | None = None
+    individual_oracle: pd.DataFrame | None = None
 
 
 def generate(
-    preset: str = "demo", seed: int = 0, progress: bool = False, **overrides
+    preset: str = "demo", seed: int = 0, progress: bool = False, with_oracle: bool = True,
+    **overrides,
 ) -> SyntheticData:
     """Generates a population log and an individual log (see the module docstring).
 
@@ -121,16 +141,19 @@ def generate(
         preset: str. "tiny" (~10k events, tests), "demo" (~200k events), "bench" (~10M events).
         seed: int. Seed of `np.random.default_rng`; the same seed gives the same frames.
         progress: bool. Show a progress bar over the sequence steps.
+        with_oracle: bool. Also return the user oracle of every event (float32, 4 * N_I bytes
+            per event); the logs are the same either way.
         **overrides: fields of `SyntheticConfig`; an unknown name raises `UserInputError`.
     """
     config = SyntheticConfig.from_preset(preset, **overrides)
     rng = np.random.default_rng(seed)
     world = _World(config, rng)
     n_pop = config.n_population_users
-    population, pop_longtail, pop_oracle = _generate_log(
-        world, config, rng, n_users=n_pop, first_user=0, progress=progress, desc="population"
+    population, pop_longtail, pop_oracle, pop_probs = _generate_log(
+        world, config, rng, n_users=n_pop, first_user=0, progress=progress, desc="population",
+        with_oracle=with_oracle,
     )
-    individual, ind_longtail, ind_oracle = _generate_log(
+    individual, ind_longtail, ind_oracle, ind_probs = _generate_log(
         world,
         config,
         rng,
@@ -138,6 +161,7 @@ def generate(
         first_user=n_pop,
         progress=progress,
         desc="individual",
+        with_oracle=with_oracle,
     )
     mapping = dict(zip(world.event_names.tolist(), world.intent_names[world.event_intent].tolist()))
     return SyntheticData(
@@ -148,6 +172,8 @@ def generate(
         intents=world.intent_names.tolist(),
         longtail={**pop_longtail, **ind_longtail},
         oracle_accuracy={"population": pop_oracle, "individual": ind_oracle},
+        population_oracle=_oracle_frame(population, pop_probs, world.intent_names),
+        individual_oracle=_oracle_frame(individual, ind_probs, world.intent_names),
     )
 
 
@@ -236,8 +262,9 @@ def _calibration(log_pop, context_logits, context_share, successor_logits, n_ite
     return offsets - offsets.mean()
 
 
-def _generate_log(world, config, rng, n_users, first_user, progress, desc):
-    """One log of `n_users` users: (DataFrame, longtail dict, oracle accuracy)."""
+def _generate_log(world, config, rng, n_users, first_user, progress, desc, with_oracle=False):
+    """One log of `n_users` users: (DataFrame, longtail dict, oracle accuracy, oracle
+    probabilities float32 [n_events, N_I] or None)."""
     n_intents, n_days = config.n_intents, config.n_days
 
     # --- users' preferences (Figure 1: long-tailed departures from the population)
@@ -357,14 +384,16 @@ def _generate_log(world, config, rng, n_users, first_user, progress, desc):
         world.context_logits - world.context_logits.max(axis=1, keepdims=True)
     ).astype(np.float32)  # [n_contexts, N_I]
     successor_weight = np.exp(world.successor_logits).astype(np.float32)  # [N_I, N_I]
-    # the oracle's argmax of the mixture, (1 - rho) * ((1 - h) * softmax + h * habit) + rho * [prev],
-    # is the argmax of softmax_weights + a * total * habit + b * total * [prev]
+    # the oracle's mixture, (1 - rho) * ((1 - h) * softmax + h * habit) + rho * [prev], is
+    # proportional to softmax_weights + a * total * habit + b * total * [prev] with
+    # a = h / (1 - h) and b = rho / (1 - rho) * (1 + a), total = sum of softmax_weights
     habit_odds = (event_habit / np.maximum(1.0 - event_habit, 1e-6)).astype(np.float32)
     repeat_odds = config.repeat_prob / max(1.0 - config.repeat_prob, 1e-6)
     habit_intents = habit_intents.astype(np.float32)
     intent = np.zeros(n_events, dtype=np.int64)
     oracle = np.zeros(n_events, dtype=np.int64)
     previous = np.zeros(n_users, dtype=np.int64)
+    probs = np.zeros((n_events, n_intents), dtype=np.float32) if with_oracle else None
     for k in tqdm(range(len(n_active)), desc=f"synthetic {desc}", disable=not progress):
         users = by_length[: n_active[k]]
         index = offsets[users] + k  # [m] events at step k
@@ -382,6 +411,8 @@ def _generate_log(world, config, rng, n_users, first_user, progress, desc):
             sampled = np.where(repeat[index], previous[users], sampled)
         intent[index] = sampled
         oracle[index] = weight.argmax(axis=1)
+        if with_oracle:
+            probs[index] = weight / weight.sum(axis=1, keepdims=True)
         previous[users] = sampled
     oracle_accuracy = float((oracle == intent).mean()) if n_events else 0.0
 
@@ -421,7 +452,15 @@ def _generate_log(world, config, rng, n_users, first_user, progress, desc):
             "location": _string_column(world.location_names, location),
         }
     )
-    return frame, longtail, oracle_accuracy
+    return frame, longtail, oracle_accuracy, probs
+
+
+def _oracle_frame(log, probs, intent_names):
+    """The oracle table of `log`: its user_id and timestamp, one column per intent."""
+    if probs is None:
+        return None
+    columns = pd.DataFrame(probs, columns=list(intent_names), copy=False)
+    return pd.concat([log[["user_id", "timestamp"]], columns], axis=1)
 
 
 def _string_column(names, codes) -> pd.Series:

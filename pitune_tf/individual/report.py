@@ -1,6 +1,11 @@
 """The individual stage's results: per-method summaries (pooled, mean over users, long
 tail), Table 3's device models, the markdown tables, and a side-by-side of two runs (e.g.
-the LiteRT backend against the Keras backend)."""
+the LiteRT backend against the Keras backend).
+
+When the log comes with a user oracle (``pitune_tf.data.intent_oracle``), each record holds
+its probabilities on the user's test windows as ``oracle_scores``: the ``oracle`` row of every
+table, and each method's ``gap_closed``, the share of the gap from ``none`` to the oracle it
+closes, ``(method - none) / (oracle - none)`` on pooled ``GAP_METRICS``."""
 
 from __future__ import annotations
 
@@ -15,26 +20,58 @@ from pitune_tf.metrics import INTENT_METRIC_COLUMNS as TABLE_COLUMNS
 
 # Row order of every table.
 METHOD_ORDER = ("none", "prior", "finetune", "focal", "oversample", "pituning", "lgbm", "fp", "pp")
+ORACLE = "oracle"  # the user oracle's row, last, when the log comes with one
+GAP_METRICS = ("prec_w", "prec_m", "rec_m", "ndcg@3")  # the metrics of gap_closed
+
+
+def method_scores(record) -> dict:
+    """A per-user record's scores [n_test, n_intents] by method, the oracle's last."""
+    scores = {method: entry["scores"] for method, entry in record["methods"].items()}
+    if "oracle_scores" in record:
+        scores[ORACLE] = record["oracle_scores"]
+    return scores
+
+
+def gap_closed(method, none, oracle) -> dict:
+    """``(method - none) / (oracle - none)`` for each of GAP_METRICS (dicts of pooled
+    metrics); None where the oracle does no better or worse than ``none``."""
+    return {k: (float((method[k] - none[k]) / (oracle[k] - none[k]))
+                if oracle[k] != none[k] else None) for k in GAP_METRICS}
+
+
+def _pooled(records, method):
+    from pitune_tf.metrics import intent_metrics
+
+    return intent_metrics(np.concatenate([r["y_true"] for r in records]),
+                          np.concatenate([method_scores(r)[method] for r in records]))
 
 
 def summarize(results, run, config):
-    """Per-method metrics (pooled, mean over users, rare-intent recall, gap) and per-user rows."""
+    """Per-method metrics (pooled, mean over users, rare-intent recall, gap, and with an
+    oracle ``gap_closed`` on the method's users) and per-user rows."""
     from pitune_tf.individual.evaluation import evaluate_users
     from pitune_tf.metrics import intent_metrics
 
     tokens = list(run.vocabs.intent.tokens)
-    methods = [m for m in METHOD_ORDER if any(m in r["methods"] for r in results)]
+    methods = [m for m in (*METHOD_ORDER, ORACLE)
+               if any(m in method_scores(r) for r in results)]
+    if ORACLE in methods and not all(ORACLE in method_scores(r) for r in results):
+        raise ValueError("oracle scores on some users only")
     summary, rows = {}, []
     for method in methods:
-        done = [r for r in results if method in r["methods"]]
+        done = [r for r in results if method in method_scores(r)]
         summary[method] = evaluate_users([r["y_true"] for r in done],
-                                         [r["methods"][method]["scores"] for r in done],
+                                         [method_scores(r)[method] for r in done],
                                          run.p_pop, n_rare=config.n_rare, intent_tokens=tokens)
-        summary[method]["seconds_per_user"] = float(
-            np.mean([r["methods"][method]["info"]["seconds"] for r in done]))
-        diagnostics = tuning_diagnostics([r["methods"][method]["info"] for r in done])
-        if diagnostics:
-            summary[method]["diagnostics"] = diagnostics
+        if method != ORACLE:
+            summary[method]["seconds_per_user"] = float(
+                np.mean([r["methods"][method]["info"]["seconds"] for r in done]))
+            diagnostics = tuning_diagnostics([r["methods"][method]["info"] for r in done])
+            if diagnostics:
+                summary[method]["diagnostics"] = diagnostics
+        if ORACLE in methods and "none" in methods and method != ORACLE:
+            summary[method]["gap_closed"] = gap_closed(
+                summary[method]["pooled"], _pooled(done, "none"), _pooled(done, ORACLE))
     for r in results:
         base = {
             "user_id": r["user"], "n_train": r["n_train"], "n_val": r["n_val"], "n_test": r["n_test"],
@@ -43,13 +80,11 @@ def summarize(results, run, config):
             "forget": "|".join(tokens[i] for i in r["forget"]),
             "retain": "|".join(tokens[i] for i in r["retain"]),
         }
-        for method in methods:
-            if method not in r["methods"]:
-                continue
-            entry = r["methods"][method]
-            metrics = intent_metrics(r["y_true"], entry["scores"])
+        for method, scores in method_scores(r).items():
+            info = r["methods"][method]["info"] if method != ORACLE else {}
+            metrics = intent_metrics(r["y_true"], scores)
             rows.append({**base, "method": method, **{k: float(v) for k, v in metrics.items()},
-                         **{k: v for k, v in entry["info"].items() if np.isscalar(v)}})
+                         **{k: v for k, v in info.items() if np.isscalar(v)}})
     return summary, pd.DataFrame(rows)
 
 
@@ -80,18 +115,21 @@ def device_models(backend_rows, results, p_pop):
     """Table 3's rows: parameters, trainable parameters and single-sample inference time of
     each device model (``backend_rows``: method -> the backend's ``describe()``), with its
     metrics on the users where the per-user teacher methods ran (so every row is measured on
-    the same users), or on all users when they did not run."""
+    the same users), or on all users when they did not run; with an oracle, its metrics on
+    the same users in an ``oracle`` row without a model."""
     from pitune_tf.individual.evaluation import evaluate_users
     from pitune_tf.individual.teacher_methods import PER_USER_TEACHER_METHODS
 
     subset = [r for r in results if any(m in r["methods"] for m in PER_USER_TEACHER_METHODS)]
     rows = {}
+    if any(ORACLE in method_scores(r) for r in results):
+        backend_rows = {**backend_rows, ORACLE: {}}
     for method, row in backend_rows.items():
         row = dict(row)
-        done = [r for r in (subset or results) if method in r["methods"]]
+        done = [r for r in (subset or results) if method in method_scores(r)]
         if done:
             metrics = evaluate_users([r["y_true"] for r in done],
-                                     [r["methods"][method]["scores"] for r in done], p_pop)
+                                     [method_scores(r)[method] for r in done], p_pop)
             row.update(users=len(done), prec_w=metrics["pooled"]["prec_w"],
                        prec_m=metrics["pooled"]["prec_m"])
         rows[method] = row
@@ -114,17 +152,36 @@ def _count(n):
     return f"{n / 1e6:.2f}M" if n >= 1e6 else f"{n / 1e3:.1f}K" if n >= 1e3 else str(n)
 
 
+def _fixed(value, digits=2):
+    return "—" if value is None else f"{value:.{digits}f}"
+
+
+def _model_size(row):
+    if "parameters" not in row:
+        return "—"
+    return f"{_count(row['parameters'])} ({_count(row['trainable_parameters'])})"
+
+
 def markdown_tables(summary, device, stats, config):
     """Table 2 (pooled and mean over users), the long-tail view, and Table 3 in markdown."""
     lines = ["## Individual-level results (Table 2 style)", ""]
+    names = dict(TABLE_COLUMNS)
+    closed = list(GAP_METRICS) if any("gap_closed" in s for s in summary.values()) else []
     for scope, title in (("pooled", "pooled over all users' test windows"), ("mean", "mean over users")):
+        block = closed if scope == "pooled" else []
         lines += [f"**{title}**", "",
-                  "| Model | " + " | ".join(c for _, c in TABLE_COLUMNS) + " | users | windows |",
-                  "|---|" + "---|" * (len(TABLE_COLUMNS) + 2)]
+                  "| Model | " + " | ".join(c for _, c in TABLE_COLUMNS) + " | users | windows |"
+                  + "".join(f" gap closed {names[k]} |" for k in block),
+                  "|---|" + "---|" * (len(TABLE_COLUMNS) + 2 + len(block))]
         for method, s in summary.items():
             lines.append(f"| {method} | " + " | ".join(_fmt(s[scope][k]) for k, _ in TABLE_COLUMNS)
-                         + f" | {s['users']} | {s['windows']} |")
+                         + f" | {s['users']} | {s['windows']} |"
+                         + "".join(f" {_fmt(s.get('gap_closed', {}).get(k))} |" for k in block))
         lines.append("")
+    if closed:
+        lines += ["Gap closed: (method - none) / (oracle - none), pooled over the method's "
+                  "users; oracle: the exact next-intent distribution of each user's own data "
+                  "generator, the ceiling.", ""]
     rare = next(iter(summary.values()))["rare"] if summary else {}
     lines += ["**Long tail (Figure 8)**: recall on the population's 3 rarest intents (pooled), and "
               "the weighted-minus-macro gap (smaller = fairer across intents)", "",
@@ -134,14 +191,14 @@ def markdown_tables(summary, device, stats, config):
     for method, s in summary.items():
         lines.append(f"| {method} | " + " | ".join(_fmt(v) for v in s["rare"].values())
                      + f" | {_fmt(s['rare_recall_mean'])} | {_fmt(s['gap']['prec'])} | "
-                     f"{_fmt(s['gap']['rec'])} | {s['seconds_per_user']:.2f} |")
+                     f"{_fmt(s['gap']['rec'])} | {_fixed(s.get('seconds_per_user'))} |")
     lines += ["", "## Device models (Table 3 style)", "",
               "| Model | Prec_w | Prec_m | users | Infer (1 sample, ms) | Params (Trainable) |",
               "|---|---|---|---|---|---|"]
     for method, row in device.items():
         lines.append(f"| {method} | {_fmt(row.get('prec_w'))} | {_fmt(row.get('prec_m'))} | "
-                     f"{row.get('users', '—')} | {row['infer_ms']:.3f} | "
-                     f"{_count(row['parameters'])} ({_count(row['trainable_parameters'])}) |")
+                     f"{row.get('users', '—')} | {_fixed(row.get('infer_ms'), 3)} | "
+                     f"{_model_size(row)} |")
     skipped = {k: stats[k] for k in ("too_few_events", "no_train_windows", "no_test_windows")}
     lines += ["", f"Users skipped: {skipped}; values mapped to <unk>: {stats['unknown']}; "
               f"windows dropped for an unknown next intent: {stats['unknown_label_windows']}.", ""]

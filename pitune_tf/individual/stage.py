@@ -1,7 +1,9 @@
 """The individual stage as one function: every user of an individual log personalized from a
 population run, on the Keras or the LiteRT backend, in one or several processes, with the
 results written to a directory (``per_user.csv``, ``summary.json``, ``results.md``,
-optionally ``predictions.csv`` and ``compare.md``)."""
+optionally ``predictions.csv`` and ``compare.md``). When the log comes with a user oracle
+(``pitune_tf.data.intent_oracle``), every table gets its ``oracle`` row and every method
+its ``gap_closed`` (``pitune_tf.individual.report``)."""
 
 from __future__ import annotations
 
@@ -164,17 +166,43 @@ def load_users(run, data=None, mapping=None, config=None, n_users=0):
     return users, stats, data_path
 
 
+def load_oracle_scores(users, data_path, oracle, intent_tokens):
+    """``(path, {user: oracle probabilities [n_test, n_intents] on its test windows})``, or
+    ``(None, None)`` without an oracle.
+
+    Args:
+        users: list of UserData.
+        data_path: the individual log (its oracle is looked for beside it).
+        oracle: None (the oracle file beside ``data_path``, if any), False (none), or the
+            path of an oracle file.
+        intent_tokens: the run's intent names, by id.
+    """
+    from pitune_tf.data.intent_oracle import IntentOracle, find_oracle
+
+    if oracle is False:
+        return None, None
+    path = find_oracle(data_path) if oracle is None else Path(oracle)
+    if path is None:
+        return None, None
+    table = IntentOracle.read(path)
+    return path, {u.user: table.scores(u.user, u.test.timestamp, intent_tokens) for u in users}
+
+
 def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0, workers=1,
                    backend="keras", model=None, litert_backend="auto", dump_predictions=False,
-                   compare=None, progress=True) -> dict:
+                   compare=None, progress=True, oracle=None) -> dict:
     """The whole individual stage; writes ``out`` (default ``RUN/individual``, or
     ``RUN/device`` on the LiteRT backend) and returns ``summary.json``'s content with the
-    markdown tables under ``"table"`` (and ``"comparison"`` with ``compare``)."""
+    markdown tables under ``"table"`` (and ``"comparison"`` with ``compare``).
+
+    ``oracle``: the user oracle's file; None looks beside the log (``<stem>_oracle.parquet``,
+    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one."""
     from pitune_tf.individual.evaluation import predictions_frame
     from pitune_tf.individual.report import (
         device_models,
         lgbm_device_row,
         markdown_tables,
+        method_scores,
         summarize,
     )
     from pitune_tf.individual.teacher_methods import PER_USER_TEACHER_METHODS
@@ -199,24 +227,28 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
         config = dataclasses.replace(config, batch_size=probe.batch_size)
         probe.config = config
     users, stats, data_path = load_users(run, data, mapping, config, n_users)
+    tokens = list(run.vocabs.intent.tokens)
+    oracle_path, oracle_scores = load_oracle_scores(users, data_path, oracle, tokens)
     out = Path(out) if out else run_dir / ("individual" if backend == "keras" else "device")
     start = time.perf_counter()
     results, engine = run_users(run_dir, config, users, workers, progress, backend, model,
                                 litert_backend, engine=probe if workers <= 1 else None)
     elapsed = time.perf_counter() - start
+    for r in results if oracle_scores else ():
+        r["oracle_scores"] = oracle_scores[r["user"]]
     summary, per_user = summarize(results, run, config)
-    tokens = list(run.vocabs.intent.tokens)
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "per_user.csv") as tmp:
         per_user.to_csv(tmp, index=False)
     if dump_predictions:
         frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
-                                    entry["scores"], tokens, method=method)
-                  for r in results for method, entry in r["methods"].items()]
+                                    scores, tokens, method=method)
+                  for r in results for method, scores in method_scores(r).items()]
         with atomic_path(out / "predictions.csv") as tmp:
             pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
     summary_json = {
         "run": str(run_dir), "data": str(data_path), "backend": backend,
+        "oracle": None if oracle_path is None else str(oracle_path),
         **({"model": str(model)} if model is not None else {}),
         "config": dataclasses.asdict(config), "users": len(users), "workers": workers,
         "seconds": elapsed,

@@ -8,26 +8,31 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.population.population_config import PopulationConfig
 
 
-def load_data(config: PopulationConfig):
-    """``(population_df, individual_df or None)`` canonical event tables."""
+def load_data(config: PopulationConfig, with_oracle=False):
+    """``(population_df, individual_df or None)`` canonical event tables; with
+    ``with_oracle``, a third item: the individual users' oracle table
+    (``pitune_tf.data.intent_oracle``) of the embedded synthetic data, None for files."""
     from pitune_tf.data import read_events, split_users
 
+    oracle = None
     if not config.data:
         from pitune_tf.data.synthetic import generate
 
-        synthetic = generate(config.synthetic_preset, seed=config.seed)
-        return synthetic.population, synthetic.individual
-    if len(config.data) == 2:
-        return read_events(config.data[0], config.mapping), read_events(
-            config.data[1], config.mapping
+        synthetic = generate(config.synthetic_preset, seed=config.seed, with_oracle=with_oracle)
+        population, individual = synthetic.population, synthetic.individual
+        oracle = synthetic.individual_oracle
+    elif len(config.data) == 2:
+        population = read_events(config.data[0], config.mapping)
+        individual = read_events(config.data[1], config.mapping)
+    else:
+        df = read_events(config.data[0], config.mapping)
+        population_users, individual_users = split_users(
+            df["user_id"], config.individual_fraction, config.seed
         )
-    df = read_events(config.data[0], config.mapping)
-    population_users, individual_users = split_users(
-        df["user_id"], config.individual_fraction, config.seed
-    )
-    population = df[df["user_id"].isin(set(population_users))].reset_index(drop=True)
-    individual = df[df["user_id"].isin(set(individual_users))].reset_index(drop=True)
-    return population, (individual if len(individual) else None)
+        population = df[df["user_id"].isin(set(population_users))].reset_index(drop=True)
+        individual = df[df["user_id"].isin(set(individual_users))].reset_index(drop=True)
+        individual = individual if len(individual) else None
+    return (population, individual, oracle) if with_oracle else (population, individual)
 
 
 def prepare_windows(config: PopulationConfig, population):

@@ -33,11 +33,12 @@ def run_population(config: PopulationConfig, out_dir, overwrite=False) -> dict:
     """
     out_dir = Path(out_dir)
     started = time.time()
-    population, individual = load_data(config)  # bad data fails before anything is written
+    # bad data fails before anything is written
+    population, individual, oracle = load_data(config, with_oracle=True)
     created = not out_dir.exists()
     prepare_out_dir(config, out_dir, overwrite)
     try:
-        return _train_and_write(config, out_dir, started, population, individual)
+        return _train_and_write(config, out_dir, started, population, individual, oracle)
     except UserInputError:
         # e.g. a backbone that cannot be loaded: leave no half-made run directory behind
         if created and not (out_dir / CHECKPOINTS).exists():
@@ -45,7 +46,7 @@ def run_population(config: PopulationConfig, out_dir, overwrite=False) -> dict:
         raise
 
 
-def _train_and_write(config, out_dir, started, population, individual) -> dict:
+def _train_and_write(config, out_dir, started, population, individual, oracle) -> dict:
     vocabs, splits, event_intent = prepare_windows(config, population)
     vocabs.save(out_dir)
     train, val, test = splits
@@ -66,5 +67,6 @@ def _train_and_write(config, out_dir, started, population, individual) -> dict:
     metrics["parameters"] = {"teacher": int(teacher.count_params()),
                              "student": int(student.count_params())}
     metrics["seconds"] = round(time.time() - started, 1)
-    write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, metrics)
+    write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, metrics,
+                  individual_oracle=oracle)
     return metrics

@@ -6,6 +6,8 @@ Layout::
     config.json  vocab.json  teacher/  student.keras  metrics.json  p_out.json
     summaries/{teacher,student}.txt  logs/{teacher,student}/ (TensorBoard)
     data/individual.parquet   (the individual users' events, when known)
+    data/individual_oracle.parquet   (their user oracle, with the embedded synthetic data;
+                                      format: pitune_tf.data.intent_oracle)
     .checkpoints/             (while unfinished: per-epoch checkpoints of each phase)
 
 ``metrics.json`` is written last: it marks the run finished.
@@ -126,13 +128,17 @@ def save_student(student, path):
                 staged.unlink()
 
 
-def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, metrics):
+def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, metrics,
+                  individual_oracle=None):
     """Everything after training, ``metrics.json`` last; then drops the checkpoints.
+    ``individual_oracle`` (the individual users' oracle table, or None) is written beside
+    ``data/individual.parquet``.
 
     (``config.json`` and ``vocab.json`` are written before training, ``teacher/`` when the
     teacher phase ends.)
     """
     from pitune_tf.data import write_events
+    from pitune_tf.data.intent_oracle import oracle_path, write_oracle
     from pitune_tf.population.training_loop import CHECKPOINTS
 
     save_student(student, out_dir / "student.keras")
@@ -143,5 +149,7 @@ def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, m
     if individual is not None:
         (out_dir / "data").mkdir(exist_ok=True)
         write_events(individual, out_dir / "data" / "individual.parquet")
+        if individual_oracle is not None:
+            write_oracle(individual_oracle, oracle_path(out_dir / "data" / "individual.parquet"))
     write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
     shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
