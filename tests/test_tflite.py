@@ -237,3 +237,75 @@ def test_op_list_is_builtin_only(exported):
     ops = check_builtin_only(exported[1].read_bytes())
     assert {"FULLY_CONNECTED", "ASSIGN_VARIABLE", "READ_VARIABLE"} <= set(ops)
     assert not [op for op in ops if op.startswith("Flex")]
+
+
+@pytest.mark.parametrize("name, value", [("mask", np.nan), ("mask", 2.0), ("mask", np.inf)])
+def test_bad_float_inputs_are_refused_before_the_interpreter(runtime, name, value):
+    from tflite.errors import InputSpecError
+
+    x, y = windows(4, 5)
+    x[name] = x[name].copy()
+    x[name][0, -1] = value
+    with pytest.raises(InputSpecError, match=name):
+        runtime.infer(x)
+    with pytest.raises(InputSpecError, match=name):
+        runtime.train(x, y)
+
+
+@pytest.mark.parametrize("label", [10**6, -1, 0])
+def test_bad_labels_and_rates_are_refused(runtime, label):
+    from tflite.errors import InputSpecError
+
+    x, y = windows(4, 6)
+    before = runtime.get_weights()
+    y = y.copy()
+    y[0] = label
+    with pytest.raises(InputSpecError, match="label"):
+        runtime.train(x, y)
+    with pytest.raises(InputSpecError, match="learning_rate"):
+        runtime.train(*windows(4, 6), learning_rate=float("nan"))
+    np.testing.assert_array_equal(runtime.get_weights(), before)  # nothing changed
+
+
+def test_rows_and_ids_are_checked(runtime):
+    from tflite.errors import InputSpecError
+
+    x, _ = windows(4, 7)
+    x["slot"] = x["slot"][:3]
+    with pytest.raises(InputSpecError, match="row counts"):
+        runtime.infer(x)
+    x, _ = windows(4, 7)
+    x["event"] = np.full_like(x["event"], 10**6)
+    with pytest.raises(InputSpecError, match="vocabularies"):
+        runtime.infer(x)
+
+
+def test_nan_weights_never_replace_a_good_file(runtime, tmp_path, monkeypatch):
+    from tflite.errors import InputSpecError
+
+    path = tmp_path / "me.weights"
+    runtime.save_weights(path)
+    good = path.read_bytes()
+    bad = runtime.get_weights()
+    bad[0] = np.nan
+    monkeypatch.setattr(runtime, "get_weights", lambda: bad)
+    with pytest.raises(InputSpecError, match="NaN"):
+        runtime.save_weights(path)
+    assert path.read_bytes() == good
+
+
+def test_atomic_writes_never_delete_a_directory(tmp_path):
+    from pitune_tf.common.atomic import atomic_path, write_text
+    from pitune_tf.common.errors import UserInputError
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "keep.txt").write_text("precious")
+    with pytest.raises(UserInputError, match="directory"):
+        write_text(folder, "x")
+    assert (folder / "keep.txt").read_text() == "precious"
+    with atomic_path(folder) as tmp:  # a directory replacing a directory: swapped whole
+        tmp.mkdir()
+        (tmp / "new.txt").write_text("new")
+    assert [p.name for p in folder.iterdir()] == ["new.txt"]
+    assert [p.name for p in tmp_path.iterdir()] == ["mine"]

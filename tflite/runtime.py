@@ -117,10 +117,21 @@ class Runtime:
                 + f" (expects {', '.join(spec)})"
             )
         checked = {name: _check_input(signature, name, inputs[name], *spec[name]) for name in spec}
+        _check_values(signature, checked)
+        rows = {name: v.shape[0] for name, v in checked.items()
+                if name in FEATURE_KEYS + ("label", "sample_weight", "original_logits")}
+        if len(set(rows.values())) > 1:
+            raise InputSpecError(f"signature {signature!r}: inputs with different row counts {rows}")
         runner = self._runners.get(signature)
         if runner is None:
             runner = self._runners[signature] = self.interpreter.get_signature_runner(signature)
-        return runner(**checked)
+        try:
+            return runner(**checked)
+        except RuntimeError as err:  # e.g. an id beyond the model's vocabulary (GATHER)
+            raise InputSpecError(
+                f"signature {signature!r}: the interpreter refused the inputs "
+                f"({str(err).splitlines()[0]}); are the ids within the run's vocabularies?"
+            ) from None
 
     def infer(self, features: dict, batch_size=None) -> dict:
         """Logits and probabilities [n, n_intents] for the windows in ``features`` (dict of
@@ -141,6 +152,11 @@ class Runtime:
     def train(self, features: dict, labels, sample_weight=None, learning_rate=1e-3) -> float:
         """One ``train`` step on up to ``batch_size`` windows (a short batch is padded with
         zero-weight rows); returns the loss."""
+        labels = np.asarray(labels)
+        if labels.size and (labels.min() < 2 or labels.max() >= self.n_intents):
+            raise InputSpecError(
+                f"signature 'train', input 'label': intent ids are 2 .. {self.n_intents - 1} "
+                f"(0 and 1 are reserved), got {labels.min()} .. {labels.max()}")
         batch, weight = self._pad(features, {"label": labels}, sample_weight)
         out = self.call(
             "train", **batch, sample_weight=weight, learning_rate=np.float32(learning_rate)
@@ -192,8 +208,13 @@ class Runtime:
         self.call("reset")
 
     def save_weights(self, path) -> None:
-        """Writes the current weights to ``path`` (atomically)."""
-        data = self.get_weights().astype("<f4").tobytes()
+        """Writes the current weights to ``path`` (atomically); weights with NaN or inf are
+        refused, so a diverged model never replaces a good file."""
+        weights = self.get_weights()
+        if not np.all(np.isfinite(weights)):
+            raise InputSpecError(f"the model's weights contain NaN or infinite values: not "
+                                 f"written to {path} (reset() or load_weights() a good file)")
+        data = weights.astype("<f4").tobytes()
         header = _HEADER.pack(_MAGIC, _VERSION, self.num_weights, zlib.crc32(data))
         with atomic_path(path) as tmp:
             Path(tmp).write_bytes(header + data)
@@ -363,6 +384,29 @@ def _check_dtype(signature, name, value, dtype):
     raise InputSpecError(
         f"signature {signature!r}, input {name!r}: dtype {value.dtype}, expected {dtype}"
     )
+
+
+# Value ranges of the float inputs (inclusive); every float input must be finite.
+_RANGES = {"mask": (0.0, 1.0), "retain_mask": (0.0, 1.0), "forget_mask": (0.0, 1.0),
+           "sample_weight": (0.0, np.inf), "learning_rate": (0.0, np.inf), "lam": (0.0, np.inf)}
+
+
+def _check_values(signature, inputs):
+    """Finite floats within their ranges, non-negative ids: each bad input named with an
+    example of its bad values."""
+    for name, value in inputs.items():
+        if value.dtype.kind == "f":
+            bad = ~np.isfinite(value)
+            low, high = _RANGES.get(name, (-np.inf, np.inf))
+            bad |= np.isfinite(value) & ((value < low) | (value > high))
+            what = f"finite values in [{low}, {high}]"
+        elif name in FEATURE_KEYS:
+            bad, what = value < 0, "ids >= 0"
+        else:
+            continue
+        if bad.any():
+            raise InputSpecError(f"signature {signature!r}, input {name!r}: expected {what}, "
+                                 f"got {value[bad].ravel()[0]!r}")
 
 
 def _check_input(signature, name, value, shape, dtype):

@@ -26,8 +26,17 @@ def atomic_path(path):
     try:
         yield tmp
         if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-        os.replace(tmp, path)
+            if not tmp.is_dir():  # never delete a user's folder to put a file in its place
+                from pitune_tf.common.errors import UserInputError
+
+                raise UserInputError(f"{path} is a directory: not replaced by a file")
+            # swap: the old directory goes only once the new one is in place
+            old = path.with_name(f".{path.name}.old-{os.getpid()}")
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, path)
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)

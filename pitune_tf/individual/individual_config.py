@@ -78,6 +78,10 @@ class IndividualConfig:
                 self.split_days is None or not 1 <= self.train_days <= self.split_days[0]):
             raise UserInputError("train_days needs split_days and 1 <= train_days <= the "
                                  f"training days, got {self.train_days}")
+        for name in ("learning_rate", "unlearn_learning_rate", "fp_learning_rate", "lam"):
+            value = float(getattr(self, name))
+            if not math.isfinite(value) or value < 0 or (value == 0 and name != "lam"):
+                raise UserInputError(f"{name} must be a finite number > 0 (lam >= 0), got {value}")
         if self.prior_pseudo_count < 0 or not self.prior_betas:
             raise UserInputError("prior_pseudo_count must be >= 0 and prior_betas non-empty")
         self.prior_betas = tuple(float(b) for b in self.prior_betas)
