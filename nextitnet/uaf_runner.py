@@ -26,6 +26,7 @@ from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import MODES, PRETRAINED_MODES
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.run_lock import run_lock
 
 log = logging.getLogger(__name__)
 TASKS = ("recommendation", "profile")
@@ -110,6 +111,11 @@ def run_uaf(
     if task not in TASKS:
         raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     run_dir = Path(run_dir)
+    with run_lock(run_dir):  # a second run on the same directory is refused
+        return _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose)
+
+
+def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose):
     run_dir.mkdir(parents=True, exist_ok=True)
     check_run_dir(run_dir, {"config": dataclasses.asdict(config), "task": task,
                             "data": data.name if data_source is None else data_source})

@@ -217,3 +217,25 @@ def test_bad_oracle_table_is_a_located_error(tmp_path, content, row, column):
     with pytest.raises(DataError) as error:
         IntentOracle.read(write(tmp_path / "o.csv", content))
     assert (error.value.row, error.value.column) == (row, column)
+
+
+def test_run_lock_refuses_a_second_live_run_and_takes_over_a_stale_lock(tmp_path):
+    import os
+
+    from pitune_tf.common.errors import UserInputError
+    from pitune_tf.common.run_lock import run_lock
+
+    run = tmp_path / "run"
+    lock = tmp_path / ".run.lock"
+    lock.write_text(str(os.getppid()))  # a live process (the test runner's parent) holds it
+    with pytest.raises(UserInputError, match="in use"):
+        with run_lock(run):
+            pass
+    lock.write_text("999999999")  # a process that no longer exists: stale, taken over
+    with run_lock(run) as held:
+        assert held == lock and lock.read_text() == str(os.getpid())
+    assert not lock.exists()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(UserInputError, match="is a file"):
+        with run_lock(tmp_path / "file"):
+            pass

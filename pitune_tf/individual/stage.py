@@ -20,6 +20,7 @@ from tqdm.auto import tqdm
 
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.run_lock import run_lock
 
 logger = logging.getLogger(__name__)
 
@@ -230,51 +231,52 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     tokens = list(run.vocabs.intent.tokens)
     oracle_path, oracle_scores = load_oracle_scores(users, data_path, oracle, tokens)
     out = Path(out) if out else run_dir / ("individual" if backend == "keras" else "device")
-    start = time.perf_counter()
-    results, engine = run_users(run_dir, config, users, workers, progress, backend, model,
-                                litert_backend, engine=probe if workers <= 1 else None)
-    elapsed = time.perf_counter() - start
-    for r in results if oracle_scores else ():
-        r["oracle_scores"] = oracle_scores[r["user"]]
-    summary, per_user = summarize(results, run, config)
-    out.mkdir(parents=True, exist_ok=True)
-    with atomic_path(out / "per_user.csv") as tmp:
-        per_user.to_csv(tmp, index=False)
-    if dump_predictions:
-        frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
-                                    scores, tokens, method=method)
-                  for r in results for method, scores in method_scores(r).items()]
-        with atomic_path(out / "predictions.csv") as tmp:
-            pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
-    summary_json = {
-        "run": str(run_dir), "data": str(data_path), "backend": backend,
-        "oracle": None if oracle_path is None else str(oracle_path),
-        **({"model": str(model)} if model is not None else {}),
-        "config": dataclasses.asdict(config), "users": len(users), "workers": workers,
-        "seconds": elapsed,
-        "skipped": {k: v for k, v in stats.items() if k != "skipped_users"},
-        "skipped_users": stats["skipped_users"],
-        "rare_intents": next(iter(summary.values()))["rare"] if summary else {},
-        "methods": summary, "device_models": {},
-        "forget_sets": {r["user"]: [tokens[i] for i in r["forget"]] for r in results},
-    }
-    write_json(out / "summary.json", summary_json)  # before the timings: results are safe
-    rows = {"pituning": probe.backend.describe()}
-    if "lgbm" in config.methods:
-        rows["lgbm"] = lgbm_device_row(results)
-    for method in PER_USER_TEACHER_METHODS:
-        if method in config.methods:
-            rows[method] = probe.teacher_methods.describe(partial=method == "pp")
-    device = device_models(rows, results, run.p_pop)
-    summary_json["device_models"] = device
-    write_json(out / "summary.json", summary_json)
-    table = markdown_tables(summary, device, stats, config)
-    write_text(out / "results.md", table)
-    summary_json["table"] = table
-    if compare:
-        from pitune_tf.individual.report import compare_tables
+    with run_lock(out):  # one writer per output directory
+        start = time.perf_counter()
+        results, engine = run_users(run_dir, config, users, workers, progress, backend, model,
+                                    litert_backend, engine=probe if workers <= 1 else None)
+        elapsed = time.perf_counter() - start
+        for r in results if oracle_scores else ():
+            r["oracle_scores"] = oracle_scores[r["user"]]
+        summary, per_user = summarize(results, run, config)
+        out.mkdir(parents=True, exist_ok=True)
+        with atomic_path(out / "per_user.csv") as tmp:
+            per_user.to_csv(tmp, index=False)
+        if dump_predictions:
+            frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
+                                        scores, tokens, method=method)
+                      for r in results for method, scores in method_scores(r).items()]
+            with atomic_path(out / "predictions.csv") as tmp:
+                pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
+        summary_json = {
+            "run": str(run_dir), "data": str(data_path), "backend": backend,
+            "oracle": None if oracle_path is None else str(oracle_path),
+            **({"model": str(model)} if model is not None else {}),
+            "config": dataclasses.asdict(config), "users": len(users), "workers": workers,
+            "seconds": elapsed,
+            "skipped": {k: v for k, v in stats.items() if k != "skipped_users"},
+            "skipped_users": stats["skipped_users"],
+            "rare_intents": next(iter(summary.values()))["rare"] if summary else {},
+            "methods": summary, "device_models": {},
+            "forget_sets": {r["user"]: [tokens[i] for i in r["forget"]] for r in results},
+        }
+        write_json(out / "summary.json", summary_json)  # before the timings: results are safe
+        rows = {"pituning": probe.backend.describe()}
+        if "lgbm" in config.methods:
+            rows["lgbm"] = lgbm_device_row(results)
+        for method in PER_USER_TEACHER_METHODS:
+            if method in config.methods:
+                rows[method] = probe.teacher_methods.describe(partial=method == "pp")
+        device = device_models(rows, results, run.p_pop)
+        summary_json["device_models"] = device
+        write_json(out / "summary.json", summary_json)
+        table = markdown_tables(summary, device, stats, config)
+        write_text(out / "results.md", table)
+        summary_json["table"] = table
+        if compare:
+            from pitune_tf.individual.report import compare_tables
 
-        summary_json["comparison"] = compare_tables(out, compare, labels=(backend, "other"))
-        write_text(out / "compare.md", summary_json["comparison"])
-    summary_json["out"] = str(out)
-    return summary_json
+            summary_json["comparison"] = compare_tables(out, compare, labels=(backend, "other"))
+            write_text(out / "compare.md", summary_json["comparison"])
+        summary_json["out"] = str(out)
+        return summary_json

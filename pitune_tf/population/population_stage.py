@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.run_lock import run_lock
 from pitune_tf.population.data_preparation import load_data, prepare_windows
 from pitune_tf.population.distillation import distill_student
 from pitune_tf.population.evaluation import evaluate, predict_logits
@@ -35,15 +36,16 @@ def run_population(config: PopulationConfig, out_dir, overwrite=False) -> dict:
     started = time.time()
     # bad data fails before anything is written
     population, individual, oracle = load_data(config, with_oracle=True)
-    created = not out_dir.exists()
-    prepare_out_dir(config, out_dir, overwrite)
-    try:
-        return _train_and_write(config, out_dir, started, population, individual, oracle)
-    except UserInputError:
-        # e.g. a backbone that cannot be loaded: leave no half-made run directory behind
-        if created and not (out_dir / CHECKPOINTS).exists():
-            shutil.rmtree(out_dir, ignore_errors=True)
-        raise
+    with run_lock(out_dir):  # a second run on the same directory is refused
+        created = not out_dir.exists()
+        prepare_out_dir(config, out_dir, overwrite)
+        try:
+            return _train_and_write(config, out_dir, started, population, individual, oracle)
+        except UserInputError:
+            # e.g. a backbone that cannot be loaded: leave no half-made run directory behind
+            if created and not (out_dir / CHECKPOINTS).exists():
+                shutil.rmtree(out_dir, ignore_errors=True)
+            raise
 
 
 def _train_and_write(config, out_dir, started, population, individual, oracle) -> dict:

@@ -1,0 +1,56 @@
+"""One writer per run directory: a lock file that a second command on the same folder meets."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+
+from pitune_tf.common.errors import UserInputError
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextlib.contextmanager
+def run_lock(directory):
+    """Holds the lock file ``.<directory name>.lock`` beside ``directory`` (so replacing the
+    directory keeps it) with this process id while the block runs.
+
+    A second process on the same directory gets a :class:`UserInputError` naming the holder;
+    a lock left by a process that no longer exists (killed) is taken over.
+    """
+    directory = Path(directory)
+    if directory.exists() and not directory.is_dir():
+        raise UserInputError(f"{directory} is a file, not a run directory")
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    path = directory.parent / f".{directory.name}.lock"
+    for _ in range(2):
+        try:
+            fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+        except FileExistsError:
+            try:
+                holder = int(path.read_text().strip() or 0)
+            except (OSError, ValueError):
+                holder = 0
+            if holder and holder != os.getpid() and _alive(holder):
+                raise UserInputError(f"{directory} is in use by another run (process {holder}); "
+                                     "wait for it or use another --out") from None
+            path.unlink(missing_ok=True)  # stale: its process is gone
+            continue
+        with os.fdopen(fd, "w") as handle:
+            handle.write(str(os.getpid()))
+        break
+    else:
+        raise UserInputError(f"{directory}: could not take the run lock {path}")
+    try:
+        yield path
+    finally:
+        path.unlink(missing_ok=True)
