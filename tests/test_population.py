@@ -449,3 +449,16 @@ def test_algorithm_1_intent_loss_on_a_clean_pass(batch):
     assert float(two["reconstruction_loss"]) > 0
     one = PopulationTrainer(teacher, passes="one").compute_losses(batch, training=True)
     assert float(one["intent_loss"]) != pytest.approx(clean, rel=1e-6)
+
+
+def test_prior_decision_rule_by_hand():
+    """argmax p / P_pop^tau: tau = 1 turns a majority-biased score into the rare intent; tau
+    is picked on the given (validation) labels."""
+    from pitune_tf.population.evaluation import choose_tau, prior_rule
+
+    p_pop = np.array([0.0, 0.0, 0.8, 0.2])
+    scores = np.array([[0, 0, 0.6, 0.4], [0, 0, 0.9, 0.1]])
+    assert prior_rule(scores, p_pop, 1.0).argmax(1).tolist() == [3, 2]  # 0.75 vs 2.0; 1.125 vs 0.5
+    assert prior_rule(scores, p_pop, 0.0).argmax(1).tolist() == [2, 2]
+    assert choose_tau(np.array([3, 2]), scores, p_pop) > 0
+    assert choose_tau(np.array([2, 2]), scores, p_pop) == 0.0

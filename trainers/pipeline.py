@@ -49,14 +49,12 @@ def build_parser():
 
 
 def _population_table(metrics):
-    rows = [("teacher", metrics.get("teacher", {}).get("test")),
-            ("student", metrics.get("student", {}).get("test"))]
-    rows += [(f"baseline: {name}", m.get("test")) for name, m in metrics.get("baselines", {}).items()]
+    from pitune_tf.population.command_line import table_rows
+
     lines = ["| Model | " + " | ".join(c for _, c in METRIC_COLUMNS) + " |",
              "|---|" + "---|" * len(METRIC_COLUMNS)]
-    for name, m in rows:
-        if m:
-            lines.append(f"| {name} | " + " | ".join(f"{m[k]:.4f}" for k, _ in METRIC_COLUMNS) + " |")
+    for name, m in table_rows(metrics):
+        lines.append(f"| {name} | " + " | ".join(f"{m[k]:.4f}" for k, _ in METRIC_COLUMNS) + " |")
     return "\n".join(lines)
 
 

@@ -74,13 +74,25 @@ def config_from_args(args) -> PopulationConfig:
     return resolve(args.preset, args.config, overrides)
 
 
+def table_rows(metrics, split="test") -> list:
+    """``(name, metrics of split)`` of teacher, student, each with the ``p / prior^tau``
+    decision rule, and the baselines, from a metrics.json."""
+    rows = []
+    for name in ("teacher", "student"):
+        rows.append((name, metrics.get(name, {}).get(split)))
+        rule = metrics.get(f"{name}_prior_rule")
+        if rule:
+            rows.append((f"{name}, p/prior^{rule['tau']:g}", rule.get(split)))
+    rows += [(f"baseline: {name}", value.get(split))
+             for name, value in metrics.get("baselines", {}).items()]
+    return [(name, values) for name, values in rows if values]
+
+
 def format_table(metrics) -> str:
     """The test metrics of teacher, student and baselines as a plain-text table."""
-    rows = [("teacher", metrics["teacher"].get("test")), ("student", metrics["student"].get("test"))]
-    rows += [(name, value.get("test")) for name, value in metrics["baselines"].items()]
+    rows = table_rows(metrics)
     keys = [key for key, _ in INTENT_METRIC_COLUMNS]
-    lines = [f"{'test':<20}" + "".join(f"{k:>9}" for k in keys)]
+    lines = [f"{'test':<30}" + "".join(f"{k:>9}" for k in keys)]
     for name, values in rows:
-        if values:
-            lines.append(f"{name:<20}" + "".join(f"{values[k]:>9.4f}" for k in keys))
+        lines.append(f"{name:<30}" + "".join(f"{values[k]:>9.4f}" for k in keys))
     return "\n".join(lines)

@@ -27,20 +27,55 @@ def baseline_scores(windows, p_pop, event_intent):
     return {"most_frequent": most_frequent, "last_event_intent": last + 1e-3 * most_frequent}
 
 
+PRIOR_EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # tau of the "p / prior^tau" decision rule
+
+
+def prior_rule(scores, p_pop, tau):
+    """The decision rule ``argmax p / P_pop^tau`` as scores (tau = 0: plain argmax): the
+    population's prior divided out, so rare intents are predicted more often. Intents the
+    population never has keep score 0."""
+    prior = np.where(p_pop > 0, p_pop, np.inf)
+    return scores / prior[None, :] ** tau
+
+
+def choose_tau(labels, scores, p_pop) -> float:
+    """The tau of PRIOR_EXPONENTS with the best mean of Prec_w and Rec_m on ``labels``
+    (validation windows, never test rows; ties: the smaller tau)."""
+    from pitune_tf.metrics import intent_metrics
+
+    def value(tau):
+        m = intent_metrics(labels, prior_rule(scores, p_pop, tau))
+        return (m["prec_w"] + m["rec_m"]) / 2
+
+    return max(PRIOR_EXPONENTS, key=lambda tau: (value(tau), -tau))
+
+
 def evaluate(config, teacher, student, splits, p_pop, event_intent):
-    """metrics.json's content: teacher, student and the baselines on val and test."""
+    """metrics.json's content: teacher, student and the baselines on val and test, and each
+    model with the ``p / prior^tau`` decision rule (``<model>_prior_rule``, tau chosen on
+    the validation windows)."""
     from pitune_tf.metrics import intent_metrics
 
     _, val, test = splits
     results = {"teacher": {}, "student": {}, "baselines": {}}
+    scores = {(name, split): softmax(predict_logits(model, windows, 4 * config.batch_size))
+              for name, model in (("teacher", teacher), ("student", student))
+              for split, windows in (("val", val), ("test", test)) if len(windows)}
     for split_name, windows in (("val", val), ("test", test)):
         if len(windows) == 0:
             continue
-        for name, model in (("teacher", teacher), ("student", student)):
-            scores = softmax(predict_logits(model, windows, 4 * config.batch_size))
-            results[name][split_name] = intent_metrics(windows.label, scores)
-        for name, scores in baseline_scores(windows, p_pop, event_intent).items():
+        for name in ("teacher", "student"):
+            results[name][split_name] = intent_metrics(windows.label, scores[name, split_name])
+        for name, baseline in baseline_scores(windows, p_pop, event_intent).items():
             results["baselines"].setdefault(name, {})[split_name] = intent_metrics(
-                windows.label, scores
+                windows.label, baseline
             )
+    if len(val):
+        for name in ("teacher", "student"):
+            tau = choose_tau(val.label, scores[name, "val"], p_pop)
+            rule = results.setdefault(f"{name}_prior_rule", {"tau": tau})
+            for split_name, windows in (("val", val), ("test", test)):
+                if len(windows):
+                    rule[split_name] = intent_metrics(
+                        windows.label, prior_rule(scores[name, split_name], p_pop, tau))
     return results
