@@ -8,6 +8,7 @@ from pitune_tf.common.keras import tf
 from pitune_tf.common.loss_model import LossModel
 
 PRETRAIN_LOSSES = ("auto", "full", "sampled", "reference")
+SAMPLERS = ("log_uniform", "uniform")
 SAMPLED_ABOVE = 100_000  # "auto" samples the softmax above this many items
 
 
@@ -54,6 +55,11 @@ class NextItNetPretrainer(LossModel):
         self.pretrain_loss = resolve_pretrain_loss(loss, network.n_items)  # compile() sets .loss
         self.n_sampled = int(n_sampled)
         self.sampler = sampler
+        if self.pretrain_loss == "sampled":
+            if sampler not in SAMPLERS:
+                raise ValueError(f"sampler must be one of {SAMPLERS}, got {sampler!r}")
+            if not 0 < self.n_sampled < network.n_items:
+                raise ValueError(f"n_sampled must be in 1 .. {network.n_items - 1}, got {n_sampled}")
         self.chunk_rows = int(chunk_rows)
 
     def call(self, items, training=False):

@@ -66,10 +66,15 @@ def pretrain_backbone(config, data, vocab, run_dir, pretrained=None, verbose="au
     seed_everything(config.seed)
     net = new_backbone(config, len(vocab))
     windows = pretrain_windows(data, vocab, config.max_len)  # [n, L + 1]
-    trainer = NextItNetPretrainer(net)
+    try:
+        trainer = NextItNetPretrainer(net, config.pretrain_loss, config.pretrain_negatives,
+                                      config.pretrain_sampler)
+    except ValueError as err:
+        raise UserInputError(f"pretraining: {err}") from err
     trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    trainer(tf.constant(windows[:2]))
-    print(f"pretraining NextItNet on {len(windows)} source windows for {config.pretrain_epochs} epochs")
+    trainer(tf.constant(windows[:1, -2:]))  # builds it: [1, 1, V] logits, not [2, L, V]
+    print(f"pretraining NextItNet on {len(windows)} source windows for {config.pretrain_epochs} epochs"
+          f" ({trainer.pretrain_loss} softmax over {len(vocab)} items)")
     history = fit_resumable(trainer, windows, config.batch_size, config.seed,
                             config.pretrain_epochs, weights.parent, verbose=verbose)
     save_weights(net, weights)
