@@ -30,6 +30,125 @@ def masked_next_item_loss(targets, logits, pad_id=0):
     return tf.math.divide_no_nan(tf.reduce_sum(nll), tf.reduce_sum(weights))
 
 
+def _real_rows(hidden, targets, pad_id):
+    """The hidden states and targets of the real (non-padding) targets, flattened:
+    ([n, k], [n]) from [batch, L, k] and [batch, L]."""
+    targets = tf.reshape(tf.cast(targets, tf.int32), [-1])  # [batch * L]
+    hidden = tf.reshape(hidden, [-1, tf.shape(hidden)[-1]])  # [batch * L, k]
+    real = tf.where(tf.not_equal(targets, pad_id))[:, 0]  # [n]
+    return tf.gather(hidden, real), tf.gather(targets, real)
+
+
+def full_next_item_loss(hidden, targets, kernel, bias, chunk_rows=1024, pad_id=0):
+    """The exact loss of :func:`masked_next_item_loss` (UAF Eq. 3-5, softmax over every item)
+    from the hidden states, in bounded memory and one pass.
+
+    The logits ``hidden @ kernel + bias`` of the real positions are made ``chunk_rows`` rows at
+    a time (``[chunk_rows, V]``, never ``[batch, L, V]``), and each chunk's gradients
+    (``softmax - onehot`` times ``kernel^T`` and ``hidden^T``) are taken there and then, so the
+    backward pass only scales them: 3 matmuls per chunk, no one-hot, no stored logits.
+    Equal to the reference up to float round-off.
+
+    Args:
+        hidden: [batch, L, k] final hidden states E_l.
+        targets: [batch, L] int, the next items (``pad_id`` = not scored).
+        kernel: [k, V] softmax weights W; bias: [V] b (UAF Eq. 3).
+        chunk_rows: int. Rows of logits made at once.
+        pad_id: int. The padding id.
+    Returns:
+        scalar mean cross-entropy over the real targets (0 when there are none).
+    """
+    rows, row_targets = _real_rows(hidden, targets, pad_id)  # [n, k], [n]
+    return _fused_softmax_ce(rows, tf.convert_to_tensor(kernel), tf.convert_to_tensor(bias),
+                             row_targets, int(chunk_rows))
+
+
+def _fused_softmax_ce(rows, kernel, bias, row_targets, chunk_rows):
+    """Mean softmax CE of ``rows @ kernel + bias`` against ``row_targets``; gradients made in
+    the forward pass, chunk by chunk (see :func:`full_next_item_loss`)."""
+
+    @tf.custom_gradient
+    def loss_fn(rows, kernel, bias):
+        n = tf.shape(rows)[0]
+        n_chunks = (n + chunk_rows - 1) // chunk_rows
+
+        def chunk(i, total, d_kernel, d_bias, d_rows):
+            h = rows[i * chunk_rows:(i + 1) * chunk_rows]  # [c, k]
+            t = row_targets[i * chunk_rows:(i + 1) * chunk_rows]  # [c]
+            log_p = tf.nn.log_softmax(tf.matmul(h, kernel) + bias)  # [c, V]
+            total += -tf.reduce_sum(tf.gather(log_p, t, batch_dims=1))
+            at_target = tf.stack([tf.range(tf.shape(t)[0]), t], axis=1)  # [c, 2]
+            d_logits = tf.tensor_scatter_nd_sub(tf.exp(log_p), at_target, tf.ones_like(t, log_p.dtype))
+            d_rows = d_rows.write(i, tf.matmul(d_logits, kernel, transpose_b=True))  # [c, k]
+            d_kernel += tf.matmul(h, d_logits, transpose_a=True)  # [k, V]
+            return i + 1, total, d_kernel, d_bias + tf.reduce_sum(d_logits, 0), d_rows
+
+        _, total, d_kernel, d_bias, d_rows = tf.while_loop(
+            lambda i, *_: i < n_chunks, chunk,
+            [tf.constant(0), tf.zeros([], rows.dtype), tf.zeros_like(kernel), tf.zeros_like(bias),
+             tf.TensorArray(rows.dtype, size=n_chunks, infer_shape=False,
+                            element_shape=tf.TensorShape([None, rows.shape[-1]]))])
+        d_rows = tf.cond(n > 0, lambda: tf.reshape(d_rows.concat(), tf.shape(rows)),
+                         lambda: tf.zeros_like(rows))  # [n, k]
+        count = tf.cast(n, rows.dtype)
+
+        def grad(upstream):
+            scale = tf.math.divide_no_nan(upstream, count)
+            return d_rows * scale, d_kernel * scale, d_bias * scale
+
+        return tf.math.divide_no_nan(total, count), grad
+
+    return loss_fn(rows, kernel, bias)
+
+
+def sampled_next_item_loss(hidden, targets, kernel, bias, n_sampled, sampler="log_uniform",
+                           first_item=1, pad_id=0, seed=None):
+    """Sampled-softmax estimate of the next-item loss (UAF Eq. 5) in bounded memory.
+
+    One set of ``n_sampled`` distinct negatives, drawn from the ids ``first_item .. V - 1``
+    (never padding) and shared by every position of the batch, is scored against each real
+    position beside its target: ``[n, 1 + n_sampled]`` logits from the gathered columns of
+    ``kernel``; the full ``[batch, L, V]`` scores are never made. Each logit has
+    ``log Q(item)`` (the sampler's expected count) subtracted (logQ correction, Jean et al.,
+    2015, as ``tf.nn.sampled_softmax_loss``), and a negative equal to the row's target is
+    removed (an accidental hit). ``log_uniform`` (Zipfian) fits ids ordered most frequent
+    first, as the source vocabulary is; ``uniform`` otherwise. When the sample is every item,
+    this is the softmax over ids ``first_item .. V - 1``.
+
+    Args:
+        hidden: [batch, L, k]; targets: [batch, L] int (``pad_id`` = not scored).
+        kernel: [k, V] softmax weights; bias: [V].
+        n_sampled: int. Negatives per batch (at most ``V - first_item``).
+        sampler: str. ``log_uniform`` or ``uniform``.
+        first_item: int. The smallest id a negative may have (1: all but padding).
+        pad_id: int. The padding id. seed: int or None, the sampler's op seed.
+    Returns:
+        scalar mean sampled cross-entropy over the real targets (0 when there are none).
+    """
+    rows, row_targets = _real_rows(hidden, targets, pad_id)  # [n, k], [n]
+    kernel = tf.convert_to_tensor(kernel)
+    n_classes = int(kernel.shape[-1]) - int(first_item)
+    samplers = {"log_uniform": tf.random.log_uniform_candidate_sampler,
+                "uniform": tf.random.uniform_candidate_sampler}
+    if sampler not in samplers:
+        raise ValueError(f"sampler must be one of {sorted(samplers)}, got {sampler!r}")
+    if not 0 < n_sampled <= n_classes:
+        raise ValueError(f"n_sampled must be in 1 .. {n_classes}, got {n_sampled}")
+    sampled, true_expected, sampled_expected = samplers[sampler](
+        true_classes=tf.cast(row_targets - first_item, tf.int64)[:, None], num_true=1,
+        num_sampled=int(n_sampled), unique=True, range_max=n_classes, seed=seed)
+    sampled = tf.cast(sampled, tf.int32) + first_item  # [S]
+    true_logits = (tf.reduce_sum(rows * tf.transpose(tf.gather(kernel, row_targets, axis=1)), -1)
+                   + tf.gather(bias, row_targets) - tf.math.log(true_expected[:, 0]))  # [n]
+    sampled_logits = (tf.matmul(rows, tf.gather(kernel, sampled, axis=1)) + tf.gather(bias, sampled)
+                      - tf.math.log(sampled_expected))  # [n, S]
+    hit = tf.equal(row_targets[:, None], sampled[None, :])  # [n, S]
+    sampled_logits = tf.where(hit, tf.cast(rows.dtype.min, rows.dtype), sampled_logits)
+    logits = tf.concat([true_logits[:, None], sampled_logits], axis=1)  # [n, 1 + S]
+    nll = -tf.nn.log_softmax(logits)[:, 0]  # [n]
+    return tf.math.divide_no_nan(tf.reduce_sum(nll), tf.cast(tf.size(nll), nll.dtype))
+
+
 def bpr_loss(positive_scores, negative_scores):
     """Pairwise BPR (UAF Eq. 8): mean of ``-log sigmoid(o_{y+} - o_{y-})``. Inputs: [batch]."""
     return tf.reduce_mean(tf.nn.softplus(-(positive_scores - negative_scores)))

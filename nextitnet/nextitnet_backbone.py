@@ -86,9 +86,9 @@ class NextItNet(keras.Model):
         x = self.embed(items)  # [batch, L, k]
         mask = self.padding_mask(items)  # [batch, L, 1]
         for block in self.blocks:
-            # UAF Eq. 1; padding is zeroed again after each block (the official code lets the
-            # biases of F_l leak into padding, so outputs depended on the amount of padding)
-            x = block(x) * mask  # [batch, L, k]
+            # UAF Eq. 1; padding is zeroed inside each block and after it (the official code
+            # lets the biases of F_l leak into padding, so outputs depended on its amount)
+            x = block(x, padding_mask=mask) * mask  # [batch, L, k]
         return x
 
     def next_item_logits(self, hidden):

@@ -95,11 +95,16 @@ def pretrain_backbone(config, data, vocab, run_dir, pretrained=None, verbose="au
     net = new_backbone(config, len(vocab))
     windows, held_out = split_windows(pretrain_windows(data, vocab, config.max_len),
                                       config.pretrain_val_share, config.seed)  # [n, L + 1]
-    trainer = NextItNetPretrainer(net)
+    try:
+        trainer = NextItNetPretrainer(net, config.pretrain_loss, config.pretrain_negatives,
+                                      config.pretrain_sampler)
+    except ValueError as err:
+        raise UserInputError(f"pretraining: {err}") from err
     trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
-    trainer(tf.constant(windows[:2]))
+    trainer(tf.constant(windows[:1, -2:]))  # builds it: [1, 1, V] logits, not [2, L, V]
     print(f"pretraining NextItNet on {len(windows)} source windows ({len(held_out)} held out) "
-          f"for at most {config.pretrain_epochs} epochs")
+          f"for at most {config.pretrain_epochs} epochs ({trainer.pretrain_loss} softmax over "
+          f"{len(vocab)} items)")
     if config.pretrain_epochs == 0:
         save_weights(net, weights)
         return net

@@ -15,7 +15,14 @@ class ResidualBlock(keras.layers.Layer):
     convolution with dilation ``dilation`` and ``psi_2`` one with dilation ``2 * dilation``
     (the official NextItNet code). Causality comes from left padding by
     ``(kernel_size - 1) * dilation`` zeros before a "valid" convolution, so the output at
-    position t reads only positions <= t.
+    position t reads only positions <= t. Each convolution runs as one matmul over its
+    ``kernel_size`` gathered taps (``[batch * L, kernel * k] x [kernel * k, k]``), the same
+    sums as ``Conv1D`` with ``dilation_rate`` (whose weights it uses) and faster on the CPU.
+
+    ``padding_mask`` ([batch, L, 1], 1 at real items, 0 at padding) zeroes the padding
+    positions after each ``ReLU(LN(psi(.)))`` stage; without it, the biases and LayerNorm
+    offsets make padding non-zero between the two convolutions and the second one carries
+    them into the real positions, so outputs depended on the amount of left padding.
 
     The call returns the whole block output ``F_l(E) + E``; UAF Eq. 6 mixes two such
     outputs with gates that sum to one, which equals mixing the residual mappings.
@@ -68,23 +75,37 @@ class ResidualBlock(keras.layers.Layer):
         super().build(input_shape)
 
     def _causal_conv(self, conv, x, dilation):
+        """``conv`` (a "valid" dilated Conv1D) on ``x`` left-padded with zeros: the taps
+        ``x[t - (kernel - 1 - j) * dilation]``, j = 0 .. kernel - 1, side by side, times the
+        kernel reshaped to ``[kernel * k_in, k_out]``."""
         pad = (self.kernel_size - 1) * dilation
+        shape = tf.shape(x)  # batch, L, k
         x = tf.pad(x, [[0, 0], [pad, 0], [0, 0]])  # [batch, pad + L, k], zeros on the left
-        return conv(x)  # [batch, L, k]
+        taps = tf.concat([x[:, j * dilation:j * dilation + shape[1]] for j in range(self.kernel_size)],
+                         axis=-1)  # [batch, L, kernel * k]
+        kernel = tf.reshape(conv.kernel, [-1, conv.filters])  # [kernel * k, k]
+        # one 2-D matmul (its weight gradient is one matmul too, not a batch of them)
+        out = tf.matmul(tf.reshape(taps, [-1, self.kernel_size * shape[2]]), kernel) + conv.bias
+        return tf.reshape(out, [shape[0], shape[1], conv.filters])  # [batch, L, k]
 
-    def residual_mapping(self, inputs):
-        """F_l(E) of UAF Eq. 2, without the shortcut. inputs: [batch, L, k]."""
+    def residual_mapping(self, inputs, padding_mask=None):
+        """F_l(E) of UAF Eq. 2, without the shortcut. inputs: [batch, L, k]; padding_mask:
+        [batch, L, 1] or None (no masking)."""
         x = self._causal_conv(self.conv1, inputs, self.dilation)  # [batch, L, k]
         if self.adapter1 is not None:
             x = self.adapter1(x)
-        x = tf.nn.relu(self.ln1(x))
+        x = self._masked(tf.nn.relu(self.ln1(x)), padding_mask)  # padding back to zero
         x = self._causal_conv(self.conv2, x, 2 * self.dilation)  # [batch, L, k]
         if self.adapter2 is not None:
             x = self.adapter2(x)
-        return tf.nn.relu(self.ln2(x))  # [batch, L, k]
+        return self._masked(tf.nn.relu(self.ln2(x)), padding_mask)  # [batch, L, k]
 
-    def call(self, inputs):
-        return inputs + self.residual_mapping(inputs)  # UAF Eq. 1, [batch, L, k]
+    @staticmethod
+    def _masked(x, padding_mask):
+        return x if padding_mask is None else x * padding_mask
+
+    def call(self, inputs, padding_mask=None):
+        return inputs + self.residual_mapping(inputs, padding_mask)  # UAF Eq. 1, [batch, L, k]
 
     def copy_from(self, other: "ResidualBlock") -> None:
         """Copies the convolution and LayerNorm weights of ``other`` (adapters untouched)."""

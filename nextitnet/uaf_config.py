@@ -45,6 +45,9 @@ class UAFConfig:
     synthetic: str = "demo"  # synthetic data preset when no data is given
     max_users: int | None = None  # MovieLens: random user subset for quick runs
     seed: int = 0
+    pretrain_loss: str = "auto"  # full (exact CE), sampled, or auto (sampled above 100k items)
+    pretrain_negatives: int = 1024  # sampled softmax: negatives shared by a batch
+    pretrain_sampler: str = "log_uniform"  # sampled softmax: log_uniform (ids by frequency) or uniform
 
     def __post_init__(self):
         if self.policy not in ("nextitnet", "gru"):

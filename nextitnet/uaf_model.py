@@ -199,9 +199,9 @@ class UAFModel(keras.Model):
         x = self.backbone.embed(items)  # E^u, [batch, L, k]
         mask = self.backbone.padding_mask(items)  # [batch, L, 1]
         for index, block in enumerate(self.backbone.blocks):
-            frozen = block(x, training=training)  # F_l(E) + E, [batch, L, k]
+            frozen = block(x, padding_mask=mask, training=training)  # F_l(E) + E, [batch, L, k]
             if self.tuned_blocks and gates is not None:
-                tuned = self.tuned_blocks[index](x, training=training)  # F'_l(E) + E
+                tuned = self.tuned_blocks[index](x, padding_mask=mask, training=training)  # F'_l(E) + E
                 g = tf.cast(gates[:, index], x.dtype)[:, None, None]  # [batch, 1, 1]
                 x = g * tuned + (1.0 - g) * frozen  # UAF Eq. 6 (the gates sum to one)
             else:
