@@ -14,6 +14,7 @@ from pitune_tf.common.vocabulary import Vocabulary
 from pitune_tf.common.windowing import gather_windows
 
 SPLITS = ("train", "val", "test")
+SPLIT_FRACTIONS = (0.8, 0.05, 0.15)  # train / val / test shares of the rows (UAF 4.3)
 PROFILE_LABELS = ("gender", "age")  # the profile tasks of UAF 5.4, in table order
 SOURCE_RESERVED = ("<pad>", "<unk>")  # source items: 0 = padding, 1 = unknown
 TARGET_RESERVED = ("<unk>",)  # target items: 0 = unknown, valid targets 1 .. V
@@ -91,14 +92,8 @@ def _subsample_train(index, train_fraction, seed):
     return index
 
 
-def encode_recommendation_task(
-    data: CrossDomainData,
-    max_len=50,
-    fractions=(0.8, 0.05, 0.15),
-    seed=0,
-    train_fraction=1.0,
-    source_vocab=None,
-) -> EncodedTask:
+def encode_recommendation_task(data: CrossDomainData, max_len=50, fractions=SPLIT_FRACTIONS,
+                               seed=0, train_fraction=1.0, source_vocab=None) -> EncodedTask:
     """One instance per (user, target item), split 80/5/15 at random (UAF 4.3).
 
     The target vocabulary covers every target item of ``data`` (all rows, so an item met
@@ -152,15 +147,8 @@ def _seen_items(users, items, n_users) -> np.ndarray:
     return out
 
 
-def encode_profile_task(
-    data: CrossDomainData,
-    label: str,
-    max_len=50,
-    fractions=(0.8, 0.05, 0.15),
-    seed=0,
-    train_fraction=1.0,
-    source_vocab=None,
-) -> EncodedTask:
+def encode_profile_task(data: CrossDomainData, label: str, max_len=50, fractions=SPLIT_FRACTIONS,
+                        seed=0, train_fraction=1.0, source_vocab=None) -> EncodedTask:
     """One instance per user: source sequence -> profile class (gender, age bucket; 5.4)."""
     if label not in data.profiles:
         raise UserInputError(f"{data.name} has no profile {label!r}; available: {sorted(data.profiles) or 'none'}")
