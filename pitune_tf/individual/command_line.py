@@ -19,7 +19,8 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "focal_gamma": "focal_gamma", "oversample_ratio": "oversample_ratio",
            "lgbm_iterations": "lgbm_iterations", "fp_users": "fp_users",
            "fp_learning_rate": "fp_learning_rate", "prior_pseudo_count": "prior_pseudo_count",
-           "split_days": "split_days", "train_days": "train_days"}
+           "split_days": "split_days", "train_days": "train_days",
+           "prior_after_tuning": "prior_after_tuning"}
 
 
 def build_parser(prog="python -m trainers.individual", description=None):
@@ -68,6 +69,8 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--fp-learning-rate", type=float)
     p.add_argument("--prior-pseudo-count", type=float,
                    help=f"prior: P_in's smoothing toward P_pop, in windows ({d.prior_pseudo_count})")
+    p.add_argument("--prior-after-tuning", action="store_true", default=None,
+                   help="shift the tuned models' logits by the user's prior too (beta on val)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     return p
 

@@ -255,6 +255,17 @@ class PersonalizationEngine:
     def method_none(self, user, sets):
         return self.probs(user.test), {}
 
+    def tuned_scores(self, user, info):
+        """The current model's test probabilities; with ``prior_after_tuning``, shifted by
+        beta * (log P_in - log P_pop) with beta chosen on the user's validation windows
+        (beta 0, the plain model, is in the grid, so the validation loss never rises)."""
+        if not self.config.prior_after_tuning:
+            return self.probs(user.test), info
+        bias = self.prior_bias(user.train.label)
+        beta = self.choose_prior_beta(self.backend.logits(user.val), user.val.label, bias)
+        info["prior_beta"] = beta
+        return softmax(self.backend.logits(user.test) + beta * bias), info
+
     def method_prior(self, user, sets):
         """Prior correction of the shipped model, no backpropagation: logits +
         beta * (log P_in - log P_pop), beta chosen on the user's validation windows. On the
@@ -267,23 +278,23 @@ class PersonalizationEngine:
 
     def method_finetune(self, user, sets):
         info = self.fit(user.train, user.val, user_seed(self.config.seed, user.user))
-        return self.probs(user.test), info
+        return self.tuned_scores(user, info)
 
     def method_pituning(self, user, sets):
         info = self.unlearn(user, sets)
         info.update(self.fit(user.train, user.val, user_seed(self.config.seed, user.user)))
-        return self.probs(user.test), info
+        return self.tuned_scores(user, info)
 
     def method_focal(self, user, sets):
         info = self.fit(user.train, user.val, user_seed(self.config.seed, user.user), "focal")
-        return self.probs(user.test), info
+        return self.tuned_scores(user, info)
 
     def method_oversample(self, user, sets):
         seed = user_seed(self.config.seed, user.user)
         index = oversample_indices(user.train.label, self.config.oversample_ratio, seed=seed)
         info = self.fit(user.train.take(index), user.val, seed)
         info["train_windows_oversampled"] = int(index.size)
-        return self.probs(user.test), info
+        return self.tuned_scores(user, info)
 
     # ------------------------------------------------------------------ one user
     def run_user(self, user, methods) -> dict:

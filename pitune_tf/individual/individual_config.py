@@ -38,6 +38,8 @@ class IndividualConfig:
     prior_pseudo_count: float = 20.0  # P_in = (user's training counts + k * P_pop) / (n + k)
     prior_betas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)  # beta chosen on the user's val CE
     prior_default_beta: float = 0.5  # beta for a user without validation windows
+    prior_after_tuning: bool = False  # also shift the tuned models (finetune, pituning, focal,
+    #   oversample) by beta * (log P_in - log P_pop), beta chosen on validation
     # --- baselines
     focal_gamma: float = 2.0  # focal loss gamma (Figure 8)
     oversample_ratio: float = 0.5  # rare intents oversampled to this fraction of the top count
