@@ -462,3 +462,29 @@ def test_prior_decision_rule_by_hand():
     assert prior_rule(scores, p_pop, 0.0).argmax(1).tolist() == [2, 2]
     assert choose_tau(np.array([3, 2]), scores, p_pop) > 0
     assert choose_tau(np.array([2, 2]), scores, p_pop) == 0.0
+
+
+@pytest.mark.parametrize("name, content, message", [
+    ("config.json", "{not json", "not valid JSON"),
+    ("p_out.json", '{"intents": []}', "lacks p_out, p_pop"),
+    ("student.keras", "truncated", "cannot be loaded"),
+])
+def test_broken_run_files_are_one_clear_error(tmp_path, name, content, message):
+    """A truncated student.keras, a config.json that is not JSON, a p_out.json without its
+    keys: one UserInputError naming the file (the CLIs print it as one error: line)."""
+    import shutil
+
+    from individual_fixtures import make_tiny_run
+
+    run = make_tiny_run(tmp_path / "run", n_users=1, with_teacher=False)
+    broken = tmp_path / "broken"
+    shutil.copytree(run, broken)
+    (broken / name).write_text(content)
+    with pytest.raises(UserInputError, match=message):
+        load_run(broken)
+
+
+def test_bad_config_values_are_user_errors():
+    for changes in ({"history": "abc"}, {"split": 0.5}, {"dropout": 5.0}, {"teacher_epochs": 0}):
+        with pytest.raises(UserInputError):
+            preset("demo").replace(**changes)

@@ -77,6 +77,8 @@ class PopulationConfig:
         if self.reconstruction_passes not in ("one", "two"):
             raise UserInputError(
                 f"reconstruction_passes must be one or two, got {self.reconstruction_passes!r}")
+        if not 0.0 <= self.dropout < 1.0:
+            raise UserInputError(f"dropout must be in [0, 1), got {self.dropout}")
         if not 0.0 <= self.mask_rate < 1.0:
             raise UserInputError(f"mask_rate must be in [0, 1), got {self.mask_rate}")
         if not 0.0 <= self.alpha <= 1.0:

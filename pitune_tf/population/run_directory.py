@@ -32,6 +32,17 @@ REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
 # ----------------------------------------------------------------------------- reader
 
 
+def _read_json(path, kind):
+    """A run file's JSON content of type ``kind``; anything else is one clear error."""
+    try:
+        value = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise UserInputError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(value, kind):
+        raise UserInputError(f"{path}: expected a JSON {kind.__name__}")
+    return value
+
+
 class Run:
     """A finished population run: ``config``, ``vocabs``, ``student``, lazy ``teacher``,
     ``p_out`` and ``p_pop`` (float arrays ``[n_intents]``), ``metrics`` (dict or None).
@@ -52,15 +63,29 @@ class Run:
         for name in REQUIRED:
             if not (self.run_dir / name).exists():
                 raise UserInputError(f"run directory {self.run_dir} is missing {name}")
-        self.config = PopulationConfig(**json.loads((self.run_dir / "config.json").read_text()))
+        config = _read_json(self.run_dir / "config.json", dict)
+        try:
+            self.config = PopulationConfig(**config)
+        except TypeError as err:  # a key this version does not know
+            raise UserInputError(f"{self.run_dir / 'config.json'}: not a run config ({err})") from None
         self.vocabs = Vocabularies.load(self.run_dir)
-        self.student = keras.models.load_model(self.run_dir / "student.keras", compile=False)
-        p = json.loads((self.run_dir / "p_out.json").read_text())
+        try:
+            self.student = keras.models.load_model(self.run_dir / "student.keras", compile=False)
+        except Exception as err:  # noqa: BLE001  (a truncated or foreign file: one clear line)
+            raise UserInputError(f"{self.run_dir / 'student.keras'}: cannot be loaded "
+                                 f"({str(err).splitlines()[0][:200]})") from None
+        p = _read_json(self.run_dir / "p_out.json", dict)
+        missing = [k for k in ("intents", "p_out", "p_pop") if k not in p]
+        if missing:
+            raise UserInputError(f"{self.run_dir / 'p_out.json'}: lacks {', '.join(missing)}")
         self.intents = list(p["intents"])
         self.p_out = np.asarray(p["p_out"], dtype=np.float64)
         self.p_pop = np.asarray(p["p_pop"], dtype=np.float64)
+        if not len(self.p_out) == len(self.p_pop) == self.vocabs.n_intents:
+            raise UserInputError(f"{self.run_dir / 'p_out.json'}: {len(self.p_out)} / "
+                                 f"{len(self.p_pop)} shares for {self.vocabs.n_intents} intents")
         metrics_path = self.run_dir / "metrics.json"
-        self.metrics = json.loads(metrics_path.read_text()) if metrics_path.exists() else None
+        self.metrics = _read_json(metrics_path, dict) if metrics_path.exists() else None
 
     @cached_property
     def teacher(self):
