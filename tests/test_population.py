@@ -488,3 +488,23 @@ def test_bad_config_values_are_user_errors():
     for changes in ({"history": "abc"}, {"split": 0.5}, {"dropout": 5.0}, {"teacher_epochs": 0}):
         with pytest.raises(UserInputError):
             preset("demo").replace(**changes)
+
+
+def test_overwrite_keeps_the_finished_run_until_the_new_one_is_complete(tmp_path, monkeypatch):
+    """--overwrite moves a finished run aside; a new run that fails puts it back whole."""
+    from pitune_tf.population import population_stage, run_population
+
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text('{"finished": true}')
+    (out / "student.keras").write_text("the user's model")
+
+    def fail(*args, **kwargs):
+        raise UserInputError("the backbone cannot be loaded")
+
+    monkeypatch.setattr(population_stage, "_train_and_write", fail)
+    with pytest.raises(UserInputError, match="backbone"):
+        run_population(preset("tiny"), out, overwrite=True)
+    assert (out / "student.keras").read_text() == "the user's model"
+    assert (out / "metrics.json").read_text() == '{"finished": true}'
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

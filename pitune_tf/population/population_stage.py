@@ -15,7 +15,11 @@ from pitune_tf.population.data_preparation import load_data, prepare_windows
 from pitune_tf.population.distillation import distill_student
 from pitune_tf.population.evaluation import evaluate, predict_logits
 from pitune_tf.population.population_config import PopulationConfig
-from pitune_tf.population.run_directory import prepare_out_dir, write_outputs
+from pitune_tf.population.run_directory import (
+    finish_replacement,
+    prepare_out_dir,
+    write_outputs,
+)
 from pitune_tf.population.teacher_training import train_teacher
 from pitune_tf.population.training_loop import CHECKPOINTS, TRAINING_RECORD
 
@@ -38,14 +42,19 @@ def run_population(config: PopulationConfig, out_dir, overwrite=False) -> dict:
     population, individual, oracle = load_data(config, with_oracle=True)
     with run_lock(out_dir):  # a second run on the same directory is refused
         created = not out_dir.exists()
-        prepare_out_dir(config, out_dir, overwrite)
+        replaced = prepare_out_dir(config, out_dir, overwrite)  # a replaced run is kept aside
         try:
-            return _train_and_write(config, out_dir, started, population, individual, oracle)
-        except UserInputError:
-            # e.g. a backbone that cannot be loaded: leave no half-made run directory behind
-            if created and not (out_dir / CHECKPOINTS).exists():
+            metrics = _train_and_write(config, out_dir, started, population, individual, oracle)
+        except BaseException as err:
+            if replaced is not None:  # the user's finished run comes back
+                finish_replacement(out_dir, replaced, succeeded=False)
+            elif isinstance(err, UserInputError) and created and not (
+                    out_dir / CHECKPOINTS).exists():
+                # e.g. a backbone that cannot be loaded: no half-made run directory behind
                 shutil.rmtree(out_dir, ignore_errors=True)
             raise
+        finish_replacement(out_dir, replaced, succeeded=True)
+        return metrics
 
 
 def _train_and_write(config, out_dir, started, population, individual, oracle) -> dict:

@@ -113,15 +113,21 @@ def load_run(run_dir) -> Run:
 
 def prepare_out_dir(config, out_dir, overwrite):
     """Creates ``out_dir`` and writes ``config.json``; a finished run is only replaced with
-    ``overwrite``, an unfinished one is resumed only with the same config."""
+    ``overwrite``, an unfinished one is resumed only with the same config.
+
+    A run that ``overwrite`` replaces is not deleted here: it is moved aside and its path
+    returned (None when nothing was replaced); :func:`finish_replacement` deletes it once the
+    new run is complete or puts it back if the new run fails.
+    """
     config_path = out_dir / "config.json"
+    replaced = None
     if out_dir.exists() and (out_dir / "metrics.json").exists():
         if not overwrite:
             raise UserInputError(
                 f"{out_dir} already holds a finished run; pass --overwrite or another --out"
             )
-        shutil.rmtree(out_dir)
-    if config_path.exists():
+        replaced = _move_aside(out_dir)
+    elif config_path.exists():
         saved = json.loads(config_path.read_text())
         if saved != json.loads(json.dumps(config.to_dict())):
             if not overwrite:
@@ -129,9 +135,32 @@ def prepare_out_dir(config, out_dir, overwrite):
                     f"{out_dir} holds an unfinished run with a different config; pass "
                     "--overwrite to start over or use another --out"
                 )
-            shutil.rmtree(out_dir)
+            replaced = _move_aside(out_dir)
+    aside = out_dir.with_name(f".{out_dir.name}.replaced")
+    if replaced is None and aside.exists():  # an earlier replacement was interrupted (kill -9)
+        replaced = aside
     out_dir.mkdir(parents=True, exist_ok=True)
     write_json(config_path, config.to_dict())
+    return replaced
+
+
+def _move_aside(out_dir) -> Path:
+    aside = out_dir.with_name(f".{out_dir.name}.replaced")
+    shutil.rmtree(aside, ignore_errors=True)
+    os.replace(out_dir, aside)
+    return aside
+
+
+def finish_replacement(out_dir, replaced, succeeded) -> None:
+    """After a run that replaced ``replaced``: delete it (``succeeded``), or remove the new,
+    unfinished run and put the old one back."""
+    if replaced is None:
+        return
+    if succeeded:
+        shutil.rmtree(replaced, ignore_errors=True)
+    else:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        os.replace(replaced, out_dir)
 
 
 def model_summary(model) -> str:
