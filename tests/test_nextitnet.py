@@ -303,3 +303,17 @@ def test_movielens_builder_on_small_copy(tmp_path):
     assert data.target_genres == ["Western"]
     assert data.targets == [["C"]] * 3 and data.source[0] == ["A", "B", "D", "A", "B", "D"]
     assert data.profiles["gender"] == ["F", "M", "M"]
+
+
+def test_coldrec_lines_with_non_ascii_digits_or_bad_bytes_are_located_errors(tmp_path):
+    from nextitnet.data.coldrec import read_coldrec
+    from pitune_tf.common.errors import DataError
+
+    pre = tmp_path / "pre.csv"
+    pre.write_text("1,2,3\n")
+    fine = tmp_path / "fine.csv"
+    for bad in ("1,²,,4\n".encode(), b"1,2,,\xff\n"):
+        fine.write_bytes(b"1,2,,3\n" + bad)
+        with pytest.raises(DataError, match="row 2"):
+            read_coldrec(pre, fine)
+        assert len(read_coldrec(pre, fine, skip_bad=True).users) == 1

@@ -20,13 +20,14 @@ from pitune_tf.common.errors import DataError, UserInputError
 
 log = logging.getLogger(__name__)
 PAD_TOKEN = "0"
+_NOT_UTF8 = "\x00not utf-8"  # marks a line that is not UTF-8 text
 
 
 def _items(fields, path, line_no):
     items = []
     for field in fields:
         token = field.strip()
-        if not token.isdigit():
+        if not (token.isascii() and token.isdigit()):  # "²".isdigit() is True
             what = "an empty item id" if token == "" else f"non-integer item id {token!r}"
             raise DataError(f"{what} (expected non-negative integers separated by commas)", path, line_no)
         if token != PAD_TOKEN:
@@ -38,11 +39,19 @@ def _open_lines(path):
     path = Path(path)
     if not path.is_file():
         raise UserInputError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            line = line.strip()
+    with open(path, "rb") as handle:
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8").strip()
+            except UnicodeDecodeError:
+                line = _NOT_UTF8  # the caller raises (or skips, with skip_bad) in its loop
             if line:
                 yield line_no, line
+
+
+def _check_text(line, path, line_no):
+    if line == _NOT_UTF8:
+        raise DataError("not UTF-8 text", path, line_no)
 
 
 def read_coldrec(pretrain_path, finetune_path, skip_bad=False):
@@ -62,6 +71,7 @@ def read_coldrec(pretrain_path, finetune_path, skip_bad=False):
     pretrain = []
     for line_no, line in _open_lines(pretrain_path):
         try:
+            _check_text(line, pretrain_path, line_no)
             items = _items(line.split(","), pretrain_path, line_no)
             if not items:
                 raise DataError("sequence has no items", pretrain_path, line_no)
@@ -74,6 +84,7 @@ def read_coldrec(pretrain_path, finetune_path, skip_bad=False):
     users, source, targets = [], [], []
     for line_no, line in _open_lines(finetune_path):
         try:
+            _check_text(line, finetune_path, line_no)
             if ",," not in line:
                 raise DataError("missing the empty field ',,' between source and target items", finetune_path, line_no)
             src_text, tgt_text = line.split(",,", 1)
