@@ -32,8 +32,8 @@ def gather_windows(columns: dict, starts, ends, length: int, sequence=None) -> d
         dict of name -> array [m, length], the columns' dtypes.
 
     Example:
-        >>> gather_windows({"x": np.array([1, 2, 3, 4])}, [0, 3, 4], [2, 3, 4], 2)["x"]
-        array([[1, 2], [2, 3], [0, 4]])
+        >>> gather_windows({"x": np.array([1, 2, 3, 4])}, [0, 3, 4], [2, 3, 4], 2)["x"].tolist()
+        [[1, 2], [2, 3], [0, 4]]
     """
     starts = np.asarray(starts, np.int64)
     ends = np.asarray(ends, np.int64)
