@@ -113,6 +113,9 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
                          source_windows=source_windows if mode == "mtl" else None)
     learner.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     learner(tf.constant(train["source"][:2]))
+    if config.head_bias_init == "popularity" and objective != "ce":
+        counts = np.bincount(train["target"], minlength=task.n_outputs).astype(np.float32)
+        model.head.dense.bias.assign(np.log1p(counts))  # b_n: the model starts at MostPop
     monitor = ValidationMonitor(
         model, lambda logs: score_fn(predict(model, val["source"])[0], val), metric, stage,
         patience=config.patience)

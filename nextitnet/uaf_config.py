@@ -36,6 +36,8 @@ class UAFConfig:
     adapter_dim: int = 8  # PeterRec adapter bottleneck
     tune_embedding: bool = True  # UAF modes fine-tune the item embedding (F_l stay frozen)
     representation: str = "last"  # h_n of UAF Eq. 7: last real position (paper) or mean (authors' code)
+    head_bias_init: str = "zeros"  # b_n of UAF Eq. 7 at the start of fine-tuning: zeros, or
+    #   popularity (log(1 + training count) of each target item: the model starts at MostPop)
     loss: str = "bpr"  # bpr (UAF Eq. 8) or bce (the official code's option)
     train_fraction: float = 1.0  # share of the training split used (Table 5: 0.1)
     n_negatives: int = 99  # sampled negatives for MRR@k / HR@k / NDCG@k
@@ -62,6 +64,8 @@ class UAFConfig:
             raise UserInputError(f"reward_protocol must be sampled or full, got {self.reward_protocol!r}")
         if self.reward_form not in ("paper", "authors"):
             raise UserInputError(f"reward_form must be paper or authors, got {self.reward_form!r}")
+        if self.head_bias_init not in ("zeros", "popularity"):
+            raise UserInputError(f"head_bias_init must be zeros or popularity, got {self.head_bias_init!r}")
         if self.rl_warmup_epochs < 0:
             raise UserInputError(f"rl_warmup_epochs must be >= 0, got {self.rl_warmup_epochs}")
         if not self.topk or any(int(k) < 1 for k in self.topk):
