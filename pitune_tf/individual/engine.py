@@ -31,6 +31,12 @@ from pitune_tf.individual.oversampling import oversample_indices
 ENGINE_METHODS = ("none", "prior", "finetune", "pituning", "focal", "oversample")
 
 
+def mean_cross_entropy(probs, labels) -> float:
+    """Mean of -log probs[i, labels[i]] (probabilities floored at 1e-12): what early stopping
+    and the prior's beta compare on validation windows."""
+    return float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12))))
+
+
 def user_seed(seed, user) -> int:
     """A per-user seed independent of the process and of the order users are run in."""
     return (int(seed) * 1_000_003 + zlib.crc32(str(user).encode("utf-8"))) % (2**31 - 1)
@@ -134,9 +140,7 @@ class PersonalizationEngine:
 
     def cross_entropy(self, windows, backend=None) -> float:
         """Mean cross-entropy on ``windows`` (what early stopping compares)."""
-        probs = self.probs(windows, backend)
-        return float(-np.mean(np.log(np.maximum(probs[np.arange(len(windows)), windows.label],
-                                                1e-12))))
+        return mean_cross_entropy(self.probs(windows, backend), windows.label)
 
     def batches(self, windows, rng):
         """One epoch of ``(features, labels, weight, index)`` batches of exactly B rows: one
@@ -246,35 +250,38 @@ class PersonalizationEngine:
         smaller beta); ``prior_default_beta`` without validation windows."""
         if len(labels) == 0:
             return float(self.config.prior_default_beta)
-        rows = np.arange(len(labels))
-        losses = [float(-np.mean(np.log(np.maximum(
-            softmax(logits + beta * bias)[rows, labels], 1e-12)))) for beta in self.config.prior_betas]
+        losses = [mean_cross_entropy(softmax(logits + beta * bias), labels)
+                  for beta in self.config.prior_betas]
         return float(self.config.prior_betas[int(np.argmin(losses))])
 
     # ------------------------------------------------------------------ methods
     def method_none(self, user, sets):
         return self.probs(user.test), {}
 
-    def tuned_scores(self, user, info):
-        """The current model's test probabilities; with ``prior_after_tuning``, shifted by
-        beta * (log P_in - log P_pop) with beta chosen on the user's validation windows
-        (beta 0, the plain model, is in the grid, so the validation loss never rises)."""
-        if not self.config.prior_after_tuning:
-            return self.probs(user.test), info
-        bias = self.prior_bias(user.train.label)
-        beta = self.choose_prior_beta(self.backend.logits(user.val), user.val.label, bias)
-        info["prior_beta"] = beta
-        return softmax(self.backend.logits(user.test) + beta * bias), info
-
-    def method_prior(self, user, sets):
-        """Prior correction of the shipped model, no backpropagation: logits +
-        beta * (log P_in - log P_pop), beta chosen on the user's validation windows. On the
-        phone it is one bias vector per user added to ``infer``'s logits."""
+    def prior_scores(self, user):
+        """Test probabilities of the current model with its logits shifted by
+        beta * (log P_in - log P_pop), beta chosen on the user's validation windows; and
+        what was chosen."""
         bias = self.prior_bias(user.train.label)
         beta = self.choose_prior_beta(self.backend.logits(user.val), user.val.label, bias)
         info = {"prior_beta": beta, "prior_bias_max": float(bias.max()),
                 "prior_bias_min": float(bias.min())}
         return softmax(self.backend.logits(user.test) + beta * bias), info
+
+    def tuned_scores(self, user, info):
+        """The current model's test probabilities; with ``prior_after_tuning``, its
+        :meth:`prior_scores` (beta 0, the plain model, is in the grid, so the validation loss
+        never rises)."""
+        if not self.config.prior_after_tuning:
+            return self.probs(user.test), info
+        scores, prior = self.prior_scores(user)
+        return scores, {**info, **prior}
+
+    def method_prior(self, user, sets):
+        """Prior correction of the shipped model, no backpropagation: logits +
+        beta * (log P_in - log P_pop), beta chosen on the user's validation windows. On the
+        phone it is one bias vector per user added to ``infer``'s logits."""
+        return self.prior_scores(user)
 
     def method_finetune(self, user, sets):
         info = self.fit(user.train, user.val, user_seed(self.config.seed, user.user))
