@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nextitnet.epoch_batches import EpochBatches
 from pitune_tf.common.atomic import atomic_path
+from pitune_tf.common.fault import fault_point
 from pitune_tf.common.keras import keras, tf
 
 
@@ -39,7 +40,9 @@ def fit_resumable(model, arrays, batch_size, seed, epochs, stage, callbacks=(), 
     history = model.fit(
         batches.dataset(), epochs=epochs, steps_per_epoch=batches.steps_per_epoch,
         verbose=verbose,
-        callbacks=[batches, *callbacks, keras.callbacks.BackupAndRestore(str(backup))],
+        callbacks=[batches, *callbacks, keras.callbacks.BackupAndRestore(str(backup)),
+                   keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: fault_point(
+                       f"uaf_{Path(stage).name}_epoch:{epoch + 1}"))],
     )
     shutil.rmtree(backup, ignore_errors=True)  # BackupAndRestore leaves it empty
     return history

@@ -200,6 +200,8 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
     report goes into ``qat_report`` (a dict, when given) and ``student_tflite.json``."""
     from pitune_tf.population import load_run
 
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UserInputError(f"{out_dir} is a file, not an output directory")
     run = load_run(run_dir)
     out_dir = out_dir or run_dir
     history = _history(run)

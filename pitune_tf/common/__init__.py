@@ -10,4 +10,5 @@
 - ``vocabulary``: one token <-> id vocabulary (reserved ids and ordering as options).
 - ``windowing``: left-padded windows gathered from grouped sequences, no Python loop.
 - ``numeric``: numpy helpers (``softmax``).
+- ``fault``: the fault-injection testing hook (``PITUNE_FAULT``: ``kill -9`` at a named point).
 """

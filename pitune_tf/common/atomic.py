@@ -10,6 +10,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from pitune_tf.common.fault import fault_point
+
 
 @contextlib.contextmanager
 def atomic_path(path):
@@ -25,6 +27,7 @@ def atomic_path(path):
     tmp = Path(tmp)
     try:
         yield tmp
+        fault_point(f"write:{path.name}")
         if path.is_dir() and not path.is_symlink():
             if not tmp.is_dir():  # never delete a user's folder to put a file in its place
                 from pitune_tf.common.errors import UserInputError

@@ -8,8 +8,12 @@ its ``gap_closed`` (``pitune_tf.individual.report``)."""
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import multiprocessing
+import pickle
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -20,6 +24,7 @@ from tqdm.auto import tqdm
 
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.fault import fault_point
 from pitune_tf.common.run_lock import run_lock
 
 logger = logging.getLogger(__name__)
@@ -29,6 +34,7 @@ BACKENDS = ("keras", "litert")
 DEFAULT_METHODS = {"litert": ("none", "finetune", "pituning")}
 
 _ENGINE = None  # the worker process's PersonalizationEngine
+FINISHED_USERS = ".users"  # inside the output directory while unfinished: one file per user done
 
 
 def set_single_thread():
@@ -109,26 +115,86 @@ def user_methods(config, n_users):
             for i in range(n_users)]
 
 
+class FinishedUsers:
+    """The per-user records of an unfinished individual stage, one pickle per user in
+    ``directory`` (written atomically as each user finishes), so a rerun after an interruption
+    (``kill -9`` included) personalizes only the users not done yet. ``key.json`` holds the
+    run's fingerprint (config, run files, data, backend, users): records of another
+    fingerprint are discarded. Each user's result depends only on the user and the seed
+    (``engine.user_seed``), so the resumed stage equals an uninterrupted one.
+
+    Args:
+        directory: Path or None (None: nothing kept).
+        fingerprint: dict. What the records were computed from (JSON-serializable).
+    """
+
+    def __init__(self, directory, fingerprint):
+        self.directory = None if directory is None else Path(directory)
+        if self.directory is None:
+            return
+        key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())
+        self.key = key.hexdigest()
+        key_file = self.directory / "key.json"
+        if key_file.is_file() and json.loads(key_file.read_text()).get("key") != self.key:
+            shutil.rmtree(self.directory)  # records of another configuration
+        if not key_file.is_file():
+            write_json(key_file, {"key": self.key})
+
+    def _path(self, index) -> Path:
+        return self.directory / f"{index}.pkl"
+
+    def load(self, index):
+        """The record of user ``index``, or None when not done (or unreadable)."""
+        if self.directory is None or not self._path(index).is_file():
+            return None
+        try:
+            return pickle.loads(self._path(index).read_bytes())
+        except Exception:  # noqa: BLE001  (a damaged record is recomputed)
+            return None
+
+    def save(self, index, record) -> None:
+        if self.directory is not None:
+            with atomic_path(self._path(index)) as tmp:
+                tmp.write_bytes(pickle.dumps(record))
+
+    def clear(self) -> None:
+        """Removes the records (the stage's outputs are written)."""
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
 def run_users(run_dir, config, users, workers=1, progress=True, backend="keras", model=None,
-              litert_backend="auto", engine=None):
+              litert_backend="auto", engine=None, finished=None):
     """Runs ``config.methods`` on every user; returns the per-user records of
     ``PersonalizationEngine.run_user`` in the order of ``users``. Serial (``workers <= 1``,
     in this process) and parallel runs give the same results.
 
+    ``finished``: a :class:`FinishedUsers` (or None): users it holds are not run again, and
+    each new record is saved to it as soon as it is known.
+
     Returns ``(results, engine)``; ``engine`` is the in-process engine (None with workers).
     """
+    finished = finished or FinishedUsers(None, {})
     tasks = list(zip(users, user_methods(config, len(users))))
-    results = [None] * len(tasks)
-    bar = tqdm(total=len(tasks), desc="users", unit="user", disable=not progress)
-    if workers <= 1:
+    results = [finished.load(i) for i in range(len(tasks))]
+    todo = [i for i, r in enumerate(results) if r is None]
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="users", unit="user",
+               disable=not progress)
+
+    def keep(i, record):
+        results[i] = record
+        finished.save(i, record)
+        bar.update(1)
+        fault_point(f"user:{len(tasks) - sum(r is None for r in results)}")
+
+    if workers <= 1 or not todo:
         set_single_thread()
-        if engine is None:
+        if engine is None and todo:
             from pitune_tf.population import load_run
 
             engine = build_engine(load_run(run_dir), config, backend, model, litert_backend)
-        for i, (user, methods) in enumerate(tasks):
-            results[i] = engine.run_user(user, methods)
-            bar.update(1)
+        for i in todo:
+            keep(i, engine.run_user(*tasks[i]))
     else:
         engine = None
         context = multiprocessing.get_context("spawn")
@@ -137,13 +203,25 @@ def run_users(run_dir, config, users, workers=1, progress=True, backend="keras",
                                  initargs=(str(run_dir), config, backend,
                                            None if model is None else str(model),
                                            litert_backend)) as pool:
-            futures = {pool.submit(_work, user, methods): i
-                       for i, (user, methods) in enumerate(tasks)}
+            futures = {pool.submit(_work, *tasks[i]): i for i in todo}
             for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.update(1)
+                keep(futures[future], future.result())
     bar.close()
     return results, engine
+
+
+def stage_fingerprint(run_dir, config, data_path, backend, model, litert_backend, users) -> dict:
+    """What the per-user records depend on: the run's files (by size and modification
+    time), the config, the data, the backend and the users, in order."""
+    def stamp(path):
+        stat = Path(path).stat()
+        return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+
+    run_files = [stamp(Path(run_dir) / name)
+                 for name in ("config.json", "vocab.json", "student.keras", "p_out.json")]
+    return {"run": run_files, "config": dataclasses.asdict(config), "data": stamp(data_path),
+            "backend": backend, "litert_backend": litert_backend,
+            "model": None if model is None else stamp(model), "users": [u.user for u in users]}
 
 
 def load_users(run, data=None, mapping=None, config=None, n_users=0):
@@ -233,8 +311,11 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     out = Path(out) if out else run_dir / ("individual" if backend == "keras" else "device")
     with run_lock(out):  # one writer per output directory
         start = time.perf_counter()
+        finished = FinishedUsers(out / FINISHED_USERS, stage_fingerprint(
+            run_dir, config, data_path, backend, model, litert_backend, users))
         results, engine = run_users(run_dir, config, users, workers, progress, backend, model,
-                                    litert_backend, engine=probe if workers <= 1 else None)
+                                    litert_backend, engine=probe if workers <= 1 else None,
+                                    finished=finished)
         elapsed = time.perf_counter() - start
         for r in results if oracle_scores else ():
             r["oracle_scores"] = oracle_scores[r["user"]]
@@ -279,4 +360,5 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
             summary_json["comparison"] = compare_tables(out, compare, labels=(backend, "other"))
             write_text(out / "compare.md", summary_json["comparison"])
         summary_json["out"] = str(out)
+        finished.clear()
         return summary_json
