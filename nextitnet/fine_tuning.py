@@ -50,6 +50,12 @@ def scorer(config, objective):
     return score_fn, f"mrr@{config.topk[0]}"
 
 
+def check_splits(task) -> None:
+    """An empty train, validation or test split of ``task`` is a UserInputError."""
+    if any(len(task.splits[s]["target"]) == 0 for s in ("train", "val", "test")):
+        raise UserInputError(f"empty split: sizes {task.sizes()} (need more data)")
+
+
 def score_baseline(mode, config, task, score_fn, metric) -> dict:
     """The metrics of a baseline of ``SCORE_MODES`` (no training) on the validation and test
     splits, in the layout of a fine-tuned mode's (no curves, no trainable parameters)."""
@@ -93,9 +99,8 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
     done = stage / "metrics.json"
     if done.is_file():
         return json.loads(done.read_text())
+    check_splits(task)
     train, val, test = (task.splits[s] for s in ("train", "val", "test"))
-    if len(train["target"]) == 0 or len(val["target"]) == 0 or len(test["target"]) == 0:
-        raise UserInputError(f"empty split: sizes {task.sizes()} (need more data)")
     stage.mkdir(parents=True, exist_ok=True)
     score_fn, metric = scorer(config, objective)
     if mode in SCORE_MODES:

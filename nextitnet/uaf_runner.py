@@ -19,7 +19,7 @@ from nextitnet.data.encoding import (
     fit_source_vocab,
     pretrain_windows,
 )
-from nextitnet.fine_tuning import fine_tune
+from nextitnet.fine_tuning import check_splits, fine_tune
 from nextitnet.pretraining import pretrain_backbone, write_source_vocab
 from nextitnet.reports import rec_columns, write_reports
 from nextitnet.uaf_config import UAFConfig
@@ -110,20 +110,24 @@ def run_uaf(
         raise UserInputError(f"unknown mode(s) {unknown or modes!r}; choose from {', '.join(RUN_MODES)} or all")
     if task not in TASKS:
         raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if pretrained is not None and not Path(pretrained).exists():
+        raise UserInputError(f"--pretrained {pretrained}: not found")
     run_dir = Path(run_dir)
     with run_lock(run_dir):  # a second run on the same directory is refused
         return _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose)
 
 
 def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose):
+    vocab = fit_source_vocab(data)
+    tasks = encode_tasks(config, data, vocab, task)  # data that cannot be used fails before any write
+    for encoded in tasks.values():
+        check_splits(encoded)
     run_dir.mkdir(parents=True, exist_ok=True)
     check_run_dir(run_dir, {"config": dataclasses.asdict(config), "task": task,
                             "data": data.name if data_source is None else data_source})
-    vocab = fit_source_vocab(data)
     write_source_vocab(run_dir, vocab)
     needs_backbone = any(m in PRETRAINED_MODES for m in modes)
     backbone = pretrain_backbone(config, data, vocab, run_dir, pretrained, verbose) if needs_backbone else None
-    tasks = encode_tasks(config, data, vocab, task)
     write_json(run_dir / "data.json", {
         "summary": data.summary(),
         "tasks": {k: {"sizes": t.sizes(), "outputs": t.n_outputs, "dropped": t.dropped,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import numbers
 from pathlib import Path
 
 from pitune_tf.common.errors import UserInputError
@@ -38,13 +39,34 @@ def _tuple_fields(cls) -> set:
     return names
 
 
+# Python types a value of a field annotated with these names may have (an int is a valid
+# float, a bool is neither; NumPy scalars count); fields with other annotations are not checked.
+_ANNOTATION_TYPES = {"int": (numbers.Integral,), "float": (numbers.Real,), "bool": (bool,), "str": (str,),
+                     "tuple": (tuple, list), "list": (list, tuple), "None": (type(None),)}
+
+
+def _check_type(field, value) -> None:
+    """A value whose type does not match ``field``'s annotation (``int``, ``float | None``,
+    ...) is a :class:`UserInputError` naming the key."""
+    names = [name.strip() for name in str(field.type).split("|")]
+    if any(name not in _ANNOTATION_TYPES for name in names):
+        return
+    allowed = tuple(t for name in names for t in _ANNOTATION_TYPES[name])
+    if isinstance(value, allowed) and (bool in allowed or not isinstance(value, bool)):
+        return
+    raise UserInputError(f"config key {field.name!r}: expected {field.type}, got {value!r}")
+
+
 def replace(config, **changes):
     """A copy of the dataclass ``config`` with ``changes`` (its ``__post_init__`` runs
-    again); an unknown key raises :class:`UserInputError`."""
+    again); an unknown key or a value of the wrong type raises :class:`UserInputError`."""
     cls = type(config)
-    unknown = sorted(set(changes) - {f.name for f in dataclasses.fields(cls)})
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(changes) - set(fields))
     if unknown:
         raise UserInputError(f"unknown config key(s): {', '.join(unknown)}")
+    for name, value in changes.items():
+        _check_type(fields[name], value)
     tuples = _tuple_fields(cls)
     changes = {k: tuple(v) if k in tuples and isinstance(v, list) else v
                for k, v in changes.items()}

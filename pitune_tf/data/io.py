@@ -187,6 +187,8 @@ def parse_timestamps(values: pd.Series, path=None, column: str = "timestamp") ->
         raise DataError(f"unparseable timestamps ({err})", path, column=column) from None
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
+    _raise_mixed(numbers.notna() & parsed.isna(), parsed.notna(), values, path, column,
+                 "a number (unix seconds or YYYYMMDDhhmmss)", "ISO 8601 text")
     _raise_first_bad(parsed.isna(), values, path, column)
     return parsed.astype("datetime64[ns]")
 
@@ -195,7 +197,11 @@ def _parse_numeric(numbers: pd.Series, values: pd.Series, path, column) -> pd.Se
     array = numbers.to_numpy(dtype=np.float64)
     integral = np.floor(array) == array
     tsinghua = integral & (array >= _TSINGHUA_MIN) & (array < _TSINGHUA_MAX)
+    limit = 9.2e9  # datetime64[ns] holds up to the year 2262: larger numbers are not unix seconds
+    unix = np.isfinite(array) & (np.abs(array) < limit)
     if tsinghua[0]:  # the first value decides the column's format
+        _raise_mixed(pd.Series(unix, index=values.index), pd.Series(tsinghua, index=values.index),
+                     values, path, column, "unix seconds", "YYYYMMDDhhmmss")
         _raise_first_bad(pd.Series(~tsinghua, index=values.index), values, path, column)
         v = array.astype(np.int64)
         parts = pd.DataFrame(
@@ -213,8 +219,9 @@ def _parse_numeric(numbers: pd.Series, values: pd.Series, path, column) -> pd.Se
         parsed = pd.to_datetime(parts, errors="coerce")
         _raise_first_bad(parsed.isna() | bad, values, path, column)
         return parsed.astype("datetime64[ns]")
-    limit = 9.2e9  # datetime64[ns] holds up to the year 2262
-    bad = ~np.isfinite(array) | (np.abs(array) >= limit)
+    _raise_mixed(pd.Series(tsinghua, index=values.index), pd.Series(unix, index=values.index),
+                 values, path, column, "YYYYMMDDhhmmss", "unix seconds")
+    bad = ~unix
     _raise_first_bad(pd.Series(bad, index=values.index), values, path, column)
     if integral.all():
         ns = array.astype(np.int64) * np.int64(10**9)
@@ -229,6 +236,24 @@ def _raise_first_bad(bad: pd.Series, values: pd.Series, path, column) -> None:
         raise DataError(
             f"unparseable timestamp {values.iloc[at]!r} (expected ISO 8601, unix seconds "
             "or YYYYMMDDhhmmss)",
+            path,
+            _row(values, at),
+            column,
+        )
+
+
+def _raise_mixed(odd: pd.Series, usual: pd.Series, values: pd.Series, path, column,
+                 odd_format: str, usual_format: str) -> None:
+    """A column whose values come in two formats (the ``odd`` rows in ``odd_format``, the
+    ``usual`` rows in ``usual_format``) is one error naming both, not a valid value reported
+    as unparseable."""
+    if bool(odd.any()) and bool(usual.any()):
+        at = int(np.flatnonzero(odd.to_numpy())[0])
+        other = int(np.flatnonzero(usual.to_numpy())[0])
+        raise DataError(
+            f"mixed timestamp formats: {values.iloc[at]!r} is {odd_format} but row "
+            f"{_row(values, other)} ({values.iloc[other]!r}) is {usual_format}; use one format "
+            "per column",
             path,
             _row(values, at),
             column,

@@ -292,6 +292,9 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     if n_users < 0:
         raise UserInputError(f"--users must be >= 0, got {n_users}")
     run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / ("individual" if backend == "keras" else "device")
+    if out.exists() and not out.is_dir():  # checked again under the lock; here before any work
+        raise UserInputError(f"{out} is a file, not an output directory")
     run = load_run(run_dir)
     if not config.min_history:  # the run's
         config = dataclasses.replace(config, min_history=int(run.config.min_history))
@@ -308,7 +311,6 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     users, stats, data_path = load_users(run, data, mapping, config, n_users)
     tokens = list(run.vocabs.intent.tokens)
     oracle_path, oracle_scores = load_oracle_scores(users, data_path, oracle, tokens)
-    out = Path(out) if out else run_dir / ("individual" if backend == "keras" else "device")
     with run_lock(out):  # one writer per output directory
         start = time.perf_counter()
         finished = FinishedUsers(out / FINISHED_USERS, stage_fingerprint(
