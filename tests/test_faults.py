@@ -4,13 +4,13 @@ must resume to exactly the uninterrupted run's results (issue 12).
 The kills are deterministic: the library calls ``pitune_tf.common.fault.fault_point`` at
 named points, and a child process started with ``PITUNE_FAULT=<point>`` sends itself SIGKILL
 there (no cleanup handler runs, as with a real ``kill -9``). Each command gets one case in
-the default run; the other points are marked slow (``--runslow``).
+the default run when it is fast enough; the others are marked slow (``--runslow``).
 
 | command | kill points (default run in bold) |
 |---|---|
-| ``trainers.population`` | **teacher_epoch:1**, teacher_checkpoint:1, teacher_best:1, student_epoch:1, write:metrics.json |
-| ``trainers.uaf`` | **uaf_soft_epoch:1**, uaf_pretrain_epoch:1, uaf_pretrain_best:2, uaf_soft_best:1, uaf_soft_scored:1, write:metrics.json |
-| ``trainers.individual`` | **user:1**, user:2, write:per_user.csv |
+| ``trainers.population`` | teacher_epoch:1, teacher_checkpoint:1, teacher_best:1, student_epoch:1, write:metrics.json |
+| ``trainers.uaf`` | uaf_soft_epoch:1, uaf_pretrain_epoch:1, uaf_pretrain_best:2, uaf_soft_best:1, uaf_soft_scored:1, write:metrics.json |
+| ``trainers.individual`` | **user:1**, write:per_user.csv |
 | any atomic write | **write:<file>**: the previous file stays whole |
 """
 
@@ -89,12 +89,13 @@ def population_reference(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # three processes: about 55 s of CPU
 @pytest.mark.parametrize("fault", [
     "teacher_epoch:1",
-    pytest.param("teacher_checkpoint:1", marks=pytest.mark.slow),  # state.json lags the checkpoint
-    pytest.param("teacher_best:1", marks=pytest.mark.slow),  # best weights written, best.json not
-    pytest.param("student_epoch:1", marks=pytest.mark.slow),
-    pytest.param("write:metrics.json", marks=pytest.mark.slow),  # the last file of the run
+    "teacher_checkpoint:1",  # state.json lags the checkpoint
+    "teacher_best:1",  # best weights written, best.json not
+    "student_epoch:1",
+    "write:metrics.json",  # the last file of the run
 ])
 def test_population_resumes_to_the_uninterrupted_run(population_reference, tmp_path, fault):
     out = tmp_path / "run"
@@ -139,13 +140,14 @@ def uaf_reference(tmp_path_factory):
     return out
 
 
+@pytest.mark.slow  # three processes: about 50 s of CPU
 @pytest.mark.parametrize("fault", [
     "uaf_soft_epoch:1",  # fine-tuning, after epoch 1's backup
-    pytest.param("uaf_pretrain_epoch:1", marks=pytest.mark.slow),
-    pytest.param("uaf_pretrain_best:2", marks=pytest.mark.slow),  # best weights, no state.json
-    pytest.param("uaf_soft_best:1", marks=pytest.mark.slow),
-    pytest.param("uaf_soft_scored:1", marks=pytest.mark.slow),  # state.json ahead of the backup
-    pytest.param("write:metrics.json", marks=pytest.mark.slow),  # the mode's metrics.json
+    "uaf_pretrain_epoch:1",
+    "uaf_pretrain_best:2",  # best weights, no state.json
+    "uaf_soft_best:1",
+    "uaf_soft_scored:1",  # state.json ahead of the backup
+    "write:metrics.json",  # the mode's metrics.json
 ])
 def test_uaf_resumes_to_the_uninterrupted_run(uaf_reference, tmp_path, fault):
     out = tmp_path / "run"
@@ -160,14 +162,14 @@ def test_uaf_resumes_to_the_uninterrupted_run(uaf_reference, tmp_path, fault):
 
 # ------------------------------------------------------------------ individual stage
 
-INDIVIDUAL = ["--method", "none,finetune,pituning"]  # with the progress bar (on stderr)
+INDIVIDUAL = ["--method", "none,pituning"]  # with the progress bar (on stderr)
 
 
 @pytest.fixture(scope="module")
 def individual_reference(tmp_path_factory):
     from individual_fixtures import make_tiny_run
 
-    run = make_tiny_run(tmp_path_factory.mktemp("individual") / "run", n_users=3,
+    run = make_tiny_run(tmp_path_factory.mktemp("individual") / "run", n_users=2,
                         with_teacher=False)
     out = run.parent / "uninterrupted"
     run_cli("trainers.individual", ["--run", run, *INDIVIDUAL, "--out", out])
@@ -188,7 +190,6 @@ def assert_same_per_user(got_path, want_path):
 
 @pytest.mark.parametrize("fault", [
     "user:1",
-    pytest.param("user:2", marks=pytest.mark.slow),
     pytest.param("write:per_user.csv", marks=pytest.mark.slow),  # every user done
 ])
 def test_individual_stage_resumes_to_the_uninterrupted_run(individual_reference, tmp_path,
@@ -196,10 +197,10 @@ def test_individual_stage_resumes_to_the_uninterrupted_run(individual_reference,
     run, reference = individual_reference
     out = tmp_path / "out"
     run_cli("trainers.individual", ["--run", run, *INDIVIDUAL, "--out", out], fault=fault)
-    done = int(fault.split(":")[1]) if fault.startswith("user:") else 3
+    done = int(fault.split(":")[1]) if fault.startswith("user:") else 2
     assert len(list((out / ".users").glob("*.pkl"))) == done  # the finished users are kept
     proc = run_cli("trainers.individual", ["--run", run, *INDIVIDUAL, "--out", out])
-    assert f"{done}/3" in proc.stderr  # the progress bar starts at the users already done
+    assert f"{done}/2" in proc.stderr  # the progress bar starts at the users already done
     assert_same_per_user(out / "per_user.csv", reference / "per_user.csv")
     got, want = read_json(out / "summary.json"), read_json(reference / "summary.json")
     assert_same_results(got["methods"], want["methods"], "methods")
