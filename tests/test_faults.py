@@ -66,6 +66,16 @@ def assert_same_results(got, want, where="", rel=1e-6):
         assert got == want, where
 
 
+def listing_all(folder) -> list[str]:
+    """Every name under ``folder``, hidden ones included, relative to it."""
+    return sorted(str(p.relative_to(folder)) for p in Path(folder).rglob("*"))
+
+
+def no_temporaries(folder) -> None:
+    stale = [name for name in listing_all(folder) if ".tmp" in name]
+    assert not stale, stale
+
+
 def read_json(path):
     return json.loads(Path(path).read_text())
 
@@ -106,6 +116,7 @@ def test_population_resumes_to_the_uninterrupted_run(population_reference, tmp_p
     assert got["intents"] == want["intents"]
     np.testing.assert_allclose(got["p_out"], want["p_out"], rtol=1e-6)
     assert not (out / ".checkpoints").exists()
+    no_temporaries(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # no lock, nothing aside
 
 
@@ -158,6 +169,7 @@ def test_uaf_resumes_to_the_uninterrupted_run(uaf_reference, tmp_path, fault):
     assert len(history["loss"]) == len(history["val_loss"]) == 2  # no epoch lost to the kill
     assert len(read_json(out / "modes/soft/metrics.json")["train_losses"]["loss"]) == 2
     assert not (out / "modes/soft/backup").exists() and not (out / "pretrain/backup").exists()
+    no_temporaries(out)
 
 
 # ------------------------------------------------------------------ individual stage
@@ -236,10 +248,12 @@ def test_a_write_killed_midway_leaves_the_previous_file_whole(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stderr
     assert target.read_text() == '{"previous": true}\n'
+    (stale,) = tmp_path.glob(".summary.json.*.tmp")  # the killed writer's complete temporary
     env.pop("PITUNE_FAULT")
     subprocess.run([sys.executable, "-c", code, str(target)], cwd=ROOT, env=env, check=True,
                    timeout=120)
     assert len(read_json(target)["new"]) == 100000
+    assert listing_all(tmp_path) == ["summary.json"]  # the next write removed the temporary
 
 
 @pytest.mark.slow
