@@ -28,6 +28,7 @@ from pathlib import Path  # noqa: E402
 from pitune_tf.common.atomic import write_text  # noqa: E402
 from pitune_tf.common.cli import run_main  # noqa: E402
 from pitune_tf.common.errors import UserInputError  # noqa: E402
+from pitune_tf.common.plotting import markdown_images, rebase_images  # noqa: E402
 from pitune_tf.metrics import INTENT_METRIC_COLUMNS as METRIC_COLUMNS  # noqa: E402
 
 
@@ -59,11 +60,15 @@ def _population_table(metrics):
 
 
 def write_report(run_dir, timings):
-    """RUN/report.md: population test metrics, the individual tables, the forgotten sets."""
+    """RUN/report.md: population test metrics and figures, the individual tables and figure,
+    the forgotten sets."""
+    from pitune_tf.population.plots import plot_paths
+
     run_dir = Path(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     summary = json.loads((run_dir / "individual" / "summary.json").read_text())
-    results = (run_dir / "individual" / "results.md").read_text()
+    results = rebase_images((run_dir / "individual" / "results.md").read_text(), "individual")
+    figures = markdown_images(plot_paths(run_dir), run_dir)
     forget_sizes = [len(v) for v in summary["forget_sets"].values()]
     lines = [
         "# PITuning demo report", "",
@@ -72,6 +77,9 @@ def write_report(run_dir, timings):
         f"{summary['workers']} workers).", "",
         "## Population stage (test windows of the population users)", "",
         _population_table(metrics), "",
+        *(["Figures (`RUN/plots/`): training curves, IAT attention map (PITuning Fig. 6), "
+           "predicted vs true intent distribution (Fig. 7), confusion matrix.", ""]
+          + [f"{line}\n" for line in figures] if figures else []),
         results, "",
         "## Forgotten sets (PITuning Eq. 8-10)", "",
         f"Static threshold: {summary['config']['static_threshold'] or '0.2 / N_I (default)'}; "

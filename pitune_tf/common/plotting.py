@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import re
 from pathlib import Path
 
 from pitune_tf.common.atomic import atomic_path
@@ -91,3 +92,14 @@ def markdown_images(paths, base) -> list[str]:
             rel = path.relative_to(base).as_posix()
             lines.append(f"![{path.stem.replace('_', ' ')}]({rel})")
     return lines
+
+
+_RELATIVE_IMAGE = re.compile(r"!\[([^\]]*)\]\((?![a-zA-Z][a-zA-Z0-9+.-]*:|/)([^)\s]+)\)")
+
+
+def rebase_images(markdown, prefix) -> str:
+    """``markdown`` with each relative image link prefixed by the folder ``prefix``, for a
+    file's text included in a file one folder up (``![x](gains.png)`` ->
+    ``![x](individual/gains.png)``); absolute paths and URLs stay."""
+    prefix = str(prefix).rstrip("/")
+    return _RELATIVE_IMAGE.sub(lambda m: f"![{m.group(1)}]({prefix}/{m.group(2)})", markdown)

@@ -1,9 +1,9 @@
 """The individual stage as one function: every user of an individual log personalized from a
 population run, on the Keras or the LiteRT backend, in one or several processes, with the
 results written to a directory (``per_user.csv``, ``summary.json``, ``results.md``,
-optionally ``predictions.csv`` and ``compare.md``). When the log comes with a user oracle
-(``pitune_tf.data.intent_oracle``), every table gets its ``oracle`` row and every method
-its ``gap_closed`` (``pitune_tf.individual.report``)."""
+``gains.png``, optionally ``predictions.csv`` and ``compare.md``). When the log comes with a
+user oracle (``pitune_tf.data.intent_oracle``), every table gets its ``oracle`` row and every
+method its ``gap_closed`` (``pitune_tf.individual.report``)."""
 
 from __future__ import annotations
 
@@ -198,7 +198,9 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
 
     ``oracle``: the user oracle's file; None looks beside the log (``<stem>_oracle.parquet``,
     e.g. ``RUN/data/individual_oracle.parquet``), False runs without one."""
+    from pitune_tf.common.plotting import markdown_images
     from pitune_tf.individual.evaluation import predictions_frame
+    from pitune_tf.individual.plots import write_individual_plots
     from pitune_tf.individual.report import (
         device_models,
         lgbm_device_row,
@@ -242,6 +244,7 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "per_user.csv") as tmp:
             per_user.to_csv(tmp, index=False)
+        plots = write_individual_plots(out, per_user)  # a failing plot is only a warning
         if dump_predictions:
             frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
                                         scores, tokens, method=method)
@@ -271,7 +274,8 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
         summary_json["device_models"] = device
         write_json(out / "summary.json", summary_json)
         table = markdown_tables(summary, device, stats, config)
-        write_text(out / "results.md", table)
+        figures = markdown_images(plots, out)
+        write_text(out / "results.md", table + "".join(f"\n{line}\n" for line in figures))
         summary_json["table"] = table
         if compare:
             from pitune_tf.individual.report import compare_tables
