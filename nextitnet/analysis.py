@@ -33,15 +33,15 @@ def plot_utilisation(rows: dict[str, list[float]], path) -> None:
     plt = pyplot()
     names = list(rows)
     values = np.array([rows[n] for n in names], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * values.shape[1], 0.8 + 0.5 * len(names)))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 + 0.7 * values.shape[1]), 1.0 + 0.5 * len(names)))
     image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
     ax.set_xticks(range(values.shape[1]), [str(i + 1) for i in range(values.shape[1])])
     ax.set_yticks(range(len(names)), [LABELS.get(n, n) for n in names])
     ax.set_xlabel("residual block")
     for (r, c), v in np.ndenumerate(values):
         ax.text(c, r, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.6 else "k", fontsize=8)
-    ax.set_title("Share of users through each fine-tuned block (UAF Figure 3)", fontsize=9)
-    fig.colorbar(image, ax=ax, label="fine-tuned block utilisation")
+    ax.set_title("Fine-tuned block utilisation (UAF Figure 3)", fontsize=9)
+    fig.colorbar(image, ax=ax, label="share of users")
     save_png(fig, path)
 
 
@@ -60,11 +60,12 @@ def plot_curves(panels: dict[str, dict[str, list[float]]], path, selection=None,
     plt = pyplot()
     best_epochs = best_epochs or {}
     fig, axes = plt.subplots(1, len(panels), squeeze=False, figsize=(6 * len(panels), 4.2))
-    colours = plt.get_cmap("tab20")
+    n_curves = max((len(c) for c in panels.values()), default=1)
+    colours = plt.get_cmap("tab10" if n_curves <= 10 else "tab20")
     for ax, (metric, curves) in zip(axes[0], panels.items()):
         for index, (name, values) in enumerate(curves.items()):
             epochs = range(1, len(values) + 1)
-            colour = colours(index % 20)
+            colour = colours(index % colours.N)
             ax.plot(epochs, values, marker="o", markersize=4, color=colour,
                     linestyle="-" if name in ("hard", "soft", "rl", "random") else "--",
                     label=LABELS.get(name, name))

@@ -21,6 +21,8 @@ and prints the test table. The run directory (``pitune_tf.population.run_directo
 
     config.json  vocab.json  teacher/  student.keras  metrics.json  p_out.json
     summaries/{teacher,student}.txt  logs/{teacher,student}/ (TensorBoard)
+    training.json  (per phase: epochs run, the kept epoch, the per-epoch history)
+    plots/{training_curves,attention_map,intent_distribution,confusion_matrix}.png
     data/individual.parquet   (the individual users' events, when known)
 """
 

@@ -37,7 +37,7 @@ def per_user_gains(per_user, metric, baseline="none") -> dict[str, np.ndarray]:
 
 
 def plot_gains(per_user, path, baseline="none") -> Path:
-    """One panel per metric of GAIN_METRICS: a box per method over users, each user a dot,
+    """One panel (row) per metric of GAIN_METRICS: a box per method over users, each user a dot,
     the mean a diamond, 0 (no gain over ``baseline``) a line.
 
     Args:
@@ -50,10 +50,10 @@ def plot_gains(per_user, path, baseline="none") -> Path:
     methods = list(next(iter(gains.values())))
     if not methods:
         raise ValueError(f"per_user.csv has no {baseline!r} rows or no other method")
-    fig, axes = plt.subplots(1, len(GAIN_METRICS), squeeze=False,
-                             figsize=(2.0 + 1.5 * len(methods) * len(GAIN_METRICS), 4.2))
+    fig, axes = plt.subplots(len(GAIN_METRICS), 1, squeeze=False, sharex=True,
+                             figsize=(max(6.0, 1.5 + 0.8 * len(methods)), 3.2 * len(GAIN_METRICS)))
     rng = np.random.default_rng(0)  # horizontal jitter of the dots only
-    for ax, (label, by_method) in zip(axes[0], gains.items()):
+    for ax, (label, by_method) in zip(axes[:, 0], gains.items()):
         values = [by_method[m] for m in methods]
         ax.axhline(0.0, color="0.3", linewidth=1)
         ax.boxplot(values, widths=0.6, showfliers=False, medianprops={"color": "tab:orange"})
@@ -64,6 +64,7 @@ def plot_gains(per_user, path, baseline="none") -> Path:
                 ax.scatter(k, np.mean(v), marker="D", s=40, color="tab:red", zorder=4,
                            label="mean over users" if k == 1 else None)
         ax.set_xticks(range(1, len(methods) + 1), methods, rotation=30, ha="right")
+        ax.tick_params(labelbottom=True)
         ax.set_ylabel(f"{label} gain over {baseline}")
         ax.set_title(f"Per-user {label} gain over '{baseline}'")
         ax.grid(axis="y", alpha=0.3)
