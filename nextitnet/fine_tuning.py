@@ -81,7 +81,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
         task: EncodedTask.
         backbone: NextItNet or None. The pretrained backbone (modes of ``PRETRAINED_MODES``).
         run_dir: Path. The run (or profile label's) directory.
-        objective: str. "bpr", "bce" or "ce" (profile prediction).
+        objective: str. "bpr", "bce", "softmax" or "ce" (profile prediction).
         verbose: Keras ``fit`` verbosity.
         source_windows: int array [n, L + 1] or None. Every source window (MTL's source
             objective).
@@ -116,6 +116,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
     if config.head_bias_init == "popularity" and objective != "ce":
         counts = np.bincount(train["target"], minlength=task.n_outputs).astype(np.float32)
         model.head.dense.bias.assign(np.log1p(counts))  # b_n: the model starts at MostPop
+        model.head.dense.kernel.assign(tf.zeros_like(model.head.dense.kernel))  # W_n = 0
     monitor = ValidationMonitor(
         model, lambda logs: score_fn(predict(model, val["source"])[0], val), metric, stage,
         patience=config.patience)
