@@ -16,6 +16,7 @@ from nextitnet.evaluation import (
     predict,
     profile_metrics,
     recommendation_metrics,
+    streamed_logits,
 )
 from nextitnet.training import fit_resumable, seed_everything
 from nextitnet.uaf_learner import UAFLearner
@@ -118,7 +119,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
         model.head.dense.bias.assign(np.log1p(counts))  # b_n: the model starts at MostPop
         model.head.dense.kernel.assign(tf.zeros_like(model.head.dense.kernel))  # W_n = 0
     monitor = ValidationMonitor(
-        model, lambda logs: score_fn(predict(model, val["source"])[0], val), metric, stage,
+        model, lambda logs: score_fn(streamed_logits(model, val["source"]), val), metric, stage,
         patience=config.patience)
     start = time.time()
     fit_resumable(
@@ -127,10 +128,10 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
         callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: learner.start_epoch(e))],
     )
     model.load_weights(str(stage / "best.weights.h5"))
-    logits, gates = predict(model, test["source"])
+    _, gates = predict(model, test["source"], keep_logits=False)
     metrics = {
         "mode": mode,
-        "test": score_fn(logits, test),
+        "test": score_fn(streamed_logits(model, test["source"]), test),
         "best_epoch": monitor.state["best"]["epoch"],
         "stopped_epoch": monitor.state.get("stopped_epoch"),
         "val_curve": monitor.curve(),
