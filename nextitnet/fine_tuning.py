@@ -29,8 +29,14 @@ from pitune_tf.common.keras import keras, tf
 
 def new_uaf_model(mode, config, task) -> UAFModel:
     """The UAFModel of ``mode`` with ``config``'s shape for ``task``'s vocabularies."""
+    return build_uaf_model(mode, config, len(task.source_vocab), task.n_outputs)
+
+
+def build_uaf_model(mode, config, n_items, n_outputs) -> UAFModel:
+    """The UAFModel of ``mode`` with ``config``'s shape, ``n_items`` source ids and
+    ``n_outputs`` output ids (what :func:`fine_tune` trains and ``from_run`` reloads)."""
     return UAFModel(
-        len(task.source_vocab), task.n_outputs, mode=mode, embedding_dim=config.embedding_dim,
+        n_items, n_outputs, mode=mode, embedding_dim=config.embedding_dim,
         block_dilations=config.block_dilations, kernel_size=config.kernel_size,
         policy_kind=config.policy, policy_dim=config.policy_dim,
         policy_dilations=config.policy_dilations, temperature=config.temperature,
