@@ -32,22 +32,27 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.population import run_population  # noqa: E402
-from pitune_tf.population.command_line import (  # noqa: E402
-    build_parser,
-    config_from_args,
-    format_table,
-)
+from pitune_tf.population.command_line import build_parser, config_from_args  # noqa: E402
 
 
-def main(argv=None):
+def run(argv=None):
+    """Parses ``argv`` and runs the population stage (TensorFlow is imported here, after
+    parsing, so that ``--help`` is instant); raises UserInputError on bad input."""
     args = build_parser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     config = config_from_args(args)
+    from pitune_tf.population import run_population
+    from pitune_tf.population.command_line import format_table
+
     metrics = run_population(config, args.out, overwrite=args.overwrite)
     print(format_table(metrics))
     print(f"run directory: {Path(args.out).resolve()} ({metrics['seconds']} s)")
     return 0
 
 
+def main(argv=None) -> int:
+    """Entry point (``python -m trainers.population``, ``pitune-train``): the exit status."""
+    return run_main(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

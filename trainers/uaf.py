@@ -28,15 +28,12 @@ The work is done by ``nextitnet.uaf_runner.run_uaf``; this module parses the com
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from nextitnet.data import build_ml1m_genre_split, generate_cross_domain, read_atomic, read_coldrec
+from nextitnet.modes import RUN_MODES  # no TensorFlow: --help stays instant
 from nextitnet.uaf_config import PRESETS, UAFConfig
-from nextitnet.uaf_runner import RUN_MODES, run_uaf
-from pitune_tf.common import _env  # noqa: F401
-from pitune_tf.common.cli import run_main
-from pitune_tf.common.config import resolve_config
+from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common.cli import CONFIG_HELP, HelpFormatter, add_output_options, run_main
 
 
 def parse_modes(text) -> list[str]:
@@ -45,7 +42,8 @@ def parse_modes(text) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trainers.uaf", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m trainers.uaf", description=__doc__.split("\n")[0],
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--mode", default="soft", type=parse_modes,
                         help=f"one of {', '.join(RUN_MODES)}, a comma-separated list of them, or all")
     parser.add_argument("--policy", choices=("nextitnet", "gru"), help="policy network (default nextitnet)")
@@ -62,19 +60,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-users", type=int, help="MovieLens: random subset of users")
     parser.add_argument("--pretrained", help="run directory or backbone .weights.h5 to reuse")
     parser.add_argument("--preset", default="demo", choices=sorted(PRESETS))
-    parser.add_argument("--config", help="JSON file of UAFConfig fields")
+    parser.add_argument("--config", help=CONFIG_HELP + " (keys of nextitnet/uaf_config.py)")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs")
     parser.add_argument("--pretrain-epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--out", default="runs/uaf", help="run directory")
-    parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of bars")
+    add_output_options(parser, quiet_help="one line per epoch instead of progress bars")
     return parser
 
 
 def load_data(args, config: UAFConfig):
     """(CrossDomainData, where it came from): ColdRec files, atomic files, MovieLens-1M or
     synthetic."""
+    from nextitnet.data import (
+        build_ml1m_genre_split,
+        generate_cross_domain,
+        read_atomic,
+        read_coldrec,
+    )
+
     if args.data_atomic:
         return read_atomic(args.data_atomic), f"atomic:{args.data_atomic}"
     if args.data:
@@ -84,13 +89,16 @@ def load_data(args, config: UAFConfig):
     return generate_cross_domain(config.synthetic, seed=config.seed), f"synthetic:{config.synthetic}"
 
 
-def main(argv=None):
+def run(argv=None):
+    """Parses ``argv`` and runs UAF (TensorFlow loads after parsing); raises UserInputError."""
+    from pitune_tf.common.config import resolve_config
+
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("absl").setLevel(logging.WARNING)
     flags = ("policy", "loss", "train_fraction", "epochs", "pretrain_epochs", "seed", "max_users", "batch_size")
     config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k) for k in flags})
     data, data_source = load_data(args, config)
+    from nextitnet.uaf_runner import run_uaf
+
     run_uaf(config, data, args.out, args.mode, task=args.task, pretrained=args.pretrained,
             data_source=data_source, verbose=2 if args.quiet else "auto")
     with open(f"{args.out}/table.md", encoding="utf-8") as table:
@@ -99,5 +107,10 @@ def main(argv=None):
     return 0
 
 
+def main(argv=None) -> int:
+    """Entry point (``python -m trainers.uaf``, ``pitune-uaf``): the exit status."""
+    return run_main(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -146,16 +146,21 @@ def run_users(run_dir, config, users, workers=1, progress=True, backend="keras",
     return results, engine
 
 
-def load_users(run, data=None, mapping=None, config=None, n_users=0):
-    """The individual users' :class:`UserData` and the skip statistics."""
+def load_users(run, data=None, mapping=None, config=None, n_users=0, schema=None):
+    """The individual users' :class:`UserData` and the skip statistics; ``schema``
+    (:class:`pitune_tf.data.schema.Schema`) applies to ``data`` (the run's own
+    ``data/individual.parquet`` is canonical already)."""
     from pitune_tf.data import read_events
+    from pitune_tf.data.schema import ReadStats
     from pitune_tf.individual.user_data import prepare_users
 
     data_path = Path(data) if data else run.individual_data_path
     if data_path is None:
         raise UserInputError(f"run directory {run.run_dir} is missing data/individual.parquet; "
                              "pass --data")
-    df = read_events(data_path, mapping=mapping)
+    stats = ReadStats()
+    df = read_events(data_path, mapping=mapping, schema=schema if data else None, stats=stats)
+    stats.warn(data_path)
     users, stats = prepare_users(df, run.vocabs, history=run.config.history,
                                  slot_minutes=run.config.slot_minutes, fractions=config.fractions,
                                  days=config.split_days, train_days=config.train_days,
@@ -191,13 +196,14 @@ def load_oracle_scores(users, data_path, oracle, intent_tokens):
 
 def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0, workers=1,
                    backend="keras", model=None, litert_backend="auto", dump_predictions=False,
-                   compare=None, progress=True, oracle=None) -> dict:
+                   compare=None, progress=True, oracle=None, schema=None) -> dict:
     """The whole individual stage; writes ``out`` (default ``RUN/individual``, or
     ``RUN/device`` on the LiteRT backend) and returns ``summary.json``'s content with the
     markdown tables under ``"table"`` (and ``"comparison"`` with ``compare``).
 
     ``oracle``: the user oracle's file; None looks beside the log (``<stem>_oracle.parquet``,
-    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one."""
+    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one. ``schema``
+    (:class:`pitune_tf.data.schema.Schema`): how to read ``data``."""
     from pitune_tf.individual.evaluation import predictions_frame
     from pitune_tf.individual.report import (
         device_models,
@@ -227,7 +233,7 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     if backend == "litert":
         config = dataclasses.replace(config, batch_size=probe.batch_size)
         probe.config = config
-    users, stats, data_path = load_users(run, data, mapping, config, n_users)
+    users, stats, data_path = load_users(run, data, mapping, config, n_users, schema)
     tokens = list(run.vocabs.intent.tokens)
     oracle_path, oracle_scores = load_oracle_scores(users, data_path, oracle, tokens)
     out = Path(out) if out else run_dir / ("individual" if backend == "keras" else "device")

@@ -8,11 +8,23 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.population.population_config import PopulationConfig
 
 
+def read_user_events(path, config: PopulationConfig):
+    """The canonical events of ``path`` read with the run's mapping and schema
+    (``config.data_schema``); rows dropped or mapped to ``other`` and hints are logged."""
+    from pitune_tf.data import read_events
+    from pitune_tf.data.schema import ReadStats, Schema
+
+    stats = ReadStats()
+    df = read_events(path, config.mapping, Schema.from_dict(config.data_schema), stats)
+    stats.warn(path)
+    return df
+
+
 def load_data(config: PopulationConfig, with_oracle=False):
     """``(population_df, individual_df or None)`` canonical event tables; with
     ``with_oracle``, a third item: the individual users' oracle table
     (``pitune_tf.data.intent_oracle``) of the embedded synthetic data, None for files."""
-    from pitune_tf.data import read_events, split_users
+    from pitune_tf.data import split_users
 
     oracle = None
     if not config.data:
@@ -22,10 +34,10 @@ def load_data(config: PopulationConfig, with_oracle=False):
         population, individual = synthetic.population, synthetic.individual
         oracle = synthetic.individual_oracle
     elif len(config.data) == 2:
-        population = read_events(config.data[0], config.mapping)
-        individual = read_events(config.data[1], config.mapping)
+        population = read_user_events(config.data[0], config)
+        individual = read_user_events(config.data[1], config)
     else:
-        df = read_events(config.data[0], config.mapping)
+        df = read_user_events(config.data[0], config)
         population_users, individual_users = split_users(
             df["user_id"], config.individual_fraction, config.seed
         )

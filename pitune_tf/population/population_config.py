@@ -21,6 +21,8 @@ class PopulationConfig:
     # --- data ---
     data: list = field(default_factory=list)  # [] = embedded synthetic data; [events] or [population, individual]
     mapping: str | None = None  # event -> intent mapping file when the events have no intent column
+    data_schema: dict = field(default_factory=dict)  # the log's schema (columns, time_unit,
+    #   timezone, unmapped, merge_gap_s: pitune_tf.data.schema.Schema); {} = canonical
     synthetic_preset: str = "demo"  # pitune_tf.data.synthetic preset when no data is given
     individual_fraction: float = 0.2  # share of users held out for the individual stage (single file)
     history: int = 30  # L, events per window (Sec. 4.1.4)
@@ -104,6 +106,11 @@ class PopulationConfig:
             raise UserInputError(f"split must be 3 non-negative fractions, got {self.split}")
         if len(self.data) > 2:
             raise UserInputError("data takes one events file or a population/individual pair")
+        from pitune_tf.data.schema import Schema
+
+        if not isinstance(self.data_schema, dict):
+            raise UserInputError(f"data_schema must be a JSON object, got {self.data_schema!r}")
+        Schema.from_dict(self.data_schema)
 
     def epochs(self, phase) -> int:
         """The most epochs of ``phase`` (``"teacher"`` or ``"student"``): the configured
