@@ -3,6 +3,7 @@ banners on stderr, --config as JSON / YAML / a run's own config, console scripts
 
 import configparser
 import importlib
+import importlib.util
 import json
 import subprocess
 import sys
@@ -100,7 +101,7 @@ def test_console_scripts_point_at_main():
     for name in ("pitune-train", "pitune-personalize", "pitune-pipeline", "pitune-uaf",
                  "pitune-data", "pitune-convert", "pitune-predict"):
         assert name in scripts, name
-    for name, target in scripts.items():
+    for target in scripts.values():
         module, function = target.split(":")
         if importlib.util.find_spec(module) is None:  # pitune_tf.predict: written separately
             continue

@@ -9,10 +9,13 @@ Commands::
     python -m trainers.population --no-reconstruction --tuning partial --backbone random:4x128
     python -m trainers.population --preset paper --data events.parquet --out runs/paper
     python -m trainers.population --data population.csv individual.csv --mapping map.csv
-    python -m trainers.population --config my.json --alpha 0.7 --temperature 2
+    python -m trainers.population --config my.yaml --alpha 0.7 --temperature 2
+    python -m trainers.population --config runs/demo --seed 1 --out runs/demo_seed1   # a run's config
+    python -m trainers.population --data log.csv --mapping apps.csv --time-unit ms \\
+        --columns user_id=uid,timestamp=ts,event=app --timezone Asia/Shanghai --unmapped other
 
-Precedence: command line > ``--config FILE.json`` > ``--preset`` defaults. Running again with
-the same ``--out`` resumes an interrupted run from its last completed epoch and ends with the
+Precedence: command line > ``--config`` (JSON, YAML or a run's config.json) > ``--preset``
+defaults. Running again with the same ``--out`` resumes an interrupted run from its last completed epoch and ends with the
 same result as an uninterrupted one (with dropout 0, the demo's setting); a finished run
 directory is only replaced with ``--overwrite``.
 
