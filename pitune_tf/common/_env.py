@@ -36,6 +36,7 @@ BANNER_PATTERN = re.compile(
     r"|Unable to register cu(DNN|FFT|BLAS) factory"
     r"|computation_placer\.cc"
     r"|This TensorFlow binary is optimized to use available CPU instructions"
+    r"|^To enable the following instructions: .* rebuild TensorFlow"
     r"|TF-TRT Warning"
 )
 
