@@ -54,8 +54,8 @@ class UAFConfig:
     def __post_init__(self):
         if self.policy not in ("nextitnet", "gru"):
             raise UserInputError(f"policy must be nextitnet or gru, got {self.policy!r}")
-        if self.loss not in ("bpr", "bce"):
-            raise UserInputError(f"loss must be bpr or bce, got {self.loss!r}")
+        if self.loss not in ("bpr", "bce", "softmax"):
+            raise UserInputError(f"loss must be bpr, bce or softmax, got {self.loss!r}")
         if self.epochs < 1 or self.pretrain_epochs < 0 or self.patience < 0:
             raise UserInputError("epochs must be >= 1, pretrain_epochs and patience >= 0")
         if not 0.0 <= self.pretrain_val_share < 1.0:
