@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", default="soft", type=parse_modes,
                         help=f"one of {', '.join(RUN_MODES)}, a comma-separated list of them, or all")
     parser.add_argument("--policy", choices=("nextitnet", "gru"), help="policy network (default nextitnet)")
-    parser.add_argument("--loss", choices=("bpr", "bce", "softmax"), help="fine-tuning loss (default bpr)")
+    parser.add_argument("--loss", choices=("bpr", "bce", "softmax"), help="fine-tuning loss (default softmax; bpr is UAF Eq. 8)")
     parser.add_argument("--task", default="recommendation", choices=("recommendation", "profile"))
     parser.add_argument("--train-fraction", type=float, help="share of the training split (Table 5)")
     source = parser.add_mutually_exclusive_group()
