@@ -1,0 +1,200 @@
+"""The settings and the run cache of PITuning's experiment suite: which population runs and
+individual-stage runs an experiment needs, built once under ``OUT/runs`` and reused.
+
+- Population runs (``OUT/runs/population/<name>``): the given run ``RUN`` is reused as is;
+  a variant (no IAT, no reconstruction, another history length L, OFA) is ``RUN``'s config
+  with the variant's changes and the preset's ``population`` budget (fewer windows and
+  epochs on the demo preset, so the suite runs in minutes), trained with
+  ``pitune_tf.population.run_population`` (resumable; a finished one is reused). When the
+  budget changes anything, the comparisons use a ``full`` run at that same budget, not
+  ``RUN``, so every bar of a figure had the same training.
+- Individual runs (``OUT/runs/individual/<key>/seed<k>``): ``run_individual`` with
+  ``IndividualConfig(seed=k, ...)`` (a finished one, with its ``summary.json``, is reused).
+  Seeds vary the individual stage (per-user batch order and initial state of the tuned
+  heads); the population runs are trained once, with ``RUN``'s seed.
+
+Every individual-level table carries the trivial baselines on the same users' test windows
+(``most_frequent``: the population's intent shares; ``last_event_intent``: the intent of the
+user's last event, as in ``pitune_tf.population.evaluation.baseline_scores``) and, when the
+log comes with a user oracle (the synthetic data), the ``oracle`` row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pitune_tf.common.errors import UserInputError
+
+METRICS = ("prec_w", "rec_w", "prec_m", "rec_m", "ndcg@3", "ndcg@5")  # PITuning Table 2's columns
+TRIVIAL = ("most_frequent", "last_event_intent")
+
+# Sizes of a suite. users: individual users (0 = all); split_days / train_days: Fig. 9's
+# protocol (the Honor split, and the training days kept); histories: Fig. 10's L values;
+# population: PopulationConfig changes applied to every extra population run (the budget);
+# individual: IndividualConfig changes of every individual run; clusters / cluster_users:
+# Fig. 1's KMeans k and user sample.
+SUITE_PRESETS = {
+    "tiny": dict(users=3, split_days=(7, 1, 4), train_days=(2, 7), histories=(4, 8),
+                 population=dict(teacher_epochs=1, student_epochs=1, max_train_windows=2000),
+                 individual=dict(max_epochs=2, lgbm_iterations=20), clusters=3, cluster_users=200),
+    "demo": dict(users=0, split_days=(7, 1, 4), train_days=(1, 3, 5, 7), histories=(10, 20, 30),
+                 population=dict(max_train_windows=5000, teacher_epochs=2, student_epochs=1),
+                 individual={}, clusters=4, cluster_users=1000),
+    "full": dict(users=0, split_days=(7, 1, 4), train_days=(1, 3, 5, 7), histories=(10, 20, 30, 40),
+                 population={}, individual={}, clusters=4, cluster_users=1000),
+}
+
+
+@dataclasses.dataclass
+class PITuningSuite:
+    """The context of PITuning's experiments.
+
+    Args:
+        run_dir: Path. The finished population run (``trainers.population --out``).
+        out_dir: Path. The experiments folder (runs under ``out_dir/runs``).
+        preset: str. A key of ``SUITE_PRESETS``.
+        seeds: int. Seeds of each individual-level setting.
+        first_seed: int. Seed k is ``first_seed + k``.
+        workers: int. Processes of the individual stage.
+    """
+
+    run_dir: Path
+    out_dir: Path
+    preset: str = "demo"
+    seeds: int = 3
+    first_seed: int = 0
+    workers: int = 1
+    _cache: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        from pitune_tf.population import load_run
+
+        if self.preset not in SUITE_PRESETS:
+            raise UserInputError(f"unknown suite preset {self.preset!r}; choose from {sorted(SUITE_PRESETS)}")
+        if self.seeds < 1 or self.workers < 1:
+            raise UserInputError(f"--seeds and --workers must be >= 1, got {self.seeds}, {self.workers}")
+        self.run_dir, self.out_dir = Path(self.run_dir), Path(self.out_dir)
+        self.settings = SUITE_PRESETS[self.preset]
+        self._cache["run", str(self.run_dir)] = load_run(self.run_dir)  # a bad run fails first
+
+    @property
+    def run(self):
+        """The given population run (``load_run``)."""
+        return self.load_run(self.run_dir)
+
+    def load_run(self, path):
+        from pitune_tf.population import load_run
+
+        key = ("run", str(path))
+        if key not in self._cache:
+            self._cache[key] = load_run(path)
+        return self._cache[key]
+
+    def seed_list(self) -> list[int]:
+        return [self.first_seed + k for k in range(self.seeds)]
+
+    # ----------------------------------------------------------------- population runs
+
+    def population_run(self, name: str, **changes) -> Path:
+        """The population run of variant ``name``: ``RUN``'s config with ``changes`` and the
+        preset's budget; ``RUN`` itself when that changes nothing."""
+        from pitune_tf.population import run_population
+
+        base = self.run.config
+        config = base.replace(**{**self.settings["population"], **changes})
+        if config.to_dict() == base.to_dict():
+            return self.run_dir
+        path = self.out_dir / "runs" / "population" / name
+        if not (path / "metrics.json").is_file():
+            print(f"population run {name}: {changes or 'the budget of the suite'}", flush=True)
+            run_population(config, path)
+        return path
+
+    def full_run(self) -> Path:
+        """The complete method's population run at the suite's budget (``RUN`` when the
+        budget is ``RUN``'s)."""
+        return self.population_run("full")
+
+    # ----------------------------------------------------------------- individual runs
+
+    def individual_config(self, seed, methods, **changes):
+        from pitune_tf.individual.individual_config import IndividualConfig
+
+        return IndividualConfig(**{**self.settings["individual"], **changes, "seed": seed,
+                                   "methods": tuple(methods)})
+
+    def individual(self, population_dir, key, seed, methods, **changes) -> dict:
+        """``{method: evaluate_users result}`` of an individual-stage run on
+        ``population_dir``'s individual users: the trivial baselines first, then ``methods``,
+        then the oracle (when the log has one)."""
+        from pitune_tf.individual.stage import run_individual
+
+        config = self.individual_config(seed, methods, **changes)
+        out = self.out_dir / "runs" / "individual" / key / f"seed{seed}"
+        summary_file = out / "summary.json"
+        if not summary_file.is_file():
+            print(f"individual stage {key}, seed {seed}: {', '.join(methods)}", flush=True)
+            run_individual(population_dir, config, out=out, n_users=self.settings["users"],
+                           workers=self.workers, progress=False)
+        summary = json.loads(summary_file.read_text())["methods"]
+        ordered = dict(self.trivial(population_dir, config))
+        ordered.update({m: s for m, s in summary.items() if m != "oracle"})
+        if "oracle" in summary:
+            ordered["oracle"] = summary["oracle"]
+        return ordered
+
+    def trivial(self, population_dir, config) -> dict:
+        """The trivial baselines' ``evaluate_users`` results on the test windows of the users
+        an individual run with ``config`` evaluates."""
+        from pitune_tf.individual.evaluation import evaluate_users
+        from pitune_tf.individual.stage import load_users
+
+        run = self.load_run(population_dir)
+        key = ("trivial", str(population_dir), config.fractions, config.split_days, config.train_days)
+        if key not in self._cache:
+            if not config.min_history:  # the run's, as run_individual does
+                config = dataclasses.replace(config, min_history=int(run.config.min_history))
+            users, _, _ = load_users(run, config=config, n_users=self.settings["users"])
+            tokens = list(run.vocabs.intent.tokens)
+            y_true = [np.asarray(u.test.label) for u in users]
+            scores = trivial_scores(users, run.p_pop)
+            self._cache[key] = {name: evaluate_users(y_true, scores[name], run.p_pop, n_rare=config.n_rare,
+                                                     intent_tokens=tokens) for name in TRIVIAL}
+        return self._cache[key]
+
+
+def trivial_scores(users, p_pop) -> dict:
+    """Per user, the trivial baselines' scores ``[n_test, n_intents]`` on its test windows.
+
+    ``most_frequent``: the population's intent shares ``p_pop`` on every window.
+    ``last_event_intent``: one-hot on the intent of the window's last history event (the
+    event before the one predicted), ties broken by ``p_pop`` (``+ 1e-3 * p_pop``), as in
+    ``pitune_tf.population.evaluation.baseline_scores``.
+
+    Args:
+        users: list of ``pitune_tf.individual.user_data.UserData``.
+        p_pop: float array [n_intents].
+    """
+    p_pop = np.asarray(p_pop, dtype=np.float64)
+    most, last = [], []
+    for user in users:
+        n = len(user.test.label)
+        most.append(np.tile(p_pop[None, :], (n, 1)))
+        previous = user.event_intent[np.asarray(user.test_event_index) - 1]  # [n]
+        one_hot = np.zeros((n, len(p_pop)))
+        one_hot[np.arange(n), previous] = 1.0
+        last.append(one_hot + 1e-3 * p_pop[None, :])
+    return {"most_frequent": most, "last_event_intent": last}
+
+
+def metric_row(summary: dict) -> dict:
+    """The pooled METRICS, the mean recall of the rarest intents and each one's recall
+    (``rec[<intent>]``) of one ``evaluate_users`` result."""
+    row = {m: summary["pooled"][m] for m in METRICS}
+    row["rare_recall_mean"] = summary.get("rare_recall_mean", float("nan"))
+    row.update({f"rec[{name}]": value for name, value in summary.get("rare", {}).items()})
+    return row
