@@ -164,3 +164,29 @@ def test_pituning_suite_end_to_end_tiny(tmp_path):
     fig9 = pd.read_csv(out / "pituning_fig9.csv")
     assert sorted(set(fig9["train_days"])) == [2, 7]
     assert "## PITuning Figure 10" in (out / "index.md").read_text()
+
+
+def test_mpda_retrieval_hand_computed():
+    from pitune_tf.data import Windows
+    from pitune_tf.individual.mpda import MPDA, _unit
+
+    def windows(n):
+        z = np.zeros((n, 2), np.int32)
+        return Windows(z, z, z, z, z.astype(np.float32), np.arange(n, dtype=np.int32),
+                       np.array(["u"] * n), np.arange(n, dtype=np.int64))
+
+    pool_probs = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.5, 0.5]])
+    local_probs = np.array([[1.0, 0.0], [0.0, 1.0]])
+
+    class Engine:
+        @staticmethod
+        def probs(w):
+            return local_probs
+
+    mpda = MPDA(run=None, neighbours=2, ratio=1.0)
+    mpda._pool = (windows(4), _unit(pool_probs))
+    # cosine: local 0 -> pool 0 (1.0), 2 (0.994); local 1 -> pool 1 (1.0), 3 (0.707)
+    assert set(mpda.retrieve(Engine, windows(2)).tolist()) == {0, 1}  # capped at 1 x 2 windows
+    mpda.ratio = 3.0
+    found = mpda.retrieve(Engine, windows(2)).tolist()
+    assert set(found[:2]) == {0, 1} and found[2:] == [2, 3]  # most similar first, no repeats

@@ -24,9 +24,13 @@ from pitune_tf.common.experiment_suite import (  # noqa: E402
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row  # noqa: E402
 
 registry = Registry("PITuning (Gong et al., KDD 2024)")
-TABLE2_METHODS = ("none", "prior", "finetune", "focal", "oversample", "pituning", "lgbm")
-SWEEP_METHODS = ("none", "finetune", "pituning")  # Figs. 9-10's models
+TABLE2_METHODS = ("none", "prior", "finetune", "focal", "oversample", "pituning", "mpda", "lgbm")
+SWEEP_METHODS = ("none", "finetune", "pituning", "mpda")  # Figs. 9-10's models (MPDA: the paper's)
 LONG_TAIL_METHODS = ("none", "finetune", "focal", "oversample", "pituning")  # Fig. 8
+# OFA (Zhou et al., NeurIPS'23) at the population level: GPT2's attention and MLP frozen, layer
+# norms, position embeddings, input (context embedding) and output layers trained; its
+# output layer reads the last position (no IAT) and it has no reconstruction loss.
+OFA_POPULATION = {"tuning": "partial", "use_iat": False, "reconstruction": False}
 
 
 def _method_frame(suite: PITuningSuite, population_dir, key, methods, keys=None, keep=None, **changes):
@@ -51,9 +55,19 @@ def _bars(frame, path, suite, metrics=METRICS, label="method"):
 @registry.register("pituning_table2", "PITuning Table 2: individual-level comparison (pooled over users' test windows)",
                    plot=_bars,
                    note="The individual stage on RUN's individual users, one run per seed; trivial "
-                        "baselines and the user oracle (synthetic data) on the same test windows.")
+                        "baselines and the user oracle (synthetic data) on the same test windows. "
+                        "mpda: pitune_tf.individual.mpda (retrieval-augmented fine-tuning of the "
+                        "student, adapted); ofa: the OFA population run's GPT2 teacher (attention and "
+                        "MLP frozen, no IAT, no reconstruction, trained at the suite's budget) tuned per "
+                        "user with the same frozen parts (method pp). The other baselines of the "
+                        "paper's Table 2 (LSAT, MetaBert4Rec, CLOVER, EODRec, TallRec, P5, "
+                        "InstructRec) are not implemented.")
 def table2(suite: PITuningSuite) -> pd.DataFrame:
     frame = _method_frame(suite, suite.run_dir, "main", TABLE2_METHODS)
+    ofa = _method_frame(suite, suite.population_run("ofa", **OFA_POPULATION), "ofa", ("pp",), keep=("pp",),
+                        fp_users=1_000_000)
+    oracle = frame["method"] == "oracle"
+    frame = pd.concat([frame[~oracle], ofa.assign(method="ofa"), frame[oracle]], ignore_index=True)
     return mean_std(frame, ["method"], METRICS)
 
 
@@ -225,21 +239,16 @@ def fig1(suite: PITuningSuite) -> pd.DataFrame:
 def predicted_distribution(population_dir, suite, model="teacher") -> tuple:
     """``(true shares, predicted shares)`` [n_intents] of argmax predictions of a population
     run's ``model`` on its population test windows."""
-    from pitune_tf.population import load_data
-    from pitune_tf.population.data_preparation import prepare_windows
+    from pitune_tf.population.data_preparation import run_windows
     from pitune_tf.population.evaluation import predict_logits
 
     run = suite.load_run(population_dir)
-    population, _ = load_data(run.config)
-    _, (_, _, test), _ = prepare_windows(run.config, population)
+    _, _, test = run_windows(run)
     net = run.teacher if model == "teacher" else run.student
     predicted = predict_logits(net, test, 4 * run.config.batch_size).argmax(axis=1)
     n = run.vocabs.n_intents
     return (np.bincount(test.label, minlength=n)[:n] / len(test),
             np.bincount(predicted, minlength=n)[:n] / len(test))
-
-
-OFA_POPULATION = {"tuning": "partial", "use_iat": False, "reconstruction": False}
 
 
 @registry.register("pituning_fig7", "PITuning Figure 7: predicted against true intent distribution after population tuning",

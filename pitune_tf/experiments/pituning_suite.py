@@ -136,7 +136,10 @@ class PITuningSuite:
         config = self.individual_config(seed, methods, **changes)
         out = self.out_dir / "runs" / "individual" / key / f"seed{seed}"
         summary_file = out / "summary.json"
-        if not summary_file.is_file():
+        done = json.loads(summary_file.read_text()) if summary_file.is_file() else None
+        if done is None or done["config"] != json.loads(json.dumps(dataclasses.asdict(
+                dataclasses.replace(config, min_history=done["config"]["min_history"])))):
+            # not run yet, or run with other methods or options: (re)run, replacing its files
             print(f"individual stage {key}, seed {seed}: {', '.join(methods)}", flush=True)
             run_individual(population_dir, config, out=out, n_users=self.settings["users"],
                            workers=self.workers, progress=False)
