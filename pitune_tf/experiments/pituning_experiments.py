@@ -115,7 +115,7 @@ def fig4(suite: PITuningSuite) -> pd.DataFrame:
         population = full if changes is None else suite.population_run(
             "no_iat" if "use_iat" in changes else "no_reconstruction", **changes)
         key = "ablation_" + ("full" if changes is None else population.name) + ("_nogate" if individual else "")
-        methods = ("none", "finetune", "pituning") if changes is None else ("none", method)
+        methods = ("none", "finetune", "pituning") if changes is None and not individual else ("none", method)
         frame = _method_frame(suite, population, key, methods, keep=(method,), **individual)
         frames.append(frame.assign(variant=label))
     trivial = _method_frame(suite, full, "ablation_full", ("none", "finetune", "pituning"),

@@ -108,6 +108,8 @@ class PITuningSuite:
         config = base.replace(**{**self.settings["population"], **changes})
         if config.to_dict() == base.to_dict():
             return self.run_dir
+        if config.to_dict() == base.replace(**self.settings["population"]).to_dict():
+            name = "full"  # e.g. L equal to RUN's: the budget's full run, trained once
         path = self.out_dir / "runs" / "population" / name
         if not (path / "metrics.json").is_file():
             print(f"population run {name}: {changes or 'the budget of the suite'}", flush=True)
