@@ -133,6 +133,7 @@ def run_suite(registry: Registry, context, out_dir, only=None) -> dict:
         png = out_dir / f"{experiment.name}.png"
         if experiment.plot is not None and not png.is_file():
             experiment.plot(frame, png, context)
+        write_index(registry, out_dir)  # after each experiment: progress shows as it goes
     write_index(registry, out_dir)
     return status
 
