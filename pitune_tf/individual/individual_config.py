@@ -7,14 +7,15 @@ import math
 
 from pitune_tf.common.errors import UserInputError
 
-METHODS = ("none", "prior", "finetune", "pituning", "focal", "oversample", "mpda", "lgbm", "fp", "pp")
+METHODS = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "pituning", "focal", "oversample", "mpda",
+           "lgbm", "fp", "pp")
 
 
 @dataclasses.dataclass
 class IndividualConfig:
     """Per-user tuning options; defaults are the paper's where it gives them (Table 4)."""
 
-    methods: tuple = ("none", "prior", "finetune", "pituning", "focal", "oversample", "lgbm")
+    methods: tuple = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "pituning", "focal", "oversample", "lgbm")
     # --- data
     fractions: tuple = (0.6, 0.1, 0.3)  # per-user chronological train / val / test (Mobile dataset)
     split_days: tuple | None = None  # (train, val, test) days per user (the Honor split, 7 1 4)

@@ -26,7 +26,7 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("keras", "litert")
 # The methods each backend runs when none are asked for (litert: what the phone runs).
-DEFAULT_METHODS = {"litert": ("none", "finetune", "pituning")}
+DEFAULT_METHODS = {"litert": ("most_frequent", "last_event_intent", "none", "finetune", "pituning")}
 
 _ENGINE = None  # the worker process's PersonalizationEngine
 
