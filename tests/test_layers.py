@@ -12,7 +12,7 @@ from pitune_tf.layers import (  # noqa: E402
     IntentAttention,
     IntentHead,
     LayerNorm,
-    RepeatBias,
+    RepeatMixture,
     TransformerDecoder,
     TransformerDecoderBlock,
     gelu_tanh,
@@ -229,27 +229,27 @@ def test_layers_are_registered_for_keras_saving():
         assert name == f"pitune>{cls.__name__}"
 
 
-def test_repeat_bias_adds_the_weight_of_the_newest_events_intent_only():
-    """logits_i += w_i [i = c(e_L)] m_L: event ids 0..3 map to intents 0, 2, 1, 2."""
-    layer = RepeatBias([0, 2, 1, 2], n_intents=3)
-    events = tf.constant([[1, 3], [3, 2], [0, 0]])  # newest events 3 (intent 2), 2 (1), padding
+def test_repeat_mixture_by_hand():
+    """P = rho_c [i = c] + (1 - rho_c) softmax(z), rho_c = sigmoid(a_c) m_L; log P returned.
+    Event ids 0..3 map to intents 0, 2, 1, 2."""
+    layer = RepeatMixture([0, 2, 1, 2], n_intents=3, initial_logit=[0.0, np.log(3.0), 0.0])
+    logits = tf.constant([[0.0, 0.0, 0.0], [0.0, np.log(2.0), 0.0], [1.0, 2.0, 3.0]])
+    events = tf.constant([[1, 3], [3, 2], [0, 0]])  # newest: event 3 (intent 2), 2 (1), padding
     mask = tf.constant([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
-    np.testing.assert_array_equal(run_layer_test(layer, events, mask).numpy(), np.zeros((3, 3)))
-    layer.repeat_weight.assign([0.5, 1.5, 2.5])
-    np.testing.assert_allclose(layer(events, mask).numpy(),
-                               [[0, 0, 2.5], [0, 1.5, 0], [0, 0, 0]])
+    probs = np.exp(run_layer_test(layer, logits, events, mask).numpy())
+    third = 1.0 / 3.0
+    np.testing.assert_allclose(probs[0], [0.5 * third, 0.5 * third, 0.5 + 0.5 * third], rtol=1e-5)
+    np.testing.assert_allclose(probs[1], [0.25 * 0.25, 0.75 + 0.25 * 0.5, 0.25 * 0.25], rtol=1e-5)
+    np.testing.assert_allclose(probs[2], tf.nn.softmax(logits[2]).numpy(), rtol=1e-5)  # padding: rho 0
     with pytest.raises(ValueError):
-        RepeatBias([0, 3], n_intents=3)
+        RepeatMixture([0, 3], n_intents=3)
 
 
-def test_repeat_log_odds_by_hand():
-    """w_i = max(0, log P(y = i | c(e_L) = i) - log P(y = i)), smoothed counts."""
-    from pitune_tf.layers.repeat_bias import repeat_log_odds
+def test_repeat_logits_by_hand():
+    """a_c = logit of P(y = c | c(e_L) = c), smoothed toward 0.5, clipped to [-4, 4]."""
+    from pitune_tf.layers.repeat_mixture import repeat_logits
 
     labels = np.array([1, 1, 1, 2])
     last = np.array([1, 1, 2, 2])  # intent 1 follows 1 twice of 2; intent 2 follows 2 once of 2
-    w = repeat_log_odds(labels, last, n_intents=3, pseudo_count=0.0)
-    np.testing.assert_allclose(w, [0.0, np.log(1.0 / 0.75), np.log(0.5 / 0.25)])  # intent 0: never newest
-    layer = RepeatBias([0, 1, 2], n_intents=3, initial_weight=w)
-    out = run_layer_test(layer, tf.constant([[2]]), tf.constant([[1.0]]))
-    np.testing.assert_allclose(out.numpy(), [[0, 0, np.log(2.0)]], rtol=1e-6)
+    a = repeat_logits(labels, last, n_intents=3, pseudo_count=1.0)
+    np.testing.assert_allclose(a, [-4.0, np.log(2.5 / 0.5), 0.0])  # (2 + .5) / 3 vs (1 + .5) / 3

@@ -25,8 +25,8 @@ def build_teacher(config, vocab_sizes, gpt2=None, event_intent=None, repeat_init
         vocab_sizes: dict with ``location``, ``slot``, ``event``, ``intent`` sizes.
         gpt2: an already loaded TFGPT2Model (default: ``load_backbone(config.backbone)``).
         event_intent: int array [N_E] or None. Each event id's catalogue intent: with
-            ``config.repeat_term`` the copy term (:class:`pitune_tf.layers.RepeatBias`).
-        repeat_init: float array [N_I] or None. The copy term's starting weights.
+            ``config.repeat_term`` the copy term (:class:`pitune_tf.layers.RepeatMixture`).
+        repeat_init: float array [N_I] or None. The copy term's starting logits.
     """
     if gpt2 is None:
         gpt2 = backbone_lib.load_backbone(config.backbone, dropout=config.dropout)

@@ -12,7 +12,7 @@ from pitune_tf.layers import (
     EventReconstructionHead,
     IntentAttention,
     IntentHead,
-    RepeatBias,
+    RepeatMixture,
 )
 
 
@@ -48,8 +48,9 @@ class IntentPredictor(keras.Model):
         mask_rate: float. Fraction of history positions masked for PITuning Eq. 5.
         seed: int. Seed of the masking draws.
         event_intent: sequence of int [N_E] or None. Each event id's catalogue intent: adds
-            the learned copy term :class:`RepeatBias` to the logits (None: no copy term).
-        repeat_init: sequence of float [N_I] or None. The copy term's starting weights.
+            the learned copy term :class:`RepeatMixture` (the logits become the log of a
+            mixture with "repeat the newest event's intent"; None: no copy term).
+        repeat_init: sequence of float [N_I] or None. The copy term's starting logits.
 
     Call: features dict (``location, weekday, slot, event`` int32 ``[batch, L]``, ``mask``
     float32 ``[batch, L]``) -> intent logits ``[batch, n_intents]``.
@@ -124,7 +125,8 @@ class IntentPredictor(keras.Model):
         else:
             self.masking = None
             self.reconstruction_head = None
-        self.repeat = (RepeatBias(self.event_intent, n_intents, self.repeat_init, name="repeat_bias")
+        self.repeat = (RepeatMixture(self.event_intent, n_intents, self.repeat_init,
+                                     name="repeat_mixture")
                        if self.event_intent is not None else None)
         last = np.zeros((sequence_length,), np.float32)
         last[-1] = 1.0
@@ -160,7 +162,7 @@ class IntentPredictor(keras.Model):
             pooled = tf.reduce_sum(hidden * self._last_position[None, :, None], axis=1)
         logits = self.head(pooled, training=training)  # [batch, N_I]
         if self.repeat is not None:
-            logits = logits + self.repeat(inputs["event"], mask)
+            logits = self.repeat(logits, inputs["event"], mask)  # log of the mixture
         outputs["logits"] = logits
         return outputs
 

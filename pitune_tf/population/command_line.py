@@ -38,7 +38,7 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--embedding-dim", type=int, help="d (0 = backbone width / 4)")
     _bool_flag(p, "iat", "use_iat", "ablation: no intent attention (last position to the head)")
     _bool_flag(p, "repeat-term", "repeat_term",
-               "no learned logit for the newest event's intent (the paper's models exactly)")
+               "no learned repeat-the-newest-intent mixture (the paper's models exactly)")
     _bool_flag(p, "reconstruction", "reconstruction", "ablation: no event reconstruction loss")
     p.add_argument("--mask-rate", type=float, help="masked share of history events (0.15)")
     p.add_argument("--reconstruction-passes", choices=["one", "two"],

@@ -36,7 +36,7 @@ class PopulationConfig:
     backbone: str = "random:2x64"  # hub name, local checkpoint dir, or random:<layers>x<width>
     embedding_dim: int = 0  # d; 0 = backbone width / 4 (the paper: 768 / 4 = 192)
     use_iat: bool = True  # intent attention (PITuning Eq. 3); False = last position into the head
-    repeat_term: bool = True  # a learned logit for the newest event's intent (RepeatBias; not
+    repeat_term: bool = True  # a learned mixture with repeating the newest event's intent (RepeatMixture; not
     #   in the paper: without it the models lose to "repeat the last intent" on real logs)
     reconstruction: bool = True  # masked event reconstruction term of PITuning Eq. 5
     mask_rate: float = 0.15  # share of history positions masked for PITuning Eq. 5

@@ -64,9 +64,9 @@ def _train_and_write(config, out_dir, started, population, individual, oracle) -
     print(f"windows: train {len(train)}, val {len(val)}, test {len(test)}; "
           f"{vocabs.n_intents} intent ids, {len(vocabs.event)} event ids", flush=True)
 
-    from pitune_tf.layers.repeat_bias import repeat_log_odds
+    from pitune_tf.layers.repeat_mixture import repeat_logits
 
-    repeat_init = repeat_log_odds(train.label, event_intent[train.event[:, -1]], vocabs.n_intents)
+    repeat_init = repeat_logits(train.label, event_intent[train.event[:, -1]], vocabs.n_intents)
     teacher = train_teacher(config, vocabs, train, val, out_dir, event_intent, repeat_init)
     student = distill_student(config, vocabs, teacher, train, val, out_dir, event_intent, repeat_init)
 

@@ -12,7 +12,7 @@ def train_teacher(config, vocabs, train, val, out_dir, event_intent=None, repeat
 
     A run directory that already holds ``teacher/`` loads it instead (a resumed run).
     ``event_intent`` [N_E]: each event id's catalogue intent (the copy term, when
-    ``config.repeat_term``) and ``repeat_init`` [N_I] its starting weights.
+    ``config.repeat_term``) and ``repeat_init`` [N_I] its starting logits.
     """
     from pitune_tf.models import build_teacher
     from pitune_tf.models.teacher_io import load_teacher, save_teacher
