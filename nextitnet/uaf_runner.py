@@ -10,7 +10,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from nextitnet.baselines import SCORE_MODES
 from nextitnet.data.cross_domain_data import CrossDomainData
 from nextitnet.data.encoding import (
     PROFILE_LABELS,
@@ -20,10 +19,11 @@ from nextitnet.data.encoding import (
     pretrain_windows,
 )
 from nextitnet.fine_tuning import fine_tune
+from nextitnet.modes import RUN_MODES  # what --mode all runs, in order
 from nextitnet.pretraining import pretrain_backbone, write_source_vocab
 from nextitnet.reports import rec_columns, write_reports
 from nextitnet.uaf_config import UAFConfig
-from nextitnet.uaf_model import MODES, PRETRAINED_MODES
+from nextitnet.uaf_model import PRETRAINED_MODES
 from nextitnet.uaf_recommender import dump_topk as write_topk
 from nextitnet.uaf_recommender import write_target_vocab
 from pitune_tf.common.atomic import write_json
@@ -33,7 +33,6 @@ from pitune_tf.common.run_lock import run_lock
 log = logging.getLogger(__name__)
 TASKS = ("recommendation", "profile")
 MIN_TEST_ROWS = 100  # fewer test rows than this: the scores are noisy (a warning)
-RUN_MODES = SCORE_MODES + MODES  # what --mode all runs, in this order
 
 
 def check_run_dir(run_dir: Path, record: dict) -> None:

@@ -174,3 +174,22 @@ def test_inference_only_model_refuses_a_weights_file(tiny_run, tmp_path):
     with pytest.raises(UserInputError, match="inference-only"):
         NextIntentPredictor.from_run(tiny_run, model=tiny_run / "infer.tflite",
                                      weights=tmp_path / "me.weights")
+
+
+def test_cli_reads_the_users_own_schema(tiny_run, user_events, tmp_path, capsys):
+    """--columns / --time-unit ms / --timezone on --events give the canonical file's lines."""
+    from pitune_tf.common.cli import run_main
+    from pitune_tf.predict import main
+
+    canonical = pd.read_csv(user_events, dtype=str, parse_dates=["timestamp"])
+    shifted = canonical["timestamp"] - pd.Timedelta(hours=8)  # Asia/Shanghai wall time - 8 h
+    mine = pd.DataFrame({"uid": canonical["user_id"], "app": canonical["event"],
+                         "cell": canonical["location"],
+                         "ts": shifted.astype("datetime64[ms]").astype("int64")})
+    mine.to_csv(tmp_path / "mine.csv", index=False)
+    assert run_main(main, ["--run", str(tiny_run), "--events", str(user_events)]) == 0
+    expected = capsys.readouterr().out
+    assert run_main(main, ["--run", str(tiny_run), "--events", str(tmp_path / "mine.csv"),
+                           "--columns", "user_id=uid,timestamp=ts,event=app,location=cell",
+                           "--time-unit", "ms", "--timezone", "Asia/Shanghai"]) == 0
+    assert capsys.readouterr().out == expected

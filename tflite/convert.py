@@ -32,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 from pitune_tf.common.atomic import atomic_path, write_json
-from pitune_tf.common.cli import run_main
+from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import tf
 from tflite.metadata import embed_metadata
@@ -267,10 +267,13 @@ def _history(run) -> int:
     raise UserInputError("cannot find the window length (history) in the run's config.json")
 
 
-def main(argv=None):
+def run(argv=None):
+    """Parses ``argv`` and converts the run; raises UserInputError on bad input."""
     parser = argparse.ArgumentParser(
-        prog="python -m tflite.convert", description=__doc__.split("\n\n")[0]
+        prog="python -m tflite.convert", description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
     )
+    add_output_options(parser)
     parser.add_argument("--run", required=True, help="run directory of trainers.population")
     parser.add_argument("--out", default=None, help="output directory (default: the run dir)")
     parser.add_argument("--batch-size", type=int, default=32,
@@ -320,5 +323,10 @@ def main(argv=None):
     return 0
 
 
+def main(argv=None) -> int:
+    """Entry point (``python -m tflite.convert``, ``pitune-convert``): the exit status."""
+    return run_main(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -8,11 +8,23 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.population.population_config import PopulationConfig
 
 
+def read_user_events(path, config: PopulationConfig):
+    """The canonical events of ``path`` read with the run's mapping and schema
+    (``config.data_schema``); rows dropped or mapped to ``other`` and hints are logged."""
+    from pitune_tf.data import read_events
+    from pitune_tf.data.schema import ReadStats, Schema
+
+    stats = ReadStats()
+    df = read_events(path, config.mapping, Schema.from_dict(config.data_schema), stats)
+    stats.warn(path)
+    return df
+
+
 def load_data(config: PopulationConfig, with_oracle=False):
     """``(population_df, individual_df or None)`` canonical event tables; with
     ``with_oracle``, a third item: the individual users' oracle table
     (``pitune_tf.data.intent_oracle``) of the embedded synthetic data, None for files."""
-    from pitune_tf.data import read_events, split_users
+    from pitune_tf.data import split_users
 
     oracle = None
     if not config.data:
@@ -22,10 +34,10 @@ def load_data(config: PopulationConfig, with_oracle=False):
         population, individual = synthetic.population, synthetic.individual
         oracle = synthetic.individual_oracle
     elif len(config.data) == 2:
-        population = read_events(config.data[0], config.mapping)
-        individual = read_events(config.data[1], config.mapping)
+        population = read_user_events(config.data[0], config)
+        individual = read_user_events(config.data[1], config)
     else:
-        df = read_events(config.data[0], config.mapping)
+        df = read_user_events(config.data[0], config)
         population_users, individual_users = split_users(
             df["user_id"], config.individual_fraction, config.seed
         )
@@ -55,3 +67,17 @@ def prepare_windows(config: PopulationConfig, population):
     np.add.at(counts, (encoded.event, encoded.intent), 1)
     event_intent = counts.argmax(axis=1).astype(np.int32)
     return vocabs, (train, val, test), event_intent
+
+
+def run_windows(run):
+    """The (train, val, test) population windows of a finished run (``load_run``): its data
+    loaded again (regenerated for the embedded synthetic data) and encoded with the run's
+    own vocabularies, split and subsampled as in training."""
+    from pitune_tf.data import encode_events, make_windows, split_windows
+
+    config = run.config
+    population, _ = load_data(config)
+    encoded = encode_events(population, run.vocabs)
+    windows = make_windows(encoded, history=config.history, min_history=config.min_history)
+    train, val, test = split_windows(windows, fractions=tuple(config.split))
+    return train.subsample(config.train_window_cap(), config.seed), val, test

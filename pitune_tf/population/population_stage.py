@@ -66,8 +66,11 @@ def _train_and_write(config, out_dir, started, population, individual, oracle) -
     print(f"windows: train {len(train)}, val {len(val)}, test {len(test)}; "
           f"{vocabs.n_intents} intent ids, {len(vocabs.event)} event ids", flush=True)
 
-    teacher = train_teacher(config, vocabs, train, val, out_dir)
-    student = distill_student(config, vocabs, teacher, train, val, out_dir)
+    from pitune_tf.layers.repeat_mixture import repeat_logits
+
+    repeat_init = repeat_logits(train.label, event_intent[train.event[:, -1]], vocabs.n_intents)
+    teacher = train_teacher(config, vocabs, train, val, out_dir, event_intent, repeat_init)
+    student = distill_student(config, vocabs, teacher, train, val, out_dir, event_intent, repeat_init)
 
     p_pop = np.bincount(train.label, minlength=vocabs.n_intents) / len(train)
     teacher_train = predict_logits(teacher, train, 4 * config.batch_size)

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
 import numpy as np
 
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.batching import index_batches, stateless_permutation
+from pitune_tf.common.epoch_log import fit_output
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.population.best_epoch import BestEpoch
 from pitune_tf.population.epoch_checkpoint import EpochCheckpoint
@@ -59,10 +59,6 @@ def make_optimizer(learning_rate, clipnorm):
     return keras.optimizers.Adam(learning_rate, **kwargs)
 
 
-def _verbosity():
-    return 1 if sys.stdout.isatty() else 2
-
-
 def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, network=None,
               monitor=None) -> dict:
     """``trainer.fit`` with TensorBoard logs, per-epoch checkpoints (resume) and early
@@ -101,6 +97,7 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
         first_epoch = int(manager.latest_checkpoint.rsplit("-", 1)[1])
         print(f"[{phase}] resuming after epoch {first_epoch}/{epochs}", flush=True)
     if first_epoch < epochs and not (best is not None and best.stopped):
+        verbose, epoch_log = fit_output(phase, epochs)
         steps = math.ceil(len(train) / config.batch_size)
         val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
         history = trainer.fit(
@@ -114,8 +111,9 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
                 epoch_logs,
                 EpochCheckpoint(manager, state_path, phase),
                 ScalarLogger(out_dir / "logs" / phase),
+                *epoch_log,
             ],
-            verbose=_verbosity(),
+            verbose=verbose,
         )
         first_epoch += len(history.epoch)
     best_epoch = best.restore() if best is not None else 0

@@ -95,11 +95,16 @@ class NextIntentPredictor:
 
     # ---------------------------------------------------------------- inputs
 
-    def events_table(self, events) -> pd.DataFrame:
+    def events_table(self, events, schema=None) -> pd.DataFrame:
         """The canonical event table of ``events``: a CSV / Parquet path or a DataFrame with
         ``user_id, timestamp, event`` and optionally ``location`` (an ``intent`` column is
-        ignored: only the events and their context are model inputs)."""
+        ignored: only the events and their context are model inputs), read with ``schema``
+        (:class:`pitune_tf.data.schema.Schema`: column names, time unit, time zone, merge
+        gap; None: the canonical schema)."""
+        import dataclasses
+
         from pitune_tf.data.io import canonicalize, read_table
+        from pitune_tf.data.schema import Schema
 
         path = None
         if isinstance(events, (str, Path)):
@@ -111,16 +116,18 @@ class NextIntentPredictor:
             raise UserInputError(f"events must be a file path or a DataFrame, got {type(events)}")
         if len(table) == 0:
             raise UserInputError(f"{path or 'events'}: no events")
+        schema = schema or Schema()
+        table = schema.rename(table, path)
         # any real intent token: the history's intents are not model inputs
         table = table.drop(columns=["intent"], errors="ignore").assign(
             intent=self.intents[self.reserved] if len(self.intents) > self.reserved else "")
-        return canonicalize(table, path)
+        return canonicalize(table, path, schema=dataclasses.replace(schema, columns={}))
 
-    def next_windows(self, events) -> Windows:
+    def next_windows(self, events, schema=None) -> Windows:
         """One window per user, after the user's newest event (features [n_users, L])."""
         from pitune_tf.data.features import encode_events
 
-        return make_next_windows(encode_events(self.events_table(events), self.vocabs),
+        return make_next_windows(encode_events(self.events_table(events, schema), self.vocabs),
                                  self.history)
 
     # ---------------------------------------------------------------- predictions
@@ -139,12 +146,13 @@ class NextIntentPredictor:
         ]
         return softmax(np.concatenate(logits))
 
-    def predict_next(self, events, top_k=3) -> pd.DataFrame:
+    def predict_next(self, events, top_k=3, schema=None) -> pd.DataFrame:
         """Each user's ``top_k`` most probable next intents.
 
         Args:
             events: CSV / Parquet path or DataFrame (see :meth:`events_table`).
             top_k: int. Intents per user (1 .. the number of real intents).
+            schema: :class:`pitune_tf.data.schema.Schema` or None. How to read ``events``.
 
         Returns:
             DataFrame ``user_id, rank, intent, probability``: ``top_k`` rows per user (users
@@ -155,7 +163,7 @@ class NextIntentPredictor:
         top_k = int(top_k)
         if not 1 <= top_k <= n_real:
             raise UserInputError(f"top_k must be in [1, {n_real}] (the run's intents), got {top_k}")
-        windows = self.next_windows(events)
+        windows = self.next_windows(events, schema)
         probs = self.probabilities(windows)  # [n_users, N]
         ranked = np.argsort(-probs[:, self.reserved:], axis=1, kind="stable")[:, :top_k]
         ranked += self.reserved  # [n_users, k] intent ids
