@@ -7,12 +7,8 @@ import argparse
 from pathlib import Path
 
 from pitune_tf.metrics import INTENT_METRIC_COLUMNS
-from pitune_tf.population.population_config import (
-    PRECISIONS,
-    PRESETS,
-    PopulationConfig,
-    resolve,
-)
+from pitune_tf.common.precision import PRECISIONS
+from pitune_tf.population.population_config import PRESETS, PopulationConfig, resolve
 
 
 def _bool_flag(parser, name, dest, help_text):

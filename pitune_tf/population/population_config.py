@@ -12,9 +12,7 @@ from dataclasses import dataclass, field
 
 from pitune_tf.common.config import replace, resolve_config
 from pitune_tf.common.errors import UserInputError
-
-
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies
+from pitune_tf.common.precision import PRECISIONS
 
 
 @dataclass
