@@ -114,8 +114,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--events", type=int, nargs="+", default=[1_000_000, 10_000_000])
     parser.add_argument("--max-steps", type=int, default=30, help="timed teacher steps (30)")
-    parser.add_argument("--eval-windows", type=int, default=500_000,
-                        help="most validation / test windows kept in memory (500000)")
+    parser.add_argument("--eval-windows", type=int, default=250_000,
+                        help="most validation / test windows kept in memory (250000)")
     parser.add_argument("--work", default="/tmp/pitune_scale",
                         help="shard directories (kept: a second run reuses them)")
     parser.add_argument("--single", choices=["generate", "measure"], help=argparse.SUPPRESS)

@@ -67,7 +67,7 @@ class WindowStream:
     """
 
     def __init__(self, events, plan, part, counts, label, max_windows=0, seed=0,
-                 group_chunks=4):
+                 group_chunks=2):
         if group_chunks < 1:
             raise UserInputError(f"group_chunks must be >= 1, got {group_chunks}")
         self.events = events
@@ -140,10 +140,22 @@ class WindowStream:
         """The model inputs and labels of ``chunks``' rows, one after the other, permuted by
         ``default_rng(shuffle_seed)`` when given: ``[location, weekday, slot, event, mask,
         label]`` arrays ``[m, L]`` (label ``[m]``)."""
-        windows = Windows.concatenate(self.chunk_windows(int(k)) for k in chunks)
-        if shuffle_seed is not None:
-            windows = windows.take(np.random.default_rng(shuffle_seed).permutation(len(windows)))
-        return [getattr(windows, key) for key in FEATURE_KEYS] + [windows.label]
+        n = int(self.counts[np.asarray(chunks, np.int64)].sum())
+        # each chunk's rows are written straight to their permuted places: one copy
+        place = (np.random.default_rng(shuffle_seed).permutation(n) if shuffle_seed is not None
+                 else np.arange(n))
+        out = {key: np.empty((n, self.history), np.float32 if key == "mask" else np.int32)
+               for key in FEATURE_KEYS}
+        out["label"] = np.empty(n, np.int32)
+        begin = 0
+        for k in chunks:
+            windows = self.chunk_windows(int(k))
+            rows = place[begin:begin + len(windows)]
+            for key, array in out.items():
+                array[rows] = getattr(windows, key)
+            begin += len(windows)
+            del windows
+        return [out[key] for key in FEATURE_KEYS] + [out["label"]]
 
     def _dataset(self, groups, batch_size, shuffle_seed=None):
         from pitune_tf.common.keras import tf
@@ -163,7 +175,9 @@ class WindowStream:
             return dict(zip(FEATURE_KEYS, arrays[:-1], strict=True)), arrays[-1]
 
         ds = tf.data.Dataset.range(len(groups))
-        ds = ds.map(to_features, num_parallel_calls=2, deterministic=True)
+        # one group at a time: a group is built ~100x faster than a demo teacher trains on
+        # it (bench/population_scale.py), and each group in flight holds its windows
+        ds = ds.map(to_features)
         return ds.rebatch(batch_size)
 
     def epoch_dataset(self, batch_size, seed, first_epoch=0, epochs=1, shard_index=0,
@@ -238,7 +252,7 @@ def make_windows_empty(history: int) -> Windows:
                    user=np.zeros(0, str), timestamp=np.zeros(0, np.int64))
 
 
-def stream_splits(events, plan: WindowPlan, max_train=0, max_eval=0, seed=0, group_chunks=4):
+def stream_splits(events, plan: WindowPlan, max_train=0, max_eval=0, seed=0, group_chunks=2):
     """The train / validation / test windows of a streamed log, in one counting pass.
 
     Returns ``(train, val, test, pair_counts)``: ``train`` a :class:`WindowStream` (at

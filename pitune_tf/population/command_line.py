@@ -35,7 +35,7 @@ def build_parser(prog="python -m trainers.population", description=None):
                    help="build windows chunk by chunk from Parquet (file or shard directory)")
     p.add_argument("--stream-chunk-events", type=int, help="events per streamed chunk (250000)")
     p.add_argument("--stream-eval-windows", type=int,
-                   help="streaming: most validation / test windows each (500000; 0 = all)")
+                   help="streaming: most validation / test windows each (250000; 0 = all)")
     p.add_argument("--backbone", help="hub name, local checkpoint dir, or random:<layers>x<width>")
     p.add_argument("--embedding-dim", type=int, help="d (0 = backbone width / 4)")
     _bool_flag(p, "iat", "use_iat", "ablation: no intent attention (last position to the head)")

@@ -33,7 +33,7 @@ class PopulationConfig:
     streaming: bool = False  # build the windows chunk by chunk from Parquet (a file or a
     #   directory of shards), never all in memory; validation and test stay in memory
     stream_chunk_events: int = 250_000  # events per streamed chunk (whole users)
-    stream_eval_windows: int = 500_000  # streaming: validation and test each keep at most
+    stream_eval_windows: int = 250_000  # streaming: validation and test each keep at most
     #   this many windows (a seeded subset; 0 = all)
 
     # --- teacher (Sec. 3.2.1-3.2.4) ---
