@@ -6,8 +6,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from pitune_tf.metrics import INTENT_METRIC_COLUMNS
 from pitune_tf.common.precision import PRECISIONS
+from pitune_tf.metrics import INTENT_METRIC_COLUMNS
 from pitune_tf.population.population_config import PRESETS, PopulationConfig, resolve
 
 
