@@ -8,15 +8,27 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.population.population_config import PopulationConfig
 
 
+def read_user_events(path, config: PopulationConfig):
+    """The canonical events of ``path`` read with the run's mapping and schema
+    (``config.data_schema``); rows dropped or mapped to ``other`` and hints are logged."""
+    from pitune_tf.data import read_events
+    from pitune_tf.data.schema import ReadStats, Schema
+
+    stats = ReadStats()
+    df = read_events(path, config.mapping, Schema.from_dict(config.data_schema), stats)
+    stats.warn(path)
+    return df
+
+
 def load_data(config: PopulationConfig, with_oracle=False):
     """``(population_df, individual_df or None)`` canonical event tables; with
     ``with_oracle``, a third item: the individual users' oracle table
     (``pitune_tf.data.intent_oracle``) of the embedded synthetic data, None for files.
 
     With ``config.streaming`` the population is an :class:`EventStream` (scanned and
-    checked here, read chunk by chunk later). A population given as a directory of
-    Parquet shards is read whole when not streaming."""
-    from pitune_tf.data import read_events, split_users
+    checked here, read chunk by chunk later; the schema options do not apply). A population
+    given as a directory of Parquet shards is read whole when not streaming."""
+    from pitune_tf.data import split_users
     from pitune_tf.data.event_stream import EventStream
 
     oracle = None
@@ -32,10 +44,10 @@ def load_data(config: PopulationConfig, with_oracle=False):
         if config.streaming:
             population = EventStream(config.data[0], config.mapping, config.stream_chunk_events)
         else:
-            population = _read_events_or_shards(config.data[0], config.mapping)
-        individual = read_events(config.data[1], config.mapping)
+            population = _read_events_or_shards(config.data[0], config)
+        individual = read_user_events(config.data[1], config)
     else:
-        df = read_events(config.data[0], config.mapping)
+        df = read_user_events(config.data[0], config)
         population_users, individual_users = split_users(
             df["user_id"], config.individual_fraction, config.seed
         )
@@ -45,22 +57,22 @@ def load_data(config: PopulationConfig, with_oracle=False):
     return (population, individual, oracle) if with_oracle else (population, individual)
 
 
-def _read_events_or_shards(path, mapping):
-    """A canonical table from an events file or a directory of Parquet shards."""
+def _read_events_or_shards(path, config: PopulationConfig):
+    """A canonical table from an events file or a directory of Parquet shards (each read by
+    :func:`read_user_events`)."""
     from pathlib import Path
 
     import pandas as pd
 
-    from pitune_tf.data import read_events
     from pitune_tf.data.io import PARQUET_SUFFIXES, sort_events
 
     path = Path(path)
     if not path.is_dir():
-        return read_events(path, mapping)
+        return read_user_events(path, config)
     files = sorted(p for p in path.iterdir() if p.suffix.lower() in PARQUET_SUFFIXES)
     if not files:
         raise UserInputError(f"{path}: directory holds no Parquet shards (*.parquet)")
-    return sort_events(pd.concat([read_events(f, mapping) for f in files], ignore_index=True))
+    return sort_events(pd.concat([read_user_events(f, config) for f in files], ignore_index=True))
 
 
 def prepare_windows(config: PopulationConfig, population):
@@ -98,3 +110,17 @@ def prepare_windows(config: PopulationConfig, population):
     # "intent of the last event" baseline.
     event_intent = counts.argmax(axis=1).astype(np.int32)
     return vocabs, (train, val, test), event_intent
+
+
+def run_windows(run):
+    """The (train, val, test) population windows of a finished run (``load_run``): its data
+    loaded again (regenerated for the embedded synthetic data) and encoded with the run's
+    own vocabularies, split and subsampled as in training."""
+    from pitune_tf.data import encode_events, make_windows, split_windows
+
+    config = run.config
+    population, _ = load_data(config)
+    encoded = encode_events(population, run.vocabs)
+    windows = make_windows(encoded, history=config.history, min_history=config.min_history)
+    train, val, test = split_windows(windows, fractions=tuple(config.split))
+    return train.subsample(config.train_window_cap(), config.seed), val, test

@@ -22,6 +22,8 @@ class PopulationConfig:
     # --- data ---
     data: list = field(default_factory=list)  # [] = embedded synthetic data; [events] or [population, individual]
     mapping: str | None = None  # event -> intent mapping file when the events have no intent column
+    data_schema: dict = field(default_factory=dict)  # the log's schema (columns, time_unit,
+    #   timezone, unmapped, merge_gap_s: pitune_tf.data.schema.Schema); {} = canonical
     synthetic_preset: str = "demo"  # pitune_tf.data.synthetic preset when no data is given
     individual_fraction: float = 0.2  # share of users held out for the individual stage (single file)
     history: int = 30  # L, events per window (Sec. 4.1.4)
@@ -40,6 +42,8 @@ class PopulationConfig:
     backbone: str = "random:2x64"  # hub name, local checkpoint dir, or random:<layers>x<width>
     embedding_dim: int = 0  # d; 0 = backbone width / 4 (the paper: 768 / 4 = 192)
     use_iat: bool = True  # intent attention (PITuning Eq. 3); False = last position into the head
+    repeat_term: bool = True  # a learned mixture with repeating the newest event's intent (RepeatMixture; not
+    #   in the paper: without it the models lose to "repeat the last intent" on real logs)
     reconstruction: bool = True  # masked event reconstruction term of PITuning Eq. 5
     mask_rate: float = 0.15  # share of history positions masked for PITuning Eq. 5
     reconstruction_passes: str = "two"  # two: intent loss on a clean pass, L_M on a masked one
@@ -126,6 +130,11 @@ class PopulationConfig:
                 "streaming needs the population and the individual users' events apart: "
                 "--data POPULATION INDIVIDUAL (POPULATION a Parquet file or a directory of "
                 "Parquet shards)")
+        from pitune_tf.data.schema import Schema
+
+        if not isinstance(self.data_schema, dict):
+            raise UserInputError(f"data_schema must be a JSON object, got {self.data_schema!r}")
+        Schema.from_dict(self.data_schema)
 
     def epochs(self, phase) -> int:
         """The most epochs of ``phase`` (``"teacher"`` or ``"student"``): the configured

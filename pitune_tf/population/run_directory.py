@@ -5,6 +5,8 @@ Layout::
 
     config.json  vocab.json  teacher/  student.keras  metrics.json  p_out.json
     summaries/{teacher,student}.txt  logs/{teacher,student}/ (TensorBoard)
+    training.json  (per phase: epochs run, the kept epoch, the per-epoch history)
+    plots/{training_curves,attention_map,intent_distribution,confusion_matrix}.png
     data/individual.parquet   (the individual users' events, when known)
     data/individual_oracle.parquet   (their user oracle, with the embedded synthetic data;
                                       format: pitune_tf.data.intent_oracle)
