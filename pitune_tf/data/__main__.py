@@ -8,6 +8,11 @@ Commands::
     # DIR/individual_oracle.parquet (format: pitune_tf.data.intent_oracle)
     python -m pitune_tf.data synth --preset demo --seed 0 --out data/synth
 
+    # about 10M population events as Parquet shards of 500 users (streamed population
+    # training: python -m trainers.population --streaming --data DIR/population
+    # DIR/individual.parquet --mapping DIR/mapping.json)
+    python -m pitune_tf.data synth --preset scale --users-per-shard 500 --out data/scale
+
     # real logs -> canonical CSV or Parquet (by the suffix of --out)
     python -m pitune_tf.data convert --format tsinghua \
         ../shared/data/tsinghua_app_usage_sample/data_sample.csv \
@@ -68,8 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="generate synthetic population + individual logs",
                            formatter_class=HelpFormatter)
-    synth.add_argument("--preset", choices=("tiny", "demo", "bench"), default="demo")
+    synth.add_argument("--preset", choices=("tiny", "demo", "bench", "scale"), default="demo")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--users-per-shard", type=int, default=0,
+                       help="write the population as Parquet shards of this many users, one "
+                            "in memory at a time (DIR/population/part-*.parquet; 0: one file)")
     synth.add_argument("--out", required=True, help="output directory")
     add_output_options(synth, quiet_help="no progress bar")
 
@@ -101,6 +109,14 @@ def _synth(args) -> None:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserInputError(f"{out}: exists and is not a directory")
+    if args.users_per_shard:
+        from pitune_tf.data.synthetic import generate_shards
+
+        info = generate_shards(out, args.preset, args.seed, args.users_per_shard, progress=not args.quiet)
+        print(f"wrote {len(info['shards'])} shards {out}/population/part-*.parquet "
+              f"({info['population_events']} events), {out}/individual.parquet "
+              f"({info['individual_events']} events) and its oracle, {out}/mapping.json")
+        return
     data = generate(preset=args.preset, seed=args.seed, progress=not args.quiet)
     for name in ("population", "individual"):
         write_events(getattr(data, name), out / f"{name}.parquet")

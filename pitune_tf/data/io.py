@@ -151,6 +151,12 @@ def _read_parquet(path: Path, columns) -> pd.DataFrame:
         raise
     except Exception as err:  # pyarrow raises several types for a corrupt file
         raise DataError(f"not a readable Parquet file ({err})", path) from None
+    return parquet_strings(df).reset_index(drop=True)
+
+
+def parquet_strings(df: pd.DataFrame) -> pd.DataFrame:
+    """A table read from Parquet with every column but datetimes and strings as ``str``
+    (whole floats as integers; missing cells stay NA), as :func:`read_table` returns it."""
     for name in df.columns:
         col = df[name]
         if pd.api.types.is_datetime64_any_dtype(col) or isinstance(col.dtype, pd.StringDtype):
@@ -158,7 +164,7 @@ def _read_parquet(path: Path, columns) -> pd.DataFrame:
         if pd.api.types.is_float_dtype(col) and col.notna().all() and (col % 1 == 0).all():
             col = col.astype(np.int64)
         df[name] = col.astype(str).where(col.notna())
-    return df.reset_index(drop=True)
+    return df
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -462,15 +468,16 @@ def read_events(path, mapping=None, schema=None, stats=None) -> pd.DataFrame:
     return canonicalize(table, path, mapping_dict, mapping, schema, stats)
 
 
-def write_events(df: pd.DataFrame, path) -> Path:
-    """Writes a canonical event table atomically, as Parquet or CSV by the file suffix."""
+def write_events(df: pd.DataFrame, path, row_group_size=None) -> Path:
+    """Writes a canonical event table atomically, as Parquet or CSV by the file suffix
+    (``row_group_size``: Parquet rows per row group, None = pyarrow's default)."""
     missing = [c for c in CANONICAL_COLUMNS if c not in df.columns]
     if missing:
         raise UserInputError(f"not a canonical event table: missing column(s) {missing}")
-    return write_table(df[list(CANONICAL_COLUMNS)], path)
+    return write_table(df[list(CANONICAL_COLUMNS)], path, row_group_size)
 
 
-def write_table(table: pd.DataFrame, path) -> Path:
+def write_table(table: pd.DataFrame, path, row_group_size=None) -> Path:
     """Writes a table atomically, as Parquet or CSV by the file suffix."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -478,7 +485,7 @@ def write_table(table: pd.DataFrame, path) -> Path:
         raise UserInputError(f"{path}: unknown output format {suffix!r} (use .csv or .parquet)")
     with atomic_path(path) as tmp:
         if suffix in PARQUET_SUFFIXES:
-            table.to_parquet(tmp, index=False)
+            table.to_parquet(tmp, index=False, row_group_size=row_group_size)
         else:
             table.to_csv(tmp, index=False)
     return path

@@ -116,17 +116,19 @@ class IntentPredictor(keras.Model):
             if use_iat
             else None
         )
-        self.head = IntentHead(n_intents, head_units, dropout=head_dropout, name="intent_head")
+        # the output heads compute in float32 under a mixed dtype policy: float32 logits
+        self.head = IntentHead(n_intents, head_units, dropout=head_dropout, name="intent_head",
+                               dtype="float32")
         if reconstruction:
             self.masking = EventMasking(embedding_dim, mask_rate, seed, name="event_masking")
             self.reconstruction_head = EventReconstructionHead(
-                n_events, reconstruction_units, name="reconstruction_head"
+                n_events, reconstruction_units, name="reconstruction_head", dtype="float32"
             )
         else:
             self.masking = None
             self.reconstruction_head = None
         self.repeat = (RepeatMixture(self.event_intent, n_intents, self.repeat_init,
-                                     name="repeat_mixture")
+                                     name="repeat_mixture", dtype="float32")
                        if self.event_intent is not None else None)
         last = np.zeros((sequence_length,), np.float32)
         last[-1] = 1.0

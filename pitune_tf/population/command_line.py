@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from pitune_tf.common.cli import CONFIG_HELP, OVERWRITE_HELP, HelpFormatter, add_output_options
+from pitune_tf.common.precision import PRECISIONS
 from pitune_tf.data.schema import add_schema_options, schema_from_args
 from pitune_tf.population.population_config import PRESETS, PopulationConfig, resolve
 
@@ -34,6 +35,11 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--synthetic-preset", help="synthetic data preset when no --data (demo)")
     p.add_argument("--history", type=int, help="window length L (30)")
     p.add_argument("--max-train-windows", type=int, help="subsample training windows (0 = all)")
+    p.add_argument("--streaming", action="store_true", default=None,
+                   help="build windows chunk by chunk from Parquet (file or shard directory)")
+    p.add_argument("--stream-chunk-events", type=int, help="events per streamed chunk (250000)")
+    p.add_argument("--stream-eval-windows", type=int,
+                   help="streaming: most validation / test windows each (250000; 0 = all)")
     p.add_argument("--backbone", help="hub name, local checkpoint dir, or random:<layers>x<width>")
     p.add_argument("--embedding-dim", type=int, help="d (0 = backbone width / 4)")
     _bool_flag(p, "iat", "use_iat", "ablation: no intent attention (last position to the head)")
@@ -57,6 +63,10 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--teacher-learning-rate", type=float)
     p.add_argument("--student-learning-rate", type=float)
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="the teacher's dtype policy (float32; mixed_* keep float32 logits)")
+    p.add_argument("--jit", action="store_true", default=None,
+                   help="XLA-compile the training steps")
     p.add_argument("--seed", type=int)
     return p
 
@@ -70,7 +80,8 @@ def config_from_args(args) -> PopulationConfig:
             "patience", "tuning", "dropout",
             "student_layers", "student_width", "student_heads", "alpha", "temperature",
             "teacher_epochs", "student_epochs", "teacher_learning_rate",
-            "student_learning_rate", "batch_size", "seed",
+            "student_learning_rate", "batch_size", "seed", "streaming",
+            "stream_chunk_events", "stream_eval_windows", "precision", "jit",
         )
     }
     if args.data:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pitune_tf.common.config import replace, resolve_config
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.precision import PRECISIONS
 
 
 @dataclass
@@ -31,6 +32,11 @@ class PopulationConfig:
     split: list = field(default_factory=lambda: [0.6, 0.1, 0.3])  # train/val/test, per user, by time
     max_train_windows: int | None = None  # 0 = all; N: a random subset; None: all with `data`,
     #   20000 on the embedded synthetic data (the quickstart's time)
+    streaming: bool = False  # build the windows chunk by chunk from Parquet (a file or a
+    #   directory of shards), never all in memory; validation and test stay in memory
+    stream_chunk_events: int = 250_000  # events per streamed chunk (whole users)
+    stream_eval_windows: int = 250_000  # streaming: validation and test each keep at most
+    #   this many windows (a seeded subset; 0 = all)
 
     # --- teacher (Sec. 3.2.1-3.2.4) ---
     backbone: str = "random:2x64"  # hub name, local checkpoint dir, or random:<layers>x<width>
@@ -63,6 +69,9 @@ class PopulationConfig:
     #   the best validation epoch's weights are kept either way
 
     # --- common ---
+    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16: the teacher's Keras
+    #   dtype policy (variables, logits and losses stay float32; the student is float32)
+    jit: bool = False  # XLA-compile the training steps (compile(jit_compile=True))
     batch_size: int = 128
     clipnorm: float = 1.0  # gradient norm clipping (0 = off)
     seed: int = 0
@@ -108,6 +117,19 @@ class PopulationConfig:
             raise UserInputError(f"split must be 3 non-negative fractions, got {self.split}")
         if len(self.data) > 2:
             raise UserInputError("data takes one events file or a population/individual pair")
+        if self.precision not in PRECISIONS:
+            raise UserInputError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for name in ("stream_chunk_events", "stream_eval_windows"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (name == "stream_chunk_events"):
+                raise UserInputError(f"{name} must be a whole number >= "
+                                     f"{int(name == 'stream_chunk_events')}, got {value!r}")
+        if self.streaming and len(self.data) == 1:
+            raise UserInputError(
+                "streaming needs the population and the individual users' events apart: "
+                "--data POPULATION INDIVIDUAL (POPULATION a Parquet file or a directory of "
+                "Parquet shards)")
         from pitune_tf.data.schema import Schema
 
         if not isinstance(self.data_schema, dict):

@@ -68,7 +68,10 @@ def _train_and_write(config, out_dir, started, population, individual, oracle) -
 
     from pitune_tf.layers.repeat_mixture import repeat_logits
 
-    repeat_init = repeat_logits(train.label, event_intent[train.event[:, -1]], vocabs.n_intents)
+    # the copy term's starting repeat rates; a streamed training set keeps only its labels in
+    # memory, so its in-memory validation windows give them
+    counted = train if hasattr(train, "event") else val
+    repeat_init = repeat_logits(counted.label, event_intent[counted.event[:, -1]], vocabs.n_intents)
     teacher = train_teacher(config, vocabs, train, val, out_dir, event_intent, repeat_init)
     student = distill_student(config, vocabs, teacher, train, val, out_dir, event_intent, repeat_init)
 

@@ -28,7 +28,11 @@ def epoch_dataset(windows, batch_size, seed, first_epoch, epochs):
     Epoch e's order is ``stateless_permutation(len(windows), seed, e)``, cut into batches by
     ``index_batches`` (the last one short), so a resumed run sees exactly the batches an
     uninterrupted run would have seen. Elements: ``(features dict, labels)``.
+    Streamed windows (a ``WindowStream``) bring their own epochs (chunk groups in a
+    seeded order, rows permuted within each group: ``WindowStream.epoch_dataset``).
     """
+    if hasattr(windows, "epoch_dataset"):
+        return windows.epoch_dataset(batch_size, seed, first_epoch, epochs)
     features = {k: tf.constant(v) for k, v in windows.features().items()}
     labels = tf.constant(windows.label)
     batches = [
