@@ -439,7 +439,7 @@ def test_best_epoch_stops_keeps_the_best_weights_and_resumes(tmp_path):
 
 def test_epoch_and_subsample_defaults_follow_the_data():
     config = PopulationConfig()
-    assert (config.epochs("teacher"), config.epochs("student"), config.train_window_cap()) == (3, 2, 20000)
+    assert (config.epochs("teacher"), config.epochs("student"), config.train_window_cap()) == (3, 6, 20000)
     mine = PopulationConfig(data=["events.csv"])
     assert (mine.epochs("teacher"), mine.train_window_cap()) == (30, 0)
     assert PopulationConfig(data=["e.csv"], teacher_epochs=5).epochs("teacher") == 5
