@@ -3,7 +3,6 @@ users' source-domain sequences, and the top-k file of a run's test users (``--du
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +15,7 @@ from nextitnet.pretraining import SOURCE_VOCAB
 from nextitnet.uaf_model import MODES
 from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.json_files import read_json
 from pitune_tf.common.vocabulary import Vocabulary
 
 TARGET_VOCAB = "target_vocab.json"  # inside a run directory (recommendation task)
@@ -167,12 +167,4 @@ def dump_topk(run_dir, mode, config, task, top_k) -> Path:
 
 
 def _read_json(path) -> dict:
-    if not Path(path).is_file():
-        raise UserInputError(f"{path} not found (not a UAF run directory?)")
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserInputError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(value, dict):
-        raise UserInputError(f"{path}: expected a JSON object")
-    return value
+    return read_json(path, dict, missing="not a UAF run directory?")

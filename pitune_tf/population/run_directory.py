@@ -27,6 +27,7 @@ import numpy as np
 
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.json_files import read_json
 
 REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
 
@@ -36,13 +37,7 @@ REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
 
 def _read_json(path, kind):
     """A run file's JSON content of type ``kind``; anything else is one clear error."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserInputError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(value, kind):
-        raise UserInputError(f"{path}: expected a JSON {kind.__name__}")
-    return value
+    return read_json(path, kind)
 
 
 class Run:
