@@ -73,7 +73,8 @@ class ValidationMonitor(keras.callbacks.Callback):
         write_json(self.stage / "state.json", self.state)
         fault_point(f"uaf_{self.stage.name}_scored:{epoch + 1}")
         stop = f" (no improvement for {since_best} epochs: stopping)" if self.state.get("stopped_epoch") else ""
-        print(f"  epoch {epoch + 1}: validation {self.metric} = {value:.4f}{stop}")
+        print(f"[{self.stage.name}] epoch {epoch + 1}: validation {self.metric} = {value:.4f}{stop}",
+              flush=True)
 
     def on_train_end(self, logs=None):
         self.state["finished"] = True

@@ -14,7 +14,9 @@ class LossModel(keras.Model):
 
     - :meth:`train_batch`: the gradient tape, gradients of ``losses["loss"]`` over the
       explicit variable list :meth:`train_variables` (variables without a gradient, e.g. a
-      frozen block, are skipped), one optimizer step; returns this batch's terms;
+      frozen block, are skipped; the loss scaled and the gradients unscaled when the
+      optimizer is a ``LossScaleOptimizer``, mixed_float16), one optimizer step; returns
+      this batch's terms;
     - :meth:`train_step` / :meth:`test_step` (what ``fit`` / ``evaluate`` call): one
       ``keras.metrics.Mean`` tracker per returned name, so ``history.history`` holds epoch
       means, not the last batch's values.
@@ -61,10 +63,14 @@ class LossModel(keras.Model):
 
     def train_batch(self, data) -> dict:
         """One optimizer step on ``data``; returns this batch's terms (no tracking)."""
+        scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             losses = self.compute_losses(data, training=True)
+            loss = self.optimizer.get_scaled_loss(losses["loss"]) if scaled else losses["loss"]
         variables = self.train_variables()
-        gradients = tape.gradient(losses["loss"], variables)
+        gradients = tape.gradient(loss, variables)
+        if scaled:  # mixed_float16: the loss was scaled up against float16 underflow
+            gradients = self.optimizer.get_unscaled_gradients(gradients)
         self.optimizer.apply_gradients(
             [(g, v) for g, v in zip(gradients, variables) if g is not None]
         )

@@ -1,9 +1,9 @@
 """The individual stage as one function: every user of an individual log personalized from a
 population run, on the Keras or the LiteRT backend, in one or several processes, with the
 results written to a directory (``per_user.csv``, ``summary.json``, ``results.md``,
-optionally ``predictions.csv`` and ``compare.md``). When the log comes with a user oracle
-(``pitune_tf.data.intent_oracle``), every table gets its ``oracle`` row and every method
-its ``gap_closed`` (``pitune_tf.individual.report``)."""
+``gains.png``, optionally ``predictions.csv`` and ``compare.md``). When the log comes with a
+user oracle (``pitune_tf.data.intent_oracle``), every table gets its ``oracle`` row and every
+method its ``gap_closed`` (``pitune_tf.individual.report``)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ logger = logging.getLogger(__name__)
 
 BACKENDS = ("keras", "litert")
 # The methods each backend runs when none are asked for (litert: what the phone runs).
-DEFAULT_METHODS = {"litert": ("none", "finetune", "pituning")}
+DEFAULT_METHODS = {"litert": ("most_frequent", "last_event_intent", "none", "finetune", "pituning")}
 
 _ENGINE = None  # the worker process's PersonalizationEngine
 FINISHED_USERS = ".users"  # inside the output directory while unfinished: one file per user done
@@ -73,8 +73,11 @@ def build_engine(run, config, backend="keras", model=None, litert_backend="auto"
                                lam=config.lam, min_log_prob=config.min_log_prob,
                                focal_gamma=config.focal_gamma)
         teacher_methods = TeacherMethods(run, config)
+        from pitune_tf.individual.mpda import MPDA
+
+        mpda = MPDA(run, neighbours=config.mpda_neighbours, ratio=config.mpda_ratio)
         engine = PersonalizationEngine(student, run, config,
-                                       extra_methods=teacher_methods.as_dict())
+                                       extra_methods={**teacher_methods.as_dict(), "mpda": mpda})
         engine.teacher_methods = teacher_methods  # Table 3's FP / PP rows
         return engine
     if backend == "litert":
@@ -224,16 +227,21 @@ def stage_fingerprint(run_dir, config, data_path, backend, model, litert_backend
             "model": None if model is None else stamp(model), "users": [u.user for u in users]}
 
 
-def load_users(run, data=None, mapping=None, config=None, n_users=0):
-    """The individual users' :class:`UserData` and the skip statistics."""
+def load_users(run, data=None, mapping=None, config=None, n_users=0, schema=None):
+    """The individual users' :class:`UserData` and the skip statistics; ``schema``
+    (:class:`pitune_tf.data.schema.Schema`) applies to ``data`` (the run's own
+    ``data/individual.parquet`` is canonical already)."""
     from pitune_tf.data import read_events
+    from pitune_tf.data.schema import ReadStats
     from pitune_tf.individual.user_data import prepare_users
 
     data_path = Path(data) if data else run.individual_data_path
     if data_path is None:
         raise UserInputError(f"run directory {run.run_dir} is missing data/individual.parquet; "
                              "pass --data")
-    df = read_events(data_path, mapping=mapping)
+    stats = ReadStats()
+    df = read_events(data_path, mapping=mapping, schema=schema if data else None, stats=stats)
+    stats.warn(data_path)
     users, stats = prepare_users(df, run.vocabs, history=run.config.history,
                                  slot_minutes=run.config.slot_minutes, fractions=config.fractions,
                                  days=config.split_days, train_days=config.train_days,
@@ -269,14 +277,17 @@ def load_oracle_scores(users, data_path, oracle, intent_tokens):
 
 def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0, workers=1,
                    backend="keras", model=None, litert_backend="auto", dump_predictions=False,
-                   compare=None, progress=True, oracle=None) -> dict:
+                   compare=None, progress=True, oracle=None, schema=None) -> dict:
     """The whole individual stage; writes ``out`` (default ``RUN/individual``, or
     ``RUN/device`` on the LiteRT backend) and returns ``summary.json``'s content with the
     markdown tables under ``"table"`` (and ``"comparison"`` with ``compare``).
 
     ``oracle``: the user oracle's file; None looks beside the log (``<stem>_oracle.parquet``,
-    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one."""
+    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one. ``schema``
+    (:class:`pitune_tf.data.schema.Schema`): how to read ``data``."""
+    from pitune_tf.common.plotting import markdown_images
     from pitune_tf.individual.evaluation import predictions_frame
+    from pitune_tf.individual.plots import write_individual_plots
     from pitune_tf.individual.report import (
         device_models,
         lgbm_device_row,
@@ -308,7 +319,7 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     if backend == "litert":
         config = dataclasses.replace(config, batch_size=probe.batch_size)
         probe.config = config
-    users, stats, data_path = load_users(run, data, mapping, config, n_users)
+    users, stats, data_path = load_users(run, data, mapping, config, n_users, schema)
     tokens = list(run.vocabs.intent.tokens)
     oracle_path, oracle_scores = load_oracle_scores(users, data_path, oracle, tokens)
     with run_lock(out):  # one writer per output directory
@@ -325,6 +336,7 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
         out.mkdir(parents=True, exist_ok=True)
         with atomic_path(out / "per_user.csv") as tmp:
             per_user.to_csv(tmp, index=False)
+        plots = write_individual_plots(out, per_user)  # a failing plot is only a warning
         if dump_predictions:
             frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
                                         scores, tokens, method=method)
@@ -354,7 +366,8 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
         summary_json["device_models"] = device
         write_json(out / "summary.json", summary_json)
         table = markdown_tables(summary, device, stats, config)
-        write_text(out / "results.md", table)
+        figures = markdown_images(plots, out)
+        write_text(out / "results.md", table + "".join(f"\n{line}\n" for line in figures))
         summary_json["table"] = table
         if compare:
             from pitune_tf.individual.report import compare_tables
