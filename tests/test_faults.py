@@ -217,7 +217,7 @@ def test_individual_stage_resumes_to_the_uninterrupted_run(individual_reference,
     got, want = read_json(out / "summary.json"), read_json(reference / "summary.json")
     assert_same_results(got["methods"], want["methods"], "methods")
     assert got["forget_sets"] == want["forget_sets"]
-    assert sorted(p.name for p in out.iterdir()) == ["per_user.csv", "results.md",
+    assert sorted(p.name for p in out.iterdir()) == ["gains.png", "per_user.csv", "results.md",
                                                      "summary.json"]
 
 
