@@ -10,6 +10,7 @@ Commands::
     python -m trainers.population --preset paper --data events.parquet --out runs/paper
     python -m trainers.population --data population.csv individual.csv --mapping map.csv
     python -m trainers.population --config my.json --alpha 0.7 --temperature 2
+    python -m trainers.launch --workers 2 -- trainers.population --out runs/demo2w   # 2 workers
 
 Precedence: command line > ``--config FILE.json`` > ``--preset`` defaults. Running again with
 the same ``--out`` resumes an interrupted run from its last completed epoch and ends with the
@@ -43,7 +44,7 @@ from pitune_tf.population.command_line import (  # noqa: E402
 def main(argv=None):
     args = build_parser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     config = config_from_args(args)
-    metrics = run_population(config, args.out, overwrite=args.overwrite)
+    metrics = run_population(config, args.out, overwrite=args.overwrite, strategy=args.strategy)
     print(format_table(metrics))
     print(f"run directory: {Path(args.out).resolve()} ({metrics['seconds']} s)")
     return 0

@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pitune_tf.common.distribution import STRATEGIES
 from pitune_tf.metrics import INTENT_METRIC_COLUMNS
 from pitune_tf.population.population_config import PRESETS, PopulationConfig, resolve
 
@@ -24,6 +25,10 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--config", help="JSON file of config keys (overrides the preset)")
     p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                   help="tf.distribute strategy: auto (multiworker when TF_CONFIG names a "
+                   "cluster, mirrored with several GPUs, else default), default, mirrored, "
+                   "multiworker")
     p.add_argument("--data", nargs="+", metavar="EVENTS",
                    help="canonical events file, or a population file and an individual file")
     p.add_argument("--mapping", help="event -> intent mapping (CSV or JSON)")

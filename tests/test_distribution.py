@@ -1,0 +1,114 @@
+"""tf.distribute in the training loops: the strategy choice, each replica's slice of a global
+batch, a LossModel step on 2 replicas equal to the one-device step on the same global batch,
+and (slow) the population stage on 2 local workers against 1 worker."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pitune_tf.common.distribution import (
+    cluster_from_env,
+    distribute,
+    is_chief,
+    make_strategy,
+    replica_slice,
+    worker_index,
+)
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import tf
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_strategy_choice_without_a_cluster(monkeypatch):
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    assert cluster_from_env() is None
+    strategy = make_strategy("auto")  # no cluster, no GPU here: the default strategy
+    assert strategy is tf.distribute.get_strategy() and strategy.num_replicas_in_sync == 1
+    assert is_chief(strategy) and worker_index(strategy) == (0, 1)
+    with pytest.raises(UserInputError, match="unknown strategy"):
+        make_strategy("tpu")
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"worker": ["localhost:1"]},
+                                                "task": {"type": "worker", "index": 0}}))
+    assert cluster_from_env() == {"worker": ["localhost:1"]}
+    monkeypatch.setenv("TF_CONFIG", "{not json")
+    with pytest.raises(UserInputError, match="TF_CONFIG is not valid JSON"):
+        cluster_from_env()
+    dataset = tf.data.Dataset.range(3)
+    assert distribute(dataset) is dataset  # one replica: unchanged
+
+
+def test_replica_slices_cover_a_global_batch_once():
+    batch = ({"x": tf.reshape(tf.range(20), [10, 2])}, tf.range(10))
+    parts = [replica_slice(batch, k, 4) for k in range(4)]
+    assert [int(p[1].shape[0]) for p in parts] == [2, 3, 2, 3]
+    np.testing.assert_array_equal(np.concatenate([p[1] for p in parts]), np.arange(10))
+    np.testing.assert_array_equal(np.concatenate([p[0]["x"] for p in parts]),
+                                  np.arange(20).reshape(10, 2))
+    short = [int(replica_slice(batch[1][:1], k, 2).shape[0]) for k in range(2)]
+    assert short == [0, 1]  # fewer rows than replicas: an empty slice
+
+
+# Runs in a fresh process: the CPU is split into 2 logical devices before TensorFlow starts.
+TWO_REPLICAS = textwrap.dedent("""
+    from pitune_tf.common import _env  # noqa
+    import json, sys
+    import numpy as np
+    from pitune_tf.common.keras import keras, tf
+    cpu = tf.config.list_physical_devices("CPU")[0]
+    tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+    from pitune_tf.common.distribution import distribute
+    from pitune_tf.common.loss_model import LossModel
+
+    class Regression(LossModel):
+        def __init__(self, net, **kwargs):
+            super().__init__(**kwargs)
+            self.net = net
+        def compute_losses(self, data, training):
+            x, y = data
+            error = self.net(x, training=training)[:, 0] - y
+            return {"loss": tf.reduce_mean(error ** 2), "mae": tf.reduce_mean(tf.abs(error))}
+
+    def run(strategy):
+        with strategy.scope():
+            keras.utils.set_random_seed(0)
+            net = keras.Sequential([keras.layers.Dense(4, activation="tanh"), keras.layers.Dense(1)])
+            net.build((None, 3))
+            model = Regression(net)
+            model.compile(optimizer=keras.optimizers.Adam(0.05, clipnorm=0.5))
+        x = np.random.default_rng(0).normal(size=(11, 3)).astype("float32")
+        y = (x.sum(axis=1) + 1).astype("float32")
+        # global batches of 4, 4, 2 and 1 rows (the last: fewer rows than replicas)
+        rows = [slice(0, 4), slice(4, 8), slice(8, 10), slice(10, 11)]
+        batches = tf.data.Dataset.from_generator(
+            lambda: ((x[r], y[r]) for r in rows),
+            output_signature=(tf.TensorSpec([None, 3]), tf.TensorSpec([None]))).repeat()
+        history = model.fit(distribute(batches, strategy), epochs=2, steps_per_epoch=4, verbose=0)
+        return [w.tolist() for w in net.get_weights()], history.history
+
+    one = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
+    two = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
+    print(json.dumps({"one": one, "two": two}))
+""")
+
+
+def test_loss_model_step_on_two_replicas_equals_one_device():
+    """The summed replica gradients are the global batch's mean-loss gradient (Adam with
+    clipping is sensitive to any factor), short and empty replica batches included; the epoch
+    means of the losses are the one-device ones."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
+    env.pop("TF_CONFIG", None)
+    done = subprocess.run([sys.executable, "-c", TWO_REPLICAS], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    for a, b in zip(result["one"][0], result["two"][0]):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    for name in ("loss", "mae"):
+        np.testing.assert_allclose(result["one"][1][name], result["two"][1][name], rtol=1e-5)
