@@ -38,6 +38,14 @@ class LossModel(keras.Model):
     ...         return {"loss": tf.reduce_mean((self.net(x, training=training) - y) ** 2)}
     """
 
+    # Make embedding (IndexedSlices) gradients dense before the optimizer step. tf-keras'
+    # Adam applies a sparse gradient with repeated indices by adding each repeat's square to
+    # the second moment (sum of g_i^2, not (sum of g_i)^2), so the step depends on how the
+    # rows were grouped: a gradient that is dense on one device (a position embedding
+    # gathered once for the batch) arrives with one repeat per replica under a strategy.
+    # Dense gradients give textbook Adam and the same step on any number of replicas.
+    dense_gradients = False
+
     def __init__(self, **kwargs):
         super().__init__(**kwargs)
         self._loss_trackers = _Trackers()
@@ -96,6 +104,9 @@ class LossModel(keras.Model):
                 objective = tf.where(share > 0, objective * share, 0.0)
         variables = self.train_variables()
         gradients = tape.gradient(objective, variables)
+        if self.dense_gradients:
+            gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
+                         for g in gradients]
         self.optimizer.apply_gradients(
             [(g, v) for g, v in zip(gradients, variables) if g is not None]
         )
