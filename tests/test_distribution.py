@@ -94,14 +94,28 @@ TWO_REPLICAS = textwrap.dedent("""
 
     one = run(tf.distribute.OneDeviceStrategy("/cpu:0"))
     two = run(tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"]))
-    print(json.dumps({"one": one, "two": two}))
+
+    # PITuning Eq. 5's masked positions: 2 replicas mask the rows one device would
+    from pitune_tf.layers.event_masking import EventMasking
+    mask = tf.ones([5, 6])
+    alone = EventMasking(4, rate=0.5, seed=3)
+    alone.build()
+    strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+    with strategy.scope():
+        split = EventMasking(4, rate=0.5, seed=3)
+        split.build()
+    batch = next(iter(distribute(tf.data.Dataset.from_tensors(mask), strategy)))
+    chosen = tf.function(lambda m: strategy.run(split.choose, args=(m,)))(batch)
+    masks = [alone.choose(mask).numpy().tolist(),
+             np.concatenate(strategy.experimental_local_results(chosen)).tolist()]
+    print(json.dumps({"one": one, "two": two, "masks": masks}))
 """)
 
 
 def test_loss_model_step_on_two_replicas_equals_one_device():
-    """The summed replica gradients are the global batch's mean-loss gradient (Adam with
-    clipping is sensitive to any factor), short and empty replica batches included; the epoch
-    means of the losses are the one-device ones."""
+    """The summed replica gradients are the global batch's mean-loss gradient, short and empty
+    replica batches included; the epoch means of the losses are the one-device ones; the
+    event masking draws the one-device positions on 2 replicas."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": ""}
     env.pop("TF_CONFIG", None)
     done = subprocess.run([sys.executable, "-c", TWO_REPLICAS], cwd=ROOT, env=env,
@@ -112,6 +126,8 @@ def test_loss_model_step_on_two_replicas_equals_one_device():
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
     for name in ("loss", "mae"):
         np.testing.assert_allclose(result["one"][1][name], result["two"][1][name], rtol=1e-5)
+    alone, split = result["masks"]
+    assert alone == split and 0 < np.sum(alone) < 30  # rows 0-1 on one replica, 2-4 on the other
 
 
 # ------------------------------------------------------------------ 2 local workers (slow)
@@ -123,45 +139,56 @@ RUN_ARGS = ["--preset", "tiny", "--max-train-windows", "640", "--teacher-epochs"
 # amplifies on near-zero gradients (measured on this run: weights 4e-6 apart after one step,
 # 2e-3 after five; the in-process 2-replica MirroredStrategy run is identical to the
 # 2-worker one), and each replica draws its own reconstruction masks. What stays close:
+LOSSES = ("intent_loss", "val_intent_loss", "reconstruction_loss", "hard_loss", "val_hard_loss")
 LOSS_RTOL = 0.03  # epoch-mean training and validation losses
 METRIC_ATOL = 0.06  # test metrics of teacher and student
 
 
-def _launch(args, out, tmp):
+def _run(args, out, tmp, workers):
+    """``trainers.population ARGS --out OUT`` on ``workers`` local workers (1: no launcher,
+    the default strategy); returns the output and the chief's epoch losses by name."""
     env = {**os.environ, "PYTHONPATH": str(ROOT), "CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp)}
     env.pop("TF_CONFIG", None)
-    done = subprocess.run([sys.executable, "-m", "trainers.launch", "--workers", "2", "--",
-                           "trainers.population", *args, "--out", str(out)],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=1200)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    return done.stdout
+    command = ([sys.executable, "-m", "trainers.population", "--strategy", "default"]
+               if workers == 1 else
+               [sys.executable, "-m", "trainers.launch", "--workers", str(workers), "--",
+                "trainers.population"])
+    done = subprocess.run([*command, *args, "--out", str(out)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=1200)
+    log = done.stdout + done.stderr
+    assert done.returncode == 0, log[-4000:]
+    chief = [line for line in log.splitlines() if workers == 1 or line.startswith("[w0]")]
+    losses = {name: [float(line.split(f" {name}: ")[1].split()[0])
+                     for line in chief if f" {name}: " in line] for name in LOSSES}
+    return log, losses
 
 
 @pytest.mark.slow
 def test_population_stage_on_two_workers_agrees_with_one(tmp_path, monkeypatch):
     """trainers.launch with 2 workers (MultiWorkerMirroredStrategy, global batch 64 split
     32 + 32) against one worker (batch 64): the chief writes the run, the other worker leaves
-    nothing behind, the metrics agree within the tolerances above; a run interrupted after
-    the teacher's first epoch resumes on 2 workers, each restoring the chief's checkpoint."""
+    nothing behind, the losses and metrics agree within the tolerances above; a run
+    interrupted after the teacher's first epoch resumes on 2 workers, each restoring the
+    chief's checkpoint."""
     from pitune_tf import population
     from pitune_tf.population.command_line import build_parser, config_from_args
 
-    config = config_from_args(build_parser().parse_args(RUN_ARGS))
-    one = population.run_population(config, tmp_path / "one", strategy="default")
-    (tmp_path / "tmp").mkdir()
-    log = _launch(RUN_ARGS, tmp_path / "two", tmp_path / "tmp")
-    two = json.loads((tmp_path / "two" / "metrics.json").read_text())
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    _, one_losses = _run(RUN_ARGS, tmp_path / "one", tmp, workers=1)
+    log, two_losses = _run(RUN_ARGS, tmp_path / "two", tmp, workers=2)
+    one, two = (json.loads((tmp_path / d / "metrics.json").read_text()) for d in ("one", "two"))
+    print("\n1 worker:", one_losses, one["teacher"]["test"], one["student"]["test"],
+          "\n2 workers:", two_losses, two["teacher"]["test"], two["student"]["test"])
     assert "[w1] worker 1 of 2: the chief writes" in log
-    assert list((tmp_path / "tmp").iterdir()) == []  # the non-chief's copy is gone
+    assert list(tmp.iterdir()) == []  # the non-chief's copy is gone
     assert not (tmp_path / "two" / population.CHECKPOINTS).exists()
     assert two["training"] == one["training"]  # the same epochs run and kept
+    for name in LOSSES:
+        np.testing.assert_allclose(two_losses[name], one_losses[name], rtol=LOSS_RTOL)
     for model in ("teacher", "student"):
         for key, value in one[model]["test"].items():
             assert abs(two[model]["test"][key] - value) <= METRIC_ATOL, (model, key)
-    losses = {name: [float(line.split(f" {name}: ")[1].split()[0])
-                     for line in log.splitlines() if line.startswith("[w0]") and f" {name}: " in line]
-              for name in ("intent_loss", "val_intent_loss", "hard_loss", "val_hard_loss")}
-    print("2 workers:", losses, "\n1 worker:", one["training"], one["teacher"]["test"])
 
     original = population.EpochCheckpoint.on_epoch_end
 
@@ -170,10 +197,11 @@ def test_population_stage_on_two_workers_agrees_with_one(tmp_path, monkeypatch):
         if self.phase == "teacher" and epoch == 0:
             raise KeyboardInterrupt
 
+    config = config_from_args(build_parser().parse_args(RUN_ARGS))
     monkeypatch.setattr(population.EpochCheckpoint, "on_epoch_end", interrupt)
     with pytest.raises(KeyboardInterrupt):
         population.run_population(config, tmp_path / "resumed", strategy="default")
-    log = _launch(RUN_ARGS, tmp_path / "resumed", tmp_path / "tmp")
+    log, _ = _run(RUN_ARGS, tmp_path / "resumed", tmp, workers=2)
     for worker in ("w0", "w1"):
         assert f"[{worker}] [teacher] resuming after epoch 1/2" in log
     resumed = json.loads((tmp_path / "resumed" / "metrics.json").read_text())
