@@ -65,6 +65,7 @@ TWO_REPLICAS = textwrap.dedent("""
     tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
     from pitune_tf.common.distribution import distribute
     from pitune_tf.common.loss_model import LossModel
+    from pitune_tf.losses import weighted_mean
 
     class Regression(LossModel):
         def __init__(self, net, **kwargs):
@@ -73,7 +74,11 @@ TWO_REPLICAS = textwrap.dedent("""
         def compute_losses(self, data, training):
             x, y = data
             error = self.net(x, training=training)[:, 0] - y
-            return {"loss": tf.reduce_mean(error ** 2), "mae": tf.reduce_mean(tf.abs(error))}
+            # a mean over the rows with x0 > 0 only (as the reconstruction loss over masked
+            # positions): the global batch's weighted mean on any number of replicas
+            positive = weighted_mean(tf.abs(error), tf.cast(x[:, 0] > 0, tf.float32))
+            return {"loss": tf.reduce_mean(error ** 2) + positive,
+                    "mae": tf.reduce_mean(tf.abs(error)), "positive": positive}
 
     def run(strategy):
         with strategy.scope():
@@ -124,7 +129,7 @@ def test_loss_model_step_on_two_replicas_equals_one_device():
     result = json.loads(done.stdout.strip().splitlines()[-1])
     for a, b in zip(result["one"][0], result["two"][0]):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
-    for name in ("loss", "mae"):
+    for name in ("loss", "mae", "positive"):
         np.testing.assert_allclose(result["one"][1][name], result["two"][1][name], rtol=1e-5)
     alone, split = result["masks"]
     assert alone == split and 0 < np.sum(alone) < 30  # rows 0-1 on one replica, 2-4 on the other
