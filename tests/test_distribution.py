@@ -139,14 +139,16 @@ def test_loss_model_step_on_two_replicas_equals_one_device():
 
 RUN_ARGS = ["--preset", "tiny", "--max-train-windows", "640", "--teacher-epochs", "2",
             "--student-epochs", "1", "--batch-size", "64"]
-# 1 and 2 workers take the same steps on the same global batches, but the 2 replicas' sum of
-# half-batch gradients differs from the one-device gradient by float round-off, which Adam
-# amplifies on near-zero gradients (measured on this run: weights 4e-6 apart after one step,
-# 2e-3 after five; the in-process 2-replica MirroredStrategy run is identical to the
-# 2-worker one), and each replica draws its own reconstruction masks. What stays close:
+# 1 and 2 workers take the same steps on the same global batches with the same masked
+# positions; the 2 replicas' summed gradient equals the one-device gradient up to float
+# round-off (weights 2e-7 apart after one step, 4e-7 after 8 without gradient clipping;
+# the in-process 2-replica MirroredStrategy run is bit-identical to the 2-worker one).
+# With the configs' clipnorm 1.0 the two trajectories part after ~7 steps (weights 2e-4
+# apart after 8; not explained yet). Measured on this run (1 vs 2 workers): epoch-mean
+# losses within 0.2%, test metrics within 0.022. The tolerances:
 LOSSES = ("intent_loss", "val_intent_loss", "reconstruction_loss", "hard_loss", "val_hard_loss")
-LOSS_RTOL = 0.03  # epoch-mean training and validation losses
-METRIC_ATOL = 0.06  # test metrics of teacher and student
+LOSS_RTOL = 0.02  # epoch-mean training and validation losses
+METRIC_ATOL = 0.05  # test metrics of teacher and student
 
 
 def _run(args, out, tmp, workers):
