@@ -5,10 +5,15 @@ backward; no optimizer update) on a batch of 64 windows x 30 events, the step's 
 TensorFlow's graph profiler) and the achieved FLOP rate as a fraction of this machine's
 float32 matmul peak, measured in the same run.
 
+With ``--precision mixed_bfloat16|mixed_float16`` the teacher is built under that Keras
+dtype policy (the student stays float32, as in ``trainers.population``) (float32 logits and losses) and ``peak_fraction`` is also given against the
+16-bit matmul peak (``peak_fraction_compute_dtype``); ``--jit`` XLA-compiles the step.
+
 Commands::
 
     python bench/teacher_step.py                 # demo and paper sizes
     python bench/teacher_step.py --sizes demo --steps 5
+    python bench/teacher_step.py --sizes demo --precision mixed_bfloat16 --jit
 
 The paper teacher is GPT2-small's shape (``random:12x768``: the weights do not matter for
 speed, and nothing is downloaded).
@@ -26,6 +31,7 @@ from pitune_tf.benchmarking import matmul_peak_flops  # noqa: E402
 from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.cli import run_main  # noqa: E402
 from pitune_tf.common.keras import keras, tf  # noqa: E402
+from pitune_tf.common.precision import PRECISIONS, dtype_policy  # noqa: E402
 from pitune_tf.data.windows import STREAM_KEYS  # noqa: E402
 from pitune_tf.population import preset  # noqa: E402
 
@@ -51,7 +57,8 @@ def _batch(batch_size, length):
     return features, labels
 
 
-def measure(model, reconstruction, batch_size, length, steps, peak):
+def measure(model, reconstruction, batch_size, length, steps, peak, jit=False,
+            compute_peak=None):
     """One gradient step of L_pop (PITuning Eq. 5; intent term only without reconstruction),
     through the population stage's own loss code."""
     from pitune_tf.population import PopulationTrainer
@@ -60,20 +67,21 @@ def measure(model, reconstruction, batch_size, length, steps, peak):
     task = PopulationTrainer(model, reconstruction=reconstruction)
     variables = task.train_variables()
 
-    @tf.function
+    @tf.function(jit_compile=jit)
     def step(features, labels):
         with tf.GradientTape() as tape:
             loss = task.compute_losses((features, labels), training=True)["loss"]
         grads = tape.gradient(loss, variables)
         return loss, tf.add_n([tf.reduce_sum(g) for g in grads if g is not None])
 
-    flops = graph_flops(step.get_concrete_function(features, labels))
+    flops = graph_flops(tf.function(step.python_function).get_concrete_function(
+        features, labels))  # the graph before XLA
     step(features, labels)  # warm-up
     start = time.perf_counter()
     for _ in range(steps):
         step(features, labels)[0].numpy()
     seconds = (time.perf_counter() - start) / steps
-    return {
+    result = {
         "params": int(model.count_params()),
         "step_s": round(seconds, 4),
         "samples_per_s": round(batch_size / seconds, 1),
@@ -81,6 +89,9 @@ def measure(model, reconstruction, batch_size, length, steps, peak):
         "gflops": round(flops / seconds / 1e9, 2),
         "peak_fraction": round(flops / seconds / 1e9 / peak, 4),
     }
+    if compute_peak:
+        result["peak_fraction_compute_dtype"] = round(flops / seconds / 1e9 / compute_peak, 4)
+    return result
 
 
 def main(argv=None):
@@ -89,25 +100,36 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=2, help="timed steps per model (2)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--history", type=int, default=30)
+    parser.add_argument("--precision", choices=PRECISIONS, default="float32",
+                        help="Keras dtype policy of the models (float32)")
+    parser.add_argument("--jit", action="store_true", help="XLA-compile the step")
     args = parser.parse_args(argv)
     from pitune_tf.models import build_student, build_teacher
 
     peak = matmul_peak_flops(n=1024) / 1e9  # GFLOP/s
+    compute_dtype = {"mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}.get(
+        args.precision)
+    compute_peak = matmul_peak_flops(n=1024, dtype=compute_dtype) / 1e9 if compute_dtype else None
     result = {"batch": args.batch_size, "length": args.history,
+              "precision": args.precision, "jit": args.jit,
               "threads": tf.config.threading.get_intra_op_parallelism_threads() or os.cpu_count(),
               "matmul_peak_gflops": round(peak, 1)}
+    if compute_peak:
+        result[f"matmul_peak_gflops_{compute_dtype}"] = round(compute_peak, 1)
     for size in args.sizes:
         config = preset(size).replace(history=args.history, batch_size=args.batch_size)
         if size == "paper":
             config = config.replace(backbone="random:12x768")
         keras.utils.set_random_seed(0)
-        teacher = build_teacher(config, SIZES)
+        with dtype_policy(args.precision):  # the teacher only, as trainers.population
+            teacher = build_teacher(config, SIZES)
+        student = build_student(config, SIZES)  # float32: it ships to phones
         result[f"teacher_{size}"] = measure(teacher, config.reconstruction, args.batch_size,
-                                            args.history, args.steps, peak)
+                                            args.history, args.steps, peak, args.jit,
+                                            compute_peak)
         del teacher
-        student = build_student(config, SIZES)
         result[f"student_{size}"] = measure(student, False, args.batch_size, args.history,
-                                            args.steps, peak)
+                                            args.steps, peak, args.jit, compute_peak)
     print(json.dumps(result))
     return 0
 

@@ -11,25 +11,21 @@ called by ``python -m trainers.uaf``): ``uaf_config``, ``pretraining``, ``fine_t
 
 from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
 
-from nextitnet.adapter import Adapter
-from nextitnet.negative_sampler import NegativeSampler
-from nextitnet.nextitnet_backbone import NextItNet
-from nextitnet.policy_network import PolicyNetwork
-from nextitnet.pretrainer import NextItNetPretrainer
-from nextitnet.residual_block import ResidualBlock
-from nextitnet.target_head import TargetHead
-from nextitnet.uaf_learner import UAFLearner
-from nextitnet.uaf_model import MODES, UAFModel
+from pitune_tf.common.lazy import lazy_exports
 
-__all__ = [
-    "MODES",
-    "Adapter",
-    "NegativeSampler",
-    "NextItNet",
-    "NextItNetPretrainer",
-    "PolicyNetwork",
-    "ResidualBlock",
-    "TargetHead",
-    "UAFLearner",
-    "UAFModel",
-]
+# The networks are imported on first use (TensorFlow loads then), so that the light modules
+# (``nextitnet.modes``, ``nextitnet.uaf_config``, ``nextitnet.data``) start fast.
+_EXPORTS = {
+    "MODES": "nextitnet.modes",
+    "Adapter": "nextitnet.adapter",
+    "NegativeSampler": "nextitnet.negative_sampler",
+    "NextItNet": "nextitnet.nextitnet_backbone",
+    "NextItNetPretrainer": "nextitnet.pretrainer",
+    "PolicyNetwork": "nextitnet.policy_network",
+    "ResidualBlock": "nextitnet.residual_block",
+    "TargetHead": "nextitnet.target_head",
+    "UAFLearner": "nextitnet.uaf_learner",
+    "UAFModel": "nextitnet.uaf_model",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+__all__ = sorted(_EXPORTS)

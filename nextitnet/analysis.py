@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-
-from pitune_tf.common.atomic import atomic_path  # noqa: E402
+from pitune_tf.common.plotting import epoch_axis, pyplot, save_png
 
 LABELS = {
     "mostpop": "MostPop",
@@ -31,41 +27,61 @@ LABELS = {
 TABLE_ORDER = list(LABELS)
 
 
-def _save(fig, path):
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
 def plot_utilisation(rows: dict[str, list[float]], path) -> None:
     """Heatmap: one row per mode, one column per residual block, colour = share of users
     through the fine-tuned block (Figure 3)."""
+    plt = pyplot()
     names = list(rows)
     values = np.array([rows[n] for n in names], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.7 * values.shape[1], 0.8 + 0.5 * len(names)))
+    fig, ax = plt.subplots(figsize=(max(4.0, 1.6 + 0.7 * values.shape[1]), 1.0 + 0.5 * len(names)))
     image = ax.imshow(values, vmin=0.0, vmax=1.0, cmap="viridis", aspect="auto")
     ax.set_xticks(range(values.shape[1]), [str(i + 1) for i in range(values.shape[1])])
     ax.set_yticks(range(len(names)), [LABELS.get(n, n) for n in names])
     ax.set_xlabel("residual block")
     for (r, c), v in np.ndenumerate(values):
         ax.text(c, r, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.6 else "k", fontsize=8)
-    fig.colorbar(image, ax=ax, label="fine-tuned block utilisation")
-    _save(fig, path)
+    ax.set_title("Fine-tuned block utilisation (UAF Figure 3)", fontsize=9)
+    fig.colorbar(image, ax=ax, label="share of users")
+    save_png(fig, path)
 
 
-def plot_curves(curves: dict[str, list[float]], path, metric="hr@5") -> None:
-    """Validation ``metric`` per epoch, one line per mode (Figure 4)."""
-    fig, ax = plt.subplots(figsize=(6, 4))
-    colours = plt.get_cmap("tab20")
-    for index, (name, values) in enumerate(curves.items()):
-        ax.plot(range(1, len(values) + 1), values, marker="o", color=colours(index % 20),
-                linestyle="-" if name in ("hard", "soft", "rl", "random") else "--",
-                label=LABELS.get(name, name))
-    ax.set_xlabel("epoch")
-    ax.set_ylabel(f"validation {metric}")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    _save(fig, path)
+def plot_curves(panels: dict[str, dict[str, list[float]]], path, selection=None,
+                best_epochs=None) -> None:
+    """Validation curves per epoch, one line per mode, one panel per metric.
+
+    Args:
+        panels: ``{metric: {mode: [validation value per epoch]}}``, e.g. the selection metric
+            (``mrr@5``) and HR@5 (the paper's Figure 4).
+        path: the PNG's path.
+        selection: str or None. The metric that picks each mode's kept epoch; its panel
+            stars ``best_epochs``.
+        best_epochs: dict ``{mode: kept epoch (1-based)}`` or None.
+    """
+    plt = pyplot()
+    best_epochs = best_epochs or {}
+    fig, axes = plt.subplots(1, len(panels), squeeze=False, figsize=(6 * len(panels), 4.2))
+    n_curves = max((len(c) for c in panels.values()), default=1)
+    colours = plt.get_cmap("tab10" if n_curves <= 10 else "tab20")
+    for ax, (metric, curves) in zip(axes[0], panels.items()):
+        for index, (name, values) in enumerate(curves.items()):
+            epochs = range(1, len(values) + 1)
+            colour = colours(index % colours.N)
+            ax.plot(epochs, values, marker="o", markersize=4, color=colour,
+                    linestyle="-" if name in ("hard", "soft", "rl", "random") else "--",
+                    label=LABELS.get(name, name))
+            best = best_epochs.get(name)
+            if metric == selection and best and best <= len(values):
+                ax.plot(best, values[best - 1], "*", markersize=13, color=colour,
+                        markeredgecolor="k", zorder=5)
+        epoch_axis(ax, max((len(v) for v in curves.values()), default=1))
+        ax.set_ylabel(f"validation {metric.upper()}")
+        ax.set_title(f"validation {metric.upper()}"
+                     + (" (selects the epoch; star: kept epoch)" if metric == selection
+                        else " (UAF Figure 4)"), fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    save_png(fig, path)
 
 
 def markdown_table(results: dict[str, dict], columns, title="") -> str:

@@ -14,8 +14,9 @@ from pitune_tf.common.keras import tf
 _PREDICT_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
-def predict(model, source, batch_size=512):
-    """Runs ``model`` in inference mode. Returns (logits [n, C], gates [n, N])."""
+def predict(model, source, batch_size=512, keep_logits=True):
+    """Runs ``model`` in inference mode. Returns (logits [n, C], gates [n, N]); with
+    ``keep_logits=False`` only the gates (logits None), in bounded memory."""
     logits, gates = [], []
     step = _PREDICT_FNS.get(model)
     if step is None:
@@ -27,12 +28,35 @@ def predict(model, source, batch_size=512):
         _PREDICT_FNS[model] = step
     for start in range(0, len(source), batch_size):
         out = step(tf.constant(source[start:start + batch_size], tf.int32))
-        logits.append(out["logits"].numpy())
+        if keep_logits:
+            logits.append(out["logits"].numpy())
         gates.append(out["gates"].numpy())
     n_blocks = getattr(model, "n_blocks", 0)
-    if not logits:
+    if not gates:
         return np.zeros((0, model.n_outputs), np.float32), np.zeros((0, n_blocks), np.float32)
-    return np.concatenate(logits), np.concatenate(gates)
+    return (np.concatenate(logits) if keep_logits else None), np.concatenate(gates)
+
+
+def streamed_logits(model, source):
+    """A model's logits on ``source`` rows as a function ``(start, stop) -> [stop - start, C]``
+    with attributes ``n_rows`` and ``n_outputs``: what :func:`recommendation_metrics` takes to
+    score in chunks, never holding ``[n, C]`` at once."""
+    def logits(start, stop):
+        return predict(model, source[start:stop])[0]
+    logits.n_rows, logits.n_outputs = len(source), int(model.n_outputs)
+    return logits
+
+
+def as_logit_function(logits):
+    """An array [n, C] as the function form of :func:`streamed_logits` (functions pass through)."""
+    if callable(logits):
+        return logits
+    array = np.asarray(logits)
+
+    def chunk(start, stop):
+        return array[start:stop]
+    chunk.n_rows, chunk.n_outputs = array.shape[0], array.shape[1]
+    return chunk
 
 
 def ndcg_at_k(ranks, k) -> float:
@@ -68,25 +92,37 @@ def mask_seen_items(scores, targets, seen) -> np.ndarray:
     return masked
 
 
-def recommendation_metrics(logits, targets, n_negatives=99, seed=0, k=(5, 10, 20), seen=None):
+def recommendation_metrics(logits, targets, n_negatives=99, seed=0, k=(5, 10, 20), seen=None,
+                           chunk_rows=2048):
     """HR@k, MRR@k and NDCG@k against ``n_negatives`` sampled negatives (capped at the
     number of other valid target items), plus the same over the full ranking of every valid
     target item (prefixed ``full_``), where each row's ``seen`` items (the user's training
     items, other than the row's target) are masked out when given. Ties count against the
-    model. logits [n, C] (column 0 = the reserved unknown id, never ranked); targets [n]."""
+    model. logits: [n, C] (column 0 = the reserved unknown id, never ranked), or the function
+    form of :func:`streamed_logits` (scored ``chunk_rows`` rows at a time: memory bounded by
+    ``chunk_rows * C``, the same numbers); targets [n]."""
     from pitune_tf.metrics import ranks_from_scores
 
     targets = np.asarray(targets, np.int64)
-    n_outputs = logits.shape[1]
+    logits = as_logit_function(logits)
+    n_outputs = logits.n_outputs
     n_negatives = min(n_negatives, n_outputs - 2)
     negatives = NegativeSampler(1, n_outputs, n_negatives, seed=seed).sample(targets)
     candidates = np.concatenate([targets[:, None], negatives], axis=1)  # [n, 1 + negatives]
-    sampled_scores = np.take_along_axis(logits, candidates, axis=1)
-    out = _scores(ranks_from_scores(sampled_scores, np.zeros(len(targets), np.int64)), k)
-    full_scores = logits[:, 1:]  # drop the reserved unknown id
-    if seen is not None:
-        full_scores = mask_seen_items(full_scores, targets, seen)
-    full = _scores(ranks_from_scores(full_scores, targets - 1), k)
+    sampled_ranks, full_ranks = [], []
+    for start in range(0, len(targets), chunk_rows):
+        stop = min(start + chunk_rows, len(targets))
+        chunk = logits(start, stop)  # [rows, C]
+        rows = targets[start:stop]
+        sampled_scores = np.take_along_axis(chunk, candidates[start:stop], axis=1)
+        sampled_ranks.append(ranks_from_scores(sampled_scores, np.zeros(len(rows), np.int64)))
+        full_scores = chunk[:, 1:]  # drop the reserved unknown id
+        if seen is not None:
+            full_scores = mask_seen_items(full_scores, rows, seen[start:stop])
+        full_ranks.append(ranks_from_scores(full_scores, rows - 1))
+    joined = [np.concatenate(r) if r else np.zeros(0, np.int64) for r in (sampled_ranks, full_ranks)]
+    out = _scores(joined[0], k)
+    full = _scores(joined[1], k)
     out.update({f"full_{key}": value for key, value in full.items()})
     out["n_negatives"] = int(n_negatives)
     out["n"] = int(len(targets))
@@ -94,8 +130,10 @@ def recommendation_metrics(logits, targets, n_negatives=99, seed=0, k=(5, 10, 20
 
 
 def profile_metrics(logits, labels):
-    """Accuracy and macro F1 of the argmax class (Table 7)."""
-    pred = np.argmax(logits, axis=1)
+    """Accuracy and macro F1 of the argmax class (Table 7). logits [n, C] or the function
+    form of :func:`streamed_logits`."""
+    logits = as_logit_function(logits)
+    pred = np.argmax(logits(0, logits.n_rows), axis=1)
     return {
         "accuracy": float(accuracy_score(labels, pred)),
         "f1": float(f1_score(labels, pred, average="macro", zero_division=0)),

@@ -16,6 +16,7 @@ from nextitnet.evaluation import (
     predict,
     profile_metrics,
     recommendation_metrics,
+    streamed_logits,
 )
 from nextitnet.training import fit_resumable, seed_everything
 from nextitnet.uaf_learner import UAFLearner
@@ -28,8 +29,14 @@ from pitune_tf.common.keras import keras, tf
 
 def new_uaf_model(mode, config, task) -> UAFModel:
     """The UAFModel of ``mode`` with ``config``'s shape for ``task``'s vocabularies."""
+    return build_uaf_model(mode, config, len(task.source_vocab), task.n_outputs)
+
+
+def build_uaf_model(mode, config, n_items, n_outputs) -> UAFModel:
+    """The UAFModel of ``mode`` with ``config``'s shape, ``n_items`` source ids and
+    ``n_outputs`` output ids (what :func:`fine_tune` trains and ``from_run`` reloads)."""
     return UAFModel(
-        len(task.source_vocab), task.n_outputs, mode=mode, embedding_dim=config.embedding_dim,
+        n_items, n_outputs, mode=mode, embedding_dim=config.embedding_dim,
         block_dilations=config.block_dilations, kernel_size=config.kernel_size,
         policy_kind=config.policy, policy_dim=config.policy_dim,
         policy_dilations=config.policy_dilations, temperature=config.temperature,
@@ -48,6 +55,12 @@ def scorer(config, objective):
         return recommendation_metrics(logits, split["target"], config.n_negatives, seed=config.seed,
                                       k=config.topk, seen=split["seen"] if config.mask_seen else None)
     return score_fn, f"mrr@{config.topk[0]}"
+
+
+def check_splits(task) -> None:
+    """An empty train, validation or test split of ``task`` is a UserInputError."""
+    if any(len(task.splits[s]["target"]) == 0 for s in ("train", "val", "test")):
+        raise UserInputError(f"empty split: sizes {task.sizes()} (need more data)")
 
 
 def score_baseline(mode, config, task, score_fn, metric) -> dict:
@@ -81,7 +94,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
         task: EncodedTask.
         backbone: NextItNet or None. The pretrained backbone (modes of ``PRETRAINED_MODES``).
         run_dir: Path. The run (or profile label's) directory.
-        objective: str. "bpr", "bce" or "ce" (profile prediction).
+        objective: str. "bpr", "bce", "softmax" or "ce" (profile prediction).
         verbose: Keras ``fit`` verbosity.
         source_windows: int array [n, L + 1] or None. Every source window (MTL's source
             objective).
@@ -93,9 +106,8 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
     done = stage / "metrics.json"
     if done.is_file():
         return json.loads(done.read_text())
+    check_splits(task)
     train, val, test = (task.splits[s] for s in ("train", "val", "test"))
-    if len(train["target"]) == 0 or len(val["target"]) == 0 or len(test["target"]) == 0:
-        raise UserInputError(f"empty split: sizes {task.sizes()} (need more data)")
     stage.mkdir(parents=True, exist_ok=True)
     score_fn, metric = scorer(config, objective)
     if mode in SCORE_MODES:
@@ -116,8 +128,9 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
     if config.head_bias_init == "popularity" and objective != "ce":
         counts = np.bincount(train["target"], minlength=task.n_outputs).astype(np.float32)
         model.head.dense.bias.assign(np.log1p(counts))  # b_n: the model starts at MostPop
+        model.head.dense.kernel.assign(tf.zeros_like(model.head.dense.kernel))  # W_n = 0
     monitor = ValidationMonitor(
-        model, lambda logs: score_fn(predict(model, val["source"])[0], val), metric, stage,
+        model, lambda logs: score_fn(streamed_logits(model, val["source"]), val), metric, stage,
         patience=config.patience)
     start = time.time()
     fit_resumable(
@@ -126,10 +139,10 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
         callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: learner.start_epoch(e))],
     )
     model.load_weights(str(stage / "best.weights.h5"))
-    logits, gates = predict(model, test["source"])
+    _, gates = predict(model, test["source"], keep_logits=False)
     metrics = {
         "mode": mode,
-        "test": score_fn(logits, test),
+        "test": score_fn(streamed_logits(model, test["source"]), test),
         "best_epoch": monitor.state["best"]["epoch"],
         "stopped_epoch": monitor.state.get("stopped_epoch"),
         "val_curve": monitor.curve(),

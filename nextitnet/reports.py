@@ -1,5 +1,6 @@
-"""The report files of a UAF run: metrics.json, table.md (Table 2 / Table 7),
-utilisation.json/.png (Figure 3) and curves.png (Figure 4)."""
+"""The report files of a UAF run: metrics.json, table.md (Table 2 / Table 7, linking the
+figures), utilisation.json/.png (Figure 3) and curves.png (the validation metric that selects
+the epoch, and HR@5 as in Figure 4). A figure that fails is a warning, never a failed run."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from pathlib import Path
 from nextitnet import analysis
 from nextitnet.data.encoding import PROFILE_LABELS
 from pitune_tf.common.atomic import write_json, write_text
+from pitune_tf.common.plotting import markdown_images, never_fails
 
 PROFILE_SCORES = ("accuracy", "f1")
 RANK_METRICS = ("mrr", "hr", "ndcg")  # column order per cut-off
@@ -41,21 +43,31 @@ def write_reports(run_dir, results, task_name, title) -> str:
                    if any(f"{label} {key}" in v for v in flat.values())]
         runs = {m: r[next(iter(r))] for m, r in results.items()}  # first label's run per mode
         table = analysis.markdown_table(flat, columns, title)
-    write_text(run_dir / "table.md", table)
+    figures = []
     utilisation = {m: r["utilisation"] for m, r in runs.items() if r.get("utilisation")}
     if utilisation:
         write_json(run_dir / "utilisation.json", utilisation)
-        analysis.plot_utilisation(utilisation, run_dir / "utilisation.png")
+        with never_fails(run_dir / "utilisation.png"):
+            analysis.plot_utilisation(utilisation, run_dir / "utilisation.png")
+            figures.append(run_dir / "utilisation.png")
     runs = {m: r for m, r in runs.items() if r.get("val_curve")}  # trained modes only
-    if not runs:
-        return table
-    # Figure 4 plots validation HR@5; runs from before val_curves existed fall back to the
-    # selection metric
-    if all("hr@5" in r.get("val_curves", {}) for r in runs.values()):
-        metric = "hr@5"
-        curves = {m: r["val_curves"][metric] for m, r in runs.items()}
-    else:
-        metric = next(iter(runs.values()))["val_metric"]
-        curves = {m: r["val_curve"] for m, r in runs.items()}
-    analysis.plot_curves(curves, run_dir / "curves.png", metric=metric)
+    if runs:
+        with never_fails(run_dir / "curves.png"):
+            analysis.plot_curves(curve_panels(runs), run_dir / "curves.png",
+                                 selection=next(iter(runs.values()))["val_metric"],
+                                 best_epochs={m: r.get("best_epoch") for m, r in runs.items()})
+            figures.append(run_dir / "curves.png")
+    lines = markdown_images(figures, run_dir)
+    write_text(run_dir / "table.md", table + "".join(f"\n{line}\n" for line in lines))
     return table
+
+
+def curve_panels(runs) -> dict[str, dict[str, list[float]]]:
+    """``{metric: {mode: validation curve}}`` of the fine-tuned modes ``runs``: the metric
+    that selects the epoch (``val_metric``, validation MRR@k) first, then HR@5 (the paper's
+    Figure 4) when every mode scored it per epoch."""
+    selection = next(iter(runs.values()))["val_metric"]
+    panels = {selection: {m: r["val_curve"] for m, r in runs.items()}}
+    if selection != "hr@5" and all("hr@5" in r.get("val_curves", {}) for r in runs.values()):
+        panels["hr@5"] = {m: r["val_curves"]["hr@5"] for m, r in runs.items()}
+    return panels

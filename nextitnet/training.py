@@ -8,6 +8,8 @@ from pathlib import Path
 
 from nextitnet.epoch_batches import EpochBatches
 from pitune_tf.common.atomic import atomic_path
+from pitune_tf.common.epoch_log import fit_output
+from pitune_tf.common.fault import fault_point
 from pitune_tf.common.keras import keras, tf
 
 
@@ -27,7 +29,9 @@ def fit_resumable(model, arrays, batch_size, seed, epochs, stage, callbacks=(), 
     ``callbacks`` run before the backup at each epoch's end. With a ``monitor``
     (``ValidationMonitor``, run after ``callbacks``) that is already ``done`` (finished or
     stopped early in an earlier process), nothing is fitted and None is returned; otherwise
-    the History.
+    the History. Output (:func:`pitune_tf.common.epoch_log.fit_output`): progress bars, or
+    with ``verbose=2`` one line per epoch, labelled with the stage folder's name (``pretrain``
+    or the mode).
     """
     backup = Path(stage) / "backup"
     if monitor is not None:
@@ -36,10 +40,13 @@ def fit_resumable(model, arrays, batch_size, seed, epochs, stage, callbacks=(), 
             return None
         callbacks = [*callbacks, monitor]
     batches = EpochBatches(arrays, batch_size, seed)
+    verbose, epoch_log = fit_output(Path(stage).name, epochs, quiet=verbose == 2)
     history = model.fit(
         batches.dataset(), epochs=epochs, steps_per_epoch=batches.steps_per_epoch,
         verbose=verbose,
-        callbacks=[batches, *callbacks, keras.callbacks.BackupAndRestore(str(backup))],
+        callbacks=[batches, *epoch_log, *callbacks, keras.callbacks.BackupAndRestore(str(backup)),
+                   keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: fault_point(
+                       f"uaf_{Path(stage).name}_epoch:{epoch + 1}"))],
     )
     shutil.rmtree(backup, ignore_errors=True)  # BackupAndRestore leaves it empty
     return history

@@ -16,6 +16,8 @@ from pitune_tf.common.keras import tf
 from pitune_tf.common.loss_model import LossModel
 
 REWARD_PROTOCOLS = ("sampled", "full")
+PAIRWISE = ("bpr", "bce")  # objectives on a (positive, sampled negative) pair
+OBJECTIVES = PAIRWISE + ("softmax", "ce")
 
 
 class UAFLearner(LossModel):
@@ -26,6 +28,8 @@ class UAFLearner(LossModel):
     - ``bpr`` (UAF Eq. 8): ``-log sigmoid(o_{y+} - o_{y-})`` with one negative drawn uniformly
       from the valid target ids ``1 .. n_outputs - 1`` other than the positive;
     - ``bce``: the official code's binary cross-entropy on the same pair;
+    - ``softmax``: softmax cross-entropy over every target item (not in the paper: the usual
+      full-softmax fine-tuning of sequential recommenders; scored and rewarded by rank as bpr);
     - ``ce``: softmax cross-entropy over classes (profile prediction, 5.4).
 
     In ``rl`` mode the loss is ``L = L_main + beta * L_RL`` (UAF Eq. 15): the main loss on the
@@ -53,7 +57,7 @@ class UAFLearner(LossModel):
 
     Args:
         model: UAFModel.
-        objective: str. "bpr", "bce" or "ce".
+        objective: str. "bpr", "bce", "softmax" or "ce".
         gamma: float. gamma of UAF Eq. 13.
         beta: float. beta of UAF Eq. 15.
         reward_top_k: int. Rank cut-off that makes a recommendation "correct" in UAF Eq. 13.
@@ -83,8 +87,8 @@ class UAFLearner(LossModel):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if objective not in ("bpr", "bce", "ce"):
-            raise ValueError(f"objective must be bpr, bce or ce, got {objective!r}")
+        if objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if reward_protocol not in REWARD_PROTOCOLS:
             raise ValueError(f"reward_protocol must be one of {REWARD_PROTOCOLS}, got {reward_protocol!r}")
         self.model = model
@@ -124,7 +128,7 @@ class UAFLearner(LossModel):
         return ids + tf.cast(ids >= positives[:, None], tf.int32)  # skip over the positive
 
     def main_loss(self, logits, targets, negatives):
-        if self.objective == "ce":
+        if self.objective in ("softmax", "ce"):
             return classification_loss(targets, logits)
         pos = tf.gather(logits, targets, axis=1, batch_dims=1)  # [batch]
         neg = tf.gather(logits, negatives, axis=1, batch_dims=1)  # [batch]
@@ -162,7 +166,7 @@ class UAFLearner(LossModel):
         model = self.model
         items = tf.cast(data["source"], tf.int32)
         targets = tf.cast(data["target"], tf.int32)
-        negatives = self.sample_negatives(targets) if self.objective != "ce" else targets
+        negatives = self.sample_negatives(targets) if self.objective in PAIRWISE else targets
         out = {}
         if model.mode == "rl" and training:
             policy_logits = model.policy_logits(items, training=True)  # [batch, N, 2]

@@ -3,25 +3,18 @@
 from __future__ import annotations
 
 from nextitnet import gates as gate_fns
+from nextitnet.modes import (  # noqa: F401  (re-exported)
+    BASELINE_MODES,
+    MODES,
+    POLICY_MODES,
+    PRETRAINED_MODES,
+    UAF_MODES,
+)
 from nextitnet.nextitnet_backbone import PAPER_BLOCK_DILATIONS, NextItNet
 from nextitnet.policy_network import PolicyNetwork
 from nextitnet.residual_block import ResidualBlock
 from nextitnet.target_head import TargetHead
 from pitune_tf.common.keras import keras, tf
-
-POLICY_MODES = ("hard", "soft", "rl")
-UAF_MODES = POLICY_MODES + ("random",)
-BASELINE_MODES = (
-    "finetune-zero",
-    "finetune-cls",
-    "finetune-last1",
-    "finetune-last2",
-    "finetune-all",
-    "mtl",
-    "peterrec",
-)
-MODES = UAF_MODES + BASELINE_MODES
-PRETRAINED_MODES = tuple(m for m in MODES if m not in ("finetune-zero", "mtl"))
 
 
 @keras.saving.register_keras_serializable(package="pitune")

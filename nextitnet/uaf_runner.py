@@ -10,7 +10,6 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from nextitnet.baselines import SCORE_MODES
 from nextitnet.data.cross_domain_data import CrossDomainData
 from nextitnet.data.encoding import (
     PROFILE_LABELS,
@@ -19,11 +18,14 @@ from nextitnet.data.encoding import (
     fit_source_vocab,
     pretrain_windows,
 )
-from nextitnet.fine_tuning import fine_tune
+from nextitnet.fine_tuning import check_splits, fine_tune
+from nextitnet.modes import RUN_MODES  # what --mode all runs, in order
 from nextitnet.pretraining import pretrain_backbone, write_source_vocab
 from nextitnet.reports import rec_columns, write_reports
 from nextitnet.uaf_config import UAFConfig
-from nextitnet.uaf_model import MODES, PRETRAINED_MODES
+from nextitnet.uaf_model import PRETRAINED_MODES
+from nextitnet.uaf_recommender import dump_topk as write_topk
+from nextitnet.uaf_recommender import write_target_vocab
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.run_lock import run_lock
@@ -31,7 +33,6 @@ from pitune_tf.common.run_lock import run_lock
 log = logging.getLogger(__name__)
 TASKS = ("recommendation", "profile")
 MIN_TEST_ROWS = 100  # fewer test rows than this: the scores are noisy (a warning)
-RUN_MODES = SCORE_MODES + MODES  # what --mode all runs, in this order
 
 
 def check_run_dir(run_dir: Path, record: dict) -> None:
@@ -79,6 +80,7 @@ def run_uaf(
     pretrained=None,
     data_source=None,
     verbose="auto",
+    dump_topk=0,
 ) -> dict:
     """Pretrains (or loads) the backbone, fine-tunes every mode of ``modes``, scores it and
     writes the reports; running it again on the same ``run_dir`` resumes.
@@ -86,7 +88,9 @@ def run_uaf(
     ``run_dir`` ends up holding ``config.json``, ``source_vocab.json``, ``data.json``,
     ``pretrain/backbone.weights.h5``, ``modes/<mode>/{best.weights.h5,metrics.json}``
     (``profile_<label>/modes/...`` for the profile task), ``metrics.json``, ``table.md``,
-    ``utilisation.json``/``.png`` and ``curves.png``.
+    ``utilisation.json``/``.png`` and ``curves.png``; the recommendation task also
+    ``target_vocab.json`` (what ``UAFRecommender.from_run`` reloads a mode with) and, with
+    ``dump_topk``, ``modes/<mode>/topk.csv`` (each test user's top target items).
 
     Args:
         config: UAFConfig.
@@ -101,6 +105,8 @@ def run_uaf(
         data_source: str or None. Where the data came from, recorded in ``config.json``
             (default ``data.name``).
         verbose: Keras ``fit`` verbosity ("auto" bars, 2 one line per epoch).
+        dump_topk: int. With K > 0, write every mode's top-K target items per test user
+            (:func:`nextitnet.uaf_recommender.dump_topk`; recommendation task only).
     Returns:
         dict: ``{mode: metrics}``, or ``{mode: {label: metrics}}`` for the profile task.
     """
@@ -110,20 +116,33 @@ def run_uaf(
         raise UserInputError(f"unknown mode(s) {unknown or modes!r}; choose from {', '.join(RUN_MODES)} or all")
     if task not in TASKS:
         raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
+    if pretrained is not None and not Path(pretrained).exists():
+        raise UserInputError(f"--pretrained {pretrained}: not found")
+    if dump_topk and (int(dump_topk) < 0 or task != "recommendation"):
+        raise UserInputError(f"--dump-topk needs K >= 1 and the recommendation task, got "
+                             f"{dump_topk} with task {task}")
     run_dir = Path(run_dir)
     with run_lock(run_dir):  # a second run on the same directory is refused
-        return _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose)
+        return _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose,
+                           int(dump_topk or 0))
 
 
-def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose):
+def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose, dump_topk):
+    vocab = fit_source_vocab(data)
+    tasks = encode_tasks(config, data, vocab, task)  # data that cannot be used fails before any write
+    for encoded in tasks.values():
+        check_splits(encoded)
+    if task == "recommendation" and dump_topk > tasks["recommendation"].n_outputs - 1:
+        raise UserInputError(f"--dump-topk {dump_topk}: the data has "
+                             f"{tasks['recommendation'].n_outputs - 1} target items")
     run_dir.mkdir(parents=True, exist_ok=True)
     check_run_dir(run_dir, {"config": dataclasses.asdict(config), "task": task,
                             "data": data.name if data_source is None else data_source})
-    vocab = fit_source_vocab(data)
     write_source_vocab(run_dir, vocab)
     needs_backbone = any(m in PRETRAINED_MODES for m in modes)
     backbone = pretrain_backbone(config, data, vocab, run_dir, pretrained, verbose) if needs_backbone else None
-    tasks = encode_tasks(config, data, vocab, task)
+    if task == "recommendation":
+        write_target_vocab(run_dir, tasks["recommendation"].output_tokens)
     write_json(run_dir / "data.json", {
         "summary": data.summary(),
         "tasks": {k: {"sizes": t.sizes(), "outputs": t.n_outputs, "dropped": t.dropped,
@@ -148,4 +167,7 @@ def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, ver
             results[mode][label] = result
             print(f"{mode} {label}: test accuracy={result['test']['accuracy']:.4f} f1={result['test']['f1']:.4f}")
     write_reports(run_dir, results, task, f"{data.name}, task {task}, train fraction {config.train_fraction}")
+    for mode in modes if dump_topk else ():
+        path = write_topk(run_dir, mode, config, tasks["recommendation"], dump_topk)
+        print(f"{mode}: top-{dump_topk} target items per test user in {path}")
     return results

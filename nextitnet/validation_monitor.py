@@ -7,6 +7,7 @@ from pathlib import Path
 
 from nextitnet.training import save_weights
 from pitune_tf.common.atomic import write_json
+from pitune_tf.common.fault import fault_point
 from pitune_tf.common.keras import keras
 
 CURVE_METRICS = ("hr@5", "mrr@5", "ndcg@5", "hr@20", "accuracy", "f1", "loss")
@@ -64,13 +65,16 @@ class ValidationMonitor(keras.callbacks.Callback):
         if self._better(value, self.state["best"]):
             self.state["best"] = {"epoch": epoch + 1, "value": value}
             save_weights(self.network, self.stage / "best.weights.h5")
+            fault_point(f"uaf_{self.stage.name}_best:{epoch + 1}")
         since_best = epoch + 1 - self.state["best"]["epoch"]
         if self.patience and since_best >= self.patience:
             self.state["stopped_epoch"] = epoch + 1
             self.model.stop_training = True
         write_json(self.stage / "state.json", self.state)
+        fault_point(f"uaf_{self.stage.name}_scored:{epoch + 1}")
         stop = f" (no improvement for {since_best} epochs: stopping)" if self.state.get("stopped_epoch") else ""
-        print(f"  epoch {epoch + 1}: validation {self.metric} = {value:.4f}{stop}")
+        print(f"[{self.stage.name}] epoch {epoch + 1}: validation {self.metric} = {value:.4f}{stop}",
+              flush=True)
 
     def on_train_end(self, logs=None):
         self.state["finished"] = True

@@ -84,6 +84,13 @@ def test_intent_from_mapping_files(tmp_path):
             "timestamp",
             "unparseable",
         ),
+        (
+            "mixed.csv",  # unix seconds first, ISO after: the error names the mix
+            HEADER + "u1,1461139773,a,A\nu1,2016-04-20 08:10:00,b,B\n",
+            1,
+            "timestamp",
+            "mixed timestamp formats",
+        ),
         ("empty.csv", "", None, None, "empty file"),
         ("header.csv", HEADER, None, None, "empty file"),
         (

@@ -208,3 +208,26 @@ def test_split_days_and_fewer_training_days_keep_validation_and_test():
         assert 0 < len(b.train) < len(a.train)
         first = day_index(np.concatenate([a.train.timestamp, a.val.timestamp])).min()
         assert (day_index(b.train.timestamp) - first).min() >= 5
+
+
+def test_trivial_per_user_baselines_by_hand():
+    """most_frequent: the user's smoothed intent frequencies on every test row;
+    last_event_intent: the window's last event's intent first, then P_in order."""
+    from types import SimpleNamespace
+
+    from pitune_tf.individual.engine import PersonalizationEngine
+    from pitune_tf.individual.individual_config import IndividualConfig
+
+    engine = PersonalizationEngine.__new__(PersonalizationEngine)
+    engine.config = IndividualConfig(prior_pseudo_count=2.0)
+    engine.run = SimpleNamespace(p_pop=np.array([0.0, 0.0, 0.5, 0.5]))
+    engine.n_intents = 4
+    user = SimpleNamespace(train=SimpleNamespace(label=np.array([2, 2, 3, 2])),
+                           test=np.zeros(2), test_event_index=np.array([3, 5]),
+                           event_intent=np.array([2, 2, 2, 3, 3, 2], np.int32))
+    frequent, _ = engine.method_most_frequent(user, None)
+    np.testing.assert_allclose(frequent, [[0, 0, 4 / 6, 2 / 6]] * 2, rtol=1e-6)
+    last, _ = engine.method_last_event_intent(user, None)
+    assert last.argmax(axis=1).tolist() == [2, 3]  # events 2 and 4 precede the predicted ones
+    np.testing.assert_allclose(last.sum(axis=1), 1.0, rtol=1e-6)
+    assert last[1, 2] > last[1, 0]  # ties broken by P_in

@@ -212,7 +212,11 @@ def test_parallel_run_equals_serial_run(tiny_run, tmp_path):
     predictions = pd.read_csv(tmp_path / "serial" / "predictions.csv")
     assert {"user_id", "timestamp", "true_intent", "pred_intent"} <= set(predictions.columns)
     assert len(predictions) == 3 * serial_summary["methods"]["none"]["windows"]
-    assert "| pituning |" in (tmp_path / "serial" / "results.md").read_text()
+    results = (tmp_path / "serial" / "results.md").read_text()
+    assert "| pituning |" in results and "![gains](gains.png)" in results
+    from pitune_tf.common.plotting import is_png
+
+    assert is_png(tmp_path / "serial" / "gains.png")  # per-user gain over none
 
 
 def test_skipped_users_and_unknown_values_are_counted(tiny_run, tmp_path):

@@ -9,7 +9,6 @@ import time
 
 import pytest
 
-from pitune_tf.common.cli import run_main
 from pitune_tf.common.launcher import WorkerFailed, launch, tf_config
 
 DUMMY = textwrap.dedent("""
@@ -79,9 +78,9 @@ def test_command_line_failure_is_one_error_line(dummy, capsys, monkeypatch):
     from trainers.launch import main
 
     monkeypatch.chdir(dummy)
-    assert run_main(main, ["--workers", "2", "--", "dummy_worker", "fail"]) == 2
+    assert main(["--workers", "2", "--", "dummy_worker", "fail"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("error: worker 1 of 2 exited with status 3")
-    assert run_main(main, ["--workers", "2"]) == 2
+    assert main(["--workers", "2"]) == 2
     assert "no module to launch" in capsys.readouterr().err
-    assert run_main(main, ["--workers", "0", "--", "dummy_worker", "ok"]) == 2
+    assert main(["--workers", "0", "--", "dummy_worker", "ok"]) == 2

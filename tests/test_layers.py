@@ -12,6 +12,7 @@ from pitune_tf.layers import (  # noqa: E402
     IntentAttention,
     IntentHead,
     LayerNorm,
+    RepeatMixture,
     TransformerDecoder,
     TransformerDecoderBlock,
     gelu_tanh,
@@ -226,3 +227,29 @@ def test_layers_are_registered_for_keras_saving():
                 TransformerDecoder, TransformerDecoderBlock, EventReconstructionHead):
         name = keras.saving.get_registered_name(cls)
         assert name == f"pitune>{cls.__name__}"
+
+
+def test_repeat_mixture_by_hand():
+    """P = rho_c [i = c] + (1 - rho_c) softmax(z), rho_c = sigmoid(a_c) m_L; log P returned.
+    Event ids 0..3 map to intents 0, 2, 1, 2."""
+    layer = RepeatMixture([0, 2, 1, 2], n_intents=3, initial_logit=[0.0, np.log(3.0), 0.0])
+    logits = tf.constant([[0.0, 0.0, 0.0], [0.0, np.log(2.0), 0.0], [1.0, 2.0, 3.0]])
+    events = tf.constant([[1, 3], [3, 2], [0, 0]])  # newest: event 3 (intent 2), 2 (1), padding
+    mask = tf.constant([[1.0, 1.0], [1.0, 1.0], [0.0, 0.0]])
+    probs = np.exp(run_layer_test(layer, logits, events, mask).numpy())
+    third = 1.0 / 3.0
+    np.testing.assert_allclose(probs[0], [0.5 * third, 0.5 * third, 0.5 + 0.5 * third], rtol=1e-5)
+    np.testing.assert_allclose(probs[1], [0.25 * 0.25, 0.75 + 0.25 * 0.5, 0.25 * 0.25], rtol=1e-5)
+    np.testing.assert_allclose(probs[2], tf.nn.softmax(logits[2]).numpy(), rtol=1e-5)  # padding: rho 0
+    with pytest.raises(ValueError):
+        RepeatMixture([0, 3], n_intents=3)
+
+
+def test_repeat_logits_by_hand():
+    """a_c = logit of P(y = c | c(e_L) = c), smoothed toward 0.5, clipped to [-4, 4]."""
+    from pitune_tf.layers.repeat_mixture import repeat_logits
+
+    labels = np.array([1, 1, 1, 2])
+    last = np.array([1, 1, 2, 2])  # intent 1 follows 1 twice of 2; intent 2 follows 2 once of 2
+    a = repeat_logits(labels, last, n_intents=3, pseudo_count=1.0)
+    np.testing.assert_allclose(a, [-4.0, np.log(2.5 / 0.5), 0.0])  # (2 + .5) / 3 vs (1 + .5) / 3

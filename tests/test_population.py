@@ -328,6 +328,12 @@ def test_run_directory_and_resume(tmp_path, monkeypatch):
                  "data/individual.parquet", "data/individual_oracle.parquet"):
         assert (tmp_path / "full" / name).exists(), name
     assert not (tmp_path / "full" / population.CHECKPOINTS).exists()
+    from pitune_tf.common.plotting import is_png
+    from pitune_tf.population.plots import plot_paths
+
+    assert all(is_png(p) for p in plot_paths(tmp_path / "full"))
+    history = metrics["training"]["teacher"]["history"]
+    assert history["epoch"] == [1, 2] and len(history["val_intent_loss"]) == 2
     assert set(metrics["baselines"]) == {"most_frequent", "last_event_intent"}
     run = load_run(tmp_path / "full")
     assert run.p_out.shape == run.p_pop.shape == (run.vocabs.n_intents,)
@@ -347,6 +353,10 @@ def test_run_directory_and_resume(tmp_path, monkeypatch):
     resumed = population.run_population(config, tmp_path / "resumed")
     for model in ("teacher", "student"):
         assert resumed[model]["test"] == pytest.approx(metrics[model]["test"], abs=1e-6)
+    resumed_history = resumed["training"]["teacher"]["history"]  # epoch 1 ran before the stop
+    assert set(resumed_history) == set(history)
+    for name, values in history.items():
+        assert resumed_history[name] == pytest.approx(values, abs=1e-5), name
     with pytest.raises(UserInputError, match="--overwrite"):
         population.run_population(config, tmp_path / "resumed")
 
@@ -429,7 +439,7 @@ def test_best_epoch_stops_keeps_the_best_weights_and_resumes(tmp_path):
 
 def test_epoch_and_subsample_defaults_follow_the_data():
     config = PopulationConfig()
-    assert (config.epochs("teacher"), config.epochs("student"), config.train_window_cap()) == (3, 2, 20000)
+    assert (config.epochs("teacher"), config.epochs("student"), config.train_window_cap()) == (3, 6, 20000)
     mine = PopulationConfig(data=["events.csv"])
     assert (mine.epochs("teacher"), mine.train_window_cap()) == (30, 0)
     assert PopulationConfig(data=["e.csv"], teacher_epochs=5).epochs("teacher") == 5

@@ -267,6 +267,29 @@ def test_bad_labels_and_rates_are_refused(runtime, label):
     np.testing.assert_array_equal(runtime.get_weights(), before)  # nothing changed
 
 
+@pytest.mark.parametrize("name, value", [("sample_weight", np.nan), ("sample_weight", -1.0),
+                                         ("lam", np.nan), ("lam", np.inf), ("learning_rate", -0.1)])
+def test_nan_weights_rates_and_lam_never_reach_the_weights(runtime, name, value):
+    """Issue 12, defect 1: a NaN ``sample_weight`` or ``lam`` (or a negative rate) passed to
+    ``train`` / ``unlearn`` is refused by name before the interpreter, the weights unchanged."""
+    from tflite.errors import InputSpecError
+
+    x, y = windows(4, 8)
+    before = runtime.get_weights()
+    n = SIZES["intent"]
+    masks = (np.ones(n, np.float32), np.zeros(n, np.float32))
+    logits = np.zeros((4, n), np.float32)
+    kwargs = {name: value}
+    if name == "sample_weight":  # one bad row
+        kwargs = {name: np.where(np.arange(4) == 0, value, 1.0).astype(np.float32)}
+    if name != "lam":
+        with pytest.raises(InputSpecError, match=name):
+            runtime.train(x, y, **kwargs)
+    with pytest.raises(InputSpecError, match=name):
+        runtime.unlearn(x, logits, *masks, **kwargs)
+    np.testing.assert_array_equal(runtime.get_weights(), before)
+
+
 def test_rows_and_ids_are_checked(runtime):
     from tflite.errors import InputSpecError
 

@@ -3,6 +3,7 @@
 import json
 
 from pitune_tf.common.cli import run_main
+from pitune_tf.common.plotting import is_png
 from trainers.uaf import main
 
 
@@ -44,6 +45,7 @@ def test_cli_tiny_end_to_end_and_resume(tmp_path):
     assert metrics["val_curves"]["mrr@5"] == metrics["val_curve"] and len(metrics["val_curves"]["hr@5"]) == 1
     for name in ("table.md", "utilisation.png", "curves.png", "pretrain/backbone.weights.h5"):
         assert (out / name).is_file()
+    assert is_png(out / "curves.png") and "![curves](curves.png)" in (out / "table.md").read_text()
     assert not (out / "modes/soft/backup").exists() and not (out / "pretrain/backup").exists()
     first = (out / "modes/soft/metrics.json").read_text()
     assert main(argv) == 0  # resumes: every stage is already done

@@ -164,3 +164,23 @@ def test_atomic_files_bad_input_is_one_error_line(tmp_path, capsys, source, mess
     (tmp_path / "d" / "target.inter").unlink()
     with pytest.raises(UserInputError, match="missing target.inter"):
         read_atomic(tmp_path / "d")
+
+
+def test_streamed_scoring_in_chunks_equals_the_whole_array():
+    """Scoring chunk by chunk (memory bounded by chunk_rows * C) gives the same numbers."""
+    rng = np.random.default_rng(0)
+    logits = rng.normal(size=(37, 12)).astype(np.float32)
+    targets = rng.integers(1, 12, size=37)
+    seen = np.empty(37, dtype=object)
+    for i in range(37):
+        seen[i] = rng.integers(1, 12, size=3).astype(np.int32)
+    whole = recommendation_metrics(logits, targets, n_negatives=5, k=(1, 5), seen=seen)
+    calls = []
+
+    def chunks(start, stop):
+        calls.append(stop - start)
+        return logits[start:stop]
+    chunks.n_rows, chunks.n_outputs = logits.shape
+    streamed = recommendation_metrics(chunks, targets, n_negatives=5, k=(1, 5), seen=seen, chunk_rows=8)
+    assert streamed == whole
+    assert max(calls) == 8 and sum(calls) == 37

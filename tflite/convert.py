@@ -6,11 +6,17 @@ quantization-aware fine-tuning of its dense layers (``tflite.qat``), dynamic-ran
 inference-only; its prec_w on the population test windows is printed next to the plain int8
 model's.
 
+Beside the models it writes the phone bundle (``tflite.phone_bundle``): ``labels.txt`` (the
+intent of each output index), ``vocab.json`` and ``preprocessing.json`` (window rules, reserved
+ids, P_pop, P_out and the static threshold of PITuning Eq. 8-10), the three also embedded in
+every ``.tflite`` as named metadata entries (``tflite.metadata.read_metadata``).
+
 Commands:
 
     python -m tflite.convert --run runs/demo                 # writes into runs/demo/
     python -m tflite.convert --run runs/demo --out phone/ --batch-size 16 --optimizer sgd
     python -m tflite.convert --run runs/demo --qat-epochs 2    # + student_qat_int8.tflite
+    python -m tflite.convert --run runs/demo --static-threshold 0.01   # Eq. 8's epsilon
 
 The export fails with a clear message naming every op outside TFLite's builtin set (Flex /
 SELECT_TF ops), since stock LiteRT on phones cannot run them.
@@ -26,10 +32,12 @@ import tempfile
 from pathlib import Path
 
 from pitune_tf.common.atomic import atomic_path, write_json
-from pitune_tf.common.cli import run_main
+from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import tf
+from tflite.metadata import embed_metadata
 from tflite.ops_check import check_builtin_only, model_ops, unsupported_op_error
+from tflite.phone_bundle import bundle_contents, write_bundle
 from tflite.runtime import Runtime
 from tflite.student_module import SIGNATURES, StudentModule
 
@@ -81,9 +89,10 @@ def convert_saved_model(saved_model_dir, signature_keys, training=True, quantize
     return content
 
 
-def export_module(module: StudentModule, out_dir, quantized=True) -> dict:
+def export_module(module: StudentModule, out_dir, quantized=True, metadata=None) -> dict:
     """Writes ``student.tflite`` (every signature) and, when ``quantized``, the int8 and fp16
-    inference models into ``out_dir``; returns {kind: path}."""
+    inference models into ``out_dir``, each with the named ``metadata`` entries (dict name ->
+    bytes or str, :func:`tflite.metadata.embed_metadata`) when given; returns {kind: path}."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -96,6 +105,8 @@ def export_module(module: StudentModule, out_dir, quantized=True) -> dict:
             builds["fp16"] = (("infer",), False, "fp16")
         for kind, (keys, training, quantize) in builds.items():
             content = convert_saved_model(saved, keys, training=training, quantize=quantize)
+            if metadata:
+                content = embed_metadata(content, metadata)
             path = out_dir / MODEL_FILES[kind]
             with atomic_path(path) as tmp_path:
                 Path(tmp_path).write_bytes(content)
@@ -103,9 +114,10 @@ def export_module(module: StudentModule, out_dir, quantized=True) -> dict:
     return paths
 
 
-def export_inference(student, path, history, quantize="int8") -> Path:
+def export_inference(student, path, history, quantize="int8", metadata=None) -> Path:
     """Writes ``student``'s ``infer`` signature alone to ``path`` (``quantize`` as in
-    :func:`convert_saved_model`); checks it loads through :class:`Runtime`."""
+    :func:`convert_saved_model`, ``metadata`` as in :func:`export_module`); checks it loads
+    through :class:`Runtime`."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module = StudentModule(student, history=history)
@@ -116,6 +128,8 @@ def export_inference(student, path, history, quantize="int8") -> Path:
         saved = Path(tmp) / "saved_model"
         tf.saved_model.save(root, str(saved), signatures=module.concrete_signatures(("infer",)))
         content = convert_saved_model(saved, ("infer",), training=False, quantize=quantize)
+    if metadata:
+        content = embed_metadata(content, metadata)
     with atomic_path(path) as tmp_path:
         Path(tmp_path).write_bytes(content)
     Runtime(path, required=("infer",))
@@ -131,7 +145,7 @@ def tflite_prec_w(path, windows) -> float:
 
 
 def export_qat(run_dir, out_dir, history, epochs, max_windows=5000, seed=0, population=None,
-               compare=None) -> dict:
+               compare=None, metadata=None) -> dict:
     """QAT fine-tuning (:func:`tflite.qat.quantization_aware_finetune`), then
     ``student_qat_int8.tflite`` in ``out_dir``; returns {"path", "losses", "n_train", "n_test",
     "prec_w": {kind: value}} with the prec_w on (at most ``max_windows``) population test windows
@@ -142,7 +156,8 @@ def export_qat(run_dir, out_dir, history, epochs, max_windows=5000, seed=0, popu
         run_dir, epochs=epochs, max_windows=max_windows, seed=seed, population=population,
         return_info=True,
     )
-    path = export_inference(student, Path(out_dir) / MODEL_FILES["qat_int8"], history, "int8")
+    path = export_inference(student, Path(out_dir) / MODEL_FILES["qat_int8"], history, "int8",
+                            metadata=metadata)
     test = info["splits"][2].subsample(max_windows, seed)
     prec_w = {}
     if len(test):
@@ -161,14 +176,16 @@ def export_student(
     clipnorm=None,
     quantized=True,
     meta=None,
+    metadata=None,
 ) -> dict:
-    """Wraps the Keras student in a :class:`StudentModule`, exports it and checks that every
-    written file loads through :class:`tflite.runtime.Runtime` with its signatures; writes
+    """Wraps the Keras student in a :class:`StudentModule`, exports it (with the named
+    ``metadata`` entries, as in :func:`export_module`) and checks that every written file
+    loads through :class:`tflite.runtime.Runtime` with its signatures; writes
     ``student_tflite.json`` (shapes, sizes, ops); returns {kind: path}."""
     module = StudentModule(
         student, history=history, batch_size=batch_size, optimizer=optimizer, clipnorm=clipnorm
     )
-    paths = export_module(module, out_dir, quantized=quantized)
+    paths = export_module(module, out_dir, quantized=quantized, metadata=metadata)
     files = {}
     for kind, path in paths.items():
         required = SIGNATURES if kind == "fp32" else ("infer",)
@@ -187,6 +204,7 @@ def export_student(
         "optimizer": optimizer,
         "clipnorm": clipnorm,
         "files": files,
+        "metadata": sorted(metadata or ()),
     }
     write_json(Path(out_dir) / META_FILE, {**(meta or {}), **info})
     return paths
@@ -194,15 +212,22 @@ def export_student(
 
 def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm=None,
                 quantized=True, qat_epochs=0, qat_max_windows=5000, qat_seed=0,
-                qat_report=None) -> dict:
-    """Converts ``RUN_DIR/student.keras`` (through ``pitune_tf.population.load_run``); with
-    ``qat_epochs`` > 0 also writes ``student_qat_int8.tflite`` (:func:`export_qat`), whose
-    report goes into ``qat_report`` (a dict, when given) and ``student_tflite.json``."""
+                qat_report=None, static_threshold=None) -> dict:
+    """Converts ``RUN_DIR/student.keras`` (through ``pitune_tf.population.load_run``) and
+    writes the phone bundle beside it (``labels.txt``, ``vocab.json``, ``preprocessing.json``
+    of :mod:`tflite.phone_bundle`, also embedded in every ``.tflite`` as named metadata;
+    ``static_threshold`` is Eq. 8's epsilon written there, None for the individual stage's
+    default); with ``qat_epochs`` > 0 also writes ``student_qat_int8.tflite``
+    (:func:`export_qat`), whose report goes into ``qat_report`` (a dict, when given) and
+    ``student_tflite.json``."""
     from pitune_tf.population import load_run
 
+    if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
+        raise UserInputError(f"{out_dir} is a file, not an output directory")
     run = load_run(run_dir)
     out_dir = out_dir or run_dir
     history = _history(run)
+    bundle = bundle_contents(run, history, batch_size, static_threshold)
     paths = export_student(
         run.student,
         out_dir,
@@ -212,11 +237,13 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
         clipnorm=clipnorm,
         quantized=quantized,
         meta={"run": str(Path(run_dir).resolve())},
+        metadata=bundle,
     )
     if qat_epochs and qat_epochs > 0:
         compare = {kind: paths[kind] for kind in ("int8",) if kind in paths}
         report = export_qat(run_dir, out_dir, history, int(qat_epochs),
-                            max_windows=qat_max_windows, seed=qat_seed, compare=compare)
+                            max_windows=qat_max_windows, seed=qat_seed, compare=compare,
+                            metadata=bundle)
         paths["qat_int8"] = report["path"]
         meta_path = Path(out_dir) / META_FILE
         meta = json.loads(meta_path.read_text())
@@ -226,6 +253,7 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
         write_json(meta_path, meta)
         if qat_report is not None:
             qat_report.update(report)
+    paths.update(write_bundle(bundle, out_dir))
     return paths
 
 
@@ -241,10 +269,13 @@ def _history(run) -> int:
     raise UserInputError("cannot find the window length (history) in the run's config.json")
 
 
-def main(argv=None):
+def run(argv=None):
+    """Parses ``argv`` and converts the run; raises UserInputError on bad input."""
     parser = argparse.ArgumentParser(
-        prog="python -m tflite.convert", description=__doc__.split("\n\n")[0]
+        prog="python -m tflite.convert", description=__doc__.split("\n\n")[0],
+        formatter_class=HelpFormatter,
     )
+    add_output_options(parser)
     parser.add_argument("--run", required=True, help="run directory of trainers.population")
     parser.add_argument("--out", default=None, help="output directory (default: the run dir)")
     parser.add_argument("--batch-size", type=int, default=32,
@@ -260,7 +291,12 @@ def main(argv=None):
                              "before writing student_qat_int8.tflite (default 0: off)")
     parser.add_argument("--qat-max-windows", type=int, default=5000,
                         help="QAT training / test windows used at most (default 5000, 0 = all)")
+    parser.add_argument("--static-threshold", type=float, default=None,
+                        help="PITuning Eq. 8's epsilon written to preprocessing.json (default: "
+                             "trainers.individual's, 0.2 / the number of intents)")
     args = parser.parse_args(argv)
+    if args.static_threshold is not None and not 0.0 <= args.static_threshold < 1.0:
+        parser.error("--static-threshold must be in [0, 1)")
     if args.batch_size < 1:
         parser.error("--batch-size must be at least 1")
     if args.qat_epochs < 0:
@@ -276,6 +312,7 @@ def main(argv=None):
         qat_epochs=args.qat_epochs,
         qat_max_windows=args.qat_max_windows,
         qat_report=qat,
+        static_threshold=args.static_threshold,
     )
     for kind, path in paths.items():
         print(f"{kind}: {path} ({path.stat().st_size / 1024:.1f} KiB)")
@@ -288,5 +325,10 @@ def main(argv=None):
     return 0
 
 
+def main(argv=None) -> int:
+    """Entry point (``python -m tflite.convert``, ``pitune-convert``): the exit status."""
+    return run_main(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -233,7 +233,37 @@ class StudentModule(tf.Module):
             variable.assign_sub((m * alpha) / (tf.sqrt(v) + self.epsilon))
 
     def _flat_numpy(self) -> np.ndarray:
-        return np.concatenate([v.numpy().reshape(-1) for v in self._variables]).astype(np.float32)
+        return flat_weights(self.student)
+
+
+def flat_weights(student) -> np.ndarray:
+    """The weights vector of the ``get_weights`` / ``set_weights`` signatures and of weights
+    files: ``student.trainable_variables`` in order, each flattened row-major, float32 [P]."""
+    variables = list(student.trainable_variables)
+    if not variables:
+        return np.zeros(0, np.float32)
+    return np.concatenate([v.numpy().reshape(-1) for v in variables]).astype(np.float32)
+
+
+def assign_flat_weights(student, weights) -> None:
+    """Assigns a weights vector laid out as :func:`flat_weights` to the Keras ``student``
+    (what ``set_weights`` does inside the ``.tflite``); a wrong length is an error.
+
+    Args:
+        student: keras.Model. The student network.
+        weights: float32 array [P].
+    """
+    from pitune_tf.common.errors import UserInputError
+
+    variables = list(student.trainable_variables)
+    sizes = [int(np.prod(v.shape)) for v in variables]
+    weights = np.asarray(weights, np.float32).reshape(-1)
+    if weights.size != sum(sizes):
+        raise UserInputError(f"a weights vector of {weights.size} values for a student with "
+                             f"{sum(sizes)} weights")
+    parts = np.split(weights, np.cumsum(sizes)[:-1])
+    for variable, part in zip(variables, parts, strict=True):
+        variable.assign(part.reshape(variable.shape))
 
 
 class _OptimizerSlots(tf.Module):

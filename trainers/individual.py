@@ -24,7 +24,8 @@ Commands:
     python -m trainers.individual --run runs/demo --shard 1/2 --out parts/1
     python -m trainers.individual merge parts/0 parts/1 --out runs/demo/individual
 
-Methods: pituning (unlearning then fine-tuning), finetune (fine-tuning only: the
+Methods: most_frequent and last_event_intent (trivial per-user baselines, no model: the user's
+own intent frequencies; the intent of the window's last event), pituning (unlearning then fine-tuning), finetune (fine-tuning only: the
 I-unlearning ablation), focal, oversample (Figure 8), none (the shipped student), prior (the
 shipped student's logits shifted by beta * (log P_in - log P_pop), the user's intent
 frequencies against the population's, beta chosen on the user's validation windows; no
@@ -50,42 +51,47 @@ from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
 
 # isort: split
 
-import logging  # noqa: E402
 import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pitune_tf.common.cli import run_main  # noqa: E402
+from pitune_tf.data.schema import schema_from_args  # noqa: E402
 from pitune_tf.individual.command_line import (  # noqa: E402
     build_merge_parser,
     build_parser,
     config_from_args,
 )
-from pitune_tf.individual.shards import merge_parts  # noqa: E402
-from pitune_tf.individual.stage import run_individual  # noqa: E402
 
 
 def merge(argv):
+    """``merge PARTS... --out DIR``: the parts of a sharded run into the tables of one run."""
     args = build_merge_parser(description="Combines the parts of a sharded individual stage "
                               "into the tables of one run.").parse_args(argv)
+    from pitune_tf.individual.shards import merge_parts
+
     result = merge_parts(args.parts, args.out)
     print(result["table"])
     print(f"{result['users']} users from {len(args.parts)} parts; outputs in {args.out}")
     return 0
 
 
-def main(argv=None):
+def run(argv=None):
+    """Parses ``argv`` and runs the individual stage (TensorFlow is imported after parsing),
+    or ``merge``; raises UserInputError on bad input."""
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["merge"]:
         return merge(argv[1:])
     args = build_parser(description=__doc__.split("\n")[0]).parse_args(argv)
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     config = config_from_args(args)
+    schema = schema_from_args(args)
+    from pitune_tf.individual.stage import run_individual
+
     model = args.model or (str(Path(args.run) / "student.tflite") if args.backend == "litert" else None)
     result = run_individual(args.run, config, out=args.out, data=args.data, mapping=args.mapping,
                             n_users=args.users, workers=args.workers, backend=args.backend,
                             model=model, litert_backend=args.interpreter,
                             dump_predictions=args.dump_predictions, compare=args.compare,
-                            progress=not args.quiet,
+                            progress=not args.quiet, schema=schema,
                             oracle=False if args.no_oracle else args.oracle, shard=args.shard)
     print(result["table"])
     if "comparison" in result:
@@ -96,5 +102,10 @@ def main(argv=None):
     return 0
 
 
+def main(argv=None) -> int:
+    """Entry point (``python -m trainers.individual``, ``pitune-personalize``): the exit status."""
+    return run_main(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -28,7 +28,8 @@ from pitune_tf.common.cli import run_main  # noqa: E402
 from pitune_tf.common.launcher import launch  # noqa: E402
 
 
-def main(argv=None):
+def run(argv=None):
+    """Parses ``argv`` and runs the workers; raises UserInputError (one failed: all stopped)."""
     p = argparse.ArgumentParser(prog="python -m trainers.launch",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--workers", type=int, default=2, help="number of local worker processes (2)")
@@ -41,5 +42,10 @@ def main(argv=None):
     return 0
 
 
+def main(argv=None) -> int:
+    """Entry point (``python -m trainers.launch``): the exit status."""
+    return run_main(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

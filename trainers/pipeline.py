@@ -26,14 +26,16 @@ import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pitune_tf.common.atomic import write_text  # noqa: E402
-from pitune_tf.common.cli import run_main  # noqa: E402
+from pitune_tf.common.cli import OVERWRITE_HELP, HelpFormatter, add_output_options, run_main  # noqa: E402
 from pitune_tf.common.errors import UserInputError  # noqa: E402
+from pitune_tf.common.plotting import markdown_images, rebase_images  # noqa: E402
 from pitune_tf.metrics import INTENT_METRIC_COLUMNS as METRIC_COLUMNS  # noqa: E402
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="python -m trainers.pipeline", description=__doc__.split("\n")[0])
-    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
+    p = argparse.ArgumentParser(prog="python -m trainers.pipeline", description=__doc__,
+                                formatter_class=HelpFormatter)
+    p.add_argument("--out", default="runs/demo", help="run directory")
     p.add_argument("--users", type=int, default=8, help="individual users to tune (0 = all; demo 8)")
     p.add_argument("--epochs", type=int, default=5, help="max fine-tuning epochs per user (demo 5)")
     p.add_argument("--workers", type=int, default=2, help="processes for the individual stage")
@@ -42,7 +44,8 @@ def build_parser():
                    help="LightGBM rounds (Table 5: 2000, early stopping 75)")
     p.add_argument("--skip-population", action="store_true",
                    help="reuse the finished population run in --out")
-    p.add_argument("--overwrite", action="store_true", help="retrain a finished population run")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    add_output_options(p)
     p.add_argument("--population-args", default="",
                    help="extra arguments for trainers.population, as one string")
     return p
@@ -59,11 +62,15 @@ def _population_table(metrics):
 
 
 def write_report(run_dir, timings):
-    """RUN/report.md: population test metrics, the individual tables, the forgotten sets."""
+    """RUN/report.md: population test metrics and figures, the individual tables and figure,
+    the forgotten sets."""
+    from pitune_tf.population.plots import plot_paths
+
     run_dir = Path(run_dir)
     metrics = json.loads((run_dir / "metrics.json").read_text())
     summary = json.loads((run_dir / "individual" / "summary.json").read_text())
-    results = (run_dir / "individual" / "results.md").read_text()
+    results = rebase_images((run_dir / "individual" / "results.md").read_text(), "individual")
+    figures = markdown_images(plot_paths(run_dir), run_dir)
     forget_sizes = [len(v) for v in summary["forget_sets"].values()]
     lines = [
         "# PITuning demo report", "",
@@ -72,6 +79,9 @@ def write_report(run_dir, timings):
         f"{summary['workers']} workers).", "",
         "## Population stage (test windows of the population users)", "",
         _population_table(metrics), "",
+        *(["Figures (`RUN/plots/`): training curves, IAT attention map (PITuning Fig. 6), "
+           "predicted vs true intent distribution (Fig. 7), confusion matrix.", ""]
+          + [f"{line}\n" for line in figures] if figures else []),
         results, "",
         "## Forgotten sets (PITuning Eq. 8-10)", "",
         f"Static threshold: {summary['config']['static_threshold'] or '0.2 / N_I (default)'}; "
@@ -85,7 +95,8 @@ def write_report(run_dir, timings):
     return run_dir / "report.md"
 
 
-def main(argv=None):
+def run(argv=None):
+    """Parses ``argv`` and runs both stages and the report (TensorFlow loads after parsing)."""
     args = build_parser().parse_args(argv)
     out = Path(args.out)
     timings = {}
@@ -102,6 +113,7 @@ def main(argv=None):
 
         start = time.perf_counter()
         argv_pop = ["--out", str(out), *(["--overwrite"] if args.overwrite else []),
+                    *(["--quiet"] if args.quiet else []),
                     *shlex.split(args.population_args)]
         population_args = population_parser().parse_args(argv_pop)
         metrics = run_population(config_from_args(population_args), population_args.out,
@@ -117,7 +129,7 @@ def main(argv=None):
                               max_epochs=args.epochs, fp_users=args.fp_users,
                               lgbm_iterations=args.lgbm_iterations)
     result = run_individual(out, config, out=out / "individual", n_users=args.users,
-                            workers=args.workers)
+                            workers=args.workers, progress=not args.quiet)
     print(result["table"])
     timings["individual"] = time.perf_counter() - start
     report = write_report(out, timings)
@@ -125,5 +137,10 @@ def main(argv=None):
     return 0
 
 
+def main(argv=None) -> int:
+    """Entry point (``python -m trainers.pipeline``, ``pitune-pipeline``): the exit status."""
+    return run_main(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -9,11 +9,14 @@ Commands::
     python -m trainers.population --no-reconstruction --tuning partial --backbone random:4x128
     python -m trainers.population --preset paper --data events.parquet --out runs/paper
     python -m trainers.population --data population.csv individual.csv --mapping map.csv
-    python -m trainers.population --config my.json --alpha 0.7 --temperature 2
+    python -m trainers.population --config my.yaml --alpha 0.7 --temperature 2
+    python -m trainers.population --config runs/demo --seed 1 --out runs/demo_seed1   # a run's config
+    python -m trainers.population --data log.csv --mapping apps.csv --time-unit ms \\
+        --columns user_id=uid,timestamp=ts,event=app --timezone Asia/Shanghai --unmapped other
     python -m trainers.launch --workers 2 -- trainers.population --out runs/demo2w   # 2 workers
 
-Precedence: command line > ``--config FILE.json`` > ``--preset`` defaults. Running again with
-the same ``--out`` resumes an interrupted run from its last completed epoch and ends with the
+Precedence: command line > ``--config`` (JSON, YAML or a run's config.json) > ``--preset``
+defaults. Running again with the same ``--out`` resumes an interrupted run from its last completed epoch and ends with the
 same result as an uninterrupted one (with dropout 0, the demo's setting); a finished run
 directory is only replaced with ``--overwrite``.
 
@@ -22,6 +25,8 @@ and prints the test table. The run directory (``pitune_tf.population.run_directo
 
     config.json  vocab.json  teacher/  student.keras  metrics.json  p_out.json
     summaries/{teacher,student}.txt  logs/{teacher,student}/ (TensorBoard)
+    training.json  (per phase: epochs run, the kept epoch, the per-epoch history)
+    plots/{training_curves,attention_map,intent_distribution,confusion_matrix}.png
     data/individual.parquet   (the individual users' events, when known)
 """
 
@@ -33,22 +38,27 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.population import run_population  # noqa: E402
-from pitune_tf.population.command_line import (  # noqa: E402
-    build_parser,
-    config_from_args,
-    format_table,
-)
+from pitune_tf.population.command_line import build_parser, config_from_args  # noqa: E402
 
 
-def main(argv=None):
+def run(argv=None):
+    """Parses ``argv`` and runs the population stage (TensorFlow is imported here, after
+    parsing, so that ``--help`` is instant); raises UserInputError on bad input."""
     args = build_parser(description=__doc__.split("\n\n")[0]).parse_args(argv)
     config = config_from_args(args)
+    from pitune_tf.population import run_population
+    from pitune_tf.population.command_line import format_table
+
     metrics = run_population(config, args.out, overwrite=args.overwrite, strategy=args.strategy)
     print(format_table(metrics))
     print(f"run directory: {Path(args.out).resolve()} ({metrics['seconds']} s)")
     return 0
 
 
+def main(argv=None) -> int:
+    """Entry point (``python -m trainers.population``, ``pitune-train``): the exit status."""
+    return run_main(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

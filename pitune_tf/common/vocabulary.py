@@ -81,15 +81,24 @@ class Vocabulary:
             order: str. ``"sorted"`` (ids do not depend on the data's order) or
                 ``"frequency"`` (most frequent first, ties by token).
         """
+        if not isinstance(values, (pd.Series, np.ndarray, list)):
+            values = list(values)
+        series = pd.Series(values, copy=False, dtype=None if len(values) else object)
+        return cls.from_counts(series.value_counts(dropna=True), min_count, name, reserved,
+                               order, warn)
+
+    @classmethod
+    def from_counts(cls, counts, min_count: int = 1, name: str = "", reserved=DEFAULT_RESERVED,
+                    order: str = "sorted", warn: bool = True) -> Vocabulary:
+        """:meth:`fit` from the values' counts (``pd.Series`` value -> count, e.g. the sum of
+        per-chunk ``value_counts`` of a streamed log): the same vocabulary as ``fit`` on
+        the values themselves."""
         if min_count < 1:
             raise UserInputError(f"min_count must be >= 1, got {min_count}")
         if order not in ORDERS:
             raise UserInputError(f"order must be one of {ORDERS}, got {order!r}")
         reserved = tuple(reserved)
-        if not isinstance(values, (pd.Series, np.ndarray, list)):
-            values = list(values)
-        series = pd.Series(values, copy=False, dtype=None if len(values) else object)
-        counts = series.value_counts(dropna=True)
+        counts = pd.Series(counts, copy=True)
         counts.index = counts.index.astype(str)
         counts = counts.groupby(level=0).sum()
         kept = {t: int(c) for t, c in counts.items() if c >= min_count and t not in reserved}

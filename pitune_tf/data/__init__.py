@@ -18,7 +18,7 @@ from pitune_tf.data.features import encode_events
 from pitune_tf.data.io import read_events, write_events
 from pitune_tf.data.splits import split_users, split_windows
 from pitune_tf.data.vocabularies import Vocabularies
-from pitune_tf.data.windows import Windows, make_windows
+from pitune_tf.data.windows import Windows, make_next_windows, make_windows
 
 __all__ = [
     "read_events",
@@ -29,6 +29,7 @@ __all__ = [
     "EncodedEvents",
     "Windows",
     "make_windows",
+    "make_next_windows",
     "split_users",
     "split_windows",
 ]

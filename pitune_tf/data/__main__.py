@@ -8,6 +8,11 @@ Commands::
     # DIR/individual_oracle.parquet (format: pitune_tf.data.intent_oracle)
     python -m pitune_tf.data synth --preset demo --seed 0 --out data/synth
 
+    # about 10M population events as Parquet shards of 500 users (streamed population
+    # training: python -m trainers.population --streaming --data DIR/population
+    # DIR/individual.parquet --mapping DIR/mapping.json)
+    python -m pitune_tf.data synth --preset scale --users-per-shard 500 --out data/scale
+
     # real logs -> canonical CSV or Parquet (by the suffix of --out)
     python -m pitune_tf.data convert --format tsinghua \
         ../shared/data/tsinghua_app_usage_sample/data_sample.csv \
@@ -35,16 +40,16 @@ nothing behind.
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
 from pathlib import Path
 
 from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.atomic import write_json
-from pitune_tf.common.cli import run_main
+from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.data.adapters import FORMATS, read_any
 from pitune_tf.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, read_events, write_events
+from pitune_tf.data.schema import ReadStats, add_schema_options, schema_from_args
 from pitune_tf.data.splits import split_users
 
 
@@ -55,35 +60,36 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
         "--cell-size",
         type=float,
         default=None,
-        help="foursquare: location = lat/lon cell of this many degrees",
+        help="foursquare: location = lat/lon cell of this many degrees (default: the POI)",
     )
-    parser.add_argument("--timezone", default="Asia/Tokyo", help="foursquare: local time zone")
-    parser.add_argument(
-        "--merge-gap",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="tsinghua: drop a record repeating the user's previous app within SECONDS",
-    )
+    add_schema_options(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m pitune_tf.data", description=__doc__.split("\n")[0]
+        prog="python -m pitune_tf.data", description=__doc__, formatter_class=HelpFormatter
     )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    synth = sub.add_parser("synth", help="generate synthetic population + individual logs")
-    synth.add_argument("--preset", choices=("tiny", "demo", "bench"), default="demo")
+    synth = sub.add_parser("synth", help="generate synthetic population + individual logs",
+                           formatter_class=HelpFormatter)
+    synth.add_argument("--preset", choices=("tiny", "demo", "bench", "scale"), default="demo")
     synth.add_argument("--seed", type=int, default=0)
+    synth.add_argument("--users-per-shard", type=int, default=0,
+                       help="write the population as Parquet shards of this many users, one "
+                            "in memory at a time (DIR/population/part-*.parquet; 0: one file)")
     synth.add_argument("--out", required=True, help="output directory")
+    add_output_options(synth, quiet_help="no progress bar")
 
-    convert = sub.add_parser("convert", help="convert a log to the canonical event table")
+    convert = sub.add_parser("convert", help="convert a log to the canonical event table",
+                             formatter_class=HelpFormatter)
     convert.add_argument("inputs", nargs="+", metavar="INPUT")
     _add_read_options(convert)
     convert.add_argument("--out", required=True, help="output file (.csv or .parquet)")
+    add_output_options(convert, quiet_help="no progress bars")
 
-    summarize = sub.add_parser("summarize", help="summarize a log (table, JSON, PNG)")
+    summarize = sub.add_parser("summarize", help="summarize a log (table, JSON, PNG)",
+                               formatter_class=HelpFormatter)
     summarize.add_argument(
         "inputs", nargs="+", metavar="PATH", help="event file(s) or a synth directory"
     )
@@ -92,6 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
     summarize.add_argument("--individual-fraction", type=float, default=0.2)
     summarize.add_argument("--seed", type=int, default=0, help="seed of the individual users")
     summarize.add_argument("--out", help="directory for summary.json and intents.png")
+    add_output_options(summarize, quiet_help="no progress bars")
     return parser
 
 
@@ -102,7 +109,15 @@ def _synth(args) -> None:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserInputError(f"{out}: exists and is not a directory")
-    data = generate(preset=args.preset, seed=args.seed, progress=True)
+    if args.users_per_shard:
+        from pitune_tf.data.synthetic import generate_shards
+
+        info = generate_shards(out, args.preset, args.seed, args.users_per_shard, progress=not args.quiet)
+        print(f"wrote {len(info['shards'])} shards {out}/population/part-*.parquet "
+              f"({info['population_events']} events), {out}/individual.parquet "
+              f"({info['individual_events']} events) and its oracle, {out}/mapping.json")
+        return
+    data = generate(preset=args.preset, seed=args.seed, progress=not args.quiet)
     for name in ("population", "individual"):
         write_events(getattr(data, name), out / f"{name}.parquet")
         write_oracle(getattr(data, f"{name}_oracle"), oracle_path(out / f"{name}.parquet"))
@@ -127,10 +142,12 @@ def _check_out_file(path) -> Path:
 
 def _convert(args) -> None:
     out = _check_out_file(args.out)
-    df = read_any(
-        args.inputs, args.format, args.mapping, args.cell_size, args.timezone, args.merge_gap
-    )
+    stats = ReadStats()
+    df = read_any(args.inputs, args.format, args.mapping, args.cell_size,
+                  schema_from_args(args), stats)
     write_events(df, out)
+    for line in stats.lines():
+        print(line)
     print(
         f"wrote {out}: {len(df)} events, {df['user_id'].nunique()} users, {df['intent'].nunique()} intents"
     )
@@ -153,11 +170,11 @@ def _summarize(args) -> None:
         if args.individual is None and (first / "individual.parquet").is_file():
             individual = read_events(first / "individual.parquet")
     else:
-        population = read_any(
-            args.inputs, args.format, args.mapping, args.cell_size, args.timezone, args.merge_gap
-        )
+        population = read_any(args.inputs, args.format, args.mapping, args.cell_size,
+                              schema_from_args(args))
     if args.individual is not None:
-        individual = read_events(args.individual, mapping=args.mapping)
+        individual = read_events(args.individual, mapping=args.mapping,
+                                 schema=schema_from_args(args))
         shared = set(population["user_id"].unique()) & set(individual["user_id"].unique())
         if shared:
             raise UserInputError(
@@ -181,12 +198,17 @@ def _summarize(args) -> None:
         print(f"wrote {written[0]} and {written[1]}")
 
 
-def main(argv=None) -> int:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+def run(argv=None) -> int:
+    """Parses ``argv`` and runs the subcommand; raises UserInputError on bad input."""
     args = build_parser().parse_args(argv)
     {"synth": _synth, "convert": _convert, "summarize": _summarize}[args.command](args)
     return 0
 
 
+def main(argv=None) -> int:
+    """Entry point (``python -m pitune_tf.data``, ``pitune-data``): the exit status."""
+    return run_main(run, argv)
+
+
 if __name__ == "__main__":
-    sys.exit(run_main(main))
+    sys.exit(main())

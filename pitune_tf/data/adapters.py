@@ -18,11 +18,13 @@ import pandas as pd
 
 from pitune_tf.common.errors import DataError, UserInputError
 from pitune_tf.data.io import apply_mapping, canonicalize, read_events, read_table
+from pitune_tf.data.schema import ReadStats, Schema
 
 FORMATS = ("canonical", "tsinghua", "foursquare")
 
 
-def read_tsinghua(data_path, category_path=None, merge_gap_s: float | None = None) -> pd.DataFrame:
+def read_tsinghua(data_path, category_path=None, merge_gap_s: float | None = None,
+                  unmapped: str = "error", stats: ReadStats | None = None) -> pd.DataFrame:
     """Reads the Tsinghua App Usage log into the canonical event table.
 
     The log holds traffic records, often one per second of use of the same app (84% of the
@@ -35,6 +37,9 @@ def read_tsinghua(data_path, category_path=None, merge_gap_s: float | None = Non
         merge_gap_s: float or None. When given, a record of the same user, app and
             location as the user's previous record at most this many seconds later is
             dropped (a session becomes its first record). None keeps every record.
+        unmapped: str. A category missing from ``category.csv``: ``error``, ``drop`` (the
+            row) or ``other`` (intent ``"other"``).
+        stats: ReadStats or None; counts what was done.
     """
     data_path = Path(data_path)
     raw = read_table(data_path, columns=["user_id", "time", "location", "app_id", "app_cate_id"])
@@ -43,7 +48,8 @@ def read_tsinghua(data_path, category_path=None, merge_gap_s: float | None = Non
         names = read_table(category_path, columns=["app_type_id", "en"])
         mapping = dict(zip(names["app_type_id"].str.strip(), names["en"].str.strip(), strict=True))
         try:
-            intent = apply_mapping(category.str.strip(), mapping, data_path, category_path)
+            intent = apply_mapping(category.str.strip(), mapping, data_path, category_path,
+                                   unmapped, stats)
         except DataError as err:
             raise DataError(
                 f"app category {category.iloc[err.row - 1]!r} not in {category_path}",
@@ -62,23 +68,18 @@ def read_tsinghua(data_path, category_path=None, merge_gap_s: float | None = Non
             "location": raw["location"],
         }
     )
-    df = _canonical(table, data_path, {"timestamp": "time", "event": "app_id"})
-    if merge_gap_s is None:
-        return df
-    if merge_gap_s < 0:
-        raise UserInputError(f"merge gap must be >= 0 seconds, got {merge_gap_s}")
-    previous = df.shift(1)
-    repeat = (
-        (df["user_id"] == previous["user_id"])
-        & (df["event"] == previous["event"])
-        & (df["location"] == previous["location"])
-        & ((df["timestamp"] - previous["timestamp"]) <= pd.Timedelta(seconds=merge_gap_s))
-    )
-    return df[~repeat.fillna(False).to_numpy()].reset_index(drop=True)
+    if stats is not None:
+        stats.rows_read += len(table)
+    table = table[table["intent"].notna().to_numpy()]
+    if len(table) == 0:
+        raise DataError(f"no record left: no app category is in {category_path}", data_path)
+    return _canonical(table, data_path, {"timestamp": "time", "event": "app_id"}, stats,
+                      merge_gap_s)
 
 
 def read_foursquare(
-    traj_path, poi_path, cell_size: float | None = None, timezone: str = "Asia/Tokyo"
+    traj_path, poi_path, cell_size: float | None = None, timezone: str = "Asia/Tokyo",
+    stats: ReadStats | None = None, merge_gap_s: float | None = None,
 ) -> pd.DataFrame:
     """Reads Foursquare trajectories and POIs into the canonical event table.
 
@@ -88,6 +89,8 @@ def read_foursquare(
         cell_size: float or None. None: location = the POI; else location = the grid cell
             ``"{row}_{col}"`` of ``floor(lat / cell_size), floor(lon / cell_size)`` (degrees).
         timezone: str. Zone of the local time the unix ``startTime`` is shown in (naive).
+        stats: ReadStats or None; counts what was done.
+        merge_gap_s: float or None. As in :func:`read_tsinghua`.
     """
     traj_path, poi_path = Path(traj_path), Path(poi_path)
     if cell_size is not None and not cell_size > 0:
@@ -139,6 +142,9 @@ def read_foursquare(
         )
     except Exception as err:  # unknown zone name
         raise UserInputError(f"unknown time zone {timezone!r} ({err})") from None
+    if stats is not None:
+        stats.rows_read += len(traj)
+        stats.time_unit = "s"
     table = pd.DataFrame(
         {
             "user_id": traj["userID"].str.strip(),
@@ -148,13 +154,22 @@ def read_foursquare(
             "location": location,
         }
     )
-    return _canonical(table, traj_path, {"timestamp": "startTime", "event": "poiID"})
+    return _canonical(table, traj_path, {"timestamp": "startTime", "event": "poiID"}, stats,
+                      merge_gap_s)
 
 
-def _canonical(table: pd.DataFrame, path: Path, columns: dict) -> pd.DataFrame:
-    """canonicalize(), with errors naming the source file's column names."""
+def _canonical(table: pd.DataFrame, path: Path, columns: dict, stats=None,
+               merge_gap_s=None) -> pd.DataFrame:
+    """canonicalize() (repeats merged within ``merge_gap_s``), with errors naming the source
+    file's column names; ``stats`` gets all but the rows read (the caller counts them)."""
+    scratch = ReadStats()
     try:
-        return canonicalize(table, path)
+        df = canonicalize(table, path, schema=Schema(merge_gap_s=merge_gap_s), stats=scratch)
+        if stats is not None:
+            stats.time_unit = stats.time_unit or scratch.time_unit
+            stats.repeats_merged += scratch.repeats_merged
+            stats.hints += [h for h in scratch.hints if h not in stats.hints]
+        return df
     except DataError as err:
         if err.column in columns:
             raise DataError(err.message, err.path, err.row, columns[err.column]) from None
@@ -166,14 +181,25 @@ def read_any(
     format: str = "canonical",
     mapping=None,
     cell_size=None,
-    timezone="Asia/Tokyo",
-    merge_gap_s=None,
+    schema: Schema | None = None,
+    stats: ReadStats | None = None,
 ) -> pd.DataFrame:
     """Reads ``inputs`` (a list of paths) in one of :data:`FORMATS`.
 
     ``canonical``: one event file (+ ``mapping``); ``tsinghua``: the log and optionally
     ``category.csv``; ``foursquare``: the trajectories and the POI file.
+
+    Args:
+        schema: :class:`~pitune_tf.data.schema.Schema` or None. ``columns`` and
+            ``time_unit`` apply to the canonical format only (the adapters know their
+            columns); ``timezone`` to the canonical and foursquare formats (default
+            Asia/Tokyo there); ``unmapped`` to the mapping (tsinghua: ``category.csv``);
+            ``merge_gap_s`` to every format.
+        stats: :class:`~pitune_tf.data.schema.ReadStats` or None; counts what was done and
+            gets hints when a default looks wrong for the data (many repeated records).
     """
+    schema = schema or Schema()
+    stats = stats if stats is not None else ReadStats()
     inputs = [Path(p) for p in inputs]
     expected = {"canonical": (1, 1), "tsinghua": (1, 2), "foursquare": (2, 2)}
     if format not in expected:
@@ -186,8 +212,16 @@ def read_any(
             "foursquare": "traj.csv poi.csv",
         }[format]
         raise UserInputError(f"format {format} takes {usage}, got {len(inputs)} file(s)")
+    if format != "canonical" and (schema.columns or schema.time_unit != "auto"):
+        raise UserInputError(f"--columns and --time-unit apply to --format canonical; the "
+                             f"{format} adapter knows its columns and time format")
     if format == "canonical":
-        return read_events(inputs[0], mapping=mapping)
-    if format == "tsinghua":
-        return read_tsinghua(inputs[0], inputs[1] if len(inputs) > 1 else None, merge_gap_s)
-    return read_foursquare(inputs[0], inputs[1], cell_size=cell_size, timezone=timezone)
+        df = read_events(inputs[0], mapping=mapping, schema=schema, stats=stats)
+    elif format == "tsinghua":
+        df = read_tsinghua(inputs[0], inputs[1] if len(inputs) > 1 else None,
+                           schema.merge_gap_s, schema.unmapped, stats)
+    else:
+        df = read_foursquare(inputs[0], inputs[1], cell_size=cell_size,
+                             timezone=schema.timezone or "Asia/Tokyo", stats=stats,
+                             merge_gap_s=schema.merge_gap_s)
+    return df

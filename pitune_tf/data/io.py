@@ -29,6 +29,7 @@ from tqdm.auto import tqdm
 
 from pitune_tf.common.atomic import atomic_path
 from pitune_tf.common.errors import DataError, UserInputError
+from pitune_tf.data.schema import MS_THRESHOLD, OTHER_INTENT, Schema, merge_repeats
 
 logger = logging.getLogger(__name__)
 
@@ -150,6 +151,12 @@ def _read_parquet(path: Path, columns) -> pd.DataFrame:
         raise
     except Exception as err:  # pyarrow raises several types for a corrupt file
         raise DataError(f"not a readable Parquet file ({err})", path) from None
+    return parquet_strings(df).reset_index(drop=True)
+
+
+def parquet_strings(df: pd.DataFrame) -> pd.DataFrame:
+    """A table read from Parquet with every column but datetimes and strings as ``str``
+    (whole floats as integers; missing cells stay NA), as :func:`read_table` returns it."""
     for name in df.columns:
         col = df[name]
         if pd.api.types.is_datetime64_any_dtype(col) or isinstance(col.dtype, pd.StringDtype):
@@ -157,45 +164,71 @@ def _read_parquet(path: Path, columns) -> pd.DataFrame:
         if pd.api.types.is_float_dtype(col) and col.notna().all() and (col % 1 == 0).all():
             col = col.astype(np.int64)
         df[name] = col.astype(str).where(col.notna())
-    return df.reset_index(drop=True)
+    return df
 
 
 # --------------------------------------------------------------------------- timestamps
 
 
-def parse_timestamps(values: pd.Series, path=None, column: str = "timestamp") -> pd.Series:
+def parse_timestamps(values: pd.Series, path=None, column: str = "timestamp",
+                     time_unit: str = "auto", timezone: str | None = None,
+                     stats=None) -> pd.Series:
     """Parses a timestamp column to ``datetime64[ns]`` naive local time.
 
-    Accepts, per column: datetimes (time-zone-aware ones become their local wall time),
-    unix seconds (ints or floats), the Tsinghua App Usage format ``YYYYMMDDhhmmss`` (a
-    14-digit integer; the first value decides between it and unix seconds) and ISO 8601
-    strings (``2016-04-20 08:09:33``, ``2016-04-20T08:09``).
+    Accepts, per column: datetimes (time-zone-aware ones become their local wall time, or
+    ``timezone``'s), unix seconds or milliseconds (ints or floats), the Tsinghua App Usage
+    format ``YYYYMMDDhhmmss`` (a 14-digit integer) and ISO 8601 strings
+    (``2016-04-20 08:09:33``, ``2016-04-20T08:09``). With ``time_unit="auto"`` the first
+    value decides between ``YYYYMMDDhhmmss``, unix milliseconds (>= 1e11) and unix seconds.
     The first value that does not parse is a :class:`DataError` with its row (the series
     index + 1).
+
+    Args:
+        values: the column.
+        path, column: for error messages.
+        time_unit: ``auto``, ``s`` or ``ms`` (see :class:`pitune_tf.data.schema.Schema`).
+        timezone: str or None. Unix times (instants) and zone-aware datetimes become this
+            zone's wall time (None: UTC's, and an aware datetime keeps its own).
+        stats: :class:`pitune_tf.data.schema.ReadStats` or None; gets ``time_unit`` and a
+            hint when unix times are read without a time zone.
     """
     _check_no_missing(values, path, column)
     if pd.api.types.is_datetime64_any_dtype(values):
-        if getattr(values.dt, "tz", None) is not None:
-            values = values.dt.tz_localize(None)
-        return values.astype("datetime64[ns]")
+        return _local_wall_time(values, timezone)
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.notna().all():
-        return _parse_numeric(numbers, values, path, column)
+        return _parse_numeric(numbers, values, path, column, time_unit, timezone, stats)
+    if time_unit != "auto":
+        _raise_first_bad(numbers.isna(), values, path, column, time_unit)
     try:
         parsed = pd.to_datetime(values, format="ISO8601", errors="coerce")
     except (ValueError, TypeError) as err:  # mixed time-zone offsets
         raise DataError(f"unparseable timestamps ({err})", path, column=column) from None
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_localize(None)
+    _raise_mixed(numbers.notna() & parsed.isna(), parsed.notna(), values, path, column,
+                 "a number (unix seconds or YYYYMMDDhhmmss)", "ISO 8601 text")
     _raise_first_bad(parsed.isna(), values, path, column)
-    return parsed.astype("datetime64[ns]")
+    return _local_wall_time(parsed, timezone)
 
 
-def _parse_numeric(numbers: pd.Series, values: pd.Series, path, column) -> pd.Series:
+def _local_wall_time(values: pd.Series, timezone) -> pd.Series:
+    """Naive ``datetime64[ns]``: aware values as ``timezone``'s (or their own) wall time."""
+    if getattr(values.dt, "tz", None) is not None:
+        if timezone is not None:
+            values = values.dt.tz_convert(timezone)
+        values = values.dt.tz_localize(None)
+    return values.astype("datetime64[ns]")
+
+
+def _parse_numeric(numbers: pd.Series, values: pd.Series, path, column, time_unit="auto",
+                   timezone=None, stats=None) -> pd.Series:
     array = numbers.to_numpy(dtype=np.float64)
     integral = np.floor(array) == array
     tsinghua = integral & (array >= _TSINGHUA_MIN) & (array < _TSINGHUA_MAX)
-    if tsinghua[0]:  # the first value decides the column's format
+    unix = np.isfinite(array) & (np.abs(array) < 9.2e12)  # unix seconds or milliseconds
+    if time_unit == "auto" and tsinghua[0]:  # the first value decides the column's format
+        _raise_mixed(pd.Series(unix & ~tsinghua, index=values.index),
+                     pd.Series(tsinghua, index=values.index),
+                     values, path, column, "unix time", "YYYYMMDDhhmmss")
         _raise_first_bad(pd.Series(~tsinghua, index=values.index), values, path, column)
         v = array.astype(np.int64)
         parts = pd.DataFrame(
@@ -212,23 +245,59 @@ def _parse_numeric(numbers: pd.Series, values: pd.Series, path, column) -> pd.Se
         bad = (parts["hour"] > 23) | (parts["minute"] > 59) | (parts["second"] > 59)
         parsed = pd.to_datetime(parts, errors="coerce")
         _raise_first_bad(parsed.isna() | bad, values, path, column)
+        if stats is not None:
+            stats.time_unit = "YYYYMMDDhhmmss"
         return parsed.astype("datetime64[ns]")
-    limit = 9.2e9  # datetime64[ns] holds up to the year 2262
+    if time_unit == "auto":
+        _raise_mixed(pd.Series(tsinghua, index=values.index), pd.Series(unix & ~tsinghua, index=values.index),
+                     values, path, column, "YYYYMMDDhhmmss", "unix time")
+        time_unit = "ms" if abs(array[0]) >= MS_THRESHOLD else "s"
+    scale = 10**9 if time_unit == "s" else 10**6  # nanoseconds per unit
+    limit = 9.2e18 / scale  # datetime64[ns] holds up to the year 2262
     bad = ~np.isfinite(array) | (np.abs(array) >= limit)
-    _raise_first_bad(pd.Series(bad, index=values.index), values, path, column)
+    _raise_first_bad(pd.Series(bad, index=values.index), values, path, column, time_unit)
     if integral.all():
-        ns = array.astype(np.int64) * np.int64(10**9)
+        ns = array.astype(np.int64) * np.int64(scale)
     else:
-        ns = np.round(array * 1e9).astype(np.int64)
-    return pd.Series(ns.view("datetime64[ns]"), index=values.index)
+        ns = np.round(array * scale).astype(np.int64)
+    parsed = pd.Series(ns.view("datetime64[ns]"), index=values.index)
+    if stats is not None:
+        stats.time_unit = time_unit
+        if timezone is None:
+            stats.hints.append(
+                f"timestamps are unix {'seconds' if time_unit == 's' else 'milliseconds'}, "
+                "read as UTC: weekdays and time slots follow UTC; give --timezone ZONE for "
+                "the users' local time")
+    if timezone is not None:
+        parsed = parsed.dt.tz_localize("UTC").dt.tz_convert(timezone).dt.tz_localize(None)
+    return parsed.astype("datetime64[ns]")
 
 
-def _raise_first_bad(bad: pd.Series, values: pd.Series, path, column) -> None:
+def _raise_first_bad(bad: pd.Series, values: pd.Series, path, column, time_unit="auto") -> None:
     if bool(bad.any()):
         at = int(np.flatnonzero(bad.to_numpy())[0])
+        expected = {"s": "unix seconds (--time-unit s)", "ms": "unix milliseconds (--time-unit ms)"}
         raise DataError(
-            f"unparseable timestamp {values.iloc[at]!r} (expected ISO 8601, unix seconds "
-            "or YYYYMMDDhhmmss)",
+            f"unparseable timestamp {values.iloc[at]!r} (expected "
+            f"{expected.get(time_unit, 'ISO 8601, unix seconds or milliseconds, or YYYYMMDDhhmmss')})",
+            path,
+            _row(values, at),
+            column,
+        )
+
+
+def _raise_mixed(odd: pd.Series, usual: pd.Series, values: pd.Series, path, column,
+                 odd_format: str, usual_format: str) -> None:
+    """A column whose values come in two formats (the ``odd`` rows in ``odd_format``, the
+    ``usual`` rows in ``usual_format``) is one error naming both, not a valid value reported
+    as unparseable."""
+    if bool(odd.any()) and bool(usual.any()):
+        at = int(np.flatnonzero(odd.to_numpy())[0])
+        other = int(np.flatnonzero(usual.to_numpy())[0])
+        raise DataError(
+            f"mixed timestamp formats: {values.iloc[at]!r} is {odd_format} but row "
+            f"{_row(values, other)} ({values.iloc[other]!r}) is {usual_format}; use one format "
+            "per column",
             path,
             _row(values, at),
             column,
@@ -287,26 +356,42 @@ def read_mapping(path) -> dict[str, str]:
     return dict(zip(table["event"].tolist(), table["intent"].tolist(), strict=True))
 
 
-def apply_mapping(events: pd.Series, mapping: dict, path=None, mapping_path=None) -> pd.Series:
-    """Intent per event from ``mapping``; an unmapped event is a :class:`DataError`."""
+def apply_mapping(events: pd.Series, mapping: dict, path=None, mapping_path=None,
+                  unmapped: str = "error", stats=None) -> pd.Series:
+    """Intent per event from ``mapping``.
+
+    An event missing from the mapping is, by ``unmapped``: ``error`` a :class:`DataError`
+    naming its row; ``drop`` an NA intent (the caller drops the row); ``other`` the intent
+    ``"other"``. ``stats`` (a :class:`pitune_tf.data.schema.ReadStats`) counts them.
+    """
     intents = events.map(mapping)
     missing = intents.isna().to_numpy()
-    if missing.any():
+    if missing.any() and unmapped == "error":
         at = int(np.flatnonzero(missing)[0])
         source = f" {mapping_path}" if mapping_path is not None else ""
         raise DataError(
-            f"event {events.iloc[at]!r} missing from the mapping file{source}",
+            f"event {events.iloc[at]!r} missing from the mapping file{source} "
+            "(--unmapped drop or other to keep going)",
             path,
             _row(events, at),
             "event",
         )
-    return intents.astype(str)
+    if missing.any() and stats is not None:
+        stats.unmapped_events += int(events[missing].nunique())
+        if unmapped == "drop":
+            stats.dropped_unmapped += int(missing.sum())
+        else:
+            stats.mapped_other += int(missing.sum())
+    if unmapped == "other":
+        return intents.fillna(OTHER_INTENT).astype(str)
+    return intents.astype(object).where(~missing, None) if missing.any() else intents.astype(str)
 
 
 # --------------------------------------------------------------------------- canonical
 
 
-def canonicalize(df: pd.DataFrame, path=None, mapping=None, mapping_path=None) -> pd.DataFrame:
+def canonicalize(df: pd.DataFrame, path=None, mapping=None, mapping_path=None, schema=None,
+                 stats=None) -> pd.DataFrame:
     """Checks and converts a table to the canonical event table (see the module docstring).
 
     Args:
@@ -315,7 +400,23 @@ def canonicalize(df: pd.DataFrame, path=None, mapping=None, mapping_path=None) -
         path: the file it came from, for error messages.
         mapping: dict event -> intent, used when there is no ``intent`` column.
         mapping_path: the mapping's file, for error messages.
+        schema: :class:`pitune_tf.data.schema.Schema` or None. Its column names are
+            renamed first; its time unit, time zone, unmapped rule and merge gap applied.
+        stats: :class:`pitune_tf.data.schema.ReadStats` or None; counts what was done.
     """
+    schema = schema or Schema()
+    df = schema.rename(df, path)
+    if stats is not None:
+        stats.rows_read += len(df)
+    try:
+        return _canonicalize(df, path, mapping, mapping_path, schema, stats)
+    except DataError as err:  # name the file's own column
+        if err.column in schema.columns:
+            raise DataError(err.message, err.path, err.row, schema.columns[err.column]) from None
+        raise
+
+
+def _canonicalize(df, path, mapping, mapping_path, schema, stats) -> pd.DataFrame:
     required = list(REQUIRED_COLUMNS)
     if "intent" not in df.columns and mapping is None:
         required.append("intent")
@@ -329,15 +430,24 @@ def canonicalize(df: pd.DataFrame, path=None, mapping=None, mapping_path=None) -
         if column in df.columns:
             _check_no_missing(df[column], path, column)
             out[column] = df[column].astype(str)
-    out["timestamp"] = parse_timestamps(df["timestamp"], path, "timestamp")
+    out["timestamp"] = parse_timestamps(df["timestamp"], path, "timestamp", schema.time_unit,
+                                        schema.timezone, stats)
     if "intent" not in out:
-        out["intent"] = apply_mapping(out["event"], mapping, path, mapping_path)
+        out["intent"] = apply_mapping(out["event"], mapping, path, mapping_path,
+                                      schema.unmapped, stats)
     elif mapping is not None:
         logger.info("%s has an intent column; the mapping file is not used", path or "table")
     if "location" not in out:
         out["location"] = pd.Series(NO_LOCATION, index=df.index, dtype=str)
     table = pd.DataFrame({c: out[c] for c in CANONICAL_COLUMNS})
-    return sort_events(table)
+    kept = table["intent"].notna().to_numpy()
+    if not kept.all():
+        table = table[kept]
+        if len(table) == 0:
+            raise DataError("no event left: none is in the mapping file "
+                            f"{mapping_path or ''} (--unmapped drop)".replace("  ", " "), path)
+        table = table.astype({"intent": str})
+    return merge_repeats(sort_events(table), schema.merge_gap_s, stats)
 
 
 def sort_events(df: pd.DataFrame) -> pd.DataFrame:
@@ -356,14 +466,17 @@ def sort_events(df: pd.DataFrame) -> pd.DataFrame:
     return df.iloc[order].reset_index(drop=True)
 
 
-def read_events(path, mapping=None) -> pd.DataFrame:
+def read_events(path, mapping=None, schema=None, stats=None) -> pd.DataFrame:
     """Reads a canonical event table from CSV or Parquet.
 
     Args:
         path: CSV or Parquet file with columns ``user_id, timestamp, event`` and, optionally,
-            ``intent`` and ``location`` (other columns are ignored).
+            ``intent`` and ``location`` (other columns are ignored), or the columns that
+            ``schema.columns`` names.
         mapping: path of an event-to-intent mapping (CSV with columns ``event,intent`` or a
             JSON object), used when the file has no ``intent`` column.
+        schema: :class:`pitune_tf.data.schema.Schema` or None (the canonical schema).
+        stats: :class:`pitune_tf.data.schema.ReadStats` or None; counts what was done.
 
     Returns:
         The canonical DataFrame (see the module docstring).
@@ -374,20 +487,23 @@ def read_events(path, mapping=None) -> pd.DataFrame:
     path = Path(path)
     table = read_table(path)
     mapping_dict = None
-    if "intent" not in table.columns and mapping is not None:
+    intent_column = (schema.columns.get("intent", "intent") if schema is not None
+                     else "intent")
+    if intent_column not in table.columns and mapping is not None:
         mapping_dict = read_mapping(mapping)
-    return canonicalize(table, path, mapping_dict, mapping)
+    return canonicalize(table, path, mapping_dict, mapping, schema, stats)
 
 
-def write_events(df: pd.DataFrame, path) -> Path:
-    """Writes a canonical event table atomically, as Parquet or CSV by the file suffix."""
+def write_events(df: pd.DataFrame, path, row_group_size=None) -> Path:
+    """Writes a canonical event table atomically, as Parquet or CSV by the file suffix
+    (``row_group_size``: Parquet rows per row group, None = pyarrow's default)."""
     missing = [c for c in CANONICAL_COLUMNS if c not in df.columns]
     if missing:
         raise UserInputError(f"not a canonical event table: missing column(s) {missing}")
-    return write_table(df[list(CANONICAL_COLUMNS)], path)
+    return write_table(df[list(CANONICAL_COLUMNS)], path, row_group_size)
 
 
-def write_table(table: pd.DataFrame, path) -> Path:
+def write_table(table: pd.DataFrame, path, row_group_size=None) -> Path:
     """Writes a table atomically, as Parquet or CSV by the file suffix."""
     path = Path(path)
     suffix = path.suffix.lower()
@@ -395,7 +511,7 @@ def write_table(table: pd.DataFrame, path) -> Path:
         raise UserInputError(f"{path}: unknown output format {suffix!r} (use .csv or .parquet)")
     with atomic_path(path) as tmp:
         if suffix in PARQUET_SUFFIXES:
-            table.to_parquet(tmp, index=False)
+            table.to_parquet(tmp, index=False, row_group_size=row_group_size)
         else:
             table.to_csv(tmp, index=False)
     return path

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pitune_tf.common.atomic import atomic_path, write_json
+from pitune_tf.common.atomic import write_json
 
 
 def _describe(df: pd.DataFrame) -> dict:
@@ -85,11 +85,9 @@ def format_summary(summary: dict, max_intents: int = 30) -> str:
 
 def plot_intent_share(summary: dict, path, max_intents: int = 30) -> Path:
     """Saves a bar chart of population vs individual intent shares as PNG (atomically)."""
-    import matplotlib
+    from pitune_tf.common.plotting import pyplot, save_png
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     rows = summary["intent_share"][:max_intents]
     x = np.arange(len(rows))
     fig, ax = plt.subplots(figsize=(max(6.0, 0.45 * len(rows) + 2), 4.5))
@@ -103,11 +101,7 @@ def plot_intent_share(summary: dict, path, max_intents: int = 30) -> Path:
     )
     ax.legend()
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_png(fig, path)
 
 
 def save_summary(summary: dict, directory) -> tuple[Path, Path]:

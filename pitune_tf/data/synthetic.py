@@ -177,6 +177,75 @@ def generate(
     )
 
 
+SHARD_ROW_GROUP = 65_536  # Parquet rows per row group of the shards (read back by chunks)
+
+
+def generate_shards(
+    out_dir, preset: str = "scale", seed: int = 0, users_per_shard: int = 500,
+    progress: bool = False, **overrides,
+) -> dict:
+    """Writes a synthetic log as Parquet shards of whole users, one shard in memory at a time.
+
+    The world (intents, apps, places, context weights) is drawn as :func:`generate` draws
+    it; the users of population shard ``s`` from ``default_rng([seed, 1, s])`` and the
+    individual users from ``default_rng([seed, 2])``, so the shards are deterministic, but
+    not the rows :func:`generate` gives for the same preset and seed.
+
+    Writes ``out_dir/population/part-NNNNN.parquet`` (users in name order across the
+    shards, rows sorted by user then time, row groups of 65,536 rows),
+    ``out_dir/individual.parquet`` with its user oracle and ``out_dir/mapping.json``.
+
+    Args:
+        out_dir: str or Path. Output directory.
+        preset: str. A :data:`PRESETS` name ("scale": about 10M population events).
+        seed: int.
+        users_per_shard: int. Population users per shard.
+        progress: bool. Print one line per shard.
+        **overrides: fields of `SyntheticConfig`.
+
+    Returns:
+        dict: ``population_events``, ``individual_events``, ``shards`` (paths).
+    """
+    from pathlib import Path
+
+    from pitune_tf.common.atomic import write_json
+    from pitune_tf.common.errors import UserInputError
+    from pitune_tf.data.intent_oracle import oracle_path, write_oracle
+    from pitune_tf.data.io import write_events
+
+    if users_per_shard < 1:
+        raise UserInputError(f"users_per_shard must be >= 1, got {users_per_shard}")
+    config = SyntheticConfig.from_preset(preset, **overrides)
+    out_dir = Path(out_dir)
+    world = _World(config, np.random.default_rng(seed))
+    shards, n_population = [], 0
+    n_shards = -(-config.n_population_users // users_per_shard)
+    for shard in range(n_shards):
+        first = shard * users_per_shard
+        n_users = min(users_per_shard, config.n_population_users - first)
+        frame, _, _, _ = _generate_log(
+            world, config, np.random.default_rng([seed, 1, shard]), n_users=n_users,
+            first_user=first, progress=False, desc="population")
+        path = out_dir / "population" / f"part-{shard:05d}.parquet"
+        write_events(frame, path, row_group_size=SHARD_ROW_GROUP)
+        shards.append(path)
+        n_population += len(frame)
+        if progress:
+            print(f"shard {shard + 1}/{n_shards}: {len(frame)} events", flush=True)
+        del frame
+    individual, _, _, probs = _generate_log(
+        world, config, np.random.default_rng([seed, 2]), n_users=config.n_individual_users,
+        first_user=config.n_population_users, progress=False, desc="individual",
+        with_oracle=True)
+    write_events(individual, out_dir / "individual.parquet")
+    write_oracle(_oracle_frame(individual, probs, world.intent_names),
+                 oracle_path(out_dir / "individual.parquet"))
+    mapping = dict(zip(world.event_names.tolist(), world.intent_names[world.event_intent].tolist()))
+    write_json(out_dir / "mapping.json", mapping)
+    return {"population_events": n_population, "individual_events": len(individual),
+            "shards": shards}
+
+
 class _World:
     """What all users share: intents, events, places and the context and transition weights."""
 

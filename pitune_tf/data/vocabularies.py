@@ -17,6 +17,21 @@ from pitune_tf.data.io import NO_LOCATION
 VOCAB_FILE = "vocab.json"
 
 
+def value_counts(df: pd.DataFrame, into: dict | None = None) -> dict:
+    """``{"event", "intent", "location"}`` -> ``pd.Series`` value -> count of a canonical
+    event table (no location column counts as ``NO_LOCATION`` once), added to ``into``'s
+    counts when given (a streamed log, chunk by chunk)."""
+    counts = {
+        "event": df["event"].value_counts(dropna=True),
+        "intent": df["intent"].value_counts(dropna=True),
+        "location": (df["location"].value_counts(dropna=True) if "location" in df.columns
+                     else pd.Series({NO_LOCATION: 1})),
+    }
+    if into is not None:
+        counts = {k: into[k].add(v, fill_value=0).astype("int64") for k, v in counts.items()}
+    return counts
+
+
 @dataclass
 class Vocabularies:
     """Vocabularies for the categorical inputs of PITuning Eq. 1 and the intent labels.
@@ -48,12 +63,17 @@ class Vocabularies:
         missing = [c for c in ("event", "intent") if c not in df.columns]
         if missing:
             raise UserInputError(f"not a canonical event table: missing column(s) {missing}")
+        return cls.from_counts(value_counts(df), min_count, slot_minutes)
+
+    @classmethod
+    def from_counts(cls, counts: dict, min_count: int = 1,
+                    slot_minutes: int = 60) -> Vocabularies:
+        """:meth:`fit` from :func:`value_counts` (summed over the chunks of a streamed log)."""
         n_slot_ids(slot_minutes)  # validates
-        locations = df["location"] if "location" in df.columns else [NO_LOCATION]
         return cls(
-            event=Vocabulary.fit(df["event"], min_count, name="event"),
-            intent=Vocabulary.fit(df["intent"], 1, name="intent"),
-            location=Vocabulary.fit(locations, min_count, name="location"),
+            event=Vocabulary.from_counts(counts["event"], min_count, name="event"),
+            intent=Vocabulary.from_counts(counts["intent"], 1, name="intent"),
+            location=Vocabulary.from_counts(counts["location"], min_count, name="location"),
             slot_minutes=int(slot_minutes),
         )
 

@@ -143,9 +143,47 @@ def make_windows(encoded: EncodedEvents, history: int = 30, min_history: int = 1
     user_index = np.repeat(np.arange(n_users, dtype=np.int64), lengths)  # [n]
     rank = np.arange(n, dtype=np.int64) - starts[:-1][user_index]  # events before, same user
     kept = np.flatnonzero(rank >= min_history)  # [m]
+    return _gather(encoded, starts, kept, user_index[kept], history,
+                   label=np.asarray(encoded.intent[kept], dtype=np.int32),
+                   user=encoded.user[kept],
+                   timestamp=np.asarray(encoded.timestamp[kept], dtype=np.int64))
+
+
+def make_next_windows(encoded: EncodedEvents, history: int = 30) -> Windows:
+    """Builds one window per user: the history for predicting the user's NEXT, not yet seen
+    event (what a phone asks at inference).
+
+    The window holds the user's last ``history`` (``L``) events, left-padded, so position
+    ``L - 1`` is the newest event; it equals the window :func:`make_windows` would build for
+    an event appended after the user's newest one (PITuning Eq. 1 with ``t`` = the next
+    event). Rows follow the users' order in ``encoded``.
+
+    Args:
+        encoded: :class:`EncodedEvents`, sorted by user then time.
+        history: int. Window length ``L`` (default 30).
+
+    Returns:
+        :class:`Windows` with one row per user; ``label`` is 0 (the padding id: the next
+        intent is unknown) and ``timestamp`` the user's newest event's unix seconds.
+    """
+    history = int(history)
+    if history < 1:
+        raise UserInputError(f"history must be >= 1, got {history}")
+    starts = encoded.user_starts()  # [n_users + 1]
+    n_users = len(starts) - 1
+    ends = starts[1:]  # [n_users]: one past each user's newest event
+    return _gather(encoded, starts, ends, np.arange(n_users, dtype=np.int64), history,
+                   label=np.zeros(n_users, dtype=np.int32),
+                   user=encoded.user[ends - 1],
+                   timestamp=np.asarray(encoded.timestamp[ends - 1], dtype=np.int64))
+
+
+def _gather(encoded, starts, ends, sequence, history, label, user, timestamp) -> Windows:
+    """The windows ending before rows ``ends`` of users ``sequence`` (``gather_windows``),
+    with their mask (1 where the event id is real) and the given row fields."""
     arrays = gather_windows({name: getattr(encoded, name) for name in STREAM_KEYS}, starts,
-                            kept, history, sequence=user_index[kept])  # each [m, L]
-    mask = np.empty((len(kept), history), dtype=np.float32)  # [m, L]
+                            ends, history, sequence=sequence)  # each [m, L]
+    mask = np.empty((len(ends), history), dtype=np.float32)  # [m, L]
     np.not_equal(arrays["event"], 0, out=mask, casting="unsafe")  # real event ids are >= 1
     return Windows(
         location=arrays["location"],
@@ -153,9 +191,9 @@ def make_windows(encoded: EncodedEvents, history: int = 30, min_history: int = 1
         slot=arrays["slot"],
         event=arrays["event"],
         mask=mask,
-        label=np.asarray(encoded.intent[kept], dtype=np.int32),
-        user=encoded.user[kept],
-        timestamp=np.asarray(encoded.timestamp[kept], dtype=np.int64),
+        label=label,
+        user=user,
+        timestamp=timestamp,
     )
 
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import argparse
 
+from pitune_tf.common.cli import CONFIG_HELP, HelpFormatter, add_output_options
 from pitune_tf.common.config import resolve_config
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.data.schema import add_schema_options
 from pitune_tf.individual.individual_config import METHODS, IndividualConfig
 from pitune_tf.individual.report import METHOD_ORDER
 from pitune_tf.individual.shards import parse_shard
@@ -27,10 +29,11 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
 def build_parser(prog="python -m trainers.individual", description=None):
     """The individual stage's command line (``trainers.individual``)."""
     d = IndividualConfig()
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
     p.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
     p.add_argument("--data", help="individual users' events (CSV/Parquet); default RUN/data/individual.parquet")
     p.add_argument("--mapping", help="event -> intent mapping file, when --data has no intent column")
+    add_schema_options(p)
     oracle = p.add_mutually_exclusive_group()
     oracle.add_argument("--oracle", help="the log's user oracle (Parquet/CSV: user_id, timestamp, "
                         "one column per intent); default <data stem>_oracle.parquet beside the log")
@@ -41,7 +44,7 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--interpreter", default="auto", help="litert: auto, litert, tflite_runtime or tf")
     p.add_argument("--method", help=f"comma-separated, from {', '.join(METHODS)}, or 'all' "
                    f"(default: {','.join(d.methods)}; litert: {','.join(DEFAULT_METHODS['litert'])})")
-    p.add_argument("--config", help="JSON file of IndividualConfig keys (the flags override it)")
+    p.add_argument("--config", help=CONFIG_HELP.replace("overrides the preset, and the", "the"))
     p.add_argument("--users", type=int, default=0, help="first N users by id (0 = all)")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (users split among them)")
     p.add_argument("--shard", type=parse_shard, metavar="I/N",
@@ -75,7 +78,7 @@ def build_parser(prog="python -m trainers.individual", description=None):
                    help=f"prior: P_in's smoothing toward P_pop, in windows ({d.prior_pseudo_count})")
     p.add_argument("--prior-after-tuning", action="store_true", default=None,
                    help="shift the tuned models' logits by the user's prior too (beta on val)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_output_options(p, quiet_help="no progress bar")
     return p
 
 

@@ -28,7 +28,9 @@ from pitune_tf.individual.manage_intents import intent_shares, manage_intents
 from pitune_tf.individual.oversampling import oversample_indices
 
 # Methods the loop runs on any backend; a backend lists the objectives it can train.
-ENGINE_METHODS = ("none", "prior", "finetune", "pituning", "focal", "oversample")
+# The trivial per-user baselines (no model) come first: every table carries them.
+TRIVIAL_METHODS = ("most_frequent", "last_event_intent")
+ENGINE_METHODS = TRIVIAL_METHODS + ("none", "prior", "finetune", "pituning", "focal", "oversample")
 
 
 def mean_cross_entropy(probs, labels) -> float:
@@ -231,14 +233,20 @@ class PersonalizationEngine:
                 self.backend.set_weights(shipped)
         return info
 
-    def prior_bias(self, labels) -> np.ndarray:
-        """``log P_in - log P_pop`` [n_intents]: the user's training intent frequencies
-        (smoothed toward the population's with ``prior_pseudo_count`` pseudo-windows)
-        against the population's; 0 on intents the population never has (reserved ids)."""
+    def user_frequencies(self, labels) -> np.ndarray:
+        """P_in [n_intents]: the user's training intent frequencies, smoothed toward P_pop
+        with ``prior_pseudo_count`` pseudo-windows."""
         p_pop = np.asarray(self.run.p_pop, np.float64)
         k = float(self.config.prior_pseudo_count)
         counts = np.bincount(labels, minlength=self.n_intents).astype(np.float64)
-        p_in = (counts + k * p_pop) / max(counts.sum() + k, 1e-12)
+        return (counts + k * p_pop) / max(counts.sum() + k, 1e-12)
+
+    def prior_bias(self, labels) -> np.ndarray:
+        """``log P_in - log P_pop`` [n_intents]: the user's training intent frequencies
+        (:meth:`user_frequencies`) against the population's; 0 on intents the population
+        never has (reserved ids)."""
+        p_pop = np.asarray(self.run.p_pop, np.float64)
+        p_in = self.user_frequencies(labels)
         bias = np.zeros(self.n_intents)
         known = (p_pop > 0) & (p_in > 0)
         bias[known] = np.log(p_in[known]) - np.log(p_pop[known])
@@ -255,6 +263,21 @@ class PersonalizationEngine:
         return float(self.config.prior_betas[int(np.argmin(losses))])
 
     # ------------------------------------------------------------------ methods
+    def method_most_frequent(self, user, sets):
+        """Trivial baseline: the user's own intent frequencies (P_in, smoothed toward P_pop)
+        for every test window, so the user's most frequent training intent ranks first."""
+        p_in = self.user_frequencies(user.train.label).astype(np.float32)
+        return np.tile(p_in[None, :], (len(user.test), 1)), {}
+
+    def method_last_event_intent(self, user, sets):
+        """Trivial baseline: the intent of the window's last event ranks first; the others
+        follow the user's own frequencies (P_in), which also break ties for ranking."""
+        p_in = self.user_frequencies(user.train.label).astype(np.float32)
+        scores = 1e-3 * np.tile(p_in[None, :], (len(user.test), 1))
+        last = user.event_intent[np.asarray(user.test_event_index) - 1]  # [n_test]
+        scores[np.arange(len(user.test)), last] += 1.0
+        return scores / scores.sum(axis=1, keepdims=True), {}
+
     def method_none(self, user, sets):
         return self.probs(user.test), {}
 

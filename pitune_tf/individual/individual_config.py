@@ -7,14 +7,15 @@ import math
 
 from pitune_tf.common.errors import UserInputError
 
-METHODS = ("none", "prior", "finetune", "pituning", "focal", "oversample", "lgbm", "fp", "pp")
+METHODS = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "pituning", "focal", "oversample", "mpda",
+           "lgbm", "fp", "pp")
 
 
 @dataclasses.dataclass
 class IndividualConfig:
     """Per-user tuning options; defaults are the paper's where it gives them (Table 4)."""
 
-    methods: tuple = ("none", "prior", "finetune", "pituning", "focal", "oversample", "lgbm")
+    methods: tuple = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "pituning", "focal", "oversample", "lgbm")
     # --- data
     fractions: tuple = (0.6, 0.1, 0.3)  # per-user chronological train / val / test (Mobile dataset)
     split_days: tuple | None = None  # (train, val, test) days per user (the Honor split, 7 1 4)
@@ -47,6 +48,8 @@ class IndividualConfig:
     lgbm_early_stopping: int = 75  # Table 5 early_stopping_round
     fp_users: int = 3  # users on which FP / PP (teacher tuned per user) run: they are expensive
     fp_learning_rate: float = 1e-4  # Adam for FP / PP
+    mpda_neighbours: int = 5  # MPDA: population windows retrieved per local training window
+    mpda_ratio: float = 1.0  # MPDA: at most this many retrieved windows per local training window
     # --- evaluation
     n_rare: int = 3  # Figure 8: recall of the population's rarest intents
     seed: int = 0
@@ -64,12 +67,14 @@ class IndividualConfig:
             sum(self.fractions), 1.0, abs_tol=1e-6
         ):
             raise UserInputError(f"fractions must be 3 non-negative numbers summing to 1, got {self.fractions}")
-        for name in ("batch_size", "max_epochs", "n_rare", "lgbm_iterations"):
+        for name in ("batch_size", "max_epochs", "n_rare", "lgbm_iterations", "mpda_neighbours"):
             if int(getattr(self, name)) < 1:
                 raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("unlearn_steps", "patience", "fp_users", "lgbm_early_stopping", "min_history"):
             if int(getattr(self, name)) < 0:
                 raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if not self.mpda_ratio > 0:
+            raise UserInputError(f"mpda_ratio must be > 0, got {self.mpda_ratio}")
         if not 0.0 < self.oversample_ratio <= 1.0:
             raise UserInputError(f"oversample_ratio must be in (0, 1], got {self.oversample_ratio}")
         if self.split_days is not None:

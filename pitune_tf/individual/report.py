@@ -19,7 +19,8 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.metrics import INTENT_METRIC_COLUMNS as TABLE_COLUMNS
 
 # Row order of every table.
-METHOD_ORDER = ("none", "prior", "finetune", "focal", "oversample", "pituning", "lgbm", "fp", "pp")
+METHOD_ORDER = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "focal", "oversample", "pituning",
+                "mpda", "lgbm", "fp", "pp")
 ORACLE = "oracle"  # the user oracle's row, last, when the log comes with one
 GAP_METRICS = ("prec_w", "prec_m", "rec_m", "ndcg@3")  # the metrics of gap_closed
 

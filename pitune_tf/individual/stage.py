@@ -1,15 +1,19 @@
 """The individual stage as one function: every user of an individual log personalized from a
 population run, on the Keras or the LiteRT backend, in one or several processes, with the
 results written to a directory (``per_user.csv``, ``summary.json``, ``results.md``,
-optionally ``predictions.csv`` and ``compare.md``). When the log comes with a user oracle
-(``pitune_tf.data.intent_oracle``), every table gets its ``oracle`` row and every method
-its ``gap_closed`` (``pitune_tf.individual.report``)."""
+``gains.png``, optionally ``predictions.csv`` and ``compare.md``). When the log comes with a
+user oracle (``pitune_tf.data.intent_oracle``), every table gets its ``oracle`` row and every
+method its ``gap_closed`` (``pitune_tf.individual.report``)."""
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import multiprocessing
+import pickle
+import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
@@ -20,15 +24,17 @@ from tqdm.auto import tqdm
 
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.fault import fault_point
 from pitune_tf.common.run_lock import run_lock
 
 logger = logging.getLogger(__name__)
 
 BACKENDS = ("keras", "litert")
 # The methods each backend runs when none are asked for (litert: what the phone runs).
-DEFAULT_METHODS = {"litert": ("none", "finetune", "pituning")}
+DEFAULT_METHODS = {"litert": ("most_frequent", "last_event_intent", "none", "finetune", "pituning")}
 
 _ENGINE = None  # the worker process's PersonalizationEngine
+FINISHED_USERS = ".users"  # inside the output directory while unfinished: one file per user done
 
 
 def set_single_thread():
@@ -67,8 +73,11 @@ def build_engine(run, config, backend="keras", model=None, litert_backend="auto"
                                lam=config.lam, min_log_prob=config.min_log_prob,
                                focal_gamma=config.focal_gamma)
         teacher_methods = TeacherMethods(run, config)
+        from pitune_tf.individual.mpda import MPDA
+
+        mpda = MPDA(run, neighbours=config.mpda_neighbours, ratio=config.mpda_ratio)
         engine = PersonalizationEngine(student, run, config,
-                                       extra_methods=teacher_methods.as_dict())
+                                       extra_methods={**teacher_methods.as_dict(), "mpda": mpda})
         engine.teacher_methods = teacher_methods  # Table 3's FP / PP rows
         return engine
     if backend == "litert":
@@ -109,28 +118,87 @@ def user_methods(config, n_users):
             for i in range(n_users)]
 
 
+class FinishedUsers:
+    """The per-user records of an unfinished individual stage, one pickle per user in
+    ``directory`` (written atomically as each user finishes), so a rerun after an interruption
+    (``kill -9`` included) personalizes only the users not done yet. ``key.json`` holds the
+    run's fingerprint (config, run files, data, backend, users): records of another
+    fingerprint are discarded. Each user's result depends only on the user and the seed
+    (``engine.user_seed``), so the resumed stage equals an uninterrupted one.
+
+    Args:
+        directory: Path or None (None: nothing kept).
+        fingerprint: dict. What the records were computed from (JSON-serializable).
+    """
+
+    def __init__(self, directory, fingerprint):
+        self.directory = None if directory is None else Path(directory)
+        if self.directory is None:
+            return
+        key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())
+        self.key = key.hexdigest()
+        key_file = self.directory / "key.json"
+        if key_file.is_file() and json.loads(key_file.read_text()).get("key") != self.key:
+            shutil.rmtree(self.directory)  # records of another configuration
+        if not key_file.is_file():
+            write_json(key_file, {"key": self.key})
+
+    def _path(self, index) -> Path:
+        return self.directory / f"{index}.pkl"
+
+    def load(self, index):
+        """The record of user ``index``, or None when not done (or unreadable)."""
+        if self.directory is None or not self._path(index).is_file():
+            return None
+        try:
+            return pickle.loads(self._path(index).read_bytes())
+        except Exception:  # noqa: BLE001  (a damaged record is recomputed)
+            return None
+
+    def save(self, index, record) -> None:
+        if self.directory is not None:
+            with atomic_path(self._path(index)) as tmp:
+                tmp.write_bytes(pickle.dumps(record))
+
+    def clear(self) -> None:
+        """Removes the records (the stage's outputs are written)."""
+        if self.directory is not None:
+            shutil.rmtree(self.directory, ignore_errors=True)
+
+
 def run_users(run_dir, config, users, workers=1, progress=True, backend="keras", model=None,
-              litert_backend="auto", engine=None, methods=None):
+              litert_backend="auto", engine=None, finished=None, methods=None):
     """Runs ``config.methods`` on every user; returns the per-user records of
     ``PersonalizationEngine.run_user`` in the order of ``users``. Serial (``workers <= 1``,
     in this process) and parallel runs give the same results.
 
-    ``methods``: per user, the methods it runs (default :func:`user_methods`).
+    ``finished``: a :class:`FinishedUsers` (or None): users it holds are not run again, and
+    each new record is saved to it as soon as it is known. ``methods``: per user, the methods
+    it runs (default :func:`user_methods`).
 
     Returns ``(results, engine)``; ``engine`` is the in-process engine (None with workers).
     """
+    finished = finished or FinishedUsers(None, {})
     tasks = list(zip(users, methods or user_methods(config, len(users))))
-    results = [None] * len(tasks)
-    bar = tqdm(total=len(tasks), desc="users", unit="user", disable=not progress)
-    if workers <= 1:
+    results = [finished.load(i) for i in range(len(tasks))]
+    todo = [i for i, r in enumerate(results) if r is None]
+    bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="users", unit="user",
+               disable=not progress)
+
+    def keep(i, record):
+        results[i] = record
+        finished.save(i, record)
+        bar.update(1)
+        fault_point(f"user:{len(tasks) - sum(r is None for r in results)}")
+
+    if workers <= 1 or not todo:
         set_single_thread()
-        if engine is None:
+        if engine is None and todo:
             from pitune_tf.population import load_run
 
             engine = build_engine(load_run(run_dir), config, backend, model, litert_backend)
-        for i, (user, methods) in enumerate(tasks):
-            results[i] = engine.run_user(user, methods)
-            bar.update(1)
+        for i in todo:
+            keep(i, engine.run_user(*tasks[i]))
     else:
         engine = None
         context = multiprocessing.get_context("spawn")
@@ -139,25 +207,42 @@ def run_users(run_dir, config, users, workers=1, progress=True, backend="keras",
                                  initargs=(str(run_dir), config, backend,
                                            None if model is None else str(model),
                                            litert_backend)) as pool:
-            futures = {pool.submit(_work, user, methods): i
-                       for i, (user, methods) in enumerate(tasks)}
+            futures = {pool.submit(_work, *tasks[i]): i for i in todo}
             for future in as_completed(futures):
-                results[futures[future]] = future.result()
-                bar.update(1)
+                keep(futures[future], future.result())
     bar.close()
     return results, engine
 
 
-def load_users(run, data=None, mapping=None, config=None, n_users=0):
-    """The individual users' :class:`UserData` and the skip statistics."""
+def stage_fingerprint(run_dir, config, data_path, backend, model, litert_backend, users) -> dict:
+    """What the per-user records depend on: the run's files (by size and modification
+    time), the config, the data, the backend and the users, in order."""
+    def stamp(path):
+        stat = Path(path).stat()
+        return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
+
+    run_files = [stamp(Path(run_dir) / name)
+                 for name in ("config.json", "vocab.json", "student.keras", "p_out.json")]
+    return {"run": run_files, "config": dataclasses.asdict(config), "data": stamp(data_path),
+            "backend": backend, "litert_backend": litert_backend,
+            "model": None if model is None else stamp(model), "users": [u.user for u in users]}
+
+
+def load_users(run, data=None, mapping=None, config=None, n_users=0, schema=None):
+    """The individual users' :class:`UserData` and the skip statistics; ``schema``
+    (:class:`pitune_tf.data.schema.Schema`) applies to ``data`` (the run's own
+    ``data/individual.parquet`` is canonical already)."""
     from pitune_tf.data import read_events
+    from pitune_tf.data.schema import ReadStats
     from pitune_tf.individual.user_data import prepare_users
 
     data_path = Path(data) if data else run.individual_data_path
     if data_path is None:
         raise UserInputError(f"run directory {run.run_dir} is missing data/individual.parquet; "
                              "pass --data")
-    df = read_events(data_path, mapping=mapping)
+    stats = ReadStats()
+    df = read_events(data_path, mapping=mapping, schema=schema if data else None, stats=stats)
+    stats.warn(data_path)
     users, stats = prepare_users(df, run.vocabs, history=run.config.history,
                                  slot_minutes=run.config.slot_minutes, fractions=config.fractions,
                                  days=config.split_days, train_days=config.train_days,
@@ -194,7 +279,7 @@ def load_oracle_scores(users, data_path, oracle, intent_tokens):
 def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop, n_rare=3,
                   dump_predictions=False) -> dict:
     """Writes the individual stage's files of ``results`` (per-user records in run order) to
-    ``out``: ``per_user.csv``, ``predictions.csv`` (with ``dump_predictions``),
+    ``out``: ``per_user.csv``, the plots, ``predictions.csv`` (with ``dump_predictions``),
     ``summary.json`` and ``results.md``; returns ``summary.json``'s content with the markdown
     tables under ``"table"``. One run and the merge of its shards both write through here.
 
@@ -210,7 +295,9 @@ def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop
         p_pop: float [n_intents]. The population's intent shares.
         n_rare: int. How many of the population's rarest intents get their recall.
     """
+    from pitune_tf.common.plotting import markdown_images
     from pitune_tf.individual.evaluation import predictions_frame
+    from pitune_tf.individual.plots import write_individual_plots
     from pitune_tf.individual.report import (
         METHOD_ORDER,
         device_models,
@@ -224,6 +311,7 @@ def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "per_user.csv") as tmp:
         per_user.to_csv(tmp, index=False)
+    plots = write_individual_plots(out, per_user) if results else []  # a failing plot: a warning
     if dump_predictions and results:
         frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
                                     scores, intent_tokens, method=method)
@@ -247,20 +335,22 @@ def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop
     summary_json["device_models"] = device
     write_json(out / "summary.json", summary_json)
     table = markdown_tables(summary, device, stats, None)
-    write_text(out / "results.md", table)
+    figures = markdown_images(plots, out)
+    write_text(out / "results.md", table + "".join(f"\n{line}\n" for line in figures))
     summary_json["table"] = table
     return summary_json
 
 
 def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0, workers=1,
                    backend="keras", model=None, litert_backend="auto", dump_predictions=False,
-                   compare=None, progress=True, oracle=None, shard=None) -> dict:
+                   compare=None, progress=True, oracle=None, schema=None, shard=None) -> dict:
     """The whole individual stage; writes ``out`` (default ``RUN/individual``, or
     ``RUN/device`` on the LiteRT backend) and returns ``summary.json``'s content with the
     markdown tables under ``"table"`` (and ``"comparison"`` with ``compare``).
 
     ``oracle``: the user oracle's file; None looks beside the log (``<stem>_oracle.parquet``,
-    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one.
+    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one. ``schema``
+    (:class:`pitune_tf.data.schema.Schema`): how to read ``data``.
 
     ``shard``: ``(I, N)`` runs only shard I of N of the users and writes, besides the tables
     over its users, the records :func:`pitune_tf.individual.shards.merge_parts` combines
@@ -274,6 +364,9 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     if n_users < 0:
         raise UserInputError(f"--users must be >= 0, got {n_users}")
     run_dir = Path(run_dir)
+    out = Path(out) if out else run_dir / ("individual" if backend == "keras" else "device")
+    if out.exists() and not out.is_dir():  # checked again under the lock; here before any work
+        raise UserInputError(f"{out} is a file, not an output directory")
     run = load_run(run_dir)
     if not config.min_history:  # the run's
         config = dataclasses.replace(config, min_history=int(run.config.min_history))
@@ -287,7 +380,7 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     if backend == "litert":
         config = dataclasses.replace(config, batch_size=probe.batch_size)
         probe.config = config
-    all_users, stats, data_path = load_users(run, data, mapping, config, n_users)
+    all_users, stats, data_path = load_users(run, data, mapping, config, n_users, schema)
     indices = shard_indices(len(all_users), *shard) if shard else range(len(all_users))
     if shard and not indices:
         logger.warning("shard %d/%d has no user (%d users)", *shard, len(all_users))
@@ -295,12 +388,13 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     methods = user_methods(config, len(all_users))  # fp / pp: the first users of the whole run
     tokens = list(run.vocabs.intent.tokens)
     oracle_path, oracle_scores = load_oracle_scores(users, data_path, oracle, tokens)
-    out = Path(out) if out else run_dir / ("individual" if backend == "keras" else "device")
     with run_lock(out):  # one writer per output directory
         start = time.perf_counter()
+        finished = FinishedUsers(out / FINISHED_USERS, stage_fingerprint(
+            run_dir, config, data_path, backend, model, litert_backend, users))
         results, _ = run_users(run_dir, config, users, workers, progress, backend, model,
                                litert_backend, engine=probe if workers <= 1 else None,
-                               methods=[methods[i] for i in indices])
+                               finished=finished, methods=[methods[i] for i in indices])
         elapsed = time.perf_counter() - start
         for r in results if oracle_scores else ():
             r["oracle_scores"] = oracle_scores[r["user"]]
@@ -335,4 +429,5 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
             summary_json["comparison"] = compare_tables(out, compare, labels=(backend, "other"))
             write_text(out / "compare.md", summary_json["comparison"])
         summary_json["out"] = str(out)
+        finished.clear()
         return summary_json

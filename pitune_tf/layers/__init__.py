@@ -6,6 +6,7 @@ from pitune_tf.layers.event_reconstruction_head import EventReconstructionHead
 from pitune_tf.layers.intent_attention import IntentAttention
 from pitune_tf.layers.intent_head import IntentHead
 from pitune_tf.layers.layer_norm import LayerNorm
+from pitune_tf.layers.repeat_mixture import RepeatMixture
 from pitune_tf.layers.transformer_decoder import TransformerDecoder
 from pitune_tf.layers.transformer_decoder_block import TransformerDecoderBlock, gelu_tanh
 
@@ -16,6 +17,7 @@ __all__ = [
     "IntentAttention",
     "IntentHead",
     "LayerNorm",
+    "RepeatMixture",
     "TransformerDecoder",
     "TransformerDecoderBlock",
     "gelu_tanh",

@@ -23,8 +23,8 @@ class EventReconstructionHead(keras.layers.Layer):
         self.n_events = n_events
         self.hidden_units = hidden_units
         self.activation = activation
-        self.hidden = keras.layers.Dense(hidden_units, name="hidden")
-        self.logits = keras.layers.Dense(n_events, name="logits")
+        self.hidden = keras.layers.Dense(hidden_units, name="hidden", dtype=self.dtype_policy)
+        self.logits = keras.layers.Dense(n_events, name="logits", dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.hidden.build([None, int(input_shape[-1])])

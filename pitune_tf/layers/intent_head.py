@@ -35,8 +35,8 @@ class IntentHead(keras.layers.Layer):
         self.hidden_units = hidden_units
         self.activation = activation
         self.dropout = dropout
-        self.hidden = keras.layers.Dense(hidden_units, name="hidden")
-        self.dropout_layer = keras.layers.Dropout(dropout)
+        self.hidden = keras.layers.Dense(hidden_units, name="hidden", dtype=self.dtype_policy)
+        self.dropout_layer = keras.layers.Dropout(dropout, dtype=self.dtype_policy)
 
     def build(self, input_shape):
         self.hidden.build([None, int(input_shape[-1])])

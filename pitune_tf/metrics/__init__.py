@@ -1,20 +1,12 @@
 """Evaluation metrics: numpy functions for reports, Keras metric classes for training logs.
 
 numpy (PITuning Appendix D; UAF): `intent_metrics`, `rank_metrics`, `ranks_from_scores`.
-`batch_accuracy`: one batch's accuracy as a tensor (trainer logs).
+`pitune_tf.metrics.batch_accuracy.batch_accuracy`: one batch's accuracy as a tensor (trainer logs).
 Keras (`model.compile(metrics=[...])`, sparse labels and logits): `NDCGAtK`, `WeightedPrecision`,
 `WeightedRecall`, `MacroPrecision`, `MacroRecall` (all `ConfusionMatrixMetric`, in one module).
 """
 
-from pitune_tf.metrics.batch_accuracy import batch_accuracy
-from pitune_tf.metrics.confusion_matrix_metric import (
-    ConfusionMatrixMetric,
-    MacroPrecision,
-    MacroRecall,
-    WeightedPrecision,
-    WeightedRecall,
-)
-from pitune_tf.metrics.ndcg_at_k import NDCGAtK
+from pitune_tf.common.lazy import lazy_exports
 from pitune_tf.metrics.numpy_metrics import (
     INTENT_METRIC_COLUMNS,
     confusion_counts,
@@ -24,6 +16,17 @@ from pitune_tf.metrics.numpy_metrics import (
     ranks_from_scores,
 )
 
+# The Keras metrics load TensorFlow: imported on first use.
+_EXPORTS = {
+    "ConfusionMatrixMetric": "pitune_tf.metrics.confusion_matrix_metric",
+    "MacroPrecision": "pitune_tf.metrics.confusion_matrix_metric",
+    "MacroRecall": "pitune_tf.metrics.confusion_matrix_metric",
+    "WeightedPrecision": "pitune_tf.metrics.confusion_matrix_metric",
+    "WeightedRecall": "pitune_tf.metrics.confusion_matrix_metric",
+    "NDCGAtK": "pitune_tf.metrics.ndcg_at_k",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
+
 __all__ = [
     "INTENT_METRIC_COLUMNS",
     "ConfusionMatrixMetric",
@@ -32,7 +35,6 @@ __all__ = [
     "NDCGAtK",
     "WeightedPrecision",
     "WeightedRecall",
-    "batch_accuracy",
     "confusion_counts",
     "intent_metrics",
     "precision_recall_from_confusion",

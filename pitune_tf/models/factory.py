@@ -17,13 +17,16 @@ def _sizes(vocab_sizes):
         raise ValueError(f"vocab_sizes needs key {err}") from err
 
 
-def build_teacher(config, vocab_sizes, gpt2=None):
+def build_teacher(config, vocab_sizes, gpt2=None, event_intent=None, repeat_init=None):
     """The teacher: GPT2 backbone + PITuning layers, with every weight built.
 
     Args:
         config: PopulationConfig.
         vocab_sizes: dict with ``location``, ``slot``, ``event``, ``intent`` sizes.
         gpt2: an already loaded TFGPT2Model (default: ``load_backbone(config.backbone)``).
+        event_intent: int array [N_E] or None. Each event id's catalogue intent: with
+            ``config.repeat_term`` the copy term (:class:`pitune_tf.layers.RepeatMixture`).
+        repeat_init: float array [N_I] or None. The copy term's starting logits.
     """
     if gpt2 is None:
         gpt2 = backbone_lib.load_backbone(config.backbone, dropout=config.dropout)
@@ -48,13 +51,14 @@ def build_teacher(config, vocab_sizes, gpt2=None):
         reconstruction_units=config.reconstruction_units,
         mask_rate=config.mask_rate,
         name="teacher",
-        **_head_options(config),
+        **_head_options(config, event_intent, repeat_init),
     )
     return model.build_model()
 
 
-def build_student(config, vocab_sizes):
-    """The on-device student: TransformerDecoder backbone, same embedding, IAT and head."""
+def build_student(config, vocab_sizes, event_intent=None, repeat_init=None):
+    """The on-device student: TransformerDecoder backbone, same embedding, IAT, head and
+    (with ``config.repeat_term`` and ``event_intent``) copy term."""
     n_locations, n_slots, n_events, n_intents = _sizes(vocab_sizes)
     backbone = TransformerDecoder(
         config.student_layers, config.student_width, config.student_heads, config.history,
@@ -67,12 +71,17 @@ def build_student(config, vocab_sizes):
         backbone=backbone,
         reconstruction=False,
         name="student",
-        **_head_options(config),
+        **_head_options(config, event_intent, repeat_init),
     )
     return model.build_model()
 
 
-def _head_options(config) -> dict:
-    """The IntentPredictor options teacher and student share (IAT, PITuning Eq. 3-4)."""
-    return {name: getattr(config, name) for name in (
+def _head_options(config, event_intent=None, repeat_init=None) -> dict:
+    """The IntentPredictor options teacher and student share (IAT, PITuning Eq. 3-4; the copy
+    term)."""
+    options = {name: getattr(config, name) for name in (
         "use_iat", "attention_units", "attention_normalize", "head_units", "seed")}
+    use = event_intent is not None and getattr(config, "repeat_term", False)
+    options["event_intent"] = [int(i) for i in event_intent] if use else None
+    options["repeat_init"] = [float(w) for w in repeat_init] if use and repeat_init is not None else None
+    return options

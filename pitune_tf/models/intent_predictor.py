@@ -12,6 +12,7 @@ from pitune_tf.layers import (
     EventReconstructionHead,
     IntentAttention,
     IntentHead,
+    RepeatMixture,
 )
 
 
@@ -46,6 +47,10 @@ class IntentPredictor(keras.Model):
         reconstruction_units: int. Hidden width of the reconstruction MLP.
         mask_rate: float. Fraction of history positions masked for PITuning Eq. 5.
         seed: int. Seed of the masking draws.
+        event_intent: sequence of int [N_E] or None. Each event id's catalogue intent: adds
+            the learned copy term :class:`RepeatMixture` (the logits become the log of a
+            mixture with "repeat the newest event's intent"; None: no copy term).
+        repeat_init: sequence of float [N_I] or None. The copy term's starting logits.
 
     Call: features dict (``location, weekday, slot, event`` int32 ``[batch, L]``, ``mask``
     float32 ``[batch, L]``) -> intent logits ``[batch, n_intents]``.
@@ -70,6 +75,8 @@ class IntentPredictor(keras.Model):
         reconstruction_units=64,
         mask_rate=0.15,
         seed=0,
+        event_intent=None,
+        repeat_init=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -96,6 +103,8 @@ class IntentPredictor(keras.Model):
         self.reconstruction_units = reconstruction_units
         self.mask_rate = mask_rate
         self.seed = seed
+        self.event_intent = None if event_intent is None else [int(i) for i in event_intent]
+        self.repeat_init = None if repeat_init is None else [float(w) for w in repeat_init]
 
         self.embedding = ContextEmbedding(
             n_locations, n_weekdays, n_slots, n_events, embedding_dim, name="context_embedding"
@@ -107,15 +116,20 @@ class IntentPredictor(keras.Model):
             if use_iat
             else None
         )
-        self.head = IntentHead(n_intents, head_units, dropout=head_dropout, name="intent_head")
+        # the output heads compute in float32 under a mixed dtype policy: float32 logits
+        self.head = IntentHead(n_intents, head_units, dropout=head_dropout, name="intent_head",
+                               dtype="float32")
         if reconstruction:
             self.masking = EventMasking(embedding_dim, mask_rate, seed, name="event_masking")
             self.reconstruction_head = EventReconstructionHead(
-                n_events, reconstruction_units, name="reconstruction_head"
+                n_events, reconstruction_units, name="reconstruction_head", dtype="float32"
             )
         else:
             self.masking = None
             self.reconstruction_head = None
+        self.repeat = (RepeatMixture(self.event_intent, n_intents, self.repeat_init,
+                                     name="repeat_mixture", dtype="float32")
+                       if self.event_intent is not None else None)
         last = np.zeros((sequence_length,), np.float32)
         last[-1] = 1.0
         self._last_position = last  # one-hot of position L-1 (left padding: the newest event)
@@ -148,7 +162,10 @@ class IntentPredictor(keras.Model):
                 pooled, outputs["attention"] = pooled  # [batch, N_I, 4d], [batch, N_I, L]
         else:
             pooled = tf.reduce_sum(hidden * self._last_position[None, :, None], axis=1)
-        outputs["logits"] = self.head(pooled, training=training)  # [batch, N_I]
+        logits = self.head(pooled, training=training)  # [batch, N_I]
+        if self.repeat is not None:
+            logits = self.repeat(logits, inputs["event"], mask)  # log of the mixture
+        outputs["logits"] = logits
         return outputs
 
     def call(self, inputs, training=None):
@@ -183,7 +200,8 @@ class IntentPredictor(keras.Model):
         config.update({name: getattr(self, name) for name in (
             "n_locations", "n_slots", "n_events", "n_intents", "embedding_dim",
             "sequence_length", "n_weekdays", "use_iat", "attention_normalize", "head_units",
-            "head_dropout", "reconstruction", "reconstruction_units", "mask_rate", "seed")})
+            "head_dropout", "reconstruction", "reconstruction_units", "mask_rate", "seed",
+            "event_intent", "repeat_init")})
         config.update(backbone=keras.layers.serialize(self.backbone),
                       attention_units=list(self.attention_units))
         return config

@@ -15,23 +15,30 @@
 Entry point: ``python -m trainers.population`` (see ``trainers/population.py``).
 """
 
-from pitune_tf.population.data_preparation import load_data, prepare_windows
-from pitune_tf.population.distillation import distill_student
-from pitune_tf.population.distiller import Distiller
-from pitune_tf.population.epoch_checkpoint import EpochCheckpoint
-from pitune_tf.population.evaluation import baseline_scores, evaluate, predict_logits
-from pitune_tf.population.population_config import (
-    PRESETS,
-    PopulationConfig,
-    preset,
-    resolve,
-)
-from pitune_tf.population.population_stage import run_population
-from pitune_tf.population.population_trainer import PopulationTrainer
-from pitune_tf.population.run_directory import Run, load_run
-from pitune_tf.population.scalar_logger import ScalarLogger
-from pitune_tf.population.teacher_training import train_teacher
-from pitune_tf.population.training_loop import CHECKPOINTS, fit_phase
+from pitune_tf.common.lazy import lazy_exports
+from pitune_tf.population.population_config import PRESETS, PopulationConfig, preset, resolve
+
+# The training modules load TensorFlow: imported on first use, so that the command line's
+# options (``pitune_tf.population.command_line``) and ``--help`` start fast.
+_EXPORTS = {
+    "load_data": "pitune_tf.population.data_preparation",
+    "prepare_windows": "pitune_tf.population.data_preparation",
+    "distill_student": "pitune_tf.population.distillation",
+    "Distiller": "pitune_tf.population.distiller",
+    "EpochCheckpoint": "pitune_tf.population.epoch_checkpoint",
+    "baseline_scores": "pitune_tf.population.evaluation",
+    "evaluate": "pitune_tf.population.evaluation",
+    "predict_logits": "pitune_tf.population.evaluation",
+    "run_population": "pitune_tf.population.population_stage",
+    "PopulationTrainer": "pitune_tf.population.population_trainer",
+    "Run": "pitune_tf.population.run_directory",
+    "load_run": "pitune_tf.population.run_directory",
+    "ScalarLogger": "pitune_tf.population.scalar_logger",
+    "train_teacher": "pitune_tf.population.teacher_training",
+    "CHECKPOINTS": "pitune_tf.population.training_loop",
+    "fit_phase": "pitune_tf.population.training_loop",
+}
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "CHECKPOINTS",

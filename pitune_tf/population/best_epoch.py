@@ -8,6 +8,7 @@ import shutil
 from pathlib import Path
 
 from pitune_tf.common.atomic import write_json
+from pitune_tf.common.fault import fault_point
 from pitune_tf.common.keras import keras, tf
 
 
@@ -52,6 +53,7 @@ class BestEpoch(keras.callbacks.Callback):
         previous = self.state["epoch"]
         if self.state["value"] is None or value < self.state["value"]:
             tf.train.Checkpoint(network=self.network).write(self._weights_prefix(done))
+            fault_point(f"{self.directory.name}_best:{done}")
             self.state.update(epoch=done, value=value)
         elif self.patience and done - previous >= self.patience:
             self.state["stopped"] = True

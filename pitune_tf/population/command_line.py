@@ -6,8 +6,10 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pitune_tf.common.cli import CONFIG_HELP, OVERWRITE_HELP, HelpFormatter, add_output_options
 from pitune_tf.common.distribution import STRATEGIES
-from pitune_tf.metrics import INTENT_METRIC_COLUMNS
+from pitune_tf.common.precision import PRECISIONS
+from pitune_tf.data.schema import add_schema_options, schema_from_args
 from pitune_tf.population.population_config import PRESETS, PopulationConfig, resolve
 
 
@@ -19,25 +21,35 @@ def _bool_flag(parser, name, dest, help_text):
 def build_parser(prog="python -m trainers.population", description=None):
     """The population stage's command line (``trainers.population``; ``trainers.pipeline``
     parses its ``--population-args`` with it)."""
-    p = argparse.ArgumentParser(prog=prog, description=description,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", default="demo", choices=sorted(PRESETS))
-    p.add_argument("--config", help="JSON file of config keys (overrides the preset)")
-    p.add_argument("--out", default="runs/demo", help="run directory (default runs/demo)")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing run directory")
+    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    p.add_argument("--preset", default="demo", choices=sorted(PRESETS),
+                   help="the config's defaults: demo (minutes on a CPU), paper (Table 4), tiny")
+    p.add_argument("--config", help=CONFIG_HELP)
+    p.add_argument("--out", default="runs/demo", help="run directory")
+    p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " or an unfinished "
+                   "run of another config")
     p.add_argument("--strategy", default="auto", choices=STRATEGIES,
                    help="tf.distribute strategy: auto (multiworker when TF_CONFIG names a "
                    "cluster, mirrored with several GPUs, else default), default, mirrored, "
                    "multiworker")
+    add_output_options(p)
     p.add_argument("--data", nargs="+", metavar="EVENTS",
                    help="canonical events file, or a population file and an individual file")
     p.add_argument("--mapping", help="event -> intent mapping (CSV or JSON)")
+    add_schema_options(p)
     p.add_argument("--synthetic-preset", help="synthetic data preset when no --data (demo)")
     p.add_argument("--history", type=int, help="window length L (30)")
     p.add_argument("--max-train-windows", type=int, help="subsample training windows (0 = all)")
+    p.add_argument("--streaming", action="store_true", default=None,
+                   help="build windows chunk by chunk from Parquet (file or shard directory)")
+    p.add_argument("--stream-chunk-events", type=int, help="events per streamed chunk (250000)")
+    p.add_argument("--stream-eval-windows", type=int,
+                   help="streaming: most validation / test windows each (250000; 0 = all)")
     p.add_argument("--backbone", help="hub name, local checkpoint dir, or random:<layers>x<width>")
     p.add_argument("--embedding-dim", type=int, help="d (0 = backbone width / 4)")
     _bool_flag(p, "iat", "use_iat", "ablation: no intent attention (last position to the head)")
+    _bool_flag(p, "repeat-term", "repeat_term",
+               "no learned repeat-the-newest-intent mixture (the paper's models exactly)")
     _bool_flag(p, "reconstruction", "reconstruction", "ablation: no event reconstruction loss")
     p.add_argument("--mask-rate", type=float, help="masked share of history events (0.15)")
     p.add_argument("--reconstruction-passes", choices=["one", "two"],
@@ -56,6 +68,10 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--teacher-learning-rate", type=float)
     p.add_argument("--student-learning-rate", type=float)
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--precision", choices=PRECISIONS,
+                   help="the teacher's dtype policy (float32; mixed_* keep float32 logits)")
+    p.add_argument("--jit", action="store_true", default=None,
+                   help="XLA-compile the training steps")
     p.add_argument("--seed", type=int)
     return p
 
@@ -65,15 +81,18 @@ def config_from_args(args) -> PopulationConfig:
         key: getattr(args, key)
         for key in (
             "mapping", "synthetic_preset", "history", "max_train_windows", "backbone",
-            "embedding_dim", "use_iat", "reconstruction", "mask_rate", "reconstruction_passes",
+            "embedding_dim", "use_iat", "repeat_term", "reconstruction", "mask_rate", "reconstruction_passes",
             "patience", "tuning", "dropout",
             "student_layers", "student_width", "student_heads", "alpha", "temperature",
             "teacher_epochs", "student_epochs", "teacher_learning_rate",
-            "student_learning_rate", "batch_size", "seed",
+            "student_learning_rate", "batch_size", "seed", "streaming",
+            "stream_chunk_events", "stream_eval_windows", "precision", "jit",
         )
     }
     if args.data:
         overrides["data"] = [str(Path(p).resolve()) for p in args.data]
+    schema = schema_from_args(args).to_dict()
+    overrides["data_schema"] = schema or None  # None: the preset's / config file's
     if args.epochs is not None:
         overrides["teacher_epochs"] = overrides["student_epochs"] = args.epochs
     return resolve(args.preset, args.config, overrides)
@@ -96,6 +115,8 @@ def table_rows(metrics, split="test") -> list:
 def format_table(metrics) -> str:
     """The test metrics of teacher, student and baselines as a plain-text table."""
     rows = table_rows(metrics)
+    from pitune_tf.metrics.numpy_metrics import INTENT_METRIC_COLUMNS
+
     keys = [key for key, _ in INTENT_METRIC_COLUMNS]
     lines = [f"{'test':<30}" + "".join(f"{k:>9}" for k in keys)]
     for name, values in rows:

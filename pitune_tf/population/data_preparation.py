@@ -8,11 +8,28 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.population.population_config import PopulationConfig
 
 
+def read_user_events(path, config: PopulationConfig):
+    """The canonical events of ``path`` read with the run's mapping and schema
+    (``config.data_schema``); rows dropped or mapped to ``other`` and hints are logged."""
+    from pitune_tf.data import read_events
+    from pitune_tf.data.schema import ReadStats, Schema
+
+    stats = ReadStats()
+    df = read_events(path, config.mapping, Schema.from_dict(config.data_schema), stats)
+    stats.warn(path)
+    return df
+
+
 def load_data(config: PopulationConfig, with_oracle=False):
     """``(population_df, individual_df or None)`` canonical event tables; with
     ``with_oracle``, a third item: the individual users' oracle table
-    (``pitune_tf.data.intent_oracle``) of the embedded synthetic data, None for files."""
-    from pitune_tf.data import read_events, split_users
+    (``pitune_tf.data.intent_oracle``) of the embedded synthetic data, None for files.
+
+    With ``config.streaming`` the population is an :class:`EventStream` (scanned and
+    checked here, read chunk by chunk later; the schema options do not apply). A population
+    given as a directory of Parquet shards is read whole when not streaming."""
+    from pitune_tf.data import split_users
+    from pitune_tf.data.event_stream import EventStream
 
     oracle = None
     if not config.data:
@@ -21,11 +38,16 @@ def load_data(config: PopulationConfig, with_oracle=False):
         synthetic = generate(config.synthetic_preset, seed=config.seed, with_oracle=with_oracle)
         population, individual = synthetic.population, synthetic.individual
         oracle = synthetic.individual_oracle
+        if config.streaming:
+            population = EventStream(population, chunk_events=config.stream_chunk_events)
     elif len(config.data) == 2:
-        population = read_events(config.data[0], config.mapping)
-        individual = read_events(config.data[1], config.mapping)
+        if config.streaming:
+            population = EventStream(config.data[0], config.mapping, config.stream_chunk_events)
+        else:
+            population = _read_events_or_shards(config.data[0], config)
+        individual = read_user_events(config.data[1], config)
     else:
-        df = read_events(config.data[0], config.mapping)
+        df = read_user_events(config.data[0], config)
         population_users, individual_users = split_users(
             df["user_id"], config.individual_fraction, config.seed
         )
@@ -35,23 +57,70 @@ def load_data(config: PopulationConfig, with_oracle=False):
     return (population, individual, oracle) if with_oracle else (population, individual)
 
 
-def prepare_windows(config: PopulationConfig, population):
-    """Vocabularies, population (train, val, test) windows, event->intent id map."""
-    from pitune_tf.data import Vocabularies, encode_events, make_windows, split_windows
+def _read_events_or_shards(path, config: PopulationConfig):
+    """A canonical table from an events file or a directory of Parquet shards (each read by
+    :func:`read_user_events`)."""
+    from pathlib import Path
 
-    vocabs = Vocabularies.fit(population, slot_minutes=config.slot_minutes)
-    encoded = encode_events(population, vocabs)
-    windows = make_windows(encoded, history=config.history, min_history=config.min_history)
-    train, val, test = split_windows(windows, fractions=tuple(config.split))
+    import pandas as pd
+
+    from pitune_tf.data.io import PARQUET_SUFFIXES, sort_events
+
+    path = Path(path)
+    if not path.is_dir():
+        return read_user_events(path, config)
+    files = sorted(p for p in path.iterdir() if p.suffix.lower() in PARQUET_SUFFIXES)
+    if not files:
+        raise UserInputError(f"{path}: directory holds no Parquet shards (*.parquet)")
+    return sort_events(pd.concat([read_user_events(f, config) for f in files], ignore_index=True))
+
+
+def prepare_windows(config: PopulationConfig, population):
+    """Vocabularies, population (train, val, test) windows, event->intent id map.
+
+    ``population`` is a canonical DataFrame, or an :class:`EventStream` (streaming): then
+    ``train`` is a :class:`~pitune_tf.data.window_stream.WindowStream` (the same rows,
+    built chunk by chunk in every epoch) and validation and test are in memory, each a
+    seeded subset of at most ``config.stream_eval_windows`` rows."""
+    from pitune_tf.data import Vocabularies, encode_events, make_windows, split_windows
+    from pitune_tf.data.event_stream import EventStream
+
+    if isinstance(population, EventStream):
+        from pitune_tf.data.window_stream import WindowPlan, stream_splits
+
+        vocabs = Vocabularies.from_counts(population.counts, slot_minutes=config.slot_minutes)
+        plan = WindowPlan(vocabs, config.history, config.min_history, tuple(config.split))
+        train, val, test, counts = stream_splits(
+            population, plan, max_train=config.train_window_cap(),
+            max_eval=config.stream_eval_windows, seed=config.seed)
+    else:
+        vocabs = Vocabularies.fit(population, slot_minutes=config.slot_minutes)
+        encoded = encode_events(population, vocabs)
+        windows = make_windows(encoded, history=config.history, min_history=config.min_history)
+        train, val, test = split_windows(windows, fractions=tuple(config.split))
+        train = train.subsample(config.train_window_cap(), config.seed)
+        counts = np.zeros((len(vocabs.event), vocabs.n_intents), np.int64)
+        np.add.at(counts, (encoded.event, encoded.intent), 1)
     if len(train) == 0 or len(test) == 0:
         raise UserInputError(
             f"the population data gives {len(train)} training and {len(test)} test windows; "
             "more events per user are needed"
         )
-    train = train.subsample(config.train_window_cap(), config.seed)
     # The event catalog's intent of each event id (its most frequent intent): the
     # "intent of the last event" baseline.
-    counts = np.zeros((len(vocabs.event), vocabs.n_intents), np.int64)
-    np.add.at(counts, (encoded.event, encoded.intent), 1)
     event_intent = counts.argmax(axis=1).astype(np.int32)
     return vocabs, (train, val, test), event_intent
+
+
+def run_windows(run):
+    """The (train, val, test) population windows of a finished run (``load_run``): its data
+    loaded again (regenerated for the embedded synthetic data) and encoded with the run's
+    own vocabularies, split and subsampled as in training."""
+    from pitune_tf.data import encode_events, make_windows, split_windows
+
+    config = run.config
+    population, _ = load_data(config)
+    encoded = encode_events(population, run.vocabs)
+    windows = make_windows(encoded, history=config.history, min_history=config.min_history)
+    train, val, test = split_windows(windows, fractions=tuple(config.split))
+    return train.subsample(config.train_window_cap(), config.seed), val, test

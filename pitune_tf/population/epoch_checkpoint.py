@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pitune_tf.common.atomic import write_json
+from pitune_tf.common.fault import fault_point
 from pitune_tf.common.keras import keras
 
 
@@ -23,4 +24,6 @@ class EpochCheckpoint(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         self.manager.save(checkpoint_number=epoch + 1)
+        fault_point(f"{self.phase}_checkpoint:{epoch + 1}")
         write_json(self.state_path, {"phase": self.phase, "epoch": epoch + 1})
+        fault_point(f"{self.phase}_epoch:{epoch + 1}")

@@ -50,17 +50,26 @@ def choose_tau(labels, scores, p_pop) -> float:
     return max(PRIOR_EXPONENTS, key=lambda tau: (value(tau), -tau))
 
 
-def evaluate(config, teacher, student, splits, p_pop, event_intent):
+def model_scores(config, teacher, student, splits) -> dict:
+    """``{(model name, split): probabilities [n, N_I]}`` of the teacher and the student on
+    the non-empty validation and test windows."""
+    _, val, test = splits
+    return {(name, split): softmax(predict_logits(model, windows, 4 * config.batch_size))
+            for name, model in (("teacher", teacher), ("student", student))
+            for split, windows in (("val", val), ("test", test)) if len(windows)}
+
+
+def evaluate(config, teacher, student, splits, p_pop, event_intent, scores=None):
     """metrics.json's content: teacher, student and the baselines on val and test, and each
     model with the ``p / prior^tau`` decision rule (``<model>_prior_rule``, tau chosen on
-    the validation windows)."""
+    the validation windows). ``scores`` (:func:`model_scores`, computed when None) are the
+    models' probabilities."""
     from pitune_tf.metrics import intent_metrics
 
     _, val, test = splits
     results = {"teacher": {}, "student": {}, "baselines": {}}
-    scores = {(name, split): softmax(predict_logits(model, windows, 4 * config.batch_size))
-              for name, model in (("teacher", teacher), ("student", student))
-              for split, windows in (("val", val), ("test", test)) if len(windows)}
+    if scores is None:
+        scores = model_scores(config, teacher, student, splits)
     for split_name, windows in (("val", val), ("test", test)):
         if len(windows) == 0:
             continue

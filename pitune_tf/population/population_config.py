@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from pitune_tf.common.config import replace, resolve_config
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.precision import PRECISIONS
 
 
 @dataclass
@@ -21,6 +22,8 @@ class PopulationConfig:
     # --- data ---
     data: list = field(default_factory=list)  # [] = embedded synthetic data; [events] or [population, individual]
     mapping: str | None = None  # event -> intent mapping file when the events have no intent column
+    data_schema: dict = field(default_factory=dict)  # the log's schema (columns, time_unit,
+    #   timezone, unmapped, merge_gap_s: pitune_tf.data.schema.Schema); {} = canonical
     synthetic_preset: str = "demo"  # pitune_tf.data.synthetic preset when no data is given
     individual_fraction: float = 0.2  # share of users held out for the individual stage (single file)
     history: int = 30  # L, events per window (Sec. 4.1.4)
@@ -29,11 +32,18 @@ class PopulationConfig:
     split: list = field(default_factory=lambda: [0.6, 0.1, 0.3])  # train/val/test, per user, by time
     max_train_windows: int | None = None  # 0 = all; N: a random subset; None: all with `data`,
     #   20000 on the embedded synthetic data (the quickstart's time)
+    streaming: bool = False  # build the windows chunk by chunk from Parquet (a file or a
+    #   directory of shards), never all in memory; validation and test stay in memory
+    stream_chunk_events: int = 250_000  # events per streamed chunk (whole users)
+    stream_eval_windows: int = 250_000  # streaming: validation and test each keep at most
+    #   this many windows (a seeded subset; 0 = all)
 
     # --- teacher (Sec. 3.2.1-3.2.4) ---
     backbone: str = "random:2x64"  # hub name, local checkpoint dir, or random:<layers>x<width>
     embedding_dim: int = 0  # d; 0 = backbone width / 4 (the paper: 768 / 4 = 192)
     use_iat: bool = True  # intent attention (PITuning Eq. 3); False = last position into the head
+    repeat_term: bool = True  # a learned mixture with repeating the newest event's intent (RepeatMixture; not
+    #   in the paper: without it the models lose to "repeat the last intent" on real logs)
     reconstruction: bool = True  # masked event reconstruction term of PITuning Eq. 5
     mask_rate: float = 0.15  # share of history positions masked for PITuning Eq. 5
     reconstruction_passes: str = "two"  # two: intent loss on a clean pass, L_M on a masked one
@@ -59,6 +69,9 @@ class PopulationConfig:
     #   the best validation epoch's weights are kept either way
 
     # --- common ---
+    precision: str = "float32"  # float32 | mixed_bfloat16 | mixed_float16: the teacher's Keras
+    #   dtype policy (variables, logits and losses stay float32; the student is float32)
+    jit: bool = False  # XLA-compile the training steps (compile(jit_compile=True))
     batch_size: int = 128
     clipnorm: float = 1.0  # gradient norm clipping (0 = off)
     seed: int = 0
@@ -104,15 +117,33 @@ class PopulationConfig:
             raise UserInputError(f"split must be 3 non-negative fractions, got {self.split}")
         if len(self.data) > 2:
             raise UserInputError("data takes one events file or a population/individual pair")
+        if self.precision not in PRECISIONS:
+            raise UserInputError(
+                f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
+        for name in ("stream_chunk_events", "stream_eval_windows"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < (name == "stream_chunk_events"):
+                raise UserInputError(f"{name} must be a whole number >= "
+                                     f"{int(name == 'stream_chunk_events')}, got {value!r}")
+        if self.streaming and len(self.data) == 1:
+            raise UserInputError(
+                "streaming needs the population and the individual users' events apart: "
+                "--data POPULATION INDIVIDUAL (POPULATION a Parquet file or a directory of "
+                "Parquet shards)")
+        from pitune_tf.data.schema import Schema
+
+        if not isinstance(self.data_schema, dict):
+            raise UserInputError(f"data_schema must be a JSON object, got {self.data_schema!r}")
+        Schema.from_dict(self.data_schema)
 
     def epochs(self, phase) -> int:
         """The most epochs of ``phase`` (``"teacher"`` or ``"student"``): the configured
         number, else 30 on a user's data (early stopping ends it sooner) and the demo's
-        3 / 2 on the embedded synthetic data."""
+        3 / 6 on the embedded synthetic data (the student is cheap to train)."""
         value = getattr(self, f"{phase}_epochs")
         if value is not None:
             return value
-        return 30 if self.data else {"teacher": 3, "student": 2}[phase]
+        return 30 if self.data else {"teacher": 3, "student": 6}[phase]
 
     def train_window_cap(self) -> int:
         """The training-window subsample size (0 = all windows)."""

@@ -15,7 +15,7 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.run_lock import run_lock
 from pitune_tf.population.data_preparation import load_data, prepare_windows
 from pitune_tf.population.distillation import distill_student
-from pitune_tf.population.evaluation import evaluate, predict_logits
+from pitune_tf.population.evaluation import evaluate, model_scores, predict_logits
 from pitune_tf.population.population_config import PopulationConfig
 from pitune_tf.population.run_directory import (
     finish_replacement,
@@ -97,25 +97,38 @@ def _run_worker(config, out_dir, strategy, started, data) -> dict:
 
 
 def _train_and_write(config, out_dir, started, population, individual, oracle) -> dict:
+    from pitune_tf.population.plots import write_population_plots  # (also a python -m main)
+
     vocabs, splits, event_intent = prepare_windows(config, population)
     vocabs.save(out_dir)
     train, val, test = splits
     print(f"windows: train {len(train)}, val {len(val)}, test {len(test)}; "
           f"{vocabs.n_intents} intent ids, {len(vocabs.event)} event ids", flush=True)
 
-    teacher = train_teacher(config, vocabs, train, val, out_dir)
-    student = distill_student(config, vocabs, teacher, train, val, out_dir)
+    from pitune_tf.layers.repeat_mixture import repeat_logits
+
+    # the copy term's starting repeat rates; a streamed training set keeps only its labels in
+    # memory, so its in-memory validation windows give them
+    counted = train if hasattr(train, "event") else val
+    repeat_init = repeat_logits(counted.label, event_intent[counted.event[:, -1]], vocabs.n_intents)
+    teacher = train_teacher(config, vocabs, train, val, out_dir, event_intent, repeat_init)
+    student = distill_student(config, vocabs, teacher, train, val, out_dir, event_intent, repeat_init)
 
     p_pop = np.bincount(train.label, minlength=vocabs.n_intents) / len(train)
     teacher_train = predict_logits(teacher, train, 4 * config.batch_size)
     p_out = np.bincount(teacher_train.argmax(axis=1), minlength=vocabs.n_intents) / len(train)
-    metrics = evaluate(config, teacher, student, splits, p_pop, event_intent)
+    scores = model_scores(config, teacher, student, splits)
+    metrics = evaluate(config, teacher, student, splits, p_pop, event_intent, scores=scores)
     metrics["windows"] = {"train": len(train), "val": len(val), "test": len(test)}
     record = out_dir / TRAINING_RECORD
     if record.is_file():
         metrics["training"] = json.loads(record.read_text())
     metrics["parameters"] = {"teacher": int(teacher.count_params()),
                              "student": int(student.count_params())}
+    write_population_plots(
+        out_dir, metrics.get("training"), {"teacher": teacher, "student": student}, test,
+        {name: scores[name, "test"] for name in ("teacher", "student") if (name, "test") in scores},
+        vocabs.intent.tokens, len(vocabs.intent.reserved), 4 * config.batch_size)
     metrics["seconds"] = round(time.time() - started, 1)
     write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, metrics,
                   individual_oracle=oracle)

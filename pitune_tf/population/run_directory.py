@@ -5,6 +5,8 @@ Layout::
 
     config.json  vocab.json  teacher/  student.keras  metrics.json  p_out.json
     summaries/{teacher,student}.txt  logs/{teacher,student}/ (TensorBoard)
+    training.json  (per phase: epochs run, the kept epoch, the per-epoch history)
+    plots/{training_curves,attention_map,intent_distribution,confusion_matrix}.png
     data/individual.parquet   (the individual users' events, when known)
     data/individual_oracle.parquet   (their user oracle, with the embedded synthetic data;
                                       format: pitune_tf.data.intent_oracle)
@@ -25,6 +27,7 @@ import numpy as np
 
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.json_files import read_json
 
 REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
 
@@ -34,13 +37,7 @@ REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
 
 def _read_json(path, kind):
     """A run file's JSON content of type ``kind``; anything else is one clear error."""
-    try:
-        value = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise UserInputError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(value, kind):
-        raise UserInputError(f"{path}: expected a JSON {kind.__name__}")
-    return value
+    return read_json(path, kind)
 
 
 class Run:

@@ -5,16 +5,17 @@ from __future__ import annotations
 
 import json
 import math
-import sys
 
 import numpy as np
 
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.batching import index_batches, stateless_permutation
 from pitune_tf.common.distribution import distribute
+from pitune_tf.common.epoch_log import fit_output
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.population.best_epoch import BestEpoch
 from pitune_tf.population.epoch_checkpoint import EpochCheckpoint
+from pitune_tf.population.epoch_history import EpochHistory
 from pitune_tf.population.scalar_logger import ScalarLogger
 
 CHECKPOINTS = ".checkpoints"  # inside the run directory; removed when the run finishes
@@ -28,7 +29,11 @@ def epoch_dataset(windows, batch_size, seed, first_epoch, epochs):
     Epoch e's order is ``stateless_permutation(len(windows), seed, e)``, cut into batches by
     ``index_batches`` (the last one short), so a resumed run sees exactly the batches an
     uninterrupted run would have seen. Elements: ``(features dict, labels)``.
+    Streamed windows (a ``WindowStream``) bring their own epochs (chunk groups in a
+    seeded order, rows permuted within each group: ``WindowStream.epoch_dataset``).
     """
+    if hasattr(windows, "epoch_dataset"):
+        return windows.epoch_dataset(batch_size, seed, first_epoch, epochs)
     features = {k: tf.constant(v) for k, v in windows.features().items()}
     labels = tf.constant(windows.label)
     batches = [
@@ -59,10 +64,6 @@ def make_optimizer(learning_rate, clipnorm):
     return keras.optimizers.Adam(learning_rate, **kwargs)
 
 
-def _verbosity():
-    return 1 if sys.stdout.isatty() else 2
-
-
 def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, network=None,
               monitor=None) -> dict:
     """``trainer.fit`` with TensorBoard logs, per-epoch checkpoints (resume) and early
@@ -81,7 +82,9 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
 
     Returns:
         ``{"epochs": epochs run in all, "best_epoch": the epoch whose weights are kept,
-        "stopped_early": bool}``.
+        "stopped_early": bool, "monitor": str, "history": {"epoch": [1, ...], log name:
+        [epoch mean per epoch]}}`` (also in ``training.json`` under ``phase``; the history
+        holds the epochs run before a resume too).
     """
     ckpt_dir = out_dir / CHECKPOINTS / phase
     state_path = ckpt_dir / "state.json"
@@ -90,6 +93,7 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
     manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=1)
     best = (BestEpoch(network, monitor, config.patience, ckpt_dir)
             if network is not None and monitor and len(val) else None)
+    epoch_logs = EpochHistory(ckpt_dir / "history.json")
     first_epoch = 0
     if manager.latest_checkpoint and state_path.exists():
         checkpoint.restore(manager.latest_checkpoint).expect_partial()
@@ -98,6 +102,7 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
         first_epoch = int(manager.latest_checkpoint.rsplit("-", 1)[1])
         print(f"[{phase}] resuming after epoch {first_epoch}/{epochs}", flush=True)
     if first_epoch < epochs and not (best is not None and best.stopped):
+        verbose, epoch_log = fit_output(phase, epochs)
         steps = math.ceil(len(train) / config.batch_size)
         val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
         # global batches, split across the replicas under a strategy
@@ -112,10 +117,12 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
             steps_per_epoch=steps,
             callbacks=[
                 *([best] if best is not None else []),
+                epoch_logs,
                 EpochCheckpoint(manager, state_path, phase),
                 ScalarLogger(out_dir / "logs" / phase),
+                *epoch_log,
             ],
-            verbose=_verbosity(),
+            verbose=verbose,
         )
         first_epoch += len(history.epoch)
     best_epoch = best.restore() if best is not None else 0
@@ -123,7 +130,8 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
         print(f"[{phase}] keeping epoch {best_epoch} of {first_epoch} ({monitor} "
               f"{best.state['value']:.4f})", flush=True)
     summary = {"epochs": first_epoch, "best_epoch": best_epoch or first_epoch,
-               "stopped_early": bool(best is not None and best.stopped), "monitor": monitor}
+               "stopped_early": bool(best is not None and best.stopped), "monitor": monitor,
+               "history": epoch_logs.history(first_epoch)}
     record = out_dir / TRAINING_RECORD
     write_json(record, {**(json.loads(record.read_text()) if record.is_file() else {}),
                         phase: summary})

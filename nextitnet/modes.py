@@ -1,0 +1,18 @@
+"""The names of UAF's run modes, apart from the networks (no TensorFlow import), so that
+``python -m trainers.uaf --help`` lists them without loading TensorFlow."""
+
+POLICY_MODES = ("hard", "soft", "rl")  # UAF's policy network (UAF Eq. 9-15)
+UAF_MODES = POLICY_MODES + ("random",)
+BASELINE_MODES = (
+    "finetune-zero",
+    "finetune-cls",
+    "finetune-last1",
+    "finetune-last2",
+    "finetune-all",
+    "mtl",
+    "peterrec",
+)
+MODES = UAF_MODES + BASELINE_MODES  # the fine-tuning modes of UAFModel
+PRETRAINED_MODES = tuple(m for m in MODES if m not in ("finetune-zero", "mtl"))
+SCORE_MODES = ("mostpop", "random-items")  # computed without training, before the trained modes
+RUN_MODES = SCORE_MODES + MODES  # what --mode all runs, in this order

@@ -1,0 +1,255 @@
+"""The experiment harness both papers' suites share (``python -m trainers.experiments``).
+
+A suite is a :class:`Registry` of experiments: a name, a title (the paper's table or
+figure), a function ``run(context) -> pandas.DataFrame`` (the numbers) and a function
+``plot(frame, png_path, context)`` (the figure). :func:`run_suite` runs the selected
+experiments in registry order and writes, in the output folder::
+
+    <name>.csv     the numbers (written atomically; its presence marks the experiment done)
+    <name>.png     the figure (drawn again from the csv when missing)
+    index.md       every finished experiment: its title, its table in markdown, its figure
+
+An experiment whose csv exists is not run again (delete the csv to rerun it); the runs it
+is built from (training run directories) live under the output folder's ``runs/`` and are
+resumable on their own, so an interrupted suite started again picks up where it stopped.
+
+Tables over seeds use :func:`mean_std`: one row per setting with ``<metric>_mean``,
+``<metric>_std`` (sample standard deviation over seeds, empty for one seed) and
+``n_seeds``; :func:`markdown_table` shows such a pair as ``mean ± std``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Callable
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pitune_tf.common.atomic import atomic_path, write_text  # noqa: E402
+from pitune_tf.common.errors import UserInputError  # noqa: E402
+
+log = logging.getLogger(__name__)
+INDEX = "index.md"
+
+
+@dataclasses.dataclass(frozen=True)
+class Experiment:
+    """One table or figure of a paper.
+
+    Args:
+        name: str. File stem of its outputs (``<name>.csv``, ``<name>.png``).
+        title: str. What it reproduces, e.g. "Table 2: overall results".
+        run: callable (context) -> DataFrame. Computes the numbers (reusing finished runs).
+        plot: callable (frame, png_path, context) -> None, or None. Draws the figure.
+        note: str. One paragraph for index.md (protocol, what is adapted).
+    """
+
+    name: str
+    title: str
+    run: Callable
+    plot: Callable | None = None
+    note: str = ""
+
+
+class Registry:
+    """The ordered experiments of one paper: ``@registry.register(name, title)`` on a run
+    function adds one.
+
+    Args:
+        paper: str. The paper's short name (index.md's heading).
+    """
+
+    def __init__(self, paper: str):
+        self.paper = paper
+        self.experiments: dict[str, Experiment] = {}
+
+    def register(self, name: str, title: str, plot=None, note: str = ""):
+        def decorate(run):
+            if name in self.experiments:
+                raise ValueError(f"experiment {name!r} registered twice")
+            self.experiments[name] = Experiment(name, title, run, plot, note)
+            return run
+        return decorate
+
+    def names(self) -> list[str]:
+        return list(self.experiments)
+
+    def select(self, only=None) -> list[Experiment]:
+        """The experiments named in ``only`` (all when None or empty), in registry order."""
+        if not only:
+            return list(self.experiments.values())
+        unknown = [n for n in only if n not in self.experiments]
+        if unknown:
+            raise UserInputError(f"unknown experiment(s) {', '.join(unknown)}; choose from "
+                                 f"{', '.join(self.experiments)}")
+        return [e for n, e in self.experiments.items() if n in set(only)]
+
+
+def write_frame(path, frame: pd.DataFrame) -> None:
+    """Atomically writes ``frame`` as csv (no index)."""
+    with atomic_path(path) as tmp:
+        frame.to_csv(tmp, index=False)
+
+
+def save_figure(fig, path) -> None:
+    """Atomically saves a matplotlib figure as png and closes it."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
+    plt.close(fig)
+
+
+def run_suite(registry: Registry, context, out_dir, only=None) -> dict:
+    """Runs the experiments of ``registry`` (those in ``only``, else all) and writes their
+    csv, png and ``index.md`` to ``out_dir``.
+
+    Args:
+        registry: Registry.
+        context: whatever the experiments' functions take (the suite's settings).
+        out_dir: str or Path. Output folder.
+        only: sequence of experiment names or None.
+    Returns:
+        dict: ``{name: "ran" | "reused"}``.
+    """
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    status = {}
+    for experiment in registry.select(only):
+        csv = out_dir / f"{experiment.name}.csv"
+        if csv.is_file():
+            frame = pd.read_csv(csv)
+            status[experiment.name] = "reused"
+        else:
+            print(f"experiment {experiment.name}: {experiment.title}", flush=True)
+            frame = experiment.run(context)
+            write_frame(csv, frame)
+            status[experiment.name] = "ran"
+        png = out_dir / f"{experiment.name}.png"
+        if experiment.plot is not None and not png.is_file():
+            experiment.plot(frame, png, context)
+        write_index(registry, out_dir)  # after each experiment: progress shows as it goes
+    write_index(registry, out_dir)
+    return status
+
+
+def write_index(registry: Registry, out_dir) -> str:
+    """Writes ``index.md``: every experiment of ``registry`` whose csv exists in
+    ``out_dir`` with its table and a link to its figure; the others listed as not run."""
+    out_dir = Path(out_dir)
+    lines = [f"# {registry.paper}: experiments", ""]
+    missing = []
+    for e in registry.experiments.values():
+        csv = out_dir / f"{e.name}.csv"
+        if not csv.is_file():
+            missing.append(e)
+            continue
+        lines += [f"## {e.title}", "", f"`{e.name}.csv`" + (f", `{e.name}.png`" if e.plot else ""), ""]
+        if e.note:
+            lines += [e.note, ""]
+        lines += [markdown_table(pd.read_csv(csv)), ""]
+        if e.plot and (out_dir / f"{e.name}.png").is_file():
+            lines += [f"![{e.title}]({e.name}.png)", ""]
+    if missing:
+        lines += ["## Not run", ""] + [f"- `{e.name}`: {e.title}" for e in missing] + [""]
+    text = "\n".join(lines)
+    write_text(out_dir / INDEX, text)
+    return text
+
+
+def mean_std(frame: pd.DataFrame, keys, metrics) -> pd.DataFrame:
+    """One row per distinct ``keys`` (first-seen order) with ``<m>_mean``, ``<m>_std``
+    (sample std, NaN for one value) for each metric of ``metrics`` and ``n_seeds``.
+
+    Args:
+        frame: DataFrame. One row per (setting, seed).
+        keys: list of str. The columns that identify a setting.
+        metrics: list of str. Numeric columns to aggregate (missing ones are skipped).
+    """
+    metrics = [m for m in metrics if m in frame.columns]
+    grouped = frame.groupby(list(keys), sort=False, dropna=False)
+    out = grouped.size().rename("n_seeds").reset_index()
+    for m in metrics:
+        out[f"{m}_mean"] = grouped[m].mean().to_numpy()
+        out[f"{m}_std"] = grouped[m].std(ddof=1).to_numpy()
+    columns = list(keys) + [c for m in metrics for c in (f"{m}_mean", f"{m}_std")] + ["n_seeds"]
+    return out[columns]
+
+
+def _cell(value) -> str:
+    if isinstance(value, (float, np.floating)):
+        return "—" if np.isnan(value) else f"{value:.4f}"
+    return str(value)
+
+
+def markdown_table(frame: pd.DataFrame) -> str:
+    """``frame`` as a markdown table; a ``<m>_mean``/``<m>_std`` pair is one column ``m``
+    shown as ``mean ± std`` (just the mean when the std is missing)."""
+    columns, shown = [], set()
+    for c in frame.columns:
+        if c in shown:
+            continue
+        if c.endswith("_mean") and f"{c[:-5]}_std" in frame.columns:
+            columns.append((c[:-5], c, f"{c[:-5]}_std"))
+            shown.update((c, f"{c[:-5]}_std"))
+        elif not (c.endswith("_std") and f"{c[:-4]}_mean" in frame.columns):
+            columns.append((c, c, None))
+            shown.add(c)
+    lines = ["| " + " | ".join(name for name, _, _ in columns) + " |",
+             "|" + "---|" * len(columns)]
+    for _, row in frame.iterrows():
+        cells = []
+        for _, value_col, std_col in columns:
+            text = _cell(row[value_col])
+            if std_col is not None and not pd.isna(row[std_col]) and text != "—":
+                text += f" ± {row[std_col]:.4f}"
+            cells.append(text)
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def bar_chart(frame: pd.DataFrame, label_col, metrics, path, title="", ylabel="") -> None:
+    """Grouped bars: one group per metric, one bar per row of ``frame`` (labelled by
+    ``label_col``), heights ``<metric>_mean`` (or ``<metric>``) with ``<metric>_std`` as
+    error bars when present."""
+    metrics = [m for m in metrics if f"{m}_mean" in frame.columns or m in frame.columns]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(metrics) + 0.25 * len(frame)), 4))
+    width = 0.8 / max(len(frame), 1)
+    colours = plt.get_cmap("tab20")
+    for i, (_, row) in enumerate(frame.iterrows()):
+        heights = [row.get(f"{m}_mean", row.get(m)) for m in metrics]
+        errors = [row.get(f"{m}_std", np.nan) for m in metrics]
+        errors = None if all(pd.isna(e) for e in errors) else np.nan_to_num(np.asarray(errors, float))
+        ax.bar(np.arange(len(metrics)) + (i - (len(frame) - 1) / 2) * width, heights, width,
+               yerr=errors, capsize=2, color=colours(i % 20), label=str(row[label_col]))
+    ax.set_xticks(range(len(metrics)), metrics)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    save_figure(fig, path)
+
+
+def line_chart(frame: pd.DataFrame, x_col, series_col, metrics, path, title="", xlabel="") -> None:
+    """One panel per metric: ``<metric>_mean`` against ``x_col``, one line per value of
+    ``series_col``, the std as a band."""
+    metrics = [m for m in metrics if f"{m}_mean" in frame.columns]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for name, part in frame.groupby(series_col, sort=False):
+            part = part.sort_values(x_col)
+            mean = part[f"{metric}_mean"].to_numpy(float)
+            std = np.nan_to_num(part[f"{metric}_std"].to_numpy(float))
+            ax.plot(part[x_col], mean, marker="o", label=str(name))
+            ax.fill_between(part[x_col], mean - std, mean + std, alpha=0.15)
+        ax.set_xlabel(xlabel or x_col)
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title)
+    save_figure(fig, path)

@@ -1,0 +1,105 @@
+"""What every plot of the project shares: matplotlib without a display (Agg), PNGs written
+atomically, integer epoch axes with the kept epoch marked, and plotting that never fails a run.
+
+Each package keeps its own figures in one module (``pitune_tf.population.plots``,
+``pitune_tf.individual.plots``, ``nextitnet.analysis``, ``pitune_tf.data.summary``) built on
+these helpers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from pathlib import Path
+
+from pitune_tf.common.atomic import atomic_path
+
+logger = logging.getLogger(__name__)
+
+PNG_DPI = 110
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"  # the first 8 bytes of every PNG file
+
+
+def pyplot():
+    """``matplotlib.pyplot`` on the Agg backend (no display needed; imported on first use)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def save_png(fig, path) -> Path:
+    """Writes ``fig`` to ``path`` as PNG atomically (never a half-written file) and closes it."""
+    plt = pyplot()
+    path = Path(path)
+    try:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format="png", dpi=PNG_DPI, bbox_inches="tight")
+    finally:
+        plt.close(fig)
+    return path
+
+
+def epoch_axis(ax, n_epochs, best_epoch=None, label=True) -> None:
+    """Integer ticks 1..``n_epochs`` on the x axis labelled "epoch"; a dotted vertical line at
+    ``best_epoch`` (the epoch whose weights are kept) when given, in the legend with
+    ``label``."""
+    from matplotlib.ticker import MaxNLocator
+
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(max(int(n_epochs), 1), 10)))
+    ax.set_xlim(0.5, max(int(n_epochs), 1) + 0.5)
+    if best_epoch:
+        ax.axvline(best_epoch, color="0.4", linestyle=":", linewidth=1.2,
+                   label=f"kept epoch {best_epoch}" if label else None)
+
+
+@contextlib.contextmanager
+def never_fails(what):
+    """Runs a plotting block; an exception in it is logged as a warning and swallowed, so a
+    figure never fails the run whose numbers it shows (KeyboardInterrupt still stops it).
+
+    Args:
+        what: str. Names the figure in the warning, e.g. ``"RUN/plots/confusion.png"``.
+    """
+    try:
+        yield
+    except Exception as err:  # noqa: BLE001  (a plot must never fail a run)
+        logger.warning("plot %s not written: %s: %s", what, type(err).__name__, err)
+        with contextlib.suppress(Exception):
+            pyplot().close("all")
+
+
+def is_png(path) -> bool:
+    """Whether ``path`` is a file that starts with the PNG signature."""
+    path = Path(path)
+    if not path.is_file():
+        return False
+    with path.open("rb") as handle:
+        return handle.read(len(PNG_SIGNATURE)) == PNG_SIGNATURE
+
+
+def markdown_images(paths, base) -> list[str]:
+    """Markdown lines linking each existing PNG of ``paths`` relative to ``base`` (the folder
+    of the markdown file), e.g. ``![training curves](plots/training_curves.png)``."""
+    lines = []
+    for path in paths:
+        path = Path(path)
+        if path.is_file():
+            rel = path.relative_to(base).as_posix()
+            lines.append(f"![{path.stem.replace('_', ' ')}]({rel})")
+    return lines
+
+
+_RELATIVE_IMAGE = re.compile(r"!\[([^\]]*)\]\((?![a-zA-Z][a-zA-Z0-9+.-]*:|/)([^)\s]+)\)")
+
+
+def rebase_images(markdown, prefix) -> str:
+    """``markdown`` with each relative image link prefixed by the folder ``prefix``, for a
+    file's text included in a file one folder up (``![x](gains.png)`` ->
+    ``![x](individual/gains.png)``); absolute paths and URLs stay."""
+    prefix = str(prefix).rstrip("/")
+    return _RELATIVE_IMAGE.sub(lambda m: f"![{m.group(1)}]({prefix}/{m.group(2)})", markdown)

@@ -1,0 +1,285 @@
+"""PITuning's tables and figures as experiments of one registry (``registry``): Table 2 (the
+individual-level comparison), Figure 1 (per-user intent distributions clustered), Figure 4
+(ablations), Figure 7 (predicted against true intent distribution, PITuning against OFA),
+Figure 8 (recall of the rarest intents), Figure 9 (individual training days) and Figure 10
+(event-sequence length L). The runs behind them: ``pitune_tf.experiments.pituning_suite``.
+"""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from pitune_tf.common.experiment_suite import (  # noqa: E402
+    Registry,
+    bar_chart,
+    line_chart,
+    mean_std,
+    save_figure,
+)
+from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row  # noqa: E402
+
+registry = Registry("PITuning (Gong et al., KDD 2024)")
+TABLE2_METHODS = ("none", "prior", "finetune", "focal", "oversample", "pituning", "mpda", "lgbm")
+SWEEP_METHODS = ("none", "finetune", "pituning", "mpda")  # Figs. 9-10's models (MPDA: the paper's)
+LONG_TAIL_METHODS = ("none", "finetune", "focal", "oversample", "pituning")  # Fig. 8
+# OFA (Zhou et al., NeurIPS'23) at the population level: GPT2's attention and MLP frozen, layer
+# norms, position embeddings, input (context embedding) and output layers trained; its
+# output layer reads the last position (no IAT) and it has no reconstruction loss.
+OFA_POPULATION = {"tuning": "partial", "use_iat": False, "reconstruction": False}
+
+
+def _method_frame(suite: PITuningSuite, population_dir, key, methods, keys=None, keep=None, **changes):
+    """Rows (method, seed, metrics) of an individual setting over every seed, with the
+    extra columns ``keys``; ``keep``: the methods to keep (default all, trivial and oracle
+    included)."""
+    rows = []
+    for seed in suite.seed_list():
+        for method, summary in suite.individual(population_dir, key, seed, methods, **changes).items():
+            if keep is None or method in keep:
+                rows.append({**(keys or {}), "method": method, "seed": seed, **metric_row(summary)})
+    return pd.DataFrame(rows)
+
+
+def _bars(frame, path, suite, metrics=METRICS, label="method"):
+    bar_chart(frame, label, list(metrics), path, ylabel="test score (pooled over users)")
+
+
+# ----------------------------------------------------------------------------- Table 2
+
+
+@registry.register("pituning_table2", "PITuning Table 2: individual-level comparison (pooled over users' test windows)",
+                   plot=_bars,
+                   note="The individual stage on RUN's individual users, one run per seed; trivial "
+                        "baselines and the user oracle (synthetic data) on the same test windows. "
+                        "mpda: pitune_tf.individual.mpda (retrieval-augmented fine-tuning of the "
+                        "student, adapted); ofa: the OFA population run's GPT2 teacher (attention and "
+                        "MLP frozen, no IAT, no reconstruction, trained at the suite's budget) tuned per "
+                        "user with the same frozen parts (method pp). The other baselines of the "
+                        "paper's Table 2 (LSAT, MetaBert4Rec, CLOVER, EODRec, TallRec, P5, "
+                        "InstructRec) are not implemented.")
+def table2(suite: PITuningSuite) -> pd.DataFrame:
+    frame = _method_frame(suite, suite.run_dir, "main", TABLE2_METHODS)
+    ofa = _method_frame(suite, suite.population_run("ofa", **OFA_POPULATION), "ofa", ("pp",), keep=("pp",),
+                        fp_users=1_000_000)
+    oracle = frame["method"] == "oracle"
+    frame = pd.concat([frame[~oracle], ofa.assign(method="ofa"), frame[oracle]], ignore_index=True)
+    return mean_std(frame, ["method"], METRICS)
+
+
+# ----------------------------------------------------------------------------- Fig. 8
+
+
+def _rare_columns(frame):
+    return [c[:-5] for c in frame.columns if c.startswith("rec[") and c.endswith("_mean")]
+
+
+@registry.register("pituning_fig8", "PITuning Figure 8: recall on the population's three rarest intents",
+                   plot=lambda frame, path, suite: _bars(
+                       frame, path, suite, _rare_columns(frame) + ["rare_recall_mean", "rec_w", "rec_m"]),
+                   note="Same runs as Table 2: focal loss and oversampling against unlearning "
+                        "(pituning) and plain fine-tuning; rec_w - rec_m is the fairness gap.")
+def fig8(suite: PITuningSuite) -> pd.DataFrame:
+    keep = ("most_frequent", "last_event_intent", *LONG_TAIL_METHODS, "oracle")
+    frame = _method_frame(suite, suite.run_dir, "main", TABLE2_METHODS, keep=keep)
+    rare = [c for c in frame.columns if c.startswith("rec[")]
+    return mean_std(frame, ["method"], rare + ["rare_recall_mean", "rec_w", "rec_m", "prec_m"])
+
+
+# ----------------------------------------------------------------------------- Fig. 4
+
+
+ABLATIONS = {  # label -> (population variant changes or None for the full run, method, individual changes)
+    "PITuning": (None, "pituning", {}),
+    "PITuning, unlearning always kept": (None, "pituning", {"unlearn_gate": False}),
+    "w/o IAT": ({"use_iat": False}, "pituning", {}),
+    "w/o P-ER (reconstruction)": ({"reconstruction": False}, "pituning", {}),
+    "w/o I-unlearning": (None, "finetune", {}),
+}
+
+
+@registry.register("pituning_fig4", "PITuning Figure 4: ablations (IAT, event reconstruction, unlearning)",
+                   plot=lambda frame, path, suite: _bars(frame, path, suite, label="variant"),
+                   note="w/o IAT and w/o P-ER are population runs of RUN's config without the "
+                        "component (at the suite's budget, like the PITuning row's run); "
+                        "w/o I-unlearning is fine-tuning only. 'unlearning always kept' turns off "
+                        "the validation gate that may reject a user's unlearning.")
+def fig4(suite: PITuningSuite) -> pd.DataFrame:
+    frames = []
+    full = suite.full_run()
+    for label, (changes, method, individual) in ABLATIONS.items():
+        population = full if changes is None else suite.population_run(
+            "no_iat" if "use_iat" in changes else "no_reconstruction", **changes)
+        key = "ablation_" + ("full" if changes is None else population.name) + ("_nogate" if individual else "")
+        methods = ("none", "finetune", "pituning") if changes is None and not individual else ("none", method)
+        frame = _method_frame(suite, population, key, methods, keep=(method,), **individual)
+        frames.append(frame.assign(variant=label))
+    trivial = _method_frame(suite, full, "ablation_full", ("none", "finetune", "pituning"),
+                            keep=("most_frequent", "last_event_intent", "oracle"))
+    frames.append(trivial.assign(variant=trivial["method"]))
+    return mean_std(pd.concat(frames, ignore_index=True), ["variant", "method"], METRICS)
+
+
+# ----------------------------------------------------------------------------- Figs. 9, 10
+
+
+def _sweep_plot(x_col, xlabel):
+    def plot(frame, path, suite):
+        line_chart(frame, x_col, "method", ["prec_w", "prec_m", "rec_m", "ndcg@3"], path, xlabel=xlabel)
+    return plot
+
+
+@registry.register("pituning_fig9", "PITuning Figure 9: individual training days (same validation and test days)",
+                   plot=_sweep_plot("train_days", "individual training days"),
+                   note="Per user, the split of the Honor dataset (train, validation, test days); "
+                        "only the last K training days are used, the test days are the same for every K.")
+def fig9(suite: PITuningSuite) -> pd.DataFrame:
+    split_days = tuple(suite.settings["split_days"])
+    frames = [_method_frame(suite, suite.run_dir, f"train_days{k}", SWEEP_METHODS, keys={"train_days": k},
+                            split_days=split_days, train_days=k)
+              for k in suite.settings["train_days"]]
+    return mean_std(pd.concat(frames, ignore_index=True), ["train_days", "method"], METRICS)
+
+
+@registry.register("pituning_fig10", "PITuning Figure 10: event-sequence length L",
+                   plot=_sweep_plot("history", "event-sequence length L"),
+                   note="One population run per L (RUN's config with that history, at the suite's "
+                        "budget), then the individual stage on its student.")
+def fig10(suite: PITuningSuite) -> pd.DataFrame:
+    frames = []
+    for length in suite.settings["histories"]:
+        population = suite.population_run(f"history{length}", history=int(length))
+        frames.append(_method_frame(suite, population, f"history{length}", SWEEP_METHODS,
+                                    keys={"history": int(length)}))
+    return mean_std(pd.concat(frames, ignore_index=True), ["history", "method"], METRICS)
+
+
+# ----------------------------------------------------------------------------- Fig. 1
+
+
+def user_intent_clusters(suite: PITuningSuite) -> dict:
+    """Fig. 1's data: per-user intent distributions of (up to ``cluster_users``) population
+    users, their KMeans clusters and t-SNE embedding, and the population's distribution.
+
+    Returns:
+        dict: ``intents`` (names), ``shares`` [n_users, n_intents], ``cluster`` [n_users],
+        ``xy`` [n_users, 2], ``population`` [n_intents].
+    """
+    if "clusters" in suite._cache:
+        return suite._cache["clusters"]
+    from sklearn.cluster import KMeans
+    from sklearn.manifold import TSNE
+
+    from pitune_tf.population import load_data
+
+    population, _ = load_data(suite.run.config)
+    counts = pd.crosstab(population["user_id"], population["intent"])  # [users, intents]
+    rng = np.random.default_rng(suite.first_seed)
+    n = min(len(counts), int(suite.settings["cluster_users"]))
+    counts = counts.iloc[np.sort(rng.choice(len(counts), n, replace=False))]
+    shares = counts.to_numpy(float) / counts.to_numpy(float).sum(axis=1, keepdims=True)
+    k = min(int(suite.settings["clusters"]), n)
+    cluster = KMeans(n_clusters=k, n_init=10, random_state=suite.first_seed).fit_predict(shares)
+    xy = TSNE(n_components=2, perplexity=max(2.0, min(30.0, (n - 1) / 3)), init="pca",
+              random_state=suite.first_seed).fit_transform(shares)
+    totals = population["intent"].value_counts()
+    suite._cache["clusters"] = out = {
+        "intents": list(counts.columns), "shares": shares, "cluster": cluster, "xy": xy,
+        "population": (totals.reindex(counts.columns).fillna(0) / totals.sum()).to_numpy(float)}
+    return out
+
+
+def plot_clusters(frame, path, suite) -> None:
+    data = user_intent_clusters(suite)
+    k = int(data["cluster"].max()) + 1
+    fig = plt.figure(figsize=(4 + 3.2 * k, 3.6))
+    grid = fig.add_gridspec(1, k + 1, width_ratios=[1.3] + [1] * k)
+    ax = fig.add_subplot(grid[0])
+    colours = plt.get_cmap("tab10")
+    for c in range(k):
+        ax.scatter(*data["xy"][data["cluster"] == c].T, s=8, color=colours(c), label=f"cluster {c + 1}")
+    ax.set_title("t-SNE of users' intent distributions")
+    ax.legend(fontsize=7)
+    x = np.arange(len(data["intents"]))
+    for c in range(k):
+        axc = fig.add_subplot(grid[c + 1])
+        axc.bar(x - 0.2, data["shares"][data["cluster"] == c].mean(axis=0), 0.4, color=colours(c),
+                label=f"cluster {c + 1}")
+        axc.bar(x + 0.2, data["population"], 0.4, color="grey", label="population")
+        axc.set_xticks(x, [str(i + 1) for i in x], fontsize=6)
+        axc.set_xlabel("intent")
+        axc.legend(fontsize=7)
+    save_figure(fig, path)
+
+
+@registry.register("pituning_fig1", "PITuning Figure 1: users' intent distributions, clustered (KMeans, t-SNE)",
+                   plot=plot_clusters,
+                   note="Mean intent distribution of each KMeans cluster of population users beside the "
+                        "population's; l1_to_population is the L1 distance between the two.")
+def fig1(suite: PITuningSuite) -> pd.DataFrame:
+    data = user_intent_clusters(suite)
+    rows = []
+    for c in range(int(data["cluster"].max()) + 1):
+        mean = data["shares"][data["cluster"] == c].mean(axis=0)
+        rows.append({"group": f"cluster {c + 1}", "users": int((data["cluster"] == c).sum()),
+                     "l1_to_population": float(np.abs(mean - data["population"]).sum()),
+                     **dict(zip(data["intents"], mean))})
+    rows.append({"group": "population", "users": len(data["cluster"]), "l1_to_population": 0.0,
+                 **dict(zip(data["intents"], data["population"]))})
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- Fig. 7
+
+
+def predicted_distribution(population_dir, suite, model="teacher") -> tuple:
+    """``(true shares, predicted shares)`` [n_intents] of argmax predictions of a population
+    run's ``model`` on its population test windows."""
+    from pitune_tf.population.data_preparation import run_windows
+    from pitune_tf.population.evaluation import predict_logits
+
+    run = suite.load_run(population_dir)
+    _, _, test = run_windows(run)
+    net = run.teacher if model == "teacher" else run.student
+    predicted = predict_logits(net, test, 4 * run.config.batch_size).argmax(axis=1)
+    n = run.vocabs.n_intents
+    return (np.bincount(test.label, minlength=n)[:n] / len(test),
+            np.bincount(predicted, minlength=n)[:n] / len(test))
+
+
+@registry.register("pituning_fig7", "PITuning Figure 7: predicted against true intent distribution after population tuning",
+                   plot=lambda frame, path, suite: _distribution_plot(frame, path),
+                   note="Argmax predictions on the population test windows. OFA here: RUN's config with "
+                        "the GPT2 attention and MLP frozen (layer norms, position embeddings, input and "
+                        "output layers trained), no IAT, no reconstruction. Last row: total variation "
+                        "distance to the true distribution.")
+def fig7(suite: PITuningSuite) -> pd.DataFrame:
+    full = suite.full_run()
+    ofa = suite.population_run("ofa", **OFA_POPULATION)
+    true, teacher = predicted_distribution(full, suite, "teacher")
+    _, student = predicted_distribution(full, suite, "student")
+    _, ofa_teacher = predicted_distribution(ofa, suite, "teacher")
+    tokens = list(suite.load_run(full).vocabs.intent.tokens)
+    real = [i for i in range(len(tokens)) if true[i] > 0 or teacher[i] > 0 or ofa_teacher[i] > 0]
+    frame = pd.DataFrame({"intent": [tokens[i] for i in real], "true": true[real],
+                          "pituning_teacher": teacher[real], "pituning_student": student[real],
+                          "ofa": ofa_teacher[real]})
+    tv = {c: 0.5 * float(np.abs(frame[c] - frame["true"]).sum()) for c in frame.columns[1:]}
+    return pd.concat([frame, pd.DataFrame([{"intent": "total variation to true", **tv}])], ignore_index=True)
+
+
+def _distribution_plot(frame, path) -> None:
+    frame = frame[frame["intent"] != "total variation to true"]
+    columns = ["true", "pituning_teacher", "pituning_student", "ofa"]
+    fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(frame)), 3.6))
+    x = np.arange(len(frame))
+    for i, c in enumerate(columns):
+        ax.bar(x + (i - 1.5) * 0.2, frame[c], 0.2, label=c)
+    ax.set_xticks(x, frame["intent"], rotation=60, fontsize=7)
+    ax.set_ylabel("share of test windows")
+    ax.legend(fontsize=7)
+    save_figure(fig, path)

@@ -1,0 +1,160 @@
+"""The settings and the run cache of PITuning's experiment suite: which population runs and
+individual-stage runs an experiment needs, built once under ``OUT/runs`` and reused.
+
+- Population runs (``OUT/runs/population/<name>``): the given run ``RUN`` is reused as is;
+  a variant (no IAT, no reconstruction, another history length L, OFA) is ``RUN``'s config
+  with the variant's changes and the preset's ``population`` budget (fewer windows and
+  epochs on the demo preset, so the suite runs in minutes), trained with
+  ``pitune_tf.population.run_population`` (resumable; a finished one is reused). When the
+  budget changes anything, the comparisons use a ``full`` run at that same budget, not
+  ``RUN``, so every bar of a figure had the same training.
+- Individual runs (``OUT/runs/individual/<key>/seed<k>``): ``run_individual`` with
+  ``IndividualConfig(seed=k, ...)`` (a finished one, with its ``summary.json``, is reused).
+  Seeds vary the individual stage (per-user batch order and initial state of the tuned
+  heads); the population runs are trained once, with ``RUN``'s seed.
+
+Every individual-level table carries the trivial baselines on the same users' test windows
+(the individual engine's ``most_frequent``: the user's own intent frequencies;
+``last_event_intent``: the intent of the window's last event) and, when the log comes with a
+user oracle (the synthetic data), the ``oracle`` row.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+from pitune_tf.common.errors import UserInputError
+
+METRICS = ("prec_w", "rec_w", "prec_m", "rec_m", "ndcg@3", "ndcg@5")  # PITuning Table 2's columns
+TRIVIAL = ("most_frequent", "last_event_intent")
+
+# Sizes of a suite. users: individual users (0 = all); split_days / train_days: Fig. 9's
+# protocol (the Honor split, and the training days kept); histories: Fig. 10's L values;
+# population: PopulationConfig changes applied to every extra population run (the budget);
+# individual: IndividualConfig changes of every individual run; clusters / cluster_users:
+# Fig. 1's KMeans k and user sample.
+SUITE_PRESETS = {
+    "tiny": dict(users=3, split_days=(7, 1, 4), train_days=(2, 7), histories=(4, 8),
+                 population=dict(teacher_epochs=1, student_epochs=1, max_train_windows=2000),
+                 individual=dict(max_epochs=2, lgbm_iterations=20), clusters=3, cluster_users=200),
+    "demo": dict(users=0, split_days=(7, 1, 4), train_days=(1, 3, 5, 7), histories=(10, 20, 30),
+                 population=dict(max_train_windows=5000, teacher_epochs=2, student_epochs=1),
+                 individual={}, clusters=4, cluster_users=1000),
+    "full": dict(users=0, split_days=(7, 1, 4), train_days=(1, 3, 5, 7), histories=(10, 20, 30, 40),
+                 population={}, individual={}, clusters=4, cluster_users=1000),
+}
+
+
+@dataclasses.dataclass
+class PITuningSuite:
+    """The context of PITuning's experiments.
+
+    Args:
+        run_dir: Path. The finished population run (``trainers.population --out``).
+        out_dir: Path. The experiments folder (runs under ``out_dir/runs``).
+        preset: str. A key of ``SUITE_PRESETS``.
+        seeds: int. Seeds of each individual-level setting.
+        first_seed: int. Seed k is ``first_seed + k``.
+        workers: int. Processes of the individual stage.
+    """
+
+    run_dir: Path
+    out_dir: Path
+    preset: str = "demo"
+    seeds: int = 3
+    first_seed: int = 0
+    workers: int = 1
+    _cache: dict = dataclasses.field(default_factory=dict, repr=False)
+
+    def __post_init__(self):
+        from pitune_tf.population import load_run
+
+        if self.preset not in SUITE_PRESETS:
+            raise UserInputError(f"unknown suite preset {self.preset!r}; choose from {sorted(SUITE_PRESETS)}")
+        if self.seeds < 1 or self.workers < 1:
+            raise UserInputError(f"--seeds and --workers must be >= 1, got {self.seeds}, {self.workers}")
+        self.run_dir, self.out_dir = Path(self.run_dir), Path(self.out_dir)
+        self.settings = SUITE_PRESETS[self.preset]
+        self._cache["run", str(self.run_dir)] = load_run(self.run_dir)  # a bad run fails first
+
+    @property
+    def run(self):
+        """The given population run (``load_run``)."""
+        return self.load_run(self.run_dir)
+
+    def load_run(self, path):
+        from pitune_tf.population import load_run
+
+        key = ("run", str(path))
+        if key not in self._cache:
+            self._cache[key] = load_run(path)
+        return self._cache[key]
+
+    def seed_list(self) -> list[int]:
+        return [self.first_seed + k for k in range(self.seeds)]
+
+    # ----------------------------------------------------------------- population runs
+
+    def population_run(self, name: str, **changes) -> Path:
+        """The population run of variant ``name``: ``RUN``'s config with ``changes`` and the
+        preset's budget; ``RUN`` itself when that changes nothing."""
+        from pitune_tf.population import run_population
+
+        base = self.run.config
+        config = base.replace(**{**self.settings["population"], **changes})
+        if config.to_dict() == base.to_dict():
+            return self.run_dir
+        if config.to_dict() == base.replace(**self.settings["population"]).to_dict():
+            name = "full"  # e.g. L equal to RUN's: the budget's full run, trained once
+        path = self.out_dir / "runs" / "population" / name
+        if not (path / "metrics.json").is_file():
+            print(f"population run {name}: {changes or 'the budget of the suite'}", flush=True)
+            run_population(config, path)
+        return path
+
+    def full_run(self) -> Path:
+        """The complete method's population run at the suite's budget (``RUN`` when the
+        budget is ``RUN``'s)."""
+        return self.population_run("full")
+
+    # ----------------------------------------------------------------- individual runs
+
+    def individual_config(self, seed, methods, **changes):
+        from pitune_tf.individual.individual_config import IndividualConfig
+
+        return IndividualConfig(**{**self.settings["individual"], **changes, "seed": seed,
+                                   "methods": tuple(methods)})
+
+    def individual(self, population_dir, key, seed, methods, **changes) -> dict:
+        """``{method: evaluate_users result}`` of an individual-stage run on
+        ``population_dir``'s individual users: the trivial baselines first, then ``methods``,
+        then the oracle (when the log has one)."""
+        from pitune_tf.individual.stage import run_individual
+
+        methods = (*TRIVIAL, *(m for m in methods if m not in TRIVIAL))  # the engine's baselines
+        config = self.individual_config(seed, methods, **changes)
+        out = self.out_dir / "runs" / "individual" / key / f"seed{seed}"
+        summary_file = out / "summary.json"
+        done = json.loads(summary_file.read_text()) if summary_file.is_file() else None
+        if done is None or done["config"] != json.loads(json.dumps(dataclasses.asdict(
+                dataclasses.replace(config, min_history=done["config"]["min_history"])))):
+            # not run yet, or run with other methods or options: (re)run, replacing its files
+            print(f"individual stage {key}, seed {seed}: {', '.join(methods)}", flush=True)
+            run_individual(population_dir, config, out=out, n_users=self.settings["users"],
+                           workers=self.workers, progress=False)
+        summary = json.loads(summary_file.read_text())["methods"]
+        ordered = {m: s for m, s in summary.items() if m != "oracle"}
+        if "oracle" in summary:
+            ordered["oracle"] = summary["oracle"]
+        return ordered
+
+
+def metric_row(summary: dict) -> dict:
+    """The pooled METRICS, the mean recall of the rarest intents and each one's recall
+    (``rec[<intent>]``) of one ``evaluate_users`` result."""
+    row = {m: summary["pooled"][m] for m in METRICS}
+    row["rare_recall_mean"] = summary.get("rare_recall_mean", float("nan"))
+    row.update({f"rec[{name}]": value for name, value in summary.get("rare", {}).items()})
+    return row

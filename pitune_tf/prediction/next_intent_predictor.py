@@ -1,0 +1,185 @@
+"""Next-intent predictions for users' event logs from a population run (Keras student, a
+personalized weights file, or a ``.tflite`` model)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.numeric import softmax
+from pitune_tf.data.windows import FEATURE_KEYS, Windows, make_next_windows
+
+PREDICTION_COLUMNS = ("user_id", "rank", "intent", "probability")
+
+
+class NextIntentPredictor:
+    """Predicts each user's next intent from the user's event log, as the phone would.
+
+    The events are encoded with the run's vocabularies and context features (weekday, time
+    slot of ``slot_minutes``), and each user's window is the history AFTER the newest event
+    (:func:`pitune_tf.data.windows.make_next_windows`, PITuning Eq. 1 for the next, not yet
+    seen, event). The network is the run's Keras student, optionally with a personalized
+    weights file (the format of ``tflite.runtime.Runtime.save_weights``), or a ``.tflite``
+    model run through :class:`tflite.runtime.Runtime` (any of ``tflite.convert``'s files,
+    with the weights file when it has the ``set_weights`` signature).
+
+    Args:
+        vocabs: :class:`pitune_tf.data.Vocabularies`. The run's vocabularies.
+        history: int. The window length ``L``.
+        student: keras.Model or None. Features dict -> logits [n, N]; None with ``runtime``.
+        runtime: :class:`tflite.runtime.Runtime` or None. Used instead of ``student``.
+        batch_size: int. Windows per forward pass.
+
+    Example:
+        >>> predictor = NextIntentPredictor.from_run("runs/demo", weights="me.weights")
+        >>> predictor.predict_next(events, top_k=3)   # user_id, rank, intent, probability
+    """
+
+    def __init__(self, vocabs, history, student=None, runtime=None, batch_size=256):
+        if (student is None) == (runtime is None):
+            raise ValueError("give exactly one of student and runtime")
+        self.vocabs = vocabs
+        self.history = int(history)
+        self.student = student
+        self.runtime = runtime
+        self.batch_size = int(batch_size)
+        self.intents = list(vocabs.intent.tokens)  # output index -> intent label
+        self.reserved = len(vocabs.intent.reserved)  # ids 0 .. reserved - 1 are never labels
+        if runtime is not None:
+            if runtime.history != self.history or runtime.n_intents != len(self.intents):
+                raise UserInputError(
+                    f"{runtime.path or 'the model'}: windows of {runtime.history} events and "
+                    f"{runtime.n_intents} intents, but the run has {self.history} and "
+                    f"{len(self.intents)} (a model of another run?)")
+
+    @classmethod
+    def from_run(cls, run, weights=None, model=None, backend="auto", batch_size=256):
+        """The predictor of a population run directory.
+
+        Args:
+            run: path of a run directory of ``python -m trainers.population`` (or a loaded
+                :class:`pitune_tf.population.run_directory.Run`).
+            weights: path or None. A personalized weights file (``Runtime.save_weights``).
+            model: path or None. A ``.tflite`` model of this run (``python -m tflite.convert``);
+                None uses the run's Keras student.
+            backend: str. The TFLite interpreter (``tflite.runtime.Runtime``'s ``backend``).
+            batch_size: int. Windows per forward pass.
+        """
+        from pitune_tf.population.run_directory import Run, load_run
+
+        for name, path in (("weights", weights), ("model", model)):
+            if path is not None and not Path(path).is_file():
+                raise UserInputError(f"{name} file not found: {path}")
+        run = run if isinstance(run, Run) else load_run(run)
+        history = int(run.config.history)
+        if model is None:
+            student = run.student
+            if weights is not None:
+                from tflite.runtime import read_weights_file
+                from tflite.student_module import assign_flat_weights, flat_weights
+
+                assign_flat_weights(student, read_weights_file(weights, flat_weights(student).size))
+            return cls(run.vocabs, history, student=student, batch_size=batch_size)
+        from tflite.runtime import Runtime
+
+        runtime = Runtime(model, backend=backend, required=("infer",))
+        if weights is not None:
+            if runtime.num_weights is None:
+                raise UserInputError(f"{model}: an inference-only model cannot take a weights "
+                                     "file; use the run's student.tflite")
+            runtime.load_weights(weights)
+        return cls(run.vocabs, history, runtime=runtime, batch_size=batch_size)
+
+    # ---------------------------------------------------------------- inputs
+
+    def events_table(self, events, schema=None) -> pd.DataFrame:
+        """The canonical event table of ``events``: a CSV / Parquet path or a DataFrame with
+        ``user_id, timestamp, event`` and optionally ``location`` (an ``intent`` column is
+        ignored: only the events and their context are model inputs), read with ``schema``
+        (:class:`pitune_tf.data.schema.Schema`: column names, time unit, time zone, merge
+        gap; None: the canonical schema)."""
+        import dataclasses
+
+        from pitune_tf.data.io import canonicalize, read_table
+        from pitune_tf.data.schema import Schema
+
+        path = None
+        if isinstance(events, (str, Path)):
+            path = Path(events)
+            table = read_table(path)
+        elif isinstance(events, pd.DataFrame):
+            table = events.reset_index(drop=True)
+        else:
+            raise UserInputError(f"events must be a file path or a DataFrame, got {type(events)}")
+        if len(table) == 0:
+            raise UserInputError(f"{path or 'events'}: no events")
+        schema = schema or Schema()
+        table = schema.rename(table, path)
+        # any real intent token: the history's intents are not model inputs
+        table = table.drop(columns=["intent"], errors="ignore").assign(
+            intent=self.intents[self.reserved] if len(self.intents) > self.reserved else "")
+        return canonicalize(table, path, schema=dataclasses.replace(schema, columns={}))
+
+    def next_windows(self, events, schema=None) -> Windows:
+        """One window per user, after the user's newest event (features [n_users, L])."""
+        from pitune_tf.data.features import encode_events
+
+        return make_next_windows(encode_events(self.events_table(events, schema), self.vocabs),
+                                 self.history)
+
+    # ---------------------------------------------------------------- predictions
+
+    def probabilities(self, windows: Windows) -> np.ndarray:
+        """Intent probabilities [n, N] of ``windows`` (softmax of the network's logits)."""
+        if len(windows) == 0:
+            return np.zeros((0, len(self.intents)), np.float32)
+        features = windows.features()
+        if self.runtime is not None:
+            return self.runtime.infer(features, batch_size=self.batch_size)["probabilities"]
+        logits = [
+            np.asarray(self.student({k: features[k][i:i + self.batch_size] for k in FEATURE_KEYS},
+                                    training=False))
+            for i in range(0, len(windows), self.batch_size)
+        ]
+        return softmax(np.concatenate(logits))
+
+    def predict_next(self, events, top_k=3, schema=None) -> pd.DataFrame:
+        """Each user's ``top_k`` most probable next intents.
+
+        Args:
+            events: CSV / Parquet path or DataFrame (see :meth:`events_table`).
+            top_k: int. Intents per user (1 .. the number of real intents).
+            schema: :class:`pitune_tf.data.schema.Schema` or None. How to read ``events``.
+
+        Returns:
+            DataFrame ``user_id, rank, intent, probability``: ``top_k`` rows per user (users
+            sorted, rank 1 = most probable); the reserved ids (padding, unknown) are never
+            predicted.
+        """
+        n_real = len(self.intents) - self.reserved
+        top_k = int(top_k)
+        if not 1 <= top_k <= n_real:
+            raise UserInputError(f"top_k must be in [1, {n_real}] (the run's intents), got {top_k}")
+        windows = self.next_windows(events, schema)
+        probs = self.probabilities(windows)  # [n_users, N]
+        ranked = np.argsort(-probs[:, self.reserved:], axis=1, kind="stable")[:, :top_k]
+        ranked += self.reserved  # [n_users, k] intent ids
+        return pd.DataFrame({
+            "user_id": np.repeat(windows.user, top_k),
+            "rank": np.tile(np.arange(1, top_k + 1), len(windows)),
+            "intent": np.asarray(self.intents, dtype=object)[ranked].ravel(),
+            "probability": np.take_along_axis(probs, ranked, axis=1).ravel().astype(np.float64),
+        }, columns=list(PREDICTION_COLUMNS))
+
+
+def format_predictions(predictions: pd.DataFrame) -> list[str]:
+    """One line per user: ``u00150  social 0.445 | shopping 0.105 | weather 0.073``."""
+    lines = []
+    for user, rows in predictions.groupby("user_id", sort=False):
+        ranked = rows.sort_values("rank")
+        lines.append(f"{user}  " + " | ".join(
+            f"{intent} {p:.3f}" for intent, p in zip(ranked["intent"], ranked["probability"])))
+    return lines

@@ -1,0 +1,173 @@
+"""The experiment harness (``pitune_tf.common.experiment_suite``), the suites' helpers, and
+``python -m trainers.experiments`` (end to end on tiny presets: slow)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.experiment_suite import (
+    Registry,
+    markdown_table,
+    mean_std,
+    run_suite,
+)
+
+
+def _toy_registry(calls):
+    registry = Registry("Toy paper")
+
+    def plot(frame, path, context):
+        calls.append(("plot", path.name))
+        path.write_bytes(b"png")
+
+    @registry.register("toy_table", "Table 1: toy", plot=plot, note="a note")
+    def toy_table(context):
+        calls.append(("run", "toy_table"))
+        rows = pd.DataFrame({"method": ["a", "a", "b"], "seed": [0, 1, 0], "score": [0.5, 0.7, 0.2]})
+        return mean_std(rows, ["method"], ["score"])
+
+    @registry.register("toy_other", "Figure 2: other")
+    def toy_other(context):
+        calls.append(("run", "toy_other"))
+        return pd.DataFrame({"x": [1], "y": [context["y"]]})
+
+    return registry
+
+
+def test_mean_std_numbers_and_markdown():
+    rows = pd.DataFrame({"method": ["a", "b", "a"], "score": [0.5, 0.2, 0.7], "other": [1.0, 2.0, 3.0]})
+    frame = mean_std(rows, ["method"], ["score", "missing"])
+    assert list(frame.columns) == ["method", "score_mean", "score_std", "n_seeds"]
+    assert frame["method"].tolist() == ["a", "b"]  # first-seen order
+    assert frame["score_mean"].tolist() == pytest.approx([0.6, 0.2])
+    assert frame["score_std"].iloc[0] == pytest.approx(np.std([0.5, 0.7], ddof=1))  # 0.1414
+    assert np.isnan(frame["score_std"].iloc[1]) and frame["n_seeds"].tolist() == [2, 1]
+    text = markdown_table(frame).splitlines()
+    assert text[0] == "| method | score | n_seeds |"
+    assert text[2] == "| a | 0.6000 ± 0.1414 | 2 |" and text[3] == "| b | 0.2000 | 1 |"
+
+
+def test_run_suite_writes_csv_png_index_and_skips_finished(tmp_path):
+    calls = []
+    registry = _toy_registry(calls)
+    status = run_suite(registry, {"y": 3}, tmp_path)
+    assert status == {"toy_table": "ran", "toy_other": "ran"}
+    assert calls == [("run", "toy_table"), ("plot", "toy_table.png"), ("run", "toy_other")]
+    assert pd.read_csv(tmp_path / "toy_other.csv")["y"].tolist() == [3]
+    index = (tmp_path / "index.md").read_text()
+    assert index.startswith("# Toy paper: experiments")
+    assert "## Table 1: toy" in index and "a note" in index and "![Table 1: toy](toy_table.png)" in index
+    assert "| a | 0.6000 ± 0.1414 | 2 |" in index and "## Figure 2: other" in index
+    assert not list(tmp_path.glob(".*tmp"))  # nothing half-written left behind
+    calls.clear()
+    (tmp_path / "toy_table.png").unlink()
+    assert run_suite(registry, {"y": 4}, tmp_path) == {"toy_table": "reused", "toy_other": "reused"}
+    assert calls == [("plot", "toy_table.png")]  # the missing figure redrawn, nothing rerun
+    assert pd.read_csv(tmp_path / "toy_other.csv")["y"].tolist() == [3]
+
+
+def test_run_suite_only_and_unknown_names(tmp_path):
+    calls = []
+    registry = _toy_registry(calls)
+    assert run_suite(registry, {"y": 1}, tmp_path, only=["toy_other"]) == {"toy_other": "ran"}
+    index = (tmp_path / "index.md").read_text()
+    assert "## Not run" in index and "- `toy_table`: Table 1: toy" in index
+    with pytest.raises(UserInputError, match="unknown experiment.*nope"):
+        registry.select(["nope"])
+
+
+def test_uaf_table5_keeps_the_test_rows():
+    from nextitnet.data import generate_cross_domain
+    from nextitnet.experiments import UAFSuite, check_same_test_rows
+    from nextitnet.uaf_config import PRESETS, UAFConfig
+
+    suite = UAFSuite(UAFConfig(**PRESETS["tiny"]), generate_cross_domain("tiny", seed=0), "tiny", seeds=2)
+    check_same_test_rows(suite)  # raises if train_fraction changed a val/test row
+
+
+def test_cli_errors(tmp_path, capsys):
+    from pitune_tf.common.cli import run_main
+    from trainers.experiments import main
+
+    assert run_main(main, ["uaf", "--preset", "tiny", "--seeds", "0", "--out", str(tmp_path / "u")]) == 2
+    assert "--seeds must be >= 1" in capsys.readouterr().err
+    assert run_main(main, ["uaf", "--preset", "tiny", "--modes", "soft,nope", "--out", str(tmp_path / "u")]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert run_main(main, ["uaf", "--preset", "tiny", "--only", "table9", "--out", str(tmp_path / "u")]) == 2
+    assert "unknown experiment" in capsys.readouterr().err
+    assert run_main(main, ["pituning", "--run", str(tmp_path / "missing")]) == 2
+    assert "run directory not found" in capsys.readouterr().err
+    assert not (tmp_path / "u").exists()  # nothing written on bad input
+
+
+@pytest.mark.slow
+def test_uaf_suite_end_to_end_tiny(tmp_path):
+    from trainers.experiments import main
+
+    out = tmp_path / "uaf"
+    argv = ["uaf", "--preset", "tiny", "--seeds", "2", "--modes", "mostpop,random-items,finetune-all,random,soft",
+            "--out", str(out)]
+    assert main(argv) == 0
+    for name in ("uaf_table2", "uaf_table3", "uaf_table4", "uaf_table5", "uaf_table7", "uaf_fig3", "uaf_fig4"):
+        assert (out / f"{name}.csv").is_file() and (out / f"{name}.png").is_file(), name
+    table2 = pd.read_csv(out / "uaf_table2.csv")
+    assert table2["mode"].tolist() == ["mostpop", "random-items", "finetune-all", "random", "soft"]
+    assert (table2["n_seeds"] == 2).all() and table2["mrr@5_std"].notna().all()
+    assert set(pd.read_csv(out / "uaf_table4.csv")["model"]) >= {"UAF-Soft", "UAF-Soft-GRU"}
+    # seed 1's main run reused its own backbone for Table 5 (one pretraining per seed)
+    assert not (out / "runs/fraction0.1/seed1/pretrain").exists()
+    assert json.loads((out / "runs/fraction0.1/seed1/config.json").read_text())["config"]["train_fraction"] == 0.1
+    index = (out / "index.md").read_text()
+    assert "UAF Table 2" in index and "![UAF Figure 3" in index and "±" in index
+    before = (out / "uaf_table2.csv").read_text()
+    assert main(argv) == 0  # everything reused
+    assert (out / "uaf_table2.csv").read_text() == before
+
+
+@pytest.mark.slow
+def test_pituning_suite_end_to_end_tiny(tmp_path):
+    from pitune_tf.population import preset, run_population
+    from trainers.experiments import main
+
+    run = tmp_path / "run"
+    run_population(preset("tiny"), run)
+    out = tmp_path / "exp"
+    assert main(["pituning", "--run", str(run), "--preset", "tiny", "--seeds", "1", "--out", str(out)]) == 0
+    for name in ("pituning_table2", "pituning_fig1", "pituning_fig4", "pituning_fig7", "pituning_fig8",
+                 "pituning_fig9", "pituning_fig10"):
+        assert (out / f"{name}.csv").is_file() and (out / f"{name}.png").is_file(), name
+    table2 = pd.read_csv(out / "pituning_table2.csv")
+    assert table2["method"].tolist()[:2] == ["most_frequent", "last_event_intent"]
+    assert table2["method"].tolist()[-1] == "oracle" and "pituning" in set(table2["method"])
+    fig9 = pd.read_csv(out / "pituning_fig9.csv")
+    assert sorted(set(fig9["train_days"])) == [2, 7]
+    assert "## PITuning Figure 10" in (out / "index.md").read_text()
+
+
+def test_mpda_retrieval_hand_computed():
+    from pitune_tf.data import Windows
+    from pitune_tf.individual.mpda import MPDA, _unit
+
+    def windows(n):
+        z = np.zeros((n, 2), np.int32)
+        return Windows(z, z, z, z, z.astype(np.float32), np.arange(n, dtype=np.int32),
+                       np.array(["u"] * n), np.arange(n, dtype=np.int64))
+
+    pool_probs = np.array([[1.0, 0.0], [0.0, 1.0], [0.9, 0.1], [0.5, 0.5]])
+    local_probs = np.array([[1.0, 0.0], [0.0, 1.0]])
+
+    class Engine:
+        @staticmethod
+        def probs(w):
+            return local_probs
+
+    mpda = MPDA(run=None, neighbours=2, ratio=1.0)
+    mpda._pool = (windows(4), _unit(pool_probs))
+    # cosine: local 0 -> pool 0 (1.0), 2 (0.994); local 1 -> pool 1 (1.0), 3 (0.707)
+    assert set(mpda.retrieve(Engine, windows(2)).tolist()) == {0, 1}  # capped at 1 x 2 windows
+    mpda.ratio = 3.0
+    found = mpda.retrieve(Engine, windows(2)).tolist()
+    assert set(found[:2]) == {0, 1} and found[2:] == [2, 3]  # most similar first, no repeats

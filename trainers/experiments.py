@@ -1,0 +1,93 @@
+"""The papers' tables and figures from one command each: ``<name>.csv``, ``<name>.png`` and
+an ``index.md`` showing them all in the output folder.
+
+Commands (run from the repository root)::
+
+    # PITuning, from a finished population run (python -m trainers.population --out runs/demo)
+    python -m trainers.experiments pituning --run runs/demo                  # -> runs/demo/experiments
+    python -m trainers.experiments pituning --run runs/demo --seeds 3 --preset demo
+    python -m trainers.experiments pituning --run runs/demo --only pituning_table2,pituning_fig8
+    # UAF, on the embedded synthetic data (or --data / --data-atomic / --ml1m as trainers.uaf)
+    python -m trainers.experiments uaf --seeds 3 --out runs/uaf_experiments
+    python -m trainers.experiments uaf --preset tiny --seeds 2 --modes mostpop,finetune-all,soft
+
+An experiment whose ``<name>.csv`` exists is skipped (delete it to rerun); the runs behind
+the numbers live in ``OUT/runs/`` and resume when the command is started again. The work is
+``pitune_tf.experiments.run_pituning_suite`` and ``nextitnet.experiments``; this module
+parses the command line.
+"""
+
+from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+
+# isort: split
+
+import argparse  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+from pitune_tf.common.cli import run_main  # noqa: E402
+
+
+def _names(text):
+    return [n.strip() for n in text.split(",") if n.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from nextitnet.data.sources import add_source_arguments
+    from nextitnet.uaf_config import PRESETS as UAF_PRESETS
+    from pitune_tf.experiments import SUITE_PRESETS
+
+    parser = argparse.ArgumentParser(prog="python -m trainers.experiments",
+                                     description=__doc__.split("\n")[0])
+    papers = parser.add_subparsers(dest="paper", required=True)
+    pit = papers.add_parser("pituning", help="PITuning's tables and figures from a population run")
+    pit.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
+    pit.add_argument("--preset", default="demo", choices=sorted(SUITE_PRESETS),
+                     help="suite size (users, sweeps, budget of the extra population runs)")
+    pit.add_argument("--workers", type=int, default=1, help="processes of the individual stage")
+    uaf = papers.add_parser("uaf", help="UAF's tables and figures")
+    uaf.add_argument("--preset", default="demo", choices=sorted(UAF_PRESETS), help="UAF config preset")
+    uaf.add_argument("--config", help="JSON file of UAFConfig fields")
+    uaf.add_argument("--epochs", type=int, help="fine-tuning epochs")
+    uaf.add_argument("--pretrain-epochs", type=int)
+    uaf.add_argument("--modes", type=_names, help="Table 2's modes, comma-separated (default: all)")
+    uaf.add_argument("--train-fraction", type=float, default=0.1, help="Table 5's share (0.1)")
+    add_source_arguments(uaf)
+    for sub in (pit, uaf):
+        sub.add_argument("--seeds", type=int, default=3, help="seeds per setting (mean ± std)")
+        sub.add_argument("--seed", type=int, help="first seed (default: the config's)")
+        sub.add_argument("--only", type=_names, help="comma-separated experiment names")
+        sub.add_argument("--out", help="output folder (pituning: RUN/experiments; uaf: runs/uaf_experiments)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if args.paper == "pituning":
+        from pitune_tf.experiments import run_pituning_suite
+
+        out = args.out or str(Path(args.run) / "experiments")
+        status = run_pituning_suite(args.run, out, preset=args.preset, seeds=args.seeds,
+                                    first_seed=args.seed, only=args.only, workers=args.workers)
+    else:
+        from nextitnet.data.sources import load_cross_domain
+        from nextitnet.experiments import run_uaf_suite
+        from nextitnet.uaf_config import PRESETS, UAFConfig
+        from pitune_tf.common.config import resolve_config
+
+        out = args.out or "runs/uaf_experiments"
+        flags = ("epochs", "pretrain_epochs", "seed", "max_users")
+        config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k) for k in flags})
+        data, source = load_cross_domain(args, config)
+        status = run_uaf_suite(config, data, source, out, seeds=args.seeds, modes=args.modes,
+                               train_fraction=args.train_fraction, only=args.only)
+    for name, state in status.items():
+        print(f"{name}: {state}")
+    print(f"tables and figures: {Path(out) / 'index.md'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run_main(main))
