@@ -40,12 +40,13 @@ class LossModel(keras.Model):
     ...         return {"loss": tf.reduce_mean((self.net(x, training=training) - y) ** 2)}
     """
 
-    # Make embedding (IndexedSlices) gradients dense before the optimizer step. tf-keras'
-    # Adam applies a sparse gradient with repeated indices by adding each repeat's square to
-    # the second moment (sum of g_i^2, not (sum of g_i)^2), so the step depends on how the
-    # rows were grouped: a gradient that is dense on one device (a position embedding
-    # gathered once for the batch) arrives with one repeat per replica under a strategy.
-    # Dense gradients give textbook Adam and the same step on any number of replicas.
+    # Make embedding (IndexedSlices) gradients dense before the optimizer step. tf-keras
+    # clips (clipnorm) an IndexedSlices gradient by the norm of its rows as they come, a row
+    # repeated k times counted k times (rows [3], [4] of one index: norm 5, not 7), and sums
+    # the repeats only afterwards; so the step depends on how the rows were grouped, and a
+    # gradient that is one row per index on one device (a position embedding gathered once
+    # for the batch) arrives with one repeat per replica under a strategy. Dense gradients
+    # are clipped by their true norm: the same step on any number of replicas.
     dense_gradients = False
 
     def __init__(self, **kwargs):
