@@ -15,11 +15,24 @@ def log_softmax(logits):
 
 
 def weighted_mean(values, sample_weight=None):
-    """``mean(values)``, or ``sum(w * values) / max(sum(w), 1e-9)`` with ``sample_weight``."""
+    """``mean(values)``, or ``sum(w * values) / max(sum(w), 1e-9)`` with ``sample_weight``.
+
+    On several replicas of a tf.distribute strategy (each holding a slice of the global
+    batch, whose losses ``LossModel`` weighs by the replica's share of the rows), the weighted
+    mean is taken over the global batch: this replica's ``sum(w * values)`` over all
+    replicas' ``sum(w)``, scaled by the inverse of its share, so the weighted replicas add up
+    to the global batch's weighted mean (e.g. the reconstruction loss over the masked
+    positions of PITuning Eq. 5)."""
     if sample_weight is None:
         return tf.reduce_mean(values)
     weight = tf.cast(sample_weight, values.dtype)
-    return tf.reduce_sum(weight * values) / tf.maximum(tf.reduce_sum(weight), 1e-9)
+    total, count = tf.reduce_sum(weight * values), tf.reduce_sum(weight)
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return total / tf.maximum(count, 1e-9)
+    size = tf.cast(tf.size(values), values.dtype)
+    count, all_sizes = context.all_reduce(tf.distribute.ReduceOp.SUM, [count, size])
+    return total / tf.maximum(count, 1e-9) * tf.math.divide_no_nan(all_sizes, size)
 
 
 def sparse_cross_entropy(labels, logits, sample_weight=None):

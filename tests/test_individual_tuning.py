@@ -146,8 +146,6 @@ def test_pooled_metrics_equal_metrics_of_concatenated_predictions():
 
 
 def test_oracle_row_and_gap_closed_by_hand():
-    from types import SimpleNamespace
-
     from pitune_tf.individual.report import gap_closed, markdown_tables, summarize
 
     none = {"prec_w": 0.4, "prec_m": 0.2, "rec_m": 0.3, "ndcg@3": 0.5}
@@ -157,8 +155,7 @@ def test_oracle_row_and_gap_closed_by_hand():
         {"prec_w": 0.5, "prec_m": None, "rec_m": -0.25, "ndcg@3": 1.0})
 
     rng = np.random.default_rng(0)
-    run = SimpleNamespace(vocabs=SimpleNamespace(intent=SimpleNamespace(
-        tokens=["<pad>", "<unk>", "a", "b", "c"])), p_pop=np.array([0, 0, 0.5, 0.3, 0.2]))
+    tokens, p_pop = ["<pad>", "<unk>", "a", "b", "c"], np.array([0, 0, 0.5, 0.3, 0.2])
     results = []
     for user, n in (("u1", 6), ("u2", 4)):
         y = rng.integers(2, 5, size=n)
@@ -169,7 +166,7 @@ def test_oracle_row_and_gap_closed_by_hand():
                         for m in ("none", "pituning")},
             "oracle_scores": np.eye(5)[y] * 0.9 + 0.02,  # right on every window
         })
-    summary, per_user = summarize(results, run, SimpleNamespace(n_rare=2))
+    summary, per_user = summarize(results, tokens, p_pop, n_rare=2)
     assert list(summary) == ["none", "pituning", "oracle"]
     assert summary["oracle"]["pooled"]["prec_w"] == 1.0 and "gap_closed" not in summary["oracle"]
     pooled = {m: intent_metrics(np.concatenate([r["y_true"] for r in results]),

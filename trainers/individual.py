@@ -19,6 +19,10 @@ Commands:
     # on-device simulation through the TFLite signatures, beside the Keras results
     python -m trainers.individual --run runs/demo --backend litert \\
         --model runs/demo/student.tflite --compare runs/demo/individual
+    # across machines: shard I of N (from 0; any scheduler's array index), then merge
+    python -m trainers.individual --run runs/demo --shard 0/2 --out parts/0
+    python -m trainers.individual --run runs/demo --shard 1/2 --out parts/1
+    python -m trainers.individual merge parts/0 parts/1 --out runs/demo/individual
 
 Methods: most_frequent and last_event_intent (trivial per-user baselines, no model: the user's
 own intent frequencies; the intent of the window's last event), pituning (unlearning then fine-tuning), finetune (fine-tuning only: the
@@ -52,12 +56,31 @@ from pathlib import Path  # noqa: E402
 
 from pitune_tf.common.cli import run_main  # noqa: E402
 from pitune_tf.data.schema import schema_from_args  # noqa: E402
-from pitune_tf.individual.command_line import build_parser, config_from_args  # noqa: E402
+from pitune_tf.individual.command_line import (  # noqa: E402
+    build_merge_parser,
+    build_parser,
+    config_from_args,
+)
+
+
+def merge(argv):
+    """``merge PARTS... --out DIR``: the parts of a sharded run into the tables of one run."""
+    args = build_merge_parser(description="Combines the parts of a sharded individual stage "
+                              "into the tables of one run.").parse_args(argv)
+    from pitune_tf.individual.shards import merge_parts
+
+    result = merge_parts(args.parts, args.out)
+    print(result["table"])
+    print(f"{result['users']} users from {len(args.parts)} parts; outputs in {args.out}")
+    return 0
 
 
 def run(argv=None):
-    """Parses ``argv`` and runs the individual stage (TensorFlow is imported after parsing);
-    raises UserInputError on bad input."""
+    """Parses ``argv`` and runs the individual stage (TensorFlow is imported after parsing),
+    or ``merge``; raises UserInputError on bad input."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv[:1] == ["merge"]:
+        return merge(argv[1:])
     args = build_parser(description=__doc__.split("\n")[0]).parse_args(argv)
     config = config_from_args(args)
     schema = schema_from_args(args)
@@ -69,11 +92,12 @@ def run(argv=None):
                             model=model, litert_backend=args.interpreter,
                             dump_predictions=args.dump_predictions, compare=args.compare,
                             progress=not args.quiet, schema=schema,
-                            oracle=False if args.no_oracle else args.oracle)
+                            oracle=False if args.no_oracle else args.oracle, shard=args.shard)
     print(result["table"])
     if "comparison" in result:
         print(result["comparison"])
-    print(f"{result['users']} users in {result['seconds']:.1f}s on {args.backend} with "
+    shard = f" (shard {result['shard']})" if args.shard else ""
+    print(f"{result['users']} users{shard} in {result['seconds']:.1f}s on {args.backend} with "
           f"{args.workers} worker(s); outputs in {result['out']}")
     return 0
 

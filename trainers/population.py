@@ -13,6 +13,7 @@ Commands::
     python -m trainers.population --config runs/demo --seed 1 --out runs/demo_seed1   # a run's config
     python -m trainers.population --data log.csv --mapping apps.csv --time-unit ms \\
         --columns user_id=uid,timestamp=ts,event=app --timezone Asia/Shanghai --unmapped other
+    python -m trainers.launch --workers 2 -- trainers.population --out runs/demo2w   # 2 workers
 
 Precedence: command line > ``--config`` (JSON, YAML or a run's config.json) > ``--preset``
 defaults. Running again with the same ``--out`` resumes an interrupted run from its last completed epoch and ends with the
@@ -48,7 +49,7 @@ def run(argv=None):
     from pitune_tf.population import run_population
     from pitune_tf.population.command_line import format_table
 
-    metrics = run_population(config, args.out, overwrite=args.overwrite)
+    metrics = run_population(config, args.out, overwrite=args.overwrite, strategy=args.strategy)
     print(format_table(metrics))
     print(f"run directory: {Path(args.out).resolve()} ({metrics['seconds']} s)")
     return 0

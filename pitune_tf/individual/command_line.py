@@ -11,6 +11,7 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.data.schema import add_schema_options
 from pitune_tf.individual.individual_config import METHODS, IndividualConfig
 from pitune_tf.individual.report import METHOD_ORDER
+from pitune_tf.individual.shards import parse_shard
 from pitune_tf.individual.stage import BACKENDS, DEFAULT_METHODS
 
 # command-line flag -> IndividualConfig field
@@ -46,6 +47,9 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--config", help=CONFIG_HELP.replace("overrides the preset, and the", "the"))
     p.add_argument("--users", type=int, default=0, help="first N users by id (0 = all)")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (users split among them)")
+    p.add_argument("--shard", type=parse_shard, metavar="I/N",
+                   help="run shard I of N (from 0) of the users and write a part for "
+                   "'trainers.individual merge' (partition: user number modulo N)")
     p.add_argument("--fp-users", type=int, help=f"users (the first by id) on which fp / pp run ({d.fp_users})")
     p.add_argument("--dump-predictions", action="store_true", help="write predictions.csv")
     p.add_argument("--compare", help="another individual output directory to put beside this one")
@@ -75,6 +79,15 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--prior-after-tuning", action="store_true", default=None,
                    help="shift the tuned models' logits by the user's prior too (beta on val)")
     add_output_options(p, quiet_help="no progress bar")
+    return p
+
+
+def build_merge_parser(prog="python -m trainers.individual merge", description=None):
+    """``trainers.individual merge PARTS... --out DIR``: the parts of a sharded run into the
+    tables of one run."""
+    p = argparse.ArgumentParser(prog=prog, description=description)
+    p.add_argument("parts", nargs="+", help="the --out directories of --shard 0/N ... N-1/N")
+    p.add_argument("--out", required=True, help="output directory of the merged tables")
     return p
 
 

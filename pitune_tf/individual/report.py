@@ -47,13 +47,20 @@ def _pooled(records, method):
                           np.concatenate([method_scores(r)[method] for r in records]))
 
 
-def summarize(results, run, config):
+def summarize(results, intent_tokens, p_pop, n_rare=3):
     """Per-method metrics (pooled, mean over users, rare-intent recall, gap, and with an
-    oracle ``gap_closed`` on the method's users) and per-user rows."""
+    oracle ``gap_closed`` on the method's users) and per-user rows.
+
+    Args:
+        results: list of ``PersonalizationEngine.run_user`` records.
+        intent_tokens: list of str. Intent names, by id.
+        p_pop: float [n_intents]. The population's intent shares (for the rarest intents).
+        n_rare: int. How many of the rarest intents get their recall reported.
+    """
     from pitune_tf.individual.evaluation import evaluate_users
     from pitune_tf.metrics import intent_metrics
 
-    tokens = list(run.vocabs.intent.tokens)
+    tokens = list(intent_tokens)
     methods = [m for m in (*METHOD_ORDER, ORACLE)
                if any(m in method_scores(r) for r in results)]
     if ORACLE in methods and not all(ORACLE in method_scores(r) for r in results):
@@ -63,7 +70,7 @@ def summarize(results, run, config):
         done = [r for r in results if method in method_scores(r)]
         summary[method] = evaluate_users([r["y_true"] for r in done],
                                          [method_scores(r)[method] for r in done],
-                                         run.p_pop, n_rare=config.n_rare, intent_tokens=tokens)
+                                         p_pop, n_rare=n_rare, intent_tokens=tokens)
         if method != ORACLE:
             summary[method]["seconds_per_user"] = float(
                 np.mean([r["methods"][method]["info"]["seconds"] for r in done]))

@@ -167,18 +167,19 @@ class FinishedUsers:
 
 
 def run_users(run_dir, config, users, workers=1, progress=True, backend="keras", model=None,
-              litert_backend="auto", engine=None, finished=None):
+              litert_backend="auto", engine=None, finished=None, methods=None):
     """Runs ``config.methods`` on every user; returns the per-user records of
     ``PersonalizationEngine.run_user`` in the order of ``users``. Serial (``workers <= 1``,
     in this process) and parallel runs give the same results.
 
     ``finished``: a :class:`FinishedUsers` (or None): users it holds are not run again, and
-    each new record is saved to it as soon as it is known.
+    each new record is saved to it as soon as it is known. ``methods``: per user, the methods
+    it runs (default :func:`user_methods`).
 
     Returns ``(results, engine)``; ``engine`` is the in-process engine (None with workers).
     """
     finished = finished or FinishedUsers(None, {})
-    tasks = list(zip(users, user_methods(config, len(users))))
+    tasks = list(zip(users, methods or user_methods(config, len(users))))
     results = [finished.load(i) for i in range(len(tasks))]
     todo = [i for i, r in enumerate(results) if r is None]
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="users", unit="user",
@@ -275,26 +276,86 @@ def load_oracle_scores(users, data_path, oracle, intent_tokens):
     return path, {u.user: table.scores(u.user, u.test.timestamp, intent_tokens) for u in users}
 
 
-def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0, workers=1,
-                   backend="keras", model=None, litert_backend="auto", dump_predictions=False,
-                   compare=None, progress=True, oracle=None, schema=None) -> dict:
-    """The whole individual stage; writes ``out`` (default ``RUN/individual``, or
-    ``RUN/device`` on the LiteRT backend) and returns ``summary.json``'s content with the
-    markdown tables under ``"table"`` (and ``"comparison"`` with ``compare``).
+def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop, n_rare=3,
+                  dump_predictions=False) -> dict:
+    """Writes the individual stage's files of ``results`` (per-user records in run order) to
+    ``out``: ``per_user.csv``, the plots, ``predictions.csv`` (with ``dump_predictions``),
+    ``summary.json`` and ``results.md``; returns ``summary.json``'s content with the markdown
+    tables under ``"table"``. One run and the merge of its shards both write through here.
 
-    ``oracle``: the user oracle's file; None looks beside the log (``<stem>_oracle.parquet``,
-    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one. ``schema``
-    (:class:`pitune_tf.data.schema.Schema`): how to read ``data``."""
+    Args:
+        out: Path. The output directory.
+        results: list of ``PersonalizationEngine.run_user`` records.
+        header: dict. ``summary.json``'s leading keys (run, data, backend, config, users, ...).
+        device_rows: dict, or a function returning it (called once the results are
+            written: it times the models). Table 3's model rows by method (the backends'
+            ``describe()``; LightGBM's is computed here from the records).
+        stats: dict. ``prepare_users``' skip statistics.
+        intent_tokens: list of str. The run's intent names, by id.
+        p_pop: float [n_intents]. The population's intent shares.
+        n_rare: int. How many of the population's rarest intents get their recall.
+    """
     from pitune_tf.common.plotting import markdown_images
     from pitune_tf.individual.evaluation import predictions_frame
     from pitune_tf.individual.plots import write_individual_plots
     from pitune_tf.individual.report import (
+        METHOD_ORDER,
         device_models,
         lgbm_device_row,
         markdown_tables,
         method_scores,
         summarize,
     )
+
+    summary, per_user = summarize(results, intent_tokens, p_pop, n_rare)
+    out.mkdir(parents=True, exist_ok=True)
+    with atomic_path(out / "per_user.csv") as tmp:
+        per_user.to_csv(tmp, index=False)
+    plots = write_individual_plots(out, per_user) if results else []  # a failing plot: a warning
+    if dump_predictions and results:
+        frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
+                                    scores, intent_tokens, method=method)
+                  for r in results for method, scores in method_scores(r).items()]
+        with atomic_path(out / "predictions.csv") as tmp:
+            pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
+    summary_json = {
+        **header,
+        "skipped": {k: v for k, v in stats.items() if k != "skipped_users"},
+        "skipped_users": stats["skipped_users"],
+        "rare_intents": next(iter(summary.values()))["rare"] if summary else {},
+        "methods": summary, "device_models": {},
+        "forget_sets": {r["user"]: [intent_tokens[i] for i in r["forget"]] for r in results},
+    }
+    write_json(out / "summary.json", summary_json)  # before the timings: results are safe
+    rows = dict(device_rows() if callable(device_rows) else device_rows)
+    if any("lgbm" in r["methods"] for r in results):
+        rows["lgbm"] = lgbm_device_row(results)
+    rows = {m: rows[m] for m in METHOD_ORDER if m in rows}  # Table 3's row order
+    device = device_models(rows, results, p_pop)
+    summary_json["device_models"] = device
+    write_json(out / "summary.json", summary_json)
+    table = markdown_tables(summary, device, stats, None)
+    figures = markdown_images(plots, out)
+    write_text(out / "results.md", table + "".join(f"\n{line}\n" for line in figures))
+    summary_json["table"] = table
+    return summary_json
+
+
+def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0, workers=1,
+                   backend="keras", model=None, litert_backend="auto", dump_predictions=False,
+                   compare=None, progress=True, oracle=None, schema=None, shard=None) -> dict:
+    """The whole individual stage; writes ``out`` (default ``RUN/individual``, or
+    ``RUN/device`` on the LiteRT backend) and returns ``summary.json``'s content with the
+    markdown tables under ``"table"`` (and ``"comparison"`` with ``compare``).
+
+    ``oracle``: the user oracle's file; None looks beside the log (``<stem>_oracle.parquet``,
+    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one. ``schema``
+    (:class:`pitune_tf.data.schema.Schema`): how to read ``data``.
+
+    ``shard``: ``(I, N)`` runs only shard I of N of the users and writes, besides the tables
+    over its users, the records :func:`pitune_tf.individual.shards.merge_parts` combines
+    (partition and format in ``pitune_tf.individual.shards``)."""
+    from pitune_tf.individual.shards import RECORDS, save_part, shard_indices
     from pitune_tf.individual.teacher_methods import PER_USER_TEACHER_METHODS
     from pitune_tf.population import load_run
 
@@ -319,56 +380,49 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     if backend == "litert":
         config = dataclasses.replace(config, batch_size=probe.batch_size)
         probe.config = config
-    users, stats, data_path = load_users(run, data, mapping, config, n_users, schema)
+    all_users, stats, data_path = load_users(run, data, mapping, config, n_users, schema)
+    indices = shard_indices(len(all_users), *shard) if shard else range(len(all_users))
+    if shard and not indices:
+        logger.warning("shard %d/%d has no user (%d users)", *shard, len(all_users))
+    users = [all_users[i] for i in indices]
+    methods = user_methods(config, len(all_users))  # fp / pp: the first users of the whole run
     tokens = list(run.vocabs.intent.tokens)
     oracle_path, oracle_scores = load_oracle_scores(users, data_path, oracle, tokens)
     with run_lock(out):  # one writer per output directory
         start = time.perf_counter()
         finished = FinishedUsers(out / FINISHED_USERS, stage_fingerprint(
             run_dir, config, data_path, backend, model, litert_backend, users))
-        results, engine = run_users(run_dir, config, users, workers, progress, backend, model,
-                                    litert_backend, engine=probe if workers <= 1 else None,
-                                    finished=finished)
+        results, _ = run_users(run_dir, config, users, workers, progress, backend, model,
+                               litert_backend, engine=probe if workers <= 1 else None,
+                               finished=finished, methods=[methods[i] for i in indices])
         elapsed = time.perf_counter() - start
         for r in results if oracle_scores else ():
             r["oracle_scores"] = oracle_scores[r["user"]]
-        summary, per_user = summarize(results, run, config)
-        out.mkdir(parents=True, exist_ok=True)
-        with atomic_path(out / "per_user.csv") as tmp:
-            per_user.to_csv(tmp, index=False)
-        plots = write_individual_plots(out, per_user)  # a failing plot is only a warning
-        if dump_predictions:
-            frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
-                                        scores, tokens, method=method)
-                      for r in results for method, scores in method_scores(r).items()]
-            with atomic_path(out / "predictions.csv") as tmp:
-                pd.concat(frames, ignore_index=True).to_csv(tmp, index=False)
-        summary_json = {
+        header = {
             "run": str(run_dir), "data": str(data_path), "backend": backend,
             "oracle": None if oracle_path is None else str(oracle_path),
             **({"model": str(model)} if model is not None else {}),
             "config": dataclasses.asdict(config), "users": len(users), "workers": workers,
-            "seconds": elapsed,
-            "skipped": {k: v for k, v in stats.items() if k != "skipped_users"},
-            "skipped_users": stats["skipped_users"],
-            "rare_intents": next(iter(summary.values()))["rare"] if summary else {},
-            "methods": summary, "device_models": {},
-            "forget_sets": {r["user"]: [tokens[i] for i in r["forget"]] for r in results},
+            "seconds": elapsed, **({"shard": f"{shard[0]}/{shard[1]}"} if shard else {}),
         }
-        write_json(out / "summary.json", summary_json)  # before the timings: results are safe
-        rows = {"pituning": probe.backend.describe()}
-        if "lgbm" in config.methods:
-            rows["lgbm"] = lgbm_device_row(results)
-        for method in PER_USER_TEACHER_METHODS:
-            if method in config.methods:
-                rows[method] = probe.teacher_methods.describe(partial=method == "pp")
-        device = device_models(rows, results, run.p_pop)
-        summary_json["device_models"] = device
-        write_json(out / "summary.json", summary_json)
-        table = markdown_tables(summary, device, stats, config)
-        figures = markdown_images(plots, out)
-        write_text(out / "results.md", table + "".join(f"\n{line}\n" for line in figures))
-        summary_json["table"] = table
+        rows = {}
+
+        def device_rows():  # timed once the results are written
+            rows["pituning"] = probe.backend.describe()
+            for method in PER_USER_TEACHER_METHODS:
+                if method in config.methods:
+                    rows[method] = probe.teacher_methods.describe(partial=method == "pp")
+            return rows
+
+        summary_json = write_results(out, results, header, device_rows, stats, tokens, run.p_pop,
+                                     n_rare=config.n_rare, dump_predictions=dump_predictions)
+        if shard:  # the records merge reads
+            save_part(out / RECORDS, results, {
+                "index": shard[0], "count": shard[1], "n_users": len(all_users),
+                "indices": list(indices), "header": header, "device_rows": rows,
+                "stats": stats, "intent_tokens": tokens, "p_pop": run.p_pop,
+                "backend": backend, "config": header["config"],
+                "dump_predictions": bool(dump_predictions)})
         if compare:
             from pitune_tf.individual.report import compare_tables
 

@@ -16,7 +16,9 @@ class EventMasking(keras.layers.Layer):
 
     The choice is a stateless Bernoulli draw seeded by ``(seed, step)``, where ``step`` counts
     the training calls in a saved, non-trainable variable: a run resumed from a checkpoint
-    draws the same positions as an uninterrupted one.
+    draws the same positions as an uninterrupted one. Under a tf.distribute strategy a
+    replica, given its slice of the global batch, draws the positions of the whole batch and
+    keeps its rows, so any number of replicas masks the positions one device would.
 
     Args:
         embedding_dim: int. d, the size of the event embedding.
@@ -55,7 +57,19 @@ class EventMasking(keras.layers.Layer):
         if seed is None:
             step = self.step.assign_add(1)
             seed = tf.stack([tf.constant(self.seed, tf.int64), step])
-        draws = tf.random.stateless_uniform(tf.shape(mask), seed=tf.cast(seed, tf.int64))
+        seed = tf.cast(seed, tf.int64)
+        context = tf.distribute.get_replica_context()
+        if context is not None and context.num_replicas_in_sync > 1:
+            # a replica holds rows [offset, offset + rows) of the global batch: it draws the
+            # whole batch's positions and keeps its rows, as one device would have drawn them
+            rows = tf.shape(mask)[0]
+            sizes = context.all_gather(tf.reshape(rows, [1]), axis=0)  # [replicas]
+            offset = tf.reduce_sum(sizes[:context.replica_id_in_sync_group])
+            draws = tf.random.stateless_uniform(
+                tf.stack([tf.reduce_sum(sizes), tf.shape(mask)[1]]), seed=seed)
+            draws = draws[offset:offset + rows]  # [batch, L]
+        else:
+            draws = tf.random.stateless_uniform(tf.shape(mask), seed=seed)
         return tf.cast(draws < self.rate, mask.dtype) * mask  # [batch, L]
 
     def call(self, event_embeddings, mask, seed=None):

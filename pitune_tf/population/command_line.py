@@ -7,6 +7,7 @@ import argparse
 from pathlib import Path
 
 from pitune_tf.common.cli import CONFIG_HELP, OVERWRITE_HELP, HelpFormatter, add_output_options
+from pitune_tf.common.distribution import STRATEGIES
 from pitune_tf.common.precision import PRECISIONS
 from pitune_tf.data.schema import add_schema_options, schema_from_args
 from pitune_tf.population.population_config import PRESETS, PopulationConfig, resolve
@@ -27,6 +28,10 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--out", default="runs/demo", help="run directory")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " or an unfinished "
                    "run of another config")
+    p.add_argument("--strategy", default="auto", choices=STRATEGIES,
+                   help="tf.distribute strategy: auto (multiworker when TF_CONFIG names a "
+                   "cluster, mirrored with several GPUs, else default), default, mirrored, "
+                   "multiworker")
     add_output_options(p)
     p.add_argument("--data", nargs="+", metavar="EVENTS",
                    help="canonical events file, or a population file and an individual file")

@@ -30,6 +30,8 @@ class Distiller(LossModel):
     >>> distiller.fit(dataset_of_features_and_labels, epochs=1)
     """
 
+    dense_gradients = True  # the same Adam step on any number of replicas (LossModel)
+
     def __init__(self, student, teacher, alpha=0.5, temperature=1.0, **kwargs):
         super().__init__(**kwargs)
         self.student = student

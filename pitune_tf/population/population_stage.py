@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import shutil
+import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
+from pitune_tf.common.distribution import barrier, is_chief, make_strategy, worker_index
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.run_lock import run_lock
 from pitune_tf.population.data_preparation import load_data, prepare_windows
@@ -24,27 +26,45 @@ from pitune_tf.population.teacher_training import train_teacher
 from pitune_tf.population.training_loop import CHECKPOINTS, TRAINING_RECORD
 
 
-def run_population(config: PopulationConfig, out_dir, overwrite=False) -> dict:
+def run_population(config: PopulationConfig, out_dir, overwrite=False, strategy="auto") -> dict:
     """Trains the teacher, distills the student, evaluates both and the baselines, and writes
     the run directory ``out_dir``; returns metrics.json's content.
 
     Running again with the same ``out_dir`` resumes an unfinished run from its last completed
     epoch; a finished run is only replaced with ``overwrite`` (else UserInputError).
 
+    Under a multi-worker strategy every worker runs this function (``TF_CONFIG``; e.g.
+    ``python -m trainers.launch``): the chief writes ``out_dir``; every other worker starts
+    from a copy of the chief's resumable state (checkpoints, ``teacher/``) and writes to a
+    temporary directory it deletes at the end (the usual MultiWorkerMirroredStrategy
+    pattern: every worker saves, only the chief's files are kept). ``out_dir`` must then be
+    on storage every worker reads.
+
     Args:
         config: PopulationConfig.
         out_dir: str or Path. The run directory (see ``run_directory``).
         overwrite: bool. Replace a finished run, or an unfinished one of another config.
+        strategy: str (``pitune_tf.common.distribution.STRATEGIES``: auto, default,
+            mirrored, multiworker) or a ``tf.distribute.Strategy``. Models, optimizers and
+            metrics are built in its scope; each global batch of ``config.batch_size`` windows
+            is split across its replicas.
     """
     out_dir = Path(out_dir)
     started = time.time()
+    if isinstance(strategy, str):  # before any other TensorFlow work of the process
+        strategy = make_strategy(strategy)
     # bad data fails before anything is written
     population, individual, oracle = load_data(config, with_oracle=True)
+    data = (population, individual, oracle)
+    if not is_chief(strategy):
+        return _run_worker(config, out_dir, strategy, started, data)
     with run_lock(out_dir):  # a second run on the same directory is refused
         created = not out_dir.exists()
         replaced = prepare_out_dir(config, out_dir, overwrite)  # a replaced run is kept aside
+        barrier(strategy)  # the other workers copy the resumable state once it is in place
         try:
-            metrics = _train_and_write(config, out_dir, started, population, individual, oracle)
+            with strategy.scope():
+                metrics = _train_and_write(config, out_dir, started, *data)
         except BaseException as err:
             if replaced is not None:  # the user's finished run comes back
                 finish_replacement(out_dir, replaced, succeeded=False)
@@ -55,6 +75,25 @@ def run_population(config: PopulationConfig, out_dir, overwrite=False) -> dict:
             raise
         finish_replacement(out_dir, replaced, succeeded=True)
         return metrics
+
+
+def _run_worker(config, out_dir, strategy, started, data) -> dict:
+    """A non-chief worker: the same steps as the chief (their collective ops must match),
+    from a copy of the chief's resumable state, written to a temporary directory."""
+    barrier(strategy)  # the chief has prepared out_dir
+    index, count = worker_index(strategy)
+    with tempfile.TemporaryDirectory(prefix=f"pitune-worker{index}-") as tmp:
+        work = Path(tmp) / "run"
+        work.mkdir()
+        for name in (CHECKPOINTS, "teacher", TRAINING_RECORD):
+            source = out_dir / name
+            if source.is_dir():
+                shutil.copytree(source, work / name)
+            elif source.is_file():
+                shutil.copy2(source, work / name)
+        print(f"worker {index} of {count}: the chief writes {out_dir}", flush=True)
+        with strategy.scope():
+            return _train_and_write(config, work, started, *data)
 
 
 def _train_and_write(config, out_dir, started, population, individual, oracle) -> dict:

@@ -41,6 +41,8 @@ class PopulationTrainer(LossModel):
     >>> trainer.fit(dataset_of_features_and_labels, epochs=1)
     """
 
+    dense_gradients = True  # the same Adam step on any number of replicas (LossModel)
+
     def __init__(self, model, reconstruction=True, reconstruction_weight=1.0, passes="two",
                  **kwargs):
         super().__init__(**kwargs)

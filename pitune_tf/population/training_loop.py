@@ -10,6 +10,7 @@ import numpy as np
 
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.batching import index_batches, stateless_permutation
+from pitune_tf.common.distribution import distribute
 from pitune_tf.common.epoch_log import fit_output
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.population.best_epoch import BestEpoch
@@ -104,9 +105,13 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
         verbose, epoch_log = fit_output(phase, epochs)
         steps = math.ceil(len(train) / config.batch_size)
         val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
+        # global batches, split across the replicas under a strategy
+        train_batches = epoch_dataset(train, config.batch_size, config.seed, first_epoch, epochs)
         history = trainer.fit(
-            epoch_dataset(train, config.batch_size, config.seed, first_epoch, epochs),
-            validation_data=eval_dataset(val, 4 * config.batch_size) if len(val) else None,
+            distribute(train_batches),
+            validation_data=(distribute(eval_dataset(val, 4 * config.batch_size))
+                             if len(val) else None),
+            validation_steps=math.ceil(len(val) / (4 * config.batch_size)) or None,
             epochs=epochs,
             initial_epoch=first_epoch,
             steps_per_epoch=steps,

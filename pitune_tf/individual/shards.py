@@ -1,0 +1,138 @@
+"""The individual stage split across machines: ``--shard I/N`` runs a deterministic part of
+the users, ``merge`` combines the parts into the tables of one run.
+
+Partition: the users a full run would process (the log's users with training and test
+windows, sorted by id, the first ``--users`` of them) are numbered 0, 1, ... in that order;
+shard ``I`` of ``N`` (``0 <= I < N``) takes the users whose number is ``I`` modulo ``N``
+(round-robin, so shards differ by at most one user and the ``--fp-users`` users, the first
+by id, are spread over the shards). Every shard reads the whole log (the skip statistics are
+the log's) and personalizes its users only; a user's result does not depend on the users run
+before it (per-user seeds), so the parts of N shards hold the records of one run.
+
+A part is an ordinary output directory (``per_user.csv``, ``summary.json`` with
+``"shard": "I/N"``, ``results.md`` over its users) plus ``shard_records.npz``: each user's
+record (test labels, timestamps and every method's test probabilities as arrays, the rest as
+JSON), what the pooled metrics need. :func:`merge_parts` checks that the parts are the N
+shards of one configuration, orders their records as one run does and writes the same files
+as one run; the timings (``seconds``, ``s/user`` and Table 3's ``infer_ms``) are the parts'
+(Table 3's rows from shard 0)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pitune_tf.common.atomic import _json_default, atomic_path
+from pitune_tf.common.errors import UserInputError
+
+RECORDS = "shard_records.npz"
+_ARRAYS = ("y_true", "timestamp", "oracle_scores")  # a record's arrays besides the scores
+
+
+def parse_shard(text) -> tuple:
+    """``"I/N"`` -> ``(I, N)`` with ``0 <= I < N``; anything else is a UserInputError."""
+    try:
+        index, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise UserInputError(f"--shard must be I/N (e.g. 0/4), got {text!r}") from None
+    if count < 1 or not 0 <= index < count:
+        raise UserInputError(f"--shard {text}: need N >= 1 and 0 <= I < N (shards are numbered "
+                             "from 0)")
+    return index, count
+
+
+def shard_indices(n_users, index, count) -> list:
+    """The numbers (positions in the full run's user order) of shard ``index`` of ``count``."""
+    return list(range(index, n_users, count))
+
+
+def save_part(path, records, meta) -> None:
+    """Writes ``records`` (``PersonalizationEngine.run_user`` records) and ``meta`` (JSON-able)
+    atomically to ``path`` (an ``.npz`` without pickles)."""
+    arrays, plain = {}, []
+    for k, record in enumerate(records):
+        for key in _ARRAYS:
+            if key in record:
+                arrays[f"{k}/{key}"] = np.asarray(record[key])
+        for method, entry in record["methods"].items():
+            arrays[f"{k}/scores/{method}"] = np.asarray(entry["scores"])
+        plain.append({**{key: v for key, v in record.items() if key not in (*_ARRAYS, "methods")},
+                      "methods": {m: {"info": e["info"]} for m, e in record["methods"].items()}})
+    arrays["meta"] = np.array(json.dumps({**meta, "records": plain}, default=_json_default))
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, **arrays)
+
+
+def load_part(path) -> tuple:
+    """``(meta, records)`` of a ``shard_records.npz`` written by :func:`save_part`."""
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            meta = json.loads(str(data["meta"]))
+            records = []
+            for k, plain in enumerate(meta.pop("records")):
+                record = {key: v for key, v in plain.items() if key != "methods"}
+                record.update({key: data[f"{k}/{key}"] for key in _ARRAYS
+                               if f"{k}/{key}" in data.files})
+                record["methods"] = {m: {"scores": data[f"{k}/scores/{m}"], "info": e["info"]}
+                                     for m, e in plain["methods"].items()}
+                records.append(record)
+    except (OSError, ValueError, KeyError) as err:
+        raise UserInputError(f"{path}: not a shard part's records ({err})") from None
+    return meta, records
+
+
+# What the parts of one run share (anything else differing is an error).
+_SAME = ("count", "n_users", "backend", "config", "intent_tokens", "p_pop", "stats")
+
+
+def merge_parts(parts, out) -> dict:
+    """Combines the output directories of ``trainers.individual --shard I/N`` (I = 0..N-1)
+    into ``out``: ``per_user.csv``, ``summary.json``, ``results.md`` (and ``predictions.csv``
+    when every part dumped its predictions) equal to one run's on all users; returns
+    ``summary.json``'s content with the markdown tables under ``"table"``."""
+    from pitune_tf.common.run_lock import run_lock
+    from pitune_tf.individual.stage import write_results
+
+    if not parts:
+        raise UserInputError("merge needs the part directories (trainers.individual --shard I/N --out PART)")
+    loaded = []
+    for part in map(Path, parts):
+        if not (part / RECORDS).is_file():
+            raise UserInputError(f"{part} is not a shard part (no {RECORDS}; write one with "
+                                 "trainers.individual --shard I/N --out DIR)")
+        loaded.append((part, *load_part(part / RECORDS)))
+    first = loaded[0][1]
+    for part, meta, _ in loaded[1:]:
+        differ = [key for key in _SAME if meta.get(key) != first.get(key)]
+        if differ:
+            raise UserInputError(f"{part} is not a shard of the same run as {loaded[0][0]} "
+                                 f"(different {', '.join(differ)})")
+    seen = {}
+    for part, meta, _ in loaded:
+        if meta["index"] in seen:
+            raise UserInputError(f"{part} and {seen[meta['index']]} are both shard "
+                                 f"{meta['index']}/{meta['count']}")
+        seen[meta["index"]] = part
+    missing = sorted(set(range(first["count"])) - set(seen))
+    if missing:
+        count = first["count"]
+        raise UserInputError(f"shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing: "
+                             f"merge needs all {count} parts")
+    numbered = sorted((i, r) for _, meta, records in loaded
+                      for i, r in zip(meta["indices"], records))
+    if [i for i, _ in numbered] != list(range(first["n_users"])):
+        raise UserInputError("the parts do not hold every user exactly once")
+    base = min(loaded, key=lambda item: item[1]["index"])[1]
+    header = {**base["header"], "users": first["n_users"],
+              "workers": sum(meta["header"]["workers"] for _, meta, _ in loaded),
+              "seconds": sum(meta["header"]["seconds"] for _, meta, _ in loaded),
+              "shards": first["count"], "parts": [str(part) for part, _, _ in loaded]}
+    header.pop("shard", None)
+    out = Path(out)
+    with run_lock(out):
+        return write_results(out, [r for _, r in numbered], header, base["device_rows"],
+                             first["stats"], first["intent_tokens"], np.asarray(first["p_pop"]),
+                             n_rare=first["config"]["n_rare"],
+                             dump_predictions=all(m["dump_predictions"] for _, m, _ in loaded))
