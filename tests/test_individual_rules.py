@@ -231,3 +231,52 @@ def test_trivial_per_user_baselines_by_hand():
     assert last.argmax(axis=1).tolist() == [2, 3]  # events 2 and 4 precede the predicted ones
     np.testing.assert_allclose(last.sum(axis=1), 1.0, rtol=1e-6)
     assert last[1, 2] > last[1, 0]  # ties broken by P_in
+
+
+def test_unlearning_keeps_the_number_of_steps_best_on_validation():
+    """With the validation gate, the weights after k of the unlearning steps are kept, k the
+    step count with the lowest validation cross-entropy (0 = shipped weights included)."""
+    from types import SimpleNamespace
+
+    from pitune_tf.individual.engine import PersonalizationEngine
+    from pitune_tf.individual.individual_config import IndividualConfig
+
+    class Rows:
+        def __init__(self, n):
+            self.label = np.ones(n, np.int64)
+
+        def __len__(self):
+            return len(self.label)
+
+        def features(self):
+            return {"event": np.zeros((len(self), 1), np.int32)}
+
+    class Backend:  # weights = the number of steps taken; P(label) is highest after 2 steps
+        n_intents = 2
+
+        def __init__(self, best):
+            self.steps, self.best = 0, best
+
+        def logits(self, windows):
+            return np.tile([[0.0, -abs(self.steps - self.best)]], (len(windows), 1))
+
+        def unlearn(self, features, original, weight, retain, forget):
+            self.steps += 1
+            return {"loss": 0.0, "forget_ce": 0.0}
+
+        def get_weights(self):
+            return self.steps
+
+        def set_weights(self, weights):
+            self.steps = weights
+
+    sets = SimpleNamespace(forget=[1], forget_mask=lambda: np.array([0.0, 1.0]),
+                           retain_mask=lambda: np.array([1.0, 0.0]))
+    for best, kept in ((2, 2), (0, 0), (9, 5)):
+        engine = PersonalizationEngine.__new__(PersonalizationEngine)
+        engine.config = IndividualConfig(unlearn_steps=5, batch_size=2)
+        engine.batch_size, engine.backend = 2, Backend(best)
+        user = SimpleNamespace(user="u", train=Rows(4), val=Rows(3))
+        info = engine.unlearn(user, sets)
+        assert engine.backend.steps == kept and info["unlearn_kept_steps"] == kept
+        assert info["unlearn_kept"] == (kept > 0) and info["unlearn_steps"] == 5

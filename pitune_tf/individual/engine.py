@@ -191,13 +191,17 @@ class PersonalizationEngine:
     def unlearn(self, user, sets) -> dict:
         """Adaptive unlearning (PITuning Eq. 11) for ``unlearn_steps`` steps, cycling through
         shuffled epochs; no-op when F is empty. The original model's logits M_o are the
-        shipped model's, computed once before the first step."""
+        shipped model's, computed once before the first step. With ``unlearn_gate`` and
+        validation windows, the weights after the first k steps are kept, k (0 = the shipped
+        weights) the one with the lowest validation cross-entropy."""
         cfg = self.config
         if not sets.forget or cfg.unlearn_steps == 0:
             return {"unlearn_steps": 0}
         forget, retain = sets.forget_mask(), sets.retain_mask()
-        if cfg.unlearn_gate and len(user.val):
-            shipped, shipped_ce = self.backend.get_weights(), self.cross_entropy(user.val)
+        gate = cfg.unlearn_gate and len(user.val) > 0
+        if gate:  # the number of steps kept is chosen on validation, 0 (the shipped model) included
+            best_weights, shipped_ce = self.backend.get_weights(), self.cross_entropy(user.val)
+            best_ce, best_step = shipped_ce, 0
         original = self.backend.logits(user.train)  # [n_train, N]
         before = softmax(original)
         rng = np.random.default_rng(user_seed(cfg.seed, user.user))
@@ -206,9 +210,13 @@ class PersonalizationEngine:
             for features, _, weight, index in self.batches(user.train, rng):
                 logs.append(self.backend.unlearn(features, original[index], weight, retain,
                                                  forget))
+                if gate:
+                    step_ce = self.cross_entropy(user.val)
+                    if step_ce < best_ce:
+                        best_weights, best_ce, best_step = self.backend.get_weights(), step_ce, len(logs)
                 if len(logs) == cfg.unlearn_steps:
                     break
-        after = self.probs(user.train)
+        after = self.probs(user.train)  # after every step (what unlearning does)
         keep = retain.astype(bool)
         moved = (after - before).mean(axis=0)  # [N] mean probability change per intent
         info = {
@@ -225,12 +233,10 @@ class PersonalizationEngine:
             "unlearn_moved_intent": int(np.argmax(np.abs(moved))),
             "unlearn_moved_by": float(moved[np.argmax(np.abs(moved))]),
         }
-        if cfg.unlearn_gate and len(user.val):  # chosen on validation, never on test rows
-            after_ce = self.cross_entropy(user.val)
-            info.update(val_ce_shipped=shipped_ce, val_ce_unlearned=after_ce,
-                        unlearn_kept=bool(after_ce <= shipped_ce))
-            if after_ce > shipped_ce:
-                self.backend.set_weights(shipped)
+        if gate:  # the steps kept are chosen on validation, never on test rows
+            self.backend.set_weights(best_weights)
+            info.update(val_ce_shipped=shipped_ce, val_ce_unlearned=best_ce,
+                        unlearn_kept=bool(best_step > 0), unlearn_kept_steps=best_step)
         return info
 
     def user_frequencies(self, labels) -> np.ndarray:

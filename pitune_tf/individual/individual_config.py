@@ -32,8 +32,8 @@ class IndividualConfig:
     lam: float = 1.0  # lambda of Eq. 11 (Table 4)
     unlearn_steps: int = 10  # fixed number of Eq. 11 optimizer steps (bounds the negative term)
     unlearn_learning_rate: float = 1e-3  # Adam
-    unlearn_gate: bool = True  # keep the unlearned weights only if the user's validation
-    #   cross-entropy does not rise (else fine-tune from the shipped weights)
+    unlearn_gate: bool = True  # keep the first k of the unlearning steps, k (0 = the shipped
+    #   weights) chosen by the user's validation cross-entropy after each step
     min_log_prob: float = math.log(1e-3)  # floor on log q in Eq. 11's forgotten term
     # --- prior correction (no backpropagation): logits + beta * (log P_in - log P_pop)
     prior_pseudo_count: float = 20.0  # P_in = (user's training counts + k * P_pop) / (n + k)
