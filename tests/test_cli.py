@@ -17,7 +17,7 @@ from pitune_tf.common.errors import UserInputError
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ("trainers.population", "trainers.individual", "trainers.pipeline", "trainers.uaf",
-            "pitune_tf.data", "pitune_tf.predict")
+            "pitune_tf.data", "pitune_tf.predict", "tflite.convert")
 
 
 def _python(code, timeout=300):

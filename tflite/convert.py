@@ -34,12 +34,13 @@ from pathlib import Path
 from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.common.keras import tf
 from tflite.metadata import embed_metadata
 from tflite.ops_check import check_builtin_only, model_ops, unsupported_op_error
 from tflite.phone_bundle import bundle_contents, write_bundle
 from tflite.runtime import Runtime
-from tflite.student_module import SIGNATURES, StudentModule
+
+# TensorFlow (``pitune_tf.common.keras``, ``tflite.student_module``) is imported inside the
+# functions that use it, so that ``--help`` answers without loading it.
 
 MODEL_FILES = {
     "fp32": "student.tflite",
@@ -64,6 +65,8 @@ def convert_saved_model(saved_model_dir, signature_keys, training=True, quantize
     Raises:
         UnsupportedOpError: naming every op outside TFLite's builtin set.
     """
+    from pitune_tf.common.keras import tf
+
     converter = tf.lite.TFLiteConverter.from_saved_model(
         str(saved_model_dir), signature_keys=list(signature_keys)
     )
@@ -89,10 +92,14 @@ def convert_saved_model(saved_model_dir, signature_keys, training=True, quantize
     return content
 
 
-def export_module(module: StudentModule, out_dir, quantized=True, metadata=None) -> dict:
+def export_module(module, out_dir, quantized=True, metadata=None) -> dict:
     """Writes ``student.tflite`` (every signature) and, when ``quantized``, the int8 and fp16
     inference models into ``out_dir``, each with the named ``metadata`` entries (dict name ->
-    bytes or str, :func:`tflite.metadata.embed_metadata`) when given; returns {kind: path}."""
+    bytes or str, :func:`tflite.metadata.embed_metadata`) when given; returns {kind: path}.
+    ``module``: a :class:`tflite.student_module.StudentModule`."""
+    from pitune_tf.common.keras import tf
+    from tflite.student_module import SIGNATURES
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -118,6 +125,9 @@ def export_inference(student, path, history, quantize="int8", metadata=None) -> 
     """Writes ``student``'s ``infer`` signature alone to ``path`` (``quantize`` as in
     :func:`convert_saved_model`, ``metadata`` as in :func:`export_module`); checks it loads
     through :class:`Runtime`."""
+    from pitune_tf.common.keras import tf
+    from tflite.student_module import StudentModule
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     module = StudentModule(student, history=history)
@@ -182,6 +192,8 @@ def export_student(
     ``metadata`` entries, as in :func:`export_module`) and checks that every written file
     loads through :class:`tflite.runtime.Runtime` with its signatures; writes
     ``student_tflite.json`` (shapes, sizes, ops); returns {kind: path}."""
+    from tflite.student_module import SIGNATURES, StudentModule
+
     module = StudentModule(
         student, history=history, batch_size=batch_size, optimizer=optimizer, clipnorm=clipnorm
     )
