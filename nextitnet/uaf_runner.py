@@ -4,7 +4,6 @@ in one run directory (what ``python -m trainers.uaf`` calls)."""
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 from pathlib import Path
 
@@ -29,18 +28,11 @@ from nextitnet.uaf_recommender import write_target_vocab
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.run_lock import run_lock
+from pitune_tf.common.run_replacement import finish_replacement, prepare_run_dir
 
 log = logging.getLogger(__name__)
 TASKS = ("recommendation", "profile")
 MIN_TEST_ROWS = 100  # fewer test rows than this: the scores are noisy (a warning)
-
-
-def check_run_dir(run_dir: Path, record: dict) -> None:
-    """Writes ``config.json``; a run directory holding another configuration is an error."""
-    config_file = run_dir / "config.json"
-    if config_file.is_file() and json.loads(config_file.read_text()) != json.loads(json.dumps(record)):
-        raise UserInputError(f"{run_dir} holds a run with a different configuration; use another --out")
-    write_json(config_file, record)
 
 
 def encode_tasks(config: UAFConfig, data: CrossDomainData, vocab, task: str) -> dict:
@@ -81,9 +73,13 @@ def run_uaf(
     data_source=None,
     verbose="auto",
     dump_topk=0,
+    overwrite=False,
 ) -> dict:
     """Pretrains (or loads) the backbone, fine-tunes every mode of ``modes``, scores it and
-    writes the reports; running it again on the same ``run_dir`` resumes.
+    writes the reports; running it again on the same ``run_dir`` resumes. A ``run_dir``
+    holding a run of another configuration is an error unless ``overwrite``, which also
+    starts a finished run over (:mod:`pitune_tf.common.run_replacement`: the old run is moved
+    aside, put back if the new run fails, and removed once it has finished).
 
     ``run_dir`` ends up holding ``config.json``, ``source_vocab.json``, ``data.json``,
     ``pretrain/backbone.weights.h5``, ``modes/<mode>/{best.weights.h5,metrics.json}``
@@ -107,6 +103,7 @@ def run_uaf(
         verbose: Keras ``fit`` verbosity ("auto" bars, 2 one line per epoch).
         dump_topk: int. With K > 0, write every mode's top-K target items per test user
             (:func:`nextitnet.uaf_recommender.dump_topk`; recommendation task only).
+        overwrite: bool. Replace the run in ``run_dir`` (finished, or of another config).
     Returns:
         dict: ``{mode: metrics}``, or ``{mode: {label: metrics}}`` for the profile task.
     """
@@ -124,10 +121,11 @@ def run_uaf(
     run_dir = Path(run_dir)
     with run_lock(run_dir):  # a second run on the same directory is refused
         return _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose,
-                           int(dump_topk or 0))
+                           int(dump_topk or 0), bool(overwrite))
 
 
-def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose, dump_topk):
+def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose, dump_topk,
+                overwrite):
     vocab = fit_source_vocab(data)
     tasks = encode_tasks(config, data, vocab, task)  # data that cannot be used fails before any write
     for encoded in tasks.values():
@@ -135,9 +133,22 @@ def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, ver
     if task == "recommendation" and dump_topk > tasks["recommendation"].n_outputs - 1:
         raise UserInputError(f"--dump-topk {dump_topk}: the data has "
                              f"{tasks['recommendation'].n_outputs - 1} target items")
-    run_dir.mkdir(parents=True, exist_ok=True)
-    check_run_dir(run_dir, {"config": dataclasses.asdict(config), "task": task,
-                            "data": data.name if data_source is None else data_source})
+    record = {"config": dataclasses.asdict(config), "task": task,
+              "data": data.name if data_source is None else data_source}
+    # a finished run of the same config resumes (e.g. to add modes); --overwrite starts over
+    replaced = prepare_run_dir(run_dir, record, overwrite, refuse_finished=False)
+    try:
+        results = _train_and_report(config, data, run_dir, modes, task, pretrained, verbose,
+                                    dump_topk, vocab, tasks)
+    except BaseException:
+        finish_replacement(run_dir, replaced, succeeded=False)  # the replaced run comes back
+        raise
+    finish_replacement(run_dir, replaced, succeeded=True)
+    return results
+
+
+def _train_and_report(config, data, run_dir, modes, task, pretrained, verbose, dump_topk, vocab,
+                      tasks) -> dict:
     write_source_vocab(run_dir, vocab)
     needs_backbone = any(m in PRETRAINED_MODES for m in modes)
     backbone = pretrain_backbone(config, data, vocab, run_dir, pretrained, verbose) if needs_backbone else None

@@ -17,7 +17,7 @@ from pitune_tf.common.errors import UserInputError
 
 ROOT = Path(__file__).resolve().parents[1]
 COMMANDS = ("trainers.population", "trainers.individual", "trainers.pipeline", "trainers.uaf",
-            "pitune_tf.data", "pitune_tf.predict")
+            "pitune_tf.data", "pitune_tf.predict", "tflite.convert")
 
 
 def _python(code, timeout=300):
@@ -116,3 +116,23 @@ def test_root_exports_resolve():
     assert pitune_tf.read_events.__module__ == "pitune_tf.data.io"
     for package in ("pitune_tf", "nextitnet", "tflite", "trainers"):
         assert (ROOT / package / "py.typed").is_file()
+
+
+def test_step_progress_lines_when_quiet_and_a_bar_on_a_terminal(capsys, monkeypatch):
+    """``StepProgress``: with ``quiet`` one ``[label] ...`` line per step, as the epoch lines."""
+    from pitune_tf.common.epoch_log import StepProgress
+
+    progress = StepProgress("convert", 2, quiet=True)
+    progress.begin("student.tflite")
+    progress.end()
+    progress.begin("student_int8.tflite")
+    progress.end("done")
+    assert capsys.readouterr().out.splitlines() == [
+        "[convert] student.tflite (1/2) ...", "[convert] student_int8.tflite (2/2) ...",
+        "[convert] done"]
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    bar = StepProgress("qat", 1)
+    assert bar.bar is not None
+    bar.end("epoch 1/1: loss 0.5000 (0.1 s)")
+    out = capsys.readouterr().out
+    assert "[qat]" in out and "1/1" in out and "(1/1) ..." not in out

@@ -177,7 +177,7 @@ def test_metadata_is_embedded_and_the_model_unchanged(bundle):
 
 
 @pytest.mark.slow
-def test_convert_cli_writes_the_bundle(tmp_path):
+def test_convert_cli_writes_the_bundle(tmp_path, capsys):
     from individual_fixtures import make_tiny_run
 
     from tflite.convert import main
@@ -186,6 +186,9 @@ def test_convert_cli_writes_the_bundle(tmp_path):
     run_dir = make_tiny_run(tmp_path / "run", n_users=2, with_teacher=False)
     assert main(["--run", str(run_dir), "--out", str(tmp_path / "phone"), "--batch-size", "4",
                  "--static-threshold", "0.05"]) == 0
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[convert]")]
+    assert lines == ["[convert] student.tflite (1/3) ...", "[convert] student_int8.tflite (2/3) ...",
+                     "[convert] student_fp16.tflite (3/3) ..."]  # not a terminal: one line each
     phone = tmp_path / "phone"
     spec = json.loads((phone / "preprocessing.json").read_text())
     assert spec["manage_intents"]["static_threshold"] == 0.05

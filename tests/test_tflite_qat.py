@@ -88,7 +88,7 @@ def test_qat_finetune_changes_float_weights(tiny):
     assert max(moved) > 0
 
 
-def test_qat_int8_export_infers(tiny, tmp_path):
+def test_qat_int8_export_infers(tiny, tmp_path, capsys):
     from tflite.convert import MODEL_FILES, export_inference, export_qat
     from tflite.runtime import Runtime
 
@@ -96,7 +96,10 @@ def test_qat_int8_export_infers(tiny, tmp_path):
     plain = keras.models.load_model(run_dir / "student.keras", compile=False)
     int8 = export_inference(plain, tmp_path / MODEL_FILES["int8"], history=6, quantize="int8")
     report = export_qat(run_dir, tmp_path, history=6, epochs=1, max_windows=300,
-                        population=population, compare={"int8": int8})
+                        population=population, compare={"int8": int8}, quiet=True)
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split(":")[0] for line in lines if line.startswith("[qat]")] == ["[qat] epoch 1/1"]
+    assert f"loss {report['losses'][0]:.4f} (" in lines[-1]
     path = report["path"]
     assert path.name == "student_qat_int8.tflite" and path.is_file()
     assert set(report["prec_w"]) == {"int8", "qat_int8"}

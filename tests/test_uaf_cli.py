@@ -56,3 +56,36 @@ def test_cli_tiny_end_to_end_and_resume(tmp_path):
              "--out", str(tmp_path / "reuse")]
     assert main(reuse) == 0
     assert not (tmp_path / "reuse/pretrain").exists()  # the backbone came from the first run
+
+
+def test_cli_overwrite_replaces_a_run_of_another_config_and_keeps_it_on_failure(
+        tmp_path, capsys, monkeypatch):
+    """Another seed on the same --out: exit 2 without --overwrite; with it the run is replaced;
+    a replacement that fails after the old run was moved aside puts the old run back."""
+    import nextitnet.uaf_runner
+
+    out = tmp_path / "run"
+    argv = ["--mode", "mostpop", "--preset", "tiny", "--out", str(out), "--quiet"]
+    seed = lambda: json.loads((out / "config.json").read_text())["config"]["seed"]  # noqa: E731
+    assert main([*argv, "--seed", "3"]) == 0 and seed() == 3
+    capsys.readouterr()
+    assert run_main(main, [*argv, "--seed", "4"]) == 2
+    err = capsys.readouterr().err
+    assert "a different config" in err and "--overwrite" in err and seed() == 3
+    assert main([*argv, "--seed", "4", "--overwrite"]) == 0 and seed() == 4
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]  # nothing aside, no lock
+    before = {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()}
+
+    def fail(*args, **kwargs):
+        assert (tmp_path / ".run.replaced").is_dir() and seed() == 5  # after the swap
+        raise RuntimeError("failed after the swap")
+
+    monkeypatch.setattr(nextitnet.uaf_runner, "write_reports", fail)
+    try:
+        main([*argv, "--seed", "5", "--overwrite"])
+    except RuntimeError:
+        pass
+    else:
+        raise AssertionError("the failing run did not fail")
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]

@@ -34,12 +34,13 @@ from pathlib import Path
 from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.common.keras import tf
 from tflite.metadata import embed_metadata
 from tflite.ops_check import check_builtin_only, model_ops, unsupported_op_error
 from tflite.phone_bundle import bundle_contents, write_bundle
 from tflite.runtime import Runtime
-from tflite.student_module import SIGNATURES, StudentModule
+
+# TensorFlow (``pitune_tf.common.keras``, ``tflite.student_module``) is imported inside the
+# functions that use it, so that ``--help`` answers without loading it.
 
 MODEL_FILES = {
     "fp32": "student.tflite",
@@ -64,6 +65,8 @@ def convert_saved_model(saved_model_dir, signature_keys, training=True, quantize
     Raises:
         UnsupportedOpError: naming every op outside TFLite's builtin set.
     """
+    from pitune_tf.common.keras import tf
+
     converter = tf.lite.TFLiteConverter.from_saved_model(
         str(saved_model_dir), signature_keys=list(signature_keys)
     )
@@ -89,10 +92,15 @@ def convert_saved_model(saved_model_dir, signature_keys, training=True, quantize
     return content
 
 
-def export_module(module: StudentModule, out_dir, quantized=True, metadata=None) -> dict:
+def export_module(module, out_dir, quantized=True, metadata=None, progress=None) -> dict:
     """Writes ``student.tflite`` (every signature) and, when ``quantized``, the int8 and fp16
     inference models into ``out_dir``, each with the named ``metadata`` entries (dict name ->
-    bytes or str, :func:`tflite.metadata.embed_metadata`) when given; returns {kind: path}."""
+    bytes or str, :func:`tflite.metadata.embed_metadata`) when given; returns {kind: path}.
+    ``module``: a :class:`tflite.student_module.StudentModule`; ``progress``: an optional
+    :class:`pitune_tf.common.epoch_log.StepProgress` told of each file."""
+    from pitune_tf.common.keras import tf
+    from tflite.student_module import SIGNATURES
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = {}
@@ -104,6 +112,8 @@ def export_module(module: StudentModule, out_dir, quantized=True, metadata=None)
             builds["int8"] = (("infer",), False, "int8")
             builds["fp16"] = (("infer",), False, "fp16")
         for kind, (keys, training, quantize) in builds.items():
+            if progress is not None:
+                progress.begin(MODEL_FILES[kind])
             content = convert_saved_model(saved, keys, training=training, quantize=quantize)
             if metadata:
                 content = embed_metadata(content, metadata)
@@ -111,15 +121,23 @@ def export_module(module: StudentModule, out_dir, quantized=True, metadata=None)
             with atomic_path(path) as tmp_path:
                 Path(tmp_path).write_bytes(content)
             paths[kind] = path
+            if progress is not None:
+                progress.end()
     return paths
 
 
-def export_inference(student, path, history, quantize="int8", metadata=None) -> Path:
+def export_inference(student, path, history, quantize="int8", metadata=None,
+                     progress=None) -> Path:
     """Writes ``student``'s ``infer`` signature alone to ``path`` (``quantize`` as in
-    :func:`convert_saved_model`, ``metadata`` as in :func:`export_module`); checks it loads
-    through :class:`Runtime`."""
+    :func:`convert_saved_model`, ``metadata`` and ``progress`` as in :func:`export_module`);
+    checks it loads through :class:`Runtime`."""
+    from pitune_tf.common.keras import tf
+    from tflite.student_module import StudentModule
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if progress is not None:
+        progress.begin(path.name)
     module = StudentModule(student, history=history)
     root = tf.Module()  # only ``infer`` is traced and saved (the training signatures are slow)
     root.student = student
@@ -133,6 +151,8 @@ def export_inference(student, path, history, quantize="int8", metadata=None) -> 
     with atomic_path(path) as tmp_path:
         Path(tmp_path).write_bytes(content)
     Runtime(path, required=("infer",))
+    if progress is not None:
+        progress.end()
     return path
 
 
@@ -145,19 +165,21 @@ def tflite_prec_w(path, windows) -> float:
 
 
 def export_qat(run_dir, out_dir, history, epochs, max_windows=5000, seed=0, population=None,
-               compare=None, metadata=None) -> dict:
+               compare=None, metadata=None, quiet=False, progress=None) -> dict:
     """QAT fine-tuning (:func:`tflite.qat.quantization_aware_finetune`), then
     ``student_qat_int8.tflite`` in ``out_dir``; returns {"path", "losses", "n_train", "n_test",
     "prec_w": {kind: value}} with the prec_w on (at most ``max_windows``) population test windows
-    of the QAT model and of each TFLite file in ``compare`` ({kind: path})."""
+    of the QAT model and of each TFLite file in ``compare`` ({kind: path}). ``quiet``: epoch
+    lines instead of a bar (:class:`pitune_tf.common.epoch_log.StepProgress`); ``progress``
+    as in :func:`export_module`."""
     from tflite.qat import quantization_aware_finetune
 
     student, info = quantization_aware_finetune(
         run_dir, epochs=epochs, max_windows=max_windows, seed=seed, population=population,
-        return_info=True,
+        return_info=True, quiet=quiet,
     )
     path = export_inference(student, Path(out_dir) / MODEL_FILES["qat_int8"], history, "int8",
-                            metadata=metadata)
+                            metadata=metadata, progress=progress)
     test = info["splits"][2].subsample(max_windows, seed)
     prec_w = {}
     if len(test):
@@ -177,15 +199,19 @@ def export_student(
     quantized=True,
     meta=None,
     metadata=None,
+    progress=None,
 ) -> dict:
     """Wraps the Keras student in a :class:`StudentModule`, exports it (with the named
-    ``metadata`` entries, as in :func:`export_module`) and checks that every written file
+    ``metadata`` entries and ``progress``, as in :func:`export_module`) and checks that every written file
     loads through :class:`tflite.runtime.Runtime` with its signatures; writes
     ``student_tflite.json`` (shapes, sizes, ops); returns {kind: path}."""
+    from tflite.student_module import SIGNATURES, StudentModule
+
     module = StudentModule(
         student, history=history, batch_size=batch_size, optimizer=optimizer, clipnorm=clipnorm
     )
-    paths = export_module(module, out_dir, quantized=quantized, metadata=metadata)
+    paths = export_module(module, out_dir, quantized=quantized, metadata=metadata,
+                          progress=progress)
     files = {}
     for kind, path in paths.items():
         required = SIGNATURES if kind == "fp32" else ("infer",)
@@ -212,14 +238,16 @@ def export_student(
 
 def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm=None,
                 quantized=True, qat_epochs=0, qat_max_windows=5000, qat_seed=0,
-                qat_report=None, static_threshold=None) -> dict:
+                qat_report=None, static_threshold=None, quiet=False) -> dict:
     """Converts ``RUN_DIR/student.keras`` (through ``pitune_tf.population.load_run``) and
     writes the phone bundle beside it (``labels.txt``, ``vocab.json``, ``preprocessing.json``
     of :mod:`tflite.phone_bundle`, also embedded in every ``.tflite`` as named metadata;
     ``static_threshold`` is Eq. 8's epsilon written there, None for the individual stage's
     default); with ``qat_epochs`` > 0 also writes ``student_qat_int8.tflite``
     (:func:`export_qat`), whose report goes into ``qat_report`` (a dict, when given) and
-    ``student_tflite.json``."""
+    ``student_tflite.json``. Each file written is announced (``[convert] student_int8.tflite
+    (2/3) ...``, or a bar on a terminal unless ``quiet``), as is each QAT epoch."""
+    from pitune_tf.common.epoch_log import StepProgress
     from pitune_tf.population import load_run
 
     if out_dir is not None and Path(out_dir).exists() and not Path(out_dir).is_dir():
@@ -228,6 +256,8 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
     out_dir = out_dir or run_dir
     history = _history(run)
     bundle = bundle_contents(run, history, batch_size, static_threshold)
+    qat = bool(qat_epochs and qat_epochs > 0)
+    progress = StepProgress("convert", 1 + 2 * bool(quantized) + qat, quiet=quiet)
     paths = export_student(
         run.student,
         out_dir,
@@ -238,12 +268,13 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
         quantized=quantized,
         meta={"run": str(Path(run_dir).resolve())},
         metadata=bundle,
+        progress=progress,
     )
-    if qat_epochs and qat_epochs > 0:
+    if qat:
         compare = {kind: paths[kind] for kind in ("int8",) if kind in paths}
         report = export_qat(run_dir, out_dir, history, int(qat_epochs),
                             max_windows=qat_max_windows, seed=qat_seed, compare=compare,
-                            metadata=bundle)
+                            metadata=bundle, quiet=quiet, progress=progress)
         paths["qat_int8"] = report["path"]
         meta_path = Path(out_dir) / META_FILE
         meta = json.loads(meta_path.read_text())
@@ -313,6 +344,7 @@ def run(argv=None):
         qat_max_windows=args.qat_max_windows,
         qat_report=qat,
         static_threshold=args.static_threshold,
+        quiet=args.quiet,
     )
     for kind, path in paths.items():
         print(f"{kind}: {path} ({path.stat().st_size / 1024:.1f} KiB)")

@@ -15,6 +15,8 @@ Activations are not fake-quantized: dynamic-range models keep float activations.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
@@ -115,9 +117,13 @@ def population_windows(run, population=None):
     return split_windows(windows, fractions=tuple(config.split))
 
 
-def finetune(model, windows, epochs=1, batch_size=128, learning_rate=2e-4, seed=0) -> list:
+def finetune(model, windows, epochs=1, batch_size=128, learning_rate=2e-4, seed=0,
+             quiet=False) -> list:
     """Adam on ``sparse_cross_entropy`` over ``windows`` for ``epochs`` seeded shuffles;
-    returns the mean loss of each epoch."""
+    returns the mean loss of each epoch, each also shown as ``[qat] epoch e/E: loss ... (s)``
+    (a bar on a terminal unless ``quiet``: :class:`pitune_tf.common.epoch_log.StepProgress`)."""
+    from pitune_tf.common.epoch_log import StepProgress
+
     optimizer = keras.optimizers.Adam(learning_rate)
     features = {k: tf.constant(v) for k, v in windows.features().items()}
     labels = tf.constant(windows.label)
@@ -133,7 +139,9 @@ def finetune(model, windows, epochs=1, batch_size=128, learning_rate=2e-4, seed=
 
     rng = np.random.default_rng(seed)
     losses = []
-    for _ in range(int(epochs)):
+    progress = StepProgress("qat", int(epochs), quiet=quiet)
+    for epoch in range(int(epochs)):
+        started = time.perf_counter()
         order = rng.permutation(len(windows))
         total, count = 0.0, 0
         for start in range(0, len(order), batch_size):
@@ -142,11 +150,14 @@ def finetune(model, windows, epochs=1, batch_size=128, learning_rate=2e-4, seed=
             total += float(step(x, tf.gather(labels, index))) * len(index)
             count += len(index)
         losses.append(total / max(count, 1))
+        progress.end(f"epoch {epoch + 1}/{int(epochs)}: loss {losses[-1]:.4f} "
+                     f"({time.perf_counter() - started:.1f} s)")
     return losses
 
 
 def quantization_aware_finetune(run_dir, epochs=1, max_windows=5000, seed=0, population=None,
-                                learning_rate=None, batch_size=None, return_info=False):
+                                learning_rate=None, batch_size=None, return_info=False,
+                                quiet=False):
     """QAT fine-tuning of a copy of ``RUN/student.keras``; returns a plain (unwrapped) student
     holding the fine-tuned float weights (``(student, info)`` with ``return_info``).
 
@@ -158,6 +169,7 @@ def quantization_aware_finetune(run_dir, epochs=1, max_windows=5000, seed=0, pop
         population: optional canonical event table overriding the run's data.
         learning_rate: float or None (0.1 x the run's ``student_learning_rate``).
         batch_size: int or None (the run's ``batch_size``).
+        quiet: bool. Epoch lines rather than a bar (:func:`finetune`).
     """
     from pitune_tf.population import load_run
 
@@ -178,6 +190,7 @@ def quantization_aware_finetune(run_dir, epochs=1, max_windows=5000, seed=0, pop
         batch_size=int(batch_size or config.batch_size),
         learning_rate=float(learning_rate or 0.1 * config.student_learning_rate),
         seed=seed,
+        quiet=quiet,
     )
     plain = keras.models.load_model(run.run_dir / "student.keras", compile=False)
     plain.set_weights([v.numpy() for v in float_variables])

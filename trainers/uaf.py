@@ -24,6 +24,8 @@ The run directory (``--out``, default ``runs/uaf``) holds ``config.json``, ``dat
 from them). Running
 the same command again resumes: finished stages are skipped, an interrupted fit restarts
 from its last epoch with the same batches (Keras BackupAndRestore, seeded epoch orders).
+A run directory holding another configuration is refused; ``--overwrite`` replaces it (or
+starts a finished run over), removing the old run only once the new one has finished.
 The work is done by ``nextitnet.uaf_runner.run_uaf``; this module parses the command line.
 """
 
@@ -36,7 +38,13 @@ import sys
 from nextitnet.modes import RUN_MODES  # no TensorFlow: --help stays instant
 from nextitnet.uaf_config import PRESETS, UAFConfig
 from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
-from pitune_tf.common.cli import CONFIG_HELP, HelpFormatter, add_output_options, run_main
+from pitune_tf.common.cli import (
+    CONFIG_HELP,
+    OVERWRITE_HELP,
+    HelpFormatter,
+    add_output_options,
+    run_main,
+)
 
 
 def parse_modes(text) -> list[str]:
@@ -64,6 +72,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--out", default="runs/uaf", help="run directory")
+    parser.add_argument("--overwrite", action="store_true",
+                        help=OVERWRITE_HELP + " or a run of another config")
     add_output_options(parser, quiet_help="one line per epoch instead of progress bars")
     parser.add_argument("--dump-topk", type=int, default=0, metavar="K",
                         help="write modes/<mode>/topk.csv: each test user's top-K target items")
@@ -82,7 +92,8 @@ def run(argv=None):
     from nextitnet.uaf_runner import run_uaf
 
     run_uaf(config, data, args.out, args.mode, task=args.task, pretrained=args.pretrained,
-            data_source=data_source, verbose=2 if args.quiet else "auto", dump_topk=args.dump_topk)
+            data_source=data_source, verbose=2 if args.quiet else "auto", dump_topk=args.dump_topk,
+            overwrite=args.overwrite)
     with open(f"{args.out}/table.md", encoding="utf-8") as table:
         print(table.read())
     print(f"run directory: {args.out}")

@@ -6,6 +6,7 @@
   output every command shares (``--quiet``, ``--verbose``, help with defaults).
 - ``lazy``: lazy package exports (``--help`` without TensorFlow).
 - ``epoch_log``: epoch output labelled with the model trained (``[teacher] epoch 3/30``).
+- ``run_replacement``: ``--overwrite`` (the old run moved aside, back if the new one fails).
 - ``atomic``: outputs written under a temporary name and renamed when complete.
 - ``config``: one config resolver (preset < file < command line; unknown key is an error).
 - ``loss_model``: the training-step base (``compute_losses`` -> every loss by name).

@@ -7,6 +7,13 @@ when standard output is not a terminal: a log file, CI) one line per epoch::
 
 The label names the model: ``teacher`` / ``student`` (PITuning's population stage),
 ``pretrain`` or the UAF mode (``soft``, ``finetune-all``, ...).
+
+Long steps that are not Keras fits (:class:`StepProgress`: the TFLite files of
+``tflite.convert``, QAT epochs) follow the same rule: a tqdm bar on a terminal, else one
+line per step::
+
+    [convert] student_int8.tflite (2/3) ...
+    [qat] epoch 1/2: loss 0.4321 (3.2 s)
 """
 
 from __future__ import annotations
@@ -14,6 +21,8 @@ from __future__ import annotations
 import os
 import sys
 import time
+
+from tqdm import tqdm
 
 from pitune_tf.common.keras import keras
 
@@ -57,3 +66,41 @@ def fit_output(label, epochs, quiet=False):
         print(f"[{label}] training, at most {epochs} epochs", flush=True)
         return 1, []
     return 0, [EpochLog(label, epochs)]
+
+
+class StepProgress:
+    """Progress of ``total`` long steps under a ``[label]``: a tqdm bar when
+    :func:`progress_bars` (a terminal, not ``quiet``), else one line per step.
+
+    Args:
+        label: str. What runs (``convert``, ``qat``).
+        total: int. The number of steps.
+        quiet: bool. The command's ``--quiet``: lines, no bar.
+    """
+
+    def __init__(self, label, total, quiet=False):
+        self.label = label
+        self.total = int(total)
+        self.index = 0
+        self.bar = (tqdm(total=self.total, desc=f"[{label}]", file=sys.stdout, leave=True)
+                    if progress_bars(quiet) else None)
+
+    def begin(self, name):
+        """A step starts: ``[label] name (i/total) ...`` (on a bar: its postfix)."""
+        self.index += 1
+        if self.bar is not None:
+            self.bar.set_postfix_str(name)
+        else:
+            print(f"[{self.label}] {name} ({self.index}/{self.total}) ...", flush=True)
+
+    def end(self, text=None):
+        """A step ended; ``text`` (e.g. ``epoch 1/2: loss 0.43 (3.2 s)``) is printed as
+        ``[label] text`` (on a bar: its postfix)."""
+        if self.bar is not None:
+            self.bar.update(1)
+            if text:
+                self.bar.set_postfix_str(text)
+            if self.bar.n >= self.total:
+                self.bar.close()
+        elif text:
+            print(f"[{self.label}] {text}", flush=True)

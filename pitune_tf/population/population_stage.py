@@ -13,15 +13,12 @@ import numpy as np
 from pitune_tf.common.distribution import barrier, is_chief, make_strategy, worker_index
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.run_lock import run_lock
+from pitune_tf.common.run_replacement import finish_replacement
 from pitune_tf.population.data_preparation import load_data, prepare_windows
 from pitune_tf.population.distillation import distill_student
 from pitune_tf.population.evaluation import evaluate, model_scores, predict_logits
 from pitune_tf.population.population_config import PopulationConfig
-from pitune_tf.population.run_directory import (
-    finish_replacement,
-    prepare_out_dir,
-    write_outputs,
-)
+from pitune_tf.population.run_directory import prepare_out_dir, write_outputs
 from pitune_tf.population.teacher_training import train_teacher
 from pitune_tf.population.training_loop import CHECKPOINTS, TRAINING_RECORD
 

@@ -17,7 +17,6 @@ Layout::
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from functools import cached_property
@@ -28,6 +27,7 @@ import numpy as np
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.json_files import read_json
+from pitune_tf.common.run_replacement import prepare_run_dir
 
 REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
 
@@ -110,54 +110,10 @@ def load_run(run_dir) -> Run:
 
 def prepare_out_dir(config, out_dir, overwrite):
     """Creates ``out_dir`` and writes ``config.json``; a finished run is only replaced with
-    ``overwrite``, an unfinished one is resumed only with the same config.
-
-    A run that ``overwrite`` replaces is not deleted here: it is moved aside and its path
-    returned (None when nothing was replaced); :func:`finish_replacement` deletes it once the
-    new run is complete or puts it back if the new run fails.
-    """
-    config_path = out_dir / "config.json"
-    replaced = None
-    if out_dir.exists() and (out_dir / "metrics.json").exists():
-        if not overwrite:
-            raise UserInputError(
-                f"{out_dir} already holds a finished run; pass --overwrite or another --out"
-            )
-        replaced = _move_aside(out_dir)
-    elif config_path.exists():
-        saved = json.loads(config_path.read_text())
-        if saved != json.loads(json.dumps(config.to_dict())):
-            if not overwrite:
-                raise UserInputError(
-                    f"{out_dir} holds an unfinished run with a different config; pass "
-                    "--overwrite to start over or use another --out"
-                )
-            replaced = _move_aside(out_dir)
-    aside = out_dir.with_name(f".{out_dir.name}.replaced")
-    if replaced is None and aside.exists():  # an earlier replacement was interrupted (kill -9)
-        replaced = aside
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_json(config_path, config.to_dict())
-    return replaced
-
-
-def _move_aside(out_dir) -> Path:
-    aside = out_dir.with_name(f".{out_dir.name}.replaced")
-    shutil.rmtree(aside, ignore_errors=True)
-    os.replace(out_dir, aside)
-    return aside
-
-
-def finish_replacement(out_dir, replaced, succeeded) -> None:
-    """After a run that replaced ``replaced``: delete it (``succeeded``), or remove the new,
-    unfinished run and put the old one back."""
-    if replaced is None:
-        return
-    if succeeded:
-        shutil.rmtree(replaced, ignore_errors=True)
-    else:
-        shutil.rmtree(out_dir, ignore_errors=True)
-        os.replace(replaced, out_dir)
+    ``overwrite``, an unfinished one is resumed only with the same config
+    (:func:`pitune_tf.common.run_replacement.prepare_run_dir`: a replaced run is moved aside,
+    its path returned for :func:`~pitune_tf.common.run_replacement.finish_replacement`)."""
+    return prepare_run_dir(out_dir, config.to_dict(), overwrite)
 
 
 def model_summary(model) -> str:
