@@ -16,8 +16,8 @@ from pitune_tf.common.distribution import (
     worker_batch_size,
     worker_index,
 )
-from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.epoch_log import fit_output
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.population.best_epoch import BestEpoch
 from pitune_tf.population.epoch_checkpoint import EpochCheckpoint
@@ -100,6 +100,9 @@ def training_input(train, batch_size, seed, first_epoch, epochs, strategy=None):
         batches = epoch_dataset(train, batch_size, seed, first_epoch, epochs)
         return distribute(batches, strategy), math.ceil(len(train) / batch_size)
     steps = worker_steps(train, batch_size, workers)
+    worker = worker_index(strategy)[0]
+    print(f"worker {worker} of {workers}: its shard of {train.shard_len(worker, workers)} "
+          f"training windows, {steps} steps an epoch", flush=True)
 
     def worker_batches(worker, count):
         return train.epoch_dataset(worker_batch_size(batch_size, worker, count), seed,
