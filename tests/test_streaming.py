@@ -164,6 +164,27 @@ def test_two_workers_batches_partition_an_epoch(log, shards):
     assert one_steps == math.ceil(len(train) / 65)
 
 
+def test_predicted_counts_piece_by_piece_equal_the_whole_logits(log):
+    """P_out's counts, logits a few rows at a time, in memory and streamed, equal the argmax
+    counts of the logits of every training window at once (the previous computation)."""
+    from pitune_tf.models import build_student
+    from pitune_tf.population import preset
+    from pitune_tf.population.evaluation import predict_logits, predicted_counts
+
+    events = EventStream(log, chunk_events=1000)
+    vocabs = Vocabularies.from_counts(events.counts)
+    train = stream_splits(events, WindowPlan(vocabs, HISTORY), max_train=700, seed=1)[0]
+    memory = train.materialize()
+    student = build_student(preset("tiny").replace(history=HISTORY, seed=3), vocabs.sizes)
+    whole = predict_logits(student, memory, 64)  # [n_train, N_I]
+    expected = np.bincount(whole.argmax(axis=1), minlength=vocabs.n_intents)
+    assert (expected > 0).sum() >= 2  # more than one intent predicted: a real check
+    for windows, rows in ((memory, 128), (memory, 10_000), (train, 128)):
+        counts = predicted_counts(student, windows, 64, vocabs.n_intents, rows=rows)
+        np.testing.assert_array_equal(counts, expected)
+    assert counts.sum() == len(train) == 700
+
+
 def test_event_stream_rejects_ungrouped_and_non_parquet_logs(log, tmp_path):
     mixed = pd.concat([log.iloc[:100], log.iloc[5000:5100], log.iloc[100:200]])
     write_events(mixed, tmp_path / "mixed.parquet")
