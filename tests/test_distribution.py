@@ -213,3 +213,29 @@ def test_population_stage_on_two_workers_agrees_with_one(tmp_path, monkeypatch):
     for model in ("teacher", "student"):
         for key, value in one[model]["test"].items():
             assert abs(resumed[model]["test"][key] - value) <= METRIC_ATOL, (model, key)
+
+
+@pytest.mark.slow
+def test_streamed_population_stage_on_two_workers(tmp_path):
+    """--streaming on 2 workers: each reads its own shard of the training windows (3 Parquet
+    files: by file), both run the fewest steps of the two shards, the run finishes."""
+    from pitune_tf.data import write_events
+    from pitune_tf.data.synthetic import generate
+
+    data = generate("tiny", seed=0, with_oracle=False)
+    users = sorted(data.population.user_id.unique())
+    for i, part in enumerate(np.array_split(np.array(users), 3)):
+        write_events(data.population[data.population.user_id.isin(set(part))],
+                     tmp_path / "population" / f"part-{i:05d}.parquet")
+    write_events(data.individual, tmp_path / "individual.parquet")
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    args = ["--preset", "tiny", "--data", str(tmp_path / "population"),
+            str(tmp_path / "individual.parquet"), "--streaming", "--stream-chunk-events", "1000",
+            "--teacher-epochs", "1", "--student-epochs", "1", "--batch-size", "64"]
+    log, metrics = _run(args, tmp_path / "two", tmp, workers=2)
+    shards = [line for line in log.splitlines() if "its shard of" in line]
+    assert any(line.startswith("[w0] worker 0 of 2") for line in shards), log[-3000:]
+    assert any(line.startswith("[w1] worker 1 of 2") for line in shards), log[-3000:]
+    assert metrics["training"]["teacher"]["epochs"] == 1
+    assert np.isfinite(metrics["teacher"]["test"]["prec_w"])

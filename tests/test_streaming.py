@@ -132,6 +132,59 @@ def test_worker_shards_partition_the_chunks(log, shards):
     assert sum(len(y) for _, y in train.epoch_dataset(50, 0, shard_index=1, shard_count=2)) == n
 
 
+def test_two_workers_batches_partition_an_epoch(log, shards):
+    """Each of 2 workers reads its own shard in batches of its share of the global batch
+    (65 = 32 + 33 rows); untruncated, their epochs partition the training windows; with
+    ``worker_steps`` both run the same steps, the larger shard's tail dropped."""
+    from pitune_tf.common.distribution import worker_batch_size
+    from pitune_tf.population.training_loop import training_input, worker_steps
+
+    events = EventStream(shards, chunk_events=1000)
+    train = stream_splits(events, WindowPlan(Vocabularies.from_counts(events.counts),
+                                             HISTORY))[0]
+    sizes = [worker_batch_size(65, w, 2) for w in range(2)]
+    assert sizes == [32, 33]
+    full = [list(train.epoch_dataset(sizes[w], 4, shard_index=w, shard_count=2))
+            for w in range(2)]
+    np.testing.assert_array_equal(_rows(full[0] + full[1]), _windows_rows(train.materialize()))
+    lens = [train.shard_len(w, 2) for w in range(2)]
+    assert [sum(len(y) for _, y in f) for f in full] == lens and lens[0] != lens[1]
+    steps = worker_steps(train, 65, 2)
+    assert steps == min(math.ceil(lens[w] / sizes[w]) for w in range(2))
+    for w in range(2):
+        cut = list(train.epoch_dataset(sizes[w], 4, shard_index=w, shard_count=2,
+                                       steps_per_epoch=steps))
+        assert len(cut) == steps  # the first `steps` batches of the worker's epoch
+        assert [y.numpy().tolist() for _, y in cut] == [y.numpy().tolist()
+                                                        for _, y in full[w][:steps]]
+    with pytest.raises(UserInputError, match="shard of the streamed training windows is empty"):
+        worker_steps(train, 65, len(train.shard_chunks()) + 1)
+    # one worker: the global batches of the in-memory path's step count
+    _, one_steps = training_input(train, 65, 4, 0, 1)
+    assert one_steps == math.ceil(len(train) / 65)
+
+
+def test_predicted_counts_piece_by_piece_equal_the_whole_logits(log):
+    """P_out's counts, logits a few rows at a time, in memory and streamed, equal the argmax
+    counts of the logits of every training window at once (the previous computation)."""
+    from pitune_tf.models import build_student
+    from pitune_tf.population import preset
+    from pitune_tf.population.evaluation import predict_logits, predicted_counts
+
+    events = EventStream(log, chunk_events=1000)
+    vocabs = Vocabularies.from_counts(events.counts)
+    train = stream_splits(events, WindowPlan(vocabs, HISTORY), max_train=700, seed=1)[0]
+    memory = train.materialize()
+    student = build_student(preset("tiny").replace(history=HISTORY, seed=3), vocabs.sizes)
+    whole = predict_logits(student, memory, 64)  # [n_train, N_I]
+    expected = np.bincount(whole.argmax(axis=1), minlength=vocabs.n_intents)
+    assert (expected > 0).sum() >= 2  # more than one intent predicted: a real check
+    for windows, rows in ((memory, 128), (memory, 10_000), (train, 128)):
+        counts = predicted_counts(student, windows, 64, vocabs.n_intents, rows=rows)
+        np.testing.assert_array_equal(counts, expected)
+    assert counts.sum() == len(train) == 700
+
+
 def test_event_stream_rejects_ungrouped_and_non_parquet_logs(log, tmp_path):
     mixed = pd.concat([log.iloc[:100], log.iloc[5000:5100], log.iloc[100:200]])
     write_events(mixed, tmp_path / "mixed.parquet")

@@ -114,18 +114,56 @@ def distribute(dataset, strategy=None):
     replicas = strategy.num_replicas_in_sync
     if replicas == 1:
         return dataset
-    options = tf.data.Options()
-    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
 
     def per_worker(context):
         local = replicas // context.num_input_pipelines
         first = context.input_pipeline_id * local
-
-        def slices(*element):
-            element = element[0] if len(element) == 1 else element
-            return tf.data.Dataset.range(first, first + local).map(
-                lambda k: replica_slice(element, k, replicas))
-
-        return dataset.flat_map(slices).with_options(options)
+        return _replica_slices(dataset, first, local, replicas)
 
     return strategy.distribute_datasets_from_function(per_worker)
+
+
+def worker_batch_size(batch_size, worker, workers) -> int:
+    """Worker ``worker``'s rows of a global batch of ``batch_size`` rows split over
+    ``workers`` workers: ``[w n / W, (w + 1) n / W)``, as :func:`replica_slice` (they sum to
+    ``batch_size``)."""
+    return (worker + 1) * batch_size // workers - worker * batch_size // workers
+
+
+def distribute_worker_batches(make_dataset, strategy=None):
+    """Per-worker datasets as the strategy's per-replica batches: each worker reads its own.
+
+    ``make_dataset(worker, workers)`` returns worker ``worker``'s batches (its share of
+    each global batch: :func:`worker_batch_size` rows; every worker must give the same
+    number of batches); each batch is split across the worker's local replicas as
+    :func:`replica_slice` splits a global batch. Unlike :func:`distribute`, no worker reads
+    the others' rows. On one replica: ``make_dataset(0, 1)``."""
+    from pitune_tf.common.keras import tf
+
+    strategy = strategy or tf.distribute.get_strategy()
+    replicas = strategy.num_replicas_in_sync
+    if replicas == 1:
+        return make_dataset(0, 1)
+
+    def per_worker(context):
+        local = replicas // context.num_input_pipelines
+        dataset = make_dataset(context.input_pipeline_id, context.num_input_pipelines)
+        return _replica_slices(dataset, 0, local, local)
+
+    return strategy.distribute_datasets_from_function(per_worker)
+
+
+def _replica_slices(dataset, first, local, replicas):
+    """Each batch of ``dataset`` as ``local`` elements: its replica slices ``first .. first +
+    local - 1`` of ``replicas``, without tf.distribute's auto-sharding."""
+    from pitune_tf.common.keras import tf
+
+    options = tf.data.Options()
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
+
+    def slices(*element):
+        element = element[0] if len(element) == 1 else element
+        return tf.data.Dataset.range(first, first + local).map(
+            lambda k: replica_slice(element, k, replicas))
+
+    return dataset.flat_map(slices).with_options(options)

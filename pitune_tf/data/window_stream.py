@@ -181,7 +181,7 @@ class WindowStream:
         return ds.rebatch(batch_size)
 
     def epoch_dataset(self, batch_size, seed, first_epoch=0, epochs=1, shard_index=0,
-                      shard_count=1):
+                      shard_count=1, steps_per_epoch=None):
         """Training batches of epochs ``first_epoch .. epochs - 1`` back to back.
 
         Epoch e reads the shard's chunk groups in :meth:`epoch_groups` order and permutes
@@ -192,7 +192,10 @@ class WindowStream:
 
         The pipeline shards itself (``shard_index`` of ``shard_count``, e.g. a
         ``tf.distribute.InputContext``'s ``input_pipeline_id`` of
-        ``num_input_pipelines``); tf.distribute's auto-sharding is turned off.
+        ``num_input_pipelines``); tf.distribute's auto-sharding is turned off. With
+        ``steps_per_epoch``, each epoch keeps its first that many batches (workers whose
+        shards differ in size then run the same steps: the rows after them in the epoch's
+        order are not seen that epoch).
         """
         from pitune_tf.common.keras import tf
 
@@ -202,6 +205,8 @@ class WindowStream:
         for epoch in range(first_epoch, epochs):
             groups = self.epoch_groups(seed, epoch, shard_index, shard_count)
             part = self._dataset(groups, batch_size, shuffle_seed=(seed, epoch))
+            if steps_per_epoch is not None:
+                part = part.take(steps_per_epoch)
             ds = part if ds is None else ds.concatenate(part)
         if ds is None:
             raise UserInputError(f"no epochs to run ({first_epoch} .. {epochs - 1})")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from pitune_tf.common.numeric import softmax
-from pitune_tf.population.training_loop import eval_dataset
+from pitune_tf.population.training_loop import eval_dataset, is_streamed
+
+PIECE_ROWS = 65_536  # windows whose logits are held at once when counting predictions
 
 
 def predict_logits(model, windows, batch_size):
@@ -13,6 +15,30 @@ def predict_logits(model, windows, batch_size):
     if len(windows) == 0:
         return np.zeros((0, model.n_intents), np.float32)
     return model.predict(eval_dataset(windows, batch_size).map(lambda f, y: f), verbose=0)
+
+
+def window_pieces(windows, rows=PIECE_ROWS):
+    """``windows`` (in memory, or a ``WindowStream``: chunk by chunk) as in-memory
+    :class:`Windows` of at most ``rows`` rows, in order."""
+    chunks = ((windows.chunk_windows(int(k)) for k in windows.shard_chunks())
+              if is_streamed(windows) else [windows])
+    for chunk in chunks:
+        for start in range(0, len(chunk), rows):
+            yield chunk.take(slice(start, start + rows))
+
+
+def predicted_counts(model, windows, batch_size, n_intents, rows=PIECE_ROWS):
+    """How often ``model``'s most likely intent (argmax of its logits) is each intent id over
+    ``windows``: int64 ``[N_I]`` (the population's predicted intent shares P_out of PITuning
+    Eq. 8-10, once divided by ``len(windows)``).
+
+    Logits are computed ``rows`` windows at a time (:func:`window_pieces`), never ``[n,
+    N_I]`` at once: the same counts for windows in memory and streamed ones."""
+    counts = np.zeros(n_intents, np.int64)
+    for piece in window_pieces(windows, rows):
+        logits = predict_logits(model, piece, batch_size)  # [<= rows, N_I]
+        counts += np.bincount(logits.argmax(axis=1), minlength=n_intents)
+    return counts
 
 
 def baseline_scores(windows, p_pop, event_intent):

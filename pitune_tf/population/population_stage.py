@@ -16,7 +16,7 @@ from pitune_tf.common.run_lock import run_lock
 from pitune_tf.common.run_replacement import finish_replacement
 from pitune_tf.population.data_preparation import load_data, prepare_windows
 from pitune_tf.population.distillation import distill_student
-from pitune_tf.population.evaluation import evaluate, model_scores, predict_logits
+from pitune_tf.population.evaluation import evaluate, model_scores, predicted_counts
 from pitune_tf.population.population_config import PopulationConfig
 from pitune_tf.population.run_directory import prepare_out_dir, write_outputs
 from pitune_tf.population.teacher_training import train_teacher
@@ -112,8 +112,8 @@ def _train_and_write(config, out_dir, started, population, individual, oracle) -
     student = distill_student(config, vocabs, teacher, train, val, out_dir, event_intent, repeat_init)
 
     p_pop = np.bincount(train.label, minlength=vocabs.n_intents) / len(train)
-    teacher_train = predict_logits(teacher, train, 4 * config.batch_size)
-    p_out = np.bincount(teacher_train.argmax(axis=1), minlength=vocabs.n_intents) / len(train)
+    # the teacher's predicted intents over the training windows, a piece at a time
+    p_out = predicted_counts(teacher, train, 4 * config.batch_size, vocabs.n_intents) / len(train)
     scores = model_scores(config, teacher, student, splits)
     metrics = evaluate(config, teacher, student, splits, p_pop, event_intent, scores=scores)
     metrics["windows"] = {"train": len(train), "val": len(val), "test": len(test)}

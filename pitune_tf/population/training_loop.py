@@ -10,8 +10,14 @@ import numpy as np
 
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.batching import index_batches, stateless_permutation
-from pitune_tf.common.distribution import distribute
+from pitune_tf.common.distribution import (
+    distribute,
+    distribute_worker_batches,
+    worker_batch_size,
+    worker_index,
+)
 from pitune_tf.common.epoch_log import fit_output
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.population.best_epoch import BestEpoch
 from pitune_tf.population.epoch_checkpoint import EpochCheckpoint
@@ -51,6 +57,59 @@ def epoch_dataset(windows, batch_size, seed, first_epoch, epochs):
 
     ds = tf.data.Dataset.from_tensor_slices(index)
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
+
+
+def is_streamed(windows) -> bool:
+    """Whether ``windows`` is a streamed training set (a ``WindowStream``: built chunk by
+    chunk, readable by shard) rather than windows in memory."""
+    return hasattr(windows, "shard_len")
+
+
+def worker_steps(stream, batch_size, workers) -> int:
+    """Steps per epoch when each of ``workers`` workers reads its own shard of ``stream``
+    (``WindowStream.shard_chunks``) in batches of its share of the global batch
+    (``worker_batch_size``): the fewest over the workers, so every worker runs the same
+    steps. Computed on every worker from the chunk counts alone (no communication).
+
+    What is dropped: a worker whose shard has more than ``steps * its batch`` rows does not
+    see, in each epoch, the rows after its first ``steps`` batches in that epoch's seeded
+    order (other rows each epoch); global batches then hold ``batch_size`` rows but the
+    last, which may be short on the workers whose shard ends there."""
+    steps = min(math.ceil(stream.shard_len(w, workers) / worker_batch_size(batch_size, w, workers))
+                for w in range(workers))
+    if steps == 0:
+        raise UserInputError(
+            f"a worker's shard of the streamed training windows is empty ({workers} workers): "
+            "use fewer workers or smaller chunks (--stream-chunk-events)")
+    return steps
+
+
+def training_input(train, batch_size, seed, first_epoch, epochs, strategy=None):
+    """``(dataset, steps per epoch)``: the training batches of epochs ``first_epoch ..
+    epochs - 1`` as the strategy's per-replica batches.
+
+    Windows in memory: every worker builds the same global batches (:func:`epoch_dataset`)
+    and keeps its replicas' slices (``distribute``). A streamed training set on several
+    workers: worker ``w`` of ``W`` reads only its own shard (chunks ``w mod W``, by file
+    when there are enough files), in batches of its share of the global batch
+    (``worker_batch_size``: the global batch is ``batch_size`` rows, as on one worker), for
+    :func:`worker_steps` steps an epoch."""
+    strategy = strategy or tf.distribute.get_strategy()
+    workers = worker_index(strategy)[1]
+    if not is_streamed(train) or workers == 1:
+        batches = epoch_dataset(train, batch_size, seed, first_epoch, epochs)
+        return distribute(batches, strategy), math.ceil(len(train) / batch_size)
+    steps = worker_steps(train, batch_size, workers)
+    worker = worker_index(strategy)[0]
+    print(f"worker {worker} of {workers}: its shard of {train.shard_len(worker, workers)} "
+          f"training windows, {steps} steps an epoch", flush=True)
+
+    def worker_batches(worker, count):
+        return train.epoch_dataset(worker_batch_size(batch_size, worker, count), seed,
+                                   first_epoch, epochs, shard_index=worker, shard_count=count,
+                                   steps_per_epoch=steps)
+
+    return distribute_worker_batches(worker_batches, strategy), steps
 
 
 def eval_dataset(windows, batch_size):
@@ -103,12 +162,12 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
         print(f"[{phase}] resuming after epoch {first_epoch}/{epochs}", flush=True)
     if first_epoch < epochs and not (best is not None and best.stopped):
         verbose, epoch_log = fit_output(phase, epochs)
-        steps = math.ceil(len(train) / config.batch_size)
         val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
-        # global batches, split across the replicas under a strategy
-        train_batches = epoch_dataset(train, config.batch_size, config.seed, first_epoch, epochs)
+        # global batches of config.batch_size, split across the replicas under a strategy
+        train_batches, steps = training_input(train, config.batch_size, config.seed,
+                                              first_epoch, epochs)
         history = trainer.fit(
-            distribute(train_batches),
+            train_batches,
             validation_data=(distribute(eval_dataset(val, 4 * config.batch_size))
                              if len(val) else None),
             validation_steps=math.ceil(len(val) / (4 * config.batch_size)) or None,
