@@ -48,4 +48,6 @@ def make_tiny_run(directory, n_users=4, seed=0, with_teacher=True) -> Path:
     (directory / "data").mkdir(exist_ok=True)
     write_events(data.individual, directory / "data" / "individual.parquet")
     write_oracle(data.individual_oracle, oracle_path(directory / "data" / "individual.parquet"))
+    write_oracle(data.individual_oracle_context,
+                 oracle_path(directory / "data" / "individual.parquet", kind="context"))
     return directory

@@ -167,9 +167,11 @@ def test_cli_synth_then_summarize(tmp_path, capsys):
     assert sorted(p.name for p in data.iterdir()) == [
         "individual.parquet",
         "individual_oracle.parquet",
+        "individual_oracle_context.parquet",
         "mapping.json",
         "population.parquet",
         "population_oracle.parquet",
+        "population_oracle_context.parquet",
     ]
     population = read_events(data / "population.parquet")
     mapping = json.loads((data / "mapping.json").read_text())

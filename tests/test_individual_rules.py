@@ -274,9 +274,74 @@ def test_unlearning_keeps_the_number_of_steps_best_on_validation():
                            retain_mask=lambda: np.array([1.0, 0.0]))
     for best, kept in ((2, 2), (0, 0), (9, 5)):
         engine = PersonalizationEngine.__new__(PersonalizationEngine)
-        engine.config = IndividualConfig(unlearn_steps=5, batch_size=2)
+        engine.config = IndividualConfig(unlearn_steps=5, batch_size=2, unlearn_gate=True)
         engine.batch_size, engine.backend = 2, Backend(best)
         user = SimpleNamespace(user="u", train=Rows(4), val=Rows(3))
         info = engine.unlearn(user, sets)
         assert engine.backend.steps == kept and info["unlearn_kept_steps"] == kept
         assert info["unlearn_kept"] == (kept > 0) and info["unlearn_steps"] == 5
+
+
+def test_pituning_keeps_the_unlearned_start_only_if_it_fine_tunes_better_on_validation():
+    """``unlearn_select="after_finetune"``: fine-tuning runs from the unlearned and from the
+    shipped weights, and the one with the lower validation cross-entropy after fine-tuning is
+    kept; ``"none"`` keeps the unlearned start (Algorithm 1 as written)."""
+    from types import SimpleNamespace
+
+    from pitune_tf.individual.engine import PersonalizationEngine
+    from pitune_tf.individual.individual_config import IndividualConfig
+
+    class Rows:
+        def __init__(self, n):
+            self.label = np.ones(n, np.int64)
+
+        def __len__(self):
+            return len(self.label)
+
+        def features(self):
+            return {"event": np.zeros((len(self), 1), np.int32)}
+
+    class Backend:  # weights (u, e): unlearning steps, fine-tuning steps taken
+        n_intents = 2
+
+        def __init__(self, bonus):
+            self.state, self.bonus = (0, 0), bonus
+
+        def logits(self, windows):  # P(label) peaks after 2 fine-tuning epochs (1 step each)
+            u, e = self.state
+            score = -abs(e - 2) + (self.bonus if u else 0.0)
+            return np.tile([[0.0, score]], (len(windows), 1))
+
+        def unlearn(self, features, original, weight, retain, forget):
+            self.state = (self.state[0] + 1, self.state[1])
+            return {"loss": 0.0, "forget_ce": 0.0}
+
+        def train(self, features, labels, weight, objective="ce"):
+            self.state = (self.state[0], self.state[1] + 1)
+            return 0.0
+
+        def get_weights(self):
+            return self.state
+
+        def set_weights(self, weights):
+            self.state = weights
+
+        def reset(self):
+            self.state = (0, 0)
+
+    sets = SimpleNamespace(forget=[1], forget_mask=lambda: np.array([0.0, 1.0]),
+                           retain_mask=lambda: np.array([1.0, 0.0]))
+    user = SimpleNamespace(user="u", train=Rows(2), val=Rows(3), test=Rows(2))
+    for bonus, select, state, kept in ((0.5, "after_finetune", (3, 2), True),
+                                       (-0.5, "after_finetune", (0, 2), False),
+                                       (-0.5, "none", (3, 2), True)):
+        engine = PersonalizationEngine.__new__(PersonalizationEngine)
+        engine.config = IndividualConfig(unlearn_steps=3, batch_size=2, max_epochs=5, patience=1,
+                                         unlearn_gate=False, unlearn_select=select)
+        engine.batch_size, engine.backend = 2, Backend(bonus)
+        engine.backend.reset()
+        _, info = engine.method_pituning(user, sets)
+        assert engine.backend.state == state, (bonus, select)
+        assert info["unlearn_kept_after_finetune"] is kept and info["best_epoch"] == 2
+    with pytest.raises(UserInputError):
+        IndividualConfig(unlearn_select="sometimes")

@@ -86,14 +86,14 @@ def test_two_shards_merged_equal_one_run(sharded):
     assert [p["users"] for p in parts] == [2, 1] and parts[1]["shard"] == "1/2"
 
     a, b = pd.read_csv(one / "per_user.csv"), pd.read_csv(merged / "per_user.csv")
-    assert list(a.columns) == list(b.columns) and len(a) == 3 * 4  # none, prior, pituning, oracle
+    assert list(a.columns) == list(b.columns) and len(a) == 3 * 5  # none, prior, pituning, oracle, oracle_context
     pd.testing.assert_frame_equal(a.drop(columns="seconds"), b.drop(columns="seconds"), rtol=1e-6)
 
     s1, s2 = (json.loads((d / "summary.json").read_text()) for d in (one, merged))
     assert s2["users"] == 3 and s2["shards"] == 2 and "shard" not in s2
     for key in ("skipped", "skipped_users", "rare_intents", "forget_sets", "config", "oracle"):
         assert s1[key] == s2[key], key
-    assert set(s1["methods"]) == set(s2["methods"]) == {"none", "prior", "pituning", "oracle"}
+    assert set(s1["methods"]) == set(s2["methods"]) == {"none", "prior", "pituning", "oracle", "oracle_context"}
     for method in s1["methods"]:  # pooled over all users' windows, mean over users, gap_closed
         m1, m2 = _without_timings(s1["methods"][method]), _without_timings(s2["methods"][method])
         assert m1["windows"] == m2["windows"] and m1["users"] == m2["users"] == 3

@@ -211,7 +211,7 @@ def test_parallel_run_equals_serial_run(tiny_run, tmp_path):
             parallel_summary["methods"][method]["pooled"], rel=1e-6)
     predictions = pd.read_csv(tmp_path / "serial" / "predictions.csv")
     assert {"user_id", "timestamp", "true_intent", "pred_intent"} <= set(predictions.columns)
-    assert len(predictions) == 3 * serial_summary["methods"]["none"]["windows"]
+    assert len(predictions) == 4 * serial_summary["methods"]["none"]["windows"]  # none, pituning, both oracles
     results = (tmp_path / "serial" / "results.md").read_text()
     assert "| pituning |" in results and "![gains](gains.png)" in results
     from pitune_tf.common.plotting import is_png
@@ -253,25 +253,30 @@ def test_teacher_methods_run_for_several_users(tiny_run, tmp_path):
     """FP and PP tune the teacher per user from the same starting weights (the partial
     freeze reorders Keras' weight lists; the backend's fixed variable order must not care)."""
     per_user, summary = _cli(tiny_run, tmp_path / "fp", "--fp-users", "2", method="pp,fp")
-    assert sorted(per_user.method.unique()) == ["fp", "oracle", "pp"] and summary["users"] == 2
+    assert sorted(per_user.method.unique()) == ["fp", "oracle", "oracle_context", "pp"] and summary["users"] == 2
     assert set(summary["device_models"]) == {"pituning", "fp", "pp", "oracle"}  # oracle: no model
     assert (summary["device_models"]["pp"]["trainable_parameters"]
             < summary["device_models"]["fp"]["trainable_parameters"])
 
 
 def test_oracle_beside_the_log_is_reported(tiny_run, tmp_path, capsys):
-    """The run's data/individual_oracle.parquet is found; the oracle's row is measured on the
-    methods' test rows and beats the shipped student; a missing oracle row is an error."""
+    """The run's data/individual_oracle.parquet (the history oracle) and
+    individual_oracle_context.parquet are found; both rows are measured on the methods' test
+    rows, the context oracle beats the shipped student and the history oracle on accuracy."""
     per_user, summary = _cli(tiny_run, tmp_path / "out", method="none")
     assert summary["oracle"] == str(tiny_run / "data" / "individual_oracle.parquet")
     methods = summary["methods"]
     assert methods["oracle"]["windows"] == methods["none"]["windows"]
-    assert methods["oracle"]["pooled"]["prec_w"] >= methods["none"]["pooled"]["prec_w"]
+    assert methods["oracle_context"]["windows"] == methods["none"]["windows"]
+    context, history = methods["oracle_context"]["pooled"], methods["oracle"]["pooled"]
+    assert context["prec_w"] >= methods["none"]["pooled"]["prec_w"]
+    assert context["acc"] >= history["acc"]
     assert set(methods["none"]["gap_closed"]) == {"prec_w", "prec_m", "rec_m", "ndcg@3"}
-    assert set(per_user.method) == {"none", "oracle"}
+    assert set(per_user.method) == {"none", "oracle", "oracle_context"}
     assert "| oracle |" in (tmp_path / "out" / "results.md").read_text()
     _, without = _cli(tiny_run, tmp_path / "without", "--no-oracle", method="none")
     assert without["oracle"] is None and "oracle" not in without["methods"]
+    assert "oracle_context" not in without["methods"]
 
     from pitune_tf.common.cli import run_main
     from trainers.individual import main

@@ -146,7 +146,11 @@ def test_logs_do_not_depend_on_the_oracle(tiny):
 
 @pytest.mark.parametrize("name", ["population", "individual"])
 def test_oracle_is_each_events_next_intent_distribution(tiny, name):
-    log, oracle = getattr(tiny, name), getattr(tiny, f"{name}_oracle")
+    log, history = getattr(tiny, name), getattr(tiny, f"{name}_oracle")
+    oracle = getattr(tiny, f"{name}_oracle_context")
+    assert list(history.columns) == ["user_id", "timestamp", *tiny.intents]
+    history_probs = history[tiny.intents].to_numpy()
+    np.testing.assert_allclose(history_probs.sum(axis=1), 1.0, atol=1e-5)
     assert list(oracle.columns) == ["user_id", "timestamp", *tiny.intents]
     pd.testing.assert_frame_equal(oracle[["user_id", "timestamp"]], log[["user_id", "timestamp"]])
     probs = oracle[tiny.intents].to_numpy()
@@ -163,3 +167,6 @@ def test_oracle_is_each_events_next_intent_distribution(tiny, name):
     frequency = tiny.population["intent"].value_counts(normalize=True)[tiny.intents].to_numpy()
     rows = np.arange(len(intent))
     assert np.log(probs[rows, intent]).mean() > np.log(frequency[intent]).mean() + 0.5
+    # the history oracle knows less than the context oracle, more than the frequencies
+    history_ll = np.log(history_probs[rows, intent]).mean()
+    assert np.log(frequency[intent]).mean() < history_ll < np.log(probs[rows, intent]).mean()

@@ -5,7 +5,8 @@ Commands::
     # synthetic population + individual logs -> DIR/population.parquet,
     # DIR/individual.parquet, DIR/mapping.json, and each log's user oracle (the exact
     # next-intent distribution of every event) DIR/population_oracle.parquet,
-    # DIR/individual_oracle.parquet (format: pitune_tf.data.intent_oracle)
+    # DIR/individual_oracle.parquet (format: pitune_tf.data.intent_oracle; the predicted
+    # event's own context unknown), and *_oracle_context.parquet (that context known)
     python -m pitune_tf.data synth --preset demo --seed 0 --out data/synth
 
     # about 10M population events as Parquet shards of 500 users (streamed population
@@ -121,10 +122,13 @@ def _synth(args) -> None:
     for name in ("population", "individual"):
         write_events(getattr(data, name), out / f"{name}.parquet")
         write_oracle(getattr(data, f"{name}_oracle"), oracle_path(out / f"{name}.parquet"))
+        write_oracle(getattr(data, f"{name}_oracle_context"),
+                     oracle_path(out / f"{name}.parquet", kind="context"))
     write_json(out / "mapping.json", data.mapping)
     print(
         f"wrote {out}/population.parquet ({len(data.population)} events), "
-        f"{out}/individual.parquet ({len(data.individual)} events), their *_oracle.parquet, "
+        f"{out}/individual.parquet ({len(data.individual)} events), their *_oracle.parquet "
+        "and *_oracle_context.parquet, "
         f"{out}/mapping.json"
     )
 

@@ -37,16 +37,21 @@ from pitune_tf.data.io import PARQUET_SUFFIXES, parse_timestamps, read_table, wr
 KEY_COLUMNS = ("user_id", "timestamp")
 
 
-def oracle_path(log_path, suffix=".parquet") -> Path:
-    """Where the oracle of the log ``log_path`` lives: ``<stem>_oracle<suffix>`` beside it."""
+ORACLE_KINDS = ("", "context")  # "": the ceiling the tables measure against; "context": an
+#   upper bound that also knows the predicted event's own context (synthetic data)
+
+
+def oracle_path(log_path, suffix=".parquet", kind="") -> Path:
+    """Where the oracle of the log ``log_path`` lives: ``<stem>_oracle<suffix>`` beside it
+    (``<stem>_oracle_<kind><suffix>`` for another kind)."""
     log_path = Path(log_path)
-    return log_path.with_name(f"{log_path.stem}_oracle{suffix}")
+    return log_path.with_name(f"{log_path.stem}_oracle{'_' + kind if kind else ''}{suffix}")
 
 
-def find_oracle(log_path) -> Path | None:
-    """The oracle file beside ``log_path`` (Parquet first, then CSV), or None."""
+def find_oracle(log_path, kind="") -> Path | None:
+    """The oracle file of ``kind`` beside ``log_path`` (Parquet first, then CSV), or None."""
     for suffix in (".parquet", ".csv"):
-        path = oracle_path(log_path, suffix)
+        path = oracle_path(log_path, suffix, kind)
         if path.is_file():
             return path
     return None

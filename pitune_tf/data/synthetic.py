@@ -27,14 +27,22 @@ The generative story (symbols of `SyntheticConfig`):
   and the event is one of the intent's apps (user-specific app tastes; a repeated intent reuses the
   previous app with probability `same_event_prob`).
 
-The user oracle: for each event, the exact distribution of its intent given the user's own
+The user oracles: for each event, the exact distribution of its intent given the user's own
 parameters, its context and the previous intent (the mixture above, normalized):
 
-    P(i) = rho * [i = previous] + (1 - rho) * (h * habit(i) + (1 - h) * softmax_i(...))
+    P(i | c) = rho * [i = previous] + (1 - rho) * (h_c * habit(i) + (1 - h_c) * softmax_i(...))
 
-with rho = `repeat_prob` (no repeat term on a user's first event) and h the user's habit weight
-in the event's period. `generate` returns it beside each log (`population_oracle`,
-`individual_oracle`); its argmax gives `oracle_accuracy`, the ceiling a model can reach.
+with rho = `repeat_prob` (no repeat term on a user's first event) and h_c the user's habit
+weight in the period of context c. This *context oracle* (`*_oracle_context`) knows the
+predicted event's own time and place, which a model of PITuning Eq. 1 does not see (it reads
+the history only): an upper bound no model here reaches. The *history oracle* (`*_oracle`,
+the ceiling the individual stage measures against) does not know it:
+
+    P(i) = sum_c P(c | previous event's hour, weekend, place type) * P(i | c)
+
+with P(c | ...) the log's own shares of next-event contexts (consecutive events of a user,
+0.5 pseudo-counts per context). `generate` returns both beside each log; the context
+oracle's argmax gives `oracle_accuracy`.
 
 The generator is vectorized: numpy over all events, and one step per position in the users'
 sequences over all users at once for the Markov chain (about 10M events in well under a minute).
@@ -115,9 +123,14 @@ class SyntheticData:
         population_oracle: DataFrame or None. The user oracle of each event of `population`,
             same rows in the same order: user_id, timestamp and one float32 column per intent
             (in `intents` order), the probability that the event's intent is that one given
-            the user's parameters, the event's context and the previous intent (rows sum to
-            1). None when generated with ``with_oracle=False``.
+            the user's parameters, the previous intent and the previous event's context,
+            the event's own context unknown (the history oracle of the module docstring:
+            the best a model of PITuning Eq. 1 can do; rows sum to 1). None when generated
+            with ``with_oracle=False``.
         individual_oracle: DataFrame or None. Same, for `individual`.
+        population_oracle_context, individual_oracle_context: DataFrame or None. The same
+            with the event's own context known (the context oracle: an upper bound no model
+            of the history reaches).
     """
 
     population: pd.DataFrame
@@ -129,6 +142,8 @@ class SyntheticData:
     oracle_accuracy: dict[str, float] = field(default_factory=dict)
     population_oracle: pd.DataFrame | None = None
     individual_oracle: pd.DataFrame | None = None
+    population_oracle_context: pd.DataFrame | None = None
+    individual_oracle_context: pd.DataFrame | None = None
 
 
 def generate(
@@ -149,11 +164,11 @@ def generate(
     rng = np.random.default_rng(seed)
     world = _World(config, rng)
     n_pop = config.n_population_users
-    population, pop_longtail, pop_oracle, pop_probs = _generate_log(
+    population, pop_longtail, pop_oracle, pop_probs, pop_history = _generate_log(
         world, config, rng, n_users=n_pop, first_user=0, progress=progress, desc="population",
         with_oracle=with_oracle,
     )
-    individual, ind_longtail, ind_oracle, ind_probs = _generate_log(
+    individual, ind_longtail, ind_oracle, ind_probs, ind_history = _generate_log(
         world,
         config,
         rng,
@@ -172,8 +187,10 @@ def generate(
         intents=world.intent_names.tolist(),
         longtail={**pop_longtail, **ind_longtail},
         oracle_accuracy={"population": pop_oracle, "individual": ind_oracle},
-        population_oracle=_oracle_frame(population, pop_probs, world.intent_names),
-        individual_oracle=_oracle_frame(individual, ind_probs, world.intent_names),
+        population_oracle=_oracle_frame(population, pop_history, world.intent_names),
+        individual_oracle=_oracle_frame(individual, ind_history, world.intent_names),
+        population_oracle_context=_oracle_frame(population, pop_probs, world.intent_names),
+        individual_oracle_context=_oracle_frame(individual, ind_probs, world.intent_names),
     )
 
 
@@ -223,7 +240,7 @@ def generate_shards(
     for shard in range(n_shards):
         first = shard * users_per_shard
         n_users = min(users_per_shard, config.n_population_users - first)
-        frame, _, _, _ = _generate_log(
+        frame, _, _, _, _ = _generate_log(
             world, config, np.random.default_rng([seed, 1, shard]), n_users=n_users,
             first_user=first, progress=False, desc="population")
         path = out_dir / "population" / f"part-{shard:05d}.parquet"
@@ -233,13 +250,15 @@ def generate_shards(
         if progress:
             print(f"shard {shard + 1}/{n_shards}: {len(frame)} events", flush=True)
         del frame
-    individual, _, _, probs = _generate_log(
+    individual, _, _, probs, history = _generate_log(
         world, config, np.random.default_rng([seed, 2]), n_users=config.n_individual_users,
         first_user=config.n_population_users, progress=False, desc="individual",
         with_oracle=True)
     write_events(individual, out_dir / "individual.parquet")
-    write_oracle(_oracle_frame(individual, probs, world.intent_names),
+    write_oracle(_oracle_frame(individual, history, world.intent_names),
                  oracle_path(out_dir / "individual.parquet"))
+    write_oracle(_oracle_frame(individual, probs, world.intent_names),
+                 oracle_path(out_dir / "individual.parquet", kind="context"))
     mapping = dict(zip(world.event_names.tolist(), world.intent_names[world.event_intent].tolist()))
     write_json(out_dir / "mapping.json", mapping)
     return {"population_events": n_population, "individual_events": len(individual),
@@ -463,6 +482,12 @@ def _generate_log(world, config, rng, n_users, first_user, progress, desc, with_
     oracle = np.zeros(n_events, dtype=np.int64)
     previous = np.zeros(n_users, dtype=np.int64)
     probs = np.zeros((n_events, n_intents), dtype=np.float32) if with_oracle else None
+    if with_oracle:  # the history oracle: the predicted event's own context is not known
+        history_probs = np.zeros_like(probs)
+        transition = _context_transitions(
+            context, np.minimum(second // 3600, 23) * 6 + day_weekend[event_day] * 3 + place,
+            offsets, len(world.context_logits))  # [n_keys, n_contexts]
+        context_habit = habit[:, np.arange(len(world.context_logits)) // 6]  # [n_users, C]
     for k in tqdm(range(len(n_active)), desc=f"synthetic {desc}", disable=not progress):
         users = by_length[: n_active[k]]
         index = offsets[users] + k  # [m] events at step k
@@ -482,6 +507,10 @@ def _generate_log(world, config, rng, n_users, first_user, progress, desc, with_
         oracle[index] = weight.argmax(axis=1)
         if with_oracle:
             probs[index] = weight / weight.sum(axis=1, keepdims=True)
+            history_probs[index] = probs[index] if k == 0 else _history_mixture(
+                pref[users], context_weight, successor_weight[previous[users]],
+                context_habit[users], habit_intents[users], previous[users],
+                config.repeat_prob, transition[index - 1])
         previous[users] = sampled
     oracle_accuracy = float((oracle == intent).mean()) if n_events else 0.0
 
@@ -521,7 +550,36 @@ def _generate_log(world, config, rng, n_users, first_user, progress, desc, with_
             "location": _string_column(world.location_names, location),
         }
     )
-    return frame, longtail, oracle_accuracy, probs
+    return frame, longtail, oracle_accuracy, probs, history_probs if with_oracle else None
+
+
+def _context_transitions(context, key, offsets, n_contexts, smoothing=0.5):
+    """P(context of the next event | key of the previous event) [n_events, n_contexts]: the
+    log's own shares over consecutive events of a user, the key being the previous event's
+    (hour, weekend, place type), rows smoothed by ``smoothing`` pseudo-counts per context;
+    row ``j`` belongs to the key of event ``j``."""
+    n_keys = 24 * 2 * 3
+    follows = np.ones(len(context), dtype=bool)
+    follows[offsets[offsets < len(context)]] = False  # a user's first event follows nothing
+    counts = np.full((n_keys, n_contexts), smoothing)
+    after = np.flatnonzero(follows)
+    np.add.at(counts, (key[after - 1], context[after]), 1.0)
+    return (counts / counts.sum(axis=1, keepdims=True)).astype(np.float32)[key]
+
+
+def _history_mixture(pref, context_weight, successor, context_habit, habit_intents, previous,
+                     repeat_prob, next_context):
+    """The user oracle without the predicted event's own context (what a model of PITuning
+    Eq. 1 sees: the history only): the oracle's mixture under every context, averaged with
+    the next-context probabilities ``next_context`` [m, C]. Shapes: pref [m, N_I],
+    context_weight [C, N_I], successor [m, N_I], context_habit [m, C], habit_intents
+    [m, N_I], previous [m] ints; returns [m, N_I]."""
+    soft = pref[:, None, :] * context_weight[None, :, :] * successor[:, None, :]  # [m, C, N_I]
+    soft /= soft.sum(axis=2, keepdims=True)
+    h = context_habit[:, :, None]  # [m, C, 1]
+    mix = (1.0 - repeat_prob) * ((1.0 - h) * soft + h * habit_intents[:, None, :])
+    mix[np.arange(len(previous)), :, previous] += repeat_prob
+    return np.einsum("mc,mcn->mn", next_context, mix).astype(np.float32)
 
 
 def _oracle_frame(log, probs, intent_names):

@@ -317,8 +317,31 @@ class PersonalizationEngine:
         return self.tuned_scores(user, info)
 
     def method_pituning(self, user, sets):
+        """PITuning's individual stage (Algorithm 1, lines 9-13): adaptive unlearning of F
+        (Eq. 11), then fine-tuning. With ``unlearn_select="after_finetune"`` and validation
+        windows, fine-tuning also runs from the shipped weights when unlearning moved them,
+        and the run with the lower validation cross-entropy after fine-tuning is kept
+        (``unlearn_kept_after_finetune``): unlearning is meant to help the fine-tuned model,
+        so it is judged there, on validation windows only."""
+        seed = user_seed(self.config.seed, user.user)
         info = self.unlearn(user, sets)
-        info.update(self.fit(user.train, user.val, user_seed(self.config.seed, user.user)))
+        fitted = self.fit(user.train, user.val, seed)
+        info.update(fitted)
+        moved = info["unlearn_steps"] > 0 and info.get("unlearn_kept_steps", 1) > 0
+        if self.config.unlearn_select == "after_finetune" and moved and len(user.val):
+            unlearned_weights = self.backend.get_weights()
+            self.backend.reset()  # the shipped weights, fresh optimizers: as `finetune`
+            plain = self.fit(user.train, user.val, seed)
+            keep = fitted["val_ce_best"] < plain["val_ce_best"]
+            if keep:
+                self.backend.set_weights(unlearned_weights)
+            else:
+                info.update(plain)
+            info.update(unlearn_kept_after_finetune=bool(keep),
+                        val_ce_finetuned_unlearned=fitted["val_ce_best"],
+                        val_ce_finetuned_shipped=plain["val_ce_best"])
+        elif info["unlearn_steps"] > 0:
+            info["unlearn_kept_after_finetune"] = bool(moved)
         return self.tuned_scores(user, info)
 
     def method_focal(self, user, sets):

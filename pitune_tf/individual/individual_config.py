@@ -11,6 +11,9 @@ METHODS = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "p
            "lgbm", "fp", "pp")
 
 
+UNLEARN_SELECT = ("after_finetune", "none")
+
+
 @dataclasses.dataclass
 class IndividualConfig:
     """Per-user tuning options; defaults are the paper's where it gives them (Table 4)."""
@@ -32,9 +35,13 @@ class IndividualConfig:
     lam: float = 1.0  # lambda of Eq. 11 (Table 4)
     unlearn_steps: int = 10  # fixed number of Eq. 11 optimizer steps (bounds the negative term)
     unlearn_learning_rate: float = 1e-3  # Adam
-    unlearn_gate: bool = True  # keep the first k of the unlearning steps, k (0 = the shipped
+    unlearn_gate: bool = False  # keep the first k of the unlearning steps, k (0 = the shipped
     #   weights) chosen by the user's validation cross-entropy after each step
     min_log_prob: float = math.log(1e-3)  # floor on log q in Eq. 11's forgotten term
+    unlearn_select: str = "after_finetune"  # "after_finetune": fine-tune from the unlearned
+    #   weights and from the shipped ones, keep the one with the lower validation
+    #   cross-entropy after fine-tuning (what unlearning is for); "none": keep the unlearned
+    #   start whatever fine-tuning gives (the paper's Algorithm 1 as written)
     # --- prior correction (no backpropagation): logits + beta * (log P_in - log P_pop)
     prior_pseudo_count: float = 20.0  # P_in = (user's training counts + k * P_pop) / (n + k)
     prior_betas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)  # beta chosen on the user's val CE
@@ -92,6 +99,9 @@ class IndividualConfig:
         if self.prior_pseudo_count < 0 or not self.prior_betas:
             raise UserInputError("prior_pseudo_count must be >= 0 and prior_betas non-empty")
         self.prior_betas = tuple(float(b) for b in self.prior_betas)
+        if self.unlearn_select not in UNLEARN_SELECT:
+            raise UserInputError(f"unlearn_select must be one of {list(UNLEARN_SELECT)}, "
+                                 f"got {self.unlearn_select!r}")
         if self.min_log_prob >= 0:
             raise UserInputError(f"min_log_prob must be < 0, got {self.min_log_prob}")
         return self

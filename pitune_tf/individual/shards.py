@@ -28,7 +28,7 @@ from pitune_tf.common.atomic import _json_default, atomic_path
 from pitune_tf.common.errors import UserInputError
 
 RECORDS = "shard_records.npz"
-_ARRAYS = ("y_true", "timestamp", "oracle_scores")  # a record's arrays besides the scores
+_ARRAYS = ("y_true", "timestamp", "oracle_scores", "oracle_context_scores")  # a record's arrays besides the scores
 
 
 def parse_shard(text) -> tuple:

@@ -255,8 +255,9 @@ def load_users(run, data=None, mapping=None, config=None, n_users=0, schema=None
 
 
 def load_oracle_scores(users, data_path, oracle, intent_tokens):
-    """``(path, {user: oracle probabilities [n_test, n_intents] on its test windows})``, or
-    ``(None, None)`` without an oracle.
+    """``(path, {user: {"oracle_scores": probabilities [n_test, n_intents] on its test
+    windows, and "oracle_context_scores" when an ``_oracle_context`` file is beside the
+    log}})``, or ``(None, None)`` without an oracle.
 
     Args:
         users: list of UserData.
@@ -273,7 +274,15 @@ def load_oracle_scores(users, data_path, oracle, intent_tokens):
     if path is None:
         return None, None
     table = IntentOracle.read(path)
-    return path, {u.user: table.scores(u.user, u.test.timestamp, intent_tokens) for u in users}
+    scores = {u.user: {"oracle_scores": table.scores(u.user, u.test.timestamp, intent_tokens)}
+              for u in users}
+    context = find_oracle(data_path, kind="context") if oracle is None else None
+    if context is not None:  # the upper bound that knows each event's own context
+        table = IntentOracle.read(context)
+        for u in users:
+            scores[u.user]["oracle_context_scores"] = table.scores(u.user, u.test.timestamp,
+                                                                   intent_tokens)
+    return path, scores
 
 
 def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop, n_rare=3,
@@ -397,7 +406,7 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
                                finished=finished, methods=[methods[i] for i in indices])
         elapsed = time.perf_counter() - start
         for r in results if oracle_scores else ():
-            r["oracle_scores"] = oracle_scores[r["user"]]
+            r.update(oracle_scores[r["user"]])
         header = {
             "run": str(run_dir), "data": str(data_path), "backend": backend,
             "oracle": None if oracle_path is None else str(oracle_path),

@@ -22,8 +22,9 @@ def read_user_events(path, config: PopulationConfig):
 
 def load_data(config: PopulationConfig, with_oracle=False):
     """``(population_df, individual_df or None)`` canonical event tables; with
-    ``with_oracle``, a third item: the individual users' oracle table
-    (``pitune_tf.data.intent_oracle``) of the embedded synthetic data, None for files.
+    ``with_oracle``, a third item: the individual users' oracle tables by kind (``""``, the
+    history oracle, and ``"context"``; ``pitune_tf.data.intent_oracle``) of the embedded
+    synthetic data, None for files.
 
     With ``config.streaming`` the population is an :class:`EventStream` (scanned and
     checked here, read chunk by chunk later; the schema options do not apply). A population
@@ -37,7 +38,7 @@ def load_data(config: PopulationConfig, with_oracle=False):
 
         synthetic = generate(config.synthetic_preset, seed=config.seed, with_oracle=with_oracle)
         population, individual = synthetic.population, synthetic.individual
-        oracle = synthetic.individual_oracle
+        oracle = {"": synthetic.individual_oracle, "context": synthetic.individual_oracle_context}
         if config.streaming:
             population = EventStream(population, chunk_events=config.stream_chunk_events)
     elif len(config.data) == 2:

@@ -138,7 +138,8 @@ def save_student(student, path):
 def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, metrics,
                   individual_oracle=None):
     """Everything after training, ``metrics.json`` last; then drops the checkpoints.
-    ``individual_oracle`` (the individual users' oracle table, or None) is written beside
+    ``individual_oracle`` (the individual users' oracle tables by kind, ``""`` and
+    ``"context"`` of ``pitune_tf.data.intent_oracle``, or None) is written beside
     ``data/individual.parquet``.
 
     (``config.json`` and ``vocab.json`` are written before training, ``teacher/`` when the
@@ -156,7 +157,8 @@ def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, m
     if individual is not None:
         (out_dir / "data").mkdir(exist_ok=True)
         write_events(individual, out_dir / "data" / "individual.parquet")
-        if individual_oracle is not None:
-            write_oracle(individual_oracle, oracle_path(out_dir / "data" / "individual.parquet"))
+        for kind, table in (individual_oracle or {}).items():
+            if table is not None:
+                write_oracle(table, oracle_path(out_dir / "data" / "individual.parquet", kind=kind))
     write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
     shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
