@@ -233,6 +233,27 @@ def test_trivial_per_user_baselines_by_hand():
     assert last[1, 2] > last[1, 0]  # ties broken by P_in
 
 
+class _Rows:
+    """n windows of label 1 (what the engine's loop reads of a user's windows)."""
+
+    def __init__(self, n):
+        self.label = np.ones(n, np.int64)
+
+    def __len__(self):
+        return len(self.label)
+
+    def features(self):
+        return {"event": np.zeros((len(self), 1), np.int32)}
+
+
+def _one_forgotten_intent():
+    """ManageIntents' sets of 2 intents: intent 1 forgotten, intent 0 retained."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(forget=[1], forget_mask=lambda: np.array([0.0, 1.0]),
+                           retain_mask=lambda: np.array([1.0, 0.0]))
+
+
 def test_unlearning_keeps_the_number_of_steps_best_on_validation():
     """With the validation gate, the weights after k of the unlearning steps are kept, k the
     step count with the lowest validation cross-entropy (0 = shipped weights included)."""
@@ -240,16 +261,6 @@ def test_unlearning_keeps_the_number_of_steps_best_on_validation():
 
     from pitune_tf.individual.engine import PersonalizationEngine
     from pitune_tf.individual.individual_config import IndividualConfig
-
-    class Rows:
-        def __init__(self, n):
-            self.label = np.ones(n, np.int64)
-
-        def __len__(self):
-            return len(self.label)
-
-        def features(self):
-            return {"event": np.zeros((len(self), 1), np.int32)}
 
     class Backend:  # weights = the number of steps taken; P(label) is highest after 2 steps
         n_intents = 2
@@ -270,13 +281,12 @@ def test_unlearning_keeps_the_number_of_steps_best_on_validation():
         def set_weights(self, weights):
             self.steps = weights
 
-    sets = SimpleNamespace(forget=[1], forget_mask=lambda: np.array([0.0, 1.0]),
-                           retain_mask=lambda: np.array([1.0, 0.0]))
+    sets = _one_forgotten_intent()
     for best, kept in ((2, 2), (0, 0), (9, 5)):
         engine = PersonalizationEngine.__new__(PersonalizationEngine)
         engine.config = IndividualConfig(unlearn_steps=5, batch_size=2, unlearn_gate=True)
         engine.batch_size, engine.backend = 2, Backend(best)
-        user = SimpleNamespace(user="u", train=Rows(4), val=Rows(3))
+        user = SimpleNamespace(user="u", train=_Rows(4), val=_Rows(3))
         info = engine.unlearn(user, sets)
         assert engine.backend.steps == kept and info["unlearn_kept_steps"] == kept
         assert info["unlearn_kept"] == (kept > 0) and info["unlearn_steps"] == 5
@@ -290,16 +300,6 @@ def test_pituning_keeps_the_unlearned_start_only_if_it_fine_tunes_better_on_vali
 
     from pitune_tf.individual.engine import PersonalizationEngine
     from pitune_tf.individual.individual_config import IndividualConfig
-
-    class Rows:
-        def __init__(self, n):
-            self.label = np.ones(n, np.int64)
-
-        def __len__(self):
-            return len(self.label)
-
-        def features(self):
-            return {"event": np.zeros((len(self), 1), np.int32)}
 
     class Backend:  # weights (u, e): unlearning steps, fine-tuning steps taken
         n_intents = 2
@@ -329,9 +329,8 @@ def test_pituning_keeps_the_unlearned_start_only_if_it_fine_tunes_better_on_vali
         def reset(self):
             self.state = (0, 0)
 
-    sets = SimpleNamespace(forget=[1], forget_mask=lambda: np.array([0.0, 1.0]),
-                           retain_mask=lambda: np.array([1.0, 0.0]))
-    user = SimpleNamespace(user="u", train=Rows(2), val=Rows(3), test=Rows(2))
+    sets = _one_forgotten_intent()
+    user = SimpleNamespace(user="u", train=_Rows(2), val=_Rows(3), test=_Rows(2))
     for bonus, select, state, kept in ((0.5, "after_finetune", (3, 2), True),
                                        (-0.5, "after_finetune", (0, 2), False),
                                        (-0.5, "none", (3, 2), True)):

@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _synth(args) -> None:
-    from pitune_tf.data.intent_oracle import oracle_path, write_oracle
+    from pitune_tf.data.intent_oracle import write_oracles
     from pitune_tf.data.synthetic import generate
 
     out = Path(args.out)
@@ -121,9 +121,9 @@ def _synth(args) -> None:
     data = generate(preset=args.preset, seed=args.seed, progress=not args.quiet)
     for name in ("population", "individual"):
         write_events(getattr(data, name), out / f"{name}.parquet")
-        write_oracle(getattr(data, f"{name}_oracle"), oracle_path(out / f"{name}.parquet"))
-        write_oracle(getattr(data, f"{name}_oracle_context"),
-                     oracle_path(out / f"{name}.parquet", kind="context"))
+        write_oracles({"": getattr(data, f"{name}_oracle"),
+                       "context": getattr(data, f"{name}_oracle_context")},
+                      out / f"{name}.parquet")
     write_json(out / "mapping.json", data.mapping)
     print(
         f"wrote {out}/population.parquet ({len(data.population)} events), "

@@ -37,10 +37,6 @@ from pitune_tf.data.io import PARQUET_SUFFIXES, parse_timestamps, read_table, wr
 KEY_COLUMNS = ("user_id", "timestamp")
 
 
-ORACLE_KINDS = ("", "context")  # "": the ceiling the tables measure against; "context": an
-#   upper bound that also knows the predicted event's own context (synthetic data)
-
-
 def oracle_path(log_path, suffix=".parquet", kind="") -> Path:
     """Where the oracle of the log ``log_path`` lives: ``<stem>_oracle<suffix>`` beside it
     (``<stem>_oracle_<kind><suffix>`` for another kind)."""
@@ -64,6 +60,15 @@ def write_oracle(table: pd.DataFrame, path) -> Path:
         raise UserInputError(f"not an oracle table: needs {', '.join(KEY_COLUMNS)} and one "
                              f"column per intent, got {list(table.columns)}")
     return write_table(table, path)
+
+
+def write_oracles(tables, log_path) -> None:
+    """Writes each oracle table of ``tables`` (kind -> DataFrame or None: ``""``, the
+    ceiling the tables measure against; ``"context"``, the upper bound that also knows the
+    predicted event's own context) beside the log ``log_path``; None tables are skipped."""
+    for kind, table in tables.items():
+        if table is not None:
+            write_oracle(table, oracle_path(log_path, kind=kind))
 
 
 class IntentOracle:

@@ -227,7 +227,7 @@ def generate_shards(
 
     from pitune_tf.common.atomic import write_json
     from pitune_tf.common.errors import UserInputError
-    from pitune_tf.data.intent_oracle import oracle_path, write_oracle
+    from pitune_tf.data.intent_oracle import write_oracles
     from pitune_tf.data.io import write_events
 
     if users_per_shard < 1:
@@ -255,10 +255,9 @@ def generate_shards(
         first_user=config.n_population_users, progress=False, desc="individual",
         with_oracle=True)
     write_events(individual, out_dir / "individual.parquet")
-    write_oracle(_oracle_frame(individual, history, world.intent_names),
-                 oracle_path(out_dir / "individual.parquet"))
-    write_oracle(_oracle_frame(individual, probs, world.intent_names),
-                 oracle_path(out_dir / "individual.parquet", kind="context"))
+    write_oracles({"": _oracle_frame(individual, history, world.intent_names),
+                   "context": _oracle_frame(individual, probs, world.intent_names)},
+                  out_dir / "individual.parquet")
     mapping = dict(zip(world.event_names.tolist(), world.intent_names[world.event_intent].tolist()))
     write_json(out_dir / "mapping.json", mapping)
     return {"population_events": n_population, "individual_events": len(individual),

@@ -273,15 +273,15 @@ def load_oracle_scores(users, data_path, oracle, intent_tokens):
     path = find_oracle(data_path) if oracle is None else Path(oracle)
     if path is None:
         return None, None
-    table = IntentOracle.read(path)
-    scores = {u.user: {"oracle_scores": table.scores(u.user, u.test.timestamp, intent_tokens)}
-              for u in users}
+    files = {"oracle_scores": path}
     context = find_oracle(data_path, kind="context") if oracle is None else None
     if context is not None:  # the upper bound that knows each event's own context
-        table = IntentOracle.read(context)
+        files["oracle_context_scores"] = context
+    scores = {u.user: {} for u in users}
+    for key, file in files.items():
+        table = IntentOracle.read(file)
         for u in users:
-            scores[u.user]["oracle_context_scores"] = table.scores(u.user, u.test.timestamp,
-                                                                   intent_tokens)
+            scores[u.user][key] = table.scores(u.user, u.test.timestamp, intent_tokens)
     return path, scores
 
 

@@ -146,7 +146,7 @@ def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, m
     teacher phase ends.)
     """
     from pitune_tf.data import write_events
-    from pitune_tf.data.intent_oracle import oracle_path, write_oracle
+    from pitune_tf.data.intent_oracle import write_oracles
     from pitune_tf.population.training_loop import CHECKPOINTS
 
     save_student(student, out_dir / "student.keras")
@@ -157,8 +157,6 @@ def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, m
     if individual is not None:
         (out_dir / "data").mkdir(exist_ok=True)
         write_events(individual, out_dir / "data" / "individual.parquet")
-        for kind, table in (individual_oracle or {}).items():
-            if table is not None:
-                write_oracle(table, oracle_path(out_dir / "data" / "individual.parquet", kind=kind))
+        write_oracles(individual_oracle or {}, out_dir / "data" / "individual.parquet")
     write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
     shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
