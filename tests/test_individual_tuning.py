@@ -262,7 +262,8 @@ def test_teacher_methods_run_for_several_users(tiny_run, tmp_path):
 def test_oracle_beside_the_log_is_reported(tiny_run, tmp_path, capsys):
     """The run's data/individual_oracle.parquet (the history oracle) and
     individual_oracle_context.parquet are found; both rows are measured on the methods' test
-    rows, the context oracle beats the shipped student and the history oracle on accuracy."""
+    rows, and the context oracle beats the shipped student (their order against each other is
+    checked on whole logs in test_synthetic: 2 users' test rows are too few)."""
     per_user, summary = _cli(tiny_run, tmp_path / "out", method="none")
     assert summary["oracle"] == str(tiny_run / "data" / "individual_oracle.parquet")
     methods = summary["methods"]
@@ -270,7 +271,7 @@ def test_oracle_beside_the_log_is_reported(tiny_run, tmp_path, capsys):
     assert methods["oracle_context"]["windows"] == methods["none"]["windows"]
     context, history = methods["oracle_context"]["pooled"], methods["oracle"]["pooled"]
     assert context["prec_w"] >= methods["none"]["pooled"]["prec_w"]
-    assert context["acc"] >= history["acc"]
+    assert history["prec_w"] >= methods["none"]["pooled"]["prec_w"]
     assert set(methods["none"]["gap_closed"]) == {"prec_w", "prec_m", "rec_m", "ndcg@3"}
     assert set(per_user.method) == {"none", "oracle", "oracle_context"}
     assert "| oracle |" in (tmp_path / "out" / "results.md").read_text()

@@ -2,7 +2,6 @@
 user oracle beside each log."""
 
 import hashlib
-import time
 
 import numpy as np
 import pandas as pd
@@ -55,13 +54,10 @@ def test_canonical_frames(tiny):
     assert len(tiny.mapping) > config.n_intents  # several events per intent
 
 
-def test_tiny_is_small_and_fast():
-    start = time.perf_counter()
-    data = generate("tiny", seed=2)
-    elapsed = time.perf_counter() - start
+def test_tiny_is_small():
+    data = generate("tiny", seed=2)  # about 0.1 s on an idle core (no timing assertion: shared CI)
     n_events = len(data.population) + len(data.individual)
     assert 5_000 < n_events < 20_000
-    assert elapsed < 2.0  # about 0.1 s on an idle core
     per_user_day = data.population.groupby(
         [data.population.user_id, data.population.timestamp.dt.date]
     ).size()

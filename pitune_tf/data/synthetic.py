@@ -41,7 +41,7 @@ the ceiling the individual stage measures against) does not know it:
     P(i) = sum_c P(c | previous event's hour, weekend, place type) * P(i | c)
 
 with P(c | ...) the log's own shares of next-event contexts (consecutive events of a user,
-0.5 pseudo-counts per context). `generate` returns both beside each log; the context
+smoothed toward the log's marginal next-context shares with one pseudo-event per key). `generate` returns both beside each log; the context
 oracle's argmax gives `oracle_accuracy`.
 
 The generator is vectorized: numpy over all events, and one step per position in the users'
@@ -552,17 +552,21 @@ def _generate_log(world, config, rng, n_users, first_user, progress, desc, with_
     return frame, longtail, oracle_accuracy, probs, history_probs if with_oracle else None
 
 
-def _context_transitions(context, key, offsets, n_contexts, smoothing=0.5):
+def _context_transitions(context, key, offsets, n_contexts, smoothing=1.0):
     """P(context of the next event | key of the previous event) [n_events, n_contexts]: the
     log's own shares over consecutive events of a user, the key being the previous event's
-    (hour, weekend, place type), rows smoothed by ``smoothing`` pseudo-counts per context;
-    row ``j`` belongs to the key of event ``j``."""
+    (hour, weekend, place type), each row smoothed toward the log's marginal next-context
+    shares with ``smoothing`` pseudo-events in all (a uniform prior over the 42 contexts
+    would swamp the few events per key of a small log); row ``j`` belongs to the key of
+    event ``j``."""
     n_keys = 24 * 2 * 3
     follows = np.ones(len(context), dtype=bool)
     follows[offsets[offsets < len(context)]] = False  # a user's first event follows nothing
-    counts = np.full((n_keys, n_contexts), smoothing)
     after = np.flatnonzero(follows)
+    marginal = np.bincount(context[after], minlength=n_contexts) + 1.0 / n_contexts
+    counts = np.zeros((n_keys, n_contexts))
     np.add.at(counts, (key[after - 1], context[after]), 1.0)
+    counts += smoothing * marginal / marginal.sum()
     return (counts / counts.sum(axis=1, keepdims=True)).astype(np.float32)[key]
 
 
