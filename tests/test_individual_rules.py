@@ -344,3 +344,40 @@ def test_pituning_keeps_the_unlearned_start_only_if_it_fine_tunes_better_on_vali
         assert info["unlearn_kept_after_finetune"] is kept and info["best_epoch"] == 2
     with pytest.raises(UserInputError):
         IndividualConfig(unlearn_select="sometimes")
+
+
+def test_validation_scores_of_each_method_and_their_pooled_metrics():
+    """``val_scores``: the trivial baselines on the validation windows' own events, the model
+    the method ended with (its prior shift included) on the validation windows; the report
+    pools them into ``validation`` metrics with the cross-entropy, by hand."""
+    from types import SimpleNamespace
+
+    from pitune_tf.individual.engine import PersonalizationEngine
+    from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.individual.report import validation_metrics
+
+    class Backend:
+        n_intents = 2
+
+        def logits(self, windows):
+            return np.tile([[0.0, np.log(3.0)]], (len(windows), 1))  # P = (1/4, 3/4)
+
+    engine = PersonalizationEngine.__new__(PersonalizationEngine)
+    engine.config = IndividualConfig(prior_pseudo_count=0.0)
+    engine.run = SimpleNamespace(p_pop=np.array([0.5, 0.5]))
+    engine.n_intents, engine.backend = 2, Backend()
+    user = SimpleNamespace(train=SimpleNamespace(label=np.array([0, 0, 0, 1])), val=_Rows(2),
+                           val_event_index=np.array([1, 2]), event_intent=np.array([1, 0, 1]))
+    np.testing.assert_allclose(engine.val_scores("none", user, {}), [[0.25, 0.75]] * 2, rtol=1e-6)
+    # prior, beta 1: logits + log(P_in / P_pop) = (0 + log 1.5, log 3 + log 0.5) -> (1/2, 1/2)
+    np.testing.assert_allclose(engine.val_scores("prior", user, {"prior_beta": 1.0}),
+                               [[0.5, 0.5]] * 2, rtol=1e-6)
+    np.testing.assert_allclose(engine.val_scores("most_frequent", user, {}), [[0.75, 0.25]] * 2)
+    assert engine.val_scores("last_event_intent", user, {}).argmax(axis=1).tolist() == [1, 0]
+    assert engine.val_scores("mpda", user, {}) is None  # outside the loop
+    record = {"val_y_true": np.array([1, 1]),
+              "methods": {"none": {"val_scores": engine.val_scores("none", user, {})}}}
+    metrics = validation_metrics([record, record], "none")
+    assert metrics["windows"] == 4 and metrics["acc"] == 1.0
+    assert metrics["ce"] == pytest.approx(-np.log(0.75))
+    assert validation_metrics([record], "prior") == {}

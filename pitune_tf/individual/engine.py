@@ -54,6 +54,7 @@ def start_user_result(user, run, n_intents, static_threshold):
         "static": sets.static, "dynamic": sets.dynamic, "forget": sets.forget,
         "retain": sets.retain,
         "y_true": np.asarray(user.test.label, np.int32),
+        "val_y_true": np.asarray(user.val.label, np.int32),
         "timestamp": np.asarray(user.test.timestamp, np.int64),
         "methods": {},
     }
@@ -269,20 +270,44 @@ class PersonalizationEngine:
         return float(self.config.prior_betas[int(np.argmin(losses))])
 
     # ------------------------------------------------------------------ methods
-    def method_most_frequent(self, user, sets):
-        """Trivial baseline: the user's own intent frequencies (P_in, smoothed toward P_pop)
-        for every test window, so the user's most frequent training intent ranks first."""
+    def trivial_scores(self, method, user, event_index) -> np.ndarray:
+        """The trivial baselines' scores on the windows that predict the user's events
+        ``event_index`` (``user.test_event_index`` or ``user.val_event_index``):
+
+        - ``most_frequent``: the user's own intent frequencies (P_in, smoothed toward P_pop)
+          for every window, so the user's most frequent training intent ranks first;
+        - ``last_event_intent``: the intent of the window's last event ranks first; the
+          others follow P_in, which also breaks ties for ranking.
+        """
         p_in = self.user_frequencies(user.train.label).astype(np.float32)
-        return np.tile(p_in[None, :], (len(user.test), 1)), {}
+        scores = np.tile(p_in[None, :], (len(event_index), 1))
+        if method == "most_frequent":
+            return scores
+        scores *= 1e-3
+        last = user.event_intent[np.asarray(event_index, np.int64) - 1]  # [n]
+        scores[np.arange(len(event_index)), last] += 1.0
+        return scores / scores.sum(axis=1, keepdims=True)
+
+    def method_most_frequent(self, user, sets):
+        """Trivial baseline (:meth:`trivial_scores`)."""
+        return self.trivial_scores("most_frequent", user, user.test_event_index), {}
 
     def method_last_event_intent(self, user, sets):
-        """Trivial baseline: the intent of the window's last event ranks first; the others
-        follow the user's own frequencies (P_in), which also break ties for ranking."""
-        p_in = self.user_frequencies(user.train.label).astype(np.float32)
-        scores = 1e-3 * np.tile(p_in[None, :], (len(user.test), 1))
-        last = user.event_intent[np.asarray(user.test_event_index) - 1]  # [n_test]
-        scores[np.arange(len(user.test)), last] += 1.0
-        return scores / scores.sum(axis=1, keepdims=True), {}
+        """Trivial baseline (:meth:`trivial_scores`)."""
+        return self.trivial_scores("last_event_intent", user, user.test_event_index), {}
+
+    def val_scores(self, method, user, info):
+        """The method's probabilities on the user's validation windows, from the model the
+        method ended with (its prior shift included): the numbers to choose settings on
+        without touching test rows. None for methods outside the loop."""
+        if method in TRIVIAL_METHODS:
+            return self.trivial_scores(method, user, user.val_event_index)
+        if method not in ENGINE_METHODS or len(user.val) == 0:
+            return None
+        logits = self.backend.logits(user.val)
+        if "prior_beta" in info:
+            logits = logits + info["prior_beta"] * self.prior_bias(user.train.label)
+        return softmax(logits)
 
     def method_none(self, user, sets):
         return self.probs(user.test), {}
@@ -375,5 +400,8 @@ class PersonalizationEngine:
             info["seconds"] = time.perf_counter() - start
             out["methods"][method] = {"scores": np.asarray(scores).astype(np.float32),
                                       "info": info}
+            val = self.val_scores(method, user, info)
+            if val is not None:
+                out["methods"][method]["val_scores"] = np.asarray(val).astype(np.float32)
         self.backend.reset()
         return out

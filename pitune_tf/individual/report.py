@@ -52,6 +52,24 @@ def _pooled(records, method):
                           np.concatenate([method_scores(r)[method] for r in records]))
 
 
+def validation_metrics(records, method) -> dict:
+    """The method's metrics pooled over the users' validation windows and their mean
+    cross-entropy (``ce``): what settings are chosen on; {} unless every record has the
+    method's validation scores (``PersonalizationEngine.val_scores``)."""
+    from pitune_tf.individual.engine import mean_cross_entropy
+    from pitune_tf.metrics import intent_metrics
+
+    entries = [r["methods"].get(method, {}) for r in records]
+    if not records or not all("val_scores" in e for e in entries):
+        return {}
+    y_true = np.concatenate([r["val_y_true"] for r in records])
+    scores = np.concatenate([e["val_scores"] for e in entries])
+    if not len(y_true):
+        return {}
+    return {**{k: float(v) for k, v in intent_metrics(y_true, scores).items()},
+            "ce": mean_cross_entropy(scores, y_true), "windows": int(len(y_true))}
+
+
 def summarize(results, intent_tokens, p_pop, n_rare=3):
     """Per-method metrics (pooled, mean over users, rare-intent recall, gap, and with an
     oracle ``gap_closed`` on the method's users) and per-user rows.
@@ -83,6 +101,9 @@ def summarize(results, intent_tokens, p_pop, n_rare=3):
             diagnostics = tuning_diagnostics([r["methods"][method]["info"] for r in done])
             if diagnostics:
                 summary[method]["diagnostics"] = diagnostics
+        validation = validation_metrics(done, method)
+        if validation:
+            summary[method]["validation"] = validation
         if ORACLE in methods and "none" in methods and method not in ORACLES:
             summary[method]["gap_closed"] = gap_closed(
                 summary[method]["pooled"], _pooled(done, "none"), _pooled(done, ORACLE))
@@ -202,6 +223,16 @@ def markdown_tables(summary, device, stats, config):
                   "generator given the history (the ceiling a model of PITuning Eq. 1 can "
                   "reach); oracle_context: the same knowing the predicted event's own time "
                   "and place (an upper bound no model of the history reaches).", ""]
+    validated = {m: s["validation"] for m, s in summary.items() if "validation" in s}
+    if validated:
+        lines += ["**validation windows, pooled** (what settings are chosen on; fine-tuned "
+                  "models also stopped early on them, so they read optimistic)", "",
+                  "| Model | " + " | ".join(c for _, c in TABLE_COLUMNS) + " | CE | windows |",
+                  "|---|" + "---|" * (len(TABLE_COLUMNS) + 2)]
+        for method, v in validated.items():
+            lines.append(f"| {method} | " + " | ".join(_fmt(v[k]) for k, _ in TABLE_COLUMNS)
+                         + f" | {_fmt(v['ce'])} | {v['windows']} |")
+        lines.append("")
     rare = next(iter(summary.values()))["rare"] if summary else {}
     lines += ["**Long tail (Figure 8)**: recall on the population's 3 rarest intents (pooled), and "
               "the weighted-minus-macro gap (smaller = fairer across intents)", "",

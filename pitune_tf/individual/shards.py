@@ -28,7 +28,7 @@ from pitune_tf.common.atomic import _json_default, atomic_path
 from pitune_tf.common.errors import UserInputError
 
 RECORDS = "shard_records.npz"
-_ARRAYS = ("y_true", "timestamp", "oracle_scores", "oracle_context_scores")  # a record's arrays besides the scores
+_ARRAYS = ("y_true", "val_y_true", "timestamp", "oracle_scores", "oracle_context_scores")  # a record's arrays besides the scores
 
 
 def parse_shard(text) -> tuple:
@@ -58,6 +58,8 @@ def save_part(path, records, meta) -> None:
                 arrays[f"{k}/{key}"] = np.asarray(record[key])
         for method, entry in record["methods"].items():
             arrays[f"{k}/scores/{method}"] = np.asarray(entry["scores"])
+            if "val_scores" in entry:
+                arrays[f"{k}/val_scores/{method}"] = np.asarray(entry["val_scores"])
         plain.append({**{key: v for key, v in record.items() if key not in (*_ARRAYS, "methods")},
                       "methods": {m: {"info": e["info"]} for m, e in record["methods"].items()}})
     arrays["meta"] = np.array(json.dumps({**meta, "records": plain}, default=_json_default))
@@ -77,6 +79,9 @@ def load_part(path) -> tuple:
                                if f"{k}/{key}" in data.files})
                 record["methods"] = {m: {"scores": data[f"{k}/scores/{m}"], "info": e["info"]}
                                      for m, e in plain["methods"].items()}
+                for m, entry in record["methods"].items():
+                    if f"{k}/val_scores/{m}" in data.files:
+                        entry["val_scores"] = data[f"{k}/val_scores/{m}"]
                 records.append(record)
     except (OSError, ValueError, KeyError) as err:
         raise UserInputError(f"{path}: not a shard part's records ({err})") from None
