@@ -37,7 +37,9 @@ def build_parser():
                                 formatter_class=HelpFormatter)
     p.add_argument("--out", default="runs/demo", help="run directory")
     p.add_argument("--users", type=int, default=8, help="individual users to tune (0 = all; demo 8)")
-    p.add_argument("--epochs", type=int, default=5, help="max fine-tuning epochs per user (demo 5)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="max fine-tuning epochs per user (default: the individual stage's, 20; "
+                        "early stopping)")
     p.add_argument("--workers", type=int, default=2, help="processes for the individual stage")
     p.add_argument("--fp-users", type=int, default=2, help="users for FP / PP (the teacher per user)")
     p.add_argument("--lgbm-iterations", type=int, default=300,
@@ -126,7 +128,8 @@ def run(argv=None):
 
     start = time.perf_counter()
     config = IndividualConfig(methods=tuple(m for m in METHOD_ORDER if m in METHODS),
-                              max_epochs=args.epochs, fp_users=args.fp_users,
+                              **({"max_epochs": args.epochs} if args.epochs else {}),
+                              fp_users=args.fp_users,
                               lgbm_iterations=args.lgbm_iterations)
     result = run_individual(out, config, out=out / "individual", n_users=args.users,
                             workers=args.workers, progress=not args.quiet)

@@ -76,8 +76,9 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--fp-learning-rate", type=float)
     p.add_argument("--prior-pseudo-count", type=float,
                    help=f"prior: P_in's smoothing toward P_pop, in windows ({d.prior_pseudo_count})")
-    p.add_argument("--prior-after-tuning", action="store_true", default=None,
-                   help="shift the tuned models' logits by the user's prior too (beta on val)")
+    p.add_argument("--prior-after-tuning", action=argparse.BooleanOptionalAction, default=None,
+                   help="shift the tuned models' logits by the user's prior too, beta chosen on "
+                        f"validation ({'on' if d.prior_after_tuning else 'off'} by default)")
     add_output_options(p, quiet_help="no progress bar")
     return p
 
