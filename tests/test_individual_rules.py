@@ -336,7 +336,8 @@ def test_pituning_keeps_the_unlearned_start_only_if_it_fine_tunes_better_on_vali
                                        (-0.5, "none", (3, 2), True)):
         engine = PersonalizationEngine.__new__(PersonalizationEngine)
         engine.config = IndividualConfig(unlearn_steps=3, batch_size=2, max_epochs=5, patience=1,
-                                         unlearn_gate=False, unlearn_select=select)
+                                         unlearn_gate=False, unlearn_select=select,
+                                         prior_after_tuning=False)
         engine.batch_size, engine.backend = 2, Backend(bonus)
         engine.backend.reset()
         _, info = engine.method_pituning(user, sets)
