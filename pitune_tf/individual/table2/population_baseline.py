@@ -1,0 +1,111 @@
+"""What the Table 2 baselines trained on the population share: the population pool (the
+cloud's training windows), their pretraining, and the per-user stage (fine-tuning with the
+engine's early stopping, as every method of the individual stage)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from pitune_tf.common.batching import index_batches
+from pitune_tf.common.keras import keras, tf
+from pitune_tf.individual.engine import user_seed
+
+
+def tensors(features, labels, weight=None):
+    """numpy batch -> tensors ``(features, labels[, weight])`` for a traced step."""
+    batch = ({k: tf.convert_to_tensor(v) for k, v in features.items()}, tf.convert_to_tensor(labels))
+    return batch if weight is None else (*batch, tf.convert_to_tensor(weight))
+
+
+def train_epochs(step, windows, epochs, batch_size, seed, extra=None) -> list:
+    """``epochs`` shuffled epochs of ``step((features, labels, weight))`` over ``windows``
+    (batches of exactly ``batch_size`` rows, the last padded with weight 0, as the engine's);
+    ``extra``: name -> array [n] of per-row features added to each batch (e.g. CLOVER's user
+    group). Returns the epochs' mean losses."""
+    rng = np.random.default_rng(seed)
+    features = {**windows.features(), **(extra or {})}
+    means = []
+    for _ in range(int(epochs)):
+        losses, weights = [], []
+        for index, weight in index_batches(rng.permutation(len(windows)), batch_size, pad=True):
+            terms = step(tensors({k: v[index] for k, v in features.items()},
+                                 windows.label[index], weight))
+            losses.append(float(terms["loss"]))
+            weights.append(float(weight.sum()))
+        means.append(float(np.average(losses, weights=weights)))
+    return means
+
+
+class PopulationBaseline:
+    """A Table 2 baseline as an extra method of the personalization engine: a network
+    trained once on the population pool (cloud side, on first use, seeded by
+    ``config.seed``), then, for each user, fine-tuned on the user's training windows with
+    early stopping on the user's validation windows (``PersonalizationEngine.fit``) and
+    scored on the user's test windows. Subclasses give :meth:`build_network` and may replace
+    :meth:`pretrain` (e.g. meta-learning) and :meth:`tuned_network` (e.g. adapters only).
+
+    Args:
+        run: the population run (``load_run``).
+        config: IndividualConfig (``baseline_*`` options: the pool's size, epochs, width).
+    """
+
+    def __init__(self, run, config):
+        self.run = run
+        self.config = config
+        self.n_intents = int(run.vocabs.n_intents)
+        self._backend = None
+        self.pretrain_losses = []
+
+    def build_network(self) -> keras.Model:
+        """The untrained network: features dict -> logits ``[batch, n_intents]``."""
+        raise NotImplementedError
+
+    def pool(self):
+        """The population pool: the run's population training windows, a seeded subset of
+        at most ``baseline_pretrain_windows``."""
+        from pitune_tf.population.data_preparation import run_windows
+
+        train, _, _ = run_windows(self.run)
+        return train.subsample(self.config.baseline_pretrain_windows, self.config.seed)
+
+    def pretrain(self, network, pool) -> None:
+        """Cloud side: ``baseline_pretrain_epochs`` epochs of cross-entropy (Adam,
+        ``baseline_learning_rate``) on the pool."""
+        from pitune_tf.individual.individual_tuner import IndividualTuner
+
+        cfg = self.config
+        tuner = IndividualTuner(network, self.n_intents, mode="finetune")
+        tuner.compile(optimizer=keras.optimizers.Adam(cfg.baseline_learning_rate))
+        self.pretrain_losses = train_epochs(tf.function(tuner.train_batch), pool,
+                                            cfg.baseline_pretrain_epochs, cfg.batch_size, cfg.seed)
+
+    def tuned_network(self, network) -> keras.Model:
+        """The network the device tunes (default: all of it)."""
+        return network
+
+    def backend(self):
+        """The Keras backend of the pretrained network (built and pretrained once)."""
+        if self._backend is None:
+            from pitune_tf.individual.keras_backend import KerasBackend
+
+            keras.utils.set_random_seed(self.config.seed)  # the same network whichever user comes first
+            network = self.build_network()
+            self.pretrain(network, self.pool())
+            self._backend = KerasBackend(self.tuned_network(network), self.n_intents,
+                                         learning_rate=self.config.learning_rate)
+        return self._backend
+
+    def __call__(self, engine, user, sets):
+        backend = self.backend()
+        backend.reset()
+        tf.random.set_seed(user_seed(self.config.seed, user.user))
+        info = engine.fit(user.train, user.val, user_seed(self.config.seed, user.user),
+                          backend=backend)
+        scores = engine.probs(user.test, backend)
+        network = backend.network
+        info.update(parameters=int(network.count_params()), trainable_parameters=int(
+            sum(int(np.prod(v.shape)) for v in network.trainable_variables)))
+        if self.pretrain_losses:
+            info["pretrain_loss_last"] = self.pretrain_losses[-1]
+        backend.reset()
+        return scores, info

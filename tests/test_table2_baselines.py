@@ -1,0 +1,179 @@
+"""PITuning Table 2's other baselines (``pitune_tf.individual.table2``) and their layers, on
+tiny configs: hand-computed numbers, paths that must agree, config round trips, and each
+method end to end on a tiny run (valid probabilities on every test window)."""
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pitune_tf.common import _env  # noqa: F401
+from pitune_tf.common.keras import keras, tf
+
+sys.path.insert(0, str(Path(__file__).parent))
+from individual_fixtures import make_tiny_run  # noqa: E402
+from test_layers import run_layer_test  # noqa: E402
+
+from pitune_tf.layers import (  # noqa: E402
+    CompositionalEmbedding,
+    GradientReversal,
+    LoRADense,
+    TransformerDecoderBlock,
+)
+
+# the baselines' sizes on a tiny run: seconds per user
+TINY = dict(max_epochs=2, batch_size=16, baseline_pretrain_windows=256, baseline_pretrain_epochs=1,
+            baseline_width=16, lora_rank=2, prompt_backbone="random:1x16")
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+def _dense(n_in=3, n_out=2, seed=0):
+    rng = np.random.default_rng(seed)
+    dense = keras.layers.Dense(n_out)
+    dense.build([None, n_in])
+    dense.kernel.assign(rng.normal(size=(n_in, n_out)).astype(np.float32))
+    dense.bias.assign(rng.normal(size=(n_out,)).astype(np.float32))
+    return dense
+
+
+def test_lora_with_b_zero_is_the_base_layer_and_hand_computed_update():
+    x = np.array([[1.0, 2.0, -1.0], [0.5, 0.0, 3.0]], np.float32)
+    base = _dense()
+    lora = LoRADense(base, rank=2, alpha=4.0)
+    np.testing.assert_allclose(run_layer_test(lora, x).numpy(), base(x).numpy(), rtol=1e-6)
+    assert not base.trainable and [w.name.split("/")[-1] for w in lora.trainable_weights] == [
+        "lora_a:0", "lora_b:0"]
+    a = np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]], np.float32)  # [3, 2]
+    b = np.array([[1.0, -1.0], [2.0, 0.5]], np.float32)  # [2, 2]
+    lora.lora_a.assign(a)
+    lora.lora_b.assign(b)
+    # row 0: x A = [0, 1]; (x A) B = [2, 0.5]; scale alpha / rank = 2 -> + [4, 1]
+    expected = base(x).numpy() + 2.0 * (x @ a @ b)
+    np.testing.assert_allclose(lora(x).numpy()[0], base(x).numpy()[0] + [4.0, 1.0], rtol=1e-6)
+    np.testing.assert_allclose(lora(x).numpy(), expected, rtol=1e-6)
+
+
+def test_merged_lora_equals_the_unmerged_forward():
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(2, 4, 3)).astype(np.float32)  # [batch, L, in]: GPT2's layout
+    lora = LoRADense(_dense(), rank=2, alpha=8.0)
+    lora(x)
+    lora.lora_b.assign(rng.normal(size=(2, 2)).astype(np.float32))
+    before = lora(x).numpy()
+    delta = lora.delta().numpy()
+    lora.merge()
+    np.testing.assert_allclose(lora(x).numpy(), before, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(lora.lora_b.numpy(), 0.0)
+    np.testing.assert_allclose(lora.base(x).numpy(), before, rtol=1e-5, atol=1e-6)  # in the kernel
+    lora.merge(-delta)  # an external update: back to W_0
+    np.testing.assert_allclose(lora.base.kernel.numpy(), _dense().kernel.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_compositional_embedding_sums_codebook_rows_and_counts_parameters():
+    layer = CompositionalEmbedding(50, 4, num_codebooks=3, codebook_size=5, seed=2)
+    ids = np.array([[0, 7, 49]], np.int32)
+    out = run_layer_test(layer, ids).numpy()
+    assert out.shape == (1, 3, 4)
+    assert layer.count_params() == 3 * 5 * 4  # 60, not 50 * 4 = 200
+    assert layer.codes.shape == (50, 3) and layer.codes.max() < 15
+    table = layer.codebooks.numpy()  # [M * K, D]
+    np.testing.assert_allclose(out[0, 1], table[layer.codes[7]].sum(axis=0), rtol=1e-6)
+    # codebook m's rows are m * K ... m * K + K - 1
+    assert all(m * 5 <= c < (m + 1) * 5 for row in layer.codes for m, c in enumerate(row))
+    layer.codebooks.assign(np.arange(60, dtype=np.float32).reshape(15, 4))
+    codes = layer.codes[49]
+    expected = sum(np.arange(4) + 4 * c for c in codes)  # row r of the table is 4r .. 4r + 3
+    np.testing.assert_allclose(layer(ids).numpy()[0, 2], expected)
+    again = CompositionalEmbedding.from_config(layer.get_config())
+    np.testing.assert_array_equal(again.codes, layer.codes)  # the codes follow from the seed
+
+
+def test_gradient_reversal_flips_and_scales_the_gradient():
+    layer = GradientReversal(scale=0.5)
+    x = tf.constant([[1.0, -2.0]])
+    np.testing.assert_array_equal(run_layer_test(layer, x).numpy(), x.numpy())
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = tf.reduce_sum(layer(x) * tf.constant([[3.0, 4.0]]))
+    np.testing.assert_allclose(tape.gradient(y, x).numpy(), [[-1.5, -2.0]])
+
+
+def test_bidirectional_block_sees_later_positions():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(1, 4, 8)).astype(np.float32)
+    later = x.copy()
+    later[0, 3] = rng.normal(size=8)  # only the newest position changes (not by a constant: LN)
+    mask = np.ones((1, 4), np.float32)
+    causal = TransformerDecoderBlock(8, 2)
+    bidirectional = TransformerDecoderBlock(8, 2, causal=False)
+    run_layer_test(bidirectional, x, mask)
+    causal(x, mask)
+    bidirectional.set_weights(causal.get_weights())
+    np.testing.assert_allclose(causal(x, mask)[0, 0], causal(later, mask)[0, 0], rtol=1e-6)
+    assert np.abs(bidirectional(x, mask)[0, 0] - bidirectional(later, mask)[0, 0]).max() > 1e-6
+    np.testing.assert_allclose(causal(x, mask)[0, 3], bidirectional(x, mask)[0, 3], rtol=1e-5)
+
+
+# ----------------------------------------------------------------------------- tiny run
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    return make_tiny_run(tmp_path_factory.mktemp("run"), n_users=2, with_teacher=True)
+
+
+@pytest.fixture(scope="module")
+def engine_and_users(tiny_run):
+    from pitune_tf.individual.individual_config import TABLE2_BASELINES, IndividualConfig
+    from pitune_tf.individual.stage import build_engine, load_users
+    from pitune_tf.population import load_run
+
+    run = load_run(tiny_run)
+    config = IndividualConfig(methods=TABLE2_BASELINES, min_history=int(run.config.min_history), **TINY)
+    engine = build_engine(run, config)
+    users, _, _ = load_users(run, config=config)
+    return engine, users
+
+
+def _valid(scores, user, n_intents):
+    assert scores.shape == (len(user.test), n_intents)
+    assert np.isfinite(scores).all() and (scores >= 0).all()
+    np.testing.assert_allclose(scores.sum(axis=1), 1.0, rtol=1e-4)
+
+
+def test_lora_on_the_teacher_keeps_its_output_and_trains_only_the_adapters(tiny_run):
+    from pitune_tf.individual.table2.lora_adapters import AdapterOnly, add_lora
+    from pitune_tf.models.teacher_io import load_teacher
+
+    teacher = load_teacher(tiny_run / "teacher")
+    x = teacher.dummy_inputs()
+    before = teacher(x).numpy()
+    adapters = add_lora(teacher.backbone.gpt2.transformer, rank=2, alpha=4.0)
+    network = AdapterOnly(teacher, adapters)
+    np.testing.assert_allclose(network(x).numpy(), before, rtol=1e-5, atol=1e-6)  # B = 0
+    assert len(adapters) == len(teacher.backbone.gpt2.transformer.h)
+    names = sorted(v.name.split("/")[-1] for v in network.trainable_variables)
+    assert names == sorted(["lora_a:0", "lora_b:0"] * len(adapters))
+    assert len(network.weights) == len(teacher.weights)  # the adapters are inside the teacher
+
+
+def test_lsat_merges_the_long_and_short_term_adapters(engine_and_users):
+    from pitune_tf.individual.table2.lsat import LSAT_MERGE_WEIGHTS, recent_windows
+
+    engine, users = engine_and_users
+    user = users[0]
+    assert len(recent_windows(user.train, 0.3)) == max(1, round(0.3 * len(user.train)))
+    np.testing.assert_array_equal(recent_windows(user.train, 0.3).timestamp,
+                                  user.train.timestamp[-len(recent_windows(user.train, 0.3)):])
+    record = engine.run_user(user, ["none", "lsat"])
+    scores, info = record["methods"]["lsat"]["scores"], record["methods"]["lsat"]["info"]
+    _valid(scores, user, engine.n_intents)
+    assert info["lsat_merge_weight"] in LSAT_MERGE_WEIGHTS
+    assert 0 < info["trainable_parameters"] < 2000  # the adapters only
+    lsat = engine.extra_methods["lsat"]
+    shipped = lsat.backend().shipped_weights
+    after = lsat.backend().get_weights()
+    assert all(np.array_equal(a, b) for a, b in zip(shipped, after))  # reset after the user
