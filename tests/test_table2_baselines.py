@@ -177,3 +177,32 @@ def test_lsat_merges_the_long_and_short_term_adapters(engine_and_users):
     shipped = lsat.backend().shipped_weights
     after = lsat.backend().get_weights()
     assert all(np.array_equal(a, b) for a, b in zip(shipped, after))  # reset after the user
+
+
+def _run_method(engine_and_users, method):
+    engine, users = engine_and_users
+    user = users[0]
+    record = engine.run_user(user, [method])
+    scores, info = record["methods"][method]["scores"], record["methods"][method]["info"]
+    _valid(scores, user, engine.n_intents)
+    return engine, user, info
+
+
+def test_eodrec_compresses_the_event_table_and_runs(engine_and_users):
+    from pitune_tf.individual.table2.eodrec_network import EODRecNetwork
+
+    engine, user, info = _run_method(engine_and_users, "eodrec")
+    n_events = int(engine.run.vocabs.sizes["event"])
+    assert info["eodrec_embedding_parameters"] == 4 * 16 * TINY["baseline_width"]  # M K D
+    assert info["eodrec_full_table_parameters"] == n_events * TINY["baseline_width"]
+    assert np.isfinite(info["pretrain_loss_last"]) and info["epochs"] >= 1
+    network = engine.extra_methods["eodrec"].backend().network
+    clone = EODRecNetwork.from_config(network.get_config())
+    assert clone.get_config() == network.get_config()
+    features = user.test.features()
+    clone(features)
+    clone.set_weights(network.get_weights())
+    np.testing.assert_allclose(clone(features).numpy(), network(features).numpy(), rtol=1e-5, atol=1e-6)
+    padded = {k: v.copy() for k, v in features.items()}  # padding positions are skipped
+    padded["event"][padded["mask"] == 0] = 3
+    np.testing.assert_allclose(network(padded).numpy(), network(features).numpy(), rtol=1e-5, atol=1e-6)

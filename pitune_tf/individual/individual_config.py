@@ -63,7 +63,6 @@ class IndividualConfig:
     # --- Table 2's other baselines (pitune_tf.individual.table2)
     baseline_pretrain_windows: int = 5000  # population training windows they are trained on
     baseline_pretrain_epochs: int = 2  # epochs of (or, meta-learning: passes over) those windows
-    baseline_learning_rate: float = 1e-3  # Adam on the population (meta-learning: the outer step)
     baseline_width: int = 32  # width of their own networks (EODRec, MetaBert4Rec, CLOVER)
     lora_rank: int = 4  # LSAT / TallRec: rank r of each LoRA adapter
     lora_alpha: float = 8.0  # LSAT / TallRec: the adapter's update is scaled by alpha / r
@@ -116,7 +115,7 @@ class IndividualConfig:
         if not 0.0 < self.lsat_short_share <= 1.0:
             raise UserInputError(f"lsat_short_share must be in (0, 1], got {self.lsat_short_share}")
         for name in ("learning_rate", "unlearn_learning_rate", "fp_learning_rate", "lam",
-                     "baseline_learning_rate", "lora_alpha", "meta_inner_learning_rate",
+                     "lora_alpha", "meta_inner_learning_rate",
                      "meta_step_size", "clover_adversary_weight"):
             value = float(getattr(self, name))
             if not math.isfinite(value) or value < 0 or (value == 0 and name != "lam"):

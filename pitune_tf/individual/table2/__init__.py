@@ -11,7 +11,7 @@ from __future__ import annotations
 def table2_methods(run, config) -> dict:
     """``{name: method}`` of every Table 2 baseline (nothing is built or trained until a
     method first runs)."""
+    from pitune_tf.individual.table2.eodrec import EODRec
     from pitune_tf.individual.table2.lsat import LSAT
 
-    methods = {"lsat": LSAT(run, config)}
-    return methods
+    return {"lsat": LSAT(run, config), "eodrec": EODRec(run, config)}

@@ -11,26 +11,19 @@ from pitune_tf.common.keras import keras, tf
 from pitune_tf.individual.engine import user_seed
 
 
-def tensors(features, labels, weight=None):
-    """numpy batch -> tensors ``(features, labels[, weight])`` for a traced step."""
-    batch = ({k: tf.convert_to_tensor(v) for k, v in features.items()}, tf.convert_to_tensor(labels))
-    return batch if weight is None else (*batch, tf.convert_to_tensor(weight))
-
-
 def train_epochs(step, windows, epochs, batch_size, seed, extra=None) -> list:
-    """``epochs`` shuffled epochs of ``step((features, labels, weight))`` over ``windows``
-    (batches of exactly ``batch_size`` rows, the last padded with weight 0, as the engine's);
-    ``extra``: name -> array [n] of per-row features added to each batch (e.g. CLOVER's user
-    group). Returns the epochs' mean losses."""
+    """``epochs`` shuffled epochs of ``step(features, labels, weight) -> loss`` over
+    ``windows`` (numpy batches of exactly ``batch_size`` rows, the last padded with weight 0,
+    as the engine's); ``extra``: name -> array [n] of per-row inputs added to each batch's
+    features (e.g. CLOVER's user group). Returns the epochs' mean losses."""
     rng = np.random.default_rng(seed)
     features = {**windows.features(), **(extra or {})}
     means = []
     for _ in range(int(epochs)):
         losses, weights = [], []
         for index, weight in index_batches(rng.permutation(len(windows)), batch_size, pad=True):
-            terms = step(tensors({k: v[index] for k, v in features.items()},
-                                 windows.label[index], weight))
-            losses.append(float(terms["loss"]))
+            losses.append(float(step({k: v[index] for k, v in features.items()},
+                                     windows.label[index], weight)))
             weights.append(float(weight.sum()))
         means.append(float(np.average(losses, weights=weights)))
     return means
@@ -68,16 +61,13 @@ class PopulationBaseline:
         train, _, _ = run_windows(self.run)
         return train.subsample(self.config.baseline_pretrain_windows, self.config.seed)
 
-    def pretrain(self, network, pool) -> None:
-        """Cloud side: ``baseline_pretrain_epochs`` epochs of cross-entropy (Adam,
-        ``baseline_learning_rate``) on the pool."""
-        from pitune_tf.individual.individual_tuner import IndividualTuner
-
+    def pretrain(self, backend, pool) -> None:
+        """Cloud side: ``baseline_pretrain_epochs`` epochs of cross-entropy on the pool, with
+        ``backend``'s own step (Adam at ``learning_rate``: the step the device runs later,
+        traced once)."""
         cfg = self.config
-        tuner = IndividualTuner(network, self.n_intents, mode="finetune")
-        tuner.compile(optimizer=keras.optimizers.Adam(cfg.baseline_learning_rate))
-        self.pretrain_losses = train_epochs(tf.function(tuner.train_batch), pool,
-                                            cfg.baseline_pretrain_epochs, cfg.batch_size, cfg.seed)
+        self.pretrain_losses = train_epochs(backend.train, pool, cfg.baseline_pretrain_epochs,
+                                            cfg.batch_size, cfg.seed)
 
     def tuned_network(self, network) -> keras.Model:
         """The network the device tunes (default: all of it)."""
@@ -90,9 +80,17 @@ class PopulationBaseline:
 
             keras.utils.set_random_seed(self.config.seed)  # the same network whichever user comes first
             network = self.build_network()
-            self.pretrain(network, self.pool())
-            self._backend = KerasBackend(self.tuned_network(network), self.n_intents,
-                                         learning_rate=self.config.learning_rate)
+            pool = self.pool()
+            network({k: tf.convert_to_tensor(v[:2]) for k, v in pool.features().items()})  # weights
+            backend = KerasBackend(network, self.n_intents, learning_rate=self.config.learning_rate)
+            self.pretrain(backend, pool)
+            tuned = self.tuned_network(network)
+            if tuned is network:  # the pretrained weights are what the device starts from
+                backend.shipped_weights = backend.get_weights()
+                backend.reset()  # and a fresh optimizer
+            else:
+                backend = KerasBackend(tuned, self.n_intents, learning_rate=self.config.learning_rate)
+            self._backend = backend
         return self._backend
 
     def __call__(self, engine, user, sets):
