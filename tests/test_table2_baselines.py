@@ -206,3 +206,66 @@ def test_eodrec_compresses_the_event_table_and_runs(engine_and_users):
     padded = {k: v.copy() for k, v in features.items()}  # padding positions are skipped
     padded["event"][padded["mask"] == 0] = 3
     np.testing.assert_allclose(network(padded).numpy(), network(features).numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_reptile_outer_step_hand_computed():
+    from pitune_tf.individual.table2.reptile import meta_iterations, reptile
+
+    theta = tf.Variable([0.0])
+
+    def step(features, labels, weight):  # an inner optimizer that reaches the task's optimum
+        theta.assign(features["target"][:1])
+        return 0.0
+
+    tasks = [({"target": np.ones(3, np.float32)}, np.zeros(3, np.int32))]
+    reptile(step, [theta], tasks, iterations=2, inner_steps=1, step_size=0.5, batch_size=2, seed=0)
+    # iteration 0: epsilon 0.5, theta 0 -> 0.5; iteration 1: epsilon 0.25, 0.5 -> 0.625
+    np.testing.assert_allclose(theta.numpy(), [0.625])
+    assert meta_iterations(1000, 2, 3, 32) == 21 and meta_iterations(10, 1, 3, 32) == 1
+
+
+def test_activity_groups_split_at_the_median():
+    from pitune_tf.individual.table2.clover import activity_groups
+
+    # rows: a 3, b 1, c 2 -> median 2: a and c active
+    assert activity_groups(["a", "a", "a", "b", "c", "c"]).tolist() == [1, 1, 1, 0, 1, 1]
+
+
+def test_clover_loss_is_ce_plus_weighted_adversary_and_reverses_its_gradient():
+    from pitune_tf.individual.table2.clover import AdversarialFairnessTuner
+    from pitune_tf.individual.table2.clover_network import CloverNetwork
+
+    rng = np.random.default_rng(0)
+    features = {k: rng.integers(1, 5, (2, 3)).astype(np.int32) for k in ("location", "weekday", "slot", "event")}
+    features["mask"] = np.ones((2, 3), np.float32)
+    network = CloverNetwork(5, 5, 5, 4, width=8)
+    out = network.forward(features)
+    labels, groups = np.array([1, 2]), np.array([0, 1])
+
+    def ce(logits, y):
+        logits = np.asarray(logits, np.float64)
+        logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+        return -logp[np.arange(len(y)), y].mean()
+
+    tuner = AdversarialFairnessTuner(network, adversary_weight=0.5)
+    terms = tuner.compute_losses(({**features, "group": groups}, labels), training=False)
+    assert float(terms["ce"]) == pytest.approx(ce(out["logits"], labels), rel=1e-5)
+    assert float(terms["adversary_ce"]) == pytest.approx(ce(out["group_logits"], groups), rel=1e-5)
+    assert float(terms["loss"]) == pytest.approx(float(terms["ce"]) + 0.5 * float(terms["adversary_ce"]))
+    with tf.GradientTape(persistent=True) as tape:  # the reversal: u's gradient of the adversary
+        user = network.user(tf.ones([2, 8]))
+        plain = tf.reduce_sum(network.adversary(network.adversary_hidden(user)))
+        reversed_ = tf.reduce_sum(network.adversary(network.adversary_hidden(network.reversal(user))))
+    np.testing.assert_allclose(tape.gradient(reversed_, user), -tape.gradient(plain, user), rtol=1e-6)
+    clone = CloverNetwork.from_config(network.get_config())
+    assert clone.get_config() == network.get_config()
+
+
+@pytest.mark.parametrize("method", ["metabert4rec", "clover"])
+def test_meta_learned_baselines_run(engine_and_users, method):
+    engine, user, info = _run_method(engine_and_users, method)
+    baseline = engine.extra_methods[method]
+    assert baseline.meta_tasks >= 2 and np.isfinite(baseline.pretrain_losses).all()
+    network = baseline.backend().network
+    clone = type(network).from_config(network.get_config())
+    assert clone.get_config() == network.get_config()

@@ -11,7 +11,10 @@ from __future__ import annotations
 def table2_methods(run, config) -> dict:
     """``{name: method}`` of every Table 2 baseline (nothing is built or trained until a
     method first runs)."""
+    from pitune_tf.individual.table2.clover import Clover
     from pitune_tf.individual.table2.eodrec import EODRec
     from pitune_tf.individual.table2.lsat import LSAT
+    from pitune_tf.individual.table2.metabert4rec import MetaBert4Rec
 
-    return {"lsat": LSAT(run, config), "eodrec": EODRec(run, config)}
+    return {"lsat": LSAT(run, config), "eodrec": EODRec(run, config),
+            "metabert4rec": MetaBert4Rec(run, config), "clover": Clover(run, config)}
