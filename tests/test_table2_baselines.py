@@ -2,6 +2,7 @@
 tiny configs: hand-computed numbers, paths that must agree, config round trips, and each
 method end to end on a tiny run (valid probabilities on every test window)."""
 
+import json
 import sys
 from pathlib import Path
 
@@ -269,3 +270,96 @@ def test_meta_learned_baselines_run(engine_and_users, method):
     network = baseline.backend().network
     clone = type(network).from_config(network.get_config())
     assert clone.get_config() == network.get_config()
+
+
+def _prompt_window():
+    words = {"event": ["<pad>", "<unk>", "news", "music"], "location": ["<pad>", "<unk>", "home"]}
+    from pitune_tf.individual.table2.prompt_tokenizer import WEEKDAYS, slot_words
+
+    words.update(weekday=list(WEEKDAYS), slot=slot_words(25, 60))
+    window = {"event": np.array([[0, 2, 3]]), "location": np.array([[0, 2, 2]]),
+              "weekday": np.array([[0, 1, 1]]), "slot": np.array([[0, 10, 11]]),
+              "mask": np.array([[0.0, 1.0, 1.0]], np.float32)}  # left-padded: 2 real events
+    return words, window
+
+
+@pytest.mark.parametrize("template, expected", [
+    ("p5", "given the following interaction history of the user : news , music , "
+           "what is the next intent of the user ?"),
+    ("tallrec", "instruction : given the user's history of events with their time and place , "
+                "answer with the intent of the next event . input : news at home on monday 09:00 ; "
+                "music at home on monday 10:00 ; output :"),
+    ("instructrec", "the user's recent activities are : news ( home monday 09:00 ) music ( home "
+                    "monday 10:00 ) . now it is monday 10:00 at home . which intent will the user "
+                    "have next ?"),
+])
+def test_prompt_tokenizer_writes_the_template_by_hand(template, expected):
+    from pitune_tf.individual.table2.prompt_tokenizer import PAD, TEMPLATES, PromptTokenizer
+
+    words, window = _prompt_window()
+    tokenizer = PromptTokenizer(words, ["<pad>", "<unk>", "news", "leisure"], template, history=3)
+    assert tokenizer.text(window) == expected
+    prefix, event, suffix = (len(part.split()) for part in TEMPLATES[template])
+    assert tokenizer.length == prefix + 3 * event + suffix
+    ids, mask = tokenizer.encode(window)
+    assert ids.shape == (1, tokenizer.length) and mask.numpy().sum() == len(expected.split())
+    assert (ids.numpy()[mask.numpy() == 0] == PAD).all()  # the padding event's words
+    assert [tokenizer.words[i] for i in tokenizer.intent_ids] == ["<pad>", "<unk>", "news", "leisure"]
+    # the same word in two fields ("news": an event and an intent) has two ids
+    assert tokenizer.words.count("news") == 2
+
+
+def test_prompt_network_scores_the_answer_words(tiny_run):
+    from pitune_tf.individual.table2.prompt_network import PromptIntentNetwork
+    from pitune_tf.population import load_run
+
+    run = load_run(tiny_run)
+    network = PromptIntentNetwork.from_vocabularies(run.vocabs, "p5", run.config.history,
+                                                    backbone="random:1x16")
+    features = {k: v.numpy() for k, v in run.student.dummy_inputs().items()}
+    logits = network(features).numpy()
+    assert logits.shape == (2, run.vocabs.n_intents)
+    ids, mask = network.tokenizer.encode(features)
+    hidden = network.gpt2(input_ids=ids, attention_mask=mask).last_hidden_state[:, -1].numpy()
+    table = network.gpt2.transformer.wte.embeddings.numpy()[network.tokenizer.intent_ids]
+    np.testing.assert_allclose(logits, hidden @ table.T, rtol=1e-5, atol=1e-6)
+    clone = PromptIntentNetwork.from_config(network.get_config())
+    assert clone.get_config() == network.get_config()
+    from pitune_tf.common.errors import UserInputError
+
+    with pytest.raises(UserInputError, match="random:<layers>x<width>"):
+        PromptIntentNetwork.from_vocabularies(run.vocabs, "p5", 6, backbone="gpt2")
+
+
+@pytest.mark.parametrize("method", ["tallrec", "p5", "instructrec"])
+def test_prompt_baselines_run(engine_and_users, method):
+    engine, user, info = _run_method(engine_and_users, method)
+    assert info["prompt_tokens"] > 3 * engine.run.config.history
+    if method == "tallrec":  # LoRA only
+        assert info["trainable_parameters"] < info["parameters"] / 4
+    else:
+        assert info["trainable_parameters"] == info["parameters"]
+
+
+def test_table2_baselines_are_not_default_nor_in_all():
+    from pitune_tf.individual.command_line import parse_methods
+    from pitune_tf.individual.individual_config import TABLE2_BASELINES, IndividualConfig
+
+    assert not set(TABLE2_BASELINES) & set(IndividualConfig().methods)
+    assert not set(TABLE2_BASELINES) & set(parse_methods("all", "keras"))
+    assert parse_methods("table2", "keras") == TABLE2_BASELINES
+    assert parse_methods("none,table2", "keras") == ("none", *TABLE2_BASELINES)
+
+
+def test_cli_runs_a_table2_baseline(tiny_run, tmp_path):
+    from trainers.individual import main
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({k: v for k, v in TINY.items() if k != "max_epochs"}))
+    out = tmp_path / "out"
+    assert main(["--run", str(tiny_run), "--method", "none,eodrec", "--config", str(config),
+                 "--epochs", "2", "--users", "1", "--quiet", "--out", str(out)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert {"none", "eodrec", "oracle"} <= set(summary["methods"])
+    assert summary["config"]["baseline_pretrain_windows"] == TINY["baseline_pretrain_windows"]
+    assert "| eodrec |" in (out / "results.md").read_text()

@@ -15,6 +15,9 @@ def table2_methods(run, config) -> dict:
     from pitune_tf.individual.table2.eodrec import EODRec
     from pitune_tf.individual.table2.lsat import LSAT
     from pitune_tf.individual.table2.metabert4rec import MetaBert4Rec
+    from pitune_tf.individual.table2.prompt_baselines import P5, InstructRec, TallRec
 
     return {"lsat": LSAT(run, config), "eodrec": EODRec(run, config),
-            "metabert4rec": MetaBert4Rec(run, config), "clover": Clover(run, config)}
+            "metabert4rec": MetaBert4Rec(run, config), "clover": Clover(run, config),
+            "tallrec": TallRec(run, config), "p5": P5(run, config),
+            "instructrec": InstructRec(run, config)}
