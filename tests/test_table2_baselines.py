@@ -5,6 +5,7 @@ method end to end on a tiny run (valid probabilities on every test window)."""
 import json
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -363,3 +364,70 @@ def test_cli_runs_a_table2_baseline(tiny_run, tmp_path):
     assert {"none", "eodrec", "oracle"} <= set(summary["methods"])
     assert summary["config"]["baseline_pretrain_windows"] == TINY["baseline_pretrain_windows"]
     assert "| eodrec |" in (out / "results.md").read_text()
+
+
+# ----------------------------------------------------------------------------- Figs. 5, 6
+
+
+def test_fig6_attention_maps_per_intent(tiny_run, tmp_path):
+    from pitune_tf.common.plotting import is_png
+    from pitune_tf.experiments.pituning_experiments import fig6, plot_fig6
+    from pitune_tf.experiments.pituning_suite import PITuningSuite
+
+    suite = PITuningSuite(tiny_run, tmp_path, preset="tiny", seeds=1)
+    frame = fig6(suite)
+    positions = [c for c in frame.columns if c.startswith("pos")]
+    assert len(positions) == suite.run.config.history and set(frame["model"]) == {"teacher", "student"}
+    # each window's |w| are shares of its positions: the mean map's rows sum to 1
+    np.testing.assert_allclose(frame[positions].sum(axis=1), 1.0, rtol=1e-5)
+    assert "<pad>" not in set(frame["intent"])
+    plot_fig6(frame, tmp_path / "fig6.png", suite)
+    assert is_png(tmp_path / "fig6.png")
+
+
+def test_fig5_runs_and_curves(tmp_path):
+    """The GPT2 row is RUN's backbone; with a random one it is also Transformer-L (one run,
+    labelled so); the curves come from each run's training.json."""
+    import pandas as pd
+
+    from pitune_tf.common.plotting import is_png
+    from pitune_tf.experiments import pituning_experiments as experiments
+    from pitune_tf.population import PopulationConfig
+
+    class Suite:
+        settings = {"curve_epochs": 2}
+        calls = []
+
+        def __init__(self, backbone):
+            self.run = SimpleNamespace(config=PopulationConfig(backbone=backbone, student_layers=1,
+                                                               student_width=16))
+
+        def population_run(self, name, **changes):
+            self.calls.append((name, changes))
+            path = tmp_path / name
+            path.mkdir(exist_ok=True)
+            history = {"epoch": [1, 2], "accuracy": [0.3, 0.4], "val_accuracy": [0.25, 0.35],
+                       "intent_loss": [2.0, 1.5], "val_intent_loss": [2.1, 1.7], "loss": [9, 9]}
+            (path / "training.json").write_text(json.dumps(
+                {"teacher": {"history": history, "monitor": "val_intent_loss"}}))
+            return path
+
+    suite = Suite("random:2x64")
+    runs = experiments.fig5_runs(suite)
+    assert len(runs) == 2 and "GPT2 = Transformer-L" in next(iter(runs))
+    assert suite.calls[1] == ("fig5_transformer_s", {"teacher_epochs": 2, "student_epochs": 1,
+                                                     "embedding_dim": 0, "backbone": "random:1x16"})
+    frame = experiments.fig5(suite)
+    assert frame["epoch"].tolist() == [1, 2, 1, 2]
+    assert frame["val_intent_loss"].tolist() == [2.1, 1.7, 2.1, 1.7]  # the intent loss, not the total
+    assert frame["accuracy"].tolist() == [0.3, 0.4, 0.3, 0.4]
+    experiments.plot_fig5(frame, tmp_path / "fig5.png", suite)
+    assert is_png(tmp_path / "fig5.png")
+    assert isinstance(frame, pd.DataFrame)
+    suite = Suite("gpt2")  # a pretrained backbone: three runs, Transformer-L of its shape
+    shape = SimpleNamespace(n_layer=12, n_embd=768)  # what RUN's GPT2 teacher reports
+    suite.load_run = lambda path: SimpleNamespace(
+        teacher=SimpleNamespace(backbone=SimpleNamespace(gpt2=SimpleNamespace(config=shape))))
+    runs = experiments.fig5_runs(suite)
+    assert list(runs) == ["GPT2 (gpt2, pretrained)", "Transformer-L (random:12x768)",
+                          "Transformer-S (random:1x16)"]
