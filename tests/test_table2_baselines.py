@@ -414,7 +414,8 @@ def test_fig5_runs_and_curves(tmp_path):
 
     suite = Suite("random:2x64")
     runs = experiments.fig5_runs(suite)
-    assert len(runs) == 2 and "GPT2 = Transformer-L" in next(iter(runs))
+    assert list(runs) == ["GPT2 = Transformer-L (random:2x64, random init, no pretrained weights reachable)",
+                          "Transformer-S (random:1x16, random init)"]
     assert suite.calls[1] == ("fig5_transformer_s", {"teacher_epochs": 2, "student_epochs": 1,
                                                      "embedding_dim": 0, "backbone": "random:1x16"})
     frame = experiments.fig5(suite)
@@ -429,5 +430,8 @@ def test_fig5_runs_and_curves(tmp_path):
     suite.load_run = lambda path: SimpleNamespace(
         teacher=SimpleNamespace(backbone=SimpleNamespace(gpt2=SimpleNamespace(config=shape))))
     runs = experiments.fig5_runs(suite)
-    assert list(runs) == ["GPT2 (gpt2, pretrained)", "Transformer-L (random:12x768)",
-                          "Transformer-S (random:1x16)"]
+    assert list(runs) == ["GPT2 (gpt2, pretrained)", "Transformer-L (random:12x768, random init)",
+                          "Transformer-S (random:1x16, random init)"]
+    suite = Suite("random:1x16")  # the student's shape: one run for all three
+    assert list(experiments.fig5_runs(suite)) == [
+        "GPT2 = Transformer-L = Transformer-S (random:1x16, random init, no pretrained weights reachable)"]

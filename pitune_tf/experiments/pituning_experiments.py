@@ -328,29 +328,36 @@ def fig5_runs(suite: PITuningSuite) -> dict:
     """``{label: population run}`` of Fig. 5: RUN's backbone (the pretrained GPT2 when RUN
     has one), Transformer-L (a random GPT2 of the same shape, trained from scratch) and
     Transformer-S (a random GPT2 of the student's shape), each at the suite's budget with
-    ``curve_epochs`` teacher epochs. With a random RUN backbone (no pretrained weights
-    reachable) the GPT2 row is that random backbone, the same network as Transformer-L: one
-    run for both, labelled so."""
+    ``curve_epochs`` teacher epochs. Models of the same backbone are one run with one label
+    (``"GPT2 = Transformer-L (random:2x64, random init, no pretrained weights reachable)"``):
+    with a random RUN backbone the GPT2 row is that random network, i.e. Transformer-L, and
+    on presets whose teacher is the student's size Transformer-S is the same network too."""
     from pitune_tf.models.backbone import RANDOM_PATTERN
 
     config = suite.run.config
     epochs = suite.settings.get("curve_epochs")
     budget = {"teacher_epochs": int(epochs), "student_epochs": 1} if epochs else {}
-    random = RANDOM_PATTERN.match(str(config.backbone))
     gpt2 = suite.population_run("fig5_gpt2", **budget)
-    if random:
-        return {f"GPT2 = Transformer-L ({config.backbone}: random, no pretrained weights reachable)": gpt2,
-                f"Transformer-S (random:{config.student_layers}x{config.student_width})":
-                    suite.population_run("fig5_transformer_s", **budget, embedding_dim=0,
-                                         backbone=f"random:{config.student_layers}x{config.student_width}")}
-    shape = suite.load_run(gpt2).teacher.backbone.gpt2.config
-    large = f"random:{shape.n_layer}x{shape.n_embd}"
-    return {f"GPT2 ({config.backbone}, pretrained)": gpt2,
-            f"Transformer-L ({large})": suite.population_run("fig5_transformer_l", **budget,
-                                                             backbone=large),
-            f"Transformer-S (random:{config.student_layers}x{config.student_width})":
-                suite.population_run("fig5_transformer_s", **budget, embedding_dim=0,
-                                     backbone=f"random:{config.student_layers}x{config.student_width}")}
+    pretrained = not RANDOM_PATTERN.match(str(config.backbone))
+    if pretrained:
+        shape = suite.load_run(gpt2).teacher.backbone.gpt2.config
+        large = f"random:{shape.n_layer}x{shape.n_embd}"
+    else:
+        large = str(config.backbone)
+    models = {str(config.backbone): ["GPT2"]}
+    for name, spec in (("Transformer-L", large),
+                       ("Transformer-S", f"random:{config.student_layers}x{config.student_width}")):
+        models.setdefault(spec, []).append(name)
+    runs = {}
+    for spec, names in models.items():
+        if spec == str(config.backbone):
+            path, kind = gpt2, ("pretrained" if pretrained else
+                                "random init, no pretrained weights reachable")
+        else:
+            path, kind = suite.population_run(f"fig5_{names[0].lower().replace('-', '_')}", **budget,
+                                              embedding_dim=0, backbone=spec), "random init"
+        runs[f"{' = '.join(names)} ({spec}, {kind})"] = path
+    return runs
 
 
 def plot_fig5(frame, path, suite) -> None:
@@ -368,7 +375,7 @@ def plot_fig5(frame, path, suite) -> None:
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
     axes[0].legend(fontsize=6)
-    if any("random, no pretrained" in m for m in frame["model"]):
+    if any("no pretrained weights" in m for m in frame["model"]):
         fig.suptitle("No pretrained GPT2 reachable: the 'GPT2' curve is a randomly initialized "
                      "GPT2 (the same network as Transformer-L)", fontsize=9, color="tab:red")
     save_figure(fig, path)
@@ -382,7 +389,9 @@ def plot_fig5(frame, path, suite) -> None:
                         "student's shape, random init); accuracy and intent loss on training and "
                         "validation windows per epoch. When RUN's backbone is random:<L>x<W> (no "
                         "pretrained weights reachable) the GPT2 row is that random network, i.e. "
-                        "Transformer-L, and the figure says so.")
+                        "Transformer-L, and the figure says so; models of the same shape are one run "
+                        "(on the tiny and demo presets the student is the teacher's size, so "
+                        "Transformer-S is that network too).")
 def fig5(suite: PITuningSuite) -> pd.DataFrame:
     rows = []
     for model, run_dir in fig5_runs(suite).items():
