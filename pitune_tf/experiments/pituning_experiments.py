@@ -374,7 +374,8 @@ def plot_fig5(frame, path, suite) -> None:
         ax.set_ylabel(ylabel)
         ax.grid(alpha=0.3)
         ax.xaxis.get_major_locator().set_params(integer=True)
-    axes[0].legend(fontsize=6)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", fontsize=7,
+               bbox_to_anchor=(0.5, 0.0))  # below the panels: the labels are long
     if any("no pretrained weights" in m for m in frame["model"]):
         fig.suptitle("No pretrained GPT2 reachable: the 'GPT2' curve is a randomly initialized "
                      "GPT2 (the same network as Transformer-L)", fontsize=9, color="tab:red")
