@@ -136,12 +136,13 @@ def test_pituning_suite_end_to_end_tiny(tmp_path):
     run_population(preset("tiny"), run)
     out = tmp_path / "exp"
     assert main(["pituning", "--run", str(run), "--preset", "tiny", "--seeds", "1", "--out", str(out)]) == 0
-    for name in ("pituning_table2", "pituning_fig1", "pituning_fig4", "pituning_fig7", "pituning_fig8",
-                 "pituning_fig9", "pituning_fig10"):
+    for name in ("pituning_table2", "pituning_fig1", "pituning_fig4", "pituning_fig5", "pituning_fig6",
+                 "pituning_fig7", "pituning_fig8", "pituning_fig9", "pituning_fig10"):
         assert (out / f"{name}.csv").is_file() and (out / f"{name}.png").is_file(), name
     table2 = pd.read_csv(out / "pituning_table2.csv")
     assert table2["method"].tolist()[:2] == ["most_frequent", "last_event_intent"]
     assert table2["method"].tolist()[-1] == "oracle" and "pituning" in set(table2["method"])
+    assert {"lsat", "eodrec", "metabert4rec", "clover", "tallrec", "p5", "instructrec", "ofa"} <= set(table2["method"])
     fig9 = pd.read_csv(out / "pituning_fig9.csv")
     assert sorted(set(fig9["train_days"])) == [2, 7]
     assert "## PITuning Figure 10" in (out / "index.md").read_text()

@@ -30,7 +30,9 @@ I-unlearning ablation), focal, oversample (Figure 8), none (the shipped student)
 shipped student's logits shifted by beta * (log P_in - log P_pop), the user's intent
 frequencies against the population's, beta chosen on the user's validation windows; no
 backpropagation), lgbm (Appendix E), fp / pp (Table 3: the teacher, fully or partially tuned
-per user). The LiteRT backend runs none, prior, finetune, pituning (default: none, finetune,
+per user), and (named, or --method table2; not in --method all) PITuning Table 2's other
+baselines lsat, eodrec, metabert4rec, clover, tallrec, p5, instructrec
+(pitune_tf.individual.table2). The LiteRT backend runs none, prior, finetune, pituning (default: none, finetune,
 pituning) and oversample.
 
 Writes to --out (default RUN/individual/, RUN/device/ on LiteRT): per_user.csv,

@@ -1,11 +1,16 @@
 """PITuning's tables and figures as experiments of one registry (``registry``): Table 2 (the
 individual-level comparison), Figure 1 (per-user intent distributions clustered), Figure 4
-(ablations), Figure 7 (predicted against true intent distribution, PITuning against OFA),
-Figure 8 (recall of the rarest intents), Figure 9 (individual training days) and Figure 10
-(event-sequence length L). The runs behind them: ``pitune_tf.experiments.pituning_suite``.
+(ablations), Figure 5 (the pretrained LM against transformers trained from scratch), Figure 6
+(IAT attention maps per intent), Figure 7 (predicted against true intent distribution,
+PITuning against OFA), Figure 8 (recall of the rarest intents), Figure 9 (individual training
+days) and Figure 10 (event-sequence length L). The runs behind them:
+``pitune_tf.experiments.pituning_suite``.
 """
 
 from __future__ import annotations
+
+import json
+from pathlib import Path
 
 import matplotlib
 
@@ -22,9 +27,12 @@ from pitune_tf.common.experiment_suite import (  # noqa: E402
     save_figure,
 )
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row  # noqa: E402
+from pitune_tf.individual.individual_config import TABLE2_BASELINES  # noqa: E402
 
 registry = Registry("PITuning (Gong et al., KDD 2024)")
-TABLE2_METHODS = ("none", "prior", "finetune", "focal", "oversample", "pituning", "mpda", "lgbm")
+TABLE2_METHODS = ("none", "prior", "finetune", "focal", "oversample", "pituning", "mpda", "lgbm",
+                  *TABLE2_BASELINES)
+PROMPT_BASELINES = ("tallrec", "p5", "instructrec")  # their LM: a random GPT2 (no pretrained one)
 SWEEP_METHODS = ("none", "finetune", "pituning", "mpda")  # Figs. 9-10's models (MPDA: the paper's)
 LONG_TAIL_METHODS = ("none", "finetune", "focal", "oversample", "pituning")  # Fig. 8
 # OFA (Zhou et al., NeurIPS'23) at the population level: GPT2's attention and MLP frozen, layer
@@ -52,21 +60,38 @@ def _bars(frame, path, suite, metrics=METRICS, label="method"):
 # ----------------------------------------------------------------------------- Table 2
 
 
+def _table2_plot(frame, path, suite):
+    prompts = [m for m in PROMPT_BASELINES if m in set(frame["method"])]
+    title = (f"{', '.join(prompts)}: word-level prompts on a random GPT2 (no pretrained LM or "
+             "tokenizer reachable)" if prompts else "")
+    bar_chart(frame, "method", list(METRICS), path, title=title,
+              ylabel="test score (pooled over users)")
+
+
 @registry.register("pituning_table2", "PITuning Table 2: individual-level comparison (pooled over users' test windows)",
-                   plot=_bars,
+                   plot=_table2_plot,
                    note="The individual stage on RUN's individual users, one run per seed; trivial "
                         "baselines and the user oracle (synthetic data) on the same test windows. "
                         "mpda: pitune_tf.individual.mpda (retrieval-augmented fine-tuning of the "
                         "student, adapted); ofa: the OFA population run's GPT2 teacher (attention and "
                         "MLP frozen, no IAT, no reconstruction, trained at the suite's budget) tuned per "
-                        "user with the same frozen parts (method pp). The other baselines of the "
-                        "paper's Table 2 (LSAT, MetaBert4Rec, CLOVER, EODRec, TallRec, P5, "
-                        "InstructRec) are not implemented.")
+                        "user with the same frozen parts (method pp). The other baselines "
+                        "(pitune_tf.individual.table2; each module says what is kept and adapted), "
+                        "each trained on at most baseline_pretrain_windows population windows and "
+                        "fine-tuned per user with the same early stopping: lsat (long- and short-term "
+                        "LoRA adapters on RUN's frozen GPT2 teacher, merged in weight space), eodrec "
+                        "(compositional-code event table, self-attentive session model), metabert4rec "
+                        "(Reptile meta-learning of a bidirectional BERT4Rec encoder), clover (Reptile "
+                        "with a gradient-reversal adversary on the user's activity group), tallrec, "
+                        "p5 and instructrec (their prompts as word-level text with a vocabulary built "
+                        "from the run's vocabularies, on a RANDOM GPT2 of prompt_backbone: no "
+                        "pretrained LM or tokenizer is reachable here; tallrec tunes LoRA adapters "
+                        "only).")
 def table2(suite: PITuningSuite) -> pd.DataFrame:
     frame = _method_frame(suite, suite.run_dir, "main", TABLE2_METHODS)
     ofa = _method_frame(suite, suite.population_run("ofa", **OFA_POPULATION), "ofa", ("pp",), keep=("pp",),
                         fp_users=1_000_000)
-    oracle = frame["method"] == "oracle"
+    oracle = frame["method"].isin(("oracle", "oracle_context"))  # the ceilings last
     frame = pd.concat([frame[~oracle], ofa.assign(method="ofa"), frame[oracle]], ignore_index=True)
     return mean_std(frame, ["method"], METRICS)
 
@@ -283,3 +308,140 @@ def _distribution_plot(frame, path) -> None:
     ax.set_ylabel("share of test windows")
     ax.legend(fontsize=7)
     save_figure(fig, path)
+
+
+# ----------------------------------------------------------------------------- Fig. 5
+
+
+def phase_history(run_dir, phase="teacher") -> tuple:
+    """``(history, monitor)`` of a population run's ``phase`` (``training.json``: per-epoch
+    values by name, and the validation loss that selected the epoch)."""
+    from pitune_tf.population.training_loop import TRAINING_RECORD
+
+    record = Path(run_dir) / TRAINING_RECORD
+    training = json.loads(record.read_text()) if record.is_file() else {}
+    phase_record = training.get(phase, {})
+    return phase_record.get("history", {}), phase_record.get("monitor") or "val_loss"
+
+
+def fig5_runs(suite: PITuningSuite) -> dict:
+    """``{label: population run}`` of Fig. 5: RUN's backbone (the pretrained GPT2 when RUN
+    has one), Transformer-L (a random GPT2 of the same shape, trained from scratch) and
+    Transformer-S (a random GPT2 of the student's shape), each at the suite's budget with
+    ``curve_epochs`` teacher epochs. Models of the same backbone are one run with one label
+    (``"GPT2 = Transformer-L (random:2x64, random init, no pretrained weights reachable)"``):
+    with a random RUN backbone the GPT2 row is that random network, i.e. Transformer-L, and
+    on presets whose teacher is the student's size Transformer-S is the same network too."""
+    from pitune_tf.models.backbone import RANDOM_PATTERN
+
+    config = suite.run.config
+    epochs = suite.settings.get("curve_epochs")
+    budget = {"teacher_epochs": int(epochs), "student_epochs": 1} if epochs else {}
+    gpt2 = suite.population_run("fig5_gpt2", **budget)
+    pretrained = not RANDOM_PATTERN.match(str(config.backbone))
+    if pretrained:
+        shape = suite.load_run(gpt2).teacher.backbone.gpt2.config
+        large = f"random:{shape.n_layer}x{shape.n_embd}"
+    else:
+        large = str(config.backbone)
+    models = {str(config.backbone): ["GPT2"]}
+    for name, spec in (("Transformer-L", large),
+                       ("Transformer-S", f"random:{config.student_layers}x{config.student_width}")):
+        models.setdefault(spec, []).append(name)
+    runs = {}
+    for spec, names in models.items():
+        if spec == str(config.backbone):
+            path, kind = gpt2, ("pretrained" if pretrained else
+                                "random init, no pretrained weights reachable")
+        else:
+            path, kind = suite.population_run(f"fig5_{names[0].lower().replace('-', '_')}", **budget,
+                                              embedding_dim=0, backbone=spec), "random init"
+        runs[f"{' = '.join(names)} ({spec}, {kind})"] = path
+    return runs
+
+
+def plot_fig5(frame, path, suite) -> None:
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    for ax, (metric, ylabel) in zip(axes, (("accuracy", "intent accuracy"), ("intent_loss", "intent loss"))):
+        for i, (model, part) in enumerate(frame.groupby("model", sort=False)):
+            colour = plt.get_cmap("tab10")(i)
+            for split, style in (("train", "--"), ("val", "-")):
+                column = metric if split == "train" else f"val_{metric}"
+                if column in part and part[column].notna().any():
+                    ax.plot(part["epoch"], part[column], style, marker="o", color=colour,
+                            label=f"{model} ({split})")
+        ax.set_xlabel("teacher epoch")
+        ax.set_ylabel(ylabel)
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    fig.legend(*axes[0].get_legend_handles_labels(), loc="upper center", fontsize=7,
+               bbox_to_anchor=(0.5, 0.0))  # below the panels: the labels are long
+    if any("no pretrained weights" in m for m in frame["model"]):
+        fig.suptitle("No pretrained GPT2 reachable: the 'GPT2' curve is a randomly initialized "
+                     "GPT2 (the same network as Transformer-L)", fontsize=9, color="tab:red")
+    save_figure(fig, path)
+
+
+@registry.register("pituning_fig5", "PITuning Figure 5: the pretrained LM against transformers trained from scratch",
+                   plot=plot_fig5,
+                   note="Teacher population tuning (RUN's config at the suite's budget, curve_epochs "
+                        "teacher epochs, early stopping as usual): RUN's GPT2 backbone against "
+                        "Transformer-L (a GPT2 of the same shape, random init) and Transformer-S (the "
+                        "student's shape, random init); accuracy and intent loss on training and "
+                        "validation windows per epoch. When RUN's backbone is random:<L>x<W> (no "
+                        "pretrained weights reachable) the GPT2 row is that random network, i.e. "
+                        "Transformer-L, and the figure says so; models of the same shape are one run "
+                        "(on the tiny and demo presets the student is the teacher's size, so "
+                        "Transformer-S is that network too).")
+def fig5(suite: PITuningSuite) -> pd.DataFrame:
+    rows = []
+    for model, run_dir in fig5_runs(suite).items():
+        history, monitor = phase_history(run_dir)
+        loss = monitor.removeprefix("val_")  # the intent loss (without reconstruction)
+        for i, epoch in enumerate(history.get("epoch", [])):
+            row = {"model": model, "epoch": int(epoch)}
+            for name, key in (("accuracy", "accuracy"), ("intent_loss", loss)):
+                for prefix in ("", "val_"):
+                    values = history.get(prefix + key) or []
+                    row[prefix + name] = values[i] if i < len(values) else np.nan
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- Fig. 6
+
+
+def plot_fig6(frame, path, suite) -> None:
+    from pitune_tf.population.plots import plot_attention_maps
+
+    positions = [c for c in frame.columns if c.startswith("pos")]
+    maps, intents = {}, None
+    for model, part in frame.groupby("model", sort=False):
+        maps[model] = part[positions].to_numpy(float)
+        intents = list(enumerate(part["intent"]))
+    plot_attention_maps(maps, intents, path)
+
+
+@registry.register("pituning_fig6", "PITuning Figure 6: IAT attention map per intent",
+                   plot=plot_fig6,
+                   note="RUN's teacher and student on RUN's population test windows (up to 4,096): "
+                        "for each intent, the mean share of |w_ij| (PITuning Eq. 3) at each history "
+                        "position (pos1 = oldest, posL = newest event); intents that occur in the test "
+                        "windows. Empty when the run has no IAT (use_iat=false).")
+def fig6(suite: PITuningSuite) -> pd.DataFrame:
+    from pitune_tf.population.data_preparation import run_windows
+    from pitune_tf.population.plots import attention_map, shown_intents
+
+    run = suite.run
+    _, _, test = run_windows(run)
+    tokens = list(run.vocabs.intent.tokens)
+    shown = shown_intents(tokens, len(run.vocabs.intent.reserved), test.label)
+    rows = []
+    for model, net in (("teacher", run.teacher), ("student", run.student)):
+        values = attention_map(net, test, 4 * run.config.batch_size, seed=suite.first_seed)
+        if values is None:
+            continue
+        for i, name in shown:
+            rows.append({"model": model, "intent": name,
+                         **{f"pos{j + 1}": float(v) for j, v in enumerate(values[i])}})
+    return pd.DataFrame(rows)

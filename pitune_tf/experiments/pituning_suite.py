@@ -34,16 +34,18 @@ TRIVIAL = ("most_frequent", "last_event_intent")
 # protocol (the Honor split, and the training days kept); histories: Fig. 10's L values;
 # population: PopulationConfig changes applied to every extra population run (the budget);
 # individual: IndividualConfig changes of every individual run; clusters / cluster_users:
-# Fig. 1's KMeans k and user sample.
+# Fig. 1's KMeans k and user sample; curve_epochs: Fig. 5's teacher epochs (None: RUN's).
 SUITE_PRESETS = {
     "tiny": dict(users=3, split_days=(7, 1, 4), train_days=(2, 7), histories=(4, 8),
                  population=dict(teacher_epochs=1, student_epochs=1, max_train_windows=2000),
-                 individual=dict(max_epochs=2, lgbm_iterations=20), clusters=3, cluster_users=200),
+                 individual=dict(max_epochs=2, lgbm_iterations=20, baseline_pretrain_windows=1000,
+                                 baseline_pretrain_epochs=1, prompt_backbone="random:1x32"),
+                 clusters=3, cluster_users=200, curve_epochs=2),
     "demo": dict(users=0, split_days=(7, 1, 4), train_days=(1, 3, 5, 7), histories=(10, 20, 30),
                  population=dict(max_train_windows=5000, teacher_epochs=2, student_epochs=1),
-                 individual={}, clusters=4, cluster_users=1000),
+                 individual={}, clusters=4, cluster_users=1000, curve_epochs=4),
     "full": dict(users=0, split_days=(7, 1, 4), train_days=(1, 3, 5, 7), histories=(10, 20, 30, 40),
-                 population={}, individual={}, clusters=4, cluster_users=1000),
+                 population={}, individual={}, clusters=4, cluster_users=1000, curve_epochs=None),
 }
 
 

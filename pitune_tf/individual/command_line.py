@@ -9,7 +9,7 @@ from pitune_tf.common.cli import CONFIG_HELP, HelpFormatter, add_output_options
 from pitune_tf.common.config import resolve_config
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.data.schema import add_schema_options
-from pitune_tf.individual.individual_config import METHODS, IndividualConfig
+from pitune_tf.individual.individual_config import METHODS, TABLE2_BASELINES, IndividualConfig
 from pitune_tf.individual.report import METHOD_ORDER
 from pitune_tf.individual.shards import parse_shard
 from pitune_tf.individual.stage import BACKENDS, DEFAULT_METHODS
@@ -43,7 +43,9 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--model", help="student.tflite for --backend litert (default RUN/student.tflite)")
     p.add_argument("--interpreter", default="auto", help="litert: auto, litert, tflite_runtime or tf")
     p.add_argument("--method", help=f"comma-separated, from {', '.join(METHODS)}, or 'all' "
-                   f"(default: {','.join(d.methods)}; litert: {','.join(DEFAULT_METHODS['litert'])})")
+                   f"(every method but the Table 2 baselines {','.join(TABLE2_BASELINES)}), or "
+                   f"'table2' (those) (default: {','.join(d.methods)}; litert: "
+                   f"{','.join(DEFAULT_METHODS['litert'])})")
     p.add_argument("--config", help=CONFIG_HELP.replace("overrides the preset, and the", "the"))
     p.add_argument("--users", type=int, default=0, help="first N users by id (0 = all)")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (users split among them)")
@@ -95,10 +97,12 @@ def build_merge_parser(prog="python -m trainers.individual merge", description=N
 def parse_methods(text, backend):
     if text is None:
         return DEFAULT_METHODS.get(backend)
-    methods = list(METHODS) if text.strip() == "all" else [m.strip() for m in text.split(",") if m.strip()]
+    named = {"all": [m for m in METHODS if m not in TABLE2_BASELINES], "table2": list(TABLE2_BASELINES)}
+    methods = [m for part in text.split(",") if part.strip()
+               for m in named.get(part.strip(), [part.strip()])]
     unknown = [m for m in methods if m not in METHODS]
     if unknown or not methods:
-        raise UserInputError(f"unknown method {unknown or text!r}; choose from {', '.join(METHODS)} or all")
+        raise UserInputError(f"unknown method {unknown or text!r}; choose from {', '.join(METHODS)}, all or table2")
     return tuple(m for m in METHOD_ORDER if m in methods)
 
 

@@ -7,8 +7,11 @@ import math
 
 from pitune_tf.common.errors import UserInputError
 
+# PITuning Table 2's other baselines (pitune_tf.individual.table2): each trains its own
+# network, so none is a default method, nor in `--method all` or the demo pipeline.
+TABLE2_BASELINES = ("lsat", "eodrec", "metabert4rec", "clover", "tallrec", "p5", "instructrec")
 METHODS = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "pituning", "focal", "oversample", "mpda",
-           "lgbm", "fp", "pp")
+           "lgbm", "fp", "pp", *TABLE2_BASELINES)
 
 
 UNLEARN_SELECT = ("after_finetune", "none")
@@ -60,6 +63,20 @@ class IndividualConfig:
     fp_learning_rate: float = 1e-4  # Adam for FP / PP
     mpda_neighbours: int = 5  # MPDA: population windows retrieved per local training window
     mpda_ratio: float = 1.0  # MPDA: at most this many retrieved windows per local training window
+    # --- Table 2's other baselines (pitune_tf.individual.table2)
+    baseline_pretrain_windows: int = 5000  # population training windows they are trained on
+    baseline_pretrain_epochs: int = 2  # epochs of (or, meta-learning: passes over) those windows
+    baseline_width: int = 32  # width of their own networks (EODRec, MetaBert4Rec, CLOVER)
+    lora_rank: int = 4  # LSAT / TallRec: rank r of each LoRA adapter
+    lora_alpha: float = 8.0  # LSAT / TallRec: the adapter's update is scaled by alpha / r
+    lsat_short_share: float = 0.3  # LSAT: the short-term adapter's share of the newest training windows
+    eodrec_codebooks: int = 4  # EODRec: M codewords per event
+    eodrec_codebook_size: int = 16  # EODRec: K vectors per codebook
+    meta_inner_steps: int = 3  # MetaBert4Rec / CLOVER: inner SGD steps per task (Reptile)
+    meta_inner_learning_rate: float = 0.05  # ... their SGD rate
+    meta_step_size: float = 0.5  # ... Reptile's outer step epsilon (annealed linearly to 0)
+    clover_adversary_weight: float = 0.5  # CLOVER: weight of the user-group adversary's loss
+    prompt_backbone: str = "random:2x64"  # TallRec / P5 / InstructRec: random:<layers>x<width> GPT2
     # --- evaluation
     n_rare: int = 3  # Figure 8: recall of the population's rarest intents
     seed: int = 0
@@ -77,10 +94,13 @@ class IndividualConfig:
             sum(self.fractions), 1.0, abs_tol=1e-6
         ):
             raise UserInputError(f"fractions must be 3 non-negative numbers summing to 1, got {self.fractions}")
-        for name in ("batch_size", "max_epochs", "n_rare", "lgbm_iterations", "mpda_neighbours"):
+        for name in ("batch_size", "max_epochs", "n_rare", "lgbm_iterations", "mpda_neighbours",
+                     "baseline_pretrain_windows", "baseline_width", "lora_rank", "eodrec_codebooks",
+                     "eodrec_codebook_size"):
             if int(getattr(self, name)) < 1:
                 raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("unlearn_steps", "patience", "fp_users", "lgbm_early_stopping", "min_history"):
+        for name in ("unlearn_steps", "patience", "fp_users", "lgbm_early_stopping", "min_history",
+                     "baseline_pretrain_epochs", "meta_inner_steps"):
             if int(getattr(self, name)) < 0:
                 raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.mpda_ratio > 0:
@@ -95,7 +115,11 @@ class IndividualConfig:
                 self.split_days is None or not 1 <= self.train_days <= self.split_days[0]):
             raise UserInputError("train_days needs split_days and 1 <= train_days <= the "
                                  f"training days, got {self.train_days}")
-        for name in ("learning_rate", "unlearn_learning_rate", "fp_learning_rate", "lam"):
+        if not 0.0 < self.lsat_short_share <= 1.0:
+            raise UserInputError(f"lsat_short_share must be in (0, 1], got {self.lsat_short_share}")
+        for name in ("learning_rate", "unlearn_learning_rate", "fp_learning_rate", "lam",
+                     "lora_alpha", "meta_inner_learning_rate",
+                     "meta_step_size", "clover_adversary_weight"):
             value = float(getattr(self, name))
             if not math.isfinite(value) or value < 0 or (value == 0 and name != "lam"):
                 raise UserInputError(f"{name} must be a finite number > 0 (lam >= 0), got {value}")

@@ -16,11 +16,12 @@ import numpy as np
 import pandas as pd
 
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.individual.individual_config import TABLE2_BASELINES
 from pitune_tf.metrics import INTENT_METRIC_COLUMNS as TABLE_COLUMNS
 
 # Row order of every table.
 METHOD_ORDER = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "focal", "oversample", "pituning",
-                "mpda", "lgbm", "fp", "pp")
+                "mpda", "lgbm", "fp", "pp", *TABLE2_BASELINES)
 ORACLE = "oracle"  # the user oracle's row, last, when the log comes with one
 ORACLE_CONTEXT = "oracle_context"  # the oracle that also knows the predicted event's own
 #   context (synthetic data): an upper bound, shown after ORACLE, never a gap's end

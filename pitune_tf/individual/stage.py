@@ -74,10 +74,12 @@ def build_engine(run, config, backend="keras", model=None, litert_backend="auto"
                                focal_gamma=config.focal_gamma)
         teacher_methods = TeacherMethods(run, config)
         from pitune_tf.individual.mpda import MPDA
+        from pitune_tf.individual.table2 import table2_methods
 
         mpda = MPDA(run, neighbours=config.mpda_neighbours, ratio=config.mpda_ratio)
         engine = PersonalizationEngine(student, run, config,
-                                       extra_methods={**teacher_methods.as_dict(), "mpda": mpda})
+                                       extra_methods={**teacher_methods.as_dict(), "mpda": mpda,
+                                                      **table2_methods(run, config)})
         engine.teacher_methods = teacher_methods  # Table 3's FP / PP rows
         return engine
     if backend == "litert":

@@ -35,6 +35,8 @@ class TransformerDecoderBlock(keras.layers.Layer):
         intermediate_dim: int. Feed-forward width (GPT2: 4 D).
         dropout: float. Dropout on attention output and feed-forward output while training.
         layer_norm_epsilon: float.
+        causal: bool. The causal mask (True, the student); False lets every position attend
+            to every real position (a bidirectional encoder block, BERT4Rec's).
 
     Call args:
         inputs: float ``[batch, L, D]`` with a static L.
@@ -48,6 +50,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
         intermediate_dim=None,
         dropout=0.0,
         layer_norm_epsilon=1e-5,
+        causal=True,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -58,6 +61,7 @@ class TransformerDecoderBlock(keras.layers.Layer):
         self.intermediate_dim = intermediate_dim or 4 * width
         self.dropout = dropout
         self.layer_norm_epsilon = layer_norm_epsilon
+        self.causal = bool(causal)
         self.ln_1 = LayerNorm(layer_norm_epsilon, name="ln_1")
         self.qkv = keras.layers.Dense(3 * width, kernel_initializer=_init(), name="qkv")
         self.attention_output = keras.layers.Dense(width, kernel_initializer=_init(), name="attn_out")
@@ -83,8 +87,9 @@ class TransformerDecoderBlock(keras.layers.Layer):
         qkv = tf.transpose(qkv, [2, 0, 3, 1, 4])  # [3, batch, H, L, Dh]
         query, key, value = tf.unstack(qkv, 3, axis=0)  # [batch, H, L, Dh] each
         scores = tf.matmul(query, key, transpose_b=True) / math.sqrt(head_dim)  # [batch, H, L, L]
-        causal = tf.constant(np.tril(np.ones((1, 1, length, length), np.float32)))  # [1, 1, L, L]
-        allowed = causal * tf.reshape(tf.cast(mask, scores.dtype), [-1, 1, 1, length])
+        allowed = tf.reshape(tf.cast(mask, scores.dtype), [-1, 1, 1, length])  # keys [batch, 1, 1, L]
+        if self.causal:
+            allowed = tf.constant(np.tril(np.ones((1, 1, length, length), np.float32))) * allowed
         scores = scores + (1.0 - allowed) * -1e9
         probs = tf.nn.softmax(scores, axis=-1)
         context = tf.matmul(probs, value)  # [batch, H, L, Dh]
@@ -105,5 +110,6 @@ class TransformerDecoderBlock(keras.layers.Layer):
             intermediate_dim=self.intermediate_dim,
             dropout=self.dropout,
             layer_norm_epsilon=self.layer_norm_epsilon,
+            causal=self.causal,
         )
         return config
