@@ -37,9 +37,7 @@ def build_parser():
                                 formatter_class=HelpFormatter)
     p.add_argument("--out", default="runs/demo", help="run directory")
     p.add_argument("--users", type=int, default=8, help="individual users to tune (0 = all; demo 8)")
-    p.add_argument("--epochs", type=int, default=None,
-                   help="max fine-tuning epochs per user (default: the individual stage's, 20; "
-                        "early stopping)")
+    p.add_argument("--epochs", type=int, help="max fine-tuning epochs per user (default: the stage's)")
     p.add_argument("--workers", type=int, default=2, help="processes for the individual stage")
     p.add_argument("--fp-users", type=int, default=2, help="users for FP / PP (the teacher per user)")
     p.add_argument("--lgbm-iterations", type=int, default=300,
