@@ -6,12 +6,17 @@ Commands:
     python -m pitune_tf.predict --run runs/demo --events user.csv --top-k 5 --out preds.csv
     python -m pitune_tf.predict --run runs/demo --events user.csv --weights me.weights
     python -m pitune_tf.predict --run runs/demo --events user.csv --model runs/demo/student_int8.tflite
+    python -m pitune_tf.predict --run runs/demo --events user.csv --decision-rule prior
 
 The events file (CSV or Parquet) has ``user_id, timestamp, event`` and optionally
 ``location`` (an ``intent`` column is ignored). Each user's window is built after the user's
 newest event with the run's vocabularies and context features; one line per user is printed,
 e.g. ``u00150  social 0.445 | shopping 0.105 | weather 0.073``, and ``--out`` also writes the
-table ``user_id, rank, intent, probability`` (.csv or .parquet). The work is done by
+table ``user_id, rank, intent, probability`` (.csv or .parquet). ``--decision-rule prior``
+ranks the intents by ``p / P_pop^tau`` instead of p (the population's intent shares divided
+out: rare intents come first more often), with the tau that the population run chose on its
+validation windows (``metrics.json``, ``student_prior_rule``) unless ``--tau`` is given; the
+printed probabilities stay p. The work is done by
 ``pitune_tf.prediction.NextIntentPredictor``.
 """
 
@@ -38,6 +43,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", help="personalized weights file (Runtime.save_weights)")
     parser.add_argument("--top-k", type=int, default=3, help="intents per user (default 3)")
     parser.add_argument("--out", help="also write the predictions table (.csv or .parquet)")
+    parser.add_argument("--decision-rule", choices=("argmax", "prior"), default="argmax",
+                        help="rank intents by p (argmax) or by p / P_pop^tau (prior)")
+    parser.add_argument("--tau", type=float,
+                        help="prior rule's exponent (default: the run's, chosen on validation "
+                             "windows, metrics.json student_prior_rule.tau)")
     add_schema_options(parser)  # --columns, --time-unit, --timezone, ... for --events
     add_output_options(parser)
     return parser
@@ -52,11 +62,14 @@ def run(argv=None):
 
     if args.top_k < 1:
         raise UserInputError(f"--top-k must be >= 1, got {args.top_k}")
+    if args.tau is not None and args.decision_rule != "prior":
+        raise UserInputError("--tau is the exponent of --decision-rule prior")
     if not Path(args.events).is_file():
         raise UserInputError(f"events file not found: {args.events}")
     if args.out and Path(args.out).suffix.lower() not in CSV_SUFFIXES + PARQUET_SUFFIXES:
         raise UserInputError(f"--out {args.out}: use a .csv or .parquet file")
-    predictor = NextIntentPredictor.from_run(args.run, weights=args.weights, model=args.model)
+    predictor = NextIntentPredictor.from_run(args.run, weights=args.weights, model=args.model,
+                                             decision_rule=args.decision_rule, tau=args.tau)
     predictions = predictor.predict_next(args.events, top_k=args.top_k,
                                          schema=schema_from_args(args))
     print("\n".join(format_predictions(predictions)))

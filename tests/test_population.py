@@ -220,6 +220,27 @@ def test_teacher_round_trip(batch, tmp_path):
         np.testing.assert_array_equal(a.numpy(), b.numpy())
 
 
+def test_teacher_round_trip_keeps_the_learned_repeat_logits(batch, tmp_path):
+    """The repeat mixture's trained rho_c logits are saved and loaded, not reset to their
+    start (repeat_init); a teacher saved without them still loads with its start."""
+    features, _ = batch
+    event_intent = np.r_[0, 0, np.arange(2, 9) % 3 + 2]
+    teacher = build_teacher(tiny_config(), SIZES, event_intent=event_intent,
+                            repeat_init=np.full(SIZES["intent"], -2.0))
+    learned = np.array([-4.0, -4.0, 1.5, -0.5, 0.25], np.float32)
+    teacher.repeat.set_weights([learned])  # as training leaves them
+    save_teacher(teacher, tmp_path / "teacher")
+    loaded = load_teacher(tmp_path / "teacher")
+    np.testing.assert_array_equal(loaded.repeat.get_weights()[0], learned)
+    np.testing.assert_array_equal(loaded(features).numpy(), teacher(features).numpy())
+    path = tmp_path / "teacher" / "layers.npz"
+    with np.load(path) as arrays:
+        older = {k: arrays[k] for k in arrays.files if not k.startswith("repeat/")}
+    np.savez(path, **older)
+    np.testing.assert_array_equal(load_teacher(tmp_path / "teacher").repeat.get_weights()[0],
+                                  np.full(SIZES["intent"], -2.0, np.float32))
+
+
 def test_load_run_names_the_missing_file(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps(tiny_config().to_dict()))
     with pytest.raises(UserInputError, match="vocab.json"):

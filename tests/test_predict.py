@@ -151,6 +151,9 @@ def test_cli_prints_one_line_per_user_and_writes_the_table(tiny_run, user_events
     (["--top-k", "999"], "top_k must be in"),
     (["--weights", "missing.weights"], "weights file not found"),
     (["--out", "preds.txt.gz"], "--out"),
+    (["--tau", "0.5"], "--tau is the exponent of --decision-rule prior"),
+    (["--decision-rule", "prior"], "no student_prior_rule tau"),  # the run has no metrics.json
+    (["--decision-rule", "prior", "--tau", "-1"], "tau must be >= 0"),
 ])
 def test_cli_bad_input_is_one_error_line(tiny_run, user_events, tmp_path, capsys, monkeypatch,
                                          extra, message):
@@ -193,3 +196,82 @@ def test_cli_reads_the_users_own_schema(tiny_run, user_events, tmp_path, capsys)
                            "--columns", "user_id=uid,timestamp=ts,event=app,location=cell",
                            "--time-unit", "ms", "--timezone", "Asia/Shanghai"]) == 0
     assert capsys.readouterr().out == expected
+
+
+def _run_with_tau(tiny_run, directory, tau):
+    """A copy of the tiny run whose metrics.json holds the student's prior-rule tau."""
+    import json
+    import shutil
+
+    run_dir = shutil.copytree(tiny_run, directory / "run")
+    (run_dir / "metrics.json").write_text(json.dumps({"student_prior_rule": {"tau": tau}}))
+    return run_dir
+
+
+def test_prior_decision_rule_by_hand(tiny_run, user_events, monkeypatch):
+    """p / P_pop^tau ranks a rarer intent first: p = (.6, .25, .06, .04, .02, .015, .01, .005),
+    P_pop = (.5, .2, .1, .1, .05, .03, .01, .01) give with tau = 1 the scores (1.2, 1.25, .6,
+    .4, .4, .5, 1.0, .5): top 3 = intents 1, 0, 6 (argmax: 0, 1, 2); tau = 0.5 keeps argmax's
+    order (.849, .559, .190, ...). The reported probability stays p; reserved ids never come."""
+    from pitune_tf.population import load_run
+    from pitune_tf.prediction import NextIntentPredictor
+
+    run = load_run(tiny_run)
+    real = np.array([0.6, 0.25, 0.06, 0.04, 0.02, 0.015, 0.01, 0.005])
+    p_pop = np.r_[0.0, 0.0, 0.5, 0.2, 0.1, 0.1, 0.05, 0.03, 0.01, 0.01]
+    assert len(p_pop) == len(run.vocabs.intent.tokens)  # 2 reserved ids + 8 intents
+    probs = np.tile(np.r_[0.3, 0.2, real * 0.5], (3, 1))  # the reserved ids' mass is ignored
+
+    def top3(tau):
+        predictor = NextIntentPredictor(run.vocabs, run.config.history, student=run.student,
+                                        decision_rule="prior", p_pop=p_pop, tau=tau)
+        monkeypatch.setattr(predictor, "probabilities", lambda windows: probs[:len(windows)])
+        top = predictor.predict_next(user_events, top_k=3)
+        first = top[top["user_id"] == top["user_id"].iloc[0]]
+        return first["intent"].tolist(), first["probability"].tolist()
+
+    intents = np.asarray(run.vocabs.intent.tokens)
+    assert top3(1.0) == (intents[[3, 2, 8]].tolist(), [0.125, 0.3, 0.005])
+    assert top3(0.5)[0] == top3(0.0)[0] == intents[[2, 3, 4]].tolist()
+
+
+def test_prior_rule_reads_the_runs_tau(tiny_run, user_events, tmp_path):
+    """from_run takes P_pop from p_out.json and tau from metrics.json (student_prior_rule);
+    its rankings are those of probabilities / P_pop^tau."""
+    from pitune_tf.population import load_run
+    from pitune_tf.prediction import NextIntentPredictor
+
+    run_dir = _run_with_tau(tiny_run, tmp_path, 0.75)
+    predictor = NextIntentPredictor.from_run(run_dir, decision_rule="prior")
+    assert predictor.tau == 0.75
+    np.testing.assert_array_equal(predictor.p_pop, load_run(run_dir).p_pop)
+    assert NextIntentPredictor.from_run(run_dir, decision_rule="prior", tau=0.25).tau == 0.25
+    probs = predictor.probabilities(predictor.next_windows(user_events))
+    prior = np.where(predictor.p_pop > 0, predictor.p_pop, np.inf)
+    expected = np.argsort(-(probs / prior ** 0.75)[:, 2:], axis=1, kind="stable")[:, :2] + 2
+    top = predictor.predict_next(user_events, top_k=2)
+    assert top["intent"].tolist() == np.asarray(predictor.intents)[expected].ravel().tolist()
+    np.testing.assert_allclose(top["probability"], np.take_along_axis(probs, expected, 1).ravel(),
+                               rtol=1e-6)
+
+
+def test_cli_decision_rule_prior(tiny_run, user_events, tmp_path, capsys):
+    """--decision-rule prior prints the predictor's prior-rule ranking with the run's tau;
+    --tau 0 is argmax (the default's lines)."""
+    from pitune_tf.common.cli import run_main
+    from pitune_tf.predict import main
+    from pitune_tf.prediction import NextIntentPredictor, format_predictions
+
+    run_dir = _run_with_tau(tiny_run, tmp_path, 1.0)
+    base = ["--run", str(run_dir), "--events", str(user_events), "--top-k", "3"]
+    assert run_main(main, base) == 0
+    argmax = capsys.readouterr().out
+    assert run_main(main, [*base, "--decision-rule", "prior", "--tau", "0"]) == 0
+    assert capsys.readouterr().out == argmax
+    out = tmp_path / "prior.csv"
+    assert run_main(main, [*base, "--decision-rule", "prior", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    expected = NextIntentPredictor.from_run(run_dir, decision_rule="prior").predict_next(
+        user_events, top_k=3)
+    assert printed.strip().splitlines() == format_predictions(expected)
+    assert pd.read_csv(out)["intent"].tolist() == expected["intent"].tolist()

@@ -166,3 +166,17 @@ def test_oracle_is_each_events_next_intent_distribution(tiny, name):
     # the history oracle knows less than the context oracle, more than the frequencies
     history_ll = np.log(history_probs[rows, intent]).mean()
     assert np.log(frequency[intent]).mean() < history_ll < np.log(probs[rows, intent]).mean()
+
+
+def test_synth_command_offers_every_preset():
+    """``synth --preset`` reads its choices from PRESETS; ``large`` is the demo's world with
+    more population users."""
+    from pitune_tf.data.__main__ import build_parser
+    from pitune_tf.data.synthetic_config import PRESETS
+
+    synth = next(a for a in build_parser()._subparsers._group_actions[0].choices["synth"]._actions
+                 if a.dest == "preset")
+    assert list(synth.choices) == sorted(PRESETS) and "large" in synth.choices
+    large, demo = SyntheticConfig.from_preset("large"), SyntheticConfig()
+    assert large.n_population_users >= 3 * demo.n_population_users
+    assert large.to_dict() == {**demo.to_dict(), "n_population_users": large.n_population_users}

@@ -8,6 +8,8 @@ Commands::
     # DIR/individual_oracle.parquet (format: pitune_tf.data.intent_oracle; the predicted
     # event's own context unknown), and *_oracle_context.parquet (that context known)
     python -m pitune_tf.data synth --preset demo --seed 0 --out data/synth
+    # the same world with 500 population users (about 590k events)
+    python -m pitune_tf.data synth --preset large --seed 0 --out data/large
 
     # about 10M population events as Parquet shards of 500 users (streamed population
     # training: python -m trainers.population --streaming --data DIR/population
@@ -52,6 +54,7 @@ from pitune_tf.data.adapters import FORMATS, read_any
 from pitune_tf.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, read_events, write_events
 from pitune_tf.data.schema import ReadStats, add_schema_options, schema_from_args
 from pitune_tf.data.splits import split_users
+from pitune_tf.data.synthetic_config import PRESETS
 
 
 def _add_read_options(parser: argparse.ArgumentParser) -> None:
@@ -74,7 +77,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     synth = sub.add_parser("synth", help="generate synthetic population + individual logs",
                            formatter_class=HelpFormatter)
-    synth.add_argument("--preset", choices=("tiny", "demo", "bench", "scale"), default="demo")
+    synth.add_argument("--preset", choices=sorted(PRESETS), default="demo",
+                       help="pitune_tf.data.synthetic_config.PRESETS: tiny (~10k events), demo "
+                            "(~200k), large (~590k), bench and scale (~10M)")
     synth.add_argument("--seed", type=int, default=0)
     synth.add_argument("--users-per-shard", type=int, default=0,
                        help="write the population as Parquet shards of this many users, one "

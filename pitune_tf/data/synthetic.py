@@ -153,7 +153,8 @@ def generate(
     """Generates a population log and an individual log (see the module docstring).
 
     Args:
-        preset: str. "tiny" (~10k events, tests), "demo" (~200k events), "bench" (~10M events).
+        preset: str. "tiny" (~10k events, tests), "demo" (~200k events), "large"
+            (~590k events), "bench" and "scale" (~10M events): `SyntheticConfig` PRESETS.
         seed: int. Seed of `np.random.default_rng`; the same seed gives the same frames.
         progress: bool. Show a progress bar over the sequence steps.
         with_oracle: bool. Also return the user oracle of every event (float32, 4 * N_I bytes

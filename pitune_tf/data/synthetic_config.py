@@ -124,6 +124,9 @@ PRESETS: dict[str, dict] = {
     ),
     # about 200k events: the demo (a few minutes of population training on 2 cores)
     "demo": dict(),
+    # about 590k events (558k of the population): the demo's world with 3.3x its
+    # population users (500; the same 30 individual users, places and intents)
+    "large": dict(n_population_users=500),
     # about 10M population events (9,000 users of 28 days) + 1.1M individual ones: the
     # population stage at the paper's scale (10,376,148 logs), written as shards by
     # `generate_shards` (python -m pitune_tf.data synth --preset scale --users-per-shard 500)

@@ -5,6 +5,7 @@ Layout of ``TEACHER_DIR``::
     backbone/config.json, backbone/tf_model.h5   # the (tuned) GPT2, HF TF format
     teacher.json                                 # IntentPredictor arguments
     layers.npz                                   # weights of every non-GPT2 layer, by name
+                                                 # (the repeat mixture's learned logits too)
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from pitune_tf.models.intent_predictor import IntentPredictor
 
 
 def _own_layers(model):
-    names = ("embedding", "attention", "head", "masking", "reconstruction_head")
+    names = ("embedding", "attention", "head", "masking", "reconstruction_head", "repeat")
     return {name: getattr(model, name) for name in names if getattr(model, name) is not None}
 
 
@@ -63,5 +64,7 @@ def load_teacher(directory, dropout=None) -> IntentPredictor:
     with np.load(directory / "layers.npz") as arrays:
         for name, layer in _own_layers(model).items():
             count = len(layer.weights)
+            if name == "repeat" and f"{name}/0" not in arrays.files:
+                continue  # a teacher saved before its repeat logits were: their initial values
             layer.set_weights([arrays[f"{name}/{i}"] for i in range(count)])
     return model

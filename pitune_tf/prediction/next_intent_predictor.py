@@ -13,6 +13,7 @@ from pitune_tf.common.numeric import softmax
 from pitune_tf.data.windows import FEATURE_KEYS, Windows, make_next_windows
 
 PREDICTION_COLUMNS = ("user_id", "rank", "intent", "probability")
+DECISION_RULES = ("argmax", "prior")  # how intents are ranked: by p, or by p / P_pop^tau
 
 
 class NextIntentPredictor:
@@ -26,21 +27,46 @@ class NextIntentPredictor:
     model run through :class:`tflite.runtime.Runtime` (any of ``tflite.convert``'s files,
     with the weights file when it has the ``set_weights`` signature).
 
+    The intents are ranked by their probability p (``decision_rule="argmax"``) or by
+    ``p / P_pop^tau`` (``"prior"``: the population's intent shares divided out, so rare
+    intents come first more often; the rule of metrics.json's ``student_prior_rule`` row,
+    :func:`pitune_tf.population.evaluation.prior_rule`, with tau chosen on the population's
+    validation windows). The reported probability is p either way.
+
     Args:
         vocabs: :class:`pitune_tf.data.Vocabularies`. The run's vocabularies.
         history: int. The window length ``L``.
         student: keras.Model or None. Features dict -> logits [n, N]; None with ``runtime``.
         runtime: :class:`tflite.runtime.Runtime` or None. Used instead of ``student``.
         batch_size: int. Windows per forward pass.
+        decision_rule: str. ``"argmax"`` or ``"prior"`` (:data:`DECISION_RULES`).
+        p_pop: float array [N] or None. The population's intent shares P_pop (the run's
+            ``p_out.json``); needed by ``"prior"``.
+        tau: float or None. The exponent of ``"prior"`` (>= 0; 0 is argmax).
 
     Example:
         >>> predictor = NextIntentPredictor.from_run("runs/demo", weights="me.weights")
         >>> predictor.predict_next(events, top_k=3)   # user_id, rank, intent, probability
     """
 
-    def __init__(self, vocabs, history, student=None, runtime=None, batch_size=256):
+    def __init__(self, vocabs, history, student=None, runtime=None, batch_size=256,
+                 decision_rule="argmax", p_pop=None, tau=None):
         if (student is None) == (runtime is None):
             raise ValueError("give exactly one of student and runtime")
+        if decision_rule not in DECISION_RULES:
+            raise UserInputError(f"decision rule must be one of {', '.join(DECISION_RULES)}, "
+                                 f"got {decision_rule!r}")
+        if decision_rule == "prior":
+            if p_pop is None or tau is None:
+                raise UserInputError("the prior decision rule needs p_pop and tau")
+            if len(p_pop) != len(vocabs.intent.tokens):
+                raise UserInputError(f"p_pop has {len(p_pop)} shares for "
+                                     f"{len(vocabs.intent.tokens)} intents")
+            if not float(tau) >= 0:
+                raise UserInputError(f"tau must be >= 0, got {tau}")
+        self.decision_rule = decision_rule
+        self.p_pop = None if p_pop is None else np.asarray(p_pop, dtype=np.float64)
+        self.tau = None if tau is None else float(tau)
         self.vocabs = vocabs
         self.history = int(history)
         self.student = student
@@ -56,7 +82,8 @@ class NextIntentPredictor:
                     f"{len(self.intents)} (a model of another run?)")
 
     @classmethod
-    def from_run(cls, run, weights=None, model=None, backend="auto", batch_size=256):
+    def from_run(cls, run, weights=None, model=None, backend="auto", batch_size=256,
+                 decision_rule="argmax", tau=None):
         """The predictor of a population run directory.
 
         Args:
@@ -67,6 +94,9 @@ class NextIntentPredictor:
                 None uses the run's Keras student.
             backend: str. The TFLite interpreter (``tflite.runtime.Runtime``'s ``backend``).
             batch_size: int. Windows per forward pass.
+            decision_rule: str. ``"argmax"`` or ``"prior"`` (P_pop from ``p_out.json``).
+            tau: float or None. The prior rule's exponent; None: the one chosen on the
+                population's validation windows (``metrics.json``, ``student_prior_rule``).
         """
         from pitune_tf.population.run_directory import Run, load_run
 
@@ -75,6 +105,9 @@ class NextIntentPredictor:
                 raise UserInputError(f"{name} file not found: {path}")
         run = run if isinstance(run, Run) else load_run(run)
         history = int(run.config.history)
+        rule = {"decision_rule": decision_rule}
+        if decision_rule == "prior":
+            rule.update(p_pop=run.p_pop, tau=run_tau(run) if tau is None else tau)
         if model is None:
             student = run.student
             if weights is not None:
@@ -82,7 +115,7 @@ class NextIntentPredictor:
                 from tflite.student_module import assign_flat_weights, flat_weights
 
                 assign_flat_weights(student, read_weights_file(weights, flat_weights(student).size))
-            return cls(run.vocabs, history, student=student, batch_size=batch_size)
+            return cls(run.vocabs, history, student=student, batch_size=batch_size, **rule)
         from tflite.runtime import Runtime
 
         runtime = Runtime(model, backend=backend, required=("infer",))
@@ -91,7 +124,7 @@ class NextIntentPredictor:
                 raise UserInputError(f"{model}: an inference-only model cannot take a weights "
                                      "file; use the run's student.tflite")
             runtime.load_weights(weights)
-        return cls(run.vocabs, history, runtime=runtime, batch_size=batch_size)
+        return cls(run.vocabs, history, runtime=runtime, batch_size=batch_size, **rule)
 
     # ---------------------------------------------------------------- inputs
 
@@ -146,6 +179,15 @@ class NextIntentPredictor:
         ]
         return softmax(np.concatenate(logits))
 
+    def decision_scores(self, probs: np.ndarray) -> np.ndarray:
+        """The scores [n, N] intents are ranked by: ``probs`` (argmax) or ``probs /
+        P_pop^tau`` (prior; intents the population never has score 0)."""
+        if self.decision_rule == "argmax":
+            return probs
+        from pitune_tf.population.evaluation import prior_rule
+
+        return prior_rule(probs, self.p_pop, self.tau)
+
     def predict_next(self, events, top_k=3, schema=None) -> pd.DataFrame:
         """Each user's ``top_k`` most probable next intents.
 
@@ -156,8 +198,8 @@ class NextIntentPredictor:
 
         Returns:
             DataFrame ``user_id, rank, intent, probability``: ``top_k`` rows per user (users
-            sorted, rank 1 = most probable); the reserved ids (padding, unknown) are never
-            predicted.
+            sorted, rank 1 = the best of :meth:`decision_scores`: the most probable with
+            argmax); the reserved ids (padding, unknown) are never predicted.
         """
         n_real = len(self.intents) - self.reserved
         top_k = int(top_k)
@@ -165,7 +207,8 @@ class NextIntentPredictor:
             raise UserInputError(f"top_k must be in [1, {n_real}] (the run's intents), got {top_k}")
         windows = self.next_windows(events, schema)
         probs = self.probabilities(windows)  # [n_users, N]
-        ranked = np.argsort(-probs[:, self.reserved:], axis=1, kind="stable")[:, :top_k]
+        scores = self.decision_scores(probs)[:, self.reserved:]
+        ranked = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
         ranked += self.reserved  # [n_users, k] intent ids
         return pd.DataFrame({
             "user_id": np.repeat(windows.user, top_k),
@@ -173,6 +216,16 @@ class NextIntentPredictor:
             "intent": np.asarray(self.intents, dtype=object)[ranked].ravel(),
             "probability": np.take_along_axis(probs, ranked, axis=1).ravel().astype(np.float64),
         }, columns=list(PREDICTION_COLUMNS))
+
+
+def run_tau(run) -> float:
+    """The prior rule's tau of a loaded run: chosen on the population's validation windows
+    for the student (``metrics.json``, ``student_prior_rule``)."""
+    rule = (run.metrics or {}).get("student_prior_rule")
+    if not isinstance(rule, dict) or not isinstance(rule.get("tau"), (int, float)):
+        raise UserInputError(f"{run.run_dir / 'metrics.json'}: no student_prior_rule tau (a run "
+                             "without validation windows, or unfinished); give a tau")
+    return float(rule["tau"])
 
 
 def format_predictions(predictions: pd.DataFrame) -> list[str]:
