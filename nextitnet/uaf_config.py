@@ -32,7 +32,9 @@ class UAFConfig:
     reward_top_k: int = 5  # "correct" = positive in the top-k (UAF Eq. 13)
     reward_protocol: str = "sampled"  # top-k among 1 + n_negatives sampled items, or "full" ranking
     reward_form: str = "paper"  # paper (UAF Eq. 13) or authors (1 - gamma (1 - share)^2 if correct)
-    rl_warmup_epochs: int = 1  # epochs of main loss only (greedy gates) before the RL term
+    rl_warmup_epochs: int = 1  # epochs of main loss only before the RL term
+    rl_warmup_gates: str = "greedy"  # gates of the warm-up: greedy, sampled or ones (all fine-tuned)
+    entropy_weight: float = 0.0  # UAF-RL entropy bonus on p(pi) (BlockDrop's; not in UAF)
     adapter_dim: int = 8  # PeterRec adapter bottleneck
     tune_embedding: bool = True  # UAF modes fine-tune the item embedding (F_l stay frozen)
     representation: str = "last"  # h_n of UAF Eq. 7: last real position (paper) or mean (authors' code)
@@ -68,6 +70,10 @@ class UAFConfig:
             raise UserInputError(f"reward_form must be paper or authors, got {self.reward_form!r}")
         if self.head_bias_init not in ("zeros", "popularity"):
             raise UserInputError(f"head_bias_init must be zeros or popularity, got {self.head_bias_init!r}")
+        if self.rl_warmup_gates not in ("greedy", "sampled", "ones"):
+            raise UserInputError(f"rl_warmup_gates must be greedy, sampled or ones, got {self.rl_warmup_gates!r}")
+        if self.entropy_weight < 0:
+            raise UserInputError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
         if self.rl_warmup_epochs < 0:
             raise UserInputError(f"rl_warmup_epochs must be >= 0, got {self.rl_warmup_epochs}")
         if not self.topk or any(int(k) < 1 for k in self.topk):
