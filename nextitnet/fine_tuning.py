@@ -166,6 +166,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
             "nonzero_advantage_batch_share": logs.get("advantage_batch", []),
             "nonzero_advantage_row_share": logs.get("advantage_nonzero", []),
             "correct_share": logs.get("correct", []), "reward": logs.get("reward", []),
+            "correct_differs_row_share": logs.get("correct_differs", []),
             "rl_active": logs.get("rl_active", []), "gate_mean": logs.get("gate_mean", []),
             "entropy": logs.get("entropy", []),
         }

@@ -50,7 +50,9 @@ class UAFLearner(LossModel):
     ``entropy_weight`` w > 0 the RL term is ``L_RL - w H(p(pi))`` (BlockDrop's entropy
     bonus, not in UAF). Every RL
     step also returns ``correct`` (share of rows correct under the sampled action),
-    ``advantage_nonzero`` (share of rows with ``R(A^s) != R(A_hat)``) and
+    ``advantage_nonzero`` (share of rows with ``R(A^s) != R(A_hat)``), ``correct_differs``
+    (share of rows where only one of the two actions is correct: the rest of the non-zero
+    advantages come from the usage term alone) and
     ``advantage_batch`` (1 when any row of the batch has a non-zero advantage; its epoch
     mean is the share of such batches).
     In ``mtl`` mode the masked next-item loss (UAF Eq. 5) is added with weight
@@ -194,9 +196,9 @@ class UAFLearner(LossModel):
             candidates = (self.sample_eval_negatives(targets)
                           if self.reward_protocol == "sampled" and self.objective != "ce" else None)
             correct_s = self.correct(logits, targets, candidates)
+            correct_g = self.correct(greedy_logits, targets, candidates)
             reward_s = policy_reward(correct_s, sampled, self.gamma, self.reward_form)
-            reward_g = policy_reward(self.correct(greedy_logits, targets, candidates), greedy,
-                                     self.gamma, self.reward_form)
+            reward_g = policy_reward(correct_g, greedy, self.gamma, self.reward_form)
             main = self.main_loss(logits, targets, negatives)
             rl = self_critical_loss(policy_logits, sampled, reward_s, reward_g)
             entropy = policy_entropy(policy_logits)
@@ -204,6 +206,7 @@ class UAFLearner(LossModel):
             out.update(rl=rl, entropy=entropy, reward=tf.reduce_mean(reward_s), gate_mean=tf.reduce_mean(gates),
                        correct=tf.reduce_mean(tf.cast(correct_s, tf.float32)),
                        advantage_nonzero=tf.reduce_mean(nonzero),
+                       correct_differs=tf.reduce_mean(tf.cast(tf.not_equal(correct_s, correct_g), tf.float32)),
                        advantage_batch=tf.reduce_max(nonzero), rl_active=active)
             total = main + self.beta * active * (rl - self.entropy_weight * entropy)
         else:
