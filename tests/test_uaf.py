@@ -328,3 +328,14 @@ def test_rl_policy_learns_gates_that_differ_across_users():
         optimizer.apply_gradients(zip(grads, policy.trainable_variables))
     gates = model.gates_for(tf.constant(ITEMS)).numpy()  # inference: greedy
     np.testing.assert_array_equal(gates, [[1, 1], [0, 0], [1, 1]])
+
+
+def test_reward_advantage_of_a_correctness_flip_against_the_usage_cost_by_hand():
+    # row 0: both actions correct, sampled fine-tunes all 4 blocks, greedy none: usage only;
+    # row 1: only the sampled action (1 block of 4) is correct: the accuracy term
+    sampled = tf.constant([[1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    greedy = tf.zeros([2, 4])
+    for gamma, flip in ((1.0, 1 - 1 / 16 + 1.0), (10.0, 1 - 1 / 16 + 10.0)):
+        advantage = (policy_reward(tf.constant([True, True]), sampled, gamma)
+                     - policy_reward(tf.constant([True, False]), greedy, gamma)).numpy()
+        np.testing.assert_allclose(advantage, [-1.0, flip], rtol=1e-6)
