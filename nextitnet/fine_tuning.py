@@ -122,6 +122,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
                          reward_top_k=config.reward_top_k, reward_protocol=config.reward_protocol,
                          n_negatives=config.n_negatives, reward_form=config.reward_form,
                          rl_warmup_epochs=config.rl_warmup_epochs,
+                         rl_warmup_gates=config.rl_warmup_gates, entropy_weight=config.entropy_weight,
                          source_windows=source_windows if mode == "mtl" else None)
     learner.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     learner(tf.constant(train["source"][:2]))
@@ -165,7 +166,9 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
             "nonzero_advantage_batch_share": logs.get("advantage_batch", []),
             "nonzero_advantage_row_share": logs.get("advantage_nonzero", []),
             "correct_share": logs.get("correct", []), "reward": logs.get("reward", []),
-            "rl_active": logs.get("rl_active", []),
+            "correct_differs_row_share": logs.get("correct_differs", []),
+            "rl_active": logs.get("rl_active", []), "gate_mean": logs.get("gate_mean", []),
+            "entropy": logs.get("entropy", []),
         }
         print("rl: share of batches with a non-zero advantage per epoch "
               f"{np.round(logs.get('advantage_batch', []), 3).tolist()}")

@@ -214,3 +214,12 @@ def self_critical_loss(logits, sampled_actions, sampled_reward, greedy_reward):
     log_p_action = tf.reduce_sum(log_p * tf.one_hot(actions, 2, dtype=log_p.dtype), -1)  # [batch, N]
     advantage = tf.stop_gradient(tf.cast(sampled_reward - greedy_reward, log_p.dtype))  # [batch]
     return -tf.reduce_mean(tf.reduce_sum(log_p_action, axis=-1) * advantage)
+
+
+def policy_entropy(logits):
+    """Mean entropy of the per-block (freeze, fine-tune) distributions ``p(pi)``: logits
+    [batch, N, 2] -> scalar, ``-sum_i p_i log p_i`` averaged over rows and blocks (at most
+    ``log 2``). Not in UAF: BlockDrop's entropy bonus (Wu et al., 2018), which UAF-RL's
+    reward and SCST loss follow, keeping the policy from collapsing onto one action."""
+    log_p = tf.nn.log_softmax(tf.convert_to_tensor(logits), axis=-1)  # [batch, N, 2]
+    return -tf.reduce_mean(tf.reduce_sum(tf.exp(log_p) * log_p, axis=-1))

@@ -27,12 +27,16 @@ class UAFConfig:
     policy_dim: int = 32
     policy_dilations: tuple = (1, 4)
     temperature: float = 10.0  # Gumbel-softmax tau (UAF Eq. 10)
-    gamma: float = 1.0  # UAF Eq. 13 penalty
+    gamma: float = 10.0  # UAF Eq. 13 penalty of a wrong recommendation (1 in the paper; with 1
+    #   the usage term decides and UAF-RL fine-tunes no block on ML-1M, see the README)
     beta: float = 1.0  # UAF Eq. 15 weight of the RL loss
     reward_top_k: int = 5  # "correct" = positive in the top-k (UAF Eq. 13)
     reward_protocol: str = "sampled"  # top-k among 1 + n_negatives sampled items, or "full" ranking
     reward_form: str = "paper"  # paper (UAF Eq. 13) or authors (1 - gamma (1 - share)^2 if correct)
-    rl_warmup_epochs: int = 1  # epochs of main loss only (greedy gates) before the RL term
+    rl_warmup_epochs: int = 1  # epochs of main loss only before the RL term
+    rl_warmup_gates: str = "ones"  # gates of the warm-up: greedy, sampled or ones (every F'_l
+    #   fine-tuned, so each is trained before the policy compares it with F_l)
+    entropy_weight: float = 0.3  # UAF-RL entropy bonus on p(pi) (BlockDrop's; 0 in UAF)
     adapter_dim: int = 8  # PeterRec adapter bottleneck
     tune_embedding: bool = True  # UAF modes fine-tune the item embedding (F_l stay frozen)
     representation: str = "last"  # h_n of UAF Eq. 7: last real position (paper) or mean (authors' code)
@@ -68,6 +72,10 @@ class UAFConfig:
             raise UserInputError(f"reward_form must be paper or authors, got {self.reward_form!r}")
         if self.head_bias_init not in ("zeros", "popularity"):
             raise UserInputError(f"head_bias_init must be zeros or popularity, got {self.head_bias_init!r}")
+        if self.rl_warmup_gates not in ("greedy", "sampled", "ones"):
+            raise UserInputError(f"rl_warmup_gates must be greedy, sampled or ones, got {self.rl_warmup_gates!r}")
+        if self.entropy_weight < 0:
+            raise UserInputError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
         if self.rl_warmup_epochs < 0:
             raise UserInputError(f"rl_warmup_epochs must be >= 0, got {self.rl_warmup_epochs}")
         if not self.topk or any(int(k) < 1 for k in self.topk):
@@ -86,5 +94,6 @@ PRESETS = {
                  epochs=1, policy_dim=8, policy_dilations=(1,), adapter_dim=2, synthetic="tiny"),
     "paper": dict(embedding_dim=128, block_dilations=(1, 4) * 4, max_len=50, batch_size=256,
                   learning_rate=1e-4, pretrain_epochs=20, epochs=20, policy_dim=64, adapter_dim=16,
-                  loss="bpr", head_bias_init="zeros"),
+                  loss="bpr", head_bias_init="zeros", gamma=1.0, entropy_weight=0.0,
+                  rl_warmup_gates="greedy"),
 }

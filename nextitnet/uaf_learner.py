@@ -8,6 +8,7 @@ from nextitnet.losses import (
     bpr_loss,
     classification_loss,
     masked_next_item_loss,
+    policy_entropy,
     policy_reward,
     self_critical_loss,
 )
@@ -16,6 +17,7 @@ from pitune_tf.common.keras import tf
 from pitune_tf.common.loss_model import LossModel
 
 REWARD_PROTOCOLS = ("sampled", "full")
+WARMUP_GATES = ("greedy", "sampled", "ones")  # how the blocks are gated during the RL warm-up
 PAIRWISE = ("bpr", "bce")  # objectives on a (positive, sampled negative) pair
 OBJECTIVES = PAIRWISE + ("softmax", "ce")
 
@@ -42,9 +44,15 @@ class UAFLearner(LossModel):
     action), or among all valid target items ("full"); ties count against the positive;
     for ``ce`` it is argmax = label. While :attr:`rl_active` is 0 (the first
     ``rl_warmup_epochs`` epochs, set by :meth:`start_epoch`; the authors' ``rl_start_iter``)
-    the blocks are gated by the greedy action and only the main loss is optimized. Every RL
+    only the main loss is optimized, with the blocks gated by ``rl_warmup_gates``: the
+    greedy action, the sampled one, or every block fine-tuned ("ones", so that every
+    F'_l has been trained once the policy starts comparing it with F_l). With
+    ``entropy_weight`` w > 0 the RL term is ``L_RL - w H(p(pi))`` (BlockDrop's entropy
+    bonus, not in UAF). Every RL
     step also returns ``correct`` (share of rows correct under the sampled action),
-    ``advantage_nonzero`` (share of rows with ``R(A^s) != R(A_hat)``) and
+    ``advantage_nonzero`` (share of rows with ``R(A^s) != R(A_hat)``), ``correct_differs``
+    (share of rows where only one of the two actions is correct: the rest of the non-zero
+    advantages come from the usage term alone) and
     ``advantage_batch`` (1 when any row of the batch has a non-zero advantage; its epoch
     mean is the share of such batches).
     In ``mtl`` mode the masked next-item loss (UAF Eq. 5) is added with weight
@@ -66,7 +74,9 @@ class UAFLearner(LossModel):
         n_negatives: int. Sampled negatives of the "sampled" protocol (capped at the number
             of other valid target items).
         reward_form: str. "paper" (UAF Eq. 13) or "authors".
-        rl_warmup_epochs: int. Epochs of main loss only, with greedy gates, before the RL term.
+        rl_warmup_epochs: int. Epochs of main loss only before the RL term.
+        rl_warmup_gates: str. Gates of the warm-up: "greedy", "sampled" or "ones".
+        entropy_weight: float. Weight w of the policy's entropy bonus in the RL term.
         source_windows: int array [n, L + 1] or None. Pretraining windows of every source
             sequence (``mtl`` mode).
     """
@@ -83,6 +93,8 @@ class UAFLearner(LossModel):
         n_negatives=99,
         reward_form="paper",
         rl_warmup_epochs=0,
+        rl_warmup_gates="greedy",
+        entropy_weight=0.0,
         source_windows=None,
         **kwargs,
     ):
@@ -91,6 +103,8 @@ class UAFLearner(LossModel):
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {objective!r}")
         if reward_protocol not in REWARD_PROTOCOLS:
             raise ValueError(f"reward_protocol must be one of {REWARD_PROTOCOLS}, got {reward_protocol!r}")
+        if rl_warmup_gates not in WARMUP_GATES:
+            raise ValueError(f"rl_warmup_gates must be one of {WARMUP_GATES}, got {rl_warmup_gates!r}")
         self.model = model
         self.objective = objective
         self.gamma = float(gamma)
@@ -101,6 +115,8 @@ class UAFLearner(LossModel):
         self.n_negatives = max(1, min(int(n_negatives), model.n_outputs - 2))
         self.reward_form = reward_form
         self.rl_warmup_epochs = int(rl_warmup_epochs)
+        self.rl_warmup_gates = rl_warmup_gates
+        self.entropy_weight = float(entropy_weight)
         self.source_windows = (None if source_windows is None or not len(source_windows)
                                else tf.constant(source_windows, tf.int32))  # [n, L + 1]
         self.rl_active = tf.Variable(1.0, trainable=False, name="rl_active")  # 0 during warm-up
@@ -173,23 +189,26 @@ class UAFLearner(LossModel):
             sampled = gate_fns.sample_actions(policy_logits, rng=model.rng)  # A^s
             greedy = tf.stop_gradient(gate_fns.greedy_actions(policy_logits))  # A_hat
             active = self.rl_active
-            gates = active * sampled + (1.0 - active) * greedy  # warm-up: greedy gates
+            warmup = {"greedy": greedy, "sampled": sampled, "ones": tf.ones_like(greedy)}
+            gates = active * sampled + (1.0 - active) * warmup[self.rl_warmup_gates]
             logits = model.head(model.encode(items, gates, training=True), items)
             greedy_logits = tf.stop_gradient(model.head(model.encode(items, greedy), items))
             candidates = (self.sample_eval_negatives(targets)
                           if self.reward_protocol == "sampled" and self.objective != "ce" else None)
             correct_s = self.correct(logits, targets, candidates)
+            correct_g = self.correct(greedy_logits, targets, candidates)
             reward_s = policy_reward(correct_s, sampled, self.gamma, self.reward_form)
-            reward_g = policy_reward(self.correct(greedy_logits, targets, candidates), greedy,
-                                     self.gamma, self.reward_form)
+            reward_g = policy_reward(correct_g, greedy, self.gamma, self.reward_form)
             main = self.main_loss(logits, targets, negatives)
             rl = self_critical_loss(policy_logits, sampled, reward_s, reward_g)
+            entropy = policy_entropy(policy_logits)
             nonzero = tf.cast(tf.not_equal(reward_s, reward_g), tf.float32)  # [batch]
-            out.update(rl=rl, reward=tf.reduce_mean(reward_s), gate_mean=tf.reduce_mean(gates),
+            out.update(rl=rl, entropy=entropy, reward=tf.reduce_mean(reward_s), gate_mean=tf.reduce_mean(gates),
                        correct=tf.reduce_mean(tf.cast(correct_s, tf.float32)),
                        advantage_nonzero=tf.reduce_mean(nonzero),
+                       correct_differs=tf.reduce_mean(tf.cast(tf.not_equal(correct_s, correct_g), tf.float32)),
                        advantage_batch=tf.reduce_max(nonzero), rl_active=active)
-            total = main + self.beta * active * rl
+            total = main + self.beta * active * (rl - self.entropy_weight * entropy)
         else:
             gates = model.gates_for(items, training=training)
             hidden = model.encode(items, gates, training=training)  # [batch, L, k]

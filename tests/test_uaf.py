@@ -6,7 +6,12 @@ import numpy as np
 import pytest
 
 from nextitnet import gates as gate_fns
-from nextitnet.losses import masked_next_item_loss, policy_reward, self_critical_loss
+from nextitnet.losses import (
+    masked_next_item_loss,
+    policy_entropy,
+    policy_reward,
+    self_critical_loss,
+)
 from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.policy_network import PolicyNetwork
 from nextitnet.target_head import TargetHead
@@ -276,3 +281,61 @@ def test_mtl_source_objective_draws_from_every_source_window():
     hidden = model.encode(tf.constant(window[:, :-1]), training=True)
     expected = masked_next_item_loss(window[:, 1:], model.backbone.next_item_logits(hidden))
     assert float(losses["source_ce"]) == pytest.approx(float(expected), rel=1e-5)
+
+
+def test_policy_entropy_hand_computed():
+    logits = tf.constant([[[0.0, 0.0], [0.0, math.log(3.0)]]])  # p(fine-tune) = 0.5, 0.75
+    expected = (math.log(2.0) - (0.25 * math.log(0.25) + 0.75 * math.log(0.75))) / 2
+    assert float(policy_entropy(logits)) == pytest.approx(expected, rel=1e-6)
+
+
+def test_rl_step_subtracts_the_entropy_bonus():
+    keras.utils.set_random_seed(3)
+    learner = UAFLearner(uaf("rl"), entropy_weight=0.5)
+    losses = learner.compute_losses({"source": tf.constant(ITEMS), "target": tf.constant(TARGETS)}, True)
+    expected = float(losses["bpr"]) + float(losses["rl"]) - 0.5 * float(losses["entropy"])
+    assert float(losses["loss"]) == pytest.approx(expected, rel=1e-5)
+
+
+def test_rl_warmup_with_every_block_fine_tuned():
+    learner = UAFLearner(uaf("rl"), rl_warmup_epochs=1, rl_warmup_gates="ones")
+    learner.start_epoch(0)
+    losses = learner.compute_losses({"source": tf.constant(ITEMS), "target": tf.constant(TARGETS)}, True)
+    assert float(losses["gate_mean"]) == 1.0 and float(losses["rl_active"]) == 0.0
+    with pytest.raises(ValueError, match="rl_warmup_gates"):
+        UAFLearner(uaf("rl"), rl_warmup_gates="all")
+
+
+def test_rl_policy_learns_gates_that_differ_across_users():
+    # UAF Eq. 14 with a per-user reward: fine-tuning pays for user 0 and 2, freezing for user 1
+    keras.utils.set_random_seed(0)
+    model = uaf("rl")
+    policy = model.policy
+    prefers = tf.constant([1.0, 0.0, 1.0])  # [batch]
+    optimizer = keras.optimizers.Adam(0.05)
+    rng = tf.random.Generator.from_seed(0)
+    for _ in range(200):
+        with tf.GradientTape() as tape:
+            logits = policy(tf.constant(ITEMS))  # [3, 2, 2]
+            sampled = gate_fns.sample_actions(logits, rng=rng)  # [3, 2]
+            greedy = gate_fns.greedy_actions(logits)
+
+            def reward(actions):
+                return tf.reduce_mean(1.0 - tf.abs(actions - prefers[:, None]), axis=-1)  # [3]
+
+            loss = self_critical_loss(logits, sampled, reward(sampled), reward(greedy))
+        grads = tape.gradient(loss, policy.trainable_variables)
+        optimizer.apply_gradients(zip(grads, policy.trainable_variables))
+    gates = model.gates_for(tf.constant(ITEMS)).numpy()  # inference: greedy
+    np.testing.assert_array_equal(gates, [[1, 1], [0, 0], [1, 1]])
+
+
+def test_reward_advantage_of_a_correctness_flip_against_the_usage_cost_by_hand():
+    # row 0: both actions correct, sampled fine-tunes all 4 blocks, greedy none: usage only;
+    # row 1: only the sampled action (1 block of 4) is correct: the accuracy term
+    sampled = tf.constant([[1.0, 1.0, 1.0, 1.0], [1.0, 0.0, 0.0, 0.0]])
+    greedy = tf.zeros([2, 4])
+    for gamma, flip in ((1.0, 1 - 1 / 16 + 1.0), (10.0, 1 - 1 / 16 + 10.0)):
+        advantage = (policy_reward(tf.constant([True, True]), sampled, gamma)
+                     - policy_reward(tf.constant([True, False]), greedy, gamma)).numpy()
+        np.testing.assert_allclose(advantage, [-1.0, flip], rtol=1e-6)
