@@ -144,8 +144,11 @@ def main(argv=None):
     own, peers = [], []
     for round_index in range(max(1, args.rounds)):
         own.append(time_steps(train_step, batch, args.warmup if round_index == 0 else 1, args.steps))
+        print(f"round {round_index + 1}: ours {args.batch / own[-1]:.1f} samples/s", file=sys.stderr, flush=True)
         if args.peer:
             peers.append(run_peer(args))
+            print(f"round {round_index + 1}: peer {peers[-1].get('samples_per_s', peers[-1])}",
+                  file=sys.stderr, flush=True)
             if "skipped" in peers[-1]:
                 break
     step = float(np.median(own))
