@@ -10,7 +10,9 @@ measured in the same run (a 4096 x 4096 matmul, best of ``--peak-reps``; 0 skips
 every position, fused and chunked: the default training path), ``reference`` (the
 ``[B, L, V]`` logits and one-hot CE, the straightforward form), ``sampled`` (sampled
 softmax with ``--n-sampled`` negatives shared by the batch), ``auto`` (sampled above 100k
-items). ``--jit`` compiles the train step with XLA.
+items). ``--jit`` (default) runs the pretrainer's XLA path (``NextItNetPretrainer(jit=True)``:
+the network and the softmax's element-wise part compiled, the softmax matmuls on TF's own
+kernels); ``--no-jit`` the plain graph; ``--jit-step`` compiles the whole train step with XLA.
 
 ``--peer`` runs RecBole 1.2.1's NextItNet (``../shared/peers/recbole_nextitnet.py
 --all-positions``, the same configuration and objective, torch on the CPU with the same
@@ -113,7 +115,9 @@ def main(argv=None):
     parser.add_argument("--n-sampled", type=int, default=1024, help="negatives per batch (sampled)")
     parser.add_argument("--sampler", default="log_uniform", choices=("log_uniform", "uniform"))
     parser.add_argument("--chunk-rows", type=int, default=1024, help="logit rows at once (full)")
-    parser.add_argument("--jit", action="store_true", help="XLA-compile the train step")
+    parser.add_argument("--jit", action=argparse.BooleanOptionalAction, default=True,
+                        help="the pretrainer's XLA path (jit=True)")
+    parser.add_argument("--jit-step", action="store_true", help="XLA-compile the whole train step")
     parser.add_argument("--threads", type=int, default=2, help="intra-op threads (0: TF default)")
     parser.add_argument("--steps", type=int, default=3, help="timed steps")
     parser.add_argument("--warmup", type=int, default=1)
@@ -131,17 +135,20 @@ def main(argv=None):
     keras.utils.set_random_seed(0)
     net = NextItNet(args.n_items, args.dim, PAPER_BLOCK_DILATIONS, kernel_size=3)
     trainer = NextItNetPretrainer(net, loss=args.loss, n_sampled=args.n_sampled, sampler=args.sampler,
-                                  chunk_rows=args.chunk_rows)
+                                  chunk_rows=args.chunk_rows, jit=args.jit)
     trainer.compile(optimizer=keras.optimizers.Adam(1e-4))
     rng = np.random.default_rng(0)
     batch = rng.integers(1, args.n_items, size=(args.batch, args.length + 1)).astype(np.int32)
     batch = tf.constant(batch)
-    train_step = tf.function(trainer.train_batch, jit_compile=args.jit or None)
+    train_step = tf.function(trainer.train_batch, jit_compile=args.jit_step or None)
     own, peers = [], []
     for round_index in range(max(1, args.rounds)):
         own.append(time_steps(train_step, batch, args.warmup if round_index == 0 else 1, args.steps))
+        print(f"round {round_index + 1}: ours {args.batch / own[-1]:.1f} samples/s", file=sys.stderr, flush=True)
         if args.peer:
             peers.append(run_peer(args))
+            print(f"round {round_index + 1}: peer {peers[-1].get('samples_per_s', peers[-1])}",
+                  file=sys.stderr, flush=True)
             if "skipped" in peers[-1]:
                 break
     step = float(np.median(own))
@@ -153,7 +160,7 @@ def main(argv=None):
         "benchmark": "nextitnet_pretraining",
         "config": {"embedding": args.dim, "layers": 2 * len(PAPER_BLOCK_DILATIONS), "seq_len": args.length,
                    "batch": args.batch, "n_items": args.n_items, "kernel": 3, "threads": args.threads,
-                   "loss": trainer.pretrain_loss, "jit": args.jit,
+                   "loss": trainer.pretrain_loss, "jit": args.jit, "jit_step": args.jit_step,
                    **({"n_sampled": args.n_sampled, "sampler": args.sampler}
                       if trainer.pretrain_loss == "sampled" else {})},
         "device": f"GPU {gpus[0].name}" if gpus else f"CPU ({os.cpu_count()} cores visible, {platform.machine()})",

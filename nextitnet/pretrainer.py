@@ -46,10 +46,15 @@ class NextItNetPretrainer(LossModel):
         n_sampled: int. Sampled negatives per batch (``sampled``).
         sampler: str. ``log_uniform`` (ids most frequent first) or ``uniform``.
         chunk_rows: int. Rows of logits made at once (``full``).
+        jit: bool. XLA-compiles the network (forward and backward: its many small
+            element-wise ops fused around the conv matmuls) and, for ``full``, the
+            element-wise part of each softmax chunk; the large softmax matmuls stay on TF's
+            own CPU kernels, which are faster there than XLA's. Same values up to round-off;
+            each new batch shape compiles once.
     """
 
     def __init__(self, network: NextItNet, loss="auto", n_sampled=1024, sampler="log_uniform",
-                 chunk_rows=1024, **kwargs):
+                 chunk_rows=1024, jit=False, **kwargs):
         super().__init__(**kwargs)
         self.network = network
         self.pretrain_loss = resolve_pretrain_loss(loss, network.n_items)  # compile() sets .loss
@@ -61,10 +66,18 @@ class NextItNetPretrainer(LossModel):
             if not 0 < self.n_sampled < network.n_items:
                 raise ValueError(f"n_sampled must be in 1 .. {network.n_items - 1}, got {n_sampled}")
         self.chunk_rows = int(chunk_rows)
+        self.jit = bool(jit)
+        self._network_xla = tf.function(self._network_call, jit_compile=True)
+
+    def _network_call(self, items, training):
+        return self.network(items, training=training)  # [batch, L, k]
+
+    def hidden(self, items, training=False):
+        """The network's hidden states for input ids ``items`` [batch, L]: [batch, L, k]."""
+        return (self._network_xla if self.jit else self._network_call)(items, training)
 
     def call(self, items, training=False):
-        hidden = self.network(items[:, :-1], training=training)  # [batch, L, k]
-        return self.network.next_item_logits(hidden)  # [batch, L, V]
+        return self.network.next_item_logits(self.hidden(items[:, :-1], training))  # [batch, L, V]
 
     def compute_losses(self, items, training):
         items = tf.cast(items, tf.int32)
@@ -74,10 +87,11 @@ class NextItNetPretrainer(LossModel):
         if self.pretrain_loss == "reference":
             ce = masked_next_item_loss(targets, self(items, training=training))
             return {"loss": ce, "next_item_ce": ce}
-        hidden = self.network(items[:, :-1], training=training)  # [batch, L, k]
+        hidden = self.hidden(items[:, :-1], training)  # [batch, L, k]
         softmax = self.network.softmax
         if self.pretrain_loss == "full":
-            ce = full_next_item_loss(hidden, targets, softmax.kernel, softmax.bias, self.chunk_rows)
+            ce = full_next_item_loss(hidden, targets, softmax.kernel, softmax.bias, self.chunk_rows,
+                                     jit=self.jit)
         else:
             ce = sampled_next_item_loss(hidden, targets, softmax.kernel, softmax.bias,
                                         self.n_sampled, self.sampler)
