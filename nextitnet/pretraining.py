@@ -97,7 +97,7 @@ def pretrain_backbone(config, data, vocab, run_dir, pretrained=None, verbose="au
                                       config.pretrain_val_share, config.seed)  # [n, L + 1]
     try:
         trainer = NextItNetPretrainer(net, config.pretrain_loss, config.pretrain_negatives,
-                                      config.pretrain_sampler)
+                                      config.pretrain_sampler, jit=config.pretrain_jit)
     except ValueError as err:
         raise UserInputError(f"pretraining: {err}") from err
     trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
