@@ -44,6 +44,16 @@ def user_seed(seed, user) -> int:
     return (int(seed) * 1_000_003 + zlib.crc32(str(user).encode("utf-8"))) % (2**31 - 1)
 
 
+def window_batches(windows, batch_size, rng, extra=None):
+    """One epoch of ``(features, labels, weight, index)`` batches of exactly ``batch_size``
+    rows: one ``rng.permutation`` per epoch, the last batch padded with weight-0 rows;
+    ``extra``: name -> array [n] of per-row inputs added to the features."""
+    features = {**windows.features(), **(extra or {})}
+    for index, weight in index_batches(rng.permutation(len(windows)), batch_size, pad=True):
+        yield ({k: np.ascontiguousarray(v[index]) for k, v in features.items()},
+               windows.label[index], weight, index)
+
+
 def start_user_result(user, run, n_intents, static_threshold):
     """The user's forgotten sets (PITuning Eq. 8-10) and the head of its result record."""
     sets = manage_intents(run.p_out, run.p_pop, intent_shares(user.train.label, n_intents),
@@ -146,13 +156,8 @@ class PersonalizationEngine:
         return mean_cross_entropy(self.probs(windows, backend), windows.label)
 
     def batches(self, windows, rng):
-        """One epoch of ``(features, labels, weight, index)`` batches of exactly B rows: one
-        ``rng.permutation`` per epoch, the last batch padded with weight-0 rows."""
-        features = windows.features()
-        for index, weight in index_batches(rng.permutation(len(windows)), self.batch_size,
-                                           pad=True):
-            yield ({k: np.ascontiguousarray(v[index]) for k, v in features.items()},
-                   windows.label[index], weight, index)
+        """One epoch of :func:`window_batches` of exactly B rows."""
+        return window_batches(windows, self.batch_size, rng)
 
     def fit(self, train, val, seed, objective="ce", backend=None) -> dict:
         """Fine-tuning (3.3.2): up to ``max_epochs`` epochs, early stopping on the validation

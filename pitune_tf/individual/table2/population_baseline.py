@@ -6,24 +6,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from pitune_tf.common.batching import index_batches
 from pitune_tf.common.keras import keras, tf
-from pitune_tf.individual.engine import user_seed
+from pitune_tf.individual.engine import user_seed, window_batches
 
 
 def train_epochs(step, windows, epochs, batch_size, seed, extra=None) -> list:
     """``epochs`` shuffled epochs of ``step(features, labels, weight) -> loss`` over
     ``windows`` (numpy batches of exactly ``batch_size`` rows, the last padded with weight 0,
-    as the engine's); ``extra``: name -> array [n] of per-row inputs added to each batch's
+    as the engine's: :func:`~pitune_tf.individual.engine.window_batches`); ``extra``: name -> array [n] of per-row inputs added to each batch's
     features (e.g. CLOVER's user group). Returns the epochs' mean losses."""
     rng = np.random.default_rng(seed)
-    features = {**windows.features(), **(extra or {})}
     means = []
     for _ in range(int(epochs)):
         losses, weights = [], []
-        for index, weight in index_batches(rng.permutation(len(windows)), batch_size, pad=True):
-            losses.append(float(step({k: v[index] for k, v in features.items()},
-                                     windows.label[index], weight)))
+        for features, labels, weight, _ in window_batches(windows, batch_size, rng, extra):
+            losses.append(float(step(features, labels, weight)))
             weights.append(float(weight.sum()))
         means.append(float(np.average(losses, weights=weights)))
     return means
