@@ -364,6 +364,9 @@ def test_cli_runs_a_table2_baseline(tiny_run, tmp_path):
     assert {"none", "eodrec", "oracle"} <= set(summary["methods"])
     assert summary["config"]["baseline_pretrain_windows"] == TINY["baseline_pretrain_windows"]
     assert "| eodrec |" in (out / "results.md").read_text()
+    row = summary["device_models"]["eodrec"]  # Table 3's row, from the user's record
+    assert row["parameters"] >= row["trainable_parameters"] > 0 and row["infer_ms"] > 0
+    assert row["users"] == 1 and 0 <= row["prec_w"] <= 1
 
 
 # ----------------------------------------------------------------------------- Figs. 5, 6

@@ -176,12 +176,25 @@ def device_models(backend_rows, results, p_pop):
     return rows
 
 
-def lgbm_device_row(results) -> dict:
-    """Table 3's LightGBM row: mean tree nodes and median single-sample time."""
-    infos = [r["methods"]["lgbm"]["info"] for r in results if "lgbm" in r["methods"]]
-    nodes = int(np.mean([i["lgbm_nodes"] for i in infos]))
-    return {"parameters": nodes, "trainable_parameters": nodes,
-            "infer_ms": float(np.median([i["lgbm_infer_ms"] for i in infos]))}
+# The per-user info keys of Table 3's columns (parameters, trainable, ms) of the methods
+# whose device model is built per user (LightGBM: its tree nodes) or per process (the Table 2
+# baselines' own networks), so their rows come from the records, shards and workers included.
+RECORDED_DEVICE_INFO = {"lgbm": ("lgbm_nodes", "lgbm_nodes", "lgbm_infer_ms"),
+                        **{m: ("parameters", "trainable_parameters", "infer_ms") for m in TABLE2_BASELINES}}
+
+
+def recorded_device_rows(results) -> dict:
+    """Table 3's rows of the methods of ``RECORDED_DEVICE_INFO`` that ran: mean parameters
+    and trainable parameters over users, median single-sample time."""
+    rows = {}
+    for method, (params, trainable, ms) in RECORDED_DEVICE_INFO.items():
+        infos = [r["methods"][method]["info"] for r in results if method in r["methods"]]
+        infos = [i for i in infos if ms in i]
+        if infos:
+            rows[method] = {"parameters": int(np.mean([i[params] for i in infos])),
+                            "trainable_parameters": int(np.mean([i[trainable] for i in infos])),
+                            "infer_ms": float(np.median([i[ms] for i in infos]))}
+    return rows
 
 
 def _fmt(value):

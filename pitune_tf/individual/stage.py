@@ -300,7 +300,8 @@ def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop
         header: dict. ``summary.json``'s leading keys (run, data, backend, config, users, ...).
         device_rows: dict, or a function returning it (called once the results are
             written: it times the models). Table 3's model rows by method (the backends'
-            ``describe()``; LightGBM's is computed here from the records).
+            ``describe()``; LightGBM's and the Table 2 baselines' come from the records:
+            ``report.recorded_device_rows``).
         stats: dict. ``prepare_users``' skip statistics.
         intent_tokens: list of str. The run's intent names, by id.
         p_pop: float [n_intents]. The population's intent shares.
@@ -312,9 +313,9 @@ def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop
     from pitune_tf.individual.report import (
         METHOD_ORDER,
         device_models,
-        lgbm_device_row,
         markdown_tables,
         method_scores,
+        recorded_device_rows,
         summarize,
     )
 
@@ -338,9 +339,7 @@ def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop
         "forget_sets": {r["user"]: [intent_tokens[i] for i in r["forget"]] for r in results},
     }
     write_json(out / "summary.json", summary_json)  # before the timings: results are safe
-    rows = dict(device_rows() if callable(device_rows) else device_rows)
-    if any("lgbm" in r["methods"] for r in results):
-        rows["lgbm"] = lgbm_device_row(results)
+    rows = {**(device_rows() if callable(device_rows) else device_rows), **recorded_device_rows(results)}
     rows = {m: rows[m] for m in METHOD_ORDER if m in rows}  # Table 3's row order
     device = device_models(rows, results, p_pop)
     summary_json["device_models"] = device

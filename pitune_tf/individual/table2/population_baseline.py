@@ -44,6 +44,7 @@ class PopulationBaseline:
         self.config = config
         self.n_intents = int(run.vocabs.n_intents)
         self._backend = None
+        self._infer_ms = None  # Table 3's single-window time, measured once per process
         self.pretrain_losses = []
 
     def build_network(self) -> keras.Model:
@@ -98,8 +99,13 @@ class PopulationBaseline:
                           backend=backend)
         scores = engine.probs(user.test, backend)
         network = backend.network
+        if self._infer_ms is None:
+            from pitune_tf.individual.keras_backend import latency_ms
+
+            one = {k: tf.convert_to_tensor(v[:1]) for k, v in user.test.features().items()}
+            self._infer_ms = latency_ms(network, inputs=one)
         info.update(parameters=int(network.count_params()), trainable_parameters=int(
-            sum(int(np.prod(v.shape)) for v in network.trainable_variables)))
+            sum(int(np.prod(v.shape)) for v in network.trainable_variables)), infer_ms=self._infer_ms)
         if self.pretrain_losses:
             info["pretrain_loss_last"] = self.pretrain_losses[-1]
         backend.reset()
