@@ -41,9 +41,13 @@ SUITE_PRESETS = {
                  individual=dict(max_epochs=2, lgbm_iterations=20, baseline_pretrain_windows=1000,
                                  baseline_pretrain_epochs=1, prompt_backbone="random:1x32"),
                  clusters=3, cluster_users=200, curve_epochs=2),
-    "demo": dict(users=0, split_days=(7, 1, 4), train_days=(1, 3, 5, 7), histories=(10, 20, 30),
+    # demo: minutes per seed on 2 CPU cores (4 users; fine-tuning capped at 10 epochs,
+    # LightGBM at 300 rounds, the Table 2 baselines pretrained on 2,000 windows for one pass)
+    "demo": dict(users=4, split_days=(7, 1, 4), train_days=(1, 3, 7), histories=(10, 30),
                  population=dict(max_train_windows=5000, teacher_epochs=2, student_epochs=1),
-                 individual={}, clusters=4, cluster_users=1000, curve_epochs=4),
+                 individual=dict(max_epochs=10, lgbm_iterations=300, baseline_pretrain_windows=2000,
+                                 baseline_pretrain_epochs=1),
+                 clusters=4, cluster_users=1000, curve_epochs=4),
     "full": dict(users=0, split_days=(7, 1, 4), train_days=(1, 3, 5, 7), histories=(10, 20, 30, 40),
                  population={}, individual={}, clusters=4, cluster_users=1000, curve_epochs=None),
 }
