@@ -142,7 +142,9 @@ def test_fast_training_step_equals_the_reference_step(jit):
                                       for g in tape.gradient(value, net.trainable_variables)])
     np.testing.assert_allclose(grads["full"][0], grads["reference"][0], rtol=1e-6)
     for got, want in zip(grads["full"][1], grads["reference"][1]):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        # XLA fuses and reorders the float32 sums: agreement is to float32 rounding of
+        # the largest entry of each gradient, not of each entry on its own.
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5 * np.abs(want).max())
 
 
 def test_sampled_pretraining_step_lowers_the_sampled_loss():
