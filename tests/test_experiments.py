@@ -172,3 +172,21 @@ def test_mpda_retrieval_hand_computed():
     mpda.ratio = 3.0
     found = mpda.retrieve(Engine, windows(2)).tolist()
     assert set(found[:2]) == {0, 1} and found[2:] == [2, 3]  # most similar first, no repeats
+
+
+def test_every_fig4_ablation_changes_what_it_names():
+    """Each ablation differs from the full PITuning row: a population change or an
+    individual setting away from its default (a setting equal to the default silently
+    repeats the PITuning row)."""
+    import dataclasses
+
+    from pitune_tf.experiments.pituning_experiments import ABLATIONS
+    from pitune_tf.individual.individual_config import IndividualConfig
+
+    defaults = IndividualConfig()
+    for label, (population, method, individual) in ABLATIONS.items():
+        if label == "PITuning":
+            continue
+        changed = {k: v for k, v in individual.items() if getattr(defaults, k) != v}
+        assert population or changed or method != "pituning", label
+        dataclasses.replace(defaults, **individual).validate()
