@@ -289,3 +289,66 @@ def test_oracle_beside_the_log_is_reported(tiny_run, tmp_path, capsys):
                            "--out", str(tmp_path / "bad"), "--oracle",
                            str(tmp_path / "short.csv")]) == 2
     assert f"no oracle row for user {last.user_id!r} at {last.timestamp}" in capsys.readouterr().err
+
+
+def test_validation_holdout_never_reads_the_test_windows(tiny_run):
+    """holdout="validation": the validation windows are scored as the test set, the newest
+    training windows (as many) validate, the older ones train; by index."""
+    from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.individual.stage import load_users
+    from pitune_tf.individual.user_data import validation_holdout
+    from pitune_tf.population import load_run
+
+    run = load_run(tiny_run)
+    m = int(run.config.min_history)
+    users, _, _ = load_users(run, config=IndividualConfig(min_history=m))
+    held, _, _ = load_users(run, config=IndividualConfig(min_history=m, holdout="validation"))
+    assert [u.user for u in held] == [u.user for u in users if len(u.val)]
+    for user, inner in zip(users, held):
+        n, m = len(user.train), len(user.val)
+        assert (len(inner.train), len(inner.val), len(inner.test)) == (n - m, m, m)
+        np.testing.assert_array_equal(inner.test.timestamp, user.val.timestamp)
+        np.testing.assert_array_equal(inner.val.timestamp, np.asarray(user.train.timestamp)[n - m:])
+        np.testing.assert_array_equal(inner.train_event_index, user.train_event_index[:n - m])
+        np.testing.assert_array_equal(inner.test_event_index, user.val_event_index)
+        assert max(inner.val.timestamp) < min(inner.test.timestamp)
+    import dataclasses
+
+    one = dataclasses.replace(users[0], train=users[0].train.take([0]))
+    assert validation_holdout(one) is None  # a single training window: nothing to validate on
+
+
+def test_refit_keeps_every_choice_and_retrains_on_train_plus_validation(tiny_run):
+    """refit: the epoch, beta and the validation scores are those of the run without refit
+    (chosen before the validation windows are trained on); then exactly `best_epoch` epochs
+    on train + validation from the same start, and P_in counts the validation labels."""
+    from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.individual.stage import build_engine, load_users
+    from pitune_tf.population import load_run
+
+    run = load_run(tiny_run)
+    records = {}
+    for refit in (False, True):
+        config = IndividualConfig(methods=("prior", "finetune", "pituning"), max_epochs=3,
+                                  refit=refit, min_history=int(run.config.min_history))
+        engine = build_engine(run, config)
+        users, _, _ = load_users(run, config=config)
+        records[refit] = engine.run_user(users[0], config.methods)
+    user = users[0]
+    for method in ("prior", "finetune", "pituning"):
+        plain, refit = records[False]["methods"][method], records[True]["methods"][method]
+        np.testing.assert_allclose(refit["val_scores"], plain["val_scores"], rtol=1e-5, atol=1e-6)
+        assert refit["info"]["prior_beta"] == plain["info"]["prior_beta"]
+        assert "_val_scores" not in refit["info"]
+        if method == "prior":  # no training: only P_in, now with the validation labels
+            from pitune_tf.common.numeric import softmax
+
+            bias = engine.prior_bias(np.concatenate([user.train.label, user.val.label]))
+            expected = softmax(engine.backend.logits(user.test) + refit["info"]["prior_beta"] * bias)
+            np.testing.assert_allclose(refit["scores"], expected, rtol=1e-5, atol=1e-6)
+            continue
+        k = plain["info"]["best_epoch"]
+        assert refit["info"]["best_epoch"] == k
+        assert refit["info"].get("refit_epochs", 0) == k and len(refit["info"].get("refit_train_ce", [])) == k
+        if k:
+            assert not np.allclose(refit["scores"], plain["scores"])

@@ -23,7 +23,7 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "lgbm_iterations": "lgbm_iterations", "fp_users": "fp_users",
            "fp_learning_rate": "fp_learning_rate", "prior_pseudo_count": "prior_pseudo_count",
            "split_days": "split_days", "train_days": "train_days",
-           "prior_after_tuning": "prior_after_tuning"}
+           "prior_after_tuning": "prior_after_tuning", "refit": "refit", "holdout": "holdout"}
 
 
 def build_parser(prog="python -m trainers.individual", description=None):
@@ -81,6 +81,12 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--prior-after-tuning", action=argparse.BooleanOptionalAction, default=None,
                    help="shift the tuned models' logits by the user's prior too, beta chosen on "
                         f"validation ({'on' if d.prior_after_tuning else 'off'} by default)")
+    p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
+                   help="after the epoch (and beta) are chosen on validation, retrain the tuned "
+                        f"models on training + validation windows ({'on' if d.refit else 'off'} by default)")
+    p.add_argument("--holdout", choices=("test", "validation"),
+                   help="validation: never read the test windows; score the validation windows, "
+                        "validating on the newest training windows (to choose settings)")
     add_output_options(p, quiet_help="no progress bar")
     return p
 

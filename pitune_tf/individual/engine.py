@@ -24,6 +24,7 @@ import numpy as np
 
 from pitune_tf.common.batching import index_batches
 from pitune_tf.common.numeric import softmax
+from pitune_tf.data.windows import Windows
 from pitune_tf.individual.manage_intents import intent_shares, manage_intents
 from pitune_tf.individual.oversampling import oversample_indices
 
@@ -159,6 +160,15 @@ class PersonalizationEngine:
         """One epoch of :func:`window_batches` of exactly B rows."""
         return window_batches(windows, self.batch_size, rng)
 
+    def train_epoch(self, windows, rng, objective="ce", backend=None) -> float:
+        """One shuffled epoch of ``backend.train`` steps on ``windows``; its mean loss."""
+        backend = backend or self.backend
+        losses, weights = [], []
+        for features, labels, weight, _ in self.batches(windows, rng):
+            losses.append(backend.train(features, labels, weight, objective))
+            weights.append(float(weight.sum()))
+        return float(np.average(losses, weights=weights))
+
     def fit(self, train, val, seed, objective="ce", backend=None) -> dict:
         """Fine-tuning (3.3.2): up to ``max_epochs`` epochs, early stopping on the validation
         cross-entropy with the starting weights as epoch 0; the backend ends with its
@@ -172,11 +182,7 @@ class PersonalizationEngine:
         train_ce, epochs = [], 0
         val_curve = [start] if has_val else []
         for epoch in range(1, cfg.max_epochs + 1):
-            losses, weights = [], []
-            for features, labels, weight, _ in self.batches(train, rng):
-                losses.append(backend.train(features, labels, weight, objective))
-                weights.append(float(weight.sum()))
-            train_ce.append(float(np.average(losses, weights=weights)))
+            train_ce.append(self.train_epoch(train, rng, objective, backend))
             epochs = epoch
             if not has_val:
                 continue
@@ -310,6 +316,8 @@ class PersonalizationEngine:
         if method not in ENGINE_METHODS or len(user.val) == 0:
             return None
         logits = self.backend.logits(user.val)
+        if "_val_scores" in info:  # refit: the model chosen on validation, before it saw them
+            return info.pop("_val_scores")
         if "prior_beta" in info:
             logits = logits + info["prior_beta"] * self.prior_bias(user.train.label)
         return softmax(logits)
@@ -317,24 +325,57 @@ class PersonalizationEngine:
     def method_none(self, user, sets):
         return self.probs(user.test), {}
 
+    def choose_prior(self, user) -> dict:
+        """The prior shift of the current model: beta of ``prior_betas`` chosen on the
+        user's validation windows for logits + beta * (log P_in - log P_pop)."""
+        bias = self.prior_bias(user.train.label)
+        beta = self.choose_prior_beta(self.backend.logits(user.val), user.val.label, bias)
+        return {"prior_beta": beta, "prior_bias_max": float(bias.max()),
+                "prior_bias_min": float(bias.min())}
+
+    def prior_labels(self, user) -> np.ndarray:
+        """The labels P_in counts in test scores: the training windows', and with ``refit``
+        the validation windows' too (beta is chosen before, with the training windows')."""
+        if self.config.refit and len(user.val):
+            return np.concatenate([user.train.label, user.val.label])
+        return user.train.label
+
     def prior_scores(self, user):
         """Test probabilities of the current model with its logits shifted by
         beta * (log P_in - log P_pop), beta chosen on the user's validation windows; and
-        what was chosen."""
-        bias = self.prior_bias(user.train.label)
-        beta = self.choose_prior_beta(self.backend.logits(user.val), user.val.label, bias)
-        info = {"prior_beta": beta, "prior_bias_max": float(bias.max()),
-                "prior_bias_min": float(bias.min())}
-        return softmax(self.backend.logits(user.test) + beta * bias), info
+        what was chosen. With ``refit``, P_in then counts the validation windows too."""
+        info = self.choose_prior(user)
+        bias = self.prior_bias(self.prior_labels(user))
+        return softmax(self.backend.logits(user.test) + info["prior_beta"] * bias), info
 
-    def tuned_scores(self, user, info):
-        """The current model's test probabilities; with ``prior_after_tuning``, its
-        :meth:`prior_scores` (beta 0, the plain model, is in the grid, so the validation loss
-        never rises)."""
-        if not self.config.prior_after_tuning:
-            return self.probs(user.test), info
-        scores, prior = self.prior_scores(user)
-        return scores, {**info, **prior}
+    def tuned_scores(self, user, info, train=None, start=None, objective="ce"):
+        """The tuned model's test probabilities. With ``prior_after_tuning``, its logits
+        shifted as in :meth:`prior_scores` (beta 0, the plain model, is in the grid, so the
+        validation loss never rises). With ``refit`` (and an epoch k >= 1 kept by early
+        stopping), the model is then retrained from ``start`` (the weights fine-tuning
+        started from; None: the shipped ones) on ``train`` (default the user's training
+        windows) + the validation windows for k epochs, with ``objective``: every choice was
+        made on validation first (epoch, beta, the unlearned start), then the validation
+        windows become training data, the newest the user has before the test days."""
+        cfg = self.config
+        prior = self.choose_prior(user) if cfg.prior_after_tuning else {}
+        best_epoch = int(info.get("best_epoch", 0))
+        if cfg.refit and len(user.val) and best_epoch > 0:
+            val_logits = self.backend.logits(user.val)
+            if prior:
+                val_logits = val_logits + prior["prior_beta"] * self.prior_bias(user.train.label)
+            info["_val_scores"] = softmax(val_logits)  # what validation metrics report
+            self.backend.reset()  # fresh optimizers
+            if start is not None:
+                self.backend.set_weights(start)
+            both = Windows.concatenate([user.train if train is None else train, user.val])
+            rng = np.random.default_rng(user_seed(cfg.seed, user.user) + 1)
+            info["refit_train_ce"] = [self.train_epoch(both, rng, objective) for _ in range(best_epoch)]
+            info["refit_epochs"] = best_epoch
+        logits = self.backend.logits(user.test)
+        if prior:
+            logits = logits + prior["prior_beta"] * self.prior_bias(self.prior_labels(user))
+        return softmax(logits), {**info, **prior}
 
     def method_prior(self, user, sets):
         """Prior correction of the shipped model, no backpropagation: logits +
@@ -355,9 +396,10 @@ class PersonalizationEngine:
         so it is judged there, on validation windows only."""
         seed = user_seed(self.config.seed, user.user)
         info = self.unlearn(user, sets)
+        moved = info["unlearn_steps"] > 0 and info.get("unlearn_kept_steps", 1) > 0
+        start = self.backend.get_weights() if moved and self.config.refit else None  # unlearned
         fitted = self.fit(user.train, user.val, seed)
         info.update(fitted)
-        moved = info["unlearn_steps"] > 0 and info.get("unlearn_kept_steps", 1) > 0
         if self.config.unlearn_select == "after_finetune" and moved and len(user.val):
             unlearned_weights = self.backend.get_weights()
             self.backend.reset()  # the shipped weights, fresh optimizers: as `finetune`
@@ -367,23 +409,25 @@ class PersonalizationEngine:
                 self.backend.set_weights(unlearned_weights)
             else:
                 info.update(plain)
+                start = None
             info.update(unlearn_kept_after_finetune=bool(keep),
                         val_ce_finetuned_unlearned=fitted["val_ce_best"],
                         val_ce_finetuned_shipped=plain["val_ce_best"])
         elif info["unlearn_steps"] > 0:
             info["unlearn_kept_after_finetune"] = bool(moved)
-        return self.tuned_scores(user, info)
+        return self.tuned_scores(user, info, start=start)
 
     def method_focal(self, user, sets):
         info = self.fit(user.train, user.val, user_seed(self.config.seed, user.user), "focal")
-        return self.tuned_scores(user, info)
+        return self.tuned_scores(user, info, objective="focal")
 
     def method_oversample(self, user, sets):
         seed = user_seed(self.config.seed, user.user)
         index = oversample_indices(user.train.label, self.config.oversample_ratio, seed=seed)
-        info = self.fit(user.train.take(index), user.val, seed)
+        train = user.train.take(index)
+        info = self.fit(train, user.val, seed)
         info["train_windows_oversampled"] = int(index.size)
-        return self.tuned_scores(user, info)
+        return self.tuned_scores(user, info, train=train)
 
     # ------------------------------------------------------------------ one user
     def run_user(self, user, methods) -> dict:

@@ -15,6 +15,7 @@ METHODS = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "p
 
 
 UNLEARN_SELECT = ("after_finetune", "none")
+HOLDOUTS = ("test", "validation")
 
 
 @dataclasses.dataclass
@@ -28,6 +29,9 @@ class IndividualConfig:
     #   instead of `fractions`
     train_days: int | None = None  # with split_days: only the last K training days (Fig. 9)
     min_history: int = 0  # a window needs this many real history events (0: the run's min_history)
+    holdout: str = "test"  # "validation": the test windows are never read; the validation
+    #   windows are scored as the test set and the newest training windows (as many) serve as
+    #   validation: how settings (e.g. `refit`) are chosen without test rows
     # --- fine-tuning (3.3.2)
     learning_rate: float = 3e-4  # Adam (the paper's 0.01 overshoots on a few hundred windows;
     #   3e-4 with 20 epochs and patience 3 beat 1e-3 with 10 and 2 on the demo users'
@@ -35,6 +39,9 @@ class IndividualConfig:
     batch_size: int = 32
     max_epochs: int = 20  # early stopping on the user's validation windows
     patience: int = 3  # epochs without a better validation cross-entropy before stopping
+    refit: bool = False  # after early stopping kept epoch k on the validation windows (and the
+    #   prior shift's beta was chosen there), retrain from the same start on training +
+    #   validation windows for k epochs; the prior's P_in then counts validation windows too
     # --- adaptive unlearning (3.3.1)
     static_threshold: float | None = None  # Eq. 8's epsilon; None: 0.2 / N_I (see manage_intents)
     lam: float = 1.0  # lambda of Eq. 11 (Table 4)
@@ -126,6 +133,8 @@ class IndividualConfig:
         if self.prior_pseudo_count < 0 or not self.prior_betas:
             raise UserInputError("prior_pseudo_count must be >= 0 and prior_betas non-empty")
         self.prior_betas = tuple(float(b) for b in self.prior_betas)
+        if self.holdout not in HOLDOUTS:
+            raise UserInputError(f"holdout must be one of {list(HOLDOUTS)}, got {self.holdout!r}")
         if self.unlearn_select not in UNLEARN_SELECT:
             raise UserInputError(f"unlearn_select must be one of {list(UNLEARN_SELECT)}, "
                                  f"got {self.unlearn_select!r}")

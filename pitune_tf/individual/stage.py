@@ -249,6 +249,10 @@ def load_users(run, data=None, mapping=None, config=None, n_users=0, schema=None
                                  slot_minutes=run.config.slot_minutes, fractions=config.fractions,
                                  days=config.split_days, train_days=config.train_days,
                                  min_history=config.min_history)
+    if config.holdout == "validation":  # the test windows are never read
+        from pitune_tf.individual.user_data import validation_holdout
+
+        users = [u for u in map(validation_holdout, users) if u is not None]
     if n_users:
         users = users[:n_users]
     if not users:

@@ -131,6 +131,24 @@ def prepare_users(df, vocabs, history, slot_minutes, fractions=(0.6, 0.1, 0.3), 
     return users, stats
 
 
+def validation_holdout(user: UserData) -> UserData | None:
+    """``user`` with the test windows left out, for choosing settings without test rows
+    (``IndividualConfig.holdout="validation"``): the validation windows become the test set,
+    the newest training windows (as many as there were validation windows, at most all but
+    one) the validation set, the older ones the training set. None when the user has no
+    validation window or a single training window."""
+    n, m = len(user.train), min(len(user.val), len(user.train) - 1)
+    if m < 1:
+        return None
+    first, last = np.arange(n - m), np.arange(n - m, n)
+    return UserData(user=user.user, train=user.train.take(first), val=user.train.take(last),
+                    test=user.val, event_timestamp=user.event_timestamp,
+                    event_intent=user.event_intent,
+                    train_event_index=user.train_event_index[first],
+                    val_event_index=user.train_event_index[last],
+                    test_event_index=user.val_event_index)
+
+
 def _first_predicted_event(user, event_timestamps, user_windows):
     """Window j of a user predicts event ``first + j``, where ``first = n_events -
     n_windows`` (make_windows keeps every event after the first ``min_history``)."""
