@@ -245,6 +245,10 @@ class _Rows:
     def features(self):
         return {"event": np.zeros((len(self), 1), np.int32)}
 
+    @classmethod
+    def concatenate(cls, parts):
+        return cls(sum(len(p) for p in parts))
+
 
 def _one_forgotten_intent():
     """ManageIntents' sets of 2 intents: intent 1 forgotten, intent 0 retained."""
@@ -331,18 +335,23 @@ def test_pituning_keeps_the_unlearned_start_only_if_it_fine_tunes_better_on_vali
 
     sets = _one_forgotten_intent()
     user = SimpleNamespace(user="u", train=_Rows(2), val=_Rows(3), test=_Rows(2))
-    for bonus, select, state, kept in ((0.5, "after_finetune", (3, 2), True),
-                                       (-0.5, "after_finetune", (0, 2), False),
-                                       (-0.5, "none", (3, 2), True)):
+    # refit: from the kept start, best_epoch = 2 epochs on train + val (5 rows, batches of
+    # 2: 3 steps an epoch), so 6 fine-tuning steps
+    for bonus, select, state, kept, refit in ((0.5, "after_finetune", (3, 2), True, False),
+                                              (-0.5, "after_finetune", (0, 2), False, False),
+                                              (-0.5, "none", (3, 2), True, False),
+                                              (0.5, "after_finetune", (3, 6), True, True),
+                                              (-0.5, "after_finetune", (0, 6), False, True)):
         engine = PersonalizationEngine.__new__(PersonalizationEngine)
         engine.config = IndividualConfig(unlearn_steps=3, batch_size=2, max_epochs=5, patience=1,
                                          unlearn_gate=False, unlearn_select=select,
-                                         prior_after_tuning=False)
+                                         prior_after_tuning=False, refit=refit)
         engine.batch_size, engine.backend = 2, Backend(bonus)
         engine.backend.reset()
         _, info = engine.method_pituning(user, sets)
-        assert engine.backend.state == state, (bonus, select)
+        assert engine.backend.state == state, (bonus, select, refit)
         assert info["unlearn_kept_after_finetune"] is kept and info["best_epoch"] == 2
+        assert info.get("refit_epochs") == (2 if refit else None)
     with pytest.raises(UserInputError):
         IndividualConfig(unlearn_select="sometimes")
 

@@ -24,7 +24,6 @@ import numpy as np
 
 from pitune_tf.common.batching import index_batches
 from pitune_tf.common.numeric import softmax
-from pitune_tf.data.windows import Windows
 from pitune_tf.individual.manage_intents import intent_shares, manage_intents
 from pitune_tf.individual.oversampling import oversample_indices
 
@@ -372,7 +371,8 @@ class PersonalizationEngine:
             self.backend.reset()  # fresh optimizers
             if start is not None:
                 self.backend.set_weights(start)
-            both = Windows.concatenate([user.train if train is None else train, user.val])
+            train = user.train if train is None else train
+            both = type(train).concatenate([train, user.val])  # Windows
             rng = np.random.default_rng(user_seed(cfg.seed, user.user) + 1)
             info["refit_train_ce"] = [self.train_epoch(both, rng, objective) for _ in range(best_epoch)]
             info["refit_epochs"] = best_epoch
