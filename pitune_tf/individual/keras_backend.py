@@ -97,9 +97,13 @@ class KerasBackend(TuningBackend):
 
     def describe(self) -> dict:
         return {"parameters": int(self.network.count_params()),
-                "trainable_parameters": int(sum(int(np.prod(v.shape))
-                                                for v in self.network.trainable_variables)),
+                "trainable_parameters": trainable_count(self.network),
                 "infer_ms": latency_ms(self.network)}
+
+
+def trainable_count(model) -> int:
+    """Number of trainable parameters of ``model`` (Table 3's trainable column)."""
+    return int(sum(int(np.prod(v.shape)) for v in model.trainable_variables))
 
 
 def latency_ms(model, repeats=50, inputs=None) -> float:

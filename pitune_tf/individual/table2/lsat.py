@@ -24,6 +24,7 @@ import numpy as np
 
 from pitune_tf.common.keras import tf
 from pitune_tf.individual.engine import user_seed
+from pitune_tf.individual.keras_backend import trainable_count
 from pitune_tf.individual.table2.lora_adapters import AdapterOnly, add_lora
 
 LSAT_MERGE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # m of the long-term adapter
@@ -98,7 +99,6 @@ class LSAT:
         info = {**long_info, "lsat_merge_weight": float(weight), "lsat_short_windows": len(short_train),
                 "lsat_short_best_epoch": short_info["best_epoch"],
                 "val_ce_merged": float(min(losses)) if len(user.val) else float("nan"),
-                "trainable_parameters": int(sum(int(np.prod(v.shape))
-                                                for v in backend.network.trainable_variables))}
+                "trainable_parameters": trainable_count(backend.network)}
         backend.reset()
         return scores, info

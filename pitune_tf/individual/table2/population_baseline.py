@@ -8,6 +8,7 @@ import numpy as np
 
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.individual.engine import user_seed, window_batches
+from pitune_tf.individual.keras_backend import latency_ms, trainable_count
 
 
 def train_epochs(step, windows, epochs, batch_size, seed, extra=None) -> list:
@@ -100,12 +101,10 @@ class PopulationBaseline:
         scores = engine.probs(user.test, backend)
         network = backend.network
         if self._infer_ms is None:
-            from pitune_tf.individual.keras_backend import latency_ms
-
             one = {k: tf.convert_to_tensor(v[:1]) for k, v in user.test.features().items()}
             self._infer_ms = latency_ms(network, inputs=one)
-        info.update(parameters=int(network.count_params()), trainable_parameters=int(
-            sum(int(np.prod(v.shape)) for v in network.trainable_variables)), infer_ms=self._infer_ms)
+        info.update(parameters=int(network.count_params()), trainable_parameters=trainable_count(network),
+                    infer_ms=self._infer_ms)
         if self.pretrain_losses:
             info["pretrain_loss_last"] = self.pretrain_losses[-1]
         backend.reset()
