@@ -190,3 +190,31 @@ def test_every_fig4_ablation_changes_what_it_names():
         changed = {k: v for k, v in individual.items() if getattr(defaults, k) != v}
         assert population or changed or method != "pituning", label
         dataclasses.replace(defaults, **individual).validate()
+
+
+def test_suite_reruns_an_individual_run_made_for_another_user_count(tmp_path, monkeypatch):
+    """A cached individual run is reused only for the same config and the same --users."""
+    import dataclasses
+
+    import pitune_tf.individual.stage as stage
+    import pitune_tf.population as population
+    from pitune_tf.experiments.pituning_suite import PITuningSuite
+
+    monkeypatch.setattr(population, "load_run", lambda path: None)
+    calls = []
+
+    def fake_run_individual(run_dir, config, out, n_users, workers, progress):
+        calls.append(n_users)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps({
+            "config": dataclasses.asdict(config), "n_users": n_users,
+            "methods": {"none": {"pooled": {}}}}))
+
+    monkeypatch.setattr(stage, "run_individual", fake_run_individual)
+    suite = PITuningSuite(tmp_path / "run", tmp_path / "out", preset="tiny", seeds=1)
+    suite.individual(tmp_path / "run", "main", 0, ("none",))
+    suite.individual(tmp_path / "run", "main", 0, ("none",))
+    assert calls == [3]  # the tiny preset's users; the second call reuses the run
+    suite.settings = {**suite.settings, "users": 5}
+    suite.individual(tmp_path / "run", "main", 0, ("none",))
+    assert calls == [3, 5]

@@ -146,11 +146,14 @@ class PITuningSuite:
         out = self.out_dir / "runs" / "individual" / key / f"seed{seed}"
         summary_file = out / "summary.json"
         done = json.loads(summary_file.read_text()) if summary_file.is_file() else None
-        if done is None or done["config"] != json.loads(json.dumps(dataclasses.asdict(
-                dataclasses.replace(config, min_history=done["config"]["min_history"])))):
-            # not run yet, or run with other methods or options: (re)run, replacing its files
+        users = self.settings["users"]
+        if done is None or done.get("n_users", users) != users or done["config"] != json.loads(
+                json.dumps(dataclasses.asdict(dataclasses.replace(
+                    config, min_history=done["config"]["min_history"])))):
+            # not run yet, or run with other users, methods or options: (re)run, replacing
+            # its files (a summary from before "n_users" was recorded counts as this preset's)
             print(f"individual stage {key}, seed {seed}: {', '.join(methods)}", flush=True)
-            run_individual(population_dir, config, out=out, n_users=self.settings["users"],
+            run_individual(population_dir, config, out=out, n_users=users,
                            workers=self.workers, progress=False)
         summary = json.loads(summary_file.read_text())["methods"]
         ordered = {m: s for m, s in summary.items() if m != "oracle"}

@@ -416,7 +416,8 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
             "run": str(run_dir), "data": str(data_path), "backend": backend,
             "oracle": None if oracle_path is None else str(oracle_path),
             **({"model": str(model)} if model is not None else {}),
-            "config": dataclasses.asdict(config), "users": len(users), "workers": workers,
+            "config": dataclasses.asdict(config), "users": len(users), "n_users": n_users,
+            "workers": workers,
             "seconds": elapsed, **({"shard": f"{shard[0]}/{shard[1]}"} if shard else {}),
         }
         rows = {}
