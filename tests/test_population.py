@@ -287,6 +287,18 @@ def test_cli_flags_reach_the_config(tmp_path):
     assert defaults == preset("demo") and defaults.use_iat and defaults.reconstruction
 
 
+def test_demo_fit_preset_is_the_demo_at_a_larger_budget():
+    """``--preset demo_fit`` (what the individual stage's quality is measured from) changes
+    only the demo's training budget: 40,000 windows, 6 teacher and 12 student epochs."""
+    from pitune_tf.population.command_line import build_parser, config_from_args
+
+    fit, demo = config_from_args(build_parser().parse_args(["--preset", "demo_fit"])), preset("demo")
+    budget = {"max_train_windows": 40000, "teacher_epochs": 6, "student_epochs": 12}
+    assert {k: getattr(fit, k) for k in budget} == budget
+    assert fit.train_window_cap() == 40000 and fit.epochs("teacher") == 6
+    assert fit == demo.replace(**budget)
+
+
 def test_cli_rejects_bad_options(capsys):
     from pitune_tf.common.cli import run_main
     from trainers.population import main

@@ -23,7 +23,8 @@ def build_parser(prog="python -m trainers.population", description=None):
     parses its ``--population-args`` with it)."""
     p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
     p.add_argument("--preset", default="demo", choices=sorted(PRESETS),
-                   help="the config's defaults: demo (minutes on a CPU), paper (Table 4), tiny")
+                   help="the config's defaults: demo (minutes on a CPU), demo_fit (the demo at a "
+                   "budget where the student nearly fits, ~25 minutes), paper (Table 4), tiny")
     p.add_argument("--config", help=CONFIG_HELP)
     p.add_argument("--out", default="runs/demo", help="run directory")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " or an unfinished "
