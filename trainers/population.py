@@ -6,6 +6,7 @@ Commands::
 
     python -m trainers.population                          # demo preset, embedded synthetic data
     python -m trainers.population --out runs/demo_noiat --no-iat
+    python -m trainers.population --preset demo_fit --out runs/fit    # the demo, trained to fit
     python -m trainers.population --no-reconstruction --tuning partial --backbone random:4x128
     python -m trainers.population --preset paper --data events.parquet --out runs/paper
     python -m trainers.population --data population.csv individual.csv --mapping map.csv
