@@ -35,10 +35,16 @@ from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import UAF_MODES
 from nextitnet.uaf_runner import RUN_MODES, run_uaf
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.common.experiment_suite import Registry, line_chart, mean_std, run_suite
+from pitune_tf.common.experiment_suite import (
+    Registry,
+    TrivialCheck,
+    line_chart,
+    mean_std,
+    run_suite,
+)
 
-registry = Registry("UAF (Chen et al., TKDE)")
 TRIVIAL = ("mostpop", "random-items")
+registry = Registry("UAF (Chen et al., TKDE)", trivial=TrivialCheck("mode", TRIVIAL, "mrr@5"))
 POLICY_MODES = ("hard", "soft", "rl")
 PROFILE_MODES = TRIVIAL + ("finetune-cls", "finetune-all", "peterrec") + POLICY_MODES  # Table 7's rows
 

@@ -10,6 +10,7 @@ import pytest
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.experiment_suite import (
     Registry,
+    TrivialCheck,
     markdown_table,
     mean_std,
     run_suite,
@@ -77,6 +78,27 @@ def test_run_suite_only_and_unknown_names(tmp_path):
     assert "## Not run" in index and "- `toy_table`: Table 1: toy" in index
     with pytest.raises(UserInputError, match="unknown experiment.*nope"):
         registry.select(["nope"])
+
+
+def test_trivial_check_flags_rows_below_the_best_baseline_of_their_setting(tmp_path):
+    check = TrivialCheck("method", ("freq", "last"), "score", exempt=("oracle",), within=("days",))
+    frame = pd.DataFrame({
+        "days": [1, 1, 1, 1, 7, 7, 7],
+        "method": ["freq", "last", "ours", "oracle", "freq", "last", "ours"],
+        "score_mean": [0.20, 0.30, 0.25, 0.10, 0.20, 0.30, 0.35],
+        "score_std": [0.0] * 7})
+    # days 1: ours 0.25 < last 0.30 (oracle exempt); days 7: ours 0.35 above both
+    assert check.below(frame) == [({"days": 1}, "last", 0.30, [("ours", 0.25)])]
+    assert check.sentence(frame).startswith(
+        "**Below the best trivial baseline on score**: days 1: ours 0.2500 (best trivial: last 0.3000)")
+    assert check.sentence(frame[frame["days"] == 7]) == ""
+    assert check.below(frame.drop(columns="days")) == [({}, "last", 0.30, [("ours", 0.25)])]
+    assert TrivialCheck("method", ("freq",), "missing").below(frame) == []  # no such metric
+
+    registry = Registry("Toy", trivial=check)
+    registry.register("t", "Table: t")(lambda context: frame)
+    run_suite(registry, None, tmp_path)
+    assert "days 1: ours 0.2500" in (tmp_path / "index.md").read_text()
 
 
 def test_uaf_table5_keeps_the_test_rows():

@@ -58,16 +58,76 @@ class Experiment:
     note: str = ""
 
 
+@dataclasses.dataclass(frozen=True)
+class TrivialCheck:
+    """Which rows of a table are trivial baselines, and the metric they are judged on.
+
+    Args:
+        label: str. The column naming a row's method.
+        baselines: tuple of str. The trivial baselines' labels.
+        metric: str. The headline metric (``<metric>_mean`` or ``<metric>``; higher is better).
+        exempt: tuple of str. Labels never flagged (ceilings such as an oracle).
+    """
+
+    label: str
+    baselines: tuple
+    metric: str
+    exempt: tuple = ()
+    within: tuple = ()
+
+    def below(self, frame: pd.DataFrame) -> list:
+        """``[(setting, best baseline, its value, [(label, value) of each row below it])]``,
+        one entry per setting (the values of the ``within`` columns present in ``frame``)
+        that has a baseline row and a row below it."""
+        column = next((c for c in (f"{self.metric}_mean", self.metric) if c in frame.columns), None)
+        if column is None or self.label not in frame.columns:
+            return []
+        keys = [c for c in self.within if c in frame.columns]
+        groups = frame.groupby(keys, sort=False, dropna=False) if keys else [((), frame)]
+        found = []
+        for setting, part in groups:
+            part = part[[self.label, column]].dropna()
+            base = part[part[self.label].isin(self.baselines)]
+            if base.empty:
+                continue
+            best = base.loc[base[column].idxmax()]
+            others = part[~part[self.label].isin((*self.baselines, *self.exempt))]
+            losers = [(str(row[self.label]), float(row[column])) for _, row in others.iterrows()
+                      if row[column] < best[column]]
+            if losers:
+                setting = setting if isinstance(setting, tuple) else (setting,)
+                found.append((dict(zip(keys, setting)), str(best[self.label]), float(best[column]), losers))
+        return found
+
+    def sentence(self, frame: pd.DataFrame) -> str:
+        """index.md's line under a table: the rows below the best trivial baseline of their
+        setting (empty when there are none)."""
+        parts = []
+        for setting, name, value, losers in self.below(frame):
+            where = ", ".join(f"{k} {v}" for k, v in setting.items())
+            rows = ", ".join(f"{label} {v:.4f}" for label, v in losers)
+            parts.append(f"{where + ': ' if where else ''}{rows} (best trivial: {name} {value:.4f})")
+        if not parts:
+            return ""
+        return (f"**Below the best trivial baseline on {self.metric}**: " + "; ".join(parts)
+                + ". These rows are undertrained or mis-specified at this budget, not results "
+                  "to rank methods by.")
+
+
 class Registry:
     """The ordered experiments of one paper: ``@registry.register(name, title)`` on a run
     function adds one.
 
     Args:
         paper: str. The paper's short name (index.md's heading).
+        trivial: TrivialCheck or None. How index.md finds the rows of a table that lose to
+            a trivial baseline (the principle: a method below one is a bug or an
+            undertrained model, never a result to report silently).
     """
 
-    def __init__(self, paper: str):
+    def __init__(self, paper: str, trivial: TrivialCheck | None = None):
         self.paper = paper
+        self.trivial = trivial
         self.experiments: dict[str, Experiment] = {}
 
     def register(self, name: str, title: str, plot=None, note: str = ""):
@@ -152,7 +212,11 @@ def write_index(registry: Registry, out_dir) -> str:
         lines += [f"## {e.title}", "", f"`{e.name}.csv`" + (f", `{e.name}.png`" if e.plot else ""), ""]
         if e.note:
             lines += [e.note, ""]
-        lines += [markdown_table(pd.read_csv(csv)), ""]
+        frame = pd.read_csv(csv)
+        lines += [markdown_table(frame), ""]
+        flagged = registry.trivial.sentence(frame) if registry.trivial else ""
+        if flagged:
+            lines += [flagged, ""]
         if e.plot and (out_dir / f"{e.name}.png").is_file():
             lines += [f"![{e.title}]({e.name}.png)", ""]
     if missing:

@@ -21,6 +21,7 @@ import pandas as pd  # noqa: E402
 
 from pitune_tf.common.experiment_suite import (  # noqa: E402
     Registry,
+    TrivialCheck,
     bar_chart,
     line_chart,
     mean_std,
@@ -29,7 +30,9 @@ from pitune_tf.common.experiment_suite import (  # noqa: E402
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row  # noqa: E402
 from pitune_tf.individual.individual_config import TABLE2_BASELINES  # noqa: E402
 
-registry = Registry("PITuning (Gong et al., KDD 2024)")
+registry = Registry("PITuning (Gong et al., KDD 2024)", trivial=TrivialCheck(
+    "method", ("most_frequent", "last_event_intent"), "prec_w", exempt=("oracle", "oracle_context"),
+    within=("variant", "train_days", "history")))
 TABLE2_METHODS = ("none", "prior", "finetune", "focal", "oversample", "pituning", "mpda", "lgbm",
                   *TABLE2_BASELINES)
 PROMPT_BASELINES = ("tallrec", "p5", "instructrec")  # their LM: a random GPT2 (no pretrained one)
