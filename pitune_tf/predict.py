@@ -13,8 +13,8 @@ The events file (CSV or Parquet) has ``user_id, timestamp, event`` and optionall
 newest event with the run's vocabularies and context features; one line per user is printed,
 e.g. ``u00150  social 0.445 | shopping 0.105 | weather 0.073``, and ``--out`` also writes the
 table ``user_id, rank, intent, probability`` (.csv or .parquet). ``--decision-rule prior``
-ranks the intents by ``p / P_pop^tau`` instead of p (the population's intent shares divided
-out: rare intents come first more often), with the tau that the population run chose on its
+puts first the intent of the best ``p / P_pop^tau`` instead of p's (the population's intent
+shares divided out: rare intents come first more often; the others follow in p's order), with the tau that the population run chose on its
 validation windows (``metrics.json``, ``student_prior_rule``) unless ``--tau`` is given; the
 printed probabilities stay p. The work is done by
 ``pitune_tf.prediction.NextIntentPredictor``.
@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=3, help="intents per user (default 3)")
     parser.add_argument("--out", help="also write the predictions table (.csv or .parquet)")
     parser.add_argument("--decision-rule", choices=("argmax", "prior"), default="argmax",
-                        help="rank intents by p (argmax) or by p / P_pop^tau (prior)")
+                        help="rank intents by p (argmax), or the first by p / P_pop^tau and the "
+                             "others by p (prior)")
     parser.add_argument("--tau", type=float,
                         help="prior rule's exponent (default: the run's, chosen on validation "
                              "windows, metrics.json student_prior_rule.tau)")

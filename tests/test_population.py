@@ -504,6 +504,11 @@ def test_prior_decision_rule_by_hand():
     assert prior_rule(scores, p_pop, 0.0).argmax(1).tolist() == [2, 2]
     assert choose_tau(np.array([3, 2]), scores, p_pop) > 0
     assert choose_tau(np.array([2, 2]), scores, p_pop) == 0.0
+    # only the first place moves: the rest keeps p's order
+    p = np.array([[0.0, 0.1, 0.5, 0.4]])
+    ranked = prior_rule(p, np.array([0.0, 0.1, 0.6, 0.3]), 1.0)  # p / prior: -, 1.0, 0.83, 1.33
+    assert np.argsort(-ranked[0], kind="stable").tolist() == [3, 2, 1, 0]
+    np.testing.assert_allclose(ranked, [[0.0, 0.1, 0.5, 1.4]])
 
 
 @pytest.mark.parametrize("name, content, message", [

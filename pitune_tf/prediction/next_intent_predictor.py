@@ -27,9 +27,10 @@ class NextIntentPredictor:
     model run through :class:`tflite.runtime.Runtime` (any of ``tflite.convert``'s files,
     with the weights file when it has the ``set_weights`` signature).
 
-    The intents are ranked by their probability p (``decision_rule="argmax"``) or by
-    ``p / P_pop^tau`` (``"prior"``: the population's intent shares divided out, so rare
-    intents come first more often; the rule of metrics.json's ``student_prior_rule`` row,
+    The intents are ranked by their probability p (``decision_rule="argmax"``), or the
+    first by ``p / P_pop^tau`` and the others by p (``"prior"``: the population's intent
+    shares divided out, so rare intents come first more often; the rule of metrics.json's
+    ``student_prior_rule`` row,
     :func:`pitune_tf.population.evaluation.prior_rule`, with tau chosen on the population's
     validation windows). The reported probability is p either way.
 
@@ -180,8 +181,9 @@ class NextIntentPredictor:
         return softmax(np.concatenate(logits))
 
     def decision_scores(self, probs: np.ndarray) -> np.ndarray:
-        """The scores [n, N] intents are ranked by: ``probs`` (argmax) or ``probs /
-        P_pop^tau`` (prior; intents the population never has score 0)."""
+        """The scores [n, N] intents are ranked by: ``probs`` (argmax), or (prior) ``probs``
+        plus 1 at the intent of the best ``probs / P_pop^tau`` (one the population never has
+        is never first)."""
         if self.decision_rule == "argmax":
             return probs
         from pitune_tf.population.evaluation import prior_rule
