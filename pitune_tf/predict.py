@@ -14,8 +14,8 @@ newest event with the run's vocabularies and context features; one line per user
 e.g. ``u00150  social 0.445 | shopping 0.105 | weather 0.073``, and ``--out`` also writes the
 table ``user_id, rank, intent, probability`` (.csv or .parquet). ``--decision-rule prior``
 puts first the intent of the best ``p / P_pop^tau`` instead of p's (the population's intent
-shares divided out: rare intents come first more often; the others follow in p's order), with the tau that the population run chose on its
-validation windows (``metrics.json``, ``student_prior_rule``) unless ``--tau`` is given; the
+shares divided out: rare intents come first more often; the others follow in p's order),
+with the tau that the population run chose on its validation windows (``metrics.json``, ``student_prior_rule``) unless ``--tau`` is given; the
 printed probabilities stay p. The work is done by
 ``pitune_tf.prediction.NextIntentPredictor``.
 """

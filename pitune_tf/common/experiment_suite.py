@@ -67,6 +67,8 @@ class TrivialCheck:
         baselines: tuple of str. The trivial baselines' labels.
         metric: str. The headline metric (``<metric>_mean`` or ``<metric>``; higher is better).
         exempt: tuple of str. Labels never flagged (ceilings such as an oracle).
+        within: tuple of str. Columns that name a setting (a variant, a data size, a
+            sequence length): rows are compared with the baselines of their own setting.
     """
 
     label: str
@@ -110,8 +112,8 @@ class TrivialCheck:
         if not parts:
             return ""
         return (f"**Below the best trivial baseline on {self.metric}**: " + "; ".join(parts)
-                + ". These rows are undertrained or mis-specified at this budget, not results "
-                  "to rank methods by.")
+                + ". Diagnose them (undertrained at this budget, mis-specified, or a bug) before "
+                  "ranking methods by them.")
 
 
 class Registry:
