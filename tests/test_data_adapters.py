@@ -3,8 +3,10 @@
 import pandas as pd
 import pytest
 
-from pitune_tf.common.errors import DataError
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.errors import DataError, UserInputError
 from pitune_tf.data import Vocabularies, encode_events, make_windows, read_events
+from pitune_tf.data.__main__ import main as data_main
 from pitune_tf.data.adapters import read_foursquare, read_tsinghua
 
 pytestmark = pytest.mark.shared_data
@@ -52,12 +54,26 @@ def test_tsinghua_merge_gap(tmp_path):
     assert merged["event"].tolist() == ["2", "2", "3", "3"]
 
 
-def test_foursquare_sample(shared_data):
+def test_foursquare_sample(shared_data, tmp_path):
     folder = shared_data / "foursquare_tky"
-    df = read_foursquare(folder / "traj-TKY.csv", folder / "poi-TKY.csv")
+    df = read_foursquare(folder / "traj-TKY.csv", folder / "poi-TKY.csv", event="poi")
     assert len(df) == 13367 and df["user_id"].nunique() == 44 and df["intent"].nunique() == 14
     first = df.iloc[0]  # userID 1, poiID 2 (Transport) at 1333843415 = 09:03:35 in Tokyo
     assert (first["user_id"], first["event"], first["intent"]) == ("1", "2", "Transport")
+    # default: event = the POI's category, as the paper's Mobile dataset (events = intents)
+    by_category = read_foursquare(folder / "traj-TKY.csv", folder / "poi-TKY.csv")
+    assert (by_category["event"] == by_category["intent"]).all()
+    assert by_category["event"].nunique() == 14 and by_category.iloc[0]["location"] == "2"
+    with pytest.raises(UserInputError, match="foursquare event"):
+        read_foursquare(folder / "traj-TKY.csv", folder / "poi-TKY.csv", event="venue")
+    for event, expected in (("category", 14), ("poi", df["event"].nunique())):
+        out = tmp_path / f"{event}.parquet"
+        argv = ["convert", "--format", "foursquare", str(folder / "traj-TKY.csv"),
+                str(folder / "poi-TKY.csv"), "--foursquare-event", event, "--cell-size", "0.05",
+                "--out", str(out)]
+        assert run_main(data_main, argv) == 0
+        converted = read_events(out)
+        assert converted["event"].nunique() == expected and converted["location"].nunique() == 55
     assert first["timestamp"] == pd.Timestamp("2012-04-08 09:03:35")
     assert first["location"] == "2"
     cells = read_foursquare(folder / "traj-TKY.csv", folder / "poi-TKY.csv", cell_size=0.01)

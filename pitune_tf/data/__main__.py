@@ -22,7 +22,7 @@ Commands::
         ../shared/data/tsinghua_app_usage_sample/category.csv --out data/tsinghua.parquet
     python -m pitune_tf.data convert --format foursquare \
         ../shared/data/foursquare_tky/traj-TKY.csv ../shared/data/foursquare_tky/poi-TKY.csv \
-        --cell-size 0.01 --out data/tky.parquet
+        --cell-size 0.05 --out data/tky.parquet
     python -m pitune_tf.data convert --format canonical events.csv --mapping map.json \
         --out data/events.parquet
 
@@ -50,7 +50,7 @@ from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.data.adapters import FORMATS, read_any
+from pitune_tf.data.adapters import FORMATS, FOURSQUARE_EVENTS, read_any
 from pitune_tf.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, read_events, write_events
 from pitune_tf.data.schema import ReadStats, add_schema_options, schema_from_args
 from pitune_tf.data.splits import split_users
@@ -65,6 +65,13 @@ def _add_read_options(parser: argparse.ArgumentParser) -> None:
         type=float,
         default=None,
         help="foursquare: location = lat/lon cell of this many degrees (default: the POI)",
+    )
+    parser.add_argument(
+        "--foursquare-event",
+        choices=FOURSQUARE_EVENTS,
+        default="category",
+        help="foursquare: event = the POI's category (default; the paper's Mobile dataset "
+        "uses the location category as activity and intent) or the POI",
     )
     add_schema_options(parser)
 
@@ -153,7 +160,7 @@ def _convert(args) -> None:
     out = _check_out_file(args.out)
     stats = ReadStats()
     df = read_any(args.inputs, args.format, args.mapping, args.cell_size,
-                  schema_from_args(args), stats)
+                  schema_from_args(args), stats, args.foursquare_event)
     write_events(df, out)
     for line in stats.lines():
         print(line)
@@ -180,7 +187,7 @@ def _summarize(args) -> None:
             individual = read_events(first / "individual.parquet")
     else:
         population = read_any(args.inputs, args.format, args.mapping, args.cell_size,
-                              schema_from_args(args))
+                              schema_from_args(args), foursquare_event=args.foursquare_event)
     if args.individual is not None:
         individual = read_events(args.individual, mapping=args.mapping,
                                  schema=schema_from_args(args))

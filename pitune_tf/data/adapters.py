@@ -6,7 +6,10 @@
   base station.
 * Foursquare check-ins as trajectories (``traj-TKY.csv``: ``userID, trajID, poiID,
   startTime, ...``, unix seconds; ``poi-TKY.csv``: ``poiID, poiCat, poiLon, poiLat``):
-  event = POI, intent = POI category, location = the POI or a lat/lon grid cell.
+  event = the POI's category (as the PITuning paper's Mobile dataset, whose 12 event types
+  are its 12 intents: "the location category as the activity and intent type", Sec. 4.1.1
+  and Table 1) or the POI itself, intent = POI category, location = the POI or a lat/lon
+  grid cell.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from pitune_tf.data.io import apply_mapping, canonicalize, read_events, read_tab
 from pitune_tf.data.schema import ReadStats, Schema
 
 FORMATS = ("canonical", "tsinghua", "foursquare")
+FOURSQUARE_EVENTS = ("category", "poi")
 
 
 def read_tsinghua(data_path, category_path=None, merge_gap_s: float | None = None,
@@ -79,7 +83,7 @@ def read_tsinghua(data_path, category_path=None, merge_gap_s: float | None = Non
 
 def read_foursquare(
     traj_path, poi_path, cell_size: float | None = None, timezone: str = "Asia/Tokyo",
-    stats: ReadStats | None = None, merge_gap_s: float | None = None,
+    stats: ReadStats | None = None, merge_gap_s: float | None = None, event: str = "category",
 ) -> pd.DataFrame:
     """Reads Foursquare trajectories and POIs into the canonical event table.
 
@@ -91,7 +95,13 @@ def read_foursquare(
         timezone: str. Zone of the local time the unix ``startTime`` is shown in (naive).
         stats: ReadStats or None; counts what was done.
         merge_gap_s: float or None. As in :func:`read_tsinghua`.
+        event: ``"category"`` (default): event = the POI's category, as the paper's Mobile
+            dataset; ``"poi"``: event = the POI (thousands of event ids, most seen a few
+            times: on the TKY sample this overfits, see the README's population table).
     """
+    if event not in FOURSQUARE_EVENTS:
+        raise UserInputError(f"unknown foursquare event {event!r} "
+                             f"(choose from {', '.join(FOURSQUARE_EVENTS)})")
     traj_path, poi_path = Path(traj_path), Path(poi_path)
     if cell_size is not None and not cell_size > 0:
         raise UserInputError(f"cell size must be > 0 degrees, got {cell_size}")
@@ -145,12 +155,13 @@ def read_foursquare(
     if stats is not None:
         stats.rows_read += len(traj)
         stats.time_unit = "s"
+    category = poi.map(pois["poiCat"])
     table = pd.DataFrame(
         {
             "user_id": traj["userID"].str.strip(),
             "timestamp": local,
-            "event": poi,
-            "intent": poi.map(pois["poiCat"]),
+            "event": category if event == "category" else poi,
+            "intent": category,
             "location": location,
         }
     )
@@ -183,6 +194,7 @@ def read_any(
     cell_size=None,
     schema: Schema | None = None,
     stats: ReadStats | None = None,
+    foursquare_event: str = "category",
 ) -> pd.DataFrame:
     """Reads ``inputs`` (a list of paths) in one of :data:`FORMATS`.
 
@@ -197,6 +209,7 @@ def read_any(
             ``merge_gap_s`` to every format.
         stats: :class:`~pitune_tf.data.schema.ReadStats` or None; counts what was done and
             gets hints when a default looks wrong for the data (many repeated records).
+        foursquare_event: ``event`` of :func:`read_foursquare`.
     """
     schema = schema or Schema()
     stats = stats if stats is not None else ReadStats()
@@ -223,5 +236,5 @@ def read_any(
     else:
         df = read_foursquare(inputs[0], inputs[1], cell_size=cell_size,
                              timezone=schema.timezone or "Asia/Tokyo", stats=stats,
-                             merge_gap_s=schema.merge_gap_s)
+                             merge_gap_s=schema.merge_gap_s, event=foursquare_event)
     return df
