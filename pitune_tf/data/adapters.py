@@ -96,7 +96,8 @@ def read_foursquare(
         stats: ReadStats or None; counts what was done.
         merge_gap_s: float or None. As in :func:`read_tsinghua`.
         event: ``"category"`` (default): event = the POI's category, as the paper's Mobile
-            dataset; ``"poi"``: event = the POI (thousands of event ids, most seen a few
+            dataset (``merge_gap_s`` then merges a user's consecutive check-ins of one
+            category); ``"poi"``: event = the POI (thousands of event ids, most seen a few
             times: on the TKY sample this overfits, see the README's population table).
     """
     if event not in FOURSQUARE_EVENTS:
