@@ -60,6 +60,11 @@ def test_foursquare_sample(shared_data, tmp_path):
     assert len(df) == 13367 and df["user_id"].nunique() == 44 and df["intent"].nunique() == 14
     first = df.iloc[0]  # userID 1, poiID 2 (Transport) at 1333843415 = 09:03:35 in Tokyo
     assert (first["user_id"], first["event"], first["intent"]) == ("1", "2", "Transport")
+    assert first["timestamp"] == pd.Timestamp("2012-04-08 09:03:35")
+    assert first["location"] == "2"
+    cells = read_foursquare(folder / "traj-TKY.csv", folder / "poi-TKY.csv", cell_size=0.01)
+    assert cells["location"].iloc[0] == "3566_13976"  # lat 35.669687, lon 139.767254
+    assert cells["location"].nunique() < df["location"].nunique()
     # default: event = the POI's category, as the paper's Mobile dataset (events = intents)
     by_category = read_foursquare(folder / "traj-TKY.csv", folder / "poi-TKY.csv")
     assert (by_category["event"] == by_category["intent"]).all()
@@ -74,11 +79,6 @@ def test_foursquare_sample(shared_data, tmp_path):
         assert run_main(data_main, argv) == 0
         converted = read_events(out)
         assert converted["event"].nunique() == expected and converted["location"].nunique() == 55
-    assert first["timestamp"] == pd.Timestamp("2012-04-08 09:03:35")
-    assert first["location"] == "2"
-    cells = read_foursquare(folder / "traj-TKY.csv", folder / "poi-TKY.csv", cell_size=0.01)
-    assert cells["location"].iloc[0] == "3566_13976"  # lat 35.669687, lon 139.767254
-    assert cells["location"].nunique() < df["location"].nunique()
 
 
 def test_adapter_errors_name_source_columns(tmp_path):

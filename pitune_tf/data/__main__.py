@@ -160,7 +160,8 @@ def _convert(args) -> None:
     out = _check_out_file(args.out)
     stats = ReadStats()
     df = read_any(args.inputs, args.format, args.mapping, args.cell_size,
-                  schema_from_args(args), stats, args.foursquare_event)
+                  schema_from_args(args), stats,
+                  foursquare_event=args.foursquare_event)
     write_events(df, out)
     for line in stats.lines():
         print(line)
