@@ -16,6 +16,7 @@ from pitune_tf.metrics import (
     WeightedPrecision,
     WeightedRecall,
     intent_metrics,
+    paired_bootstrap,
     rank_metrics,
     ranks_from_scores,
 )
@@ -68,6 +69,34 @@ def test_ndcg_hand_computed():
     assert got["prec_m"] == pytest.approx(1 / 4)
     assert got["rec_m"] == pytest.approx((0.5 + 0 + 0 + 0) / 4)
     assert got["prec_w"] == pytest.approx((2 * 1 + 1 * 0) / 3)
+
+
+def test_paired_bootstrap_differences_and_intervals():
+    y_true, scores = _random_case(0, n=200)
+    other = np.roll(scores, 1, axis=1)
+    got = paired_bootstrap(y_true, scores, other, n_resamples=200, seed=3)
+    a, b = intent_metrics(y_true, scores), intent_metrics(y_true, other)
+    assert list(got) == KEYS
+    for key in KEYS:  # the point estimate is the difference on all rows, inside its interval
+        assert got[key]["diff"] == pytest.approx(a[key] - b[key])
+        assert got[key]["low"] <= got[key]["diff"] <= got[key]["high"]
+    assert got == paired_bootstrap(y_true, scores, other, n_resamples=200, seed=3)  # seeded
+    same = paired_bootstrap(y_true, scores, scores, n_resamples=50)
+    assert all(v == {"diff": 0.0, "low": 0.0, "high": 0.0} for v in same.values())
+
+
+def test_paired_bootstrap_by_group_hand_computed():
+    # two groups of two rows; a is right on every row, b (always intent 1) on group "v" only:
+    # a resample of the two groups draws "u" twice (acc a - b = 1), "v" twice (0) or both (1/2)
+    y_true = np.array([0, 0, 1, 1])
+    a = np.eye(2)[y_true]
+    b = np.eye(2)[[1, 1, 1, 1]]
+    got = paired_bootstrap(y_true, a, b, groups=["u", "u", "v", "v"], n_resamples=400)
+    assert got["acc"]["diff"] == pytest.approx(0.5)
+    assert (got["acc"]["low"], got["acc"]["high"]) == (0.0, 1.0)
+    by_row = paired_bootstrap(y_true, a, b, n_resamples=400)  # rows: also 1/4 and 3/4
+    assert 0.0 <= by_row["acc"]["low"] < 0.5 < by_row["acc"]["high"] <= 1.0
+    assert set(np.round([by_row["acc"]["low"], by_row["acc"]["high"]], 2)) <= {0, .25, .75, 1}
 
 
 def test_ranks_pessimistic_on_ties_and_scalar_column():

@@ -1,6 +1,7 @@
 """Evaluation metrics: numpy functions for reports, Keras metric classes for training logs.
 
-numpy (PITuning Appendix D; UAF): `intent_metrics`, `rank_metrics`, `ranks_from_scores`.
+numpy (PITuning Appendix D; UAF): `intent_metrics`, `rank_metrics`, `ranks_from_scores`;
+`paired_bootstrap`: two models' metric differences on the same rows, with an interval.
 `pitune_tf.metrics.batch_accuracy.batch_accuracy`: one batch's accuracy as a tensor (trainer logs).
 Keras (`model.compile(metrics=[...])`, sparse labels and logits): `NDCGAtK`, `WeightedPrecision`,
 `WeightedRecall`, `MacroPrecision`, `MacroRecall` (all `ConfusionMatrixMetric`, in one module).
@@ -11,6 +12,7 @@ from pitune_tf.metrics.numpy_metrics import (
     INTENT_METRIC_COLUMNS,
     confusion_counts,
     intent_metrics,
+    paired_bootstrap,
     precision_recall_from_confusion,
     rank_metrics,
     ranks_from_scores,
@@ -37,6 +39,7 @@ __all__ = [
     "WeightedRecall",
     "confusion_counts",
     "intent_metrics",
+    "paired_bootstrap",
     "precision_recall_from_confusion",
     "rank_metrics",
     "ranks_from_scores",

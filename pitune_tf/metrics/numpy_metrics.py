@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["confusion_counts", "intent_metrics", "rank_metrics", "ranks_from_scores"]
+__all__ = ["confusion_counts", "intent_metrics", "paired_bootstrap", "rank_metrics",
+           "ranks_from_scores"]
 
 
 def ranks_from_scores(scores, labels) -> np.ndarray:
@@ -118,18 +119,76 @@ def intent_metrics(y_true, scores, k=(3, 5)) -> dict:
         relevant intent: 1 / log2(rank + 1) when rank <= k, else 0; rank 1-based and pessimistic
         on ties, see `ranks_from_scores`), and "acc".
     """
+    y_true, y_pred, gains = _intent_rows(y_true, scores, k)
+    return _weighted_intent_metrics(y_true, y_pred, gains, np.asarray(scores).shape[1])
+
+
+def _intent_rows(y_true, scores, k):
+    """Per row: the true intent, the predicted intent (argmax) and ``{"ndcg@k": gain}``."""
     scores = np.asarray(scores)
     y_true = np.asarray(y_true, dtype=np.int64).reshape(-1)
     if scores.ndim != 2 or scores.shape[0] != y_true.shape[0]:
         raise ValueError(
             f"scores must be [n, n_intents] with n = {y_true.shape[0]}, got {scores.shape}"
         )
-    n_intents = scores.shape[1]
     y_pred = scores.argmax(axis=1) if len(y_true) else np.zeros(0, dtype=np.int64)
-    out = precision_recall_from_confusion(confusion_counts(y_true, y_pred, n_intents))
     ranks = ranks_from_scores(scores, y_true).astype(np.float64)
-    for cutoff in k:
-        gain = np.where(ranks <= cutoff, 1.0 / np.log2(ranks + 1.0), 0.0)
-        out[f"ndcg@{cutoff}"] = float(gain.mean()) if len(y_true) else 0.0
-    out["acc"] = float((y_pred == y_true).mean()) if len(y_true) else 0.0
+    gains = {f"ndcg@{cutoff}": np.where(ranks <= cutoff, 1.0 / np.log2(ranks + 1.0), 0.0)
+             for cutoff in k}
+    return y_true, y_pred, gains
+
+
+def _weighted_intent_metrics(y_true, y_pred, gains, n_intents, weight=None) -> dict:
+    """`intent_metrics` from per-row values, each row counted ``weight`` times (None: once);
+    a row of weight 2 counts as the row twice."""
+    out = precision_recall_from_confusion(confusion_counts(y_true, y_pred, n_intents, weight))
+    total = len(y_true) if weight is None else weight.sum()
+    for name, gain in gains.items():
+        out[name] = float(np.average(gain, weights=weight)) if total else 0.0
+    out["acc"] = float(np.average(y_pred == y_true, weights=weight)) if total else 0.0
     return out
+
+
+def paired_bootstrap(y_true, scores_a, scores_b, groups=None, n_resamples=1000, level=0.95,
+                     seed=0, k=(3, 5)) -> dict:
+    """The difference of each `intent_metrics` value between two models scored on the same
+    rows (a - b) with a percentile interval from a paired bootstrap (Efron & Tibshirani 1993,
+    ch. 13): each resample draws the rows (or, with ``groups``, whole groups: a user's windows
+    are correlated, so resampling users gives the honest interval) with replacement and
+    scores both models on the same draw.
+
+    Args:
+        y_true: int array [n]. True intent ids.
+        scores_a, scores_b: arrays [n, n_intents]. The two models' scores.
+        groups: optional array [n] of group labels (e.g. user ids) to resample.
+        n_resamples: number of bootstrap resamples.
+        level: the interval's coverage.
+        seed: the resampling's seed (the result is deterministic for a seed).
+        k: cutoffs of NDCG@k.
+
+    Returns:
+        ``{metric: {"diff": a - b on all rows, "low": ..., "high": ...}}``.
+    """
+    y_true, pred_a, gains_a = _intent_rows(y_true, scores_a, k)
+    _, pred_b, gains_b = _intent_rows(y_true, scores_b, k)
+    n_intents = np.asarray(scores_a).shape[1]
+    n = len(y_true)
+    if groups is None:
+        group_of_row, n_groups = np.arange(n), n
+    else:
+        _, group_of_row = np.unique(np.asarray(groups), return_inverse=True)
+        n_groups = int(group_of_row.max()) + 1 if n else 0
+    rng = np.random.default_rng(seed)
+    draws = []
+    for _ in range(n_resamples if n else 0):
+        weight = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        weight = weight[group_of_row].astype(np.float64)
+        a = _weighted_intent_metrics(y_true, pred_a, gains_a, n_intents, weight)
+        b = _weighted_intent_metrics(y_true, pred_b, gains_b, n_intents, weight)
+        draws.append([a[name] - b[name] for name in a])
+    a = _weighted_intent_metrics(y_true, pred_a, gains_a, n_intents)
+    b = _weighted_intent_metrics(y_true, pred_b, gains_b, n_intents)
+    bounds = (np.percentile(np.asarray(draws), [50 * (1 - level), 50 * (1 + level)], axis=0)
+              if draws else np.zeros((2, len(a))))
+    return {name: {"diff": a[name] - b[name], "low": float(bounds[0, i]),
+                   "high": float(bounds[1, i])} for i, name in enumerate(a)}

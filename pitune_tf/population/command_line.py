@@ -122,4 +122,27 @@ def format_table(metrics) -> str:
     lines = [f"{'test':<30}" + "".join(f"{k:>9}" for k in keys)]
     for name, values in rows:
         lines.append(f"{name:<30}" + "".join(f"{values[k]:>9.4f}" for k in keys))
-    return "\n".join(lines)
+    return "\n".join(lines + format_comparison(metrics))
+
+
+COMPARED_METRICS = (("prec_w", "Prec_w"), ("rec_m", "Rec_m"), ("ndcg@3", "N@3"), ("acc", "Acc"))
+
+
+def format_comparison(metrics) -> list:
+    """Lines giving the student minus each trivial baseline on test with its 95% interval
+    (``metrics["student_vs_baselines"]``), each marked above / below when the interval
+    excludes 0 and "tie" when it does not; no lines for a metrics.json without them."""
+    comparison = metrics.get("student_vs_baselines")
+    if not comparison:
+        return []
+    lines = [f"student - baseline on test, 95% paired bootstrap over {comparison['unit']}s:"]
+    for name, diffs in comparison.items():
+        if name == "unit":
+            continue
+        cells = []
+        for key, label in COMPARED_METRICS:
+            d = diffs[key]
+            verdict = "above" if d["low"] > 0 else "below" if d["high"] < 0 else "tie"
+            cells.append(f"{label} {d['diff']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] {verdict}")
+        lines.append(f"  {name:<18} " + "; ".join(cells))
+    return lines

@@ -129,4 +129,26 @@ def evaluate(config, teacher, student, splits, p_pop, event_intent, scores=None)
                 if len(windows):
                     rule[split_name] = intent_metrics(
                         windows.label, prior_rule(scores[name, split_name], p_pop, tau))
+    if len(test):
+        results["student_vs_baselines"] = compare_to_baselines(
+            test, scores["student", "test"], p_pop, event_intent)
     return results
+
+
+BOOTSTRAP_MIN_USERS = 10  # fewer test users: resample windows instead of users
+
+
+def compare_to_baselines(windows, scores, p_pop, event_intent) -> dict:
+    """The student minus each trivial baseline on ``windows`` (test), every metric, with a 95%
+    paired-bootstrap interval (:func:`pitune_tf.metrics.paired_bootstrap`, 1,000 resamples,
+    seed 0). Whole users are resampled when there are at least ``BOOTSTRAP_MIN_USERS`` of
+    them (a user's windows are correlated); with fewer, windows, and the interval is then
+    optimistic. Returns ``{"unit": "user" | "window", baseline: {metric: {diff, low, high}}}``."""
+    from pitune_tf.metrics import paired_bootstrap
+
+    by_user = len(np.unique(windows.user)) >= BOOTSTRAP_MIN_USERS
+    out = {"unit": "user" if by_user else "window"}
+    for name, baseline in baseline_scores(windows, p_pop, event_intent).items():
+        out[name] = paired_bootstrap(windows.label, scores, baseline,
+                                     groups=windows.user if by_user else None)
+    return out
