@@ -177,10 +177,17 @@ def test_oracle_row_and_gap_closed_by_hand():
             (pooled["pituning"][k] - pooled["none"][k]) / (1.0 - pooled["none"][k]))
         assert summary["none"]["gap_closed"][k] == 0.0
     assert sorted(per_user[per_user.method == "oracle"].user_id) == ["u1", "u2"]
+    versus = summary["pituning"]["versus"]  # pituning - none, paired over the same windows
+    assert list(versus) == ["none"]  # no finetune ran
+    for k in ("prec_w", "acc"):
+        assert versus["none"][k]["diff"] == pytest.approx(pooled["pituning"][k] - pooled["none"][k])
+        assert versus["none"][k]["low"] <= versus["none"][k]["diff"] <= versus["none"][k]["high"]
+    assert "versus" not in summary["none"] and "versus" not in summary["oracle"]
     table = markdown_tables(summary, {}, {"too_few_events": 0, "no_train_windows": 0,
                                           "no_test_windows": 0, "unknown": {},
                                           "unknown_label_windows": 0}, None)
     assert "| oracle | 1.0000 |" in table and "gap closed Prec_w |" in table
+    assert f"| pituning | none | {versus['none']['prec_w']['diff']:+.4f} [" in table
 
 
 @pytest.fixture(scope="module")

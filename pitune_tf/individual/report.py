@@ -27,6 +27,9 @@ ORACLE_CONTEXT = "oracle_context"  # the oracle that also knows the predicted ev
 #   context (synthetic data): an upper bound, shown after ORACLE, never a gap's end
 ORACLES = (ORACLE, ORACLE_CONTEXT)
 GAP_METRICS = ("prec_w", "prec_m", "rec_m", "ndcg@3")  # the metrics of gap_closed
+# each method is compared with these on the same users' test windows (``versus``), besides
+# ``none``: the paper's ordering pituning >= finetune >= none (PITuning Table 2)
+VERSUS = {"pituning": ("finetune",)}
 
 
 def method_scores(record) -> dict:
@@ -51,6 +54,21 @@ def _pooled(records, method):
 
     return intent_metrics(np.concatenate([r["y_true"] for r in records]),
                           np.concatenate([method_scores(r)[method] for r in records]))
+
+
+def versus(records, method, other) -> dict:
+    """``method - other`` pooled over the test windows of the users both ran on, every metric,
+    with a 95% paired-bootstrap interval that resamples users (a user's windows are
+    correlated; :func:`pitune_tf.metrics.paired_bootstrap`, 1,000 resamples, seed 0)."""
+    from pitune_tf.metrics import paired_bootstrap
+
+    done = [r for r in records if {method, other} <= set(method_scores(r))]
+    if not done:
+        return {}
+    return paired_bootstrap(np.concatenate([r["y_true"] for r in done]),
+                            np.concatenate([method_scores(r)[method] for r in done]),
+                            np.concatenate([method_scores(r)[other] for r in done]),
+                            groups=np.concatenate([[r["user"]] * len(r["y_true"]) for r in done]))
 
 
 def validation_metrics(records, method) -> dict:
@@ -105,6 +123,12 @@ def summarize(results, intent_tokens, p_pop, n_rare=3):
         validation = validation_metrics(done, method)
         if validation:
             summary[method]["validation"] = validation
+        if method not in (*ORACLES, "none"):
+            others = [o for o in ("none", *VERSUS.get(method, ())) if o in methods]
+            compared = {o: versus(done, method, o) for o in others}
+            compared = {o: v for o, v in compared.items() if v}
+            if compared:
+                summary[method]["versus"] = compared
         if ORACLE in methods and "none" in methods and method not in ORACLES:
             summary[method]["gap_closed"] = gap_closed(
                 summary[method]["pooled"], _pooled(done, "none"), _pooled(done, ORACLE))
@@ -237,6 +261,18 @@ def markdown_tables(summary, device, stats, config):
                   "generator given the history (the ceiling a model of PITuning Eq. 1 can "
                   "reach); oracle_context: the same knowing the predicted event's own time "
                   "and place (an upper bound no model of the history reaches).", ""]
+    compared = [(m, o, d) for m, s in summary.items() for o, d in s.get("versus", {}).items()]
+    if compared:
+        lines += ["**paired differences** (pooled test windows of the users both ran on; 95% "
+                  "bootstrap interval resampling users: a method is ahead only where the "
+                  "interval is above 0)", "",
+                  "| Model | versus | " + " | ".join(names[k] for k in GAP_METRICS) + " |",
+                  "|---|---|" + "---|" * len(GAP_METRICS)]
+        for method, other, d in compared:
+            lines.append(f"| {method} | {other} | " + " | ".join(
+                f"{d[k]['diff']:+.4f} [{d[k]['low']:+.4f}, {d[k]['high']:+.4f}]"
+                for k in GAP_METRICS) + " |")
+        lines.append("")
     validated = {m: s["validation"] for m, s in summary.items() if "validation" in s}
     if validated:
         lines += ["**validation windows, pooled** (what settings are chosen on; fine-tuned "
