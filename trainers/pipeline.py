@@ -52,12 +52,15 @@ def build_parser():
 
 
 def _population_table(metrics):
-    from pitune_tf.population.command_line import table_rows
+    from pitune_tf.population.command_line import format_comparison, table_rows
 
     lines = ["| Model | " + " | ".join(c for _, c in METRIC_COLUMNS) + " |",
              "|---|" + "---|" * len(METRIC_COLUMNS)]
     for name, m in table_rows(metrics):
         lines.append(f"| {name} | " + " | ".join(f"{m[k]:.4f}" for k, _ in METRIC_COLUMNS) + " |")
+    comparison = format_comparison(metrics)
+    if comparison:
+        lines += ["", comparison[0], ""] + [f"- {line.strip()}" for line in comparison[1:]]
     return "\n".join(lines)
 
 
