@@ -85,6 +85,17 @@ def test_paired_bootstrap_differences_and_intervals():
     assert all(v == {"diff": 0.0, "low": 0.0, "high": 0.0} for v in same.values())
 
 
+def test_weighted_rows_equal_repeated_rows():
+    from pitune_tf.metrics.numpy_metrics import _intent_rows, _weighted_intent_metrics
+
+    y_true, scores = _random_case(1, n=60)
+    weight = np.random.default_rng(0).integers(0, 4, size=60)  # 0: the row is left out
+    y, pred, gains = _intent_rows(y_true, scores, (3, 5))
+    got = _weighted_intent_metrics(y, pred, gains, scores.shape[1], weight.astype(float))
+    want = intent_metrics(np.repeat(y_true, weight), np.repeat(scores, weight, axis=0))
+    assert got == pytest.approx(want, abs=1e-12)
+
+
 def test_paired_bootstrap_by_group_hand_computed():
     # two groups of two rows; a is right on every row, b (always intent 1) on group "v" only:
     # a resample of the two groups draws "u" twice (acc a - b = 1), "v" twice (0) or both (1/2)
