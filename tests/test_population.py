@@ -362,6 +362,9 @@ def test_student_compared_to_baselines_by_hand():
     assert lines[0].endswith("over windows:") and len(lines) == 3
     assert "Acc +0.7500 [" in lines[2] and "last_event_intent" in lines[2]
     assert format_comparison({}) == []
+    from pitune_tf.population.command_line import markdown_table
+
+    assert markdown_table({"student_vs_baselines": got}).endswith("- " + lines[2].strip())
 
 
 # ------------------------------------------------------------------ end to end (slow)

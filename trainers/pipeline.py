@@ -29,7 +29,6 @@ from pitune_tf.common.atomic import write_text  # noqa: E402
 from pitune_tf.common.cli import OVERWRITE_HELP, HelpFormatter, add_output_options, run_main  # noqa: E402
 from pitune_tf.common.errors import UserInputError  # noqa: E402
 from pitune_tf.common.plotting import markdown_images, rebase_images  # noqa: E402
-from pitune_tf.metrics import INTENT_METRIC_COLUMNS as METRIC_COLUMNS  # noqa: E402
 
 
 def build_parser():
@@ -51,22 +50,10 @@ def build_parser():
     return p
 
 
-def _population_table(metrics):
-    from pitune_tf.population.command_line import format_comparison, table_rows
-
-    lines = ["| Model | " + " | ".join(c for _, c in METRIC_COLUMNS) + " |",
-             "|---|" + "---|" * len(METRIC_COLUMNS)]
-    for name, m in table_rows(metrics):
-        lines.append(f"| {name} | " + " | ".join(f"{m[k]:.4f}" for k, _ in METRIC_COLUMNS) + " |")
-    comparison = format_comparison(metrics)
-    if comparison:
-        lines += ["", comparison[0], ""] + [f"- {line.strip()}" for line in comparison[1:]]
-    return "\n".join(lines)
-
-
 def write_report(run_dir, timings):
     """RUN/report.md: population test metrics and figures, the individual tables and figure,
     the forgotten sets."""
+    from pitune_tf.population.command_line import markdown_table
     from pitune_tf.population.plots import plot_paths
 
     run_dir = Path(run_dir)
@@ -81,7 +68,7 @@ def write_report(run_dir, timings):
         f"individual stage {timings['individual']:.0f} s ({summary['users']} users, "
         f"{summary['workers']} workers).", "",
         "## Population stage (test windows of the population users)", "",
-        _population_table(metrics), "",
+        markdown_table(metrics), "",
         *(["Figures (`RUN/plots/`): training curves, IAT attention map (PITuning Fig. 6), "
            "predicted vs true intent distribution (Fig. 7), confusion matrix.", ""]
           + [f"{line}\n" for line in figures] if figures else []),

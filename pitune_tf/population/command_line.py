@@ -125,6 +125,21 @@ def format_table(metrics) -> str:
     return "\n".join(lines + format_comparison(metrics))
 
 
+def markdown_table(metrics) -> str:
+    """`format_table`'s rows and comparison lines in markdown (``report.md``)."""
+    from pitune_tf.metrics import INTENT_METRIC_COLUMNS
+
+    lines = ["| Model | " + " | ".join(c for _, c in INTENT_METRIC_COLUMNS) + " |",
+             "|---|" + "---|" * len(INTENT_METRIC_COLUMNS)]
+    for name, m in table_rows(metrics):
+        lines.append(f"| {name} | "
+                     + " | ".join(f"{m[k]:.4f}" for k, _ in INTENT_METRIC_COLUMNS) + " |")
+    comparison = format_comparison(metrics)
+    if comparison:
+        lines += ["", comparison[0], ""] + [f"- {line.strip()}" for line in comparison[1:]]
+    return "\n".join(lines)
+
+
 COMPARED_METRICS = (("prec_w", "Prec_w"), ("rec_m", "Rec_m"), ("ndcg@3", "N@3"), ("acc", "Acc"))
 
 
