@@ -155,7 +155,8 @@ def paired_bootstrap(y_true, scores_a, scores_b, groups=None, n_resamples=1000, 
     rows (a - b) with a percentile interval from a paired bootstrap (Efron & Tibshirani 1993,
     ch. 13): each resample draws the rows (or, with ``groups``, whole groups: a user's windows
     are correlated, so resampling users gives the honest interval) with replacement and
-    scores both models on the same draw.
+    scores both models on the same draw. (``scipy.stats.bootstrap(..., paired=True)``
+    resamples rows only; a resample here is a weight per row, so groups cost nothing more.)
 
     Args:
         y_true: int array [n]. True intent ids.
