@@ -163,11 +163,11 @@ def test_oracle_row_and_gap_closed_by_hand():
             "user": user, "n_train": 1, "n_val": 0, "n_test": n, "y_true": y,
             "static": [], "dynamic": [], "forget": [], "retain": [],
             "methods": {m: {"scores": rng.random((n, 5)), "info": {"seconds": 1.0}}
-                        for m in ("none", "pituning")},
+                        for m in ("most_frequent", "none", "pituning")},
             "oracle_scores": np.eye(5)[y] * 0.9 + 0.02,  # right on every window
         })
     summary, per_user = summarize(results, tokens, p_pop, n_rare=2)
-    assert list(summary) == ["none", "pituning", "oracle"]
+    assert list(summary) == ["most_frequent", "none", "pituning", "oracle"]
     assert summary["oracle"]["pooled"]["prec_w"] == 1.0 and "gap_closed" not in summary["oracle"]
     pooled = {m: intent_metrics(np.concatenate([r["y_true"] for r in results]),
                                 np.concatenate([r["methods"][m]["scores"] for r in results]))
@@ -178,7 +178,8 @@ def test_oracle_row_and_gap_closed_by_hand():
         assert summary["none"]["gap_closed"][k] == 0.0
     assert sorted(per_user[per_user.method == "oracle"].user_id) == ["u1", "u2"]
     versus = summary["pituning"]["versus"]  # pituning - none, paired over the same windows
-    assert list(versus) == ["none"]  # no finetune ran
+    assert list(versus) == ["none", "most_frequent"]  # no finetune, no last_event_intent
+    assert list(summary["most_frequent"]["versus"]) == ["none"]  # trivial: against none only
     for k in ("prec_w", "acc"):
         assert versus["none"][k]["diff"] == pytest.approx(pooled["pituning"][k] - pooled["none"][k])
         assert versus["none"][k]["low"] <= versus["none"][k]["diff"] <= versus["none"][k]["high"]

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.individual.engine import TRIVIAL_METHODS
 from pitune_tf.individual.individual_config import TABLE2_BASELINES
 from pitune_tf.metrics import INTENT_METRIC_COLUMNS as TABLE_COLUMNS
 
@@ -27,8 +28,9 @@ ORACLE_CONTEXT = "oracle_context"  # the oracle that also knows the predicted ev
 #   context (synthetic data): an upper bound, shown after ORACLE, never a gap's end
 ORACLES = (ORACLE, ORACLE_CONTEXT)
 GAP_METRICS = ("prec_w", "prec_m", "rec_m", "ndcg@3")  # the metrics of gap_closed
-# each method is compared with these on the same users' test windows (``versus``), besides
-# ``none``: the paper's ordering pituning >= finetune >= none (PITuning Table 2)
+# each method is compared on the same users' test windows (``versus``) with ``none``, a
+# method that is not trivial also with the trivial baselines that ran, and pituning with
+# finetune (the paper's ordering pituning >= finetune >= none, PITuning Table 2)
 VERSUS = {"pituning": ("finetune",)}
 
 
@@ -124,7 +126,8 @@ def summarize(results, intent_tokens, p_pop, n_rare=3):
         if validation:
             summary[method]["validation"] = validation
         if method not in (*ORACLES, "none"):
-            others = [o for o in ("none", *VERSUS.get(method, ())) if o in methods]
+            trivial = () if method in TRIVIAL_METHODS else TRIVIAL_METHODS
+            others = [o for o in ("none", *trivial, *VERSUS.get(method, ())) if o in methods]
             compared = {o: versus(done, method, o) for o in others}
             compared = {o: v for o, v in compared.items() if v}
             if compared:
