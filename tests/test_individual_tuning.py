@@ -179,6 +179,7 @@ def test_oracle_row_and_gap_closed_by_hand():
     assert sorted(per_user[per_user.method == "oracle"].user_id) == ["u1", "u2"]
     versus = summary["pituning"]["versus"]  # pituning - none, paired over the same windows
     assert list(versus) == ["none", "most_frequent"]  # no finetune, no last_event_intent
+    assert versus["none"]["unit"] == "window"  # 2 users: too few to resample
     assert list(summary["most_frequent"]["versus"]) == ["none"]  # trivial: against none only
     for k in ("prec_w", "acc"):
         assert versus["none"][k]["diff"] == pytest.approx(pooled["pituning"][k] - pooled["none"][k])
@@ -189,6 +190,8 @@ def test_oracle_row_and_gap_closed_by_hand():
                                           "unknown_label_windows": 0}, None)
     assert "| oracle | 1.0000 |" in table and "gap closed Prec_w |" in table
     assert f"| pituning | none | {versus['none']['prec_w']['diff']:+.4f} [" in table
+    paired = [line for line in table.splitlines() if line.count(" [") == 4]  # 4 intervals
+    assert len(paired) == 3 and all(line.endswith(" | windows |") for line in paired)
 
 
 @pytest.fixture(scope="module")

@@ -15,6 +15,8 @@ from pitune_tf.metrics import (
     NDCGAtK,
     WeightedPrecision,
     WeightedRecall,
+    bootstrap_groups,
+    difference_cell,
     intent_metrics,
     paired_bootstrap,
     rank_metrics,
@@ -83,6 +85,22 @@ def test_paired_bootstrap_differences_and_intervals():
     assert got == paired_bootstrap(y_true, scores, other, n_resamples=200, seed=3)  # seeded
     same = paired_bootstrap(y_true, scores, scores, n_resamples=50)
     assert all(v == {"diff": 0.0, "low": 0.0, "high": 0.0} for v in same.values())
+    for bad in ({"scores_b": other[:, :-1]}, {"groups": np.zeros(5)}, {"n_resamples": 0}):
+        with pytest.raises(ValueError):
+            paired_bootstrap(y_true, scores, **{"scores_b": other, **bad})
+
+
+def test_bootstrap_groups_and_difference_cell():
+    users = np.repeat([f"u{i}" for i in range(12)], 3)
+    assert bootstrap_groups(users) is users  # 12 users: resample users
+    assert bootstrap_groups(users, min_groups=13) is None  # too few: resample rows
+    eight = users[:24]
+    assert bootstrap_groups(eight) is eight  # 8 users (MIN_BOOTSTRAP_GROUPS): users
+    assert bootstrap_groups(users[:21]) is None  # 7 users
+    assert difference_cell({"diff": 0.02, "low": 0.001, "high": 0.05}) == (
+        "+0.0200 [+0.0010, +0.0500] above")
+    assert difference_cell({"diff": -0.02, "low": -0.05, "high": -0.001}).endswith("below")
+    assert difference_cell({"diff": 0.01, "low": 0.0, "high": 0.02}).endswith("tie")
 
 
 def test_weighted_rows_equal_repeated_rows():

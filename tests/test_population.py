@@ -342,8 +342,8 @@ def test_baseline_scores_by_hand():
 
 def test_student_compared_to_baselines_by_hand():
     from pitune_tf.data import Windows
-    from pitune_tf.population.command_line import format_comparison
-    from pitune_tf.population.evaluation import compare_to_baselines
+    from pitune_tf.population.command_line import comparison_rows, markdown_table
+    from pitune_tf.population.evaluation import baseline_scores, compare_to_baselines
 
     # 4 windows of 2 users; the student is right on all, the last event's intent (0, 1, 0, 1)
     # on 1 of 4, the most frequent intent (1) on 3 of 4
@@ -354,17 +354,18 @@ def test_student_compared_to_baselines_by_hand():
                       user=np.array(["a", "a", "b", "b"]), timestamp=np.arange(4, dtype=np.int64))
     p_pop = np.array([0.25, 0.75])
     event_intent = np.array([0, 0, 1], np.int32)
-    got = compare_to_baselines(windows, np.eye(2)[windows.label], p_pop, event_intent)
-    assert got["unit"] == "window"  # 2 users: fewer than BOOTSTRAP_MIN_USERS
+    got = compare_to_baselines(windows, np.eye(2)[windows.label],
+                               baseline_scores(windows, p_pop, event_intent))
+    assert got["unit"] == "window"  # 2 users: fewer than MIN_BOOTSTRAP_GROUPS
     assert got["last_event_intent"]["acc"]["diff"] == pytest.approx(1 - 1 / 4)
     assert got["most_frequent"]["acc"]["diff"] == pytest.approx(1 - 3 / 4)
-    lines = format_comparison({"student_vs_baselines": got})
-    assert lines[0].endswith("over windows:") and len(lines) == 3
-    assert "Acc +0.7500 [" in lines[2] and "last_event_intent" in lines[2]
-    assert format_comparison({}) == []
-    from pitune_tf.population.command_line import markdown_table
-
-    assert markdown_table({"student_vs_baselines": got}).endswith("- " + lines[2].strip())
+    title, rows = comparison_rows({"student_vs_baselines": got})
+    assert title.endswith("over windows:") and [name for name, _ in rows] == [
+        "most_frequent", "last_event_intent"]
+    assert "Acc +0.7500 [" in rows[1][1]
+    assert comparison_rows({}) == ("", [])
+    assert markdown_table({"student_vs_baselines": got}).endswith(
+        f"- last_event_intent: {rows[1][1]}")
 
 
 # ------------------------------------------------------------------ end to end (slow)

@@ -19,6 +19,12 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.individual.engine import TRIVIAL_METHODS
 from pitune_tf.individual.individual_config import TABLE2_BASELINES
 from pitune_tf.metrics import INTENT_METRIC_COLUMNS as TABLE_COLUMNS
+from pitune_tf.metrics import (
+    MIN_BOOTSTRAP_GROUPS,
+    bootstrap_groups,
+    difference_cell,
+    paired_bootstrap,
+)
 
 # Row order of every table.
 METHOD_ORDER = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "focal", "oversample", "pituning",
@@ -60,17 +66,20 @@ def _pooled(records, method):
 
 def versus(records, method, other) -> dict:
     """``method - other`` pooled over the test windows of the users both ran on, every metric,
-    with a 95% paired-bootstrap interval that resamples users (a user's windows are
-    correlated; :func:`pitune_tf.metrics.paired_bootstrap`, 1,000 resamples, seed 0)."""
-    from pitune_tf.metrics import paired_bootstrap
-
+    with a 95% paired-bootstrap interval (:func:`pitune_tf.metrics.paired_bootstrap`, 1,000
+    resamples, seed 0) over users when there are enough of them
+    (:func:`pitune_tf.metrics.bootstrap_groups`: a user's windows are correlated), else over
+    windows. Returns ``{"unit": "user" | "window", metric: {diff, low, high}}``, {} when no
+    user ran both."""
     done = [r for r in records if {method, other} <= set(method_scores(r))]
     if not done:
         return {}
-    return paired_bootstrap(np.concatenate([r["y_true"] for r in done]),
-                            np.concatenate([method_scores(r)[method] for r in done]),
-                            np.concatenate([method_scores(r)[other] for r in done]),
-                            groups=np.concatenate([[r["user"]] * len(r["y_true"]) for r in done]))
+    groups = bootstrap_groups(np.concatenate([[r["user"]] * len(r["y_true"]) for r in done]))
+    return {"unit": "window" if groups is None else "user",
+            **paired_bootstrap(np.concatenate([r["y_true"] for r in done]),
+                               np.concatenate([method_scores(r)[method] for r in done]),
+                               np.concatenate([method_scores(r)[other] for r in done]),
+                               groups=groups)}
 
 
 def validation_metrics(records, method) -> dict:
@@ -267,14 +276,14 @@ def markdown_tables(summary, device, stats, config):
     compared = [(m, o, d) for m, s in summary.items() for o, d in s.get("versus", {}).items()]
     if compared:
         lines += ["**paired differences** (pooled test windows of the users both ran on; 95% "
-                  "bootstrap interval resampling users: a method is ahead only where the "
-                  "interval is above 0)", "",
-                  "| Model | versus | " + " | ".join(names[k] for k in GAP_METRICS) + " |",
-                  "|---|---|" + "---|" * len(GAP_METRICS)]
+                  f"bootstrap interval resampling users, or windows below {MIN_BOOTSTRAP_GROUPS} "
+                  "users: a method is ahead only where the interval is above 0)", "",
+                  "| Model | versus | " + " | ".join(names[k] for k in GAP_METRICS)
+                  + " | resampled |", "|---|---|" + "---|" * (len(GAP_METRICS) + 1)]
         for method, other, d in compared:
-            lines.append(f"| {method} | {other} | " + " | ".join(
-                f"{d[k]['diff']:+.4f} [{d[k]['low']:+.4f}, {d[k]['high']:+.4f}]"
-                for k in GAP_METRICS) + " |")
+            lines.append(f"| {method} | {other} | "
+                         + " | ".join(difference_cell(d[k]) for k in GAP_METRICS)
+                         + f" | {d['unit']}s |")
         lines.append("")
     validated = {m: s["validation"] for m, s in summary.items() if "validation" in s}
     if validated:

@@ -1,7 +1,8 @@
 """Evaluation metrics: numpy functions for reports, Keras metric classes for training logs.
 
 numpy (PITuning Appendix D; UAF): `intent_metrics`, `rank_metrics`, `ranks_from_scores`;
-`paired_bootstrap`: two models' metric differences on the same rows, with an interval.
+`paired_bootstrap`: two models' metric differences on the same rows, with an interval
+(`bootstrap_groups`: resample users or rows; `difference_cell`: one difference as text).
 `pitune_tf.metrics.batch_accuracy.batch_accuracy`: one batch's accuracy as a tensor (trainer logs).
 Keras (`model.compile(metrics=[...])`, sparse labels and logits): `NDCGAtK`, `WeightedPrecision`,
 `WeightedRecall`, `MacroPrecision`, `MacroRecall` (all `ConfusionMatrixMetric`, in one module).
@@ -10,7 +11,10 @@ Keras (`model.compile(metrics=[...])`, sparse labels and logits): `NDCGAtK`, `We
 from pitune_tf.common.lazy import lazy_exports
 from pitune_tf.metrics.numpy_metrics import (
     INTENT_METRIC_COLUMNS,
+    MIN_BOOTSTRAP_GROUPS,
+    bootstrap_groups,
     confusion_counts,
+    difference_cell,
     intent_metrics,
     paired_bootstrap,
     precision_recall_from_confusion,
@@ -31,13 +35,16 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
     "INTENT_METRIC_COLUMNS",
+    "MIN_BOOTSTRAP_GROUPS",
     "ConfusionMatrixMetric",
     "MacroPrecision",
     "MacroRecall",
     "NDCGAtK",
     "WeightedPrecision",
     "WeightedRecall",
+    "bootstrap_groups",
     "confusion_counts",
+    "difference_cell",
     "intent_metrics",
     "paired_bootstrap",
     "precision_recall_from_confusion",

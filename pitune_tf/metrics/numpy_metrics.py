@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["confusion_counts", "intent_metrics", "paired_bootstrap", "rank_metrics",
-           "ranks_from_scores"]
+__all__ = ["MIN_BOOTSTRAP_GROUPS", "bootstrap_groups", "confusion_counts", "difference_cell",
+           "intent_metrics", "paired_bootstrap", "rank_metrics", "ranks_from_scores"]
 
 
 def ranks_from_scores(scores, labels) -> np.ndarray:
@@ -149,20 +149,41 @@ def _weighted_intent_metrics(y_true, y_pred, gains, n_intents, weight=None) -> d
     return out
 
 
+MIN_BOOTSTRAP_GROUPS = 8  # fewer groups (users): resample rows, see `bootstrap_groups`
+
+
+def bootstrap_groups(groups, min_groups=MIN_BOOTSTRAP_GROUPS):
+    """``groups`` if they hold at least ``min_groups`` distinct labels, else None: a
+    bootstrap over g groups has C(2g - 1, g) distinct resamples (8 groups: 6,435; 2 groups:
+    3; one group: one, a zero-width interval), so with fewer groups rows are resampled
+    instead, and the interval is then optimistic (it ignores that a group's rows are
+    correlated)."""
+    return groups if len(np.unique(np.asarray(groups))) >= min_groups else None
+
+
+def difference_cell(d) -> str:
+    """One `paired_bootstrap` entry as ``+0.0123 [-0.0040, +0.0301] tie``: ``above`` or
+    ``below`` when the interval excludes 0, ``tie`` when it does not."""
+    verdict = "above" if d["low"] > 0 else "below" if d["high"] < 0 else "tie"
+    return f"{d['diff']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] {verdict}"
+
+
 def paired_bootstrap(y_true, scores_a, scores_b, groups=None, n_resamples=1000, level=0.95,
                      seed=0, k=(3, 5)) -> dict:
     """The difference of each `intent_metrics` value between two models scored on the same
     rows (a - b) with a percentile interval from a paired bootstrap (Efron & Tibshirani 1993,
     ch. 13): each resample draws the rows (or, with ``groups``, whole groups: a user's windows
-    are correlated, so resampling users gives the honest interval) with replacement and
-    scores both models on the same draw. (``scipy.stats.bootstrap(..., paired=True)``
-    resamples rows only; a resample here is a weight per row, so groups cost nothing more.)
+    are correlated, so resampling users gives the honest interval; see `bootstrap_groups`)
+    with replacement and scores both models on the same draw. The interval is the plain
+    percentile one, without bias correction: for macro metrics with rare classes it can sit
+    off-centre around the difference. (``scipy.stats.bootstrap(..., paired=True)`` resamples
+    rows only; a resample here is a weight per row, so groups cost nothing more.)
 
     Args:
         y_true: int array [n]. True intent ids.
-        scores_a, scores_b: arrays [n, n_intents]. The two models' scores.
+        scores_a, scores_b: arrays [n, n_intents] of the same shape. The two models' scores.
         groups: optional array [n] of group labels (e.g. user ids) to resample.
-        n_resamples: number of bootstrap resamples.
+        n_resamples: number of bootstrap resamples, >= 1.
         level: the interval's coverage.
         seed: the resampling's seed (the result is deterministic for a seed).
         k: cutoffs of NDCG@k.
@@ -170,6 +191,11 @@ def paired_bootstrap(y_true, scores_a, scores_b, groups=None, n_resamples=1000, 
     Returns:
         ``{metric: {"diff": a - b on all rows, "low": ..., "high": ...}}``.
     """
+    if np.shape(scores_a) != np.shape(scores_b):
+        raise ValueError(f"scores_a and scores_b differ in shape: {np.shape(scores_a)} "
+                         f"and {np.shape(scores_b)}")
+    if n_resamples < 1:
+        raise ValueError(f"n_resamples must be >= 1, got {n_resamples}")
     y_true, pred_a, gains_a = _intent_rows(y_true, scores_a, k)
     _, pred_b, gains_b = _intent_rows(y_true, scores_b, k)
     n_intents = np.asarray(scores_a).shape[1]
@@ -177,7 +203,10 @@ def paired_bootstrap(y_true, scores_a, scores_b, groups=None, n_resamples=1000, 
     if groups is None:
         group_of_row, n_groups = np.arange(n), n
     else:
-        _, group_of_row = np.unique(np.asarray(groups), return_inverse=True)
+        groups = np.asarray(groups)
+        if groups.shape != (n,):
+            raise ValueError(f"groups must have one label per row ({n}), got shape {groups.shape}")
+        _, group_of_row = np.unique(groups, return_inverse=True)
         n_groups = int(group_of_row.max()) + 1 if n else 0
     rng = np.random.default_rng(seed)
     draws = []

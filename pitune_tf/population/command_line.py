@@ -114,7 +114,8 @@ def table_rows(metrics, split="test") -> list:
 
 
 def format_table(metrics) -> str:
-    """The test metrics of teacher, student and baselines as a plain-text table."""
+    """The test metrics of teacher, student and baselines as a plain-text table, then the
+    student's comparison with each baseline (:func:`comparison_rows`)."""
     rows = table_rows(metrics)
     from pitune_tf.metrics.numpy_metrics import INTENT_METRIC_COLUMNS
 
@@ -122,11 +123,14 @@ def format_table(metrics) -> str:
     lines = [f"{'test':<30}" + "".join(f"{k:>9}" for k in keys)]
     for name, values in rows:
         lines.append(f"{name:<30}" + "".join(f"{values[k]:>9.4f}" for k in keys))
-    return "\n".join(lines + format_comparison(metrics))
+    title, compared = comparison_rows(metrics)
+    if compared:
+        lines += [title] + [f"  {name:<18} {text}" for name, text in compared]
+    return "\n".join(lines)
 
 
 def markdown_table(metrics) -> str:
-    """`format_table`'s rows and comparison lines in markdown (``report.md``)."""
+    """`format_table` in markdown (``report.md``)."""
     from pitune_tf.metrics import INTENT_METRIC_COLUMNS
 
     lines = ["| Model | " + " | ".join(c for _, c in INTENT_METRIC_COLUMNS) + " |",
@@ -134,30 +138,26 @@ def markdown_table(metrics) -> str:
     for name, m in table_rows(metrics):
         lines.append(f"| {name} | "
                      + " | ".join(f"{m[k]:.4f}" for k, _ in INTENT_METRIC_COLUMNS) + " |")
-    comparison = format_comparison(metrics)
-    if comparison:
-        lines += ["", comparison[0], ""] + [f"- {line.strip()}" for line in comparison[1:]]
+    title, compared = comparison_rows(metrics)
+    if compared:
+        lines += ["", title, ""] + [f"- {name}: {text}" for name, text in compared]
     return "\n".join(lines)
 
 
 COMPARED_METRICS = (("prec_w", "Prec_w"), ("rec_m", "Rec_m"), ("ndcg@3", "N@3"), ("acc", "Acc"))
 
 
-def format_comparison(metrics) -> list:
-    """Lines giving the student minus each trivial baseline on test with its 95% interval
-    (``metrics["student_vs_baselines"]``), each marked above / below when the interval
-    excludes 0 and "tie" when it does not; no lines for a metrics.json without them."""
+def comparison_rows(metrics) -> tuple:
+    """``(title, [(baseline, text)])``: the student minus each trivial baseline on test with
+    its 95% interval (``metrics["student_vs_baselines"]``), each difference marked above /
+    below / tie (:func:`pitune_tf.metrics.difference_cell`); no rows for a metrics.json
+    without them."""
+    from pitune_tf.metrics import difference_cell
+
     comparison = metrics.get("student_vs_baselines")
     if not comparison:
-        return []
-    lines = [f"student - baseline on test, 95% paired bootstrap over {comparison['unit']}s:"]
-    for name, diffs in comparison.items():
-        if name == "unit":
-            continue
-        cells = []
-        for key, label in COMPARED_METRICS:
-            d = diffs[key]
-            verdict = "above" if d["low"] > 0 else "below" if d["high"] < 0 else "tie"
-            cells.append(f"{label} {d['diff']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] {verdict}")
-        lines.append(f"  {name:<18} " + "; ".join(cells))
-    return lines
+        return "", []
+    title = f"student - baseline on test, 95% paired bootstrap over {comparison['unit']}s:"
+    return title, [(name, "; ".join(f"{label} {difference_cell(diffs[key])}"
+                                    for key, label in COMPARED_METRICS))
+                   for name, diffs in comparison.items() if name != "unit"]

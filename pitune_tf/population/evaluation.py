@@ -112,12 +112,14 @@ def evaluate(config, teacher, student, splits, p_pop, event_intent, scores=None)
     results = {"teacher": {}, "student": {}, "baselines": {}}
     if scores is None:
         scores = model_scores(config, teacher, student, splits)
+    baselines = {}
     for split_name, windows in (("val", val), ("test", test)):
         if len(windows) == 0:
             continue
         for name in ("teacher", "student"):
             results[name][split_name] = intent_metrics(windows.label, scores[name, split_name])
-        for name, baseline in baseline_scores(windows, p_pop, event_intent).items():
+        baselines[split_name] = baseline_scores(windows, p_pop, event_intent)
+        for name, baseline in baselines[split_name].items():
             results["baselines"].setdefault(name, {})[split_name] = intent_metrics(
                 windows.label, baseline
             )
@@ -131,24 +133,20 @@ def evaluate(config, teacher, student, splits, p_pop, event_intent, scores=None)
                         windows.label, prior_rule(scores[name, split_name], p_pop, tau))
     if len(test):
         results["student_vs_baselines"] = compare_to_baselines(
-            test, scores["student", "test"], p_pop, event_intent)
+            test, scores["student", "test"], baselines["test"])
     return results
 
 
-BOOTSTRAP_MIN_USERS = 10  # fewer test users: resample windows instead of users
+def compare_to_baselines(windows, scores, baselines) -> dict:
+    """The student (``scores``) minus each trivial baseline (``baselines``: name -> scores,
+    :func:`baseline_scores`) on ``windows`` (test), every metric, with a 95% paired-bootstrap
+    interval (:func:`pitune_tf.metrics.paired_bootstrap`, 1,000 resamples, seed 0) over users
+    when there are enough of them (:func:`pitune_tf.metrics.bootstrap_groups`), else over
+    windows. Returns ``{"unit": "user" | "window", baseline: {metric: {diff, low, high}}}``."""
+    from pitune_tf.metrics import bootstrap_groups, paired_bootstrap
 
-
-def compare_to_baselines(windows, scores, p_pop, event_intent) -> dict:
-    """The student minus each trivial baseline on ``windows`` (test), every metric, with a 95%
-    paired-bootstrap interval (:func:`pitune_tf.metrics.paired_bootstrap`, 1,000 resamples,
-    seed 0). Whole users are resampled when there are at least ``BOOTSTRAP_MIN_USERS`` of
-    them (a user's windows are correlated); with fewer, windows, and the interval is then
-    optimistic. Returns ``{"unit": "user" | "window", baseline: {metric: {diff, low, high}}}``."""
-    from pitune_tf.metrics import paired_bootstrap
-
-    by_user = len(np.unique(windows.user)) >= BOOTSTRAP_MIN_USERS
-    out = {"unit": "user" if by_user else "window"}
-    for name, baseline in baseline_scores(windows, p_pop, event_intent).items():
-        out[name] = paired_bootstrap(windows.label, scores, baseline,
-                                     groups=windows.user if by_user else None)
+    groups = bootstrap_groups(windows.user)
+    out = {"unit": "window" if groups is None else "user"}
+    for name, baseline in baselines.items():
+        out[name] = paired_bootstrap(windows.label, scores, baseline, groups=groups)
     return out
