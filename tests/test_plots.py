@@ -154,6 +154,12 @@ def test_individual_gains_png(tmp_path):
     written = write_individual_plots(tmp_path, pd.DataFrame(rows))
     assert written == [tmp_path / GAINS]
     assert_sensible_png(tmp_path / GAINS)
+    pooled = {"prec_w": {"diff": 0.05, "low": 0.01, "high": 0.08},
+              "rec_m": {"diff": -0.01, "low": -0.04, "high": 0.02}}
+    summary = {"finetune": {"versus": {"none": pooled}}, "pituning": {}}  # intervals of one
+    assert write_individual_plots(tmp_path / "pooled", pd.DataFrame(rows), summary) == [
+        tmp_path / "pooled" / GAINS]
+    assert_sensible_png(tmp_path / "pooled" / GAINS)
     none_only = pd.DataFrame(rows[:1])
     assert write_individual_plots(tmp_path / "none", none_only) == []
 

@@ -327,7 +327,7 @@ def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "per_user.csv") as tmp:
         per_user.to_csv(tmp, index=False)
-    plots = write_individual_plots(out, per_user) if results else []  # a failing plot: a warning
+    plots = write_individual_plots(out, per_user, summary) if results else []  # failing: a warning
     if dump_predictions and results:
         frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
                                     scores, intent_tokens, method=method)
