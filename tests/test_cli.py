@@ -136,3 +136,23 @@ def test_step_progress_lines_when_quiet_and_a_bar_on_a_terminal(capsys, monkeypa
     bar.end("epoch 1/1: loss 0.5000 (0.1 s)")
     out = capsys.readouterr().out
     assert "[qat]" in out and "1/1" in out and "(1/1) ..." not in out
+
+
+def test_format_settings_one_json_line_per_field_in_declared_order():
+    from dataclasses import dataclass, field
+
+    from pitune_tf.common.settings_summary import format_settings
+
+    @dataclass
+    class Config:
+        backbone: str = "random:2x64"
+        epochs: int | None = None
+        split: tuple = (0.6, 0.1, 0.3)
+        schema: dict = field(default_factory=dict)
+        jit: bool = False
+
+    assert format_settings(Config(), notes={"epochs": "3 on the embedded data"}).splitlines() == [
+        'backbone = "random:2x64"', "epochs = null  # 3 on the embedded data",
+        "split = [0.6, 0.1, 0.3]", "schema = {}", "jit = false"]
+    with pytest.raises(TypeError):
+        format_settings(Config)
