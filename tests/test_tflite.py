@@ -27,7 +27,9 @@ def tiny_student():
         backbone="random:1x16", history=HISTORY, student_layers=1, student_width=16,
         student_heads=2, attention_units=[8], head_units=8, reconstruction=False, seed=0,
     )
-    return build_student(config, SIZES)
+    # the default student: with the copy term (RepeatMixture), as every default run builds it
+    event_intent = np.random.default_rng(0).integers(0, SIZES["intent"], SIZES["event"])
+    return build_student(config, SIZES, event_intent=event_intent)
 
 
 def copy_of(student):

@@ -21,10 +21,13 @@ class UnsupportedOpError(UserInputError):
         names = ", ".join(self.ops) if self.ops else "(unnamed)"
         message = (
             f"the model needs ops outside TFLite's builtin set{where}: {names}. Phones running "
-            "stock LiteRT (and every interpreter here) cannot run Flex/SELECT_TF ops; rebuild the "
-            "layer from builtin ops"
+            "stock LiteRT (and every interpreter here) cannot run Flex/SELECT_TF ops"
         )
-        super().__init__(message + (f" ({detail})" if detail else ""))
+        hint = ("; every model trained with the project's options converts, so this is a bug of "
+                "pitune-tf when the model is one of them: please report it with the run's "
+                "config.json. A custom layer must be built from builtin ops (tests/test_tflite.py "
+                "shows how to check one)")
+        super().__init__(message + (f" ({detail})" if detail else "") + hint)
 
 
 class SignatureError(UserInputError):

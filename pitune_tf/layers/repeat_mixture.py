@@ -60,8 +60,10 @@ class RepeatMixture(keras.layers.Layer):
         super().build(input_shape)
 
     def call(self, logits, events, mask):
+        # No slicing of a tensor that carries a gradient: StridedSliceGrad is not a TFLite
+        # builtin op, and the phone's train / unlearn signatures differentiate this layer.
         newest = tf.gather(self._table, events[:, -1])  # [batch, N_I] one-hot of c(e_L)
-        rho = tf.reduce_sum(newest * tf.sigmoid(self.repeat_logit)[None, :], axis=-1, keepdims=True)
+        rho = tf.reduce_sum(newest * tf.sigmoid(self.repeat_logit), axis=-1, keepdims=True)
         rho = rho * tf.cast(mask[:, -1:], rho.dtype)  # [batch, 1]
         probs = rho * newest + (1.0 - rho) * tf.nn.softmax(logits, axis=-1)  # [batch, N_I]
         return tf.math.log(tf.maximum(probs, 1e-9))
