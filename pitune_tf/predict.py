@@ -9,8 +9,17 @@ Commands:
     python -m pitune_tf.predict --run runs/demo --events user.csv --decision-rule prior
 
 The events file (CSV or Parquet) has ``user_id, timestamp, event`` and optionally
-``location`` (an ``intent`` column is ignored). Each user's window is built after the user's
-newest event with the run's vocabularies and context features; one line per user is printed,
+``location`` (an ``intent`` column is ignored), read as the run read its own log: with the
+schema it keeps in ``config.json`` (``data_schema``: column names, time unit, time zone,
+merge gap); ``--columns``, ``--time-unit``, ``--timezone``, ``--merge-gap`` override just
+that field (``--columns`` just the names it gives), e.g. for a run trained with
+``--columns user_id=uid,timestamp=ts,event=app --time-unit ms --timezone Asia/Shanghai``:
+
+    python -m pitune_tf.predict --run runs/mine --events my_log.csv     # the run's schema
+    python -m pitune_tf.predict --run runs/mine --events other.csv --columns event=package
+
+Each user's window is built after the user's newest event with the run's vocabularies and
+context features; one line per user is printed,
 e.g. ``u00150  social 0.445 | shopping 0.105 | weather 0.073``, and ``--out`` also writes the
 table ``user_id, rank, intent, probability`` (.csv or .parquet). ``--decision-rule prior``
 puts first the intent of the best ``p / P_pop^tau`` instead of p's (the population's intent
@@ -49,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tau", type=float,
                         help="prior rule's exponent (default: the run's, chosen on validation "
                              "windows, metrics.json student_prior_rule.tau)")
-    add_schema_options(parser)  # --columns, --time-unit, --timezone, ... for --events
+    add_schema_options(parser)  # --columns, --time-unit, ... over the run's data_schema
     add_output_options(parser)
     return parser
 
@@ -58,7 +67,7 @@ def run(argv=None):
     """Parses ``argv`` and prints the predictions; raises UserInputError on bad input."""
     args = build_parser().parse_args(argv)
     from pitune_tf.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, write_table
-    from pitune_tf.data.schema import schema_from_args
+    from pitune_tf.data.schema import schema_overrides
     from pitune_tf.prediction import NextIntentPredictor, format_predictions
 
     if args.top_k < 1:
@@ -69,10 +78,11 @@ def run(argv=None):
         raise UserInputError(f"events file not found: {args.events}")
     if args.out and Path(args.out).suffix.lower() not in CSV_SUFFIXES + PARQUET_SUFFIXES:
         raise UserInputError(f"--out {args.out}: use a .csv or .parquet file")
+    schema = schema_overrides(args)  # checked before the run is loaded
     predictor = NextIntentPredictor.from_run(args.run, weights=args.weights, model=args.model,
-                                             decision_rule=args.decision_rule, tau=args.tau)
-    predictions = predictor.predict_next(args.events, top_k=args.top_k,
-                                         schema=schema_from_args(args))
+                                             decision_rule=args.decision_rule, tau=args.tau,
+                                             schema=schema)
+    predictions = predictor.predict_next(args.events, top_k=args.top_k)
     print("\n".join(format_predictions(predictions)))
     if args.out:
         write_table(predictions, args.out)

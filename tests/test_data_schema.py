@@ -1,6 +1,8 @@
 """The user's own schema: column names, unix seconds / milliseconds, time zones, unmapped
-events, repeats; the same options on convert, the population and the individual command."""
+events, repeats; the same options on convert, the population and the individual command; a
+run's saved schema read back by prediction, the individual stage and the phone bundle."""
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -177,3 +179,151 @@ def test_population_and_individual_take_the_same_options(log):
     assert schema_from_args(args) == Schema.from_dict(config.data_schema)
     with pytest.raises(UserInputError, match="data_schema"):
         config.replace(data_schema={"colums": {}})
+
+
+
+# ---------------------------------------------------------------- a run carries its schema
+
+RAW_FLAGS = ["--columns", COLUMNS, "--time-unit", "ms", "--timezone", "Asia/Shanghai"]
+
+
+@pytest.fixture(scope="module")
+def schema_run(tmp_path_factory):
+    """A tiny population run trained on a user's own log: ``raw.csv`` (columns uid, ts in
+    unix milliseconds, app, cell; no intent: ``apps.json`` maps apps to intents) read with
+    ``--columns``, ``--time-unit ms`` and ``--timezone Asia/Shanghai``; ``canonical.csv``
+    holds the same events with canonical names and Shanghai wall-clock times."""
+    from pitune_tf.common.atomic import write_json
+    from pitune_tf.data.synthetic import generate
+    from trainers.population import main as population
+
+    folder = tmp_path_factory.mktemp("own_log")
+    data = generate("tiny", seed=0)
+    events = pd.concat([data.population, data.individual])
+    events = events[events["user_id"].isin(sorted(events["user_id"].unique())[:6])]
+    events = events.groupby("user_id").head(120)  # 6 users, 720 events
+    wall = pd.to_datetime(events["timestamp"])
+    unix_ms = (wall - pd.Timedelta(hours=8)).astype("datetime64[ms]").astype("int64")
+    pd.DataFrame({"uid": events["user_id"], "ts": unix_ms, "app": events["event"],
+                  "cell": events["location"]}).to_csv(folder / "raw.csv", index=False)
+    events.drop(columns=["intent"]).to_csv(folder / "canonical.csv", index=False)
+    write_json(folder / "apps.json", data.mapping)
+    assert population(["--preset", "tiny", "--data", str(folder / "raw.csv"), "--mapping",
+                       str(folder / "apps.json"), *RAW_FLAGS, "--out", str(folder / "run"),
+                       "--quiet"]) == 0
+    return folder
+
+
+def test_merge_schema_overrides_field_by_field():
+    """Options left out parse to nothing; one given replaces its field of the run's schema,
+    --columns only the names it gives (a name given as itself reads the canonical column)."""
+    from pitune_tf.data.schema import merge_schema, schema_overrides
+    from pitune_tf.predict import build_parser
+
+    def overrides(*flags):
+        return schema_overrides(build_parser().parse_args(["--run", "r", "--events", "e", *flags]))
+
+    saved = {"columns": parse_columns(COLUMNS), "time_unit": "ms", "timezone": "Asia/Shanghai"}
+    assert overrides() == {}
+    assert merge_schema(saved, overrides()) == Schema.from_dict(saved)
+    assert merge_schema(saved, overrides("--timezone", "UTC", "--merge-gap", "30")) == Schema(
+        columns=parse_columns(COLUMNS), time_unit="ms", timezone="UTC", merge_gap_s=30.0)
+    merged = merge_schema(saved, overrides("--columns", "event=pkg,location=location"))
+    assert merged.columns == {"user_id": "uid", "timestamp": "ts", "event": "pkg"}
+    assert merged.time_unit == "ms" and merged.timezone == "Asia/Shanghai"
+    assert merge_schema(None, {"time_unit": "s"}) == Schema(time_unit="s")
+    with pytest.raises(UserInputError, match="--columns"):
+        overrides("--columns", "user=uid")
+
+
+def test_predict_reads_the_runs_schema(schema_run, capsys):
+    """pitune_tf.predict on the run's own raw log needs no schema option: the same lines as
+    with every option repeated, and as the canonical file (its columns named as themselves
+    override the run's names; its naive times are local already)."""
+    from pitune_tf.common.json_files import read_json
+    from pitune_tf.predict import main as predict
+    from pitune_tf.prediction import NextIntentPredictor, format_predictions
+
+    run = schema_run / "run"
+    assert read_json(run / "config.json", dict)["data_schema"] == {
+        "columns": parse_columns(COLUMNS), "time_unit": "ms", "timezone": "Asia/Shanghai"}
+    raw = ["--run", str(run), "--events", str(schema_run / "raw.csv")]
+    assert run_main(predict, raw) == 0
+    lines = capsys.readouterr().out
+    assert len(lines.splitlines()) == 6
+    assert run_main(predict, [*raw, *RAW_FLAGS]) == 0
+    assert capsys.readouterr().out == lines
+    assert run_main(predict, ["--run", str(run), "--events", str(schema_run / "canonical.csv"),
+                              "--columns", "user_id=user_id,timestamp=timestamp,event=event,"
+                              "location=location", "--time-unit", "auto"]) == 0
+    assert capsys.readouterr().out == lines
+    predictor = NextIntentPredictor.from_run(run)
+    assert predictor.schema == Schema.from_dict(read_json(run / "config.json", dict)["data_schema"])
+    top = predictor.predict_next(schema_run / "raw.csv")
+    assert "\n".join(format_predictions(top)) == lines.strip()
+
+
+def test_predict_option_overrides_just_its_field(schema_run):
+    """--timezone UTC over the run's Asia/Shanghai: the same columns and milliseconds, every
+    newest event 8 hours earlier on the clock."""
+    from pitune_tf.prediction import NextIntentPredictor
+
+    run = schema_run / "run"
+    own = NextIntentPredictor.from_run(run)
+    utc = NextIntentPredictor.from_run(run, schema={"timezone": "UTC"})
+    assert utc.schema == Schema(parse_columns(COLUMNS), time_unit="ms", timezone="UTC")
+    a, b = (p.next_windows(schema_run / "raw.csv") for p in (own, utc))
+    assert a.user.tolist() == b.user.tolist() and len(a) == 6
+    assert (a.timestamp - b.timestamp).tolist() == [8 * 3600] * 6
+    assert (a.event == b.event).all() and (a.location == b.location).all()
+
+
+def test_individual_data_reads_the_runs_schema_and_mapping(schema_run):
+    """trainers.individual --data on the raw log: the run's schema and mapping file by
+    default (the same users and windows as given explicitly); an override shifts the times."""
+    import json
+
+    from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.individual.stage import load_users
+    from pitune_tf.population import load_run
+
+    run = load_run(schema_run / "run")
+    config, raw = IndividualConfig(min_history=1), schema_run / "raw.csv"
+    own, _, _ = load_users(run, raw, config=config)
+    given, _, _ = load_users(run, raw, mapping=schema_run / "apps.json", config=config,
+                             schema=Schema(parse_columns(COLUMNS), time_unit="ms",
+                                           timezone="Asia/Shanghai"))
+    utc, _, _ = load_users(run, raw, config=config, schema={"timezone": "UTC"})
+    assert [u.user for u in own] == [u.user for u in given] == [u.user for u in utc]
+    assert len(own) == 6
+    for a, b, c in zip(own, given, utc):
+        np.testing.assert_array_equal(a.event_timestamp, b.event_timestamp)
+        np.testing.assert_array_equal(a.test.label, b.test.label)
+        np.testing.assert_array_equal(a.event_timestamp - c.event_timestamp, 8 * 3600)
+    partial = json.loads((schema_run / "apps.json").read_text())
+    partial.pop(pd.read_csv(raw)["app"].iloc[0])
+    (schema_run / "partial.json").write_text(json.dumps(partial))
+    with pytest.raises(DataError, match="missing from the mapping file"):  # --mapping wins
+        load_users(run, raw, mapping=schema_run / "partial.json", config=config)
+
+
+def test_phone_bundle_records_the_schema_and_no_path(schema_run):
+    """preprocessing.json carries the run's schema (source_log); student_tflite.json names the
+    run by name and relative path; no bundle file holds the run's absolute path."""
+    import json
+
+    from pitune_tf.population import load_run
+    from tflite.convert import run_reference
+    from tflite.phone_bundle import bundle_contents
+
+    run = load_run(schema_run / "run")
+    contents = bundle_contents(run, run.config.history, batch_size=4)
+    source = json.loads(contents["preprocessing.json"])["source_log"]
+    assert {k: source[k] for k in ("columns", "time_unit", "timezone", "merge_gap_s")} == {
+        "columns": parse_columns(COLUMNS), "time_unit": "ms", "timezone": "Asia/Shanghai",
+        "merge_gap_s": None}
+    assert run_reference(schema_run / "run", schema_run / "phone") == {"run": "run",
+                                                                       "run_path": "../run"}
+    assert run_reference(schema_run / "run", schema_run / "run")["run_path"] == "."
+    for name, text in contents.items():
+        assert str(schema_run.resolve().parents[1]) not in text, name

@@ -197,3 +197,12 @@ def test_convert_cli_writes_the_bundle(tmp_path, capsys):
         assert meta["labels.txt"].decode() == (phone / "labels.txt").read_text()
         assert json.loads(meta["preprocessing.json"]) == spec
         assert json.loads(meta["vocab.json"]) == json.loads((phone / "vocab.json").read_text())
+    # nothing shipped names the converting machine's paths: the run by name and relative path
+    assert json.loads((phone / "student_tflite.json").read_text())["run"] == "run"
+    assert json.loads((phone / "student_tflite.json").read_text())["run_path"] == "../run"
+    prefix = str(tmp_path.resolve().parent).encode()
+    files = sorted(p.name for p in phone.iterdir())
+    assert files == ["labels.txt", "preprocessing.json", "student.tflite", "student_fp16.tflite",
+                     "student_int8.tflite", "student_tflite.json", "vocab.json"]
+    for name in files:
+        assert prefix not in (phone / name).read_bytes(), name

@@ -279,3 +279,35 @@ def test_cli_decision_rule_prior(tiny_run, user_events, tmp_path, capsys):
         user_events, top_k=3)
     assert printed.strip().splitlines() == format_predictions(expected)
     assert pd.read_csv(out)["intent"].tolist() == expected["intent"].tolist()
+
+
+def test_events_need_no_intent_column_and_errors_name_only_needed_columns(tiny_run, user_events,
+                                                                           tmp_path):
+    """Prediction never reads intents: a file without one, or without the intent column the
+    schema names, is read; a missing column is named as the file would name it, and the
+    columns listed as found are the file's own (no intent column made up)."""
+    from pitune_tf.common.errors import DataError
+    from pitune_tf.data.schema import Schema
+    from pitune_tf.prediction import NextIntentPredictor
+
+    predictor = NextIntentPredictor.from_run(tiny_run)
+    expected = predictor.predict_next(user_events)
+    canonical = pd.read_csv(user_events, dtype=str)
+    assert "intent" not in canonical.columns
+    named = Schema(columns={"intent": "category"})  # a column this file does not have
+    pd.testing.assert_frame_equal(predictor.predict_next(user_events, schema=named), expected)
+    mine = canonical.rename(columns={"user_id": "uid", "event": "app"})
+    mine.to_csv(tmp_path / "mine.csv", index=False)
+    with pytest.raises(DataError) as err:  # the run's (canonical) schema
+        predictor.predict_next(tmp_path / "mine.csv")
+    assert err.value.column == "user_id" and "intent" not in err.value.message
+    assert err.value.message == "missing column (found: uid, timestamp, app, location)"
+    with pytest.raises(DataError) as err:
+        predictor.predict_next(tmp_path / "mine.csv", schema=Schema(columns={"user_id": "uid"}))
+    assert err.value.column == "event" and "intent" not in err.value.message
+    bad_time = mine.assign(timestamp="not a time").rename(columns={"timestamp": "ts"})
+    bad_time.to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DataError) as err:  # a conversion error names the file's column too
+        predictor.predict_next(tmp_path / "bad.csv", schema=Schema(
+            columns={"user_id": "uid", "event": "app", "timestamp": "ts"}))
+    assert err.value.column == "ts"

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import sys
 import tempfile
@@ -266,7 +267,7 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
         optimizer=optimizer,
         clipnorm=clipnorm,
         quantized=quantized,
-        meta={"run": str(Path(run_dir).resolve())},
+        meta=run_reference(run_dir, out_dir),
         metadata=bundle,
         progress=progress,
     )
@@ -286,6 +287,18 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
             qat_report.update(report)
     paths.update(write_bundle(bundle, out_dir))
     return paths
+
+
+def run_reference(run_dir, out_dir) -> dict:
+    """How ``student_tflite.json`` names the converted run: its directory name and its path
+    relative to the output directory (``.`` when converted into the run), never an absolute
+    path of the converting machine."""
+    run_dir, out_dir = Path(run_dir).resolve(), Path(out_dir).resolve()
+    try:
+        relative = Path(os.path.relpath(run_dir, out_dir)).as_posix()
+    except ValueError:  # another drive (Windows): no relative path
+        relative = None
+    return {"run": run_dir.name, "run_path": relative}
 
 
 def _history(run) -> int:

@@ -1,7 +1,10 @@
 """What an app needs beside the ``.tflite`` files: ``labels.txt`` (the intent of each output
 index), ``vocab.json`` (the run's vocabularies) and ``preprocessing.json`` (how to build a
 window from raw events, and P_pop, P_out and the static threshold of PITuning Eq. 8-10, so the
-app computes the forget / retain masks of ``unlearn`` itself).
+app computes the forget / retain masks of ``unlearn`` itself). ``preprocessing.json`` also
+carries how the run's own log was read (``source_log``: the run's ``data_schema``, its time
+zone and the repeat merge gap among them). No bundle file names a path of the converting
+machine.
 
 The rules written in ``preprocessing.json`` are the library's own
 (``pitune_tf.data.features``, ``pitune_tf.data.windows.make_next_windows``,
@@ -34,6 +37,8 @@ def preprocessing_spec(run, history, batch_size=None, static_threshold=None) -> 
         static_threshold: float or None. Eq. 8's epsilon; None: the individual stage's default
             ``DEFAULT_STATIC_FRACTION / N_I``.
     """
+    import dataclasses
+
     from pitune_tf.common.vocabulary import Vocabulary
     from pitune_tf.data.features import _DAY_SECONDS, _EPOCH_WEEKDAY, N_WEEKDAY_IDS, n_slot_ids
     from pitune_tf.data.io import NO_LOCATION
@@ -47,6 +52,7 @@ def preprocessing_spec(run, history, batch_size=None, static_threshold=None) -> 
         static_threshold = DEFAULT_STATIC_FRACTION / len(real)
     slot_minutes = int(vocabs.slot_minutes)
     defaults = IndividualConfig()
+    schema = run.log_schema()
 
     def vocabulary(name, vocab, extra=None):
         return {"key": name, "size": len(vocab),
@@ -83,6 +89,17 @@ def preprocessing_spec(run, history, batch_size=None, static_threshold=None) -> 
                 "slot_minutes": slot_minutes,
                 "n_ids": n_slot_ids(slot_minutes),
             },
+        },
+        "source_log": {
+            **dataclasses.asdict(schema),
+            "note": "how the run's own log was read (pitune_tf.data.schema; the run's "
+                    "config.json data_schema), and python -m pitune_tf.predict --events by "
+                    "default: columns (canonical name -> the log's column), time_unit, "
+                    "timezone (unix times became its wall-clock time: the local time above), "
+                    "unmapped",
+            "merge_gap": "merge_gap_s not null: a record repeating its user's previous event "
+                         "and location at most merge_gap_s seconds later is dropped before "
+                         "windows are built",
         },
         "vocabularies": {
             "file": VOCAB_FILE,

@@ -13,7 +13,9 @@ Commands:
     python -m trainers.individual --run runs/demo
     # every method (FP / PP on --fp-users users only), 10 users, 2 processes
     python -m trainers.individual --run runs/demo --method all --users 10 --workers 2
-    # your own individual log, one method, every test prediction written out
+    # your own individual log, one method, every test prediction written out (read with the
+    # run's schema and mapping, config.json data_schema and mapping; --columns, --time-unit,
+    # --timezone, --unmapped, --merge-gap and --mapping override just their field)
     python -m trainers.individual --run runs/demo --data individual.csv --method pituning \\
         --dump-predictions --out runs/demo/individual_csv
     # on-device simulation through the TFLite signatures, beside the Keras results
@@ -57,7 +59,7 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.data.schema import schema_from_args  # noqa: E402
+from pitune_tf.data.schema import schema_overrides  # noqa: E402
 from pitune_tf.individual.command_line import (  # noqa: E402
     build_merge_parser,
     build_parser,
@@ -85,7 +87,7 @@ def run(argv=None):
         return merge(argv[1:])
     args = build_parser(description=__doc__.split("\n")[0]).parse_args(argv)
     config = config_from_args(args)
-    schema = schema_from_args(args)
+    schema = schema_overrides(args)  # over the run's data_schema
     from pitune_tf.individual.stage import run_individual
 
     model = args.model or (str(Path(args.run) / "student.tflite") if args.backend == "litert" else None)

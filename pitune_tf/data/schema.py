@@ -2,10 +2,15 @@
 
 One place for the options every command that reads an event log takes
 (``python -m pitune_tf.data convert``, ``trainers.population --data``,
-``trainers.individual --data``): :func:`add_schema_options` adds them to a parser,
-:func:`schema_from_args` turns the parsed values into a :class:`Schema`, and the readers
-(:func:`pitune_tf.data.io.read_events`, :func:`pitune_tf.data.adapters.read_any`) apply it,
-counting what they did in a :class:`ReadStats`.
+``trainers.individual --data``, ``pitune_tf.predict --events``): :func:`add_schema_options`
+adds them to a parser, :func:`schema_from_args` turns the parsed values into a
+:class:`Schema`, and the readers (:func:`pitune_tf.data.io.read_events`,
+:func:`pitune_tf.data.adapters.read_any`) apply it, counting what they did in a
+:class:`ReadStats`.
+
+A population run keeps its schema (``config.json``, ``data_schema``); the commands that read
+a log for a run start from it, and each option given on their command line overrides just
+that field (:func:`merge_schema`; ``--columns`` just the names it gives).
 
 Example::
 
@@ -133,8 +138,8 @@ class Schema:
         missing = [source for source in self.columns.values() if source not in df.columns]
         if missing:
             found = ", ".join(map(str, df.columns))
-            raise DataError(f"missing column named in --columns (found: {found})", path,
-                            row=0, column=missing[0])
+            raise DataError(f"missing column named in --columns or the run's data_schema "
+                            f"(found: {found})", path, row=0, column=missing[0])
         shadowed = [name for name in self.columns if name in df.columns
                     and name not in self.columns.values()]
         df = df.drop(columns=shadowed)
@@ -242,34 +247,77 @@ def repeat_share(df: pd.DataFrame, gap_s: float = 60.0) -> float:
 
 def add_schema_options(parser: argparse.ArgumentParser, merge_gap: bool = True) -> None:
     """Adds ``--columns``, ``--time-unit``, ``--timezone``, ``--unmapped`` (and
-    ``--merge-gap``) to ``parser``: the options of every command that reads an event log."""
-    group = parser.add_argument_group("the log's schema (applied to every event file read)")
+    ``--merge-gap``) to ``parser``: the options of every command that reads an event log.
+    An option left out parses to None (:func:`schema_overrides` tells the given ones)."""
+    group = parser.add_argument_group(
+        "the log's schema (applied to every event file read; for a run, each option given "
+        "overrides just its field of the run's own, config.json data_schema)")
     group.add_argument("--columns", metavar="NAME=COLUMN,...",
                        help="the file's column of each canonical name, e.g. "
                             "user_id=uid,timestamp=ts,event=app,location=cell "
                             f"(names: {', '.join(SCHEMA_COLUMNS)})")
-    group.add_argument("--time-unit", choices=TIME_UNITS, default="auto",
+    group.add_argument("--time-unit", choices=TIME_UNITS, default=None,
                        help="numeric timestamps: unix seconds (s) or milliseconds (ms); auto "
-                            "also reads ISO dates and YYYYMMDDhhmmss, and takes >= 1e11 as ms")
+                            "(the default) also reads ISO dates and YYYYMMDDhhmmss, and takes "
+                            ">= 1e11 as ms")
     group.add_argument("--timezone", default=None, metavar="ZONE",
                        help="the users' local time zone (IANA, e.g. Asia/Shanghai): unix and "
                             "zone-aware times are converted to it, so weekdays and time slots "
                             "follow it (default: UTC for unix times; foursquare: Asia/Tokyo)")
-    group.add_argument("--unmapped", choices=UNMAPPED_CHOICES, default="error",
-                       help="an event missing from --mapping: error, drop its row, or give it "
-                            f"the intent {OTHER_INTENT!r}")
+    group.add_argument("--unmapped", choices=UNMAPPED_CHOICES, default=None,
+                       help="an event missing from --mapping: error (the default), drop its "
+                            f"row, or give it the intent {OTHER_INTENT!r}")
     if merge_gap:
         group.add_argument("--merge-gap", type=float, default=None, metavar="SECONDS",
                            help="drop a record repeating the user's previous event (and "
                                 "location) within SECONDS (default: keep every record)")
 
 
-def schema_from_args(args: argparse.Namespace) -> Schema:
-    """The :class:`Schema` of options added by :func:`add_schema_options` (a bad
-    ``--columns`` is a :class:`UserInputError`: one ``error:`` line, exit status 2)."""
-    columns = getattr(args, "columns", None)
-    return Schema(columns=parse_columns(columns) if columns is not None else {},
-                  time_unit=getattr(args, "time_unit", "auto") or "auto",
-                  timezone=getattr(args, "timezone", None),
-                  unmapped=getattr(args, "unmapped", "error") or "error",
-                  merge_gap_s=getattr(args, "merge_gap", None))
+def schema_overrides(args: argparse.Namespace) -> dict:
+    """The :class:`Schema` fields given on the command line (options of
+    :func:`add_schema_options`; one left out is absent): ``columns`` as
+    :func:`parse_columns`' dict (a bad ``--columns`` is a :class:`UserInputError`)."""
+    values = {"columns": getattr(args, "columns", None),
+              "time_unit": getattr(args, "time_unit", None),
+              "timezone": getattr(args, "timezone", None),
+              "unmapped": getattr(args, "unmapped", None),
+              "merge_gap_s": getattr(args, "merge_gap", None)}
+    if values["columns"] is not None:
+        values["columns"] = parse_columns(values["columns"])
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def merge_schema(base=None, overrides=None) -> Schema:
+    """``base`` with ``overrides``: the one rule by which a command's options apply to a
+    run's saved schema.
+
+    Args:
+        base: :class:`Schema`, a ``data_schema`` dict (:meth:`Schema.to_dict`, as a run's
+            ``config.json`` keeps it) or None (the canonical schema).
+        overrides: dict or None. :class:`Schema` fields replacing ``base``'s; ``columns``
+            replaces only the names it gives (``{"event": "app"}`` keeps the others; name a
+            column after itself, ``{"event": "event"}``, to read the canonical one).
+
+    Example::
+
+        merge_schema({"columns": {"user_id": "uid", "event": "app"}, "time_unit": "ms"},
+                     {"columns": {"event": "pkg"}, "timezone": "UTC"})
+        # Schema(columns={"user_id": "uid", "event": "pkg"}, time_unit="ms", timezone="UTC")
+    """
+    base = base if isinstance(base, Schema) else Schema.from_dict(base)
+    overrides = dict(overrides or {})
+    unknown = sorted(set(overrides) - {f.name for f in dataclasses.fields(Schema)})
+    if unknown:
+        raise UserInputError(f"schema: unknown field(s) {', '.join(unknown)}")
+    if "columns" in overrides:
+        columns = {**base.columns, **overrides["columns"]}
+        overrides["columns"] = {name: source for name, source in columns.items()
+                                if source != name}  # a column named after itself: canonical
+    return dataclasses.replace(base, **overrides)
+
+
+def schema_from_args(args: argparse.Namespace, base=None) -> Schema:
+    """The :class:`Schema` of options added by :func:`add_schema_options`, over ``base``
+    (:func:`merge_schema`: a run's ``data_schema``; None: the canonical schema). A bad
+    ``--columns`` is a :class:`UserInputError`: one ``error:`` line, exit status 2."""
+    return merge_schema(base, schema_overrides(args))

@@ -23,6 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
+from pitune_tf.common.console import is_quiet, set_quiet
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.fault import fault_point
 from pitune_tf.common.run_lock import run_lock
@@ -102,6 +103,7 @@ def build_engine(run, config, backend="keras", model=None, litert_backend="auto"
 def _init_worker(run_dir, config, backend, model, litert_backend):
     global _ENGINE
     set_single_thread()
+    set_quiet(is_quiet())  # the command's --quiet (PITUNE_QUIET, inherited) for its loggers
     from pitune_tf.population import load_run
 
     _ENGINE = build_engine(load_run(run_dir), config, backend, model, litert_backend)
@@ -231,9 +233,13 @@ def stage_fingerprint(run_dir, config, data_path, backend, model, litert_backend
 
 
 def load_users(run, data=None, mapping=None, config=None, n_users=0, schema=None):
-    """The individual users' :class:`UserData` and the skip statistics; ``schema``
-    (:class:`pitune_tf.data.schema.Schema`) applies to ``data`` (the run's own
-    ``data/individual.parquet`` is canonical already)."""
+    """The individual users' :class:`UserData` and the skip statistics.
+
+    ``data`` (a log) is read with the run's schema and mapping file (``config.json``,
+    ``data_schema`` and ``mapping``): ``schema`` overrides fields of the former (a dict, as
+    :meth:`~pitune_tf.population.run_directory.Run.log_schema` takes it, or a whole
+    :class:`pitune_tf.data.schema.Schema`), ``mapping`` replaces the latter. Without
+    ``data``, the run's own ``data/individual.parquet`` (canonical already) is read."""
     from pitune_tf.data import read_events
     from pitune_tf.data.schema import ReadStats
     from pitune_tf.individual.user_data import prepare_users
@@ -243,7 +249,11 @@ def load_users(run, data=None, mapping=None, config=None, n_users=0, schema=None
         raise UserInputError(f"run directory {run.run_dir} is missing data/individual.parquet; "
                              "pass --data")
     stats = ReadStats()
-    df = read_events(data_path, mapping=mapping, schema=schema if data else None, stats=stats)
+    if data:
+        df = read_events(data_path, mapping=mapping or run.mapping,
+                         schema=run.log_schema(schema), stats=stats)
+    else:
+        df = read_events(data_path, mapping=mapping, stats=stats)
     stats.warn(data_path)
     users, stats = prepare_users(df, run.vocabs, history=run.config.history,
                                  slot_minutes=run.config.slot_minutes, fractions=config.fractions,
@@ -363,8 +373,9 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     markdown tables under ``"table"`` (and ``"comparison"`` with ``compare``).
 
     ``oracle``: the user oracle's file; None looks beside the log (``<stem>_oracle.parquet``,
-    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one. ``schema``
-    (:class:`pitune_tf.data.schema.Schema`): how to read ``data``.
+    e.g. ``RUN/data/individual_oracle.parquet``), False runs without one. ``data`` is read
+    with the run's schema and mapping file; ``schema`` (a dict of fields, or a whole
+    :class:`pitune_tf.data.schema.Schema`) and ``mapping`` override them (:func:`load_users`).
 
     ``shard``: ``(I, N)`` runs only shard I of N of the users and writes, besides the tables
     over its users, the records :func:`pitune_tf.individual.shards.merge_parts` combines

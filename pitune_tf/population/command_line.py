@@ -92,6 +92,8 @@ def config_from_args(args) -> PopulationConfig:
     }
     if args.data:
         overrides["data"] = [str(Path(p).resolve()) for p in args.data]
+    if args.mapping:  # read again by trainers.individual --data, from any directory
+        overrides["mapping"] = str(Path(args.mapping).resolve())
     schema = schema_from_args(args).to_dict()
     overrides["data_schema"] = schema or None  # None: the preset's / config file's
     if args.epochs is not None:

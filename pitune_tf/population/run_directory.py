@@ -93,6 +93,27 @@ class Run:
             raise UserInputError(f"run directory {self.run_dir} is missing teacher/")
         return load_teacher(self.run_dir / "teacher")
 
+    def log_schema(self, schema=None):
+        """How to read a log for this run: the :class:`pitune_tf.data.schema.Schema` its
+        own log was read with (``config.json``, ``data_schema``) by default.
+
+        Args:
+            schema: None (the run's), a dict of fields overriding the run's (the options a
+                command line gave, :func:`pitune_tf.data.schema.merge_schema`: ``columns``
+                only the names it gives), or a ``Schema`` (used as it is).
+        """
+        from pitune_tf.data.schema import Schema, merge_schema
+
+        if isinstance(schema, Schema):
+            return schema
+        return merge_schema(self.config.data_schema, schema)
+
+    @property
+    def mapping(self):
+        """The event-to-intent mapping file the run's log was read with (``config.json``,
+        ``mapping``), or None."""
+        return self.config.mapping
+
     @property
     def individual_data_path(self):
         """``data/individual.parquet`` when the run stored the individual users' events."""

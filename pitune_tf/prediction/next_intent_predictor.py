@@ -10,6 +10,7 @@ import pandas as pd
 
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.numeric import softmax
+from pitune_tf.data.schema import Schema
 from pitune_tf.data.windows import FEATURE_KEYS, Windows, make_next_windows
 
 PREDICTION_COLUMNS = ("user_id", "rank", "intent", "probability")
@@ -19,10 +20,11 @@ DECISION_RULES = ("argmax", "prior")  # how intents are ranked: by p, or by p / 
 class NextIntentPredictor:
     """Predicts each user's next intent from the user's event log, as the phone would.
 
-    The events are encoded with the run's vocabularies and context features (weekday, time
-    slot of ``slot_minutes``), and each user's window is the history AFTER the newest event
-    (:func:`pitune_tf.data.windows.make_next_windows`, PITuning Eq. 1 for the next, not yet
-    seen, event). The network is the run's Keras student, optionally with a personalized
+    The events are read with ``schema`` (from a run: the schema the run's own log was read
+    with, ``config.json``'s ``data_schema``), encoded with the run's vocabularies and context
+    features (weekday, time slot of ``slot_minutes``), and each user's window is the history
+    AFTER the newest event (:func:`pitune_tf.data.windows.make_next_windows`, PITuning Eq. 1
+    for the next, not yet seen, event). The network is the run's Keras student, optionally with a personalized
     weights file (the format of ``tflite.runtime.Runtime.save_weights``), or a ``.tflite``
     model run through :class:`tflite.runtime.Runtime` (any of ``tflite.convert``'s files,
     with the weights file when it has the ``set_weights`` signature).
@@ -44,6 +46,9 @@ class NextIntentPredictor:
         p_pop: float array [N] or None. The population's intent shares P_pop (the run's
             ``p_out.json``); needed by ``"prior"``.
         tau: float or None. The exponent of ``"prior"`` (>= 0; 0 is argmax).
+        schema: :class:`pitune_tf.data.schema.Schema` or None. How event logs are read
+            (column names, time unit, time zone, merge gap; an intent column is never
+            needed); None: the canonical schema.
 
     Example:
         >>> predictor = NextIntentPredictor.from_run("runs/demo", weights="me.weights")
@@ -51,7 +56,7 @@ class NextIntentPredictor:
     """
 
     def __init__(self, vocabs, history, student=None, runtime=None, batch_size=256,
-                 decision_rule="argmax", p_pop=None, tau=None):
+                 decision_rule="argmax", p_pop=None, tau=None, schema=None):
         if (student is None) == (runtime is None):
             raise ValueError("give exactly one of student and runtime")
         if decision_rule not in DECISION_RULES:
@@ -73,6 +78,7 @@ class NextIntentPredictor:
         self.student = student
         self.runtime = runtime
         self.batch_size = int(batch_size)
+        self.schema = schema if schema is not None else Schema()
         self.intents = list(vocabs.intent.tokens)  # output index -> intent label
         self.reserved = len(vocabs.intent.reserved)  # ids 0 .. reserved - 1 are never labels
         if runtime is not None:
@@ -84,7 +90,7 @@ class NextIntentPredictor:
 
     @classmethod
     def from_run(cls, run, weights=None, model=None, backend="auto", batch_size=256,
-                 decision_rule="argmax", tau=None):
+                 decision_rule="argmax", tau=None, schema=None):
         """The predictor of a population run directory.
 
         Args:
@@ -98,6 +104,10 @@ class NextIntentPredictor:
             decision_rule: str. ``"argmax"`` or ``"prior"`` (P_pop from ``p_out.json``).
             tau: float or None. The prior rule's exponent; None: the one chosen on the
                 population's validation windows (``metrics.json``, ``student_prior_rule``).
+            schema: None, dict or :class:`pitune_tf.data.schema.Schema`. How event logs are
+                read: the run's own log's schema (``config.json``, ``data_schema``), with the
+                fields of a dict overriding it (a command line's options), or a whole Schema
+                (:meth:`pitune_tf.population.run_directory.Run.log_schema`).
         """
         from pitune_tf.population.run_directory import Run, load_run
 
@@ -106,7 +116,7 @@ class NextIntentPredictor:
                 raise UserInputError(f"{name} file not found: {path}")
         run = run if isinstance(run, Run) else load_run(run)
         history = int(run.config.history)
-        rule = {"decision_rule": decision_rule}
+        rule = {"decision_rule": decision_rule, "schema": run.log_schema(schema)}
         if decision_rule == "prior":
             rule.update(p_pop=run.p_pop, tau=run_tau(run) if tau is None else tau)
         if model is None:
@@ -131,14 +141,15 @@ class NextIntentPredictor:
 
     def events_table(self, events, schema=None) -> pd.DataFrame:
         """The canonical event table of ``events``: a CSV / Parquet path or a DataFrame with
-        ``user_id, timestamp, event`` and optionally ``location`` (an ``intent`` column is
-        ignored: only the events and their context are model inputs), read with ``schema``
-        (:class:`pitune_tf.data.schema.Schema`: column names, time unit, time zone, merge
-        gap; None: the canonical schema)."""
+        ``user_id, timestamp, event`` and optionally ``location`` (an ``intent`` column, or
+        the one ``schema`` names, is ignored: only the events and their context are model
+        inputs), read with ``schema`` (:class:`pitune_tf.data.schema.Schema`; None: the
+        predictor's, :attr:`schema`). A missing column is a :class:`DataError` naming it as
+        the file would (``uid`` for ``user_id=uid``) and the columns the file has."""
         import dataclasses
 
-        from pitune_tf.data.io import canonicalize, read_table
-        from pitune_tf.data.schema import Schema
+        from pitune_tf.common.errors import DataError
+        from pitune_tf.data.io import REQUIRED_COLUMNS, canonicalize, read_table
 
         path = None
         if isinstance(events, (str, Path)):
@@ -150,12 +161,25 @@ class NextIntentPredictor:
             raise UserInputError(f"events must be a file path or a DataFrame, got {type(events)}")
         if len(table) == 0:
             raise UserInputError(f"{path or 'events'}: no events")
-        schema = schema or Schema()
-        table = schema.rename(table, path)
-        # any real intent token: the history's intents are not model inputs
+        schema = schema if schema is not None else self.schema
+        # the history's intents are not model inputs: never needed, never read
+        columns = {k: v for k, v in schema.columns.items() if k != "intent"}
+        table = table.drop(columns=[schema.columns.get("intent", "intent")], errors="ignore")
+        found = ", ".join(map(str, table.columns))
+        table = dataclasses.replace(schema, columns=columns).rename(table, path)
+        for column in REQUIRED_COLUMNS:
+            if column not in table.columns:
+                raise DataError(f"missing column (found: {found})", path, row=0,
+                                column=columns.get(column, column))
+        # any real intent token, for the canonical table
         table = table.drop(columns=["intent"], errors="ignore").assign(
             intent=self.intents[self.reserved] if len(self.intents) > self.reserved else "")
-        return canonicalize(table, path, schema=dataclasses.replace(schema, columns={}))
+        try:
+            return canonicalize(table, path, schema=dataclasses.replace(schema, columns={}))
+        except DataError as err:  # name the file's own column
+            if err.column not in columns:
+                raise
+            raise DataError(err.message, err.path, err.row, columns[err.column]) from None
 
     def next_windows(self, events, schema=None) -> Windows:
         """One window per user, after the user's newest event (features [n_users, L])."""
@@ -196,7 +220,8 @@ class NextIntentPredictor:
         Args:
             events: CSV / Parquet path or DataFrame (see :meth:`events_table`).
             top_k: int. Intents per user (1 .. the number of real intents).
-            schema: :class:`pitune_tf.data.schema.Schema` or None. How to read ``events``.
+            schema: :class:`pitune_tf.data.schema.Schema` or None. How to read ``events``
+                (None: the predictor's, :attr:`schema`; from a run: the run's own).
 
         Returns:
             DataFrame ``user_id, rank, intent, probability``: ``top_k`` rows per user (users
