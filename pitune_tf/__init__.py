@@ -1,12 +1,40 @@
-"""PITuning in TensorFlow/Keras: population-to-individual tuning for on-device intent prediction.
+"""pitune-tf: PITuning (KDD 2024) and UAF (TKDE) in TensorFlow/Keras.
 
-The public names are importable from the package root; each is imported on first use, so
-``import pitune_tf`` (and every command's ``--help``) does not load TensorFlow::
+On-device user-intent prediction: a GPT2-based teacher is tuned on the population's event
+logs and distilled into a small student (``train``), which ships to phones as a TFLite model
+that trains on the device (``export``) and is personalized for each user by unlearning and
+fine-tuning (``personalize``). UAF (``UAFRecommender``) adapts a NextItNet per user across
+domains. Every name below is imported on first use: ``import pitune_tf`` loads no TensorFlow.
 
-    from pitune_tf import PopulationConfig, Schema, read_events, run_individual, run_population
+Your own data -> train -> predictions -> phone bundle -> personalization::
 
-    events = read_events("log.csv", schema=Schema(columns={"user_id": "uid"}, timezone="UTC"))
-    metrics = run_population(PopulationConfig(data=["events.parquet"]), "runs/mine")
+    import pitune_tf
+    from pitune_tf.data.synthetic import generate
+
+    # Your own log: a CSV or Parquet file of events under your column names. A tiny
+    # synthetic log stands in for it here (columns uid, ts, app, intent, location).
+    columns = {"user_id": "uid", "timestamp": "ts", "event": "app"}
+    log = generate("tiny", seed=0).population.rename(columns=columns)
+    log.to_csv("my_log.csv", index=False)
+    schema = pitune_tf.Schema(columns=columns)
+
+    metrics = pitune_tf.train("runs/mine", "my_log.csv", schema=schema, preset="tiny")
+    print("student test Prec_w", round(metrics["student"]["test"]["prec_w"], 4))
+
+    predictor = pitune_tf.NextIntentPredictor.from_run("runs/mine")
+    print(predictor.predict_next("my_log.csv", top_k=3, schema=schema).head(6))
+
+    files = pitune_tf.export("runs/mine", quantized=False)  # student.tflite, labels.txt, ...
+    summary = pitune_tf.personalize("runs/mine", ["none", "finetune", "pituning"],
+                                    backend="litert")  # through student.tflite's signatures
+    print(summary["table"])
+
+The same from the command line: ``python -m trainers.pipeline --out runs/demo`` (the whole
+journey on embedded synthetic data), ``trainers.population``, ``tflite.convert``,
+``trainers.individual``, ``pitune_tf.predict``, ``trainers.uaf``; each takes ``--help``.
+
+Documentation: the ``docs/`` folder of the repository (an MkDocs site: ``pip install -e
+".[docs]" && mkdocs serve``), starting with ``docs/index.md``.
 """
 
 from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
@@ -15,6 +43,12 @@ from pitune_tf.common.lazy import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    # the user's journey
+    "train": "pitune_tf.api",
+    "personalize": "pitune_tf.api",
+    "export": "pitune_tf.api",
+    "NextIntentPredictor": "pitune_tf.prediction.next_intent_predictor",
+    "UAFRecommender": "nextitnet.uaf_recommender",
     # errors every command reports as one line
     "UserInputError": "pitune_tf.common.errors",
     "DataError": "pitune_tf.common.errors",
@@ -47,6 +81,11 @@ _EXPORTS = {
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [
+    "train",
+    "personalize",
+    "export",
+    "NextIntentPredictor",
+    "UAFRecommender",
     "DataError",
     "IndividualConfig",
     "IntentPredictor",
