@@ -13,8 +13,8 @@ Commands:
     # any module: the arguments after -- are the module and its arguments
     python -m trainers.launch --workers 4 -- trainers.population --out runs/demo4
 
-On several machines, run the module on each with its own TF_CONFIG instead (README:
-"Several machines").
+On several machines, run the module on each with its own TF_CONFIG instead
+(docs/distributed.md).
 """
 
 from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
