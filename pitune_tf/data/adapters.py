@@ -98,7 +98,8 @@ def read_foursquare(
         event: ``"category"`` (default): event = the POI's category, as the paper's Mobile
             dataset (``merge_gap_s`` then merges a user's consecutive check-ins of one
             category); ``"poi"``: event = the POI (thousands of event ids, most seen a few
-            times: on the TKY sample this overfits, see docs/measurements.md, "The two real samples").
+            times: on the TKY sample this overfits, see docs/measurements.md, "The two real
+            samples").
     """
     if event not in FOURSQUARE_EVENTS:
         raise UserInputError(f"unknown foursquare event {event!r} "
