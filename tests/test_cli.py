@@ -2,9 +2,11 @@
 banners on stderr, --config as JSON / YAML / a run's own config, console scripts."""
 
 import configparser
+import dataclasses
 import importlib
 import importlib.util
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
@@ -54,7 +56,7 @@ def test_command_stderr_has_no_tensorflow_banners(tmp_path):
         "sys.exit(code)\n"
     )
     done = _python(code)
-    assert done.returncode == 2 and done.stdout.strip() == "True"
+    assert done.returncode == 2 and done.stdout.splitlines()[-1] == "True"  # after the settings
     assert done.stderr.splitlines() == [f"error: run directory not found: {tmp_path / 'missing'}"]
 
 
@@ -156,3 +158,208 @@ def test_format_settings_one_json_line_per_field_in_declared_order():
         "split = [0.6, 0.1, 0.3]", "schema = {}", "jit = false"]
     with pytest.raises(TypeError):
         format_settings(Config)
+
+
+# ------------------------------------------------ settings, --print-config, --quiet, presets
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A tiny population run directory, built without training (individual_fixtures)."""
+    from individual_fixtures import make_tiny_run
+
+    return make_tiny_run(tmp_path_factory.mktemp("cli") / "run", n_users=2, with_teacher=False)
+
+
+def test_print_config_resolves_preset_file_and_flags_without_tensorflow(tmp_path, tiny_run):
+    (tmp_path / "c.yaml").write_text("alpha: 0.7\nseed: 1\n")
+    code = (
+        "import sys\n"
+        "from trainers.population import main as population\n"
+        "from trainers.individual import main as individual\n"
+        f"assert population(['--preset', 'tiny', '--config', {str(tmp_path / 'c.yaml')!r},"
+        " '--seed', '3', '--print-config']) == 0\n"
+        f"assert individual(['--run', {str(tiny_run)!r}, '--lam', '0.5', '--print-config']) == 0\n"
+        "print('TF', sorted(m for m in sys.modules if m.split('.')[0] in ('tensorflow', 'tf_keras')))\n"
+    )
+    done = _python(code)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert lines[-1] == "TF []" and done.stderr == ""
+    assert lines[0].startswith(f"# trainers.population settings (--preset tiny < --config "
+                               f"{tmp_path / 'c.yaml'} < flags)")
+    assert "history = 8  # preset tiny" in lines  # preset
+    assert f"alpha = 0.7  # --config {tmp_path / 'c.yaml'}" in lines  # config file
+    assert "seed = 3  # command line" in lines  # the flag wins over the file
+    assert "teacher_epochs = 1  # preset tiny" in lines
+    assert "data = []  # none given: the embedded synthetic data 'tiny'" in lines
+    from pitune_tf.population import PopulationConfig
+
+    population = lines[1:1 + len(dataclasses.fields(PopulationConfig))]
+    assert [line.split(" = ")[0] for line in population] == [
+        f.name for f in dataclasses.fields(PopulationConfig)]  # every key, as declared
+    assert any(line.startswith("# trainers.individual settings (defaults < flags); run ")
+               for line in lines)
+    assert "lam = 0.5  # command line" in lines
+    assert "min_history = 0  # the run's min_history" in lines
+
+
+def test_individual_split_flags_are_validated_in_one_line(capsys):
+    from trainers.population import main
+
+    for argv, message in (
+        (["--individual-fraction", "1.5"], "error: individual_fraction (the share of the users "
+         "held out for the individual stage) must be in [0, 1), got 1.5"),
+        (["--individual-users", "-1"], "error: individual_users (how many users are held out "
+         "for the individual stage) must be >= 0, got -1"),
+        (["--individual-users", "2", "--individual-fraction", "0.5"],
+         "error: give --individual-fraction or --individual-users, not both"),
+    ):
+        assert main([*argv, "--data", "events.csv", "--print-config"]) == 2
+        assert capsys.readouterr().err.splitlines() == [message]
+    assert main(["--data", "events.csv", "--individual-users", "3", "--print-config"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert "individual_users = 3  # command line" in out
+    assert "individual_fraction = 0.2  # not used: individual_users is set" in out
+
+
+def test_user_split_by_count_or_share_warns_below_two_users_a_side(caplog):
+    import pandas as pd
+
+    from pitune_tf.population import PopulationConfig
+    from pitune_tf.population.data_preparation import split_user_ids
+
+    users = pd.Series([f"u{i}" for i in range(5) for _ in range(3)])
+    with caplog.at_level(logging.WARNING):
+        population, individual = split_user_ids(users, PopulationConfig())  # 0.2 of 5 users
+    assert (len(population), len(individual)) == (4, 1)
+    assert "fewer than 2 on a side" in caplog.text and "individual_fraction 0.2" in caplog.text
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        population, individual = split_user_ids(users, PopulationConfig(individual_users=2))
+    assert (len(population), len(individual)) == (3, 2) and not caplog.text
+    assert set(population).isdisjoint(individual)
+    with pytest.raises(UserInputError, match="individual_users 5 leaves no population user"):
+        split_user_ids(users, PopulationConfig(individual_users=5))
+    with pytest.raises(UserInputError, match=r"individual_users must be in \[0, 5\]"):
+        split_user_ids(users, PopulationConfig(individual_users=6))
+
+
+def test_each_preset_has_a_help_line_read_off_its_values(monkeypatch):
+    from pitune_tf.population import population_config
+    from pitune_tf.population.command_line import build_parser
+
+    assert set(population_config.PRESET_PURPOSES) == set(population_config.PRESETS)
+    text = build_parser().format_help()
+    for name in population_config.PRESETS:
+        assert f"\n  {population_config.describe_preset(name)}\n" in text + "\n"
+    tiny = population_config.describe_preset("tiny")
+    assert tiny.startswith("tiny: tests and smoke runs") and "1/1 epochs" in tiny
+    assert "teacher random:1x32, student 1x32" in tiny and "history 8" in tiny
+    assert "3/6 epochs (teacher/student; 30/30 with --data)" in population_config.describe_preset(
+        "demo")
+    monkeypatch.setitem(population_config.PRESETS, "tiny",
+                        {**population_config.PRESETS["tiny"], "teacher_epochs": 2})
+    assert "2/1 epochs" in population_config.describe_preset("tiny")  # cannot go stale
+    from pitune_tf.individual.command_line import build_parser as individual_parser
+
+    assert "presets: none." in individual_parser().format_help()
+
+
+def test_log_lines_start_on_their_own_line(capsys):
+    from tqdm import tqdm
+
+    from pitune_tf.common import console
+
+    handler = console.LineStartHandler()
+    handler.setFormatter(logging.Formatter("%(levelname)s %(message)s"))
+    record = logging.LogRecord("pitune_tf", logging.WARNING, __file__, 1, "careful", None, None)
+    sys.stderr.write(" 3/10 [====>.....] - loss: 1.2")  # a Keras bar, mid-line
+    console.keras_bar_open(True)
+    handler.emit(record)
+    assert capsys.readouterr().err == " 3/10 [====>.....] - loss: 1.2\nWARNING careful\n"
+    handler.emit(record)  # the bar's line is closed: no empty line
+    assert capsys.readouterr().err == "WARNING careful\n"
+    with tqdm(total=2, file=sys.stderr, desc="users") as bar:
+        bar.update(1)
+        handler.emit(record)
+        console.status("a status line")
+    err, out = capsys.readouterr()[::-1]
+    assert "\nWARNING careful\n" in err.replace("\r", "\n") and out == "a status line\n"
+
+
+def test_quiet_silences_status_logs_and_warnings_until_the_command_returns(capsys):
+    import warnings
+
+    from pitune_tf.common import console
+    from pitune_tf.common.cli import run_main
+
+    def command(argv):
+        console.set_quiet("--quiet" in argv)
+        console.status("status")
+        logging.getLogger("pitune_tf.x").warning("a warning")
+        warnings.warn("a python warning", UserWarning, stacklevel=1)
+        logging.getLogger("pitune_tf.x").error("an error")
+        print("result")
+        return 0
+
+    assert run_main(command, ["--quiet"]) == 0
+    assert capsys.readouterr().out == "result\n"
+    assert not console.is_quiet()
+    assert logging.getLogger("pitune_tf").level == logging.INFO  # restored
+    with pytest.warns(UserWarning, match="a python warning"):
+        assert run_main(command, []) == 0
+    assert capsys.readouterr().out == "status\nresult\n"
+
+
+def test_individual_quiet_prints_the_tables_only_and_never_image_lines(tiny_run, tmp_path):
+    """``--quiet``: the result tables and the closing line, nothing on stderr (no bar, no
+    settings, no warnings); without it the settings come first. The console never shows the
+    Markdown image lines that results.md keeps."""
+    argv = ["-m", "trainers.individual", "--run", str(tiny_run), "--method", "none,finetune",
+            "--epochs", "1", "--out"]
+    quiet = subprocess.run([sys.executable, *argv, str(tmp_path / "q"), "--quiet"], cwd=ROOT,
+                           capture_output=True, text=True, timeout=600)
+    assert quiet.returncode == 0, quiet.stderr
+    assert quiet.stderr == ""
+    lines = quiet.stdout.splitlines()
+    assert lines[0] == "## Individual-level results (Table 2 style)"
+    assert lines[-1].startswith("2 users in ") and "outputs in" in lines[-1]
+    assert "![" in (tmp_path / "q" / "results.md").read_text()  # the file links its figures
+    assert "![" not in quiet.stdout
+    loud = subprocess.run([sys.executable, *argv, str(tmp_path / "v")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600)
+    assert loud.returncode == 0, loud.stderr
+    first = loud.stdout.splitlines()[0]
+    assert first.startswith("settings (defaults < flags; all: --print-config): methods=")
+    assert "max_epochs=1 (command line)" in first
+    assert "![" not in loud.stdout and "users:" in loud.stderr  # the one bar: users
+
+
+def test_population_quiet_prints_the_table_only(tmp_path):
+    """A tiny population run with ``--quiet``: the test table and the run directory line on
+    stdout, nothing else (no settings, windows, epoch or keeping lines, no log lines)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "trainers.population", "--preset", "tiny", "--max-train-windows",
+         "300", "--out", str(tmp_path / "run"), "--quiet"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""
+    lines = done.stdout.splitlines()
+    assert lines[0].split() == ["test", "prec_w", "rec_w", "prec_m", "rec_m", "ndcg@3", "ndcg@5",
+                                "acc"]
+    assert lines[-1].startswith("run directory: ")
+    assert not [line for line in lines if line.startswith(("settings", "windows", "[", "INFO"))]
+
+
+def test_population_prints_its_settings_first(capfd, tmp_path):
+    """Not quiet, the settings line comes before any work (here: a missing data file)."""
+    from trainers.population import main
+
+    assert main(["--preset", "tiny", "--data", str(tmp_path / "missing.csv"),
+                 "--individual-users", "2", "--out", str(tmp_path / "run")]) == 2
+    out, err = capfd.readouterr()
+    first = out.splitlines()[0]
+    assert first.startswith("settings (--preset tiny < flags; all: --print-config): data=[")
+    assert "individual_users=2 (command line)" in first and "backbone=\"random:1x32\" (preset tiny)" in first
+    assert err.splitlines()[-1].startswith("error: ")

@@ -202,3 +202,21 @@ def test_uaf_curves_plot_the_selection_metric_with_integer_epochs(tmp_path):
     assert "![curves](curves.png)" in table and "![utilisation](utilisation.png)" in table
     metrics = json.loads((tmp_path / "metrics.json").read_text())
     assert metrics["soft"]["best_epoch"] == 2
+
+
+def test_epoch_axis_ticks_whole_epochs_only():
+    """A one-epoch run (the tiny preset) is ticked 1, not 0.6 and 1.2; longer runs get whole
+    numbers only."""
+    from pitune_tf.common.plotting import epoch_axis, pyplot
+
+    plt = pyplot()
+    fig, axes = plt.subplots(1, 3)
+    for ax, n in zip(axes, (1, 3, 40)):
+        ax.plot(range(1, n + 1), range(n), marker="o")
+        epoch_axis(ax, n, best_epoch=1)
+    fig.canvas.draw()
+    ticks = [[t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+             for ax in axes]
+    plt.close(fig)
+    assert ticks[0] == [1] and ticks[1] == [1, 2, 3]
+    assert all(float(t).is_integer() for t in ticks[2]) and 2 <= len(ticks[2]) <= 11

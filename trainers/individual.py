@@ -37,6 +37,9 @@ baselines lsat, eodrec, metabert4rec, clover, tallrec, p5, instructrec
 (pitune_tf.individual.table2). The LiteRT backend runs none, prior, finetune, pituning (default: none, finetune,
 pituning) and oversample.
 
+A run prints its settings first (``--print-config``: all of them, then exits; precedence:
+defaults < --config < flags); ``--quiet`` prints only the result tables and errors.
+
 Writes to --out (default RUN/individual/, RUN/device/ on LiteRT): per_user.csv,
 summary.json, results.md (Table 2 and Table 3 style tables), with --dump-predictions
 predictions.csv, with --compare compare.md.
@@ -59,11 +62,13 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pitune_tf.common.cli import run_main  # noqa: E402
+from pitune_tf.common.console import set_quiet, status  # noqa: E402
 from pitune_tf.data.schema import schema_overrides  # noqa: E402
 from pitune_tf.individual.command_line import (  # noqa: E402
     build_merge_parser,
     build_parser,
     config_from_args,
+    settings_text,
 )
 
 
@@ -86,7 +91,12 @@ def run(argv=None):
     if argv[:1] == ["merge"]:
         return merge(argv[1:])
     args = build_parser(description=__doc__.split("\n")[0]).parse_args(argv)
+    set_quiet(args.quiet)
     config = config_from_args(args)
+    if args.print_config:
+        print(settings_text(config, args, full=True))
+        return 0
+    status(settings_text(config, args))
     schema = schema_overrides(args)  # over the run's data_schema
     from pitune_tf.individual.stage import run_individual
 

@@ -10,6 +10,8 @@ Commands::
     python -m trainers.population --no-reconstruction --tuning partial --backbone random:4x128
     python -m trainers.population --preset paper --data events.parquet --out runs/paper
     python -m trainers.population --data population.csv individual.csv --mapping map.csv
+    python -m trainers.population --data events.csv --individual-users 10   # 10 users held out
+    python -m trainers.population --preset tiny --print-config   # the resolved settings, no run
     python -m trainers.population --config my.yaml --alpha 0.7 --temperature 2
     python -m trainers.population --config runs/demo --seed 1 --out runs/demo_seed1   # a run's config
     python -m trainers.population --data log.csv --mapping apps.csv --time-unit ms \\
@@ -17,9 +19,16 @@ Commands::
     python -m trainers.launch --workers 2 -- trainers.population --out runs/demo2w   # 2 workers
 
 Precedence: command line > ``--config`` (JSON, YAML or a run's config.json) > ``--preset``
-defaults. Running again with the same ``--out`` resumes an interrupted run from its last completed epoch and ends with the
-same result as an uninterrupted one (with dropout 0, the demo's setting); a finished run
-directory is only replaced with ``--overwrite``.
+defaults (the presets are described at the end of ``--help``); a run prints its settings
+first, ``--print-config`` prints them all and exits. With one events file in ``--data``, a
+seeded share of its users (``--individual-fraction``, 0.2, or ``--individual-users N``) is
+held out for the individual stage (``data/individual.parquet``) and the others train the
+population models.
+
+Running again with the same ``--out`` resumes an interrupted run from its last completed
+epoch and ends with the same result as an uninterrupted one (with dropout 0, the demo's
+setting); a finished run directory is only replaced with ``--overwrite``. ``--quiet`` prints
+only the test table, the run directory and errors.
 
 The work is ``pitune_tf.population.run_population``; this module parses the command line
 and prints the test table. The run directory (``pitune_tf.population.run_directory``)::
@@ -39,14 +48,25 @@ import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.population.command_line import build_parser, config_from_args  # noqa: E402
+from pitune_tf.common.console import set_quiet, status  # noqa: E402
+from pitune_tf.population.command_line import (  # noqa: E402
+    build_parser,
+    config_from_args,
+    settings_text,
+)
 
 
 def run(argv=None):
     """Parses ``argv`` and runs the population stage (TensorFlow is imported here, after
-    parsing, so that ``--help`` is instant); raises UserInputError on bad input."""
+    parsing, so that ``--help`` and ``--print-config`` are instant); raises UserInputError on
+    bad input."""
     args = build_parser(description=__doc__.split("\n\n")[0]).parse_args(argv)
+    set_quiet(args.quiet)
     config = config_from_args(args)
+    if args.print_config:
+        print(settings_text(config, args, full=True))
+        return 0
+    status(settings_text(config, args))
     from pitune_tf.population import run_population
     from pitune_tf.population.command_line import format_table
 

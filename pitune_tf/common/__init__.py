@@ -5,6 +5,9 @@
 - ``errors``, ``cli``: user errors as one ``error:`` line and exit status 2; the options and
   output every command shares (``--quiet``, ``--verbose``, help with defaults).
 - ``lazy``: lazy package exports (``--help`` without TensorFlow).
+- ``console``: what a command prints while it runs (status lines, log lines each on a line
+  of their own, never glued to a progress bar) and what ``--quiet`` leaves: results and errors.
+- ``settings_summary``: a run's resolved settings as text (its first line, ``--print-config``).
 - ``epoch_log``: epoch output labelled with the model trained (``[teacher] epoch 3/30``).
 - ``run_replacement``: ``--overwrite`` (the old run moved aside, back if the new one fails).
 - ``atomic``: outputs written under a temporary name and renamed when complete.

@@ -5,7 +5,9 @@
   logs), everything with ``--verbose``.
 - :class:`HelpFormatter`: ``--help`` keeps the module docstring's layout and shows defaults.
 - :func:`add_output_options`: ``--quiet`` and ``--verbose``, the same words everywhere;
-  :data:`CONFIG_HELP` and :data:`OVERWRITE_HELP`: what ``--config`` and ``--overwrite`` mean.
+  :data:`CONFIG_HELP` and :data:`OVERWRITE_HELP`: what ``--config`` and ``--overwrite`` mean;
+  :func:`add_print_config_option`: ``--print-config`` (the resolved settings, then exit).
+- what a command prints while it runs, and ``--quiet``: :mod:`pitune_tf.common.console`.
 
 A command module imports TensorFlow only inside its ``main`` (after parsing), so that
 ``--help`` answers at once and ``--verbose`` can still change TensorFlow's log level.
@@ -21,10 +23,11 @@ import warnings
 from typing import Callable
 
 from pitune_tf.common import _env
+from pitune_tf.common.console import PROJECT_LOGGERS, LineStartHandler, is_quiet, set_quiet
 from pitune_tf.common.errors import UserInputError
 
-# the project's own loggers: INFO by default (third-party ones WARNING; --verbose: all INFO)
-PROJECT_LOGGERS = ("pitune_tf", "nextitnet", "tflite", "trainers")
+# the project's own loggers (PROJECT_LOGGERS): INFO by default, ERROR under --quiet;
+# third-party ones WARNING; --verbose: all INFO
 CONFIG_HELP = ("JSON or YAML file of config keys, or a run's own config.json (or its run "
                "directory); overrides the preset, and the flags override it")
 OVERWRITE_HELP = ("replace a finished run in --out (the old one is deleted only once the new "
@@ -45,8 +48,13 @@ class HelpFormatter(argparse.RawDescriptionHelpFormatter):
         return f"{text} (default: {shown})" if text else f"(default: {shown})"
 
 
+QUIET_HELP = ("print only the results and errors: no settings, progress bars, epoch lines, "
+              "log lines or warnings")
+
+
 def add_output_options(parser: argparse.ArgumentParser, quiet_help: str | None = None) -> None:
-    """``--quiet`` (no progress bars) and ``--verbose`` (TensorFlow's own log too)."""
+    """``--quiet`` and ``--verbose`` (TensorFlow's own log too). A command whose ``--quiet``
+    means :data:`QUIET_HELP` calls ``pitune_tf.common.console.set_quiet(args.quiet)``."""
     parser.add_argument("--quiet", action="store_true",
                         help=quiet_help or "no progress bars: one line per epoch or stage")
     parser.add_argument("--verbose", action="store_true",
@@ -54,14 +62,24 @@ def add_output_options(parser: argparse.ArgumentParser, quiet_help: str | None =
                              "third-party INFO logs (hidden by default)")
 
 
+def add_print_config_option(parser: argparse.ArgumentParser, precedence: str) -> None:
+    """``--print-config``: print the resolved settings (``precedence``, e.g. "preset <
+    --config < flags") and exit 0 without running (nor loading TensorFlow)."""
+    parser.add_argument("--print-config", action="store_true",
+                        help=f"print the resolved settings ({precedence}), one `key = value` "
+                        "line each, and exit without running")
+
+
 def configure_output(verbose: bool) -> None:
     """Logging and warnings of a command: the project's INFO logs and every warning it
-    raises; third-party WARNING logs; no deprecation warnings unless ``verbose``."""
+    raises; third-party WARNING logs; no deprecation warnings unless ``verbose``. Each log
+    record starts on a line of its own (:class:`~pitune_tf.common.console.LineStartHandler`)."""
     _env.set_verbose(verbose)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+                        format="%(levelname)s %(name)s: %(message)s",
+                        handlers=[LineStartHandler()])
     for name in PROJECT_LOGGERS:
-        logging.getLogger(name).setLevel(logging.INFO)
+        logging.getLogger(name).setLevel(logging.ERROR if is_quiet() else logging.INFO)
     if not verbose:
         for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
             warnings.filterwarnings("ignore", category=category)
@@ -78,8 +96,10 @@ def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
     """Runs ``main(argv)`` (``argv`` None: ``sys.argv[1:]``) with the output configured by
     :func:`configure_output` (``--verbose`` anywhere in ``argv``); a
     :class:`UserInputError` becomes ``error: ...`` on stderr and status 2, Ctrl-C status 130.
+    The ``--quiet`` state (:func:`~pitune_tf.common.console.set_quiet`) is restored on return.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
+    quiet = is_quiet()
     configure_output("--verbose" in argv or _env.is_verbose())
     try:
         code = main(argv)
@@ -90,4 +110,13 @@ def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the output went to a command that stopped reading (`| head`)
+        import contextlib
+        import os
+
+        with contextlib.suppress(OSError, ValueError):  # no second error when Python exits
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    finally:
+        set_quiet(quiet)
     return 0 if code is None else int(code)

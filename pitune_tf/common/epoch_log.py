@@ -1,9 +1,11 @@
 """Epoch output of every ``fit``: labelled with the model it trains.
 
-On a terminal, Keras' progress bars under a ``[label]`` heading; with ``--quiet`` (or
-when standard output is not a terminal: a log file, CI) one line per epoch::
+On a terminal, Keras' progress bars under a ``[label]`` heading; when standard output is
+not a terminal (a log file, CI), or with ``quiet``, one line per epoch::
 
     [teacher] epoch 3/30: loss 1.2345 - val_loss 1.3012 (4.1 s)
+
+Under a command's ``--quiet`` (:func:`pitune_tf.common.console.is_quiet`) neither.
 
 The label names the model: ``teacher`` / ``student`` (PITuning's population stage),
 ``pretrain`` or the UAF mode (``soft``, ``finetune-all``, ...).
@@ -18,19 +20,19 @@ line per step::
 
 from __future__ import annotations
 
-import os
 import sys
 import time
 
 from tqdm import tqdm
 
+from pitune_tf.common.console import is_quiet, keras_bar_open, status
 from pitune_tf.common.keras import keras
 
 
 def progress_bars(quiet: bool = False) -> bool:
-    """Whether to draw progress bars: not ``quiet`` (nor ``PITUNE_QUIET`` set by a
-    command's ``--quiet``) and standard output is a terminal."""
-    if quiet or os.environ.get("PITUNE_QUIET", "") not in ("", "0"):
+    """Whether to draw progress bars: not ``quiet`` (nor a command's ``--quiet``:
+    ``PITUNE_QUIET``) and standard output is a terminal."""
+    if quiet or is_quiet():
         return False
     return sys.stdout.isatty()
 
@@ -55,17 +57,33 @@ class EpochLog(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         values = " - ".join(f"{k} {float(v):.4f}" for k, v in (logs or {}).items())
         seconds = time.perf_counter() - (self._start or time.perf_counter())
-        print(f"[{self.label}] epoch {epoch + 1}/{self.epochs}: {values} ({seconds:.1f} s)",
-              flush=True)
+        status(f"[{self.label}] epoch {epoch + 1}/{self.epochs}: {values} ({seconds:.1f} s)")
+
+
+class LineProgbar(keras.callbacks.ProgbarLogger):
+    """Keras' progress bar, telling :mod:`pitune_tf.common.console` while it is mid-line (a
+    log record then starts on a new line instead of continuing the bar)."""
+
+    def __init__(self):
+        super().__init__(count_mode="steps")
+
+    def on_train_batch_end(self, batch, logs=None):
+        super().on_train_batch_end(batch, logs)
+        keras_bar_open(True)
+
+    def on_epoch_end(self, epoch, logs=None):
+        super().on_epoch_end(epoch, logs)  # ends the bar's line
+        keras_bar_open(False)
 
 
 def fit_output(label, epochs, quiet=False):
     """``(verbose, callbacks)`` for ``model.fit``: Keras bars under a ``[label]`` heading
-    (printed here) when :func:`progress_bars`, else no Keras output and an :class:`EpochLog`."""
+    (printed here) when :func:`progress_bars`, else no Keras output and an :class:`EpochLog`
+    (which prints nothing under a command's ``--quiet``)."""
     if progress_bars(quiet):
-        print(f"[{label}] training, at most {epochs} epochs", flush=True)
-        return 1, []
-    return 0, [EpochLog(label, epochs)]
+        status(f"[{label}] training, at most {epochs} epoch{'s' if epochs != 1 else ''}")
+        return 1, [LineProgbar()]
+    return 0, ([] if is_quiet() else [EpochLog(label, epochs)])
 
 
 class StepProgress:
@@ -91,7 +109,7 @@ class StepProgress:
         if self.bar is not None:
             self.bar.set_postfix_str(name)
         else:
-            print(f"[{self.label}] {name} ({self.index}/{self.total}) ...", flush=True)
+            status(f"[{self.label}] {name} ({self.index}/{self.total}) ...")
 
     def end(self, text=None):
         """A step ended; ``text`` (e.g. ``epoch 1/2: loss 0.43 (3.2 s)``) is printed as
@@ -103,4 +121,4 @@ class StepProgress:
             if self.bar.n >= self.total:
                 self.bar.close()
         elif text:
-            print(f"[{self.label}] {text}", flush=True)
+            status(f"[{self.label}] {text}")

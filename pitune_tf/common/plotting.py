@@ -47,11 +47,14 @@ def epoch_axis(ax, n_epochs, best_epoch=None, label=True) -> None:
     """Integer ticks 1..``n_epochs`` on the x axis labelled "epoch"; a dotted vertical line at
     ``best_epoch`` (the epoch whose weights are kept) when given, in the legend with
     ``label``."""
-    from matplotlib.ticker import MaxNLocator
+    from matplotlib.ticker import FixedLocator, MaxNLocator
 
+    n_epochs = max(int(n_epochs), 1)
     ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True, nbins=min(max(int(n_epochs), 1), 10)))
-    ax.set_xlim(0.5, max(int(n_epochs), 1) + 0.5)
+    # every epoch up to 10 (MaxNLocator(integer=True) ticks a 1-epoch axis at 0.6 and 1.2)
+    ax.xaxis.set_major_locator(FixedLocator(range(1, n_epochs + 1)) if n_epochs <= 10
+                               else MaxNLocator(integer=True, nbins=10))
+    ax.set_xlim(0.5, n_epochs + 0.5)
     if best_epoch:
         ax.axvline(best_epoch, color="0.4", linestyle=":", linewidth=1.2,
                    label=f"kept epoch {best_epoch}" if label else None)

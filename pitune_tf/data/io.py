@@ -28,6 +28,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pitune_tf.common.atomic import atomic_path
+from pitune_tf.common.console import is_quiet
 from pitune_tf.common.errors import DataError, UserInputError
 from pitune_tf.data.schema import MS_THRESHOLD, OTHER_INTENT, Schema, merge_repeats
 
@@ -95,7 +96,7 @@ def _read_csv(path: Path, columns) -> pd.DataFrame:
                 unit="B",
                 unit_scale=True,
                 desc=f"read {path.name}",
-                disable=size < _PROGRESS_MIN_BYTES,
+                disable=size < _PROGRESS_MIN_BYTES or is_quiet(),
                 leave=False,
             ) as bar,
         ):

@@ -10,7 +10,8 @@ from pitune_tf.data.features import day_index
 from pitune_tf.data.windows import Windows
 
 
-def split_users(user_ids, individual_fraction: float = 0.2, seed: int = 0):
+def split_users(user_ids, individual_fraction: float = 0.2, seed: int = 0,
+                n_individual: int | None = None):
     """Splits users into disjoint population and individual sets, deterministically.
 
     Args:
@@ -19,6 +20,8 @@ def split_users(user_ids, individual_fraction: float = 0.2, seed: int = 0):
             (rounded; at least one of each set when there are two or more users and the
             fraction is strictly between 0 and 1).
         seed: int. Seed of the permutation.
+        n_individual: int or None. That many individual users instead of a share (at most
+            the number of users).
 
     Returns:
         ``(population_users, individual_users)``: sorted np.ndarrays of str, disjoint.
@@ -29,9 +32,14 @@ def split_users(user_ids, individual_fraction: float = 0.2, seed: int = 0):
         sorted(pd.unique(pd.Series(np.asarray(user_ids, dtype=object)).astype(str))), dtype=str
     )
     n = len(users)
-    n_individual = int(np.floor(n * individual_fraction + 0.5))
-    if n >= 2 and 0.0 < individual_fraction < 1.0:
-        n_individual = min(max(n_individual, 1), n - 1)
+    if n_individual is not None:
+        if not 0 <= n_individual <= n:
+            raise UserInputError(f"individual_users must be in [0, {n}] (the data has {n} "
+                                 f"users), got {n_individual}")
+    else:
+        n_individual = int(np.floor(n * individual_fraction + 0.5))
+        if n >= 2 and 0.0 < individual_fraction < 1.0:
+            n_individual = min(max(n_individual, 1), n - 1)
     order = np.random.default_rng(seed).permutation(n)
     individual = np.sort(users[order[:n_individual]])
     population = np.sort(users[order[n_individual:]])

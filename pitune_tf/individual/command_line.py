@@ -5,9 +5,16 @@ from __future__ import annotations
 
 import argparse
 
-from pitune_tf.common.cli import CONFIG_HELP, HelpFormatter, add_output_options
+from pitune_tf.common.cli import (
+    CONFIG_HELP,
+    QUIET_HELP,
+    HelpFormatter,
+    add_output_options,
+    add_print_config_option,
+)
 from pitune_tf.common.config import resolve_config
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
 from pitune_tf.data.schema import add_schema_options
 from pitune_tf.individual.individual_config import METHODS, TABLE2_BASELINES, IndividualConfig
 from pitune_tf.individual.report import METHOD_ORDER
@@ -24,12 +31,20 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "fp_learning_rate": "fp_learning_rate", "prior_pseudo_count": "prior_pseudo_count",
            "split_days": "split_days", "train_days": "train_days",
            "prior_after_tuning": "prior_after_tuning", "refit": "refit", "holdout": "holdout"}
+PRECEDENCE = "defaults < --config < flags"
+# the settings a run's first line shows (with every setting a config file or flag changed)
+SUMMARY_FIELDS = ("methods", "fractions", "max_epochs", "patience", "learning_rate", "lam",
+                  "unlearn_steps", "refit", "prior_after_tuning", "seed")
+PRESETS_HELP = ("presets: none. The defaults are the paper's where it gives them (Table 4), else "
+                "measured on the demo users (see IndividualConfig); the models and their sizes "
+                "come from the population run (its --preset, RUN/config.json).")
 
 
 def build_parser(prog="python -m trainers.individual", description=None):
     """The individual stage's command line (``trainers.individual``)."""
     d = IndividualConfig()
-    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=PRESETS_HELP,
+                                formatter_class=HelpFormatter)
     p.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
     p.add_argument("--data", help="individual users' events (CSV/Parquet); default RUN/data/individual.parquet")
     p.add_argument("--mapping", help="event -> intent mapping file, when --data has no intent column")
@@ -47,6 +62,7 @@ def build_parser(prog="python -m trainers.individual", description=None):
                    f"'table2' (those) (default: {','.join(d.methods)}; litert: "
                    f"{','.join(DEFAULT_METHODS['litert'])})")
     p.add_argument("--config", help=CONFIG_HELP.replace("overrides the preset, and the", "the"))
+    add_print_config_option(p, PRECEDENCE)
     p.add_argument("--users", type=int, default=0, help="first N users by id (0 = all)")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (users split among them)")
     p.add_argument("--shard", type=parse_shard, metavar="I/N",
@@ -87,7 +103,7 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--holdout", choices=("test", "validation"),
                    help="validation: never read the test windows; score the validation windows, "
                         "validating on the newest training windows (to choose settings)")
-    add_output_options(p, quiet_help="no progress bar")
+    add_output_options(p, quiet_help=QUIET_HELP)
     return p
 
 
@@ -114,6 +130,49 @@ def parse_methods(text, backend):
 
 def config_from_args(args) -> IndividualConfig:
     """The IndividualConfig of parsed arguments: --config file < flags."""
+    return resolve_config(IndividualConfig, {}, None, args.config, overrides_from_args(args))
+
+
+def overrides_from_args(args) -> dict:
+    """The config keys the flags set (None: not given)."""
     overrides = {field: getattr(args, flag) for flag, field in OPTIONS.items()}
     overrides["methods"] = parse_methods(args.method, args.backend)
-    return resolve_config(IndividualConfig, {}, None, args.config, overrides)
+    return overrides
+
+
+def resolution_notes(config, args) -> dict:
+    """Key -> what its value means in this run, where the value alone does not say."""
+    notes = {}
+    if not config.min_history:
+        notes["min_history"] = "the run's min_history"
+    if config.static_threshold is None:
+        notes["static_threshold"] = "0.2 / the number of intents"
+    if config.split_days is not None:
+        notes["fractions"] = "not used: split_days is set"
+    if args.backend == "litert":
+        notes["batch_size"] = "not used: the litert model's own batch size"
+    if "fp" in config.methods or "pp" in config.methods:
+        notes["fp_users"] = f"fp / pp run on the first {config.fp_users} users"
+    return notes
+
+
+def settings_text(config, args, full=False) -> str:
+    """The resolved settings of a run: with ``full`` (``--print-config``) one ``key = value``
+    line per config key, noting where a value came from and what a null means; else one line
+    (the start of a run) with :data:`SUMMARY_FIELDS` and every key a file or flag set."""
+    overrides = overrides_from_args(args)
+    if args.method is None:  # the backend's default methods, not a choice of the user
+        overrides.pop("methods")
+    sources = setting_sources({}, None, args.config, overrides)
+    resolved = resolution_notes(config, args)
+    notes = {key: "; ".join(n for n in (sources.get(key), resolved.get(key)) if n)
+             for key in {*sources, *resolved}}
+    where = "defaults" + (f" < --config {args.config}" if args.config else "")
+    if full:
+        data = args.data or f"{args.run}/data/individual.parquet"
+        return (f"# trainers.individual settings ({where} < flags); run {args.run}, data {data}, "
+                f"backend {args.backend}, users {args.users or 'all'}, workers {args.workers}\n"
+                + format_settings(config, notes))
+    shown = {key: note for key, note in notes.items() if key in sources or key in SUMMARY_FIELDS}
+    return (f"settings ({where} < flags; all: --print-config): "
+            + format_summary(config, SUMMARY_FIELDS, shown))

@@ -4,13 +4,33 @@
 from __future__ import annotations
 
 import argparse
+import logging
 from pathlib import Path
 
-from pitune_tf.common.cli import CONFIG_HELP, OVERWRITE_HELP, HelpFormatter, add_output_options
+from pitune_tf.common.cli import (
+    CONFIG_HELP,
+    OVERWRITE_HELP,
+    QUIET_HELP,
+    HelpFormatter,
+    add_output_options,
+    add_print_config_option,
+)
 from pitune_tf.common.distribution import STRATEGIES
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.precision import PRECISIONS
+from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
 from pitune_tf.data.schema import add_schema_options, schema_from_args
-from pitune_tf.population.population_config import PRESETS, PopulationConfig, resolve
+from pitune_tf.population.population_config import (
+    PRESETS,
+    SUMMARY_FIELDS,
+    PopulationConfig,
+    describe_preset,
+    resolution_notes,
+    resolve,
+)
+
+logger = logging.getLogger(__name__)
+PRECEDENCE = "--preset < --config < flags"
 
 
 def _bool_flag(parser, name, dest, help_text):
@@ -21,11 +41,13 @@ def _bool_flag(parser, name, dest, help_text):
 def build_parser(prog="python -m trainers.population", description=None):
     """The population stage's command line (``trainers.population``; ``trainers.pipeline``
     parses its ``--population-args`` with it)."""
-    p = argparse.ArgumentParser(prog=prog, description=description, formatter_class=HelpFormatter)
-    p.add_argument("--preset", default="demo", choices=sorted(PRESETS),
-                   help="the config's defaults: demo (minutes on a CPU), demo_fit (the demo at a "
-                   "budget where the student nearly fits, ~25 minutes), paper (Table 4), tiny")
+    epilog = "presets (--preset):\n" + "\n".join(f"  {describe_preset(name)}" for name in PRESETS)
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=epilog,
+                                formatter_class=HelpFormatter)
+    p.add_argument("--preset", default="demo", choices=list(PRESETS),
+                   help="the config's defaults (each preset is described at the end)")
     p.add_argument("--config", help=CONFIG_HELP)
+    add_print_config_option(p, PRECEDENCE)
     p.add_argument("--out", default="runs/demo", help="run directory")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " or an unfinished "
                    "run of another config")
@@ -33,9 +55,15 @@ def build_parser(prog="python -m trainers.population", description=None):
                    help="tf.distribute strategy: auto (multiworker when TF_CONFIG names a "
                    "cluster, mirrored with several GPUs, else default), default, mirrored, "
                    "multiworker")
-    add_output_options(p)
+    add_output_options(p, quiet_help=QUIET_HELP)
     p.add_argument("--data", nargs="+", metavar="EVENTS",
                    help="canonical events file, or a population file and an individual file")
+    p.add_argument("--individual-fraction", type=float, metavar="F",
+                   help="one events file: the share of its users held out (seeded) for the "
+                   f"individual stage ({PopulationConfig.individual_fraction}); the others "
+                   "train the population models")
+    p.add_argument("--individual-users", type=int, metavar="N",
+                   help="one events file: hold out N users instead of --individual-fraction")
     p.add_argument("--mapping", help="event -> intent mapping (CSV or JSON)")
     add_schema_options(p)
     p.add_argument("--synthetic-preset", help="synthetic data preset when no --data (demo)")
@@ -78,6 +106,19 @@ def build_parser(prog="python -m trainers.population", description=None):
 
 
 def config_from_args(args) -> PopulationConfig:
+    """The PopulationConfig of parsed arguments: ``--preset`` < ``--config`` < flags; a
+    UserInputError for flags that contradict each other."""
+    if args.individual_fraction is not None and args.individual_users is not None:
+        raise UserInputError("give --individual-fraction or --individual-users, not both")
+    if (args.individual_fraction is not None or args.individual_users is not None) and (
+            len(args.data or ()) != 1):
+        logger.warning("--individual-fraction / --individual-users split the users of one "
+                       "--data events file; without one they are ignored")
+    return resolve(args.preset, args.config, overrides_from_args(args))
+
+
+def overrides_from_args(args) -> dict:
+    """The config keys the flags set (None: not given)."""
     overrides = {
         key: getattr(args, key)
         for key in (
@@ -88,6 +129,7 @@ def config_from_args(args) -> PopulationConfig:
             "teacher_epochs", "student_epochs", "teacher_learning_rate",
             "student_learning_rate", "batch_size", "seed", "streaming",
             "stream_chunk_events", "stream_eval_windows", "precision", "jit",
+            "individual_fraction", "individual_users",
         )
     }
     if args.data:
@@ -98,7 +140,25 @@ def config_from_args(args) -> PopulationConfig:
     overrides["data_schema"] = schema or None  # None: the preset's / config file's
     if args.epochs is not None:
         overrides["teacher_epochs"] = overrides["student_epochs"] = args.epochs
-    return resolve(args.preset, args.config, overrides)
+    return overrides
+
+
+def settings_text(config, args, full=False) -> str:
+    """The resolved settings of a run: with ``full`` (``--print-config``) one ``key = value``
+    line per config key, noting where a value came from and what a null becomes; else one
+    line (the start of a run) with :data:`SUMMARY_FIELDS` and every key a preset, file or
+    flag set."""
+    sources = setting_sources(PRESETS, args.preset, args.config, overrides_from_args(args))
+    resolved = resolution_notes(config)
+    notes = {key: "; ".join(n for n in (sources.get(key), resolved.get(key)) if n)
+             for key in {*sources, *resolved}}
+    where = f"--preset {args.preset}" + (f" < --config {args.config}" if args.config else "")
+    if full:
+        return (f"# trainers.population settings ({where} < flags); run directory {args.out}\n"
+                + format_settings(config, notes))
+    shown = {key: note for key, note in notes.items() if key in sources or key in SUMMARY_FIELDS}
+    return (f"settings ({where} < flags; all: --print-config): "
+            + format_summary(config, SUMMARY_FIELDS, shown))
 
 
 def table_rows(metrics, split="test") -> list:

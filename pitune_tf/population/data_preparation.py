@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.population.population_config import PopulationConfig
+
+logger = logging.getLogger(__name__)
 
 
 def read_user_events(path, config: PopulationConfig):
@@ -29,7 +33,6 @@ def load_data(config: PopulationConfig, with_oracle=False):
     With ``config.streaming`` the population is an :class:`EventStream` (scanned and
     checked here, read chunk by chunk later; the schema options do not apply). A population
     given as a directory of Parquet shards is read whole when not streaming."""
-    from pitune_tf.data import split_users
     from pitune_tf.data.event_stream import EventStream
 
     oracle = None
@@ -49,13 +52,35 @@ def load_data(config: PopulationConfig, with_oracle=False):
         individual = read_user_events(config.data[1], config)
     else:
         df = read_user_events(config.data[0], config)
-        population_users, individual_users = split_users(
-            df["user_id"], config.individual_fraction, config.seed
-        )
+        population_users, individual_users = split_user_ids(df["user_id"], config)
         population = df[df["user_id"].isin(set(population_users))].reset_index(drop=True)
         individual = df[df["user_id"].isin(set(individual_users))].reset_index(drop=True)
         individual = individual if len(individual) else None
     return (population, individual, oracle) if with_oracle else (population, individual)
+
+
+def split_user_ids(user_ids, config: PopulationConfig):
+    """``(population users, individual users)`` of one events file's ``user_ids``:
+    ``config.individual_users`` users, else the share ``config.individual_fraction``,
+    drawn with ``config.seed``. A split without population users is a UserInputError; one
+    leaving fewer than 2 users on a side is logged as a warning."""
+    from pitune_tf.data import split_users
+
+    population, individual = split_users(user_ids, config.individual_fraction, config.seed,
+                                         n_individual=config.individual_users)
+    n = len(population) + len(individual)
+    asked = (f"individual_users {config.individual_users}" if config.individual_users is not None
+             else f"individual_fraction {config.individual_fraction:g}")
+    if not len(population):
+        raise UserInputError(f"{asked} leaves no population user to train on ({n} users in the "
+                             "data): lower --individual-users / --individual-fraction")
+    if len(population) < 2 or len(individual) < 2:
+        logger.warning(
+            "%s splits the data's %d users into %d population and %d individual user(s): "
+            "fewer than 2 on a side (set --individual-users N or --individual-fraction F, or "
+            "give the two groups as --data POPULATION INDIVIDUAL)", asked, n, len(population),
+            len(individual))
+    return population, individual
 
 
 def _read_events_or_shards(path, config: PopulationConfig):

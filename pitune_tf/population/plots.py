@@ -155,6 +155,9 @@ def plot_training_curves(training, path) -> Path:
             ax.set_ylabel(ylabel)
             ax.set_title(f"{phase}: {ylabel}" + (f" (kept epoch by val {monitor})"
                                                  if ylabel == "loss" else ""))
+            if len(epochs) == 1:  # e.g. the tiny preset: no curve to draw
+                ax.text(0.02, 0.03, "one epoch: one point per curve", transform=ax.transAxes,
+                        fontsize=8, color="0.4")
             ax.grid(alpha=0.3)
             ax.legend(fontsize=8)
     fig.tight_layout()

@@ -25,7 +25,10 @@ class PopulationConfig:
     data_schema: dict = field(default_factory=dict)  # the log's schema (columns, time_unit,
     #   timezone, unmapped, merge_gap_s: pitune_tf.data.schema.Schema); {} = canonical
     synthetic_preset: str = "demo"  # pitune_tf.data.synthetic preset when no data is given
-    individual_fraction: float = 0.2  # share of users held out for the individual stage (single file)
+    individual_fraction: float = 0.2  # one events file in `data`: the share of its users held
+    #   out (seeded) for the individual stage; the rest train the population models
+    individual_users: int | None = None  # one events file: hold out this many users instead
+    #   of `individual_fraction` (None: use the fraction)
     history: int = 30  # L, events per window (Sec. 4.1.4)
     min_history: int = 1  # windows need at least this many real history events
     slot_minutes: int = 60  # time-slot size: 24 slots a day
@@ -117,6 +120,13 @@ class PopulationConfig:
             raise UserInputError(f"split must be 3 non-negative fractions, got {self.split}")
         if len(self.data) > 2:
             raise UserInputError("data takes one events file or a population/individual pair")
+        if not 0.0 <= self.individual_fraction < 1.0:
+            raise UserInputError("individual_fraction (the share of the users held out for the "
+                                 f"individual stage) must be in [0, 1), got {self.individual_fraction}")
+        if self.individual_users is not None and (
+                isinstance(self.individual_users, bool) or self.individual_users < 0):
+            raise UserInputError("individual_users (how many users are held out for the "
+                                 f"individual stage) must be >= 0, got {self.individual_users}")
         if self.precision not in PRECISIONS:
             raise UserInputError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
@@ -162,6 +172,14 @@ class PopulationConfig:
 PRESETS = {
     # A few minutes on a 2-core CPU: tiny random GPT2 teacher, tiny student.
     "demo": {},
+    # trainers.pipeline's default (the quickstart: about 5 minutes for the whole journey on
+    # 2 cores): the demo's networks on a 60-user, 14-day slice of its world, all windows.
+    "quickstart": {
+        "synthetic_preset": "quickstart",
+        "max_train_windows": 0,
+        "teacher_epochs": 4,
+        "student_epochs": 4,
+    },
     # The demo's data and networks at a budget where the student nearly fits the population:
     # 40,000 training windows, at most 6 teacher and 12 student epochs (patience 2). About 25
     # minutes on 2 CPU cores, three runs side by side. The demo's budget stops both phases
@@ -207,6 +225,67 @@ PRESETS = {
         "batch_size": 32,
     },
 }
+
+
+# What each preset is for; the rest of its line in --help is read off its values
+# (describe_preset), so that it cannot go stale.
+PRESET_PURPOSES = {
+    "demo": "the demo world (200k synthetic events), minutes on a CPU",
+    "quickstart": "trainers.pipeline's default: a small slice of the demo world, ~2 minutes",
+    "demo_fit": "the demo trained until the student nearly fits, ~25 minutes on 2 CPU cores",
+    "paper": "PITuning Table 4 (GPT2-small teacher: a GPU)",
+    "tiny": "tests and smoke runs, seconds (one epoch: one point per training curve)",
+}
+# the settings a run's first line shows (with every setting a preset, file or flag changed)
+SUMMARY_FIELDS = ("data", "backbone", "student_layers", "student_width", "history",
+                  "teacher_epochs", "student_epochs", "max_train_windows", "batch_size", "seed")
+
+
+def describe_preset(name: str) -> str:
+    """One line on preset ``name``: its purpose (:data:`PRESET_PURPOSES`), then the
+    networks, epochs, history and training windows it resolves to, e.g. ``tiny: tests and
+    smoke runs, ... -- teacher random:1x32, student 1x32, 1/1 epochs (teacher/student), ...``."""
+    c = preset(name)
+    on_data = c.replace(data=["events.csv"])  # what a None number of epochs becomes then
+    epochs = f"{c.epochs('teacher')}/{c.epochs('student')} epochs (teacher/student"
+    if c.teacher_epochs is None or c.student_epochs is None:
+        epochs += f"; {on_data.epochs('teacher')}/{on_data.epochs('student')} with --data"
+    cap = c.train_window_cap()
+    windows = "all training windows" if cap == 0 else f"{cap} training windows"
+    if c.max_train_windows is None:
+        windows += " (all with --data)"
+    synthetic = (f", synthetic data {c.synthetic_preset!r}"
+                 if c.synthetic_preset != PopulationConfig.synthetic_preset else "")
+    return (f"{name}: {PRESET_PURPOSES[name]} -- teacher {c.backbone}, student "
+            f"{c.student_layers}x{c.student_width}, at most {epochs}), history {c.history}, "
+            f"{windows}{synthetic}")
+
+
+def resolution_notes(config: PopulationConfig) -> dict:
+    """Key -> what its value means in a run, where the value alone does not say (a null
+    number of epochs, a key that does not apply): the notes of ``--print-config``."""
+    notes = {}
+    on_data = bool(config.data)
+    if not on_data:
+        notes["data"] = f"none given: the embedded synthetic data {config.synthetic_preset!r}"
+    else:
+        notes["synthetic_preset"] = "not used: data is given"
+    for phase in ("teacher", "student"):
+        if getattr(config, f"{phase}_epochs") is None:
+            notes[f"{phase}_epochs"] = f"{config.epochs(phase)}" + (
+                "" if on_data else " on the embedded data, 30 with data")
+    if config.max_train_windows is None:
+        notes["max_train_windows"] = ("all" if on_data else
+                                      f"{config.train_window_cap()} on the embedded data")
+    if config.embedding_dim == 0:
+        notes["embedding_dim"] = "the backbone width / 4"
+    if len(config.data) != 1:
+        notes["individual_fraction"] = "not used: it splits the users of one events file"
+        if config.individual_users is not None:
+            notes["individual_users"] = notes["individual_fraction"]
+    elif config.individual_users is not None:
+        notes["individual_fraction"] = "not used: individual_users is set"
+    return notes
 
 
 def preset(name: str) -> PopulationConfig:

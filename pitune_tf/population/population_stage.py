@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pitune_tf.common.console import status
 from pitune_tf.common.distribution import barrier, is_chief, make_strategy, worker_index
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.run_lock import run_lock
@@ -88,7 +89,7 @@ def _run_worker(config, out_dir, strategy, started, data) -> dict:
                 shutil.copytree(source, work / name)
             elif source.is_file():
                 shutil.copy2(source, work / name)
-        print(f"worker {index} of {count}: the chief writes {out_dir}", flush=True)
+        status(f"worker {index} of {count}: the chief writes {out_dir}")
         with strategy.scope():
             return _train_and_write(config, work, started, *data)
 
@@ -99,8 +100,8 @@ def _train_and_write(config, out_dir, started, population, individual, oracle) -
     vocabs, splits, event_intent = prepare_windows(config, population)
     vocabs.save(out_dir)
     train, val, test = splits
-    print(f"windows: train {len(train)}, val {len(val)}, test {len(test)}; "
-          f"{vocabs.n_intents} intent ids, {len(vocabs.event)} event ids", flush=True)
+    status(f"windows: train {len(train)}, val {len(val)}, test {len(test)}; "
+           f"{vocabs.n_intents} intent ids, {len(vocabs.event)} event ids")
 
     from pitune_tf.layers.repeat_mixture import repeat_logits
 

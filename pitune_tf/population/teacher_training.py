@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pitune_tf.common.console import status
 from pitune_tf.common.keras import keras
 from pitune_tf.common.precision import dtype_policy, wrap_optimizer
 from pitune_tf.population.population_trainer import PopulationTrainer
@@ -23,7 +24,7 @@ def train_teacher(config, vocabs, train, val, out_dir, event_intent=None, repeat
     from pitune_tf.models.teacher_io import load_teacher, save_teacher
 
     if (out_dir / "teacher").is_dir():
-        print("[teacher] already trained: loading it", flush=True)
+        status("[teacher] already trained: loading it")
         return load_teacher(out_dir / "teacher", dropout=config.dropout)
     keras.utils.set_random_seed(config.seed)
     with dtype_policy(config.precision):  # --precision: the teacher's layers only

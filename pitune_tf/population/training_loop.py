@@ -10,6 +10,7 @@ import numpy as np
 
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.batching import index_batches, stateless_permutation
+from pitune_tf.common.console import status
 from pitune_tf.common.distribution import (
     distribute,
     distribute_worker_batches,
@@ -101,8 +102,8 @@ def training_input(train, batch_size, seed, first_epoch, epochs, strategy=None):
         return distribute(batches, strategy), math.ceil(len(train) / batch_size)
     steps = worker_steps(train, batch_size, workers)
     worker = worker_index(strategy)[0]
-    print(f"worker {worker} of {workers}: its shard of {train.shard_len(worker, workers)} "
-          f"training windows, {steps} steps an epoch", flush=True)
+    status(f"worker {worker} of {workers}: its shard of {train.shard_len(worker, workers)} "
+           f"training windows, {steps} steps an epoch")
 
     def worker_batches(worker, count):
         return train.epoch_dataset(worker_batch_size(batch_size, worker, count), seed,
@@ -159,7 +160,7 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
         # the checkpoint's own number is the completed epoch count (state.json may lag it
         # when a run stopped between the two writes)
         first_epoch = int(manager.latest_checkpoint.rsplit("-", 1)[1])
-        print(f"[{phase}] resuming after epoch {first_epoch}/{epochs}", flush=True)
+        status(f"[{phase}] resuming after epoch {first_epoch}/{epochs}")
     if first_epoch < epochs and not (best is not None and best.stopped):
         verbose, epoch_log = fit_output(phase, epochs)
         val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
@@ -186,8 +187,8 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
         first_epoch += len(history.epoch)
     best_epoch = best.restore() if best is not None else 0
     if best_epoch:
-        print(f"[{phase}] keeping epoch {best_epoch} of {first_epoch} ({monitor} "
-              f"{best.state['value']:.4f})", flush=True)
+        status(f"[{phase}] keeping epoch {best_epoch} of {first_epoch} ({monitor} "
+               f"{best.state['value']:.4f})")
     summary = {"epochs": first_epoch, "best_epoch": best_epoch or first_epoch,
                "stopped_early": bool(best is not None and best.stopped), "monitor": monitor,
                "history": epoch_logs.history(first_epoch)}
