@@ -25,8 +25,8 @@ def train(out_dir, data=None, *, preset="demo", config=None, schema=None, overwr
           strategy="auto", **settings) -> dict:
     """Trains the population stage (PITuning Sec. 3.2): the GPT2 teacher with IAT and masked
     reconstruction, distilled into the on-device student; writes the run directory
-    ``out_dir`` and returns its ``metrics.json`` content. Runs again with the same
-    ``out_dir`` resume an unfinished run.
+    ``out_dir`` and returns its ``metrics.json`` content. Running again with the
+    same ``out_dir`` resumes an unfinished run.
 
     Args:
         out_dir: str or Path. The run directory.
@@ -70,8 +70,8 @@ def personalize(run_dir, methods=None, *, users=0, backend="keras", model=None, 
     Args:
         run_dir: str or Path. A finished population run (:func:`train`).
         methods: list of str, or None. Methods of
-            :data:`pitune_tf.individual.individual_config.METHODS`; None: the backend's
-            defaults (those of ``python -m trainers.individual``).
+            :data:`pitune_tf.individual.individual_config.METHODS`; None: those of
+            ``config``, else the backend's defaults (as ``python -m trainers.individual``).
         users: int. The first N users by id (0: all).
         backend: str. ``keras``, or ``litert``: through ``RUN/student.tflite``'s train /
             unlearn / infer signatures only, as on the phone (:func:`export` first).
@@ -91,7 +91,7 @@ def personalize(run_dir, methods=None, *, users=0, backend="keras", model=None, 
     from pitune_tf.individual.stage import DEFAULT_METHODS, run_individual
 
     overrides = dict(settings)
-    if methods is None:
+    if methods is None and config is None:
         methods = DEFAULT_METHODS.get(backend)
     if methods is not None:
         overrides["methods"] = tuple([methods] if isinstance(methods, str) else methods)
