@@ -55,6 +55,20 @@ def test_mkdocs_build_strict(tmp_path):
     assert (tmp_path / "site" / "api" / "index.html").is_file()
 
 
+def test_lists_start_after_a_blank_line():
+    """Python-Markdown (MkDocs) renders a list that follows a paragraph line directly as
+    part of the paragraph; GitHub does not, so the README alone would not show it."""
+    item = re.compile(r"^(- |\d+\. )")
+    for path in doc_pages():
+        in_fence, previous = False, ""
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+            in_fence ^= line.startswith("```")
+            if not in_fence and item.match(line) and previous.strip() and not (
+                    item.match(previous) or previous.startswith(("  ", "|"))):
+                pytest.fail(f"{path.relative_to(ROOT)}:{number}: a list needs a blank line before it")
+            previous = line
+
+
 def test_every_skipped_example_says_why():
     for path in [README, *doc_pages()]:
         for line, _, reason in python_blocks(path):
