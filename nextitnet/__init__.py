@@ -4,8 +4,8 @@ Networks (one class per file, exported here): ``nextitnet_backbone``, ``residual
 ``adapter``, ``policy_network``, ``target_head``, ``uaf_model``; objectives: ``losses``,
 ``gates``, ``pretrainer``, ``uaf_learner``; data: ``data``; a run (``uaf_runner.run_uaf``,
 called by ``python -m trainers.uaf``): ``uaf_config``, ``pretraining``, ``fine_tuning``,
-``validation_monitor``, ``training``, ``epoch_batches``, ``evaluation``, ``reports``,
-``analysis``.
+``validation_monitor``, ``training``, ``epoch_batches``, ``fit_progress`` (what a run
+prints), ``evaluation``, ``reports``, ``analysis``.
 """
 # ruff: noqa: I001  (the environment module must come first)
 

@@ -28,8 +28,9 @@ TABLE_ORDER = list(LABELS)
 
 
 def plot_utilisation(rows: dict[str, list[float]], path) -> None:
-    """Heatmap: one row per mode, one column per residual block, colour = share of users
-    through the fine-tuned block (Figure 3)."""
+    """Heatmap: one row per mode, one column per residual block, colour = the block's
+    utilisation, the share of users whose gate is on (Figure 3; ``gate_statistics``'s
+    ``block_on_share``)."""
     plt = pyplot()
     names = list(rows)
     values = np.array([rows[n] for n in names], dtype=float)
@@ -41,7 +42,7 @@ def plot_utilisation(rows: dict[str, list[float]], path) -> None:
     for (r, c), v in np.ndenumerate(values):
         ax.text(c, r, f"{v:.2f}", ha="center", va="center", color="w" if v < 0.6 else "k", fontsize=8)
     ax.set_title("Fine-tuned block utilisation (UAF Figure 3)", fontsize=9)
-    fig.colorbar(image, ax=ax, label="share of users")
+    fig.colorbar(image, ax=ax, label="share of users whose gate is on")
     save_png(fig, path)
 
 

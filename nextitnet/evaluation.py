@@ -1,5 +1,5 @@
 """Scores a fine-tuned model: sampled (1 positive + 99 negatives) and full-ranking metrics,
-profile accuracy / F1, and per-block gate utilisation (Figure 3)."""
+profile accuracy / F1, and how the gates vary across users (utilisation, Figure 3)."""
 
 from __future__ import annotations
 
@@ -142,22 +142,27 @@ def profile_metrics(logits, labels):
 
 
 def gate_statistics(gates, users) -> dict:
-    """How gate choices vary across users: over the distinct users of the rows (the gates
-    depend only on the source sequence), the number of distinct 0/1 patterns (gates
-    thresholded at 0.5, for UAF-Soft too), and per block the mean and the standard deviation
-    of the gate. gates [n, N]; users [n]."""
+    """How gate choices vary across users, over the distinct users of the rows (the gates
+    depend only on the source sequence: each user counts once):
+
+    - ``distinct_patterns``: distinct on/off patterns (a gate is on at >= 0.5, for
+      UAF-Soft's continuous gates too);
+    - ``block_on_share``: per block, the share of users whose gate is on: the block's
+      utilisation (UAF Figure 3, ``utilisation.json``);
+    - ``block_mean`` / ``block_std``: per block, the mean and the standard deviation of the
+      gate value (for the 0/1 gates of UAF-Hard and UAF-RL the mean is ``block_on_share``).
+
+    gates [n, N]; users [n].
+    """
     gates = np.asarray(gates, np.float64)
     _, first = np.unique(np.asarray(users, dtype=str), return_index=True)
     per_user = gates[np.sort(first)]  # [users, N]
-    patterns = np.unique((per_user >= 0.5).astype(np.int8), axis=0) if len(per_user) else per_user
+    on = (per_user >= 0.5).astype(np.int8)  # [users, N]
+    patterns = np.unique(on, axis=0) if len(per_user) else per_user
     return {
         "users": int(len(per_user)),
         "distinct_patterns": int(len(patterns)),
+        "block_on_share": [float(v) for v in on.mean(axis=0)] if len(per_user) else [],
         "block_mean": [float(v) for v in per_user.mean(axis=0)] if len(per_user) else [],
         "block_std": [float(v) for v in per_user.std(axis=0)] if len(per_user) else [],
     }
-
-
-def block_utilisation(gates) -> list[float]:
-    """Share of users routed through each fine-tuned block (mean gate per block)."""
-    return [float(v) for v in np.asarray(gates).mean(axis=0)] if len(gates) else []

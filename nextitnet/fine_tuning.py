@@ -11,13 +11,13 @@ import numpy as np
 
 from nextitnet.baselines import SCORE_MODES, baseline_scores
 from nextitnet.evaluation import (
-    block_utilisation,
     gate_statistics,
     predict,
     profile_metrics,
     recommendation_metrics,
     streamed_logits,
 )
+from nextitnet.fit_progress import epochs_text, say
 from nextitnet.training import fit_resumable, seed_everything
 from nextitnet.uaf_learner import UAFLearner
 from nextitnet.uaf_model import PRETRAINED_MODES, UAF_MODES, UAFModel
@@ -81,6 +81,20 @@ def score_baseline(mode, config, task, score_fn, metric) -> dict:
     }
 
 
+def _rounded(values) -> list:
+    return [None if v is None else round(float(v), 3) for v in values]
+
+
+def describe_gates(mode, stats) -> str:
+    """Two lines on the gates of ``mode`` over the test users (``stats``:
+    :func:`nextitnet.evaluation.gate_statistics`), each figure named as it is stored."""
+    return (f"[{mode}] gates over {stats['users']} test users: {stats['distinct_patterns']} distinct "
+            f"on/off patterns; per block, utilisation = share of users whose gate is on (>= 0.5) "
+            f"{_rounded(stats['block_on_share'])} (utilisation.json, Figure 3)\n"
+            f"[{mode}] per block, mean gate value over users {_rounded(stats['block_mean'])}, "
+            f"std {_rounded(stats['block_std'])} (metrics.json gate_statistics)")
+
+
 def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", source_windows=None) -> dict:
     """Fine-tunes ``mode`` on ``task`` in ``run_dir/modes/<mode>`` (resumable; a finished
     mode's ``metrics.json`` is returned as is) for at most ``config.epochs`` epochs, stopping
@@ -95,12 +109,14 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
         backbone: NextItNet or None. The pretrained backbone (modes of ``PRETRAINED_MODES``).
         run_dir: Path. The run (or profile label's) directory.
         objective: str. "bpr", "bce", "softmax" or "ce" (profile prediction).
-        verbose: Keras ``fit`` verbosity.
+        verbose: "auto", 2 or 0: what is printed (:mod:`nextitnet.fit_progress`).
         source_windows: int array [n, L + 1] or None. Every source window (MTL's source
             objective).
     Returns:
         dict: test scores, best and stopping epochs, validation curves, epoch-mean training losses,
-        trainable parameters, seconds and (UAF modes) per-block utilisation.
+        trainable parameters, seconds and (UAF modes) per-block ``utilisation`` (the share
+        of test users whose gate is on, UAF Figure 3) and ``gate_statistics``
+        (:func:`nextitnet.evaluation.gate_statistics`).
     """
     stage = Path(run_dir) / "modes" / mode
     done = stage / "metrics.json"
@@ -134,11 +150,15 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
         model, lambda logs: score_fn(streamed_logits(model, val["source"]), val), metric, stage,
         patience=config.patience)
     start = time.time()
+    prefix = f"[{mode}]" + ("" if task.task == "recommendation" else f" {task.task.split(':')[-1]}:")
+    say(f"{prefix} fine-tuning on {len(train['target'])} training rows, at most "
+        f"{epochs_text(config.epochs)} (patience {config.patience}, best validation {metric} kept)", verbose)
     fit_resumable(
         learner, {"source": train["source"], "target": train["target"]}, config.batch_size,
         config.seed, config.epochs, stage, verbose=verbose, monitor=monitor,
         callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: learner.start_epoch(e))],
     )
+    say(f"{prefix} {monitor.summary()}", verbose)
     model.load_weights(str(stage / "best.weights.h5"))
     _, gates = predict(model, test["source"], keep_logits=False)
     metrics = {
@@ -154,12 +174,9 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
         "seconds": round(time.time() - start, 1),
     }
     if mode in UAF_MODES:
-        metrics["utilisation"] = block_utilisation(gates)
         metrics["gate_statistics"] = gate_statistics(gates, test["user"])
-        stats = metrics["gate_statistics"]
-        print(f"{mode}: {stats['distinct_patterns']} distinct gate patterns over {stats['users']} test "
-              f"users; per-block mean {np.round(stats['block_mean'], 3).tolist()}, "
-              f"std {np.round(stats['block_std'], 3).tolist()}")
+        metrics["utilisation"] = metrics["gate_statistics"]["block_on_share"]
+        say(describe_gates(mode, metrics["gate_statistics"]), verbose)
     if mode == "rl":
         logs = metrics["train_losses"]
         metrics["rl_diagnostics"] = {
@@ -170,7 +187,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
             "rl_active": logs.get("rl_active", []), "gate_mean": logs.get("gate_mean", []),
             "entropy": logs.get("entropy", []),
         }
-        print("rl: share of batches with a non-zero advantage per epoch "
-              f"{np.round(logs.get('advantage_batch', []), 3).tolist()}")
+        say("[rl] share of batches with a non-zero advantage, per epoch: "
+            f"{_rounded(logs.get('advantage_batch', []))}", verbose)
     write_json(done, metrics)
     return metrics

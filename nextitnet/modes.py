@@ -16,3 +16,10 @@ MODES = UAF_MODES + BASELINE_MODES  # the fine-tuning modes of UAFModel
 PRETRAINED_MODES = tuple(m for m in MODES if m not in ("finetune-zero", "mtl"))
 SCORE_MODES = ("mostpop", "random-items")  # computed without training, before the trained modes
 RUN_MODES = SCORE_MODES + MODES  # what --mode all runs, in this order
+
+
+def with_baselines(modes) -> list[str]:
+    """``modes`` with the baselines of ``SCORE_MODES`` first (each mode once, in the order
+    given): what a run scores, so that every table carries MostPop and Random."""
+    ordered = list(SCORE_MODES) + [m for m in modes if m not in SCORE_MODES]
+    return list(dict.fromkeys(ordered))

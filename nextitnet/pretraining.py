@@ -4,12 +4,12 @@ on the source domain (UAF Eq. 5), or loading a pretrained one."""
 from __future__ import annotations
 
 import json
-import logging
 from pathlib import Path
 
 import numpy as np
 
 from nextitnet.data.encoding import pretrain_windows
+from nextitnet.fit_progress import epochs_text, say
 from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.pretrainer import NextItNetPretrainer
 from nextitnet.training import fit_resumable, save_weights, seed_everything
@@ -18,7 +18,6 @@ from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
 
-log = logging.getLogger(__name__)
 BACKBONE_WEIGHTS = Path("pretrain") / "backbone.weights.h5"  # inside a run directory
 SOURCE_VOCAB = "source_vocab.json"  # inside a run directory
 
@@ -82,14 +81,16 @@ def pretrain_backbone(config, data, vocab, run_dir, pretrained=None, verbose="au
     masked next-item loss (UAF Eq. 5) on the windows of the source sequences: at most
     ``config.pretrain_epochs`` epochs, stopped after ``config.patience`` epochs without a
     lower loss on the held-out ``config.pretrain_val_share`` of the windows, whose best epoch
-    is kept (no held-out windows: every epoch, the last one kept)."""
+    is kept (no held-out windows: every epoch, the last one kept). ``verbose``: "auto", 2 or
+    0, what is printed (:mod:`nextitnet.fit_progress`)."""
     net = new_backbone(config, len(vocab))
     if pretrained is not None:
+        say(f"[pretrain] skipped: backbone loaded from {pretrained}", verbose)
         return load_backbone(net, pretrained, vocab)
     weights = Path(run_dir) / BACKBONE_WEIGHTS
     if weights.is_file():
         net.load_weights(str(weights))
-        log.info("pretrained backbone found in %s, skipping pretraining", weights)
+        say(f"[pretrain] done in an earlier run: backbone loaded from {weights}", verbose)
         return net
     seed_everything(config.seed)
     net = new_backbone(config, len(vocab))
@@ -102,9 +103,9 @@ def pretrain_backbone(config, data, vocab, run_dir, pretrained=None, verbose="au
         raise UserInputError(f"pretraining: {err}") from err
     trainer.compile(optimizer=keras.optimizers.Adam(config.learning_rate))
     trainer(tf.constant(windows[:1, -2:]))  # builds it: [1, 1, V] logits, not [2, L, V]
-    print(f"pretraining NextItNet on {len(windows)} source windows ({len(held_out)} held out) "
-          f"for at most {config.pretrain_epochs} epochs ({trainer.pretrain_loss} softmax over "
-          f"{len(vocab)} items)")
+    say(f"[pretrain] NextItNet on {len(windows)} source windows ({len(held_out)} held out), at most "
+        f"{epochs_text(config.pretrain_epochs)} ({trainer.pretrain_loss} softmax over {len(vocab)} items)",
+        verbose)
     if config.pretrain_epochs == 0:
         save_weights(net, weights)
         return net
@@ -119,6 +120,7 @@ def pretrain_backbone(config, data, vocab, run_dir, pretrained=None, verbose="au
                                 weights.parent, patience=config.patience, higher_is_better=False)
     fit_resumable(trainer, windows, config.batch_size, config.seed, config.pretrain_epochs,
                   weights.parent, verbose=verbose, monitor=monitor)
+    say(f"[pretrain] {monitor.summary()}", verbose)
     net.load_weights(str(weights.parent / "best.weights.h5"))
     save_weights(net, weights)
     write_json(weights.parent / "history.json", {

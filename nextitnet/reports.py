@@ -62,6 +62,12 @@ def write_reports(run_dir, results, task_name, title) -> str:
     return table
 
 
+def printed_table(run_dir) -> str:
+    """The tables of ``run_dir/table.md`` without its figure links: what a run prints last."""
+    text = (Path(run_dir) / "table.md").read_text(encoding="utf-8")
+    return "\n".join(line for line in text.splitlines() if not line.startswith("![")).rstrip() + "\n"
+
+
 def curve_panels(runs) -> dict[str, dict[str, list[float]]]:
     """``{metric: {mode: validation curve}}`` of the fine-tuned modes ``runs``: the metric
     that selects the epoch (``val_metric``, validation MRR@k) first, then HR@5 (the paper's

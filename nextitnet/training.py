@@ -7,8 +7,8 @@ import shutil
 from pathlib import Path
 
 from nextitnet.epoch_batches import EpochBatches
+from nextitnet.fit_progress import FitProgress
 from pitune_tf.common.atomic import atomic_path
-from pitune_tf.common.epoch_log import fit_output
 from pitune_tf.common.fault import fault_point
 from pitune_tf.common.keras import keras, tf
 
@@ -29,9 +29,9 @@ def fit_resumable(model, arrays, batch_size, seed, epochs, stage, callbacks=(), 
     ``callbacks`` run before the backup at each epoch's end. With a ``monitor``
     (``ValidationMonitor``, run after ``callbacks``) that is already ``done`` (finished or
     stopped early in an earlier process), nothing is fitted and None is returned; otherwise
-    the History. Output (:func:`pitune_tf.common.epoch_log.fit_output`): progress bars, or
-    with ``verbose=2`` one line per epoch, labelled with the stage folder's name (``pretrain``
-    or the mode).
+    the History. Output (:class:`nextitnet.fit_progress.FitProgress`, labelled with the stage
+    folder's name: ``pretrain`` or the mode): ``verbose`` "auto" one progress bar on a
+    terminal, 2 one line per epoch, 0 nothing; Keras' own output stays off.
     """
     backup = Path(stage) / "backup"
     if monitor is not None:
@@ -40,11 +40,10 @@ def fit_resumable(model, arrays, batch_size, seed, epochs, stage, callbacks=(), 
             return None
         callbacks = [*callbacks, monitor]
     batches = EpochBatches(arrays, batch_size, seed)
-    verbose, epoch_log = fit_output(Path(stage).name, epochs, quiet=verbose == 2)
     history = model.fit(
-        batches.dataset(), epochs=epochs, steps_per_epoch=batches.steps_per_epoch,
-        verbose=verbose,
-        callbacks=[batches, *epoch_log, *callbacks, keras.callbacks.BackupAndRestore(str(backup)),
+        batches.dataset(), epochs=epochs, steps_per_epoch=batches.steps_per_epoch, verbose=0,
+        callbacks=[batches, *callbacks, FitProgress(Path(stage).name, verbose),
+                   keras.callbacks.BackupAndRestore(str(backup)),
                    keras.callbacks.LambdaCallback(on_epoch_end=lambda epoch, logs: fault_point(
                        f"uaf_{Path(stage).name}_epoch:{epoch + 1}"))],
     )

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pitune_tf.common.config import resolve_config
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
 
 
 @dataclass
@@ -100,3 +102,35 @@ PRESETS = {
                   loss="bpr", head_bias_init="zeros", gamma=1.0, entropy_weight=0.0,
                   rl_warmup_gates="greedy"),
 }
+# one line per preset, as --help lists them
+PRESET_NOTES = {
+    "demo": "the defaults: k=32, 4 blocks, L=20, <= 30 epochs a stage (early stopping); synthetic 'demo'",
+    "tiny": "a smoke test in seconds: k=8, 2 blocks, L=8, 1 epoch a stage; synthetic 'tiny'",
+    "paper": "UAF 4.3 as written: k=128, 8 blocks, L=50, lr 1e-4, 20 epochs, BPR loss, gamma 1",
+}
+# the settings a run's first lines show (with every setting a config file or flag changed)
+SUMMARY_FIELDS = ("embedding_dim", "block_dilations", "max_len", "batch_size", "learning_rate",
+                  "pretrain_epochs", "epochs", "patience", "loss", "policy", "train_fraction", "seed")
+
+
+def resolve_uaf_config(preset="demo", config_file=None, overrides=None) -> tuple[UAFConfig, dict]:
+    """(the UAFConfig of ``preset`` < ``config_file`` < ``overrides`` (the flags; None
+    values not given), {field: where it was set}) for :func:`settings_text` and
+    :func:`settings_line`."""
+    config = resolve_config(UAFConfig, PRESETS, preset, config_file, overrides)
+    return config, setting_sources(PRESETS, preset, config_file, overrides)
+
+
+def settings_text(config, sources, preset, config_file=None) -> str:
+    """What ``--print-config`` prints: the precedence, then one ``key = value  # source``
+    line per setting."""
+    order = f"preset {preset}" + (f" < --config {config_file}" if config_file else "") + " < command line"
+    return f"# python -m trainers.uaf: {order}\n" + format_settings(config, notes=sources)
+
+
+def settings_line(config, sources, preset) -> str:
+    """The one line on the settings a run starts with: ``SUMMARY_FIELDS`` and every setting
+    a config file or flag changed."""
+    changed = {k: v for k, v in sources.items() if not v.startswith("preset ")}
+    return (f"settings (preset {preset}; all of them: --print-config): "
+            + format_summary(config, SUMMARY_FIELDS, changed))

@@ -7,8 +7,6 @@ import dataclasses
 import logging
 from pathlib import Path
 
-from tqdm import tqdm
-
 from nextitnet.data.cross_domain_data import CrossDomainData
 from nextitnet.data.encoding import (
     PROFILE_LABELS,
@@ -18,9 +16,10 @@ from nextitnet.data.encoding import (
     pretrain_windows,
 )
 from nextitnet.fine_tuning import check_splits, fine_tune
-from nextitnet.modes import RUN_MODES  # what --mode all runs, in order
+from nextitnet.fit_progress import say
+from nextitnet.modes import RUN_MODES, SCORE_MODES, with_baselines
 from nextitnet.pretraining import pretrain_backbone, write_source_vocab
-from nextitnet.reports import rec_columns, write_reports
+from nextitnet.reports import write_reports
 from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import PRETRAINED_MODES
 from nextitnet.uaf_recommender import dump_topk as write_topk
@@ -76,10 +75,12 @@ def run_uaf(
     overwrite=False,
 ) -> dict:
     """Pretrains (or loads) the backbone, fine-tunes every mode of ``modes``, scores it and
-    writes the reports; running it again on the same ``run_dir`` resumes. A ``run_dir``
-    holding a run of another configuration is an error unless ``overwrite``, which also
-    starts a finished run over (:mod:`pitune_tf.common.run_replacement`: the old run is moved
-    aside, put back if the new run fails, and removed once it has finished).
+    writes the reports; running it again on the same ``run_dir`` resumes. The baselines
+    MostPop and Random (``SCORE_MODES``, seconds) are always scored too, first, so that every
+    table carries them. A ``run_dir`` holding a run of another configuration is an error
+    unless ``overwrite``, which also starts a finished run over
+    (:mod:`pitune_tf.common.run_replacement`: the old run is moved aside, put back if the new
+    run fails, and removed once it has finished).
 
     ``run_dir`` ends up holding ``config.json``, ``source_vocab.json``, ``data.json``,
     ``pretrain/backbone.weights.h5``, ``modes/<mode>/{best.weights.h5,metrics.json}``
@@ -94,18 +95,22 @@ def run_uaf(
         run_dir: str or Path. The run directory (created if needed).
         modes: sequence of str. Modes of ``RUN_MODES`` (the baselines of
             ``nextitnet.baselines.SCORE_MODES``, scored without training, and the fine-tuning
-            modes of ``nextitnet.uaf_model.MODES``), run in this order.
+            modes of ``nextitnet.uaf_model.MODES``), run in this order after the baselines
+            (:func:`nextitnet.modes.with_baselines`).
         task: str. "recommendation" (Table 2) or "profile" (gender / age, Table 7).
         pretrained: str, Path or None. A run directory or backbone ``.weights.h5`` to reuse
             instead of pretraining.
         data_source: str or None. Where the data came from, recorded in ``config.json``
             (default ``data.name``).
-        verbose: Keras ``fit`` verbosity ("auto" bars, 2 one line per epoch).
-        dump_topk: int. With K > 0, write every mode's top-K target items per test user
+        verbose: "auto" (a progress bar per fit on a terminal), 2 (one line per epoch) or 0
+            (nothing printed): :mod:`nextitnet.fit_progress`.
+        dump_topk: int. With K > 0, write the top-K target items per test user of every mode
+            of ``modes`` (not of the baselines added to them)
             (:func:`nextitnet.uaf_recommender.dump_topk`; recommendation task only).
         overwrite: bool. Replace the run in ``run_dir`` (finished, or of another config).
     Returns:
-        dict: ``{mode: metrics}``, or ``{mode: {label: metrics}}`` for the profile task.
+        dict: ``{mode: metrics}``, or ``{mode: {label: metrics}}`` for the profile task
+        (baselines first).
     """
     modes = list(modes)
     unknown = [m for m in modes if m not in RUN_MODES]
@@ -119,13 +124,14 @@ def run_uaf(
         raise UserInputError(f"--dump-topk needs K >= 1 and the recommendation task, got "
                              f"{dump_topk} with task {task}")
     run_dir = Path(run_dir)
+    dumped = modes if dump_topk else []
     with run_lock(run_dir):  # a second run on the same directory is refused
-        return _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose,
-                           int(dump_topk or 0), bool(overwrite))
+        return _run_locked(config, data, run_dir, with_baselines(modes), task, pretrained, data_source,
+                           verbose, int(dump_topk or 0), dumped, bool(overwrite))
 
 
 def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, verbose, dump_topk,
-                overwrite):
+                dumped, overwrite):
     vocab = fit_source_vocab(data)
     tasks = encode_tasks(config, data, vocab, task)  # data that cannot be used fails before any write
     for encoded in tasks.values():
@@ -139,7 +145,7 @@ def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, ver
     replaced = prepare_run_dir(run_dir, record, overwrite, refuse_finished=False)
     try:
         results = _train_and_report(config, data, run_dir, modes, task, pretrained, verbose,
-                                    dump_topk, vocab, tasks)
+                                    dump_topk, dumped, vocab, tasks)
     except BaseException:
         finish_replacement(run_dir, replaced, succeeded=False)  # the replaced run comes back
         raise
@@ -147,8 +153,28 @@ def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, ver
     return results
 
 
-def _train_and_report(config, data, run_dir, modes, task, pretrained, verbose, dump_topk, vocab,
-                      tasks) -> dict:
+def describe_scores(scores, task, k) -> str:
+    """``test mrr@5 0.1747, hr@5 0.3036, ndcg@5 0.2066; full ranking mrr@5 0.1896, hr@5
+    0.3214`` (the first cut-off ``k``), or ``test accuracy 0.7812, f1 0.7790``."""
+    if task != "recommendation":
+        return f"test accuracy {scores['accuracy']:.4f}, f1 {scores['f1']:.4f}"
+    sampled = ", ".join(f"{m}@{k} {scores[f'{m}@{k}']:.4f}" for m in ("mrr", "hr", "ndcg"))
+    full = ", ".join(f"{m}@{k} {scores[f'full_{m}@{k}']:.4f}" for m in ("mrr", "hr"))
+    return f"test {sampled}; full ranking {full}"
+
+
+def _done(run_dir, mode) -> bool:
+    return (Path(run_dir) / "modes" / mode / "metrics.json").is_file()
+
+
+def _what_happened(mode, done_before) -> str:
+    if done_before:
+        return "done in an earlier run"
+    return "scored without training" if mode in SCORE_MODES else "fine-tuned"
+
+
+def _train_and_report(config, data, run_dir, modes, task, pretrained, verbose, dump_topk, dumped,
+                      vocab, tasks) -> dict:
     write_source_vocab(run_dir, vocab)
     needs_backbone = any(m in PRETRAINED_MODES for m in modes)
     backbone = pretrain_backbone(config, data, vocab, run_dir, pretrained, verbose) if needs_backbone else None
@@ -162,23 +188,25 @@ def _train_and_report(config, data, run_dir, modes, task, pretrained, verbose, d
     objective = config.loss if task == "recommendation" else "ce"
     windows = pretrain_windows(data, vocab, config.max_len) if "mtl" in modes else None  # [n, L + 1]
     results = {}
-    for mode in tqdm(modes, desc="modes", disable=len(modes) == 1):
+    for index, mode in enumerate(modes, start=1):
+        place = f"({index}/{len(modes)})"
         if task == "recommendation":
-            print(f"fine-tuning mode {mode}")
+            done_before = _done(run_dir, mode)
             results[mode] = fine_tune(mode, config, tasks["recommendation"], backbone, run_dir, objective, verbose,
                                       source_windows=windows)
-            test = results[mode]["test"]
-            print(f"{mode}: test " + ", ".join(f"{k}={test[k]:.4f}" for k in rec_columns(test)))
+            say(f"[{mode}] {_what_happened(mode, done_before)} {place}: "
+                f"{describe_scores(results[mode]['test'], task, config.topk[0])}", verbose)
             continue
         results[mode] = {}
         for label, encoded in tasks.items():
-            print(f"fine-tuning mode {mode} for profile {label}")
+            done_before = _done(run_dir / f"profile_{label}", mode)
             result = fine_tune(mode, config, encoded, backbone, run_dir / f"profile_{label}", objective,
                                verbose, source_windows=windows)
             results[mode][label] = result
-            print(f"{mode} {label}: test accuracy={result['test']['accuracy']:.4f} f1={result['test']['f1']:.4f}")
+            say(f"[{mode}] {label}: {_what_happened(mode, done_before)} {place}: "
+                f"{describe_scores(result['test'], task, config.topk[0])}", verbose)
     write_reports(run_dir, results, task, f"{data.name}, task {task}, train fraction {config.train_fraction}")
-    for mode in modes if dump_topk else ():
+    for mode in dumped:
         path = write_topk(run_dir, mode, config, tasks["recommendation"], dump_topk)
-        print(f"{mode}: top-{dump_topk} target items per test user in {path}")
+        say(f"[{mode}] top-{dump_topk} target items per test user: {path}", verbose)
     return results

@@ -23,7 +23,9 @@ class ValidationMonitor(keras.callbacks.Callback):
     logs per epoch, the best epoch, ``stopped_epoch`` (early stop) and ``finished`` (the fit
     returned). A resumed fit (Keras ``BackupAndRestore``) keeps its curve and its patience
     count, which is a function of the curve; once :attr:`done`, the caller does not fit again
-    (a backup saved after the stopping epoch would otherwise train on).
+    (a backup saved after the stopping epoch would otherwise train on). The epoch's score goes
+    into the fit's ``logs`` as ``val_<metric>`` (what ``FitProgress`` shows); :meth:`summary`
+    says which epoch was kept.
 
     Args:
         network: keras.Model. The network whose weights are kept (not the learner around it).
@@ -72,9 +74,20 @@ class ValidationMonitor(keras.callbacks.Callback):
             self.model.stop_training = True
         write_json(self.stage / "state.json", self.state)
         fault_point(f"uaf_{self.stage.name}_scored:{epoch + 1}")
-        stop = f" (no improvement for {since_best} epochs: stopping)" if self.state.get("stopped_epoch") else ""
-        print(f"[{self.stage.name}] epoch {epoch + 1}: validation {self.metric} = {value:.4f}{stop}",
-              flush=True)
+        if logs is not None:
+            logs[f"val_{self.metric}"] = value  # shown by the FitProgress after this callback
+
+    def summary(self) -> str:
+        """``kept epoch 3 of 6 (validation mrr@5 0.2009; stopped early: 3 epochs without
+        a better one)``: which epoch the fit keeps, and why it ended."""
+        best = self.state.get("best")
+        if best is None:
+            return "no epoch scored"
+        stopped = self.state.get("stopped_epoch")
+        ran = len(self.state["curve"])
+        end = (f"; stopped early: {stopped - best['epoch']} epochs without a better one" if stopped
+               else "")
+        return f"kept epoch {best['epoch']} of {ran} (validation {self.metric} {best['value']:.4f}{end})"
 
     def on_train_end(self, logs=None):
         self.state["finished"] = True

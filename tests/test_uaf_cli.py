@@ -1,7 +1,13 @@
 """``python -m trainers.uaf`` end to end on tiny configs: errors, outputs, resume."""
 
 import json
+import logging
+import sys
 
+import pytest
+
+from nextitnet.modes import with_baselines
+from nextitnet.uaf_config import PRESET_NOTES, PRESETS
 from pitune_tf.common.cli import run_main
 from pitune_tf.common.plotting import is_png
 from trainers.uaf import main
@@ -35,11 +41,31 @@ def test_cli_config_values_checked_after_every_source(tmp_path, capsys):
     assert "nope" in capsys.readouterr().err
 
 
-def test_cli_tiny_end_to_end_and_resume(tmp_path):
+def table_rows(text) -> list[str]:
+    """The model names of the rows of a printed or written markdown table."""
+    return [line.split("|")[1].strip() for line in text.splitlines()
+            if line.startswith("| ") and not line.startswith("| Model")]
+
+
+def test_cli_tiny_quiet_end_to_end_and_resume(tmp_path, capfd, caplog, monkeypatch):
+    """``--mode soft --quiet`` (on a terminal): the tables alone on stdout, nothing on stderr,
+    no log record, no progress bar; the tables and files carry MostPop and Random."""
     out = tmp_path / "run"
     argv = ["--mode", "soft", "--preset", "tiny", "--out", str(out), "--quiet"]
-    assert main(argv) == 0
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # bars would be drawn
+    assert run_main(main, argv) == 0
+    printed, err = capfd.readouterr()
+    assert err == "" and "\r" not in printed and "%|" not in printed and "step" not in printed
+    assert [r.getMessage() for r in caplog.records if r.levelno < logging.ERROR] == []
+    lines = [line for line in printed.splitlines() if line.strip()]
+    assert all(line.startswith(("|", "**")) for line in lines), lines
+    assert table_rows(printed) == ["MostPop", "Random", "UAF-Soft"] * 2  # sampled, full ranking
+    assert table_rows((out / "table.md").read_text()) == ["MostPop", "Random", "UAF-Soft"] * 2
+    assert list(json.loads((out / "metrics.json").read_text())) == ["mostpop", "random-items", "soft"]
     metrics = json.loads((out / "metrics.json").read_text())["soft"]
+    stats = metrics["gate_statistics"]
+    assert metrics["utilisation"] == stats["block_on_share"]  # utilisation: share of users, gate on
+    assert json.loads((out / "utilisation.json").read_text()) == {"soft": metrics["utilisation"]}
     assert {"mrr@5", "hr@5", "hr@20", "full_mrr@5", "full_hr@20"} <= set(metrics["test"])
     assert len(metrics["utilisation"]) == 2 and metrics["best_epoch"] == 1
     assert metrics["val_curves"]["mrr@5"] == metrics["val_curve"] and len(metrics["val_curves"]["hr@5"]) == 1
@@ -89,3 +115,90 @@ def test_cli_overwrite_replaces_a_run_of_another_config_and_keeps_it_on_failure(
         raise AssertionError("the failing run did not fail")
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["run"]
+
+
+def test_with_baselines_scores_mostpop_and_random_first_once():
+    assert with_baselines(["soft"]) == ["mostpop", "random-items", "soft"]
+    assert with_baselines(["hard", "mostpop", "soft"]) == ["mostpop", "random-items", "hard", "soft"]
+
+
+def test_cli_output_one_labelled_line_each_and_utilisation_as_stored(tmp_path, capsys):
+    """Not a terminal: one line per epoch, every log line whole (none glued to a bar), the
+    baselines "scored", the two per-block gate figures named and equal to the stored ones."""
+    out = tmp_path / "run"
+    assert main(["--mode", "soft", "--preset", "tiny", "--epochs", "2", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "\r" not in printed and "fine-tuning mode" not in printed and "====" not in printed
+    lines = printed.splitlines()
+    assert lines[0] == f"UAF: mode mostpop,random-items,soft, task recommendation, out {out}"
+    assert lines[1].startswith("settings (preset tiny; all of them: --print-config): embedding_dim=8, ")
+    assert "epochs=2 (command line)" in lines[1] and lines[2] == "data: synthetic:tiny"
+    logs = [line for line in lines[3:] if line.startswith("[")]
+    assert all(line.startswith(("[pretrain] ", "[mostpop] ", "[random-items] ", "[soft] ")) for line in logs)
+    assert "[pretrain] epoch 1/1: loss " in printed and "- validation loss " in printed
+    assert "[soft] epoch 2/2: loss " in printed and "- validation mrr@5 " in printed
+    assert any(line.startswith("[mostpop] scored without training (1/3): test mrr@5 ") for line in logs)
+    assert any(line.startswith("[random-items] scored without training (2/3): test ") for line in logs)
+    assert any(line.startswith("[soft] fine-tuned (3/3): test mrr@5 ") for line in logs)
+    stats = json.loads((out / "modes/soft/metrics.json").read_text())["gate_statistics"]
+    stored = json.loads((out / "utilisation.json").read_text())["soft"]
+    rounded = lambda values: str([round(v, 3) for v in values])  # noqa: E731
+    assert (f"utilisation = share of users whose gate is on (>= 0.5) {rounded(stored)} "
+            "(utilisation.json, Figure 3)") in printed
+    assert f"mean gate value over users {rounded(stats['block_mean'])}" in printed
+    assert table_rows(printed) == ["MostPop", "Random", "UAF-Soft"] * 2
+    assert lines[-1].startswith(f"run directory: {out}")
+
+
+def test_fit_progress_one_bar_per_fit_log_lines_on_their_own(capsys, monkeypatch):
+    """On a terminal: one tqdm bar for the whole fit (no Keras bar), the validation score in
+    its postfix, a line said during the fit on a line of its own."""
+    import numpy as np
+
+    from nextitnet.fit_progress import FitProgress, say
+    from pitune_tf.common.keras import keras
+
+    class Scores(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_mrr@5"] = 0.25
+            say("[x] a log line", "auto")
+
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    model = keras.Sequential([keras.layers.Dense(1)])
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(np.zeros((8, 3)), np.zeros((8, 1)), batch_size=4, epochs=2, verbose=0,
+              callbacks=[Scores(), FitProgress("x")])
+    printed = capsys.readouterr().out
+    assert "Epoch 1/2" not in printed and "====" not in printed  # no Keras output
+    assert "[x]: 100%" in printed and "4/4" in printed and "validation mrr@5 0.2500" in printed
+    assert printed.count("[x] a log line") == 2
+    for start in [i for i in range(len(printed)) if printed.startswith("[x] a log line", i)]:
+        assert start == 0 or printed[start - 1] in "\r\n"  # a line of its own
+    say("nothing", 0)
+    assert capsys.readouterr().out == ""
+
+
+def test_cli_print_config_resolves_preset_file_and_flags_and_exits_0(tmp_path, capsys):
+    cfg = tmp_path / "c.json"
+    cfg.write_text(json.dumps({"loss": "bpr", "epochs": 7}))
+    out = tmp_path / "run"
+    argv = ["--preset", "tiny", "--config", str(cfg), "--epochs", "2", "--print-config", "--out", str(out)]
+    assert run_main(main, argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == f"# python -m trainers.uaf: preset tiny < --config {cfg} < command line"
+    assert "embedding_dim = 8  # preset tiny" in lines and "kernel_size = 3" in lines
+    assert f'loss = "bpr"  # --config {cfg}' in lines and "epochs = 2  # command line" in lines
+    assert "block_dilations = [1, 2]  # preset tiny" in lines
+    assert lines[-1] == f"# mode mostpop,random-items,soft, task recommendation, out {out}"
+    assert not out.exists()  # nothing ran
+
+
+def test_cli_help_one_line_per_preset(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--help"])
+    assert exit_info.value.code == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert set(PRESET_NOTES) == set(PRESETS)
+    for name in PRESETS:
+        assert sum(line.split()[:1] == [name] and line.strip().endswith(PRESET_NOTES[name])
+                   for line in lines) == 1

@@ -107,7 +107,8 @@ def test_gate_statistics_over_distinct_users():
     stats = gate_statistics(gates, np.array(["a", "a", "b", "c"], dtype=object))
     # users a [1, 0], b [0, 1], c [0.6, 0.2] -> patterns 10, 01, 10: two distinct
     assert stats["users"] == 3 and stats["distinct_patterns"] == 2
-    np.testing.assert_allclose(stats["block_mean"], [1.6 / 3, 1.2 / 3])
+    np.testing.assert_allclose(stats["block_mean"], [1.6 / 3, 1.2 / 3])  # mean gate value
+    np.testing.assert_allclose(stats["block_on_share"], [2 / 3, 1 / 3])  # users with gate >= 0.5
     np.testing.assert_allclose(stats["block_std"], [np.std([1, 0, 0.6]), np.std([0, 1, 0.2])])
 
 

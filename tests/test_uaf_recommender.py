@@ -75,6 +75,9 @@ def test_dump_topk_files(uaf_run):
     np.testing.assert_allclose(again["score"], soft[soft["user_id"] == user]["score"], rtol=1e-5)
     mostpop = pd.read_csv(uaf_run / "modes" / "mostpop" / "topk.csv", dtype={"user_id": str})
     assert len(mostpop) == 3 * len(users)
+    # random-items is scored (every table carries it) but not dumped: --mode did not name it
+    assert (uaf_run / "modes/random-items/metrics.json").is_file()
+    assert not (uaf_run / "modes/random-items/topk.csv").exists()
 
 
 def test_bad_requests_are_one_error_line(uaf_run, tmp_path, capsys):

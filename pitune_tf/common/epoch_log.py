@@ -7,8 +7,9 @@ not a terminal (a log file, CI), or with ``quiet``, one line per epoch::
 
 Under a command's ``--quiet`` (:func:`pitune_tf.common.console.is_quiet`) neither.
 
-The label names the model: ``teacher`` / ``student`` (PITuning's population stage),
-``pretrain`` or the UAF mode (``soft``, ``finetune-all``, ...).
+The label names the model: ``teacher`` / ``student`` (PITuning's population stage). UAF's
+fits (``pretrain``, each mode) draw one tqdm bar per fit instead:
+:class:`nextitnet.fit_progress.FitProgress`.
 
 Long steps that are not Keras fits (:class:`StepProgress`: the TFLite files of
 ``tflite.convert``, QAT epochs) follow the same rule: a tqdm bar on a terminal, else one
@@ -41,7 +42,7 @@ class EpochLog(keras.callbacks.Callback):
     """Prints one line per finished epoch: ``[label] epoch e/E: name value - ... (s)``.
 
     Args:
-        label: str. The model being trained (``teacher``, ``student``, a UAF mode).
+        label: str. The model being trained (``teacher``, ``student``).
         epochs: int. The fit's most epochs.
     """
 
