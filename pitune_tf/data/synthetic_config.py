@@ -124,6 +124,9 @@ PRESETS: dict[str, dict] = {
     ),
     # about 200k events: the demo (a few minutes of population training on 2 cores)
     "demo": dict(),
+    # about 35k events: the demo's world with 60 population users and 10 individual ones of
+    # 14 days (the quickstart's journey in about 5 minutes on 2 cores)
+    "quickstart": dict(n_population_users=60, n_individual_users=10, n_days=14),
     # about 590k events (558k of the population): the demo's world with 3.3x its
     # population users (500; the same 30 individual users, places and intents)
     "large": dict(n_population_users=500),
