@@ -1,93 +1,90 @@
-"""The whole PITuning demo in one command: population tuning and distillation
-(``pitune_tf.population.run_population``, options as for ``trainers.population``),
-individual tuning with every method (``pitune_tf.individual.stage.run_individual``), and a markdown
-report.
+"""The whole PITuning journey in one command, on the embedded synthetic data unless
+``--population-args "--data ..."`` says otherwise:
+
+1. the population stage (``pitune_tf.population.run_population``, options as for
+   ``trainers.population``): GPT2-style teacher with IAT and masked reconstruction, distilled
+   into the on-device student;
+2. the phone bundle (``tflite.convert``): ``RUN/student.tflite`` with its ``infer``, ``train``
+   and ``unlearn`` signatures (builtin ops only), ``labels.txt``, ``vocab.json``,
+   ``preprocessing.json``;
+3. the on-device personalization of the individual users through the LiteRT signatures, the
+   path a phone takes (``trainers.individual --backend litert``: the trivial baselines,
+   ``none``, ``finetune`` and ``pituning``) into ``RUN/device/``;
+4. the next-intent predictions of one individual user from the bundle
+   (``RUN/predictions.csv``);
+5. ``RUN/report.md``.
+
+``--all-methods`` adds the individual stage with every method on the Keras backend
+(``RUN/individual/``: prior, focal, oversample, LightGBM, FP / PP, ...).
 
 Commands:
 
-    python -m trainers.pipeline                      # demo: runs/demo, ~10 minutes on 2 cores
-    python -m trainers.pipeline --out runs/demo2 --users 30 --epochs 10 --workers 2
+    python -m trainers.pipeline --out runs/demo            # the quickstart: ~5 min on 2 cores
+    python -m trainers.pipeline --out runs/demo --all-methods --workers 2
+    python -m trainers.pipeline --out runs/big --users 30 --population-args "--preset demo_fit"
     python -m trainers.pipeline --out runs/demo --skip-population   # reuse a finished run
-
-Writes RUN/ (see trainers.population), RUN/individual/ (see trainers.individual) and
-RUN/report.md.
 """
 
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+import argparse
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
 
-# isort: split
+from pitune_tf.common.atomic import write_json
+from pitune_tf.common.cli import OVERWRITE_HELP, HelpFormatter, add_output_options, run_main
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.experiments.journey_report import TIMINGS_FILE, write_example_user, write_report
 
-
-import argparse  # noqa: E402
-import json  # noqa: E402
-import shlex  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from pitune_tf.common.atomic import write_text  # noqa: E402
-from pitune_tf.common.cli import OVERWRITE_HELP, HelpFormatter, add_output_options, run_main  # noqa: E402
-from pitune_tf.common.errors import UserInputError  # noqa: E402
-from pitune_tf.common.plotting import markdown_images, rebase_images  # noqa: E402
+# Each stage runs as its own command, the one the docs show, in a process of its own: the
+# journey is the user's, and its memory peak is the largest stage's, not their sum.
 
 
 def build_parser():
     p = argparse.ArgumentParser(prog="python -m trainers.pipeline", description=__doc__,
                                 formatter_class=HelpFormatter)
     p.add_argument("--out", default="runs/demo", help="run directory")
-    p.add_argument("--users", type=int, default=8, help="individual users to tune (0 = all; demo 8)")
-    p.add_argument("--epochs", type=int, help="max fine-tuning epochs per user (default: the stage's)")
-    p.add_argument("--workers", type=int, default=2, help="processes for the individual stage")
-    p.add_argument("--fp-users", type=int, default=2, help="users for FP / PP (the teacher per user)")
+    p.add_argument("--users", type=int, default=6,
+                   help="individual users personalized (0 = all; default 6)")
+    p.add_argument("--epochs", type=int, default=8,
+                   help="max fine-tuning epochs per user (default 8; the stage's own: 20)")
+    p.add_argument("--workers", type=int, default=1, help="processes for the individual stage")
+    p.add_argument("--all-methods", action="store_true",
+                   help="also the individual stage with every method on Keras (RUN/individual)")
+    p.add_argument("--fp-users", type=int, default=2,
+                   help="--all-methods: users for FP / PP (the teacher per user)")
     p.add_argument("--lgbm-iterations", type=int, default=300,
-                   help="LightGBM rounds (Table 5: 2000, early stopping 75)")
+                   help="--all-methods: LightGBM rounds (Table 5: 2000, early stopping 75)")
     p.add_argument("--skip-population", action="store_true",
                    help="reuse the finished population run in --out")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
     add_output_options(p)
-    p.add_argument("--population-args", default="",
-                   help="extra arguments for trainers.population, as one string")
+    p.add_argument("--population-args", default="--preset quickstart",
+                   help="arguments for trainers.population, as one string (default "
+                        "'--preset quickstart': a small slice of the demo world)")
     return p
 
 
-def write_report(run_dir, timings):
-    """RUN/report.md: population test metrics and figures, the individual tables and figure,
-    the forgotten sets."""
-    from pitune_tf.population.command_line import markdown_table
-    from pitune_tf.population.plots import plot_paths
-
-    run_dir = Path(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    summary = json.loads((run_dir / "individual" / "summary.json").read_text())
-    results = rebase_images((run_dir / "individual" / "results.md").read_text(), "individual")
-    figures = markdown_images(plot_paths(run_dir), run_dir)
-    forget_sizes = [len(v) for v in summary["forget_sets"].values()]
-    lines = [
-        "# PITuning demo report", "",
-        f"Run directory `{run_dir}`; population stage {timings.get('population', 0):.0f} s, "
-        f"individual stage {timings['individual']:.0f} s ({summary['users']} users, "
-        f"{summary['workers']} workers).", "",
-        "## Population stage (test windows of the population users)", "",
-        markdown_table(metrics), "",
-        *(["Figures (`RUN/plots/`): training curves, IAT attention map (PITuning Fig. 6), "
-           "predicted vs true intent distribution (Fig. 7), confusion matrix.", ""]
-          + [f"{line}\n" for line in figures] if figures else []),
-        results, "",
-        "## Forgotten sets (PITuning Eq. 8-10)", "",
-        f"Static threshold: {summary['config']['static_threshold'] or '0.2 / N_I (default)'}; "
-        f"|F| per user: min {min(forget_sizes)}, max {max(forget_sizes)}, "
-        f"mean {sum(forget_sizes) / len(forget_sizes):.1f}.", "",
-    ]
-    for user, forget in list(summary["forget_sets"].items())[:10]:
-        lines.append(f"- {user}: {', '.join(forget) or '(none)'}")
-    lines.append("")
-    write_text(run_dir / "report.md", "\n".join(lines))
-    return run_dir / "report.md"
+def stage(name, module, args, timings, options):
+    """Runs ``python -m module args`` (with ``--quiet`` / ``--verbose`` as given) and records
+    its wall time under ``name``; a failed stage ends the pipeline with its exit status."""
+    flags = [flag for flag, on in (("--quiet", options.quiet), ("--verbose", options.verbose))
+             if on]
+    if not options.quiet:
+        print(f"\n== {name}: python -m {module} {shlex.join(map(str, args))}", flush=True)
+    start = time.perf_counter()
+    code = subprocess.call([sys.executable, "-m", module, *map(str, args), *flags])
+    timings[name] = time.perf_counter() - start
+    if code:
+        raise SystemExit(code)
 
 
 def run(argv=None):
-    """Parses ``argv`` and runs both stages and the report (TensorFlow loads after parsing)."""
+    """Parses ``argv`` and runs the journey, one command per stage."""
     args = build_parser().parse_args(argv)
+    if args.users < 0 or args.workers < 1 or (args.epochs is not None and args.epochs < 1):
+        raise UserInputError("--users must be >= 0, --workers and --epochs >= 1")
     out = Path(args.out)
     timings = {}
     finished = (out / "metrics.json").exists() and (out / "student.keras").exists()
@@ -97,35 +94,24 @@ def run(argv=None):
     elif finished and not args.overwrite:
         print(f"population run {out} already finished: reusing it (--overwrite to retrain)")
     else:
-        from pitune_tf.population import run_population
-        from pitune_tf.population.command_line import build_parser as population_parser
-        from pitune_tf.population.command_line import config_from_args, format_table
-
-        start = time.perf_counter()
-        argv_pop = ["--out", str(out), *(["--overwrite"] if args.overwrite else []),
-                    *(["--quiet"] if args.quiet else []),
-                    *shlex.split(args.population_args)]
-        population_args = population_parser().parse_args(argv_pop)
-        metrics = run_population(config_from_args(population_args), population_args.out,
-                                 overwrite=population_args.overwrite)
-        print(format_table(metrics))
-        timings["population"] = time.perf_counter() - start
-    from pitune_tf.individual.individual_config import METHODS, TABLE2_BASELINES, IndividualConfig
-    from pitune_tf.individual.report import METHOD_ORDER
-    from pitune_tf.individual.stage import run_individual
-
-    start = time.perf_counter()
-    config = IndividualConfig(methods=tuple(m for m in METHOD_ORDER  # the Table 2 baselines: experiments only
-                                            if m in METHODS and m not in TABLE2_BASELINES),
-                              **({"max_epochs": args.epochs} if args.epochs else {}),
-                              fp_users=args.fp_users,
-                              lgbm_iterations=args.lgbm_iterations)
-    result = run_individual(out, config, out=out / "individual", n_users=args.users,
-                            workers=args.workers, progress=not args.quiet)
-    print(result["table"])
-    timings["individual"] = time.perf_counter() - start
-    report = write_report(out, timings)
-    print(f"report: {report}")
+        stage("population stage", "trainers.population",
+              ["--out", out, *(["--overwrite"] if args.overwrite else []),
+               *shlex.split(args.population_args)], timings, args)
+    stage("phone bundle", "tflite.convert", ["--run", out, "--no-quantized"], timings, args)
+    personalize = ["--run", out, "--users", args.users, "--workers", args.workers,
+                   "--epochs", args.epochs]
+    stage("on-device personalization", "trainers.individual",
+          [*personalize, "--backend", "litert"], timings, args)
+    if args.all_methods:
+        stage("every method (Keras)", "trainers.individual",
+              [*personalize, "--method", "all", "--fp-users", args.fp_users,
+               "--lgbm-iterations", args.lgbm_iterations], timings, args)
+    example = write_example_user(out)
+    stage("predictions", "pitune_tf.predict",
+          ["--run", out, "--events", example, "--model", out / "student.tflite",
+           "--out", out / "predictions.csv"], timings, args)
+    write_json(out / TIMINGS_FILE, timings)
+    print(f"report: {write_report(out, timings)}")
     return 0
 
 
