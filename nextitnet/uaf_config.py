@@ -30,7 +30,7 @@ class UAFConfig:
     policy_dilations: tuple = (1, 4)
     temperature: float = 10.0  # Gumbel-softmax tau (UAF Eq. 10)
     gamma: float = 10.0  # UAF Eq. 13 penalty of a wrong recommendation (1 in the paper; with 1
-    #   the usage term decides and UAF-RL fine-tunes no block on ML-1M, see the README)
+    #   the usage term decides and UAF-RL fine-tunes no block on ML-1M, docs/measurements.md)
     beta: float = 1.0  # UAF Eq. 15 weight of the RL loss
     reward_top_k: int = 5  # "correct" = positive in the top-k (UAF Eq. 13)
     reward_protocol: str = "sampled"  # top-k among 1 + n_negatives sampled items, or "full" ranking
@@ -44,7 +44,7 @@ class UAFConfig:
     representation: str = "last"  # h_n of UAF Eq. 7: last real position (paper) or mean (authors' code)
     head_bias_init: str = "popularity"  # b_n of UAF Eq. 7 at the start of fine-tuning:
     #   popularity (log(1 + training count) of each target item, W_n = 0: the model starts at
-    #   MostPop; measured on ML-1M, see the README) or zeros (the paper's random head)
+    #   MostPop; measured on ML-1M, docs/measurements.md) or zeros (the paper's random head)
     loss: str = "softmax"  # softmax over every target item (measured best on ML-1M), bpr (the
     #   paper's UAF Eq. 8) or bce (the official code's option)
     train_fraction: float = 1.0  # share of the training split used (Table 5: 0.1)
