@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pitune_tf.common._env import is_verbose, quiet_native_stderr
 from pitune_tf.common.atomic import atomic_path
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.data.windows import FEATURE_KEYS
@@ -123,9 +124,13 @@ class Runtime:
         if len(set(rows.values())) > 1:
             raise InputSpecError(f"signature {signature!r}: inputs with different row counts {rows}")
         runner = self._runners.get(signature)
-        if runner is None:
+        first = runner is None
+        if first:
             runner = self._runners[signature] = self.interpreter.get_signature_runner(signature)
         try:
+            if first and not is_verbose():  # the interpreter's banner lines, once
+                with quiet_native_stderr():
+                    return runner(**checked)
             return runner(**checked)
         except RuntimeError as err:  # e.g. an id beyond the model's vocabulary (GATHER)
             raise InputSpecError(

@@ -38,6 +38,7 @@ BANNER_PATTERN = re.compile(
     r"|This TensorFlow binary is optimized to use available CPU instructions"
     r"|^To enable the following instructions: .* rebuild TensorFlow"
     r"|TF-TRT Warning"
+    r"|Created TensorFlow Lite XNNPACK delegate for CPU"
 )
 
 
@@ -65,6 +66,13 @@ def filter_banners(text: str) -> str:
     """``text`` without the lines matching :data:`BANNER_PATTERN`."""
     return "".join(line for line in text.splitlines(keepends=True)
                    if not BANNER_PATTERN.search(line))
+
+
+def quiet_native_stderr():
+    """Context manager: what native code writes to standard error inside it comes out after
+    it, less the banner lines (:data:`BANNER_PATTERN`; e.g. LiteRT's XNNPACK notice on the
+    first call of a signature, which would otherwise land in the middle of a progress bar)."""
+    return _QuietStderr()
 
 
 class _QuietStderr:

@@ -38,6 +38,14 @@ def is_quiet() -> bool:
     return os.environ.get(QUIET_ENV, "") not in ("", "0")
 
 
+def progress_bars(quiet: bool = False) -> bool:
+    """Whether to draw progress bars: not ``quiet`` (nor a command's ``--quiet``:
+    ``PITUNE_QUIET``) and standard output is a terminal."""
+    if quiet or is_quiet():
+        return False
+    return sys.stdout.isatty()
+
+
 def set_quiet(quiet: bool) -> None:
     """``--quiet`` for this process and the processes it starts: no status lines, no
     progress bars, no INFO or WARNING lines of the project's loggers, no Python warnings;

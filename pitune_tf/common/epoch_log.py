@@ -26,16 +26,8 @@ import time
 
 from tqdm import tqdm
 
-from pitune_tf.common.console import is_quiet, keras_bar_open, status
+from pitune_tf.common.console import is_quiet, keras_bar_open, progress_bars, status
 from pitune_tf.common.keras import keras
-
-
-def progress_bars(quiet: bool = False) -> bool:
-    """Whether to draw progress bars: not ``quiet`` (nor a command's ``--quiet``:
-    ``PITUNE_QUIET``) and standard output is a terminal."""
-    if quiet or is_quiet():
-        return False
-    return sys.stdout.isatty()
 
 
 class EpochLog(keras.callbacks.Callback):

@@ -125,8 +125,10 @@ PRESETS: dict[str, dict] = {
     # about 200k events: the demo (a few minutes of population training on 2 cores)
     "demo": dict(),
     # about 35k events: the demo's world with 60 population users and 10 individual ones of
-    # 14 days (the quickstart's journey in about 5 minutes on 2 cores)
-    "quickstart": dict(n_population_users=60, n_individual_users=10, n_days=14),
+    # 14 days, and half its places (so that the population visits nearly all of them): the
+    # quickstart's journey in about 5 minutes on 2 cores
+    "quickstart": dict(n_population_users=60, n_individual_users=10, n_days=14,
+                       n_home_locations=20, n_work_locations=10, n_other_locations=15),
     # about 590k events (558k of the population): the demo's world with 3.3x its
     # population users (500; the same 30 individual users, places and intents)
     "large": dict(n_population_users=500),

@@ -23,7 +23,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
-from pitune_tf.common.console import is_quiet, set_quiet
+from pitune_tf.common.console import is_quiet, progress_bars, set_quiet
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.fault import fault_point
 from pitune_tf.common.run_lock import run_lock
@@ -187,7 +187,7 @@ def run_users(run_dir, config, users, workers=1, progress=True, backend="keras",
     results = [finished.load(i) for i in range(len(tasks))]
     todo = [i for i, r in enumerate(results) if r is None]
     bar = tqdm(total=len(tasks), initial=len(tasks) - len(todo), desc="users", unit="user",
-               disable=not progress)
+               disable=not progress_bars(not progress))
 
     def keep(i, record):
         results[i] = record

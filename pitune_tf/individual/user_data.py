@@ -9,6 +9,7 @@ import logging
 import numpy as np
 from tqdm.auto import tqdm
 
+from pitune_tf.common.console import progress_bars
 from pitune_tf.data import encode_events, make_windows, split_windows
 from pitune_tf.data.features import day_index
 
@@ -82,7 +83,7 @@ def prepare_users(df, vocabs, history, slot_minutes, fractions=(0.6, 0.1, 0.3), 
     window_sort = np.argsort(window_users, kind="stable")
     sorted_window_users = window_users[window_sort]
     for user, start, end in tqdm(zip(ids, starts, ends), total=len(ids), desc="users",
-                                 disable=not progress):
+                                 disable=not progress_bars(not progress)):
         n_events = end - start
         lo = np.searchsorted(sorted_window_users, user, side="left")
         hi = np.searchsorted(sorted_window_users, user, side="right")
