@@ -35,7 +35,12 @@ from pathlib import Path
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.cli import OVERWRITE_HELP, HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.experiments.journey_report import TIMINGS_FILE, write_example_user, write_report
+from pitune_tf.experiments.journey_report import (
+    EXAMPLE_USER_FILE,
+    TIMINGS_FILE,
+    write_example_user,
+    write_report,
+)
 
 # Each stage runs as its own command, the one the docs show, in a process of its own: the
 # journey is the user's, and its memory peak is the largest stage's, not their sum.
@@ -59,6 +64,9 @@ def build_parser():
     p.add_argument("--skip-population", action="store_true",
                    help="reuse the finished population run in --out")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP)
+    p.add_argument("--print-config", action="store_true",
+                   help="print each stage's command and the population and individual stages' "
+                        "resolved settings, then exit")
     add_output_options(p)
     p.add_argument("--population-args", default="--preset quickstart",
                    help="arguments for trainers.population, as one string (default "
@@ -71,8 +79,12 @@ def stage(name, module, args, timings, options):
     its wall time under ``name``; a failed stage ends the pipeline with its exit status."""
     flags = [flag for flag, on in (("--quiet", options.quiet), ("--verbose", options.verbose))
              if on]
-    if not options.quiet:
+    if not options.quiet or options.print_config:
         print(f"\n== {name}: python -m {module} {shlex.join(map(str, args))}", flush=True)
+    if options.print_config:
+        if module in ("trainers.population", "trainers.individual"):
+            subprocess.call([sys.executable, "-m", module, *map(str, args), "--print-config"])
+        return
     start = time.perf_counter()
     code = subprocess.call([sys.executable, "-m", module, *map(str, args), *flags])
     timings[name] = time.perf_counter() - start
@@ -106,10 +118,14 @@ def run(argv=None):
         stage("every method (Keras)", "trainers.individual",
               [*personalize, "--method", "all", "--fp-users", args.fp_users,
                "--lgbm-iterations", args.lgbm_iterations], timings, args)
-    example = write_example_user(out)
+    example = out / "data" / EXAMPLE_USER_FILE
+    if not args.print_config:
+        write_example_user(out)
     stage("predictions", "pitune_tf.predict",
           ["--run", out, "--events", example, "--model", out / "student.tflite",
            "--out", out / "predictions.csv"], timings, args)
+    if args.print_config:
+        return 0
     write_json(out / TIMINGS_FILE, timings)
     print(f"report: {write_report(out, timings)}")
     return 0
