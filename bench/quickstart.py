@@ -9,6 +9,8 @@ Prints one JSON line with:
   fresh clone of this checkout's HEAD, timed apart (the pipeline then runs in that venv);
 - ``peak_rss_mb``: the largest sum of the resident memory of the pipeline's process tree,
   sampled every 0.2 s from /proc, and ``peak_process_rss_mb``, the largest single process's;
+- ``bundle_train_step``: the bundle loaded in LiteRT, its signatures, and one step of its
+  ``train`` signature on the example user's window (loss, weights changed);
 - ``within_budget``; ``load_start`` / ``load_end``: the 1-minute load average (the machine's
   other work; 2 cores), and ``matmul_gflops``, the machine's float32 matmul peak measured
   right after (how fast this machine is, to compare runs across machines).
@@ -31,6 +33,27 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 BUDGET_S = 300.0
 BUDGET_RSS_MB = 1536.0
+
+
+# The phone bundle of the run, loaded in LiteRT: one step of its ``train`` signature on the
+# example user's newest window (the label: the intent predicted first), the loss and whether
+# the weights moved.
+TRAIN_ONCE = """
+import json, sys
+import numpy as np
+import pandas as pd
+from pitune_tf.prediction import NextIntentPredictor
+from tflite.runtime import Runtime
+run = sys.argv[1]
+runtime = Runtime(run + "/student.tflite", backend="litert")
+predictor = NextIntentPredictor.from_run(run, model=run + "/student.tflite", backend="litert")
+windows = predictor.next_windows(run + "/data/example_user.csv")
+label = predictor.intents.index(pd.read_csv(run + "/predictions.csv")["intent"][0])
+before = runtime.get_weights()
+loss = runtime.train(windows.features(), np.array([label], np.int32), learning_rate=1e-3)
+print(json.dumps({"signatures": sorted(runtime.signatures), "loss": float(loss),
+                  "weights_changed": bool(not np.allclose(before, runtime.get_weights()))}))
+"""
 
 
 def tree_rss_kb(pid) -> tuple[int, int]:
@@ -97,6 +120,8 @@ def main(argv=None) -> int:
         measured = run_sampled([python, "-m", "trainers.pipeline", "--out", str(out)], cwd)
         result["load_end"] = os.getloadavg()[0]
         stages = json.loads((out / "pipeline_timings.json").read_text())
+        bundle = subprocess.run([python, "-c", TRAIN_ONCE, str(out)], cwd=cwd,
+                                capture_output=True, text=True)
         peak = subprocess.run(
             [python, "-c", "from pitune_tf.benchmarking import matmul_peak_flops as m; "
                            "print(m() / 1e9)"], cwd=cwd, capture_output=True, text=True)
@@ -110,6 +135,8 @@ def main(argv=None) -> int:
             and measured["peak_rss_mb"] <= BUDGET_RSS_MB,
             matmul_gflops=round(float(peak.stdout.strip().splitlines()[-1]), 1)
             if peak.returncode == 0 else None,
+            bundle_train_step=json.loads(bundle.stdout.strip().splitlines()[-1])
+            if bundle.returncode == 0 else bundle.stderr[-500:],
             log=measured["log"],
         )
     print(json.dumps(result))
