@@ -1,7 +1,6 @@
 """What every command shares: --help without TensorFlow and with defaults, no TensorFlow
 banners on stderr, --config as JSON / YAML / a run's own config, console scripts."""
 
-import configparser
 import dataclasses
 import importlib
 import importlib.util
@@ -9,6 +8,7 @@ import json
 import logging
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -95,11 +95,7 @@ def test_population_config_from_its_own_run_config(tmp_path):
 
 
 def test_console_scripts_point_at_main():
-    parser = configparser.ConfigParser()
-    parser.read(ROOT / "setup.cfg")
-    scripts = dict(line.split("=", 1) for line in
-                   parser["options.entry_points"]["console_scripts"].strip().splitlines())
-    scripts = {k.strip(): v.strip() for k, v in scripts.items()}
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
     for name in ("pitune-train", "pitune-personalize", "pitune-pipeline", "pitune-uaf",
                  "pitune-data", "pitune-convert", "pitune-predict"):
         assert name in scripts, name
