@@ -1,7 +1,11 @@
 """The tree's layout: entry points are thin and nothing outside them imports them."""
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SKIP = {"tests", "trainers", ".venv", ".git", "runs", "build"}
@@ -40,3 +44,18 @@ def test_every_trainer_is_under_150_lines():
     long = {path.name: n for path in sorted((ROOT / "trainers").glob("*.py"))
             if (n := len(path.read_text().splitlines())) >= MAX_TRAINER_LINES}
     assert not long, long
+
+
+def _lint_imports():
+    return Path(sys.executable).parent / "lint-imports"
+
+
+@pytest.mark.skipif(not _lint_imports().exists(), reason="import-linter is not installed (dev extra)")
+def test_layers_contract():
+    """``pyproject.toml``'s import contract (``[tool.importlinter]``): common -> data, layers,
+    losses, metrics, litert -> models -> stages -> deployment, prediction, experiments ->
+    command lines; an import inside a function counts."""
+    done = subprocess.run([str(_lint_imports()), "--config", str(ROOT / "pyproject.toml")],
+                          cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+

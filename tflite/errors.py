@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.litert.errors import (  # noqa: F401  (re-exported: the runtime shim's errors)
+    InputSpecError,
+    SignatureError,
+    WeightsFileError,
+)
 
 
 class UnsupportedOpError(UserInputError):
@@ -28,15 +33,3 @@ class UnsupportedOpError(UserInputError):
                 "config.json. A custom layer must be built from builtin ops (tests/test_tflite.py "
                 "shows how to check one)")
         super().__init__(message + (f" ({detail})" if detail else "") + hint)
-
-
-class SignatureError(UserInputError):
-    """A model lacks a signature, or a signature lacks or mis-shapes an input or output."""
-
-
-class InputSpecError(UserInputError):
-    """An input given to a signature has the wrong name, shape or dtype."""
-
-
-class WeightsFileError(UserInputError):
-    """A weights file is missing, truncated, corrupt or made for another model."""

@@ -8,7 +8,7 @@ early stopping on the user's validation windows, and the per-user result record.
 only runs the model:
 
 - :class:`pitune_tf.individual.keras_backend.KerasBackend`: a Keras network and its tuners;
-- :class:`tflite.litert_backend.LiteRTBackend`: the ``student.tflite`` signatures (what a
+- :class:`pitune_tf.individual.litert_backend.LiteRTBackend`: the ``student.tflite`` signatures (what a
   phone runs).
 
 With the same options both backends take the same steps on the same batches.

@@ -58,7 +58,7 @@ def build_engine(run, config, backend="keras", model=None, litert_backend="auto"
         backend: str. ``"keras"`` (the student in Keras; the teacher-based baselines too) or
             ``"litert"`` (the ``model`` file's signatures only).
         model: str or Path. The ``student.tflite`` for ``backend="litert"``.
-        litert_backend: str. The interpreter (``tflite.runtime.Runtime``'s ``backend``).
+        litert_backend: str. The interpreter (``pitune_tf.litert.runtime.Runtime``'s ``backend``).
     """
     from pitune_tf.common.keras import keras
     from pitune_tf.individual.engine import PersonalizationEngine
@@ -84,8 +84,8 @@ def build_engine(run, config, backend="keras", model=None, litert_backend="auto"
         engine.teacher_methods = teacher_methods  # Table 3's FP / PP rows
         return engine
     if backend == "litert":
-        from tflite.litert_backend import LiteRTBackend
-        from tflite.runtime import Runtime
+        from pitune_tf.individual.litert_backend import LiteRTBackend
+        from pitune_tf.litert.runtime import Runtime
 
         if model is None:
             raise UserInputError("--backend litert needs --model (a student.tflite)")

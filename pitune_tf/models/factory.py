@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.layers import TransformerDecoder
-from pitune_tf.models import backbone as backbone_lib
+from pitune_tf.models.backbone import backbone_width, load_backbone
 from pitune_tf.models.gpt2_backbone import GPT2Backbone
 from pitune_tf.models.intent_predictor import IntentPredictor
 
@@ -29,8 +29,8 @@ def build_teacher(config, vocab_sizes, gpt2=None, event_intent=None, repeat_init
         repeat_init: float array [N_I] or None. The copy term's starting logits.
     """
     if gpt2 is None:
-        gpt2 = backbone_lib.load_backbone(config.backbone, dropout=config.dropout)
-    width = backbone_lib.backbone_width(gpt2)
+        gpt2 = load_backbone(config.backbone, dropout=config.dropout)
+    width = backbone_width(gpt2)
     d = config.embedding_dim or width // 4
     if 4 * d != width:
         raise UserInputError(

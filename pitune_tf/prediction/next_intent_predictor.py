@@ -122,12 +122,12 @@ class NextIntentPredictor:
         if model is None:
             student = run.student
             if weights is not None:
-                from tflite.runtime import read_weights_file
+                from pitune_tf.litert.runtime import read_weights_file
                 from tflite.student_module import assign_flat_weights, flat_weights
 
                 assign_flat_weights(student, read_weights_file(weights, flat_weights(student).size))
             return cls(run.vocabs, history, student=student, batch_size=batch_size, **rule)
-        from tflite.runtime import Runtime
+        from pitune_tf.litert.runtime import Runtime
 
         runtime = Runtime(model, backend=backend, required=("infer",))
         if weights is not None:

@@ -9,11 +9,12 @@ import time
 import numpy as np
 
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.data.windows import FEATURE_KEYS
 from pitune_tf.individual.engine import TuningBackend
 
 
 class LiteRTBackend(TuningBackend):
-    """A :class:`tflite.runtime.Runtime` behind the
+    """A :class:`pitune_tf.litert.runtime.Runtime` behind the
     :class:`~pitune_tf.individual.engine.TuningBackend` interface.
 
     The training batch B is fixed in the model's ``train`` / ``unlearn`` signatures
@@ -79,8 +80,6 @@ class LiteRTBackend(TuningBackend):
 
 def single_window_ms(runtime, repeats=50) -> float:
     """Median ``infer`` latency of one window (ms)."""
-    from pitune_tf.data.windows import FEATURE_KEYS
-
     x = {k: np.ones((1, runtime.history), np.float32 if k == "mask" else np.int32)
          for k in FEATURE_KEYS}
     runtime.infer(x)

@@ -1,0 +1,427 @@
+"""One interpreter API at the signature level for the student's ``.tflite`` files.
+
+LiteRT (``ai_edge_litert``) first, ``tflite_runtime`` when installed, ``tf.lite`` last. On load
+the model's signatures, input names, shapes and dtypes are checked against what
+:class:`tflite.student_module.StudentModule` exports; every call validates its inputs before the
+interpreter sees them, so a user mistake is a clear :class:`UserInputError`, not a crash.
+
+Personalized weights go to a small file (``save_weights`` / ``load_weights``): a header with
+a magic, the number of weights and a CRC-32, then the float32 weights. A truncated, corrupt or
+foreign file is refused before anything is assigned, so the model keeps its weights.
+"""
+
+from __future__ import annotations
+
+import struct
+import zlib
+from pathlib import Path
+
+import numpy as np
+
+from pitune_tf.common._env import is_verbose, quiet_native_stderr
+from pitune_tf.common.atomic import atomic_path
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.data.windows import FEATURE_KEYS
+from pitune_tf.litert.errors import InputSpecError, SignatureError, WeightsFileError
+
+BACKENDS = ("litert", "tflite_runtime", "tf")
+EXPECTED = {
+    "infer": (FEATURE_KEYS, ("logits", "probabilities")),
+    "train": (FEATURE_KEYS + ("label", "sample_weight", "learning_rate"), ("loss",)),
+    "unlearn": (
+        FEATURE_KEYS
+        + ("original_logits", "retain_mask", "forget_mask", "lam", "sample_weight", "learning_rate"),
+        ("loss",),
+    ),
+    "get_weights": ((), ("weights",)),
+    "set_weights": (("weights",), ("num_weights",)),
+    "reset": ((), ("num_weights",)),
+}
+TRAINING_SIGNATURES = tuple(EXPECTED)
+INFERENCE_SIGNATURES = ("infer",)
+
+_MAGIC = b"PTWT"
+_VERSION = 1
+_HEADER = struct.Struct("<4sIQI")  # magic, version, number of float32 weights, crc32 of the data
+
+
+class Runtime:
+    """The student's signatures behind one API, whichever interpreter runs them.
+
+    Args:
+        model: str, Path or bytes. A ``.tflite`` file or its content.
+        backend: str. ``"auto"`` (LiteRT, then tflite_runtime, then tf.lite), ``"litert"``,
+            ``"tflite_runtime"`` or ``"tf"``.
+        num_threads: int. Interpreter threads (1 = what a phone's background job gets).
+        required: tuple of str. Signatures the model must have; ``("infer",)`` for the
+            inference-only int8 / fp16 models, every signature for ``student.tflite``.
+
+    Example:
+
+    >>> rt = Runtime("student.tflite")
+    >>> rt.infer(windows.features())["probabilities"]   # [n, n_intents]
+    >>> rt.train(batch_features, labels, learning_rate=1e-3)  # pads a partial batch
+    >>> rt.save_weights("me.weights"); rt.reset(); rt.load_weights("me.weights")
+    """
+
+    def __init__(self, model, backend="auto", num_threads=1, required=TRAINING_SIGNATURES):
+        self.backend, interpreter_cls = _interpreter_class(backend)
+        self.num_threads = int(num_threads)
+        self.path = None if isinstance(model, (bytes, bytearray)) else Path(model)
+        if self.path is not None and not self.path.is_file():
+            raise UserInputError(f"TFLite model not found: {self.path}")
+        content = bytes(model) if self.path is None else self.path.read_bytes()
+        try:
+            self.interpreter = interpreter_cls(model_content=content, num_threads=self.num_threads)
+        except (ValueError, RuntimeError) as err:
+            where = self.path or "model content"
+            raise UserInputError(f"{where}: not a loadable TFLite model ({err})") from None
+        self.signatures = self._read_signatures()
+        self._check(tuple(dict.fromkeys(("infer",) + tuple(required))))
+        self._runners = {}
+        infer_inputs = self.signatures["infer"]["inputs"]
+        self.history = int(infer_inputs["event"][0][1])
+        self.n_intents = int(self.signatures["infer"]["outputs"]["logits"][0][-1])
+        self.batch_size = (
+            int(self.signatures["train"]["inputs"]["label"][0][0])
+            if "train" in self.signatures
+            else None
+        )
+        self.num_weights = (
+            int(self.signatures["set_weights"]["inputs"]["weights"][0][0])
+            if "set_weights" in self.signatures
+            else None
+        )
+
+    # ---------------------------------------------------------------- signatures
+
+    def call(self, signature: str, **inputs) -> dict:
+        """Runs one signature after validating every input's name, shape and dtype."""
+        if signature not in self.signatures:
+            raise SignatureError(
+                f"the model has no signature {signature!r} (it has: {', '.join(self.signatures)})"
+            )
+        spec = self.signatures[signature]["inputs"]
+        missing = [name for name in spec if name not in inputs]
+        extra = [name for name in inputs if name not in spec]
+        if missing or extra:
+            raise InputSpecError(
+                f"signature {signature!r}: "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"missing input(s) {', '.join(missing)}" if missing else "",
+                        f"unknown input(s) {', '.join(extra)}" if extra else "",
+                    )
+                    if part
+                )
+                + f" (expects {', '.join(spec)})"
+            )
+        checked = {name: _check_input(signature, name, inputs[name], *spec[name]) for name in spec}
+        _check_values(signature, checked)
+        rows = {name: v.shape[0] for name, v in checked.items()
+                if name in FEATURE_KEYS + ("label", "sample_weight", "original_logits")}
+        if len(set(rows.values())) > 1:
+            raise InputSpecError(f"signature {signature!r}: inputs with different row counts {rows}")
+        runner = self._runners.get(signature)
+        first = runner is None
+        if first:
+            runner = self._runners[signature] = self.interpreter.get_signature_runner(signature)
+        try:
+            if first and not is_verbose():  # the interpreter's banner lines, once
+                with quiet_native_stderr():
+                    return runner(**checked)
+            return runner(**checked)
+        except RuntimeError as err:  # e.g. an id beyond the model's vocabulary (GATHER)
+            raise InputSpecError(
+                f"signature {signature!r}: the interpreter refused the inputs "
+                f"({str(err).splitlines()[0]}); are the ids within the run's vocabularies?"
+            ) from None
+
+    def infer(self, features: dict, batch_size=None) -> dict:
+        """Logits and probabilities [n, n_intents] for the windows in ``features`` (dict of
+        [n, L] arrays), run ``batch_size`` windows at a time (default: all at once)."""
+        n = _batch_len(features)
+        step = n if batch_size is None else int(batch_size)
+        if batch_size is not None and step < 1:
+            raise InputSpecError(f"batch_size must be >= 1, got {batch_size}")
+        if n == 0:
+            empty = np.zeros((0, self.n_intents), np.float32)
+            return {"logits": empty, "probabilities": empty.copy()}
+        outs = [
+            self.call("infer", **{k: features[k][i : i + step] for k in FEATURE_KEYS})
+            for i in range(0, n, max(step, 1))
+        ]
+        return {key: np.concatenate([o[key] for o in outs]) for key in ("logits", "probabilities")}
+
+    def train(self, features: dict, labels, sample_weight=None, learning_rate=1e-3) -> float:
+        """One ``train`` step on up to ``batch_size`` windows (a short batch is padded with
+        zero-weight rows); returns the loss."""
+        labels = np.asarray(labels)
+        if labels.size and (labels.min() < 2 or labels.max() >= self.n_intents):
+            raise InputSpecError(
+                f"signature 'train', input 'label': intent ids are 2 .. {self.n_intents - 1} "
+                f"(0 and 1 are reserved), got {labels.min()} .. {labels.max()}")
+        batch, weight = self._pad(features, {"label": labels}, sample_weight)
+        out = self.call(
+            "train", **batch, sample_weight=weight, learning_rate=np.float32(learning_rate)
+        )
+        return float(np.asarray(out["loss"]).reshape(-1)[0])
+
+    def unlearn(
+        self,
+        features: dict,
+        original_logits,
+        retain_mask,
+        forget_mask,
+        lam=1.0,
+        sample_weight=None,
+        learning_rate=1e-3,
+    ) -> dict:
+        """One ``unlearn`` step (PITuning Eq. 11) on up to ``batch_size`` windows; returns the
+        loss terms as floats."""
+        batch, weight = self._pad(features, {"original_logits": original_logits}, sample_weight)
+        out = self.call(
+            "unlearn",
+            **batch,
+            retain_mask=np.asarray(retain_mask, np.float32),
+            forget_mask=np.asarray(forget_mask, np.float32),
+            lam=np.float32(lam),
+            sample_weight=weight,
+            learning_rate=np.float32(learning_rate),
+        )
+        return {name: float(np.asarray(value).reshape(-1)[0]) for name, value in out.items()}
+
+    def get_weights(self) -> np.ndarray:
+        """The current weights as one float32 vector [num_weights]."""
+        return np.array(self.call("get_weights")["weights"], np.float32)
+
+    def set_weights(self, weights) -> None:
+        """Assigns a float32 vector [num_weights] (and zeroes the optimizer state)."""
+        weights = np.asarray(weights)
+        if weights.dtype != np.float32 or weights.shape != (self.num_weights,):
+            raise InputSpecError(
+                f"weights must be float32 [{self.num_weights}], got {weights.dtype} "
+                f"{list(weights.shape)}"
+            )
+        if not np.all(np.isfinite(weights)):
+            raise InputSpecError("weights contain NaN or infinite values")
+        self.call("set_weights", weights=weights)
+
+    def reset(self) -> None:
+        """Back to the shipped weights; optimizer state zeroed."""
+        self.call("reset")
+
+    def save_weights(self, path) -> None:
+        """Writes the current weights to ``path`` (atomically); weights with NaN or inf are
+        refused, so a diverged model never replaces a good file."""
+        weights = self.get_weights()
+        if not np.all(np.isfinite(weights)):
+            raise InputSpecError(f"the model's weights contain NaN or infinite values: not "
+                                 f"written to {path} (reset() or load_weights() a good file)")
+        data = weights.astype("<f4").tobytes()
+        header = _HEADER.pack(_MAGIC, _VERSION, self.num_weights, zlib.crc32(data))
+        with atomic_path(path) as tmp:
+            Path(tmp).write_bytes(header + data)
+
+    def load_weights(self, path) -> None:
+        """Reads weights written by :meth:`save_weights`; any problem with the file raises
+        :class:`WeightsFileError` before anything is assigned (the model keeps its weights)."""
+        self.set_weights(read_weights_file(path, self.num_weights))
+
+    # ---------------------------------------------------------------- internals
+
+    def _pad(self, features, extra, sample_weight):
+        n = _batch_len(features)
+        b = self.batch_size
+        if b is None:
+            raise SignatureError(f"{self.path or 'this model'} is inference-only (no 'train' signature)")
+        if not 0 < n <= b:
+            raise InputSpecError(f"a training batch holds 1 to {b} windows, got {n}")
+        weight = np.ones(n, np.float32) if sample_weight is None else np.asarray(sample_weight)
+        arrays = {k: features[k] for k in FEATURE_KEYS} | extra | {"sample_weight": weight}
+        spec = self.signatures["train"]["inputs"] | self.signatures.get("unlearn", {}).get(
+            "inputs", {}
+        )
+        padded = {}
+        for name, value in arrays.items():
+            value = np.asarray(value)
+            if value.ndim == 0 or value.shape[0] != n:
+                raise InputSpecError(
+                    f"{name}: expected {n} rows like the features, got shape {list(value.shape)}"
+                )
+            value = _check_dtype("train", name, value, spec[name][1])
+            if n < b:
+                pad = np.zeros((b - n,) + value.shape[1:], value.dtype)
+                value = np.concatenate([value, pad])
+            padded[name] = value
+        padded["mask"] = padded["mask"].copy()
+        weight = padded.pop("sample_weight")
+        return padded, weight
+
+    def _read_signatures(self) -> dict:
+        out = {}
+        for name in self.interpreter.get_signature_list():
+            runner = self.interpreter.get_signature_runner(name)
+            inputs = {
+                k: (tuple(int(s) for s in d["shape_signature"]), np.dtype(d["dtype"]))
+                for k, d in runner.get_input_details().items()
+            }
+            outputs = {
+                k: (tuple(int(s) for s in d["shape_signature"]), np.dtype(d["dtype"]))
+                for k, d in runner.get_output_details().items()
+            }
+            out[name] = {"inputs": inputs, "outputs": outputs}
+        return out
+
+    def _check(self, required):
+        where = self.path or "the model"
+        missing = [name for name in required if name not in self.signatures]
+        if missing:
+            raise SignatureError(
+                f"{where}: missing signature(s) {', '.join(missing)} (it has: "
+                f"{', '.join(self.signatures) or 'none'}); convert it again with "
+                "python -m tflite.convert"
+            )
+        for name in self.signatures:
+            if name not in EXPECTED:
+                continue
+            want_in, want_out = EXPECTED[name]
+            have = self.signatures[name]
+            lacking = [k for k in want_in if k not in have["inputs"]]
+            lacking += [f"output {k}" for k in want_out if k not in have["outputs"]]
+            if lacking:
+                raise SignatureError(
+                    f"{where}: signature {name!r} lacks {', '.join(lacking)}"
+                )
+        lengths = {
+            (name, k): shape[1]
+            for name, sig in self.signatures.items()
+            for k, (shape, _) in sig["inputs"].items()
+            if k in FEATURE_KEYS
+        }
+        if len(set(lengths.values())) > 1 or -1 in lengths.values():
+            raise SignatureError(
+                f"{where}: feature inputs must share one static window length, got {lengths}"
+            )
+
+
+def read_weights_file(path, num_weights: int) -> np.ndarray:
+    """Reads and verifies a weights file; :class:`WeightsFileError` on any problem."""
+    path = Path(path)
+    if not path.is_file():
+        raise WeightsFileError(f"weights file not found: {path}")
+    blob = path.read_bytes()
+    if len(blob) < _HEADER.size:
+        raise WeightsFileError(f"{path}: truncated weights file ({len(blob)} bytes)")
+    magic, version, count, crc = _HEADER.unpack_from(blob)
+    if magic != _MAGIC:
+        raise WeightsFileError(f"{path}: not a student weights file (bad magic {magic!r})")
+    if version != _VERSION:
+        raise WeightsFileError(f"{path}: weights file version {version}, expected {_VERSION}")
+    if count != num_weights:
+        raise WeightsFileError(
+            f"{path}: holds {count} weights but the model has {num_weights} (another model?)"
+        )
+    data = blob[_HEADER.size :]
+    if len(data) != 4 * count:
+        raise WeightsFileError(
+            f"{path}: truncated or padded weights file ({len(data)} data bytes, "
+            f"expected {4 * count})"
+        )
+    if zlib.crc32(data) != crc:
+        raise WeightsFileError(f"{path}: corrupt weights file (checksum mismatch)")
+    weights = np.frombuffer(data, "<f4").astype(np.float32)
+    if not np.all(np.isfinite(weights)):
+        raise WeightsFileError(f"{path}: weights contain NaN or infinite values")
+    return weights
+
+
+def available_backends() -> list[str]:
+    """The interpreter backends importable here, in preference order."""
+    names = []
+    for name in BACKENDS:
+        try:
+            _interpreter_class(name)
+        except UserInputError:
+            continue
+        names.append(name)
+    return names
+
+
+def _interpreter_class(backend):
+    if backend == "auto":
+        for name in BACKENDS:
+            try:
+                return _interpreter_class(name)
+            except UserInputError:
+                continue
+        raise UserInputError("no TFLite interpreter found (install ai-edge-litert)")
+    try:
+        if backend == "litert":
+            from ai_edge_litert.interpreter import Interpreter
+        elif backend == "tflite_runtime":
+            from tflite_runtime.interpreter import Interpreter
+        elif backend == "tf":
+            from pitune_tf.common.keras import tf
+
+            Interpreter = tf.lite.Interpreter
+        else:
+            raise UserInputError(f"unknown backend {backend!r}; choose auto or one of {BACKENDS}")
+    except ImportError:
+        raise UserInputError(f"TFLite backend {backend!r} is not installed") from None
+    return backend, Interpreter
+
+
+def _batch_len(features) -> int:
+    missing = [k for k in FEATURE_KEYS if k not in features]
+    if missing:
+        raise InputSpecError(f"features lack {', '.join(missing)} (need {FEATURE_KEYS})")
+    return int(np.shape(features["event"])[0]) if np.ndim(features["event"]) else 0
+
+
+def _check_dtype(signature, name, value, dtype):
+    value = np.asarray(value)
+    if value.dtype == dtype:
+        return value
+    if value.ndim == 0 and value.dtype.kind in "fiu" and dtype.kind == "f":
+        return value.astype(dtype)
+    raise InputSpecError(
+        f"signature {signature!r}, input {name!r}: dtype {value.dtype}, expected {dtype}"
+    )
+
+
+# Value ranges of the float inputs (inclusive); every float input must be finite.
+_RANGES = {"mask": (0.0, 1.0), "retain_mask": (0.0, 1.0), "forget_mask": (0.0, 1.0),
+           "sample_weight": (0.0, np.inf), "learning_rate": (0.0, np.inf), "lam": (0.0, np.inf)}
+
+
+def _check_values(signature, inputs):
+    """Finite floats within their ranges, non-negative ids: each bad input named with an
+    example of its bad values."""
+    for name, value in inputs.items():
+        if value.dtype.kind == "f":
+            bad = ~np.isfinite(value)
+            low, high = _RANGES.get(name, (-np.inf, np.inf))
+            bad |= np.isfinite(value) & ((value < low) | (value > high))
+            what = f"finite values in [{low}, {high}]"
+        elif name in FEATURE_KEYS:
+            bad, what = value < 0, "ids >= 0"
+        else:
+            continue
+        if bad.any():
+            raise InputSpecError(f"signature {signature!r}, input {name!r}: expected {what}, "
+                                 f"got {value[bad].ravel()[0]!r}")
+
+
+def _check_input(signature, name, value, shape, dtype):
+    value = _check_dtype(signature, name, value, dtype)
+    ok = value.ndim == len(shape) and all(
+        want == -1 or want == got for want, got in zip(shape, value.shape)
+    )
+    if not ok:
+        want = "[" + ", ".join("any" if s == -1 else str(s) for s in shape) + "]"
+        raise InputSpecError(
+            f"signature {signature!r}, input {name!r}: shape {list(value.shape)}, expected {want}"
+        )
+    return np.ascontiguousarray(value)
