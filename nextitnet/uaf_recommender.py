@@ -3,9 +3,13 @@ users' source-domain sequences, and the top-k file of a run's test users (``--du
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from nextitnet.baselines import SCORE_MODES, baseline_scores
@@ -17,6 +21,13 @@ from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.json_files import read_json
 from pitune_tf.common.vocabulary import Vocabulary
+
+if TYPE_CHECKING:
+    from nextitnet.data.encoding import EncodedTask
+    from nextitnet.uaf_config import UAFConfig
+    from nextitnet.uaf_model import UAFModel
+
+PathLike = str | os.PathLike[str]
 
 TARGET_VOCAB = "target_vocab.json"  # inside a run directory (recommendation task)
 TOPK_FILE = "topk.csv"  # inside RUN/modes/<mode>/
@@ -38,14 +49,15 @@ class UAFRecommender:
         >>> rec.recommend({"u1": ["s3", "s9", "s4"]}, top_k=5)   # user_id, rank, item, score
     """
 
-    def __init__(self, model, source_vocab, target_tokens, max_len):
+    def __init__(self, model: UAFModel, source_vocab: Vocabulary, target_tokens: Iterable[str],
+                 max_len: int) -> None:
         self.model = model
         self.source_vocab = source_vocab
         self.target_tokens = list(target_tokens)
         self.max_len = int(max_len)
 
     @classmethod
-    def from_run(cls, run, mode="soft") -> UAFRecommender:
+    def from_run(cls, run: PathLike, mode: str = "soft") -> UAFRecommender:
         """Reloads ``mode``'s best validation weights (``RUN/modes/<mode>/best.weights.h5``)
         with the run's ``config.json``, ``source_vocab.json`` and ``target_vocab.json``.
 
@@ -73,6 +85,8 @@ class UAFRecommender:
             raise UserInputError(f"{run} lacks {TARGET_VOCAB} (written by this version of "
                                  "trainers.uaf: run the same command again on this --out)")
         target_tokens = _read_json(target_path).get("tokens")
+        if not isinstance(target_tokens, list):
+            raise UserInputError(f"{target_path}: expected a token list under \"tokens\"")
         weights = run / "modes" / mode / "best.weights.h5"
         if not weights.is_file():
             raise UserInputError(f"{weights} not found: the run did not train mode {mode!r}")
@@ -83,15 +97,17 @@ class UAFRecommender:
             raise UserInputError(f"{weights}: does not match the run's config ({err})") from None
         return cls(model, source_vocab, target_tokens, config.max_len)
 
-    def encode(self, sequences) -> np.ndarray:
+    def encode(self, sequences: Iterable[Sequence[str]]) -> np.ndarray:
         """Each sequence's last ``max_len`` source ids, left-padded. [n, L] int32."""
         return last_items(self.source_vocab, list(sequences), self.max_len)
 
-    def scores(self, sources) -> np.ndarray:
+    def scores(self, sources: npt.ArrayLike) -> np.ndarray:
         """Logits [n, n_outputs] of encoded source sequences [n, L] (inference mode)."""
-        return predict(self.model, np.asarray(sources, np.int32))[0]
+        logits: np.ndarray = predict(self.model, np.asarray(sources, np.int32))[0]
+        return logits
 
-    def recommend(self, sequences: dict, top_k=10, exclude=None) -> pd.DataFrame:
+    def recommend(self, sequences: Mapping[str, Sequence[str]], top_k: int = 10,
+                  exclude: Mapping[str, Iterable[str]] | None = None) -> pd.DataFrame:
         """The ``top_k`` target items of each user.
 
         Args:
@@ -112,7 +128,9 @@ class UAFRecommender:
         return topk_frame(users, scores, self.target_tokens, top_k, seen)
 
 
-def topk_frame(users, scores, target_tokens, top_k, seen=None) -> pd.DataFrame:
+def topk_frame(users: Sequence[str] | np.ndarray, scores: npt.ArrayLike,
+               target_tokens: Sequence[str], top_k: int,
+               seen: Sequence[np.ndarray] | None = None) -> pd.DataFrame:
     """``user_id, rank, item, score`` for each row of ``scores`` [n, C] (column 0, the
     reserved unknown item, never ranked; each row's ``seen`` ids [n] of int arrays left out)."""
     n_items = len(target_tokens) - len(TARGET_RESERVED)
@@ -132,13 +150,14 @@ def topk_frame(users, scores, target_tokens, top_k, seen=None) -> pd.DataFrame:
     return table[table["score"] > -np.inf].reset_index(drop=True)  # fewer when all were seen
 
 
-def write_target_vocab(run_dir, target_tokens) -> None:
+def write_target_vocab(run_dir: PathLike, target_tokens: Iterable[str]) -> None:
     """``target_vocab.json``: ``{"reserved": [...], "tokens": [...]}`` (index = output id)."""
     write_json(Path(run_dir) / TARGET_VOCAB, {"reserved": list(TARGET_RESERVED),
                                               "tokens": list(target_tokens)})
 
 
-def dump_topk(run_dir, mode, config, task, top_k) -> Path:
+def dump_topk(run_dir: PathLike, mode: str, config: UAFConfig, task: EncodedTask,
+              top_k: int) -> Path:
     """Writes ``RUN/modes/<mode>/topk.csv``: the ``top_k`` target items of each test user
     (``user_id, rank, item, score``; the user's training items left out when
     ``config.mask_seen``), from the reloaded best weights or, for a baseline of
@@ -166,5 +185,6 @@ def dump_topk(run_dir, mode, config, task, top_k) -> Path:
     return path
 
 
-def _read_json(path) -> dict:
-    return read_json(path, dict, missing="not a UAF run directory?")
+def _read_json(path: Path) -> dict[str, Any]:
+    record: dict[str, Any] = read_json(path, dict, missing="not a UAF run directory?")
+    return record

@@ -37,8 +37,30 @@ Documentation: the ``docs/`` folder of the repository (an MkDocs site: ``pip ins
 ".[docs]" && mkdocs serve``), starting with ``docs/index.md``.
 """
 
+from typing import TYPE_CHECKING
+
 from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
 from pitune_tf.common.lazy import lazy_exports
+
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time _EXPORTS, on first use
+    from nextitnet.uaf_recommender import UAFRecommender
+    from pitune_tf.api import export, personalize, train
+    from pitune_tf.common.errors import DataError, UserInputError
+    from pitune_tf.data.features import encode_events
+    from pitune_tf.data.io import read_events, write_events
+    from pitune_tf.data.schema import ReadStats, Schema
+    from pitune_tf.data.splits import split_windows
+    from pitune_tf.data.vocabularies import Vocabularies
+    from pitune_tf.data.windows import Windows, make_windows
+    from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.individual.stage import run_individual
+    from pitune_tf.metrics.numpy_metrics import intent_metrics, rank_metrics
+    from pitune_tf.models.factory import build_student, build_teacher
+    from pitune_tf.models.intent_predictor import IntentPredictor
+    from pitune_tf.population.population_config import PopulationConfig
+    from pitune_tf.population.population_stage import run_population
+    from pitune_tf.population.run_directory import Run, load_run
+    from pitune_tf.prediction.next_intent_predictor import NextIntentPredictor
 
 __version__ = "0.1.0"
 

@@ -18,11 +18,24 @@ Example::
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from pitune_tf.common.keras import tf
+    from pitune_tf.data.schema import Schema
+    from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.population.population_config import PopulationConfig
+
+PathLike = str | os.PathLike[str]
 
 
-def train(out_dir, data=None, *, preset="demo", config=None, schema=None, overwrite=False,
-          strategy="auto", **settings) -> dict:
+def train(out_dir: PathLike, data: str | Path | Sequence[str | Path] | None = None, *,
+          preset: str = "demo", config: PopulationConfig | PathLike | None = None,
+          schema: Schema | dict[str, Any] | None = None, overwrite: bool = False,
+          strategy: str | tf.distribute.Strategy = "auto", **settings: Any) -> dict[str, Any]:
     """Trains the population stage (PITuning Sec. 3.2): the GPT2 teacher with IAT and masked
     reconstruction, distilled into the on-device student; writes the run directory
     ``out_dir`` and returns its ``metrics.json`` content. Running again with the
@@ -45,7 +58,8 @@ def train(out_dir, data=None, *, preset="demo", config=None, schema=None, overwr
         **settings: PopulationConfig fields (``seed=1``, ``teacher_epochs=2``, ...); they
             override ``preset`` and ``config``. An unknown name raises ``UserInputError``.
     """
-    from pitune_tf.population import PopulationConfig, resolve, run_population
+    from pitune_tf.population import PopulationConfig, resolve
+    from pitune_tf.population.population_stage import run_population
 
     overrides = dict(settings)
     if data is not None:
@@ -59,9 +73,11 @@ def train(out_dir, data=None, *, preset="demo", config=None, schema=None, overwr
     return run_population(resolved, out_dir, overwrite=overwrite, strategy=strategy)
 
 
-def personalize(run_dir, methods=None, *, users=0, backend="keras", model=None, data=None,
-                out=None, config=None, schema=None, workers=1, progress=True,
-                **settings) -> dict:
+def personalize(run_dir: PathLike, methods: str | Sequence[str] | None = None, *,
+                users: int = 0, backend: str = "keras", model: PathLike | None = None,
+                data: PathLike | None = None, out: PathLike | None = None,
+                config: IndividualConfig | PathLike | None = None, schema: Schema | None = None,
+                workers: int = 1, progress: bool = True, **settings: Any) -> dict[str, Any]:
     """Personalizes the run's student for each individual user (PITuning Sec. 3.3:
     ManageIntents, unlearning, fine-tuning) and scores every method on the users' test
     windows; writes ``RUN/individual`` (``RUN/device`` on the LiteRT backend) and returns
@@ -105,7 +121,8 @@ def personalize(run_dir, methods=None, *, users=0, backend="keras", model=None, 
                           backend=backend, model=model, progress=progress, schema=schema)
 
 
-def export(run_dir, out_dir=None, **options) -> dict:
+def export(run_dir: PathLike, out_dir: PathLike | None = None,
+           **options: Any) -> dict[str, Path]:
     """Writes the phone bundle of a population run: ``student.tflite`` (signatures ``infer``,
     ``train``, ``unlearn``, ``get_weights``, ``set_weights``, ``reset``; builtin ops only),
     its int8 and float16 inference files, ``labels.txt``, ``vocab.json`` and

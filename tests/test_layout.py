@@ -59,3 +59,22 @@ def test_layers_contract():
                           cwd=ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
 
+
+def test_public_api_type_checks(tmp_path, monkeypatch):
+    """The public API passes mypy with ``pyproject.toml``'s ``[tool.mypy]`` (its files: the
+    package root, ``pitune_tf.api``, the predictors and the LiteRT shim; annotations required
+    and checked), and the root's type-checking imports are exactly its lazy exports."""
+    mypy_api = pytest.importorskip("mypy.api", reason="mypy is not installed (dev extra)")
+    import pitune_tf
+
+    tree = ast.parse((ROOT / "pitune_tf" / "__init__.py").read_text())
+    typed = {alias.name: node.module
+             for block in tree.body
+             if isinstance(block, ast.If) and ast.unparse(block.test) == "TYPE_CHECKING"
+             for node in block.body if isinstance(node, ast.ImportFrom)
+             for alias in node.names}
+    assert typed == pitune_tf._EXPORTS
+    monkeypatch.chdir(ROOT)  # [tool.mypy]'s files are relative to the repository root
+    out, err, status = mypy_api.run(["--config-file", str(ROOT / "pyproject.toml"),
+                                     "--cache-dir", str(tmp_path / "mypy_cache")])
+    assert status == 0, out + err

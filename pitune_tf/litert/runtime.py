@@ -12,11 +12,15 @@ foreign file is refused before anything is assigned, so the model keeps its weig
 
 from __future__ import annotations
 
+import os
 import struct
 import zlib
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from pitune_tf.common._env import is_verbose, quiet_native_stderr
 from pitune_tf.common.atomic import atomic_path
@@ -39,6 +43,12 @@ EXPECTED = {
 }
 TRAINING_SIGNATURES = tuple(EXPECTED)
 INFERENCE_SIGNATURES = ("infer",)
+
+PathLike = str | os.PathLike[str]
+Features = Mapping[str, np.ndarray]  # FEATURE_KEYS -> [n, L] arrays (Windows.features())
+# name -> (shape with -1 for a dynamic dimension, dtype) of one signature's inputs or outputs
+TensorSpecs = dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
+Signatures = dict[str, dict[str, TensorSpecs]]  # signature -> "inputs" / "outputs" -> specs
 
 _MAGIC = b"PTWT"
 _VERSION = 1
@@ -64,13 +74,14 @@ class Runtime:
     >>> rt.save_weights("me.weights"); rt.reset(); rt.load_weights("me.weights")
     """
 
-    def __init__(self, model, backend="auto", num_threads=1, required=TRAINING_SIGNATURES):
+    def __init__(self, model: PathLike | bytes | bytearray, backend: str = "auto",
+                 num_threads: int = 1, required: Sequence[str] = TRAINING_SIGNATURES) -> None:
         self.backend, interpreter_cls = _interpreter_class(backend)
         self.num_threads = int(num_threads)
-        self.path = None if isinstance(model, (bytes, bytearray)) else Path(model)
+        self.path: Path | None = None if isinstance(model, (bytes, bytearray)) else Path(model)
         if self.path is not None and not self.path.is_file():
             raise UserInputError(f"TFLite model not found: {self.path}")
-        content = bytes(model) if self.path is None else self.path.read_bytes()
+        content = bytes(model) if isinstance(model, (bytes, bytearray)) else Path(model).read_bytes()
         try:
             self.interpreter = interpreter_cls(model_content=content, num_threads=self.num_threads)
         except (ValueError, RuntimeError) as err:
@@ -78,16 +89,16 @@ class Runtime:
             raise UserInputError(f"{where}: not a loadable TFLite model ({err})") from None
         self.signatures = self._read_signatures()
         self._check(tuple(dict.fromkeys(("infer",) + tuple(required))))
-        self._runners = {}
+        self._runners: dict[str, Any] = {}
         infer_inputs = self.signatures["infer"]["inputs"]
         self.history = int(infer_inputs["event"][0][1])
         self.n_intents = int(self.signatures["infer"]["outputs"]["logits"][0][-1])
-        self.batch_size = (
+        self.batch_size: int | None = (
             int(self.signatures["train"]["inputs"]["label"][0][0])
             if "train" in self.signatures
             else None
         )
-        self.num_weights = (
+        self.num_weights: int | None = (
             int(self.signatures["set_weights"]["inputs"]["weights"][0][0])
             if "set_weights" in self.signatures
             else None
@@ -95,7 +106,7 @@ class Runtime:
 
     # ---------------------------------------------------------------- signatures
 
-    def call(self, signature: str, **inputs) -> dict:
+    def call(self, signature: str, **inputs: npt.ArrayLike) -> dict[str, np.ndarray]:
         """Runs one signature after validating every input's name, shape and dtype."""
         if signature not in self.signatures:
             raise SignatureError(
@@ -125,20 +136,22 @@ class Runtime:
             raise InputSpecError(f"signature {signature!r}: inputs with different row counts {rows}")
         runner = self._runners.get(signature)
         first = runner is None
-        if first:
+        if runner is None:
             runner = self._runners[signature] = self.interpreter.get_signature_runner(signature)
         try:
             if first and not is_verbose():  # the interpreter's banner lines, once
                 with quiet_native_stderr():
-                    return runner(**checked)
-            return runner(**checked)
+                    outputs: dict[str, np.ndarray] = runner(**checked)
+            else:
+                outputs = runner(**checked)
         except RuntimeError as err:  # e.g. an id beyond the model's vocabulary (GATHER)
             raise InputSpecError(
                 f"signature {signature!r}: the interpreter refused the inputs "
                 f"({str(err).splitlines()[0]}); are the ids within the run's vocabularies?"
             ) from None
+        return outputs
 
-    def infer(self, features: dict, batch_size=None) -> dict:
+    def infer(self, features: Features, batch_size: int | None = None) -> dict[str, np.ndarray]:
         """Logits and probabilities [n, n_intents] for the windows in ``features`` (dict of
         [n, L] arrays), run ``batch_size`` windows at a time (default: all at once)."""
         n = _batch_len(features)
@@ -154,7 +167,8 @@ class Runtime:
         ]
         return {key: np.concatenate([o[key] for o in outs]) for key in ("logits", "probabilities")}
 
-    def train(self, features: dict, labels, sample_weight=None, learning_rate=1e-3) -> float:
+    def train(self, features: Features, labels: npt.ArrayLike,
+              sample_weight: npt.ArrayLike | None = None, learning_rate: float = 1e-3) -> float:
         """One ``train`` step on up to ``batch_size`` windows (a short batch is padded with
         zero-weight rows); returns the loss."""
         labels = np.asarray(labels)
@@ -170,14 +184,14 @@ class Runtime:
 
     def unlearn(
         self,
-        features: dict,
-        original_logits,
-        retain_mask,
-        forget_mask,
-        lam=1.0,
-        sample_weight=None,
-        learning_rate=1e-3,
-    ) -> dict:
+        features: Features,
+        original_logits: npt.ArrayLike,
+        retain_mask: npt.ArrayLike,
+        forget_mask: npt.ArrayLike,
+        lam: float = 1.0,
+        sample_weight: npt.ArrayLike | None = None,
+        learning_rate: float = 1e-3,
+    ) -> dict[str, float]:
         """One ``unlearn`` step (PITuning Eq. 11) on up to ``batch_size`` windows; returns the
         loss terms as floats."""
         batch, weight = self._pad(features, {"original_logits": original_logits}, sample_weight)
@@ -196,7 +210,7 @@ class Runtime:
         """The current weights as one float32 vector [num_weights]."""
         return np.array(self.call("get_weights")["weights"], np.float32)
 
-    def set_weights(self, weights) -> None:
+    def set_weights(self, weights: npt.ArrayLike) -> None:
         """Assigns a float32 vector [num_weights] (and zeroes the optimizer state)."""
         weights = np.asarray(weights)
         if weights.dtype != np.float32 or weights.shape != (self.num_weights,):
@@ -212,7 +226,7 @@ class Runtime:
         """Back to the shipped weights; optimizer state zeroed."""
         self.call("reset")
 
-    def save_weights(self, path) -> None:
+    def save_weights(self, path: PathLike) -> None:
         """Writes the current weights to ``path`` (atomically); weights with NaN or inf are
         refused, so a diverged model never replaces a good file."""
         weights = self.get_weights()
@@ -224,14 +238,18 @@ class Runtime:
         with atomic_path(path) as tmp:
             Path(tmp).write_bytes(header + data)
 
-    def load_weights(self, path) -> None:
+    def load_weights(self, path: PathLike) -> None:
         """Reads weights written by :meth:`save_weights`; any problem with the file raises
         :class:`WeightsFileError` before anything is assigned (the model keeps its weights)."""
+        if self.num_weights is None:
+            raise SignatureError(f"{self.path or 'this model'} is inference-only (no "
+                                 "'set_weights' signature): it cannot take a weights file")
         self.set_weights(read_weights_file(path, self.num_weights))
 
     # ---------------------------------------------------------------- internals
 
-    def _pad(self, features, extra, sample_weight):
+    def _pad(self, features: Features, extra: dict[str, npt.ArrayLike],
+             sample_weight: npt.ArrayLike | None) -> tuple[dict[str, np.ndarray], np.ndarray]:
         n = _batch_len(features)
         b = self.batch_size
         if b is None:
@@ -259,8 +277,8 @@ class Runtime:
         weight = padded.pop("sample_weight")
         return padded, weight
 
-    def _read_signatures(self) -> dict:
-        out = {}
+    def _read_signatures(self) -> Signatures:
+        out: Signatures = {}
         for name in self.interpreter.get_signature_list():
             runner = self.interpreter.get_signature_runner(name)
             inputs = {
@@ -274,7 +292,7 @@ class Runtime:
             out[name] = {"inputs": inputs, "outputs": outputs}
         return out
 
-    def _check(self, required):
+    def _check(self, required: Sequence[str]) -> None:
         where = self.path or "the model"
         missing = [name for name in required if name not in self.signatures]
         if missing:
@@ -306,7 +324,7 @@ class Runtime:
             )
 
 
-def read_weights_file(path, num_weights: int) -> np.ndarray:
+def read_weights_file(path: PathLike, num_weights: int) -> np.ndarray:
     """Reads and verifies a weights file; :class:`WeightsFileError` on any problem."""
     path = Path(path)
     if not path.is_file():
@@ -349,7 +367,7 @@ def available_backends() -> list[str]:
     return names
 
 
-def _interpreter_class(backend):
+def _interpreter_class(backend: str) -> tuple[str, Any]:
     if backend == "auto":
         for name in BACKENDS:
             try:
@@ -373,14 +391,15 @@ def _interpreter_class(backend):
     return backend, Interpreter
 
 
-def _batch_len(features) -> int:
+def _batch_len(features: Mapping[str, Any]) -> int:
     missing = [k for k in FEATURE_KEYS if k not in features]
     if missing:
         raise InputSpecError(f"features lack {', '.join(missing)} (need {FEATURE_KEYS})")
     return int(np.shape(features["event"])[0]) if np.ndim(features["event"]) else 0
 
 
-def _check_dtype(signature, name, value, dtype):
+def _check_dtype(signature: str, name: str, value: npt.ArrayLike,
+                 dtype: np.dtype[Any]) -> np.ndarray:
     value = np.asarray(value)
     if value.dtype == dtype:
         return value
@@ -396,7 +415,7 @@ _RANGES = {"mask": (0.0, 1.0), "retain_mask": (0.0, 1.0), "forget_mask": (0.0, 1
            "sample_weight": (0.0, np.inf), "learning_rate": (0.0, np.inf), "lam": (0.0, np.inf)}
 
 
-def _check_values(signature, inputs):
+def _check_values(signature: str, inputs: Mapping[str, np.ndarray]) -> None:
     """Finite floats within their ranges, non-negative ids: each bad input named with an
     example of its bad values."""
     for name, value in inputs.items():
@@ -414,7 +433,8 @@ def _check_values(signature, inputs):
                                  f"got {value[bad].ravel()[0]!r}")
 
 
-def _check_input(signature, name, value, shape, dtype):
+def _check_input(signature: str, name: str, value: npt.ArrayLike, shape: tuple[int, ...],
+                 dtype: np.dtype[Any]) -> np.ndarray:
     value = _check_dtype(signature, name, value, dtype)
     ok = value.ndim == len(shape) and all(
         want == -1 or want == got for want, got in zip(shape, value.shape)

@@ -3,7 +3,10 @@ personalized weights file, or a ``.tflite`` model)."""
 
 from __future__ import annotations
 
+import os
+from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -12,6 +15,15 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.numeric import softmax
 from pitune_tf.data.schema import Schema
 from pitune_tf.data.windows import FEATURE_KEYS, Windows, make_next_windows
+
+if TYPE_CHECKING:
+    from pitune_tf.common.keras import keras
+    from pitune_tf.data.vocabularies import Vocabularies
+    from pitune_tf.litert.runtime import Runtime
+    from pitune_tf.population.run_directory import Run
+
+PathLike = str | os.PathLike[str]
+Events = str | Path | pd.DataFrame  # an events file (CSV / Parquet) or its table
 
 PREDICTION_COLUMNS = ("user_id", "rank", "intent", "probability")
 DECISION_RULES = ("argmax", "prior")  # how intents are ranked: by p, or by p / P_pop^tau
@@ -55,8 +67,10 @@ class NextIntentPredictor:
         >>> predictor.predict_next(events, top_k=3)   # user_id, rank, intent, probability
     """
 
-    def __init__(self, vocabs, history, student=None, runtime=None, batch_size=256,
-                 decision_rule="argmax", p_pop=None, tau=None, schema=None):
+    def __init__(self, vocabs: Vocabularies, history: int, student: keras.Model | None = None,
+                 runtime: Runtime | None = None, batch_size: int = 256,
+                 decision_rule: str = "argmax", p_pop: Sequence[float] | np.ndarray | None = None,
+                 tau: float | None = None, schema: Schema | None = None) -> None:
         if (student is None) == (runtime is None):
             raise ValueError("give exactly one of student and runtime")
         if decision_rule not in DECISION_RULES:
@@ -89,8 +103,10 @@ class NextIntentPredictor:
                     f"{len(self.intents)} (a model of another run?)")
 
     @classmethod
-    def from_run(cls, run, weights=None, model=None, backend="auto", batch_size=256,
-                 decision_rule="argmax", tau=None, schema=None):
+    def from_run(cls, run: PathLike | Run, weights: PathLike | None = None,
+                 model: PathLike | None = None, backend: str = "auto", batch_size: int = 256,
+                 decision_rule: str = "argmax", tau: float | None = None,
+                 schema: Schema | dict[str, Any] | None = None) -> NextIntentPredictor:
         """The predictor of a population run directory.
 
         Args:
@@ -139,7 +155,7 @@ class NextIntentPredictor:
 
     # ---------------------------------------------------------------- inputs
 
-    def events_table(self, events, schema=None) -> pd.DataFrame:
+    def events_table(self, events: Events, schema: Schema | None = None) -> pd.DataFrame:
         """The canonical event table of ``events``: a CSV / Parquet path or a DataFrame with
         ``user_id, timestamp, event`` and optionally ``location`` (an ``intent`` column, or
         the one ``schema`` names, is ignored: only the events and their context are model
@@ -151,7 +167,7 @@ class NextIntentPredictor:
         from pitune_tf.common.errors import DataError
         from pitune_tf.data.io import REQUIRED_COLUMNS, canonicalize, read_table
 
-        path = None
+        path: Path | None = None
         if isinstance(events, (str, Path)):
             path = Path(events)
             table = read_table(path)
@@ -181,7 +197,7 @@ class NextIntentPredictor:
                 raise
             raise DataError(err.message, err.path, err.row, columns[err.column]) from None
 
-    def next_windows(self, events, schema=None) -> Windows:
+    def next_windows(self, events: Events, schema: Schema | None = None) -> Windows:
         """One window per user, after the user's newest event (features [n_users, L])."""
         from pitune_tf.data.features import encode_events
 
@@ -197,6 +213,7 @@ class NextIntentPredictor:
         features = windows.features()
         if self.runtime is not None:
             return self.runtime.infer(features, batch_size=self.batch_size)["probabilities"]
+        assert self.student is not None  # the constructor sets exactly one of the two
         logits = [
             np.asarray(self.student({k: features[k][i:i + self.batch_size] for k in FEATURE_KEYS},
                                     training=False))
@@ -212,9 +229,11 @@ class NextIntentPredictor:
             return probs
         from pitune_tf.population.evaluation import prior_rule
 
-        return prior_rule(probs, self.p_pop, self.tau)
+        scores: np.ndarray = prior_rule(probs, self.p_pop, self.tau)
+        return scores
 
-    def predict_next(self, events, top_k=3, schema=None) -> pd.DataFrame:
+    def predict_next(self, events: Events, top_k: int = 3,
+                     schema: Schema | None = None) -> pd.DataFrame:
         """Each user's ``top_k`` most probable next intents.
 
         Args:
@@ -245,7 +264,7 @@ class NextIntentPredictor:
         }, columns=list(PREDICTION_COLUMNS))
 
 
-def run_tau(run) -> float:
+def run_tau(run: Run) -> float:
     """The prior rule's tau of a loaded run: chosen on the population's validation windows
     for the student (``metrics.json``, ``student_prior_rule``)."""
     rule = (run.metrics or {}).get("student_prior_rule")
