@@ -6,6 +6,12 @@ trains with MultiWorkerMirroredStrategy. The workers' output is streamed with a 
 prefix; if one fails, every worker is stopped and the launcher exits with one ``error:``
 line and status 2.
 
+TensorFlow's servers listen on every interface, unauthenticated: by default the workers run
+in a private network (a network namespace with only the loopback interface, which Linux
+gives to root or through unprivileged user namespaces), so no other machine reaches them
+and they reach no other machine. ``--network host`` runs them on this machine's network
+(only on a trusted network).
+
 Commands:
 
     # the population stage on 2 local workers (same global batch as one worker)
@@ -25,7 +31,7 @@ import argparse  # noqa: E402
 import sys  # noqa: E402
 
 from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.common.launcher import launch  # noqa: E402
+from pitune_tf.common.launcher import NETWORKS, launch  # noqa: E402
 
 
 def run(argv=None):
@@ -33,11 +39,17 @@ def run(argv=None):
     p = argparse.ArgumentParser(prog="python -m trainers.launch",
                                 description=__doc__.split("\n")[0])
     p.add_argument("--workers", type=int, default=2, help="number of local worker processes (2)")
+    p.add_argument("--network", choices=NETWORKS, default="private",
+                   help="private: the workers in a network of their own with only the "
+                        "loopback interface (their TensorFlow servers unreachable from other "
+                        "machines); host: this machine's network, where those servers listen "
+                        "on every interface (private)")
     p.add_argument("command", nargs=argparse.REMAINDER,
                    help="-- MODULE ARGS: the module every worker runs and its arguments")
     args = p.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    launch(command[0] if command else "", command[1:], workers=args.workers)
+    launch(command[0] if command else "", command[1:], workers=args.workers,
+           network=args.network)
     print(f"all {args.workers} worker(s) finished", file=sys.stderr)
     return 0
 

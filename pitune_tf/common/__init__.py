@@ -17,5 +17,7 @@
 - ``vocabulary``: one token <-> id vocabulary (reserved ids and ordering as options).
 - ``windowing``: left-padded windows gathered from grouped sequences, no Python loop.
 - ``numeric``: numpy helpers (``softmax``).
+- ``launcher``, ``distribution``, ``private_network``: local multi-worker runs (their
+  TensorFlow servers in a network with only the loopback interface) and tf.distribute.
 - ``fault``: the fault-injection testing hook (``PITUNE_FAULT``: ``kill -9`` at a named point).
 """
