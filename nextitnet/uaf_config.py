@@ -35,7 +35,8 @@ class UAFConfig:
     reward_top_k: int = 5  # "correct" = positive in the top-k (UAF Eq. 13)
     reward_protocol: str = "sampled"  # top-k among 1 + n_negatives sampled items, or "full" ranking
     reward_form: str = "paper"  # paper (UAF Eq. 13) or authors (1 - gamma (1 - share)^2 if correct)
-    rl_warmup_epochs: int = 1  # epochs of main loss only before the RL term
+    rl_warmup_epochs: int = 1  # epochs of main loss only before the RL term (not in the paper:
+    #   0 in the paper preset)
     rl_warmup_gates: str = "ones"  # gates of the warm-up: greedy, sampled or ones (every F'_l
     #   fine-tuned, so each is trained before the policy compares it with F_l)
     entropy_weight: float = 0.3  # UAF-RL entropy bonus on p(pi) (BlockDrop's; 0 in UAF)
@@ -55,7 +56,8 @@ class UAFConfig:
     synthetic: str = "demo"  # synthetic data preset when no data is given
     max_users: int | None = None  # MovieLens: random user subset for quick runs
     seed: int = 0
-    pretrain_loss: str = "auto"  # full (exact CE), sampled, or auto (sampled above 100k items)
+    pretrain_loss: str = "auto"  # full (exact CE, UAF Eq. 5; the paper preset), sampled, or
+    #   auto (sampled above 100k items)
     pretrain_negatives: int = 1024  # sampled softmax: negatives shared by a batch
     pretrain_jit: bool = False  # XLA-compile the network and the softmax's element-wise part
     #   (NextItNetPretrainer(jit=True), what bench/nextitnet.py measures: 1.39x on 2 CPU threads;
@@ -97,17 +99,47 @@ PRESETS = {
     "demo": {},
     "tiny": dict(embedding_dim=8, block_dilations=(1, 2), max_len=8, batch_size=32, pretrain_epochs=1,
                  epochs=1, policy_dim=8, policy_dilations=(1,), adapter_dim=2, synthetic="tiny"),
-    "paper": dict(embedding_dim=128, block_dilations=(1, 4) * 4, max_len=50, batch_size=256,
-                  learning_rate=1e-4, pretrain_epochs=20, epochs=20, policy_dim=64, adapter_dim=16,
-                  loss="bpr", head_bias_init="zeros", gamma=1.0, entropy_weight=0.0,
-                  rl_warmup_gates="greedy"),
+    # UAF as written (Sec. 3, 4.3): every value the paper states, each of our deviations off
+    # (softmax loss, popularity head, gamma 10, entropy bonus, RL warm-up); what it leaves
+    # open (epochs, early stopping, policy width, ...): docs/reproducing.md#the-paper-profile
+    "paper": dict(embedding_dim=128, block_dilations=(1, 4) * 4, kernel_size=3, max_len=50,
+                  batch_size=256, learning_rate=1e-4, fractions=(0.8, 0.05, 0.15),
+                  pretrain_loss="full", pretrain_epochs=20, epochs=20, policy="nextitnet",
+                  policy_dilations=(1, 4), policy_dim=64, adapter_dim=16, temperature=10.0,
+                  loss="bpr", head_bias_init="zeros", representation="last", gamma=1.0,
+                  beta=1.0, reward_form="paper", entropy_weight=0.0, rl_warmup_epochs=0,
+                  rl_warmup_gates="greedy", train_fraction=1.0),
 }
 # one line per preset, as --help lists them
 PRESET_NOTES = {
     "demo": "the defaults: k=32, 4 blocks, L=20, <= 30 epochs a stage (early stopping); synthetic 'demo'",
     "tiny": "a smoke test in seconds: k=8, 2 blocks, L=8, 1 epoch a stage; synthetic 'tiny'",
-    "paper": "UAF 4.3 as written: k=128, 8 blocks, L=50, lr 1e-4, 20 epochs, BPR loss, gamma 1",
+    "paper": "UAF as written (4.3): k=128, 8 blocks, L=50, lr 1e-4, 20 epochs, BPR loss, gamma 1, "
+             "no RL warm-up",
 }
+# Our departures from the paper that have a flag of their own (``--loss`` is trainers.uaf's),
+# each off in the paper preset (docs/reproducing.md#the-paper-profile).
+DEPARTURE_FLAGS = ("head_bias_init", "gamma", "entropy_weight", "rl_warmup_epochs", "pretrain_loss")
+
+
+def add_departure_arguments(parser) -> None:
+    """The flags of :data:`DEPARTURE_FLAGS` (``trainers.uaf``)."""
+    parser.add_argument("--head-bias-init", choices=("popularity", "zeros"),
+                        help="the target head's start: popularity (default, MostPop's ranking) "
+                             "or zeros (the paper's random head)")
+    parser.add_argument("--gamma", type=float,
+                        help="UAF-RL's penalty of a wrong recommendation, UAF Eq. 13 (default 10; "
+                             "the paper's 1)")
+    parser.add_argument("--entropy-weight", type=float,
+                        help="UAF-RL's entropy bonus (default 0.3; not in the paper: 0)")
+    parser.add_argument("--rl-warmup-epochs", type=int,
+                        help="UAF-RL: epochs of the main loss alone first (default 1; not in the "
+                             "paper: 0)")
+    parser.add_argument("--pretrain-loss", choices=("auto", "full", "sampled"),
+                        help="pretraining softmax: full (UAF Eq. 5, the paper preset), sampled, "
+                             "or auto (default: sampled above 100k items)")
+
+
 # the settings a run's first lines show (with every setting a config file or flag changed)
 SUMMARY_FIELDS = ("embedding_dim", "block_dilations", "max_len", "batch_size", "learning_rate",
                   "pretrain_epochs", "epochs", "patience", "loss", "policy", "train_fraction", "seed")

@@ -259,7 +259,8 @@ def test_each_preset_has_a_help_line_read_off_its_values(monkeypatch):
     assert "2/1 epochs" in population_config.describe_preset("tiny")  # cannot go stale
     from pitune_tf.individual.command_line import build_parser as individual_parser
 
-    assert "presets: none." in individual_parser().format_help()
+    text = individual_parser().format_help()
+    assert "presets (--preset):\n  default: our best settings" in text and "\n  paper: PITuning" in text
 
 
 def test_log_lines_start_on_their_own_line(capsys):
@@ -360,3 +361,68 @@ def test_population_prints_its_settings_first(capfd, tmp_path):
     assert first.startswith("settings (--preset tiny < flags; all: --print-config): data=[")
     assert "individual_users=2 (command line)" in first and "backbone=\"random:1x32\" (preset tiny)" in first
     assert err.splitlines()[-1].startswith("error: ")
+
+
+# ------------------------------------------------ the paper profile of each stage (issue 31)
+
+
+def test_population_preset_paper_prints_the_papers_values(capsys):
+    """``--preset paper`` is PITuning as written (Sec. 4.1.4, Table 4, Eq. 3-7), each of our
+    departures off; ``paper_small`` makes the same choices at the demo's size."""
+    from trainers.population import main
+
+    assert main(["--preset", "paper", "--print-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("# trainers.population settings (--preset paper < flags)")
+    for line in ("repeat_term = false", 'attention_normalize = "none"', "clipnorm = 0.0",
+                 "teacher_learning_rate = 0.01", "student_learning_rate = 0.01", "alpha = 0.5",
+                 "temperature = 1.0", "use_iat = true", "reconstruction = true",
+                 'reconstruction_passes = "two"', 'tuning = "full"', 'backbone = "gpt2"',
+                 "history = 30", "student_layers = 4", "student_width = 768",
+                 "split = [0.6, 0.1, 0.3]"):
+        assert f"{line}  # preset paper" in lines, line
+    assert "embedding_dim = 0  # preset paper; the backbone width / 4" in lines  # 768 / 4 = 192
+    assert main(["--preset", "paper_small", "--print-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    for line in ("repeat_term = false", 'attention_normalize = "none"', "clipnorm = 0.0",
+                 "teacher_learning_rate = 0.01", "student_learning_rate = 0.01"):
+        assert f"{line}  # preset paper_small" in lines, line
+    assert 'backbone = "random:2x64"' in lines  # the demo's size
+    assert main(["--preset", "paper", "--clipnorm", "1", "--attention-normalize", "mean",
+                 "--print-config"]) == 0  # each departure has its flag
+    lines = capsys.readouterr().out.splitlines()
+    assert "clipnorm = 1.0  # command line" in lines
+    assert 'attention_normalize = "mean"  # command line' in lines
+    assert main(["--print-config"]) == 0  # our defaults keep the departures
+    lines = capsys.readouterr().out.splitlines()
+    assert {"repeat_term = true", 'attention_normalize = "mean"', "clipnorm = 1.0"} <= set(lines)
+
+
+def test_individual_preset_paper_prints_the_papers_values(tmp_path, tiny_run, capsys):
+    """``trainers.individual --preset paper`` is PITuning Sec. 3.3 / Algorithm 1 as written:
+    Adam 0.01, no prior shift after tuning, no refit, fine-tuning always from the unlearned
+    weights; resolved preset < --config < flags."""
+    from trainers.individual import main
+
+    assert main(["--run", str(tiny_run), "--preset", "paper", "--print-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("# trainers.individual settings (--preset paper < flags); run ")
+    for line in ("learning_rate = 0.01", "unlearn_learning_rate = 0.01", "lam = 1.0",
+                 "prior_after_tuning = false", "refit = false", 'unlearn_select = "none"',
+                 "unlearn_gate = false", 'holdout = "test"'):
+        assert f"{line}  # preset paper" in lines, line
+    (tmp_path / "c.json").write_text(json.dumps({"learning_rate": 0.001, "refit": True}))
+    assert main(["--run", str(tiny_run), "--preset", "paper", "--config", str(tmp_path / "c.json"),
+                 "--no-refit", "--unlearn-select", "after_finetune", "--print-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"# trainers.individual settings (--preset paper < --config "
+                               f"{tmp_path / 'c.json'} < flags)")
+    assert f"learning_rate = 0.001  # --config {tmp_path / 'c.json'}" in lines  # file > preset
+    assert "refit = false  # command line" in lines  # flag > file
+    assert 'unlearn_select = "after_finetune"  # command line' in lines
+    assert "prior_after_tuning = false  # preset paper" in lines
+    assert main(["--run", str(tiny_run), "--print-config"]) == 0  # the default preset: ours
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith("# trainers.individual settings (defaults < flags); run ")
+    assert {"learning_rate = 0.0003", "prior_after_tuning = true", "refit = true",
+            'unlearn_select = "after_finetune"'} <= set(lines)

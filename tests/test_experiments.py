@@ -164,7 +164,8 @@ def test_pituning_suite_end_to_end_tiny(tmp_path):
     table2 = pd.read_csv(out / "pituning_table2.csv")
     assert table2["method"].tolist()[:2] == ["most_frequent", "last_event_intent"]
     assert table2["method"].tolist()[-1] == "oracle" and "pituning" in set(table2["method"])
-    assert {"lsat", "eodrec", "metabert4rec", "clover", "tallrec", "p5", "instructrec", "ofa"} <= set(table2["method"])
+    assert {"lsat", "eodrec", "metabert4rec", "clover", "tallrec", "p5", "instructrec",
+            "ofa (repeat term)"} <= set(table2["method"])  # OFA takes RUN's repeat term, named
     fig9 = pd.read_csv(out / "pituning_fig9.csv")
     assert sorted(set(fig9["train_days"])) == [2, 7]
     assert "## PITuning Figure 10" in (out / "index.md").read_text()
@@ -240,3 +241,73 @@ def test_suite_reruns_an_individual_run_made_for_another_user_count(tmp_path, mo
     suite.settings = {**suite.settings, "users": 5}
     suite.individual(tmp_path / "run", "main", 0, ("none",))
     assert calls == [3, 5]
+
+
+def test_fig4_algorithm_1_row_runs_the_paper_profile_of_both_stages(tmp_path, monkeypatch):
+    """Fig. 4's "Algorithm 1 as written" row trains a population run of RUN's config with
+    the paper's choices (those of trainers.population --preset paper) and runs the individual
+    stage with trainers.individual --preset paper; the PITuning row keeps our defaults."""
+    import dataclasses
+
+    import pitune_tf.individual.stage as stage
+    import pitune_tf.population as population
+    from pitune_tf.common.config import resolve_config
+    from pitune_tf.experiments.pituning_experiments import ALGORITHM_1, fig4
+    from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite
+    from pitune_tf.individual.individual_config import PRESETS, IndividualConfig
+    from pitune_tf.population.population_config import PAPER_CHOICES, preset
+
+    run_config = preset("tiny")
+    monkeypatch.setattr(population, "load_run",
+                        lambda path: type("Run", (), {"config": run_config})())
+    trained, tuned = {}, {}
+    monkeypatch.setattr(population, "run_population",
+                        lambda config, path: trained.setdefault(path.name, config))
+
+    def fake_run_individual(run_dir, config, out, n_users, workers, progress):
+        tuned[out.parent.name] = config
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps({
+            "config": dataclasses.asdict(config), "n_users": n_users,
+            "methods": {m: {"pooled": dict.fromkeys(METRICS, 0.5)} for m in config.methods}}))
+
+    monkeypatch.setattr(stage, "run_individual", fake_run_individual)
+    suite = PITuningSuite(tmp_path / "run", tmp_path / "out", preset="tiny", seeds=1)
+    frame = fig4(suite)
+    assert ALGORITHM_1 == "Algorithm 1 as written (paper profile)"
+    assert ((frame["variant"] == ALGORITHM_1) & (frame["method"] == "pituning")).sum() == 1
+
+    algorithm1 = trained["algorithm1"]  # the population half, hand-listed (PITuning 4.1.4, Eq. 3-5)
+    assert (algorithm1.repeat_term, algorithm1.attention_normalize, algorithm1.clipnorm) == (
+        False, "none", 0.0)
+    assert (algorithm1.teacher_learning_rate, algorithm1.student_learning_rate) == (0.01, 0.01)
+    assert (algorithm1.use_iat, algorithm1.reconstruction, algorithm1.reconstruction_passes,
+            algorithm1.alpha, algorithm1.temperature) == (True, True, "two", 0.5, 1.0)
+    paper = preset("paper")
+    assert {k: getattr(algorithm1, k) for k in PAPER_CHOICES} == {
+        k: getattr(paper, k) for k in PAPER_CHOICES}  # the choices of --preset paper
+    assert algorithm1.backbone == run_config.backbone  # at RUN's sizes
+    assert algorithm1.to_dict() == run_config.replace(
+        **suite.settings["population"], **PAPER_CHOICES).to_dict()
+
+    individual = tuned["ablation_algorithm1"]  # the individual half, hand-listed
+    assert (individual.learning_rate, individual.unlearn_learning_rate, individual.lam) == (
+        0.01, 0.01, 1.0)
+    assert (individual.prior_after_tuning, individual.refit, individual.unlearn_select,
+            individual.unlearn_gate) == (False, False, "none", False)
+    paper_individual = resolve_config(IndividualConfig, PRESETS, "paper")
+    assert {k: getattr(individual, k) for k in PRESETS["paper"]} == {
+        k: getattr(paper_individual, k) for k in PRESETS["paper"]}
+    full = tuned["ablation_full"]  # the PITuning row: our defaults
+    assert (full.learning_rate, full.prior_after_tuning, full.refit, full.unlearn_select) == (
+        3e-4, True, True, "after_finetune")
+
+
+def test_ofa_states_the_repeat_term_it_takes_from_run():
+    from pitune_tf.experiments.pituning_experiments import OFA_POPULATION, ofa_label, ofa_population
+    from pitune_tf.population.population_config import preset
+
+    changes = ofa_population(preset("tiny"))
+    assert changes == {**OFA_POPULATION, "repeat_term": True} and ofa_label(changes) == "ofa (repeat term)"
+    changes = ofa_population(preset("paper_small"))
+    assert changes["repeat_term"] is False and ofa_label(changes) == "ofa"

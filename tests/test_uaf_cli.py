@@ -202,3 +202,28 @@ def test_cli_help_one_line_per_preset(capsys):
     for name in PRESETS:
         assert sum(line.split()[:1] == [name] and line.strip().endswith(PRESET_NOTES[name])
                    for line in lines) == 1
+
+
+def test_cli_preset_paper_prints_the_papers_values(capsys):
+    """``--preset paper`` is UAF as written (Sec. 3, 4.3): no RL warm-up, BPR, a zero head,
+    gamma 1, no entropy bonus, the exact pretraining softmax, the paper's sizes."""
+    assert run_main(main, ["--preset", "paper", "--print-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "# python -m trainers.uaf: preset paper < command line"
+    for line in ("rl_warmup_epochs = 0", 'loss = "bpr"', 'head_bias_init = "zeros"', "gamma = 1.0",
+                 "entropy_weight = 0.0", "beta = 1.0", "temperature = 10.0", 'reward_form = "paper"',
+                 'representation = "last"', 'pretrain_loss = "full"', "learning_rate = 0.0001",
+                 "embedding_dim = 128", "block_dilations = [1, 4, 1, 4, 1, 4, 1, 4]",
+                 "kernel_size = 3", "max_len = 50", "batch_size = 256", 'policy = "nextitnet"',
+                 "policy_dilations = [1, 4]", "fractions = [0.8, 0.05, 0.15]",
+                 "train_fraction = 1.0"):
+        assert f"{line}  # preset paper" in lines, line
+    assert run_main(main, ["--preset", "paper", "--rl-warmup-epochs", "1", "--gamma", "10",
+                           "--entropy-weight", "0.3", "--head-bias-init", "popularity",
+                           "--pretrain-loss", "auto", "--print-config"]) == 0
+    lines = capsys.readouterr().out.splitlines()  # each departure has its flag
+    for line in ("rl_warmup_epochs = 1", "gamma = 10.0", "entropy_weight = 0.3",
+                 'head_bias_init = "popularity"', 'pretrain_loss = "auto"'):
+        assert f"{line}  # command line" in lines, line
+    assert run_main(main, ["--print-config"]) == 0  # the demo keeps our defaults
+    assert "rl_warmup_epochs = 1" in capsys.readouterr().out.splitlines()

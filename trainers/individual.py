@@ -11,6 +11,9 @@ Commands:
 
     # the demo's individual users (RUN/data/individual.parquet), the default methods
     python -m trainers.individual --run runs/demo
+    # the paper as written (after trainers.population --preset paper_small --out runs/paper_small)
+    python -m trainers.individual --run runs/paper_small --preset paper
+    python -m trainers.individual --run runs/demo --preset paper --print-config
     # every method (FP / PP on --fp-users users only), 10 users, 2 processes
     python -m trainers.individual --run runs/demo --method all --users 10 --workers 2
     # your own individual log, one method, every test prediction written out (read with the
@@ -38,7 +41,10 @@ baselines lsat, eodrec, metabert4rec, clover, tallrec, p5, instructrec
 pituning) and oversample.
 
 A run prints its settings first (``--print-config``: all of them, then exits; precedence:
-defaults < --config < flags); ``--quiet`` prints only the result tables and errors.
+``--preset`` < --config < flags); ``--quiet`` prints only the result tables and errors.
+``--preset paper`` is PITuning's individual stage as written (Section 3.3, Algorithm 1: Adam
+0.01, no prior shift after tuning, no refit, fine-tuning always from the unlearned weights);
+the default preset is our best settings, each departure a key and a flag of its own.
 
 Writes to --out (default RUN/individual/, RUN/device/ on LiteRT): per_user.csv,
 summary.json, results.md (Table 2 and Table 3 style tables), with --dump-predictions

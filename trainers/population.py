@@ -9,6 +9,8 @@ Commands::
     python -m trainers.population --preset demo_fit --out runs/fit    # the demo, trained to fit
     python -m trainers.population --no-reconstruction --tuning partial --backbone random:4x128
     python -m trainers.population --preset paper --data events.parquet --out runs/paper
+    python -m trainers.population --preset paper_small --out runs/paper_small   # the paper's
+    #   choices (no repeat term, Eq. 3's plain sum, Adam 0.01, no clipping) at the demo's size
     python -m trainers.population --data population.csv individual.csv --mapping map.csv
     python -m trainers.population --data events.csv --individual-users 10   # 10 users held out
     python -m trainers.population --preset tiny --print-config   # the resolved settings, no run

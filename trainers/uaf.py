@@ -43,8 +43,10 @@ import sys
 
 from nextitnet.modes import RUN_MODES, with_baselines  # no TensorFlow: --help stays instant
 from nextitnet.uaf_config import (
+    DEPARTURE_FLAGS,
     PRESET_NOTES,
     PRESETS,
+    add_departure_arguments,
     resolve_uaf_config,
     settings_line,
     settings_text,
@@ -62,7 +64,7 @@ from pitune_tf.common.cli import (
 from pitune_tf.common.console import set_quiet
 
 CONFIG_FLAGS = ("policy", "loss", "train_fraction", "epochs", "pretrain_epochs", "seed", "max_users",
-                "batch_size")  # the flags that set UAFConfig fields
+                "batch_size", *DEPARTURE_FLAGS)  # the flags that set UAFConfig fields
 
 
 def parse_modes(text) -> list[str]:
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
                              "(mostpop and random-items are always scored too)")
     parser.add_argument("--policy", choices=("nextitnet", "gru"), help="policy network (default nextitnet)")
     parser.add_argument("--loss", choices=("bpr", "bce", "softmax"), help="fine-tuning loss (default softmax; bpr is UAF Eq. 8)")
+    add_departure_arguments(parser)  # our departures from the paper, off in --preset paper
     parser.add_argument("--task", default="recommendation", choices=("recommendation", "profile"))
     parser.add_argument("--train-fraction", type=float, help="share of the training split (Table 5)")
     from nextitnet.data.sources import add_source_arguments

@@ -28,7 +28,9 @@ from pitune_tf.common.experiment_suite import (  # noqa: E402
     save_figure,
 )
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row  # noqa: E402
+from pitune_tf.individual.individual_config import PRESETS as INDIVIDUAL_PRESETS  # noqa: E402
 from pitune_tf.individual.individual_config import TABLE2_BASELINES  # noqa: E402
+from pitune_tf.population.population_config import PAPER_CHOICES  # noqa: E402
 
 registry = Registry("PITuning (Gong et al., KDD 2024)", trivial=TrivialCheck(
     "method", ("most_frequent", "last_event_intent"), "prec_w", exempt=("oracle", "oracle_context"),
@@ -42,6 +44,18 @@ LONG_TAIL_METHODS = ("none", "finetune", "focal", "oversample", "pituning")  # F
 # norms, position embeddings, input (context embedding) and output layers trained; its
 # output layer reads the last position (no IAT) and it has no reconstruction loss.
 OFA_POPULATION = {"tuning": "partial", "use_iat": False, "reconstruction": False}
+
+
+def ofa_population(run_config) -> dict:
+    """The OFA population run's changes to RUN's config: :data:`OFA_POPULATION` and, stated,
+    RUN's ``repeat_term`` (our copy mixture, not in OFA or PITuning: OFA gets it when RUN's
+    models have it, so that the two differ only in what OFA names)."""
+    return {**OFA_POPULATION, "repeat_term": bool(run_config.repeat_term)}
+
+
+def ofa_label(changes) -> str:
+    """The OFA row's name: ``ofa``, ``ofa (repeat term)`` when its run has the copy term."""
+    return "ofa (repeat term)" if changes.get("repeat_term") else "ofa"
 
 
 def _method_frame(suite: PITuningSuite, population_dir, key, methods, keys=None, keep=None, **changes):
@@ -78,7 +92,13 @@ def _table2_plot(frame, path, suite):
                         "mpda: pitune_tf.individual.mpda (retrieval-augmented fine-tuning of the "
                         "student, adapted); ofa: the OFA population run's GPT2 teacher (attention and "
                         "MLP frozen, no IAT, no reconstruction, trained at the suite's budget) tuned per "
-                        "user with the same frozen parts (method pp). The other baselines "
+                        "user with the same frozen parts (method pp); it takes RUN's repeat_term "
+                        "(the copy mixture, in neither paper), named in its row: 'ofa (repeat "
+                        "term)' when on. Prec_w / Rec_w: each intent weighted by its true count "
+                        "(scikit-learn's average='weighted'); PITuning Eq. 12 as printed weighs "
+                        "precision by the predicted count, which reduces to accuracy. lgbm's "
+                        "features (Appendix E) include the predicted event's own time (hour, "
+                        "weekday, timestamp of t_i): context no sequence model gets. The other baselines "
                         "(pitune_tf.individual.table2; each module says what is kept and adapted), "
                         "each trained on at most baseline_pretrain_windows population windows and "
                         "fine-tuned per user with the same early stopping: lsat (long- and short-term "
@@ -92,10 +112,12 @@ def _table2_plot(frame, path, suite):
                         "only).")
 def table2(suite: PITuningSuite) -> pd.DataFrame:
     frame = _method_frame(suite, suite.run_dir, "main", TABLE2_METHODS)
-    ofa = _method_frame(suite, suite.population_run("ofa", **OFA_POPULATION), "ofa", ("pp",), keep=("pp",),
+    changes = ofa_population(suite.run.config)
+    ofa = _method_frame(suite, suite.population_run("ofa", **changes), "ofa", ("pp",), keep=("pp",),
                         fp_users=1_000_000)
     oracle = frame["method"].isin(("oracle", "oracle_context"))  # the ceilings last
-    frame = pd.concat([frame[~oracle], ofa.assign(method="ofa"), frame[oracle]], ignore_index=True)
+    frame = pd.concat([frame[~oracle], ofa.assign(method=ofa_label(changes)), frame[oracle]],
+                      ignore_index=True)
     return mean_std(frame, ["method"], METRICS)
 
 
@@ -121,30 +143,43 @@ def fig8(suite: PITuningSuite) -> pd.DataFrame:
 # ----------------------------------------------------------------------------- Fig. 4
 
 
+ALGORITHM_1 = "Algorithm 1 as written (paper profile)"
 ABLATIONS = {  # label -> (population variant changes or None for the full run, method, individual changes)
     "PITuning": (None, "pituning", {}),
     "PITuning, unlearning always kept": (None, "pituning", {"unlearn_select": "none"}),
+    # both stages' paper profiles on RUN's sizes: the population's PAPER_CHOICES (no repeat
+    # term, Eq. 3's plain sum, Adam 0.01, no clipping) and trainers.individual --preset paper
+    ALGORITHM_1: (PAPER_CHOICES, "pituning", INDIVIDUAL_PRESETS["paper"]),
     "w/o IAT": ({"use_iat": False}, "pituning", {}),
     "w/o P-ER (reconstruction)": ({"reconstruction": False}, "pituning", {}),
     "w/o I-unlearning": (None, "finetune", {}),
 }
+# the population run and the individual runs' key of each row that is not RUN's full run
+ABLATION_RUNS = {ALGORITHM_1: ("algorithm1", "ablation_algorithm1"),
+                 "w/o IAT": ("no_iat", "ablation_no_iat"),
+                 "w/o P-ER (reconstruction)": ("no_reconstruction", "ablation_no_reconstruction"),
+                 "PITuning, unlearning always kept": ("full", "ablation_full_nogate")}
 
 
 @registry.register("pituning_fig4", "PITuning Figure 4: ablations (IAT, event reconstruction, unlearning)",
                    plot=lambda frame, path, suite: _bars(frame, path, suite, label="variant"),
                    note="w/o IAT and w/o P-ER are population runs of RUN's config without the "
                         "component (at the suite's budget, like the PITuning row's run); "
-                        "w/o I-unlearning is fine-tuning only. 'unlearning always kept' is Algorithm 1 "
-                        "as written (unlearn_select='none'): fine-tuning always starts from the "
-                        "unlearned weights, without the validation choice between that start "
-                        "and the shipped weights.")
+                        "w/o I-unlearning is fine-tuning only. 'unlearning always kept' is the "
+                        "PITuning row with unlearn_select='none' alone: fine-tuning always starts "
+                        "from the unlearned weights, without the validation choice between that "
+                        "start and the shipped weights (the prior shift, the refit and RUN's repeat "
+                        "term stay on). 'Algorithm 1 as written' is the paper profile of both "
+                        "stages at RUN's sizes: a population run of RUN's config with the paper's "
+                        "choices (no repeat term, PITuning Eq. 3's plain sum, Adam 0.01, no "
+                        "clipping) and the individual stage's --preset paper (Adam 0.01, no prior "
+                        "shift, no refit, unlearn_select='none').")
 def fig4(suite: PITuningSuite) -> pd.DataFrame:
     frames = []
     full = suite.full_run()
     for label, (changes, method, individual) in ABLATIONS.items():
-        population = full if changes is None else suite.population_run(
-            "no_iat" if "use_iat" in changes else "no_reconstruction", **changes)
-        key = "ablation_" + ("full" if changes is None else population.name) + ("_nogate" if individual else "")
+        name, key = ABLATION_RUNS.get(label, ("full", "ablation_full"))
+        population = full if changes is None else suite.population_run(name, **changes)
         methods = ("none", "finetune", "pituning") if changes is None and not individual else ("none", method)
         frame = _method_frame(suite, population, key, methods, keep=(method,), **individual)
         frames.append(frame.assign(variant=label))
@@ -285,11 +320,12 @@ def predicted_distribution(population_dir, suite, model="teacher") -> tuple:
                    plot=lambda frame, path, suite: _distribution_plot(frame, path),
                    note="Argmax predictions on the population test windows. OFA here: RUN's config with "
                         "the GPT2 attention and MLP frozen (layer norms, position embeddings, input and "
-                        "output layers trained), no IAT, no reconstruction. Last row: total variation "
+                        "output layers trained), no IAT, no reconstruction, and RUN's repeat_term "
+                        "(Table 2's OFA row names it). Last row: total variation "
                         "distance to the true distribution.")
 def fig7(suite: PITuningSuite) -> pd.DataFrame:
     full = suite.full_run()
-    ofa = suite.population_run("ofa", **OFA_POPULATION)
+    ofa = suite.population_run("ofa", **ofa_population(suite.run.config))
     true, teacher = predicted_distribution(full, suite, "teacher")
     _, student = predicted_distribution(full, suite, "student")
     _, ofa_teacher = predicted_distribution(ofa, suite, "teacher")

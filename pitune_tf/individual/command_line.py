@@ -16,7 +16,14 @@ from pitune_tf.common.config import resolve_config
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
 from pitune_tf.data.schema import add_schema_options
-from pitune_tf.individual.individual_config import METHODS, TABLE2_BASELINES, IndividualConfig
+from pitune_tf.individual.individual_config import (
+    METHODS,
+    PRESET_NOTES,
+    PRESETS,
+    TABLE2_BASELINES,
+    UNLEARN_SELECT,
+    IndividualConfig,
+)
 from pitune_tf.individual.report import METHOD_ORDER
 from pitune_tf.individual.shards import parse_shard
 from pitune_tf.individual.stage import BACKENDS, DEFAULT_METHODS
@@ -30,14 +37,17 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "lgbm_iterations": "lgbm_iterations", "fp_users": "fp_users",
            "fp_learning_rate": "fp_learning_rate", "prior_pseudo_count": "prior_pseudo_count",
            "split_days": "split_days", "train_days": "train_days",
-           "prior_after_tuning": "prior_after_tuning", "refit": "refit", "holdout": "holdout"}
-PRECEDENCE = "defaults < --config < flags"
+           "prior_after_tuning": "prior_after_tuning", "refit": "refit", "holdout": "holdout",
+           "unlearn_select": "unlearn_select"}
+PRECEDENCE = "--preset < --config < flags"
 # the settings a run's first line shows (with every setting a config file or flag changed)
 SUMMARY_FIELDS = ("methods", "fractions", "max_epochs", "patience", "learning_rate", "lam",
                   "unlearn_steps", "refit", "prior_after_tuning", "seed")
-PRESETS_HELP = ("presets: none. The defaults are the paper's where it gives them (Table 4), else "
-                "measured on the demo users (see IndividualConfig); the models and their sizes "
-                "come from the population run (its --preset, RUN/config.json).")
+PRESETS_HELP = ("presets (--preset):\n" + "\n".join(
+    f"  {name}: {note}" for name, note in PRESET_NOTES.items())
+    + "\nThe models and their sizes come from the population run (its --preset, "
+    "RUN/config.json); the paper's whole recipe: trainers.population --preset paper (or "
+    "paper_small), then trainers.individual --preset paper.")
 
 
 def build_parser(prog="python -m trainers.individual", description=None):
@@ -61,7 +71,9 @@ def build_parser(prog="python -m trainers.individual", description=None):
                    f"(every method but the Table 2 baselines {','.join(TABLE2_BASELINES)}), or "
                    f"'table2' (those) (default: {','.join(d.methods)}; litert: "
                    f"{','.join(DEFAULT_METHODS['litert'])})")
-    p.add_argument("--config", help=CONFIG_HELP.replace("overrides the preset, and the", "the"))
+    p.add_argument("--preset", default="default", choices=list(PRESETS),
+                   help="the config's defaults (each preset is described at the end)")
+    p.add_argument("--config", help=CONFIG_HELP)
     add_print_config_option(p, PRECEDENCE)
     p.add_argument("--users", type=int, default=0, help="first N users by id (0 = all)")
     p.add_argument("--workers", type=int, default=1, help="parallel processes (users split among them)")
@@ -100,6 +112,10 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
                    help="after the epoch (and beta) are chosen on validation, retrain the tuned "
                         f"models on training + validation windows ({'on' if d.refit else 'off'} by default)")
+    p.add_argument("--unlearn-select", choices=UNLEARN_SELECT,
+                   help="pituning: after_finetune (default: fine-tune from the unlearned and the "
+                        "shipped weights, keep the better on validation) or none (always from "
+                        "the unlearned weights, Algorithm 1; --preset paper)")
     p.add_argument("--holdout", choices=("test", "validation"),
                    help="validation: never read the test windows; score the validation windows, "
                         "validating on the newest training windows (to choose settings)")
@@ -129,8 +145,9 @@ def parse_methods(text, backend):
 
 
 def config_from_args(args) -> IndividualConfig:
-    """The IndividualConfig of parsed arguments: --config file < flags."""
-    return resolve_config(IndividualConfig, {}, None, args.config, overrides_from_args(args))
+    """The IndividualConfig of parsed arguments: --preset < --config file < flags."""
+    return resolve_config(IndividualConfig, PRESETS, args.preset, args.config,
+                          overrides_from_args(args))
 
 
 def overrides_from_args(args) -> dict:
@@ -163,11 +180,12 @@ def settings_text(config, args, full=False) -> str:
     overrides = overrides_from_args(args)
     if args.method is None:  # the backend's default methods, not a choice of the user
         overrides.pop("methods")
-    sources = setting_sources({}, None, args.config, overrides)
+    sources = setting_sources(PRESETS, args.preset, args.config, overrides)
     resolved = resolution_notes(config, args)
     notes = {key: "; ".join(n for n in (sources.get(key), resolved.get(key)) if n)
              for key in {*sources, *resolved}}
-    where = "defaults" + (f" < --config {args.config}" if args.config else "")
+    where = ("defaults" if args.preset == "default" else f"--preset {args.preset}") + (
+        f" < --config {args.config}" if args.config else "")
     if full:
         data = args.data or f"{args.run}/data/individual.parquet"
         return (f"# trainers.individual settings ({where} < flags); run {args.run}, data {data}, "

@@ -38,6 +38,12 @@ GAP_METRICS = ("prec_w", "prec_m", "rec_m", "ndcg@3")  # the metrics of gap_clos
 # method that is not trivial also with the trivial baselines that ran, and pituning with
 # finetune (the paper's ordering pituning >= finetune >= none, PITuning Table 2)
 VERSUS = {"pituning": ("finetune",)}
+# beside every Table 2 style table: what Prec_w is, and what LightGBM sees that no model does
+METRIC_NOTE = ("Prec_w / Rec_w: each intent weighted by its true count (scikit-learn's "
+               "average='weighted'); PITuning Eq. 12 as printed weighs precision by the "
+               "predicted count, which reduces to the accuracy (Acc).")
+LGBM_NOTE = ("lgbm: Appendix E's features include the predicted event's own time (hour, "
+             "weekday, timestamp of t_i, the 'current time'), context no sequence model gets.")
 
 
 def method_scores(record) -> dict:
@@ -267,6 +273,7 @@ def markdown_tables(summary, device, stats, config):
                          + f" | {s['users']} | {s['windows']} |"
                          + "".join(f" {_fmt(s.get('gap_closed', {}).get(k))} |" for k in block))
         lines.append("")
+    lines += [METRIC_NOTE + (" " + LGBM_NOTE if "lgbm" in summary else ""), ""]
     if closed:
         lines += ["Gap closed: (method - none) / (oracle - none), pooled over the method's "
                   "users; oracle: the exact next-intent distribution of each user's own data "

@@ -78,7 +78,11 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--embedding-dim", type=int, help="d (0 = backbone width / 4)")
     _bool_flag(p, "iat", "use_iat", "ablation: no intent attention (last position to the head)")
     _bool_flag(p, "repeat-term", "repeat_term",
-               "no learned repeat-the-newest-intent mixture (the paper's models exactly)")
+               "no learned repeat-the-newest-intent mixture (not in the paper; off in "
+               "--preset paper and paper_small, which turn off every deviation)")
+    p.add_argument("--attention-normalize", choices=["none", "mean", "softmax"],
+                   help="IAT pooling: none (PITuning Eq. 3's plain sum, the paper presets), "
+                   "mean (divided by the real positions, default) or softmax")
     _bool_flag(p, "reconstruction", "reconstruction", "ablation: no event reconstruction loss")
     p.add_argument("--mask-rate", type=float, help="masked share of history events (0.15)")
     p.add_argument("--reconstruction-passes", choices=["one", "two"],
@@ -97,6 +101,8 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--teacher-learning-rate", type=float)
     p.add_argument("--student-learning-rate", type=float)
     p.add_argument("--batch-size", type=int)
+    p.add_argument("--clipnorm", type=float,
+                   help="gradient norm clipping (1.0; 0 = off, as in the paper presets)")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="the teacher's dtype policy (float32; mixed_* keep float32 logits)")
     p.add_argument("--jit", action="store_true", default=None,
@@ -123,7 +129,8 @@ def overrides_from_args(args) -> dict:
         key: getattr(args, key)
         for key in (
             "mapping", "synthetic_preset", "history", "max_train_windows", "backbone",
-            "embedding_dim", "use_iat", "repeat_term", "reconstruction", "mask_rate", "reconstruction_passes",
+            "embedding_dim", "use_iat", "repeat_term", "attention_normalize", "reconstruction",
+            "mask_rate", "reconstruction_passes", "clipnorm",
             "patience", "tuning", "dropout",
             "student_layers", "student_width", "student_heads", "alpha", "temperature",
             "teacher_epochs", "student_epochs", "teacher_learning_rate",
