@@ -110,6 +110,33 @@ def test_train_steps_match_keras_adam(exported, runtime):
     runtime.reset()
 
 
+@pytest.mark.parametrize("part", ["head", "top1"])
+def test_part_train_steps_match_keras_and_leave_the_rest(exported, runtime, part):
+    """``train_<part>``: two steps equal the Keras tuner's over the same part
+    (``train_part``), and every weight outside the part stays the shipped one."""
+    from pitune_tf.individual.individual_tuner import IndividualTuner
+    from pitune_tf.models.train_parts import part_variables
+
+    student, _ = exported
+    assert runtime.train_parts == ("head", "top1", "all")
+    keras_student = copy_of(student)
+    tuner = IndividualTuner(keras_student, SIZES["intent"], mode="finetune", train_part=part)
+    tuner.compile(optimizer=keras.optimizers.Adam(0.01))
+    shipped = runtime.get_weights()
+    for n, seed in ((3, 1), (BATCH, 2)):
+        x, y = windows(n, seed)
+        expected = float(tuner.train_on_batch(x, y, return_dict=True)["loss"])
+        assert runtime.train(x, y, learning_rate=0.01, part=part) == pytest.approx(expected, rel=1e-5)
+    after = runtime.get_weights()
+    np.testing.assert_allclose(after, flat(keras_student.trainable_variables), rtol=0, atol=1e-5)
+    trained = {id(v) for v in part_variables(keras_student, part)}
+    in_part = np.concatenate([np.full(int(np.prod(v.shape)), id(v) in trained)
+                              for v in keras_student.trainable_variables])
+    np.testing.assert_array_equal(after[~in_part], shipped[~in_part])  # the frozen rest
+    assert not np.allclose(after[in_part], shipped[in_part])
+    runtime.reset()
+
+
 def test_unlearn_step_matches_keras(exported, runtime):
     from pitune_tf.individual.individual_tuner import IndividualTuner
 

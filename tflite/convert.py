@@ -100,7 +100,6 @@ def export_module(module, out_dir, quantized=True, metadata=None, progress=None)
     ``module``: a :class:`tflite.student_module.StudentModule`; ``progress``: an optional
     :class:`pitune_tf.common.epoch_log.StepProgress` told of each file."""
     from pitune_tf.common.keras import tf
-    from tflite.student_module import SIGNATURES
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -108,7 +107,7 @@ def export_module(module, out_dir, quantized=True, metadata=None, progress=None)
     with tempfile.TemporaryDirectory(prefix="pitune_tflite_") as tmp:
         saved = Path(tmp) / "saved_model"
         tf.saved_model.save(module, str(saved), signatures=module.concrete_signatures())
-        builds = {"fp32": (SIGNATURES, True, None)}
+        builds = {"fp32": (module.signature_names, True, None)}
         if quantized:
             builds["int8"] = (("infer",), False, "int8")
             builds["fp16"] = (("infer",), False, "fp16")
@@ -206,7 +205,7 @@ def export_student(
     ``metadata`` entries and ``progress``, as in :func:`export_module`) and checks that every written file
     loads through :class:`tflite.runtime.Runtime` with its signatures; writes
     ``student_tflite.json`` (shapes, sizes, ops); returns {kind: path}."""
-    from tflite.student_module import SIGNATURES, StudentModule
+    from tflite.student_module import StudentModule
 
     module = StudentModule(
         student, history=history, batch_size=batch_size, optimizer=optimizer, clipnorm=clipnorm
@@ -215,7 +214,7 @@ def export_student(
                           progress=progress)
     files = {}
     for kind, path in paths.items():
-        required = SIGNATURES if kind == "fp32" else ("infer",)
+        required = module.signature_names if kind == "fp32" else ("infer",)
         Runtime(path, required=required)  # loads, signatures and shapes as expected
         files[kind] = {
             "path": path.name,
@@ -231,6 +230,9 @@ def export_student(
         "optimizer": optimizer,
         "clipnorm": clipnorm,
         "files": files,
+        # what each training signature updates (train: all; train_<part>: that part)
+        "train_signatures": {name: {"trainable_weights": module.trainable_weights_of(name)}
+                             for name in module.signature_names if name.startswith("train")},
         "metadata": sorted(metadata or ()),
     }
     write_json(Path(out_dir) / META_FILE, {**(meta or {}), **info})

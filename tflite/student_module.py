@@ -9,7 +9,10 @@ import numpy as np
 
 from pitune_tf.common.keras import tf
 from pitune_tf.data.windows import FEATURE_KEYS, STREAM_KEYS
+from pitune_tf.models.train_parts import ALL, part_variables, train_parts
 
+# Every model has these; a student with decoder blocks also has ``train_<part>`` for each of
+# its parts but ``all`` (``train_head``, ``train_top1``, ...: StudentModule.signature_names).
 SIGNATURES = ("infer", "train", "unlearn", "get_weights", "set_weights", "reset")
 OPTIMIZERS = ("adam", "sgd")
 
@@ -37,6 +40,10 @@ class StudentModule(tf.Module):
     - ``train(<features> [B, L], label: int32 [B], sample_weight [B], learning_rate [])``
       -> ``{"loss": []}``: one optimizer step of cross-entropy (PITuning 3.3.2); rows with
       ``sample_weight`` 0 are padding (a partial batch is padded, not dropped).
+    - ``train_<part>(...)``, as ``train`` for each part of
+      :func:`pitune_tf.models.train_parts.train_parts` but ``all`` (``head``, ``top1``, ...):
+      one step over the part's variables only; the gradient of the rest is never computed,
+      so the backward pass stops below the part. The parts share ``train``'s optimizer state.
     - ``unlearn(<features> [B, L], original_logits [B, N], retain_mask [N], forget_mask [N],
       lam [], sample_weight [B], learning_rate [])`` -> ``{"loss": [], ...its terms}``: one
       optimizer step of the unlearning loss (PITuning Eq. 11; ``lam`` is lambda, R and F the
@@ -111,6 +118,13 @@ class StudentModule(tf.Module):
         self.num_weights = int(sum(self._sizes))
         self.shipped_weights = tf.constant(self._flat_numpy(), name="shipped_weights")
         self._train_slots = _OptimizerSlots(self._variables, optimizer, "train")
+        self.train_parts = train_parts(student) if hasattr(student, "backbone") else (ALL,)
+        self._part_indices = {}  # part -> indices into self._variables
+        for part in self.train_parts:
+            ids = {id(v) for v in part_variables(student, part)}
+            self._part_indices[part] = [i for i, v in enumerate(self._variables) if id(v) in ids]
+        self.signature_names = SIGNATURES + tuple(
+            f"train_{part}" for part in self.train_parts if part != ALL)
         self._unlearn_slots = _OptimizerSlots(self._variables, optimizer, "unlearn")
         self._unlearn_takes_weight = "sample_weight" in inspect.signature(
             self.unlearning_fn
@@ -133,6 +147,10 @@ class StudentModule(tf.Module):
                 scalar,
             ],
         )
+        for part in self.train_parts:
+            if part != ALL:
+                setattr(self, f"train_{part}", tf.function(
+                    self._part_step(part), input_signature=self.train.input_signature))
         self.unlearn = tf.function(
             self._unlearn,
             input_signature=features(b)
@@ -152,9 +170,16 @@ class StudentModule(tf.Module):
         )
         self.reset = tf.function(self._reset, input_signature=[])
 
-    def concrete_signatures(self, names=SIGNATURES) -> dict:
-        """The concrete functions to save, keyed by signature name."""
+    def concrete_signatures(self, names=None) -> dict:
+        """The concrete functions to save, keyed by signature name (default: every one,
+        :attr:`signature_names`)."""
+        names = self.signature_names if names is None else names
         return {name: getattr(self, name).get_concrete_function() for name in names}
+
+    def trainable_weights_of(self, signature: str) -> int:
+        """How many weights a training signature updates (``train``: all of them)."""
+        part = ALL if signature == "train" else signature[len("train_"):]
+        return int(sum(self._sizes[i] for i in self._part_indices[part]))
 
     # ---------------------------------------------------------------- signatures
 
@@ -162,12 +187,22 @@ class StudentModule(tf.Module):
         logits = self._logits(location, weekday, slot, event, mask)  # [b, N]
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
 
-    def _train(self, location, weekday, slot, event, mask, label, sample_weight, learning_rate):
+    def _train(self, location, weekday, slot, event, mask, label, sample_weight, learning_rate,
+               part=ALL):
+        indices = self._part_indices[part]
+        variables = [self._variables[i] for i in indices]
         with tf.GradientTape() as tape:
             logits = self._logits(location, weekday, slot, event, mask)  # [B, N]
             loss = self.loss_fn(label, logits, sample_weight=sample_weight)
-        self._apply(tape.gradient(loss, self._variables), learning_rate, self._train_slots)
+        self._apply(tape.gradient(loss, variables), learning_rate, self._train_slots, indices)
         return {"loss": loss}
+
+    def _part_step(self, part):
+        def step(location, weekday, slot, event, mask, label, sample_weight, learning_rate):
+            return self._train(location, weekday, slot, event, mask, label, sample_weight,
+                               learning_rate, part=part)
+
+        return step
 
     def _unlearn(
         self,
@@ -212,13 +247,16 @@ class StudentModule(tf.Module):
         features = dict(zip(FEATURE_KEYS, (location, weekday, slot, event, mask), strict=True))
         return self.student(features, training=False)
 
-    def _apply(self, gradients, learning_rate, slots):
-        """One optimizer step: Keras ``Adam`` / ``SGD`` update rules with ``assign_sub``."""
+    def _apply(self, gradients, learning_rate, slots, indices=None):
+        """One optimizer step: Keras ``Adam`` / ``SGD`` update rules with ``assign_sub``, on
+        the variables at ``indices`` (default: all) with their ``gradients``."""
+        indices = range(len(self._variables)) if indices is None else indices
         gradients = [tf.convert_to_tensor(g) for g in gradients]  # IndexedSlices -> dense
         if self.clipnorm is not None:
             gradients = [tf.clip_by_norm(g, self.clipnorm) for g in gradients]
+        variables = [self._variables[i] for i in indices]
         if self.optimizer == "sgd":
-            for variable, gradient in zip(self._variables, gradients):
+            for variable, gradient in zip(variables, gradients):
                 variable.assign_sub(learning_rate * gradient)
             return
         slots.step.assign_add(1.0)
@@ -227,7 +265,8 @@ class StudentModule(tf.Module):
             * tf.sqrt(1.0 - tf.pow(self.beta_2, slots.step))
             / (1.0 - tf.pow(self.beta_1, slots.step))
         )
-        for variable, gradient, m, v in zip(self._variables, gradients, slots.m, slots.v):
+        moments = [(slots.m[i], slots.v[i]) for i in indices]
+        for variable, gradient, (m, v) in zip(variables, gradients, moments):
             m.assign_add((gradient - m) * (1.0 - self.beta_1))
             v.assign_add((tf.square(gradient) - v) * (1.0 - self.beta_2))
             variable.assign_sub((m * alpha) / (tf.sqrt(v) + self.epsilon))

@@ -7,6 +7,7 @@ from pitune_tf.common.loss_model import LossModel
 from pitune_tf.individual.focal import focal_loss
 from pitune_tf.individual.unlearning import DEFAULT_MIN_LOG_PROB, unlearning_terms
 from pitune_tf.losses import sparse_cross_entropy
+from pitune_tf.models.train_parts import part_variables
 
 MODES = ("unlearn", "finetune", "focal")
 
@@ -35,6 +36,10 @@ class IndividualTuner(LossModel):
         lam: float. lambda of PITuning Eq. 11 (Table 4: 1).
         min_log_prob: float. Floor on log q in PITuning Eq. 11's forgotten term (bounds it).
         focal_gamma: float. gamma of the focal loss.
+        train_part: str or None. Train only this part of the student
+            (:func:`pitune_tf.models.train_parts.part_variables`: ``head``, ``top1``, ...,
+            ``all``), as the phone's ``train_<part>`` signatures do; None: every trainable
+            variable of ``network``.
 
     Example:
     >>> tuner = IndividualTuner(student, n_intents=18, mode="finetune")
@@ -43,7 +48,7 @@ class IndividualTuner(LossModel):
     """
 
     def __init__(self, network, n_intents, mode="finetune", lam=1.0,
-                 min_log_prob=DEFAULT_MIN_LOG_PROB, focal_gamma=2.0, **kwargs):
+                 min_log_prob=DEFAULT_MIN_LOG_PROB, focal_gamma=2.0, train_part=None, **kwargs):
         super().__init__(**kwargs)
         if mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {mode!r}")
@@ -53,6 +58,7 @@ class IndividualTuner(LossModel):
         self.lam = lam
         self.min_log_prob = min_log_prob
         self.focal_gamma = focal_gamma
+        self.train_part = train_part
         self.retain_mask = tf.Variable(tf.ones([n_intents]), trainable=False, name="retain_mask")
         self.forget_mask = tf.Variable(tf.zeros([n_intents]), trainable=False, name="forget_mask")
 
@@ -65,7 +71,9 @@ class IndividualTuner(LossModel):
         return self.network(inputs, training=training)  # [batch, n_intents]
 
     def train_variables(self):
-        return self.network.trainable_variables
+        if self.train_part is None:
+            return self.network.trainable_variables
+        return part_variables(self.network, self.train_part)
 
     def compute_losses(self, data, training):
         x, target, sample_weight = keras.utils.unpack_x_y_sample_weight(data)

@@ -103,6 +103,11 @@ class Runtime:
             if "set_weights" in self.signatures
             else None
         )
+        # the parts a train step can be limited to, from the cheapest ("all": ``train``)
+        parts = [name[len("train_"):] for name in self.signatures if name.startswith("train_")]
+        self.train_parts: tuple[str, ...] = tuple(
+            sorted(parts, key=lambda p: (p != "head", len(p), p))) + (
+            ("all",) if "train" in self.signatures else ())
 
     # ---------------------------------------------------------------- signatures
 
@@ -168,17 +173,25 @@ class Runtime:
         return {key: np.concatenate([o[key] for o in outs]) for key in ("logits", "probabilities")}
 
     def train(self, features: Features, labels: npt.ArrayLike,
-              sample_weight: npt.ArrayLike | None = None, learning_rate: float = 1e-3) -> float:
+              sample_weight: npt.ArrayLike | None = None, learning_rate: float = 1e-3,
+              part: str = "all") -> float:
         """One ``train`` step on up to ``batch_size`` windows (a short batch is padded with
-        zero-weight rows); returns the loss."""
+        zero-weight rows); returns the loss. ``part``: ``"all"`` (the ``train`` signature)
+        or a part of :attr:`train_parts` (``train_head``, ``train_top1``, ...: only that
+        part's weights move)."""
+        signature = "train" if part == "all" else f"train_{part}"
+        if signature not in self.signatures:
+            raise SignatureError(f"the model has no signature {signature!r}: it trains the parts "
+                                 f"{', '.join(self.train_parts)}")
         labels = np.asarray(labels)
         if labels.size and (labels.min() < 2 or labels.max() >= self.n_intents):
             raise InputSpecError(
-                f"signature 'train', input 'label': intent ids are 2 .. {self.n_intents - 1} "
-                f"(0 and 1 are reserved), got {labels.min()} .. {labels.max()}")
+                f"signature {signature!r}, input 'label': intent ids are 2 .. "
+                f"{self.n_intents - 1} (0 and 1 are reserved), got {labels.min()} .. "
+                f"{labels.max()}")
         batch, weight = self._pad(features, {"label": labels}, sample_weight)
         out = self.call(
-            "train", **batch, sample_weight=weight, learning_rate=np.float32(learning_rate)
+            signature, **batch, sample_weight=weight, learning_rate=np.float32(learning_rate)
         )
         return float(np.asarray(out["loss"]).reshape(-1)[0])
 
