@@ -6,7 +6,24 @@ from dataclasses import dataclass
 
 from pitune_tf.common.config import resolve_config
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.limits import (
+    BATCH_SIZE_MAX,
+    COUNT_MAX,
+    EPOCHS_MAX,
+    LAYERS_MAX,
+    WIDTH_MAX,
+    check_fits_in_memory,
+    check_learning_rate,
+    check_number,
+    check_numbers,
+    check_seed,
+)
 from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
+
+TEMPERATURE_RANGE = (0.01, 1000.0)  # Gumbel-softmax tau of UAF Eq. 10 (ours: 10)
+KERNEL_SIZE_MAX = 64  # NextItNet's convolution width (the paper: 3)
+MAX_LEN_MAX = 4096  # source sequence length L and each dilation (the paper: 50)
+CUTOFF_MAX = 1_000_000  # top-k cut-offs and sampled negatives
 
 
 @dataclass
@@ -69,10 +86,6 @@ class UAFConfig:
             raise UserInputError(f"policy must be nextitnet or gru, got {self.policy!r}")
         if self.loss not in ("bpr", "bce", "softmax"):
             raise UserInputError(f"loss must be bpr, bce or softmax, got {self.loss!r}")
-        if self.epochs < 1 or self.pretrain_epochs < 0 or self.patience < 0:
-            raise UserInputError("epochs must be >= 1, pretrain_epochs and patience >= 0")
-        if not 0.0 <= self.pretrain_val_share < 1.0:
-            raise UserInputError(f"pretrain_val_share must be in [0, 1), got {self.pretrain_val_share}")
         if self.reward_protocol not in ("sampled", "full"):
             raise UserInputError(f"reward_protocol must be sampled or full, got {self.reward_protocol!r}")
         if self.reward_form not in ("paper", "authors"):
@@ -81,18 +94,55 @@ class UAFConfig:
             raise UserInputError(f"head_bias_init must be zeros or popularity, got {self.head_bias_init!r}")
         if self.rl_warmup_gates not in ("greedy", "sampled", "ones"):
             raise UserInputError(f"rl_warmup_gates must be greedy, sampled or ones, got {self.rl_warmup_gates!r}")
-        if self.entropy_weight < 0:
-            raise UserInputError(f"entropy_weight must be >= 0, got {self.entropy_weight}")
-        if self.rl_warmup_epochs < 0:
-            raise UserInputError(f"rl_warmup_epochs must be >= 0, got {self.rl_warmup_epochs}")
-        if not self.topk or any(int(k) < 1 for k in self.topk):
-            raise UserInputError(f"topk must be a non-empty list of positive ints, got {self.topk}")
         if self.representation not in ("last", "mean"):
             raise UserInputError(f"representation must be last or mean, got {self.representation!r}")
-        if self.batch_size < 1:
-            raise UserInputError(f"batch_size must be >= 1, got {self.batch_size}")
-        if not 0.0 < self.train_fraction <= 1.0:
-            raise UserInputError(f"train_fraction must be in (0, 1], got {self.train_fraction}")
+        self.check_ranges()
+
+    def check_ranges(self) -> None:
+        """Every number in its range (:mod:`pitune_tf.common.limits`), lists element by
+        element: a UserInputError naming the key and the range."""
+        check_learning_rate("learning_rate", self.learning_rate)
+        check_seed("seed", self.seed)
+        check_number("batch_size", self.batch_size, 1, BATCH_SIZE_MAX, whole=True)
+        for name in ("embedding_dim", "policy_dim", "adapter_dim"):
+            check_number(name, getattr(self, name), 1, WIDTH_MAX, whole=True)
+        check_number("kernel_size", self.kernel_size, 1, KERNEL_SIZE_MAX, whole=True)
+        check_number("max_len", self.max_len, 1, MAX_LEN_MAX, whole=True)
+        check_numbers("block_dilations", self.block_dilations, 1, MAX_LEN_MAX, whole=True)
+        check_numbers("policy_dilations", self.policy_dilations, 1, MAX_LEN_MAX, whole=True)
+        if len(self.block_dilations) > LAYERS_MAX:
+            raise UserInputError(f"block_dilations: at most {LAYERS_MAX} blocks, got "
+                                 f"{len(self.block_dilations)}")
+        check_number("epochs", self.epochs, 1, EPOCHS_MAX, whole=True)
+        for name in ("pretrain_epochs", "patience", "rl_warmup_epochs"):
+            check_number(name, getattr(self, name), 0, EPOCHS_MAX, whole=True)
+        check_number("pretrain_val_share", self.pretrain_val_share, 0.0, 1.0, high_open=True)
+        check_number("train_fraction", self.train_fraction, 0.0, 1.0, low_open=True)
+        check_numbers("fractions", self.fractions, 0.0, 1.0, length=3)
+        if abs(sum(self.fractions) - 1.0) > 1e-6:
+            raise UserInputError(f"fractions must be 3 non-negative numbers summing to 1, got "
+                                 f"{list(self.fractions)}")
+        check_number("temperature", self.temperature, TEMPERATURE_RANGE[0], TEMPERATURE_RANGE[1])
+        for name in ("gamma", "beta", "entropy_weight"):
+            check_number(name, getattr(self, name), 0.0)
+        check_numbers("topk", self.topk, 1, CUTOFF_MAX, whole=True)
+        for name in ("reward_top_k", "n_negatives", "pretrain_negatives"):
+            check_number(name, getattr(self, name), 1, CUTOFF_MAX, whole=True)
+        check_number("max_users", self.max_users, 1, COUNT_MAX, whole=True, allow_none=True)
+
+    def check_memory(self, n_items, n_outputs) -> None:
+        """A UserInputError when a run on ``n_items`` source items and ``n_outputs`` target
+        outputs cannot train in this machine's memory (a rough lower bound: float32 item
+        embedding and output head, every block's two convolutions twice (F and F'), their
+        gradients and Adam's moments, and one batch's activations and output logits);
+        checked once the data is read, before the run directory is written."""
+        dim, blocks = self.embedding_dim, len(self.block_dilations)
+        weights = (n_items + n_outputs) * dim + 2 * blocks * 2 * self.kernel_size * dim * dim
+        activations = self.batch_size * (self.max_len * dim * blocks * 8 + n_outputs)
+        check_fits_in_memory(f"UAF (embedding_dim {dim}, {blocks} blocks, {n_items} items, "
+                             f"batch {self.batch_size}, max_len {self.max_len})",
+                             4 * (4 * weights + activations),
+                             "lower embedding_dim, max_len or batch_size")
 
 
 PRESETS = {

@@ -25,6 +25,7 @@ from nextitnet.uaf_model import PRETRAINED_MODES
 from nextitnet.uaf_recommender import dump_topk as write_topk
 from nextitnet.uaf_recommender import write_target_vocab
 from pitune_tf.common.atomic import write_json
+from pitune_tf.common.divergence import accept_new_rates
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.run_lock import run_lock
 from pitune_tf.common.run_replacement import finish_replacement, prepare_run_dir
@@ -136,11 +137,16 @@ def _run_locked(config, data, run_dir, modes, task, pretrained, data_source, ver
     tasks = encode_tasks(config, data, vocab, task)  # data that cannot be used fails before any write
     for encoded in tasks.values():
         check_splits(encoded)
+        config.check_memory(len(vocab), encoded.n_outputs)  # before anything is written
     if task == "recommendation" and dump_topk > tasks["recommendation"].n_outputs - 1:
         raise UserInputError(f"--dump-topk {dump_topk}: the data has "
                              f"{tasks['recommendation'].n_outputs - 1} target items")
     record = {"config": dataclasses.asdict(config), "task": task,
               "data": data.name if data_source is None else data_source}
+    # a run that diverged resumes with another learning rate
+    for key, (old, new) in accept_new_rates(run_dir, record, ("learning_rate",)).items():
+        say(f"the run in {run_dir} diverged: resuming it with {key} {new:g} (was {old:g})",
+            verbose)
     # a finished run of the same config resumes (e.g. to add modes); --overwrite starts over
     replaced = prepare_run_dir(run_dir, record, overwrite, refuse_finished=False)
     try:

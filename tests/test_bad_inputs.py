@@ -299,3 +299,277 @@ def test_bad_parquet_files_are_one_error(tmp_path, capsys):
     one_error(capsys, data_main, ["convert", partial, "--out", tmp_path / "o.parquet"],
               "missing column", "event")
     assert listing(tmp_path) == ["garbage.parquet", "partial.parquet"]
+
+
+# ------------------------------------------ issue 29: numbers in range, lists by element
+
+
+def _config_argv(tmp_path, argv):
+    """``argv`` with a ``{"config": {...}}`` element written to ``tmp_path/config.json``."""
+    out = []
+    for a in argv:
+        if isinstance(a, dict):
+            path = tmp_path / "config.json"
+            path.write_text(json.dumps(a["config"]))
+            a = path
+        out.append(a)
+    return out
+
+
+@pytest.mark.parametrize("argv, words", [
+    # family 5: every learning rate, temperature, size and seed, with the allowed range
+    (["--teacher-learning-rate", "inf"], ["teacher_learning_rate", "in (0, 1]", "inf"]),
+    (["--teacher-learning-rate", "1e308"], ["teacher_learning_rate", "in (0, 1]"]),
+    (["--student-learning-rate", "nan"], ["student_learning_rate", "in (0, 1]"]),
+    (["--student-learning-rate", "0"], ["student_learning_rate", "in (0, 1]"]),
+    (["--temperature", "0"], ["temperature", "in [0.01, 100]"]),
+    (["--temperature", "1e-300"], ["temperature", "in [0.01, 100]"]),
+    (["--temperature", "inf"], ["temperature"]),
+    (["--config", {"config": {"clipnorm": float("nan")}}], ["clipnorm", ">= 0"]),
+    (["--history", "0"], ["history", "in [1, 1024]"]),
+    (["--student-width", "1000000"], ["student_width", "in [4, 16384]"]),
+    (["--student-layers", "1000"], ["student_layers", "in [1, 128]"]),
+    (["--student-heads", "64"], ["student_heads", "in [1, 32]"]),
+    (["--batch-size", "1000000000"], ["batch_size", "in [1, 65536]"]),
+    (["--epochs", "10000000"], ["teacher_epochs", "in [1, 1000000]"]),
+    (["--embedding-dim", "-4"], ["embedding_dim"]),
+    (["--mask-rate", "1"], ["mask_rate", "in [0, 1)"]),
+    (["--backbone", "random:128x16384"], ["the teacher (128 x 16384", "memory",
+                                          "the backbone's size"]),
+    # family 8: seeds below 0 or above 2^32 - 1
+    (["--seed", "-1"], ["seed", "in [0, 4294967295]", "-1"]),
+    (["--seed", "4294967296"], ["seed", "in [0, 4294967295]"]),
+    # family 6: lists of the wrong element type, absurd sizes, in a config file
+    (["--config", {"config": {"attention_units": [16.5, 8]}}],
+     ["attention_units", "whole numbers", "element 0: 16.5"]),
+    (["--config", {"config": {"attention_units": []}}], ["attention_units", "at least 1"]),
+    (["--config", {"config": {"history": 10**30}}], ["history", "in [1, 1024]"]),
+    (["--config", {"config": {"split": [0.6, "0.1", 0.3]}}], ["split", "element 1: '0.1'"]),
+    (["--config", {"config": {"data": [1]}}], ["data", "file names"]),
+    (["--config", {"config": {"head_units": 10**6}}], ["head_units", "in [1, 16384]"]),
+    (["--config", {"config": {"slot_minutes": 0}}], ["slot_minutes", "in [1, 1440]"]),
+])
+def test_population_numbers_out_of_range_write_nothing(tmp_path, capsys, argv, words):
+    """Issue 29, families 5, 6 and 8: each is one error line naming the key and its allowed
+    range, before anything is written (so the corrected rerun is never refused)."""
+    from trainers.population import main
+
+    argv = _config_argv(tmp_path, argv)
+    one_error(capsys, main, ["--preset", "tiny", *argv, "--out", tmp_path / "run"], *words)
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--learning-rate", "inf"], ["learning_rate", "in (0, 1]"]),
+    (["--learning-rate", "1e308"], ["learning_rate", "in (0, 1]"]),
+    (["--unlearn-learning-rate", "5"], ["unlearn_learning_rate", "in (0, 1]"]),
+    (["--fp-learning-rate", "0"], ["fp_learning_rate", "in (0, 1]"]),
+    (["--focal-gamma", "inf"], ["focal_gamma", ">= 0"]),
+    (["--prior-pseudo-count", "nan"], ["prior_pseudo_count"]),
+    (["--static-threshold", "2"], ["static_threshold", "in [0, 1)"]),
+    (["--seed", "-1"], ["seed", "in [0, 4294967295]"]),  # family 8
+    (["--seed", "4294967296"], ["seed", "in [0, 4294967295]"]),
+    (["--batch-size", "1000000000"], ["batch_size", "in [1, 65536]"]),  # no 30 GiB first
+    (["--epochs", "10000000"], ["max_epochs", "in [1, 1000000]"]),
+    (["--users", "-1"], ["--users", "in [0, "]),
+    (["--workers", "100000"], ["--workers", "in [1, 256]"]),
+    (["--config", {"config": {"split_days": [7.5, 1, 4]}}], ["split_days", "element 0: 7.5"]),
+    (["--config", {"config": {"prior_betas": [0.0, "a"]}}], ["prior_betas", "element 1"]),
+    (["--config", {"config": {"fractions": [0.6, 0.1, float("nan")]}}], ["fractions"]),
+])
+def test_individual_numbers_out_of_range_write_nothing(tiny_run, tmp_path, capsys, argv, words):
+    from trainers.individual import main
+
+    argv = _config_argv(tmp_path, argv)
+    one_error(capsys, main, ["--run", tiny_run, *argv, "--out", tmp_path / "out"], *words)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--learning-rate", "inf"], ["learning_rate", "in (0, 1]"]),
+    (["--learning-rate", "1e308"], ["learning_rate", "in (0, 1]"]),
+    (["--seed", "-1"], ["seed", "in [0, 4294967295]"]),  # family 8
+    (["--seed", "4294967296"], ["seed", "in [0, 4294967295]"]),
+    (["--batch-size", "1000000000"], ["batch_size", "in [1, 65536]"]),
+    (["--dump-topk", "-1"], ["--dump-topk", "K >= 1"]),
+    (["--config", {"config": {"temperature": 0}}], ["temperature", "in [0.01, 1000]"]),
+    (["--config", {"config": {"embedding_dim": 10**6}}], ["embedding_dim", "in [1, 16384]"]),
+    (["--config", {"config": {"max_len": 10**30}}], ["max_len", "in [1, 4096]"]),
+    (["--config", {"config": {"block_dilations": [1.5, 2]}}],
+     ["block_dilations", "element 0: 1.5"]),
+    (["--config", {"config": {"topk": ["5"]}}], ["topk", "element 0: '5'"]),
+    (["--config", {"config": {"fractions": [0.8, 0.1, "x"]}}], ["fractions", "element 2"]),
+    (["--config", {"config": {"n_negatives": 0}}], ["n_negatives"]),
+    (["--config", {"config": {"gamma": float("inf")}}], ["gamma", ">= 0"]),
+])
+def test_uaf_numbers_out_of_range_write_nothing(tmp_path, capsys, argv, words):
+    from trainers.uaf import main
+
+    argv = _config_argv(tmp_path, argv)
+    one_error(capsys, main, ["--preset", "tiny", *argv, "--out", tmp_path / "run"], *words)
+    assert not (tmp_path / "run").exists()
+
+
+# ------------------------------------------ issue 29, family 8: argparse errors, one line
+
+
+# each command: an int option, and the options it requires
+COMMAND_OPTIONS = {
+    "trainers.population": ("--batch-size", []),
+    "trainers.individual": ("--batch-size", ["--run", "RUN"]),
+    "trainers.uaf": ("--batch-size", []),
+    "trainers.pipeline": ("--epochs", []),
+    "tflite.convert": ("--batch-size", ["--run", "RUN"]),
+    "pitune_tf.predict": ("--top-k", ["--run", "RUN", "--events", "EVENTS"]),
+}
+
+
+@pytest.mark.parametrize("command", sorted(COMMAND_OPTIONS))
+@pytest.mark.parametrize("bad", ["1e9", "--no-such-option"])
+def test_argument_errors_are_one_error_line_not_the_usage(tmp_path, capsys, command, bad):
+    """``--batch-size 1e9`` used to print the whole usage (37 lines) and no ``error:`` line:
+    every command now prints exactly one line, ``error: ...``, and exits 2."""
+    import importlib
+
+    option, required = COMMAND_OPTIONS[command]
+    required = [str(tmp_path / a) if a.isupper() else a for a in required]
+    argv = [option, "1e9"] if bad == "1e9" else [bad]
+    code = importlib.import_module(command).main([*required, *argv, "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and "usage:" not in err, err
+    assert err.startswith("error: argument " + option + ": invalid int value: '1e9'"
+                          if bad == "1e9" else "error: unrecognized arguments: --no-such-option")
+    assert listing(tmp_path) == []
+
+
+# --------------------------------- issue 29, family 6: no run left to refuse the rerun
+
+
+def test_a_crash_before_the_first_epoch_leaves_nothing_and_the_rerun_is_accepted(
+        tmp_path, capsys, monkeypatch):
+    """A run that fails after writing config.json and vocab.json but before any epoch was
+    checkpointed removes its directory; one left behind by ``kill -9`` at that point (only
+    what a starting run writes) is replaced by a rerun of another config, not refused; a
+    directory holding anything else is still refused."""
+    from pitune_tf.population import population_stage
+    from trainers.population import main
+
+    out = tmp_path / "run"
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("a bug after config.json was written")
+
+    monkeypatch.setattr(population_stage, "train_teacher", crash)
+    with pytest.raises(RuntimeError):
+        run_main(main, ["--preset", "tiny", "--out", str(out)])
+    assert not out.exists()
+    monkeypatch.undo()
+    # what kill -9 leaves before the first epoch ends, with another config
+    out.mkdir()
+    (out / "config.json").write_text(json.dumps({"history": 10**30}))
+    (out / "vocab.json").write_text("{}")
+    (out / "notes.txt").write_text("the user's")  # not a run's file: refused, kept
+    one_error(capsys, main, ["--preset", "tiny", "--out", out], "different config")
+    (out / "notes.txt").unlink()
+    assert run_main(main, ["--preset", "tiny", "--quiet", "--out", str(out)]) == 0
+    assert (out / "metrics.json").is_file()
+    assert json.loads((out / "config.json").read_text())["history"] == 8
+
+
+@pytest.mark.parametrize("file, edit, words", [
+    ("config.json", {"history": 9}, ["config.json: history 9 does not match the saved "
+                                     "student (6, student.keras)"]),
+    ("config.json", {"student_width": 32}, ["config.json: student_width 32", "(16"]),
+    ("config.json", {"history": 10**30}, ["config.json: history must be", "in [1, 1024]"]),
+    ("config.json", {"attention_units": [8.5]}, ["config.json: attention_units"]),
+    ("vocab.json", None, ["vocab.json: event ids", "does not match the saved student"]),
+])
+def test_a_run_whose_files_do_not_match_its_student_is_one_error(tiny_run, tmp_path, capsys,
+                                                                 file, edit, words):
+    """Issue 29, family 6: an edited config.json (another history) used to give a Keras
+    shape traceback in trainers.individual; now one error naming the file."""
+    from trainers.individual import main
+
+    edited = tmp_path / "edited"
+    shutil.copytree(tiny_run, edited)
+    if file == "config.json":
+        config = json.loads((edited / file).read_text())
+        (edited / file).write_text(json.dumps({**config, **edit}))
+    else:  # one event more in the vocabulary than the student's embedding has rows
+        vocab = json.loads((edited / file).read_text())
+        vocab["event"] = [*vocab["event"], "an event the student never saw"]
+        (edited / file).write_text(json.dumps(vocab))
+    one_error(capsys, main, ["--run", edited, "--method", "none", "--out", tmp_path / "out"],
+              *words)
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------- issue 29, family 9: each epoch's order when it starts
+
+
+def test_a_million_epochs_start_at_once_with_the_same_batches(tmp_path):
+    """``--epochs 1000000`` used to build every epoch's shuffle order before the first
+    epoch (no epoch finished in 96 s, memory doubling). Now the first batches come at once,
+    in memory and streamed, and epoch e's batches depend only on (seed, e): a run resumed
+    at epoch 1 sees what an uninterrupted one saw."""
+    import itertools
+    import math
+    import time
+
+    from pitune_tf.common.batching import index_batches, stateless_permutation
+    from pitune_tf.data import Vocabularies, encode_events, make_windows, split_windows
+    from pitune_tf.data.event_stream import EventStream
+    from pitune_tf.data.synthetic import generate
+    from pitune_tf.data.window_stream import WindowPlan, stream_splits
+    from pitune_tf.population.training_loop import epoch_dataset
+
+    log = generate("tiny", seed=0, with_oracle=False).population
+    events = EventStream(log, chunk_events=800)
+    vocabs = Vocabularies.from_counts(events.counts)
+    in_memory = split_windows(make_windows(encode_events(log, vocabs), history=6))[0]
+    streamed = stream_splits(events, WindowPlan(vocabs, 6), group_chunks=2)[0]
+    for train in (in_memory, streamed):
+        steps = math.ceil(len(train) / 64)
+
+        def labels(first_epoch, n_batches, train=train):
+            ds = epoch_dataset(train, 64, 3, first_epoch, 1_000_000)
+            return [y.numpy().tolist() for _, y in itertools.islice(ds, n_batches)]
+
+        start = time.perf_counter()
+        two = labels(0, 2 * steps)
+        assert time.perf_counter() - start < 60
+        assert two[steps:] == labels(1, steps)  # resumed at epoch 1
+        assert two[:steps] != two[steps:]
+    want = [in_memory.label[index].tolist() for epoch in (0, 1)
+            for index, _ in index_batches(stateless_permutation(len(in_memory), 3, epoch), 64)]
+    assert [y.numpy().tolist() for _, y in itertools.islice(
+        epoch_dataset(in_memory, 64, 3, 0, 1_000_000), len(want))] == want
+
+
+def test_uaf_networks_this_machine_cannot_hold_fail_before_anything_is_written(tmp_path,
+                                                                               capsys):
+    """Issue 29, family 6: sizes within their ranges whose product no machine holds (here
+    petabytes of activations) are one error once the data's item counts are known, before
+    config.json is written."""
+    from trainers.uaf import main
+
+    config = tmp_path / "config.json"
+    config.write_text(json.dumps({"embedding_dim": 16384, "max_len": 4096,
+                                  "batch_size": 65536}))
+    one_error(capsys, main, ["--preset", "tiny", "--config", config, "--out", tmp_path / "run"],
+              "UAF (embedding_dim 16384", "more than this machine's", "lower embedding_dim")
+    assert listing(tmp_path) == ["config.json"]
+
+
+@pytest.mark.slow  # about 40 s on 2 CPU cores
+def test_a_million_epochs_train_until_early_stopping(tmp_path):
+    """Issue 29, family 9, end to end: ``--epochs 1000000`` with patience 1 runs epoch after
+    epoch from the start and ends where early stopping ends it."""
+    from trainers.population import main
+
+    out = tmp_path / "run"
+    assert run_main(main, ["--preset", "tiny", "--epochs", "1000000", "--patience", "1",
+                           "--quiet", "--out", str(out)]) == 0
+    training = json.loads((out / "metrics.json").read_text())["training"]
+    for phase in ("teacher", "student"):
+        assert training[phase]["stopped_early"] and 1 < training[phase]["epochs"] < 100

@@ -113,8 +113,9 @@ def test_qat_int8_export_infers(tiny, tmp_path, capsys):
     json.dumps({k: v for k, v in report.items() if k != "path"})  # the report is JSON-able
 
 
-def test_cli_rejects_negative_qat_epochs(tiny):
+def test_cli_rejects_negative_qat_epochs(tiny, capsys):
     from tflite.convert import main
 
-    with pytest.raises(SystemExit):
-        main(["--run", str(tiny[0]), "--qat-epochs", "-1"])
+    assert main(["--run", str(tiny[0]), "--qat-epochs", "-1"]) == 2  # one error line
+    assert capsys.readouterr().err.splitlines() == [
+        "error: --qat-epochs must be >= 0 (python -m tflite.convert --help lists the options)"]

@@ -64,7 +64,7 @@ from pitune_tf.common.cli import (
 from pitune_tf.common.console import set_quiet
 
 CONFIG_FLAGS = ("policy", "loss", "train_fraction", "epochs", "pretrain_epochs", "seed", "max_users",
-                "batch_size", *DEPARTURE_FLAGS)  # the flags that set UAFConfig fields
+                "batch_size", "learning_rate", *DEPARTURE_FLAGS)  # the flags that set UAFConfig fields
 
 
 def parse_modes(text) -> list[str]:
@@ -95,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs")
     parser.add_argument("--pretrain-epochs", type=int)
     parser.add_argument("--batch-size", type=int)
+    parser.add_argument("--learning-rate", type=float, help="Adam's rate (a run that diverged resumes with a lower one)")
     parser.add_argument("--seed", type=int)
     parser.add_argument("--out", default="runs/uaf", help="run directory")
     parser.add_argument("--overwrite", action="store_true",

@@ -1,4 +1,7 @@
-"""The one batching function of every training loop: row-index batches over an epoch order."""
+"""The one batching function of every training loop: row-index batches over an epoch order
+(:func:`index_batches`), each epoch's order seeded by (seed, epoch)
+(:func:`stateless_permutation`), and the same batches as a ``tf.data`` pipeline that makes
+each epoch's order when the epoch starts (:func:`epoch_index_dataset`)."""
 
 from __future__ import annotations
 
@@ -54,3 +57,37 @@ def stateless_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
         tf.range(n, dtype=tf.int64),
         seed=tf.constant([seed, epoch], tf.int64),
     ).numpy()
+
+
+def epoch_index_dataset(n: int, batch_size: int, seed: int, first_epoch: int, epochs: int):
+    """The row-index batches of epochs ``first_epoch .. epochs - 1`` back to back, as a
+    ``tf.data.Dataset`` of int64 ``[b]``: epoch e's batches are exactly
+    ``index_batches(stateless_permutation(n, seed, e), batch_size)`` (the same stateless
+    shuffle, cut the same way, the last batch short), but each epoch's order is made in the
+    input pipeline when that epoch starts, so neither the time to the first batch nor the
+    memory grows with ``epochs`` (``--epochs 1000000`` starts at once). A run resumed at
+    epoch e sees the batches an uninterrupted run saw from epoch e on.
+
+    Example:
+
+    >>> [b.tolist() for b in epoch_index_dataset(3, 2, 0, 0, 1).as_numpy_iterator()] == [
+    ...     i.tolist() for i, _ in index_batches(stateless_permutation(3, 0, 0), 2)]
+    True
+    """
+    from pitune_tf.common.keras import tf
+
+    if int(batch_size) < 1:
+        from pitune_tf.common.errors import UserInputError
+
+        raise UserInputError(f"batch_size must be >= 1, got {batch_size}")
+    n, size = int(n), int(batch_size)
+    lengths = [size] * (n // size) + ([n % size] if n % size else [])  # index_batches' cut
+    seed = tf.constant(seed, tf.int64)
+    rows = tf.range(n, dtype=tf.int64)
+
+    def epoch_batches(epoch):  # epoch: int64 scalar, in the input pipeline
+        order = tf.random.experimental.stateless_shuffle(rows, seed=tf.stack([seed, epoch]))
+        return tf.data.Dataset.from_tensor_slices(
+            tf.RaggedTensor.from_row_lengths(order, tf.constant(lengths, tf.int64)))
+
+    return tf.data.Dataset.range(int(first_epoch), int(epochs)).flat_map(epoch_batches)

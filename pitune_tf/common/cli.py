@@ -1,8 +1,8 @@
 """Shared command-line plumbing: one behaviour for every command.
 
-- :func:`run_main`: user errors as one ``error:`` line on stderr with exit status 2; quiet
-  by default (no TensorFlow start-up banners, deprecation warnings or third-party INFO
-  logs), everything with ``--verbose``.
+- :func:`run_main`: user errors (argparse's too) as one ``error:`` line on stderr with exit
+  status 2; quiet by default (no TensorFlow start-up banners, deprecation warnings or
+  third-party INFO logs), everything with ``--verbose``.
 - :class:`HelpFormatter`: ``--help`` keeps the module docstring's layout and shows defaults.
 - :func:`add_output_options`: ``--quiet`` and ``--verbose``, the same words everywhere;
   :data:`CONFIG_HELP` and :data:`OVERWRITE_HELP`: what ``--config`` and ``--overwrite`` mean;
@@ -16,6 +16,7 @@ A command module imports TensorFlow only inside its ``main`` (after parsing), so
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import re
 import sys
@@ -92,17 +93,36 @@ def configure_output(verbose: bool) -> None:
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
+@contextlib.contextmanager
+def argument_errors_as_user_errors():
+    """Within the block, an argparse error (a value of the wrong type such as ``--batch-size
+    1e9``, an unknown option, a missing one) raises :class:`UserInputError`, so that
+    :func:`run_main` reports it as every other bad input: one ``error:`` line naming the
+    option, exit status 2, not argparse's usage text and ``prog: error:`` line."""
+    def error(parser, message):
+        raise UserInputError(f"{message} ({parser.prog} --help lists the options)")
+
+    original = argparse.ArgumentParser.error
+    argparse.ArgumentParser.error = error
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.error = original
+
+
 def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
     """Runs ``main(argv)`` (``argv`` None: ``sys.argv[1:]``) with the output configured by
     :func:`configure_output` (``--verbose`` anywhere in ``argv``); a
-    :class:`UserInputError` becomes ``error: ...`` on stderr and status 2, Ctrl-C status 130.
+    :class:`UserInputError` (an argparse error too: :func:`argument_errors_as_user_errors`)
+    becomes ``error: ...`` on stderr and status 2, Ctrl-C status 130.
     The ``--quiet`` state (:func:`~pitune_tf.common.console.set_quiet`) is restored on return.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     quiet = is_quiet()
     configure_output("--verbose" in argv or _env.is_verbose())
     try:
-        code = main(argv)
+        with argument_errors_as_user_errors():
+            code = main(argv)
     except UserInputError as err:
         message = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
         print(f"error: {message}", file=sys.stderr)
@@ -111,7 +131,6 @@ def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the output went to a command that stopped reading (`| head`)
-        import contextlib
         import os
 
         with contextlib.suppress(OSError, ValueError):  # no second error when Python exits

@@ -157,24 +157,24 @@ class WindowStream:
             del windows
         return [out[key] for key in FEATURE_KEYS] + [out["label"]]
 
-    def _dataset(self, groups, batch_size, shuffle_seed=None):
+    def _dataset(self, n_groups, load, batch_size, epoch=None):
+        """Batches of ``batch_size`` rows over ``n_groups`` groups, one group in flight:
+        group ``g``'s arrays (:meth:`group_arrays`) are ``load(g)``, or ``load(epoch, g)``
+        with ``epoch`` (an int64 scalar of the input pipeline)."""
         from pitune_tf.common.keras import tf
 
         dtypes = [tf.int32] * 4 + [tf.float32, tf.int32]
         length = self.history
 
-        def load(g):
-            seed = None if shuffle_seed is None else [*shuffle_seed, int(g)]
-            return self.group_arrays(groups[int(g)], seed)
-
         def to_features(g):
-            arrays = tf.numpy_function(load, [g], dtypes, stateful=False)
+            inputs = [g] if epoch is None else [epoch, g]
+            arrays = tf.numpy_function(load, inputs, dtypes, stateful=False)
             for array in arrays[:-1]:
                 array.set_shape([None, length])
             arrays[-1].set_shape([None])
             return dict(zip(FEATURE_KEYS, arrays[:-1], strict=True)), arrays[-1]
 
-        ds = tf.data.Dataset.range(len(groups))
+        ds = tf.data.Dataset.range(n_groups)
         # one group at a time: a group is built ~100x faster than a demo teacher trains on
         # it (bench/population_scale.py), and each group in flight holds its windows
         ds = ds.map(to_features)
@@ -186,9 +186,11 @@ class WindowStream:
 
         Epoch e reads the shard's chunk groups in :meth:`epoch_groups` order and permutes
         each group's rows by ``default_rng([seed, e, group])``: deterministic for a seed,
-        and a resumed run sees the batches an uninterrupted run would have seen. Batches
-        run across groups; only an epoch's last batch is short (``ceil(shard_len /
-        batch_size)`` batches an epoch). Elements: ``(features dict, labels)``.
+        and a resumed run sees the batches an uninterrupted run would have seen. Each
+        epoch's order is made when the epoch starts (nothing is built ahead for the later
+        epochs: ``--epochs 1000000`` starts at once). Batches run across groups; only an
+        epoch's last batch is short (``ceil(shard_len / batch_size)`` batches an epoch).
+        Elements: ``(features dict, labels)``.
 
         The pipeline shards itself (``shard_index`` of ``shard_count``, e.g. a
         ``tf.distribute.InputContext``'s ``input_pipeline_id`` of
@@ -201,15 +203,19 @@ class WindowStream:
 
         if batch_size < 1:
             raise UserInputError(f"batch_size must be >= 1, got {batch_size}")
-        ds = None
-        for epoch in range(first_epoch, epochs):
-            groups = self.epoch_groups(seed, epoch, shard_index, shard_count)
-            part = self._dataset(groups, batch_size, shuffle_seed=(seed, epoch))
-            if steps_per_epoch is not None:
-                part = part.take(steps_per_epoch)
-            ds = part if ds is None else ds.concatenate(part)
-        if ds is None:
+        if first_epoch >= epochs:
             raise UserInputError(f"no epochs to run ({first_epoch} .. {epochs - 1})")
+        n_groups = len(self.epoch_groups(seed, first_epoch, shard_index, shard_count))
+
+        def load(epoch, g):  # group g of epoch `epoch`, its rows permuted
+            groups = self.epoch_groups(seed, int(epoch), shard_index, shard_count)
+            return self.group_arrays(groups[int(g)], [seed, int(epoch), int(g)])
+
+        def epoch_part(epoch):
+            part = self._dataset(n_groups, load, batch_size, epoch)
+            return part if steps_per_epoch is None else part.take(steps_per_epoch)
+
+        ds = tf.data.Dataset.range(first_epoch, epochs).flat_map(epoch_part)
         return _unsharded(ds.prefetch(tf.data.AUTOTUNE))
 
     def to_dataset(self, batch_size, shuffle=False, seed=0, drop_remainder=False):
@@ -219,8 +225,9 @@ class WindowStream:
 
         if shuffle:
             return self.epoch_dataset(batch_size, seed)
-        groups = [np.array([k]) for k in self.shard_chunks()]
-        ds = self._dataset(groups, batch_size)
+        chunks = self.shard_chunks()
+        ds = self._dataset(len(chunks), lambda g: self.group_arrays([chunks[int(g)]]),
+                           batch_size)
         if drop_remainder:
             ds = ds.rebatch(batch_size, drop_remainder=True)
         return _unsharded(ds.prefetch(tf.data.AUTOTUNE))

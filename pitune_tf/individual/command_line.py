@@ -14,6 +14,7 @@ from pitune_tf.common.cli import (
 )
 from pitune_tf.common.config import resolve_config
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.limits import COUNT_MAX, WORKERS_MAX, whole_number_type
 from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
 from pitune_tf.data.schema import add_schema_options
 from pitune_tf.individual.individual_config import (
@@ -75,8 +76,10 @@ def build_parser(prog="python -m trainers.individual", description=None):
                    help="the config's defaults (each preset is described at the end)")
     p.add_argument("--config", help=CONFIG_HELP)
     add_print_config_option(p, PRECEDENCE)
-    p.add_argument("--users", type=int, default=0, help="first N users by id (0 = all)")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes (users split among them)")
+    p.add_argument("--users", type=whole_number_type(0, COUNT_MAX), default=0,
+                   help="first N users by id (0 = all)")
+    p.add_argument("--workers", type=whole_number_type(1, WORKERS_MAX), default=1,
+                   help="parallel processes (users split among them)")
     p.add_argument("--shard", type=parse_shard, metavar="I/N",
                    help="run shard I of N (from 0) of the users and write a part for "
                    "'trainers.individual merge' (partition: user number modulo N)")

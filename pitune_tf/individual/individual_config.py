@@ -6,6 +6,17 @@ import dataclasses
 import math
 
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.limits import (
+    BATCH_SIZE_MAX,
+    COUNT_MAX,
+    EPOCHS_MAX,
+    HISTORY_MAX,
+    WIDTH_MAX,
+    check_learning_rate,
+    check_number,
+    check_numbers,
+    check_seed,
+)
 
 # PITuning Table 2's other baselines (pitune_tf.individual.table2): each trains its own
 # network, so none is a default method, nor in `--method all` or the demo pipeline.
@@ -103,49 +114,51 @@ class IndividualConfig:
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown:
             raise UserInputError(f"unknown method(s) {unknown}; choose from {list(METHODS)}")
-        if len(self.fractions) != 3 or any(f < 0 for f in self.fractions) or not math.isclose(
-            sum(self.fractions), 1.0, abs_tol=1e-6
-        ):
+        # every number in its range (pitune_tf.common.limits), lists element by element
+        check_numbers("fractions", self.fractions, 0.0, 1.0, length=3)
+        if not math.isclose(sum(self.fractions), 1.0, abs_tol=1e-6):
             raise UserInputError(f"fractions must be 3 non-negative numbers summing to 1, got {self.fractions}")
-        for name in ("batch_size", "max_epochs", "n_rare", "lgbm_iterations", "mpda_neighbours",
-                     "baseline_pretrain_windows", "baseline_width", "lora_rank", "eodrec_codebooks",
-                     "eodrec_codebook_size"):
-            if int(getattr(self, name)) < 1:
-                raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("unlearn_steps", "patience", "fp_users", "lgbm_early_stopping", "min_history",
-                     "baseline_pretrain_epochs", "meta_inner_steps"):
-            if int(getattr(self, name)) < 0:
-                raise UserInputError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not self.mpda_ratio > 0:
-            raise UserInputError(f"mpda_ratio must be > 0, got {self.mpda_ratio}")
-        if not 0.0 < self.oversample_ratio <= 1.0:
-            raise UserInputError(f"oversample_ratio must be in (0, 1], got {self.oversample_ratio}")
+        check_seed("seed", self.seed)
+        check_number("batch_size", self.batch_size, 1, BATCH_SIZE_MAX, whole=True)
+        check_number("min_history", self.min_history, 0, HISTORY_MAX, whole=True)
+        for name in ("max_epochs", "lgbm_iterations"):
+            check_number(name, getattr(self, name), 1, EPOCHS_MAX, whole=True)
+        for name in ("unlearn_steps", "patience", "lgbm_early_stopping", "baseline_pretrain_epochs",
+                     "meta_inner_steps"):
+            check_number(name, getattr(self, name), 0, EPOCHS_MAX, whole=True)
+        for name in ("baseline_width", "lora_rank", "eodrec_codebooks", "eodrec_codebook_size",
+                     "mpda_neighbours", "n_rare"):
+            check_number(name, getattr(self, name), 1, WIDTH_MAX, whole=True)
+        check_number("baseline_pretrain_windows", self.baseline_pretrain_windows, 1, COUNT_MAX,
+                     whole=True)
+        check_number("fp_users", self.fp_users, 0, COUNT_MAX, whole=True)
+        for name in ("learning_rate", "unlearn_learning_rate", "fp_learning_rate",
+                     "meta_inner_learning_rate"):
+            check_learning_rate(name, getattr(self, name))
+        check_number("meta_step_size", self.meta_step_size, 0.0, 1.0, low_open=True)
+        for name in ("mpda_ratio", "lora_alpha", "clover_adversary_weight"):
+            check_number(name, getattr(self, name), 0.0, low_open=True)
+        for name in ("lam", "focal_gamma", "prior_pseudo_count", "prior_default_beta"):
+            check_number(name, getattr(self, name), 0.0)
+        check_numbers("prior_betas", self.prior_betas, 0.0)
+        check_number("oversample_ratio", self.oversample_ratio, 0.0, 1.0, low_open=True)
+        check_number("lsat_short_share", self.lsat_short_share, 0.0, 1.0, low_open=True)
+        check_number("static_threshold", self.static_threshold, 0.0, 1.0, high_open=True,
+                     allow_none=True)
+        check_number("min_log_prob", self.min_log_prob, -1e4, 0.0, high_open=True)
         if self.split_days is not None:
-            self.split_days = tuple(int(d) for d in self.split_days)
-            if len(self.split_days) != 3 or min(self.split_days) < 0:
-                raise UserInputError(f"split_days must be 3 non-negative ints, got {self.split_days}")
+            check_numbers("split_days", self.split_days, 0, 36_500, whole=True, length=3)
+            self.split_days = tuple(self.split_days)
         if self.train_days is not None and (
                 self.split_days is None or not 1 <= self.train_days <= self.split_days[0]):
             raise UserInputError("train_days needs split_days and 1 <= train_days <= the "
                                  f"training days, got {self.train_days}")
-        if not 0.0 < self.lsat_short_share <= 1.0:
-            raise UserInputError(f"lsat_short_share must be in (0, 1], got {self.lsat_short_share}")
-        for name in ("learning_rate", "unlearn_learning_rate", "fp_learning_rate", "lam",
-                     "lora_alpha", "meta_inner_learning_rate",
-                     "meta_step_size", "clover_adversary_weight"):
-            value = float(getattr(self, name))
-            if not math.isfinite(value) or value < 0 or (value == 0 and name != "lam"):
-                raise UserInputError(f"{name} must be a finite number > 0 (lam >= 0), got {value}")
-        if self.prior_pseudo_count < 0 or not self.prior_betas:
-            raise UserInputError("prior_pseudo_count must be >= 0 and prior_betas non-empty")
         self.prior_betas = tuple(float(b) for b in self.prior_betas)
         if self.holdout not in HOLDOUTS:
             raise UserInputError(f"holdout must be one of {list(HOLDOUTS)}, got {self.holdout!r}")
         if self.unlearn_select not in UNLEARN_SELECT:
             raise UserInputError(f"unlearn_select must be one of {list(UNLEARN_SELECT)}, "
                                  f"got {self.unlearn_select!r}")
-        if self.min_log_prob >= 0:
-            raise UserInputError(f"min_log_prob must be < 0, got {self.min_log_prob}")
         return self
 
 

@@ -16,7 +16,7 @@ def distill_student(config, vocabs, teacher, train, val, out_dir, event_intent=N
     TFLite model); ``config.jit`` XLA-compiles the distillation steps."""
     from pitune_tf.models import build_student
 
-    keras.utils.set_random_seed(config.seed + 1)
+    keras.utils.set_random_seed((config.seed + 1) % 2**32)  # seeds are in [0, 2^32 - 1]
     student = build_student(config, vocabs.sizes, event_intent=event_intent, repeat_init=repeat_init)
     distiller = Distiller(student, teacher, alpha=config.alpha,
                           temperature=config.temperature, name="distiller")

@@ -8,11 +8,30 @@ dataclass does not have is an error, in a file as on the command line.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 
 from pitune_tf.common.config import replace, resolve_config
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.limits import (
+    BATCH_SIZE_MAX,
+    COUNT_MAX,
+    EPOCHS_MAX,
+    HISTORY_MAX,
+    LAYERS_MAX,
+    WIDTH_MAX,
+    check_fits_in_memory,
+    check_learning_rate,
+    check_number,
+    check_numbers,
+    check_seed,
+    transformer_training_bytes,
+)
 from pitune_tf.common.precision import PRECISIONS
+
+TEMPERATURE_RANGE = (0.01, 100.0)  # eps of PITuning Eq. 6 (the paper: 1); logits / eps stays
+#   finite in float32 across this range
+RANDOM_BACKBONE = re.compile(r"^random:(\d+)x(\d+)$")  # pitune_tf.models.backbone's pattern
 
 
 @dataclass
@@ -95,31 +114,45 @@ class PopulationConfig:
         if self.reconstruction_passes not in ("one", "two"):
             raise UserInputError(
                 f"reconstruction_passes must be one or two, got {self.reconstruction_passes!r}")
-        if not 0.0 <= self.dropout < 1.0:
-            raise UserInputError(f"dropout must be in [0, 1), got {self.dropout}")
-        if not 0.0 <= self.mask_rate < 1.0:
-            raise UserInputError(f"mask_rate must be in [0, 1), got {self.mask_rate}")
-        if not 0.0 <= self.alpha <= 1.0:
-            raise UserInputError(f"alpha must be in [0, 1], got {self.alpha}")
-        if self.temperature <= 0:
-            raise UserInputError(f"temperature must be > 0, got {self.temperature}")
-        if self.student_width % 4 or self.student_width % max(self.student_heads, 1):
+        # every number in its range (pitune_tf.common.limits), lists element by element
+        for name in ("dropout", "mask_rate"):
+            check_number(name, getattr(self, name), 0.0, 1.0, high_open=True)
+        check_number("alpha", self.alpha, 0.0, 1.0)
+        check_number("temperature", self.temperature, TEMPERATURE_RANGE[0], TEMPERATURE_RANGE[1])
+        check_number("clipnorm", self.clipnorm, 0.0)
+        for name in ("teacher_learning_rate", "student_learning_rate"):
+            check_learning_rate(name, getattr(self, name))
+        check_seed("seed", self.seed)
+        check_number("history", self.history, 1, HISTORY_MAX, whole=True)
+        check_number("min_history", self.min_history, 0, self.history, whole=True)
+        check_number("slot_minutes", self.slot_minutes, 1, 24 * 60, whole=True)
+        check_number("batch_size", self.batch_size, 1, BATCH_SIZE_MAX, whole=True)
+        check_number("embedding_dim", self.embedding_dim, 0, WIDTH_MAX, whole=True)
+        for name in ("head_units", "reconstruction_units"):
+            check_number(name, getattr(self, name), 1, WIDTH_MAX, whole=True)
+        check_numbers("attention_units", self.attention_units, 1, WIDTH_MAX, whole=True)
+        check_number("student_layers", self.student_layers, 1, LAYERS_MAX, whole=True)
+        check_number("student_width", self.student_width, 4, WIDTH_MAX, whole=True)
+        check_number("student_heads", self.student_heads, 1, self.student_width, whole=True)
+        if self.student_width % 4 or self.student_width % self.student_heads:
             raise UserInputError(
                 f"student_width {self.student_width} must be divisible by 4 and by "
                 f"student_heads {self.student_heads}"
             )
-        for name in ("teacher_epochs", "student_epochs", "max_train_windows"):
-            value = getattr(self, name)
-            if value is not None and (not isinstance(value, int) or value < (name != "max_train_windows")):
-                raise UserInputError(f"{name} must be a whole number >= "
-                                     f"{int(name != 'max_train_windows')}, got {value!r}")
-        if self.patience < 0:
-            raise UserInputError(f"patience must be >= 0, got {self.patience}")
-        for name in ("history", "batch_size", "student_layers", "student_heads"):
-            if getattr(self, name) < 1:
-                raise UserInputError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if len(self.split) != 3 or any(f < 0 for f in self.split) or sum(self.split) > 1.0 + 1e-9:
-            raise UserInputError(f"split must be 3 non-negative fractions, got {self.split}")
+        for name in ("teacher_epochs", "student_epochs"):
+            check_number(name, getattr(self, name), 1, EPOCHS_MAX, whole=True, allow_none=True)
+        check_number("patience", self.patience, 0, EPOCHS_MAX, whole=True)
+        check_number("max_train_windows", self.max_train_windows, 0, COUNT_MAX, whole=True,
+                     allow_none=True)
+        check_number("stream_chunk_events", self.stream_chunk_events, 1, COUNT_MAX, whole=True)
+        check_number("stream_eval_windows", self.stream_eval_windows, 0, COUNT_MAX, whole=True)
+        check_numbers("split", self.split, 0.0, 1.0, length=3)
+        if sum(self.split) > 1.0 + 1e-9:
+            raise UserInputError(f"split must be 3 non-negative fractions summing to at most 1, "
+                                 f"got {self.split}")
+        if not isinstance(self.data, (list, tuple)) or not all(
+                isinstance(p, str) and p for p in self.data):
+            raise UserInputError(f"data must be a list of file names, got {self.data!r}")
         if len(self.data) > 2:
             raise UserInputError("data takes one events file or a population/individual pair")
         if not 0.0 <= self.individual_fraction < 1.0:
@@ -129,14 +162,11 @@ class PopulationConfig:
                 isinstance(self.individual_users, bool) or self.individual_users < 0):
             raise UserInputError("individual_users (how many users are held out for the "
                                  f"individual stage) must be >= 0, got {self.individual_users}")
+        check_number("individual_users", self.individual_users, 0, COUNT_MAX, whole=True,
+                     allow_none=True)
         if self.precision not in PRECISIONS:
             raise UserInputError(
                 f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}")
-        for name in ("stream_chunk_events", "stream_eval_windows"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or value < (name == "stream_chunk_events"):
-                raise UserInputError(f"{name} must be a whole number >= "
-                                     f"{int(name == 'stream_chunk_events')}, got {value!r}")
         if self.streaming and len(self.data) == 1:
             raise UserInputError(
                 "streaming needs the population and the individual users' events apart: "
@@ -147,6 +177,29 @@ class PopulationConfig:
         if not isinstance(self.data_schema, dict):
             raise UserInputError(f"data_schema must be a JSON object, got {self.data_schema!r}")
         Schema.from_dict(self.data_schema)
+
+    def check_memory(self):
+        """A UserInputError when the teacher (a ``random:<layers>x<width>`` backbone; a hub
+        or local backbone is as large as its checkpoint) or the student cannot train in this
+        machine's memory (:func:`~pitune_tf.common.limits.check_fits_in_memory`): checked
+        when a run starts, not when a finished run's config is read."""
+        networks = [("the student", self.student_layers, self.student_width,
+                     self.student_heads, "student_layers, student_width or batch_size")]
+        match = RANDOM_BACKBONE.match(self.backbone)
+        if match:
+            layers, width = int(match[1]), int(match[2])
+            check_number("the backbone's layers (random:<layers>x<width>)", layers, 1, LAYERS_MAX,
+                         whole=True)
+            check_number("the backbone's width (random:<layers>x<width>)", width, 1, WIDTH_MAX,
+                         whole=True)
+            networks.append(("the teacher", layers, width, max(1, width // 64),
+                             "the backbone's size or batch_size"))
+        for name, layers, width, heads, hint in networks:
+            check_fits_in_memory(f"{name} ({layers} x {width}, batch {self.batch_size}, history "
+                                 f"{self.history})",
+                                 transformer_training_bytes(layers, width, heads, self.history,
+                                                            self.batch_size),
+                                 f"lower {hint}")
 
     def epochs(self, phase) -> int:
         """The most epochs of ``phase`` (``"teacher"`` or ``"student"``): the configured

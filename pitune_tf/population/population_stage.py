@@ -12,14 +12,13 @@ import numpy as np
 
 from pitune_tf.common.console import status
 from pitune_tf.common.distribution import barrier, is_chief, make_strategy, worker_index
-from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.run_lock import run_lock
 from pitune_tf.common.run_replacement import finish_replacement
 from pitune_tf.population.data_preparation import load_data, prepare_windows
 from pitune_tf.population.distillation import distill_student
 from pitune_tf.population.evaluation import evaluate, model_scores, predicted_counts
 from pitune_tf.population.population_config import PopulationConfig
-from pitune_tf.population.run_directory import prepare_out_dir, write_outputs
+from pitune_tf.population.run_directory import prepare_out_dir, resumable, write_outputs
 from pitune_tf.population.teacher_training import train_teacher
 from pitune_tf.population.training_loop import CHECKPOINTS, TRAINING_RECORD
 
@@ -51,6 +50,7 @@ def run_population(config: PopulationConfig, out_dir, overwrite=False, strategy=
     started = time.time()
     if isinstance(strategy, str):  # before any other TensorFlow work of the process
         strategy = make_strategy(strategy)
+    config.check_memory()  # networks this machine cannot train fail before anything is written
     # bad data fails before anything is written
     population, individual, oracle = load_data(config, with_oracle=True)
     data = (population, individual, oracle)
@@ -63,12 +63,12 @@ def run_population(config: PopulationConfig, out_dir, overwrite=False, strategy=
         try:
             with strategy.scope():
                 metrics = _train_and_write(config, out_dir, started, *data)
-        except BaseException as err:
+        except BaseException:
             if replaced is not None:  # the user's finished run comes back
                 finish_replacement(out_dir, replaced, succeeded=False)
-            elif isinstance(err, UserInputError) and created and not (
-                    out_dir / CHECKPOINTS).exists():
-                # e.g. a backbone that cannot be loaded: no half-made run directory behind
+            elif created and not resumable(out_dir):
+                # e.g. a backbone that cannot be loaded, a crash before the first epoch
+                # ended: no half-made run directory behind to refuse the corrected rerun
                 shutil.rmtree(out_dir, ignore_errors=True)
             raise
         finish_replacement(out_dir, replaced, succeeded=True)

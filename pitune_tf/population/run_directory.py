@@ -65,12 +65,15 @@ class Run:
             self.config = PopulationConfig(**config)
         except TypeError as err:  # a key this version does not know
             raise UserInputError(f"{self.run_dir / 'config.json'}: not a run config ({err})") from None
+        except UserInputError as err:  # a value out of its range
+            raise UserInputError(f"{self.run_dir / 'config.json'}: {err}") from None
         self.vocabs = Vocabularies.load(self.run_dir)
         try:
             self.student = keras.models.load_model(self.run_dir / "student.keras", compile=False)
         except Exception as err:  # noqa: BLE001  (a truncated or foreign file: one clear line)
             raise UserInputError(f"{self.run_dir / 'student.keras'}: cannot be loaded "
                                  f"({str(err).splitlines()[0][:200]})") from None
+        self._check_student_matches()
         p = _read_json(self.run_dir / "p_out.json", dict)
         missing = [k for k in ("intents", "p_out", "p_pop") if k not in p]
         if missing:
@@ -83,6 +86,26 @@ class Run:
                                  f"{len(self.p_pop)} shares for {self.vocabs.n_intents} intents")
         metrics_path = self.run_dir / "metrics.json"
         self.metrics = _read_json(metrics_path, dict) if metrics_path.exists() else None
+
+    def _check_student_matches(self):
+        """``config.json`` and ``vocab.json`` must describe ``student.keras`` (a file edited
+        or copied from another run would fail later inside Keras): one error naming the
+        file and the value."""
+        student, config, sizes = self.student, self.config, self.vocabs.sizes
+        saved = {
+            "config.json": [("history", config.history, getattr(student, "sequence_length", None)),
+                            ("student_width", config.student_width,
+                             4 * getattr(student, "embedding_dim", 0) or None)],
+            "vocab.json": [(f"{name} ids", sizes.get(name), getattr(student, f"n_{name}s", None))
+                           for name in ("location", "slot", "event", "intent")],
+        }
+        for file, values in saved.items():
+            for name, value, model in values:
+                if model is not None and value is not None and int(value) != int(model):
+                    raise UserInputError(
+                        f"{self.run_dir / file}: {name} {value} does not match the saved "
+                        f"student ({model}, student.keras): the file was edited or comes from "
+                        "another run")
 
     @cached_property
     def teacher(self):
@@ -129,12 +152,40 @@ def load_run(run_dir) -> Run:
 # ----------------------------------------------------------------------------- writer
 
 
+RATE_KEYS = ("teacher_learning_rate", "student_learning_rate")  # what a diverged run may change
+# what a run holds before its first epoch ends (nothing to resume: another config may replace it)
+STARTED_FILES = {"config.json", "vocab.json", "logs", "training.json", ".checkpoints"}
+
+
+def resumable(out_dir) -> bool:
+    """Whether ``out_dir`` holds training to resume: a trained teacher or an epoch's
+    checkpoint."""
+    from pitune_tf.population.training_loop import CHECKPOINTS
+
+    out_dir = Path(out_dir)
+    return (out_dir / "teacher").is_dir() or any((out_dir / CHECKPOINTS).glob("*/checkpoint"))
+
+
 def prepare_out_dir(config, out_dir, overwrite):
     """Creates ``out_dir`` and writes ``config.json``; a finished run is only replaced with
     ``overwrite``, an unfinished one is resumed only with the same config
     (:func:`pitune_tf.common.run_replacement.prepare_run_dir`: a replaced run is moved aside,
-    its path returned for :func:`~pitune_tf.common.run_replacement.finish_replacement`)."""
-    return prepare_run_dir(out_dir, config.to_dict(), overwrite)
+    its path returned for :func:`~pitune_tf.common.run_replacement.finish_replacement`).
+
+    Two exceptions: a run that diverged resumes with other learning rates
+    (:func:`pitune_tf.common.divergence.accept_new_rates`), and an unfinished run with
+    nothing to resume (stopped before its first epoch ended) is replaced by a run of
+    another config."""
+    from pitune_tf.common.console import status
+    from pitune_tf.common.divergence import accept_new_rates
+
+    out_dir = Path(out_dir)
+    record = config.to_dict()
+    for key, (old, new) in accept_new_rates(out_dir, record, RATE_KEYS).items():
+        status(f"the run in {out_dir} diverged: resuming it with {key} {new:g} (was {old:g})")
+    nothing_to_resume = ((out_dir / "config.json").is_file() and not resumable(out_dir)
+                         and {p.name for p in out_dir.iterdir()} <= STARTED_FILES)
+    return prepare_run_dir(out_dir, record, overwrite or nothing_to_resume)
 
 
 def model_summary(model) -> str:

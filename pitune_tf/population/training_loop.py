@@ -6,10 +6,8 @@ from __future__ import annotations
 import json
 import math
 
-import numpy as np
-
 from pitune_tf.common.atomic import write_json
-from pitune_tf.common.batching import index_batches, stateless_permutation
+from pitune_tf.common.batching import epoch_index_dataset
 from pitune_tf.common.console import status
 from pitune_tf.common.distribution import (
     distribute,
@@ -17,6 +15,7 @@ from pitune_tf.common.distribution import (
     worker_batch_size,
     worker_index,
 )
+from pitune_tf.common.divergence import DIVERGED_FILE, DivergenceGuard
 from pitune_tf.common.epoch_log import fit_output
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
@@ -34,8 +33,10 @@ def epoch_dataset(windows, batch_size, seed, first_epoch, epochs):
     """Training batches of epochs ``first_epoch .. epochs-1`` back to back.
 
     Epoch e's order is ``stateless_permutation(len(windows), seed, e)``, cut into batches by
-    ``index_batches`` (the last one short), so a resumed run sees exactly the batches an
-    uninterrupted run would have seen. Elements: ``(features dict, labels)``.
+    ``index_batches`` (the last one short), made when the epoch starts
+    (:func:`~pitune_tf.common.batching.epoch_index_dataset`: nothing is built ahead for the
+    later epochs), so a resumed run sees exactly the batches an uninterrupted run would have
+    seen. Elements: ``(features dict, labels)``.
     Streamed windows (a ``WindowStream``) bring their own epochs (chunk groups in a
     seeded order, rows permuted within each group: ``WindowStream.epoch_dataset``).
     """
@@ -43,20 +44,11 @@ def epoch_dataset(windows, batch_size, seed, first_epoch, epochs):
         return windows.epoch_dataset(batch_size, seed, first_epoch, epochs)
     features = {k: tf.constant(v) for k, v in windows.features().items()}
     labels = tf.constant(windows.label)
-    batches = [
-        index
-        for epoch in range(first_epoch, epochs)
-        for index, _ in index_batches(stateless_permutation(len(windows), seed, epoch),
-                                      batch_size)
-    ]
-    index = tf.RaggedTensor.from_row_lengths(
-        np.concatenate(batches).astype(np.int64), [len(b) for b in batches]
-    )  # [n_batches, (batch)]
 
-    def gather(rows):
+    def gather(rows):  # rows: int64 [batch]
         return {k: tf.gather(v, rows) for k, v in features.items()}, tf.gather(labels, rows)
 
-    ds = tf.data.Dataset.from_tensor_slices(index)
+    ds = epoch_index_dataset(len(windows), batch_size, seed, first_epoch, epochs)
     return ds.map(gather, num_parallel_calls=tf.data.AUTOTUNE).prefetch(tf.data.AUTOTUNE)
 
 
@@ -161,6 +153,8 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
         # when a run stopped between the two writes)
         first_epoch = int(manager.latest_checkpoint.rsplit("-", 1)[1])
         status(f"[{phase}] resuming after epoch {first_epoch}/{epochs}")
+    # the config's rate, not the checkpoint's: a diverged run resumes with a lower one
+    trainer.optimizer.learning_rate = getattr(config, f"{phase}_learning_rate")
     if first_epoch < epochs and not (best is not None and best.stopped):
         verbose, epoch_log = fit_output(phase, epochs)
         val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
@@ -175,7 +169,8 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
             epochs=epochs,
             initial_epoch=first_epoch,
             steps_per_epoch=steps,
-            callbacks=[
+            callbacks=[  # the guard first: a diverged epoch is neither kept nor saved
+                DivergenceGuard(phase, f"--{phase}-learning-rate", ckpt_dir),
                 *([best] if best is not None else []),
                 epoch_logs,
                 EpochCheckpoint(manager, state_path, phase),
@@ -185,6 +180,7 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
             verbose=verbose,
         )
         first_epoch += len(history.epoch)
+        (ckpt_dir / DIVERGED_FILE).unlink(missing_ok=True)  # it trained through
     best_epoch = best.restore() if best is not None else 0
     if best_epoch:
         status(f"[{phase}] keeping epoch {best_epoch} of {first_epoch} ({monitor} "
