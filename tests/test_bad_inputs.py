@@ -573,3 +573,443 @@ def test_a_million_epochs_train_until_early_stopping(tmp_path):
     training = json.loads((out / "metrics.json").read_text())["training"]
     for phase in ("teacher", "student"):
         assert training[phase]["stopped_early"] and 1 < training[phase]["epochs"] < 100
+
+
+# ------------------------ issue 29, family 7: a value that is not an id or a name
+
+
+def _events(**columns):
+    """A two-row canonical event table, ``columns`` replacing its own."""
+    import pandas as pd
+
+    table = {"user_id": ["u1", "u1"], "timestamp": pd.to_datetime(["2020-01-01 08:00",
+                                                                   "2020-01-01 09:00"]),
+             "event": ["a", "b"], "intent": ["A", "B"], "location": ["home", "work"]}
+    return pd.DataFrame({**table, **columns})
+
+
+@pytest.mark.parametrize("text, words", [
+    ('{"a": "A",\n "b": null}', ["row 2", "event 'b'", "got null"]),
+    ('{"a": [1, 2]}', ["event 'a'", "got a list [1, 2]"]),
+    ('{"a": "A",\n\n "b": {"name": "B"}}', ["row 3", "got a struct"]),
+    ('{"a": true}', ["got a boolean True"]),
+    ('{"a": 1.5}', ["got a number 1.5"]),
+    ('{"a": ""}', ["an empty intent"]),
+    ('{"": "A"}', ["an empty event name"]),
+    ('{"a": "A",\n "a": "B"}', ["row 2", "two different intents ('A' and 'B')"]),
+    ('[["a", "A"]]', ["JSON object"]),
+])
+def test_json_mapping_values_that_are_not_intents(tmp_path, capsys, text, words):
+    """Issue 29, family 7: a JSON mapping's value must be an intent name (text, or a whole
+    number): null (once read as the intent "None"), a list, an object, a boolean, a
+    fraction, an empty name or an event given two intents is one error at its line."""
+    from pitune_tf.data.__main__ import main as data_main
+
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,timestamp,event\nu1,2020-01-01 08:00,a\nu1,2020-01-01 09:00,b\n")
+    mapping = tmp_path / "map.json"
+    mapping.write_text(text)
+    one_error(capsys, data_main, ["convert", events, "--mapping", mapping, "--out",
+                                  tmp_path / "o.parquet"], str(mapping), *words)
+    assert not (tmp_path / "o.parquet").exists()
+
+
+def test_json_mapping_whole_numbers_are_intent_names(tmp_path):
+    from pitune_tf.data.io import read_mapping
+
+    mapping = tmp_path / "map.json"
+    mapping.write_text('{"a": 3, "b": "B", "b": "B"}')  # a repeated key with the same intent
+    assert read_mapping(mapping) == {"a": "3", "b": "B"}
+
+
+@pytest.mark.parametrize("column, values, words", [
+    ("event", [[1, 2], [3]], ["row 1", "column 'event'", "got a list [1, 2]"]),  # once "[1 2]"
+    ("user_id", [{"k": "v"}, {"k": "w"}], ["row 1", "column 'user_id'", "got a struct"]),
+    ("intent", [True, False], ["column 'intent'", "got a boolean True"]),
+    ("location", ["home", ""], ["row 2", "column 'location'", "empty value"]),
+    ("event", [b"ok", b"\xff"], ["row 2", "column 'event'", "not UTF-8"]),
+    ("user_id", "DATES", ["column 'user_id'", "got a date-time"]),
+    ("event", ["a", None], ["row 2", "column 'event'", "missing value"]),
+    ("timestamp", [True, False], ["column 'timestamp'", "expected a timestamp", "boolean"]),
+    ("timestamp", [[1], [2]], ["column 'timestamp'", "expected a timestamp", "a list [1]"]),
+])
+def test_parquet_values_that_are_not_ids_or_names(tmp_path, capsys, column, values, words):
+    """Issue 29, family 7: a Parquet column of users, events, intents or locations holding
+    lists, structs, booleans, empty text, bytes that are not UTF-8 or date-times (and a
+    timestamp column of booleans or lists) is one located error, not a token such as
+    "[1 2]"; from the data command and from the population command."""
+    import pandas as pd
+
+    from pitune_tf.data.__main__ import main as data_main
+    from trainers.population import main as population
+
+    if values == "DATES":
+        values = pd.to_datetime(["2020-01-01", "2020-01-02"])
+    path = tmp_path / "events.parquet"
+    _events(**{column: values}).to_parquet(path)
+    one_error(capsys, data_main, ["convert", path, "--out", tmp_path / "o.parquet"], str(path),
+              *words)
+    if column == "event":
+        one_error(capsys, population, ["--data", path, "--out", tmp_path / "run"], *words)
+    assert listing(tmp_path) == ["events.parquet"]
+
+
+def test_numbers_and_utf8_bytes_are_still_ids(tmp_path):
+    """What stays valid: whole numbers as ids (the Parquet int column, a float column of
+    whole numbers) and UTF-8 bytes (a binary column written without its string type)."""
+    import pandas as pd
+
+    from pitune_tf.data.io import read_events
+
+    path = tmp_path / "events.parquet"
+    _events(user_id=[7.0, 7.0], event=[1, 2], location=[b"home", b"caf\xc3\xa9"]).to_parquet(path)
+    table = read_events(path)
+    assert table["user_id"].tolist() == ["7", "7"] and table["event"].tolist() == ["1", "2"]
+    assert table["location"].tolist() == ["home", "café"]
+    frame = _events(event=[pd.NA, "b"])
+    with pytest.raises(Exception, match="row 1, column 'event': missing value"):
+        from pitune_tf.data.io import canonicalize
+
+        canonicalize(frame)
+
+
+def test_mapping_and_adapter_columns_that_are_not_names(tmp_path, capsys):
+    """The same check for a Parquet mapping, the Tsinghua and Foursquare adapters' id
+    columns, a CSV mapping's empty intent, UAF atomic files and ColdRec lines."""
+    import pandas as pd
+
+    from pitune_tf.data.__main__ import main as data_main
+    from trainers.uaf import main as uaf
+
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,timestamp,event\nu1,2020-01-01 08:00,a\nu1,2020-01-01 09:00,b\n")
+    mapping = tmp_path / "map.parquet"
+    pd.DataFrame({"event": ["a", "b"], "intent": [["A"], ["B"]]}).to_parquet(mapping)
+    out = ["--out", tmp_path / "o.parquet"]
+    one_error(capsys, data_main, ["convert", events, "--mapping", mapping, *out],
+              str(mapping), "row 1", "column 'intent'", "got a list ['A']")
+    csv_mapping = tmp_path / "map.csv"
+    csv_mapping.write_text('event,intent\na,A\nb,""\n')
+    one_error(capsys, data_main, ["convert", events, "--mapping", csv_mapping, *out],
+              "row 2", "column 'intent'", "missing value")
+    usage = tmp_path / "usage.parquet"
+    pd.DataFrame({"user_id": ["1", "1"], "time": ["20160420080000", "20160420090000"],
+                  "location": ["c1", "c2"], "app_id": [[5], [6]],
+                  "app_cate_id": ["1", "2"]}).to_parquet(usage)
+    one_error(capsys, data_main, ["convert", "--format", "tsinghua", usage, *out],
+              str(usage), "row 1", "column 'app_id'", "got a list [5]")
+    traj, pois = tmp_path / "traj.csv", tmp_path / "poi.parquet"
+    traj.write_text("userID,poiID,startTime\n1,p1,1460000000\n1,p2,1460003600\n")
+    pd.DataFrame({"poiID": ["p1", "p2"], "poiCat": [False, True], "poiLon": [1.0, 2.0],
+                  "poiLat": [1.0, 2.0]}).to_parquet(pois)
+    one_error(capsys, data_main, ["convert", "--format", "foursquare", traj, pois, *out],
+              str(pois), "row 1", "column 'poiCat'", "got a boolean False")
+    atomic = tmp_path / "atomic"
+    atomic.mkdir()
+    header = "user_id:token\titem_id:token\ttimestamp:float\n"
+    (atomic / "source.inter").write_text(header + "u1\ti1\t1\nu1\n")
+    (atomic / "target.inter").write_text(header + "u1\tj1\t2\n")
+    one_error(capsys, uaf, ["--preset", "tiny", "--data-atomic", atomic, "--out",
+                            tmp_path / "run"], "source.inter", "row 2", "empty value")
+    pre, fine = _coldrec(tmp_path, 2, b"1,null,,3\n")
+    one_error(capsys, uaf, ["--preset", "tiny", "--data", pre, fine, "--out", tmp_path / "run"],
+              str(fine), "row 3", "non-integer item id 'null'")
+    assert not (tmp_path / "o.parquet").exists() and not (tmp_path / "run").exists()
+
+
+# ---------------- issue 29, family 8: timestamps pandas cannot hold, operating-system errors
+
+
+@pytest.mark.parametrize("stamps, words", [
+    (["2020-01-01 08:00", "2300-01-01 08:00"], ["row 2", "'2300-01-01 08:00'", "outside"]),
+    (["2999-12-31T23:59:59+08:00", "2020-01-01T08:00+08:00"],
+     ["row 1", "'2999-12-31T23:59:59+08:00'"]),
+    (["1500-01-01", "2020-01-01"], ["row 1", "'1500-01-01'", "1677-09-21 to 2262-04-11"]),
+    (["20200101080000", "23000101080000"], ["row 2", "'23000101080000'", "outside"]),
+    (["1000000000", "10000000000"], ["row 2", "read as unix seconds", "outside"]),
+])
+def test_timestamps_outside_the_dates_pandas_holds(tmp_path, capsys, stamps, words):
+    """Issue 29, family 8: years 2300, 2999 and 1500 (pandas' OutOfBoundsDatetime once,
+    a traceback) in each timestamp format: one error naming the row, the value and the
+    range."""
+    from pitune_tf.data.__main__ import main as data_main
+
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,timestamp,event,intent\n" + "".join(
+        f"u1,{stamp},e{i},A\n" for i, stamp in enumerate(stamps)))
+    one_error(capsys, data_main, ["convert", events, "--out", tmp_path / "o.parquet"],
+              str(events), "column 'timestamp'", *words)
+    assert listing(tmp_path) == ["events.csv"]
+
+
+def test_parquet_and_foursquare_times_outside_the_dates_pandas_holds(tmp_path, capsys):
+    import pandas as pd
+
+    from pitune_tf.data.__main__ import main as data_main
+    from trainers.population import main as population
+
+    path = tmp_path / "events.parquet"
+    far = pd.Series(pd.to_datetime(["2020-01-01", "2999-01-01"]).astype("datetime64[us]"))
+    _events(timestamp=far).to_parquet(path)
+    one_error(capsys, population, ["--data", path, "--out", tmp_path / "run"],
+              "row 2", "column 'timestamp'", "2999-01-01", "outside")
+    traj, pois = tmp_path / "traj.csv", tmp_path / "poi.csv"
+    traj.write_text("userID,poiID,startTime\n1,p1,1460000000\n1,p1,99999999999\n")
+    pois.write_text("poiID,poiCat,poiLon,poiLat\np1,Cafe,1.0,1.0\n")
+    one_error(capsys, data_main, ["convert", "--format", "foursquare", traj, pois, "--out",
+                                  tmp_path / "o.parquet"], str(traj), "row 2",
+              "column 'startTime'", "outside")
+    assert listing(tmp_path) == ["events.parquet", "poi.csv", "traj.csv"]
+
+
+def _deny_writes_under(monkeypatch, folder):
+    """``os.mkdir`` and ``os.open`` (for writing) of a path under ``folder`` raise
+    PermissionError, as for a user without write permission there (the tests run as root,
+    whom permissions do not stop)."""
+    import errno
+
+    folder = str(folder)
+    real_mkdir, real_open = os.mkdir, os.open
+
+    def denied(path):
+        return os.path.abspath(os.fspath(path)).startswith(folder + os.sep)
+
+    def mkdir(path, *args, **kwargs):
+        if denied(path):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_mkdir(path, *args, **kwargs)
+
+    def open_(path, flags, *args, **kwargs):
+        if denied(path) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), os.fspath(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "mkdir", mkdir)
+    monkeypatch.setattr(os, "open", open_)
+
+
+def test_out_where_the_user_may_not_write(tiny_run, tmp_path, capsys, monkeypatch):
+    """Issue 29, family 8: ``--out`` in a folder the user may not write, for every command:
+    one error line naming the path and the system's reason, exit status 2, nothing written."""
+    from pitune_tf.data.__main__ import main as data_main
+    from tflite.convert import main as convert
+    from trainers.individual import main as individual
+    from trainers.population import main as population
+    from trainers.uaf import main as uaf
+
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,timestamp,event,intent\nu1,2020-01-01 08:00,a,A\n"
+                      "u1,2020-01-01 09:00,b,B\n")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    _deny_writes_under(monkeypatch, locked)
+    for main, argv in [
+        (population, ["--preset", "tiny", "--out", locked / "run"]),
+        (uaf, ["--preset", "tiny", "--out", locked / "uaf"]),
+        (individual, ["--run", tiny_run, "--method", "none", "--out", locked / "ind"]),
+        (convert, ["--run", tiny_run, "--out", locked / "phone"]),
+        (data_main, ["convert", events, "--out", locked / "sub" / "o.parquet"]),
+    ]:
+        line = one_error(capsys, main, argv, str(locked), "Permission denied")
+        assert "Traceback" not in line
+    assert listing(locked) == []
+
+
+def test_out_in_a_folder_without_write_permission(tmp_path, capsys):
+    """The same with the folder's real permissions, where they apply (not to root)."""
+    if os.geteuid() == 0:
+        pytest.skip("root writes whatever the permissions (the monkeypatched test and the "
+                    "read-only file system test cover this)")
+    from pitune_tf.data.__main__ import main as data_main
+
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,timestamp,event,intent\nu1,2020-01-01 08:00,a,A\n")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        one_error(capsys, data_main, ["convert", events, "--out", locked / "o.parquet"],
+                  str(locked / "o.parquet"), "Permission denied")
+    finally:
+        locked.chmod(0o755)
+    assert listing(locked) == []
+
+
+READ_ONLY_DRIVER = """
+import contextlib, io, json, sys
+from pitune_tf.common.cli import run_main
+from pitune_tf.data.__main__ import main as data_main
+folder, events, commands = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
+cases = {"data": (data_main, ["convert", events, "--out", folder + "/o.parquet"])}
+if "population" in commands:
+    from trainers.population import main as population
+    cases["population"] = (population, ["--preset", "tiny", "--out", folder + "/run"])
+for name in commands:
+    main, argv = cases[name]
+    err = io.StringIO()
+    with contextlib.redirect_stderr(err):
+        code = run_main(main, argv)
+    print(json.dumps([name, code, err.getvalue()]), flush=True)
+"""
+
+
+def _on_a_read_only_mount(tmp_path, commands):
+    """Runs ``commands`` of READ_ONLY_DRIVER with their outputs in a folder bind-mounted
+    read-only in a mount namespace of their own (root only); returns [(name, status, err)]."""
+    import shutil
+    import subprocess
+    import sys
+
+    if os.geteuid() != 0 or not shutil.which("unshare") or not shutil.which("mount"):
+        pytest.skip("a read-only bind mount needs root and unshare/mount")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,timestamp,event,intent\nu1,2020-01-01 08:00,a,A\n")
+    driver = tmp_path / "driver.py"
+    driver.write_text(READ_ONLY_DRIVER)
+    script = (f'mount --bind "{folder}" "{folder}" && mount -o remount,ro,bind "{folder}" && '
+              f'exec "{sys.executable}" "{driver}" "{folder}" "{events}" {",".join(commands)}')
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True,
+                          text=True, timeout=600, cwd=root,
+                          env={**os.environ, "PYTHONPATH": root, "CUDA_VISIBLE_DEVICES": ""})
+    if "mount" in done.stderr and not done.stdout:
+        pytest.skip(f"no read-only bind mount here: {done.stderr.strip()[:200]}")
+    assert listing(folder) == []
+    return [json.loads(line) for line in done.stdout.splitlines() if line.startswith("[")]
+
+
+def test_out_on_a_read_only_file_system(tmp_path):
+    """A real operating-system error (EROFS): one line naming the output and the system's
+    words, exit status 2."""
+    [(name, code, err)] = _on_a_read_only_mount(tmp_path, ["data"])
+    assert code == 2 and err == f"error: {tmp_path / 'ro' / 'o.parquet'}: Read-only file system\n"
+
+
+@pytest.mark.slow  # a TensorFlow start in a subprocess
+def test_population_on_a_read_only_file_system(tmp_path):
+    [(name, code, err)] = _on_a_read_only_mount(tmp_path, ["population"])
+    assert code == 2 and err.count("\n") == 1 and "Read-only file system" in err, err
+    assert err.startswith(f"error: {tmp_path / 'ro'}")
+
+
+def test_file_size_limit_is_one_error(tmp_path):
+    """RLIMIT_FSIZE (``ulimit -f``) reached while writing: SIGXFSZ does not kill the command;
+    the write fails with EFBIG, reported as one line naming the output; nothing is left."""
+    import resource
+    import subprocess
+    import sys
+
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,timestamp,event,intent\n" + "".join(
+        f"u{i % 7},2020-01-01 {i % 24:02d}:{i % 60:02d}:00,event{i},intent{i % 5}\n"
+        for i in range(300)))
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    for name in ("o.parquet", "o.csv"):
+        done = subprocess.run(
+            [sys.executable, "-m", "pitune_tf.data", "convert", str(events), "--out",
+             str(tmp_path / "out" / name)], capture_output=True, text=True, timeout=300,
+            cwd=root, env={**os.environ, "PYTHONPATH": root},
+            preexec_fn=lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (2000, 2000)))
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr[-2000:]
+        assert lines[0].startswith(f"error: {tmp_path / 'out' / name}: ")
+        assert "File too large" in lines[0]
+        assert listing(tmp_path / "out") == []
+
+
+def test_file_size_signal_is_ignored_by_every_command():
+    import signal
+
+    from pitune_tf.common.cli import run_main
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
+    try:
+        assert run_main(lambda argv: 0, []) == 0
+        assert signal.getsignal(signal.SIGXFSZ) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # CPython's own setting
+
+
+def test_names_too_long_and_symbolic_link_loops(tmp_path, capsys):
+    """Issue 29, family 8: a name over the system's limit and a symbolic link loop (once
+    "file not found") are one error line with the system's words, for inputs and outputs."""
+    from pitune_tf.data.__main__ import main as data_main
+    from trainers.population import main as population
+    from trainers.uaf import main as uaf
+
+    events = tmp_path / "events.csv"
+    events.write_text("user_id,timestamp,event\nu1,2020-01-01 08:00,a\n")
+    loop = tmp_path / "loop.csv"
+    loop.symlink_to(loop)
+    long = tmp_path / ("x" * 300 + ".parquet")
+    out = ["--out", tmp_path / "o.parquet"]
+    one_error(capsys, data_main, ["convert", loop, *out], str(loop),
+              "Too many levels of symbolic links")
+    one_error(capsys, data_main, ["convert", long, *out], "File name too long")
+    one_error(capsys, data_main, ["convert", events, "--mapping", loop, *out], str(loop),
+              "Too many levels of symbolic links")
+    one_error(capsys, data_main, ["convert", events, "--mapping", tmp_path / "none.json", *out],
+              "mapping file not found")
+    one_error(capsys, data_main, ["convert", events, "--out", long], "File name too long")
+    one_error(capsys, population, ["--data", loop, "--out", tmp_path / "run"],
+              "Too many levels of symbolic links")
+    one_error(capsys, population, ["--preset", "tiny", "--out", tmp_path / ("r" * 300)],
+              "File name too long")
+    one_error(capsys, uaf, ["--preset", "tiny", "--data", loop, events, "--out",
+                            tmp_path / "run"], "Too many levels of symbolic links")
+    one_error(capsys, uaf, ["--preset", "tiny", "--data-atomic", loop, "--out",
+                            tmp_path / "run"], "Too many levels of symbolic links")
+    assert listing(tmp_path) == ["events.csv", "loop.csv"]
+
+
+# ------------------------------------- issue 29, family 10: one converter failure, one line
+
+
+def test_converter_failure_is_one_error_line(tmp_path, capfd, monkeypatch):
+    """A model the TFLite converter cannot convert (an op outside the builtin set): one
+    ``error:`` line, not the converter's MLIR diagnostics (``loc(...): error: ...``), its
+    second ``error:`` line and its dump of the ops; ``--verbose`` shows them."""
+    from pitune_tf.common.keras import tf
+    from tflite.convert import convert_saved_model
+
+    class ExactGelu(tf.Module):
+        def __init__(self):
+            self.w = tf.Variable(tf.ones([3]))
+
+        @tf.function(input_signature=[tf.TensorSpec([2, 3], tf.float32, name="x")])
+        def train(self, x):
+            with tf.GradientTape() as tape:
+                loss = tf.reduce_sum(tf.nn.gelu(x * self.w, approximate=False))
+            self.w.assign_sub(0.1 * tape.gradient(loss, self.w))
+            return {"loss": loss}
+
+    module = ExactGelu()
+    tf.saved_model.save(module, str(tmp_path / "sm"),
+                        signatures={"train": module.train.get_concrete_function()})
+    monkeypatch.delenv("PITUNE_VERBOSE", raising=False)  # restored after the --verbose run
+    monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
+    capfd.readouterr()
+
+    def convert(argv):
+        convert_saved_model(tmp_path / "sm", ["train"])
+
+    assert run_main(convert, []) == 2
+    err = capfd.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: the model needs ops outside"), err
+    assert "Erfc" in lines[0]
+    assert run_main(convert, ["--verbose"]) == 2
+    err = capfd.readouterr().err
+    assert "is neither a custom op nor a flex op" in err and "tf.Erfc(" in err
+
+
+def test_other_converter_failures_are_one_line():
+    from tflite.errors import ConversionError
+
+    failure = RuntimeError("loc(\"x\"): error: 'tf.Foo' op has a bad shape\n"
+                           "error: failed while converting: 'main'\nDetails:\n  dump\n")
+    message = str(ConversionError(failure, "infer"))
+    assert message.startswith("the TFLite converter failed (signature 'infer'): 'tf.Foo' op has")
+    assert "\n" not in message and "--verbose" in message

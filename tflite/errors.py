@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.litert.errors import (  # noqa: F401  (re-exported: the runtime shim's errors)
     InputSpecError,
@@ -33,3 +35,18 @@ class UnsupportedOpError(UserInputError):
                 "config.json. A custom layer must be built from builtin ops (tests/test_tflite.py "
                 "shows how to check one)")
         super().__init__(message + (f" ({detail})" if detail else "") + hint)
+
+
+class ConversionError(UserInputError):
+    """The TFLite converter failed for a reason other than an op outside the builtin set:
+    its first error, as one line (the whole log: ``--verbose``)."""
+
+    def __init__(self, error, signature=None):
+        text = str(error)
+        found = re.findall(r"error: (.+)", text)
+        first = next((line.strip() for line in found if line.strip()), None)
+        first = first or next((line.strip() for line in text.splitlines() if line.strip()),
+                              type(error).__name__)
+        where = f" (signature {signature!r})" if signature else ""
+        super().__init__(f"the TFLite converter failed{where}: {first[:300]} (--verbose shows "
+                         "the converter's log)")

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from nextitnet.data.cross_domain_data import CrossDomainData
-from pitune_tf.common.errors import DataError, UserInputError
+from pitune_tf.common.errors import DataError, UserInputError, path_problem
 
 log = logging.getLogger(__name__)
 INTER_COLUMNS = ("user_id", "item_id", "timestamp")
@@ -68,6 +68,9 @@ def read_atomic(folder) -> CrossDomainData:
     file's ``gender`` / ``age`` columns become profiles ("<unknown>" for users it lacks).
     """
     folder = Path(folder)
+    problem = path_problem(folder)
+    if problem not in (None, "file not found"):  # a link loop, a name too long...
+        raise UserInputError(f"{folder}: {problem}")
     if not folder.is_dir():
         raise UserInputError(f"{folder}: atomic-file folder not found")
     for name in ("source.inter", "target.inter"):

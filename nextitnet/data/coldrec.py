@@ -16,7 +16,7 @@ from pathlib import Path
 
 from nextitnet.data.cross_domain_data import CrossDomainData
 from pitune_tf.common.atomic import atomic_path
-from pitune_tf.common.errors import DataError, UserInputError
+from pitune_tf.common.errors import DataError, UserInputError, path_problem
 
 log = logging.getLogger(__name__)
 PAD_TOKEN = "0"
@@ -37,8 +37,9 @@ def _items(fields, path, line_no):
 
 def _open_lines(path):
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError(f"{path}: file not found")
+    problem = path_problem(path)
+    if problem is not None or not path.is_file():
+        raise UserInputError(f"{path}: {problem or 'not a file'}")
     with open(path, "rb") as handle:
         for line_no, raw in enumerate(handle, start=1):
             try:

@@ -1,8 +1,9 @@
 """Shared command-line plumbing: one behaviour for every command.
 
-- :func:`run_main`: user errors (argparse's too) as one ``error:`` line on stderr with exit
-  status 2; quiet by default (no TensorFlow start-up banners, deprecation warnings or
-  third-party INFO logs), everything with ``--verbose``.
+- :func:`run_main`: user errors (argparse's too) and operating-system errors (permission,
+  disk full, file too large) as one ``error:`` line on stderr with exit status 2; quiet by
+  default (no TensorFlow start-up banners, deprecation warnings or third-party INFO logs),
+  everything with ``--verbose``.
 - :class:`HelpFormatter`: ``--help`` keeps the module docstring's layout and shows defaults.
 - :func:`add_output_options`: ``--quiet`` and ``--verbose``, the same words everywhere;
   :data:`CONFIG_HELP` and :data:`OVERWRITE_HELP`: what ``--config`` and ``--overwrite`` mean;
@@ -25,7 +26,7 @@ from typing import Callable
 
 from pitune_tf.common import _env
 from pitune_tf.common.console import PROJECT_LOGGERS, LineStartHandler, is_quiet, set_quiet
-from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.errors import UserInputError, os_error_message
 
 # the project's own loggers (PROJECT_LOGGERS): INFO by default, ERROR under --quiet;
 # third-party ones WARNING; --verbose: all INFO
@@ -110,16 +111,42 @@ def argument_errors_as_user_errors():
         argparse.ArgumentParser.error = original
 
 
+def ignore_file_size_signal() -> None:
+    """A write past the file-size limit (``ulimit -f``, RLIMIT_FSIZE) fails with EFBIG
+    ("File too large", an :class:`OSError` that :func:`run_main` reports) instead of the
+    process being killed by SIGXFSZ. (CPython ignores the signal already; this keeps it so
+    under an embedding that does not.) A no-op off the main thread and where there is no
+    such signal."""
+    import signal
+    import threading
+
+    if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+
+def output_option(argv) -> str | None:
+    """The value of ``--out`` (or ``--out=...``) in ``argv``, or None."""
+    for i, arg in enumerate(argv):
+        if arg == "--out" and i + 1 < len(argv):
+            return argv[i + 1]
+        if arg.startswith("--out="):
+            return arg.split("=", 1)[1]
+    return None
+
+
 def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
     """Runs ``main(argv)`` (``argv`` None: ``sys.argv[1:]``) with the output configured by
     :func:`configure_output` (``--verbose`` anywhere in ``argv``); a
     :class:`UserInputError` (an argparse error too: :func:`argument_errors_as_user_errors`)
-    becomes ``error: ...`` on stderr and status 2, Ctrl-C status 130.
+    becomes ``error: ...`` on stderr and status 2, as does an operating-system error (an
+    :class:`OSError`: ``error: PATH: Permission denied``, :func:`os_error_message`; the
+    traceback too under ``--verbose``); Ctrl-C status 130.
     The ``--quiet`` state (:func:`~pitune_tf.common.console.set_quiet`) is restored on return.
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     quiet = is_quiet()
     configure_output("--verbose" in argv or _env.is_verbose())
+    ignore_file_size_signal()
     try:
         with argument_errors_as_user_errors():
             code = main(argv)
@@ -136,6 +163,22 @@ def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
         with contextlib.suppress(OSError, ValueError):  # no second error when Python exits
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OSError as err:  # permission, disk full, file too large, name too long, ...
+        if _env.is_verbose() or "--verbose" in argv:
+            import traceback
+
+            traceback.print_exc()
+        print(f"error: {os_error_message(err, output_option(argv))}", file=sys.stderr)
+        return 2
+    except RuntimeError as err:  # Path.resolve() of a link loop before Python 3.13
+        loop = re.fullmatch(r"Symlink loop from '(.*)'", str(err))
+        if loop is None:
+            raise
+        import errno
+        import os
+
+        print(f"error: {loop.group(1)}: {os.strerror(errno.ELOOP)}", file=sys.stderr)
+        return 2
     finally:
         set_quiet(quiet)
     return 0 if code is None else int(code)

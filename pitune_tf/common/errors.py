@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 
 class UserInputError(Exception):
     """A mistake in what the user gave us (a file, an option, a run directory).
@@ -34,3 +36,31 @@ class DataError(UserInputError):
         if column is not None:
             where.append(f"column {column!r}")
         super().__init__(f"{': '.join([', '.join(where), message]) if where else message}")
+
+
+def os_error_message(err: OSError, output=None) -> str:
+    """One line for an operating-system error: the path(s) it names and the system's words
+    for it (``runs/x: Permission denied``, ``runs/x/student.keras: File too large``). An
+    error that names no path (a failed write) names ``output`` (the command's ``--out``)
+    when given."""
+    reason = err.strerror or str(err) or type(err).__name__
+    paths = [str(p) for p in (err.filename, getattr(err, "filename2", None)) if p is not None]
+    if paths:
+        return f"{' -> '.join(paths)}: {reason}"
+    if output is not None:
+        return f"{reason} (writing under {output})"
+    return reason
+
+
+def path_problem(path) -> str | None:
+    """Why ``path`` cannot be read, in the system's words, or None when it can be looked
+    up: ``file not found`` (missing, or a link to nothing), ``Too many levels of symbolic
+    links`` (a link loop), ``File name too long``, ``Not a directory``, ``Permission
+    denied``."""
+    try:
+        os.stat(path)
+    except FileNotFoundError:
+        return "file not found"
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
+        return getattr(err, "strerror", None) or str(err)
+    return None

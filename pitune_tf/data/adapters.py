@@ -20,8 +20,15 @@ import numpy as np
 import pandas as pd
 
 from pitune_tf.common.errors import DataError, UserInputError
-from pitune_tf.data.io import apply_mapping, canonicalize, read_events, read_table
-from pitune_tf.data.schema import ReadStats, Schema
+from pitune_tf.data.io import (
+    apply_mapping,
+    canonicalize,
+    check_tokens,
+    parse_timestamps,
+    read_events,
+    read_table,
+)
+from pitune_tf.data.schema import ReadStats, Schema, check_timezone
 
 FORMATS = ("canonical", "tsinghua", "foursquare")
 FOURSQUARE_EVENTS = ("category", "poi")
@@ -46,10 +53,11 @@ def read_tsinghua(data_path, category_path=None, merge_gap_s: float | None = Non
         stats: ReadStats or None; counts what was done.
     """
     data_path = Path(data_path)
-    raw = read_table(data_path, columns=["user_id", "time", "location", "app_id", "app_cate_id"])
+    raw = _tokens(read_table(data_path, columns=["user_id", "time", "location", "app_id",
+                                                 "app_cate_id"]), data_path, "time")
     category = raw["app_cate_id"]
     if category_path is not None:
-        names = read_table(category_path, columns=["app_type_id", "en"])
+        names = _tokens(read_table(category_path, columns=["app_type_id", "en"]), category_path)
         mapping = dict(zip(names["app_type_id"].str.strip(), names["en"].str.strip(), strict=True))
         try:
             intent = apply_mapping(category.str.strip(), mapping, data_path, category_path,
@@ -107,8 +115,10 @@ def read_foursquare(
     traj_path, poi_path = Path(traj_path), Path(poi_path)
     if cell_size is not None and not cell_size > 0:
         raise UserInputError(f"cell size must be > 0 degrees, got {cell_size}")
-    traj = read_table(traj_path, columns=["userID", "poiID", "startTime"])
-    pois = read_table(poi_path, columns=["poiID", "poiCat", "poiLon", "poiLat"])
+    traj = _tokens(read_table(traj_path, columns=["userID", "poiID", "startTime"]), traj_path,
+                   "startTime")
+    pois = _tokens(read_table(poi_path, columns=["poiID", "poiCat", "poiLon", "poiLat"]),
+                   poi_path, "poiLon", "poiLat")
     pois["poiID"] = pois["poiID"].str.strip()
     duplicated = pois["poiID"].duplicated().to_numpy()
     if duplicated.any():
@@ -138,22 +148,9 @@ def read_foursquare(
             index=pois.index,
         )
         location = poi.map(cell)
-    seconds = pd.to_numeric(traj["startTime"], errors="coerce")
-    bad = seconds.isna().to_numpy()
-    if bad.any():
-        at = int(np.flatnonzero(bad)[0])
-        raise DataError(
-            f"unparseable timestamp {traj['startTime'].iloc[at]!r} (expected unix seconds)",
-            traj_path,
-            at + 1,
-            "startTime",
-        )
-    try:
-        local = (
-            pd.to_datetime(seconds, unit="s", utc=True).dt.tz_convert(timezone).dt.tz_localize(None)
-        )
-    except Exception as err:  # unknown zone name
-        raise UserInputError(f"unknown time zone {timezone!r} ({err})") from None
+    check_timezone(timezone)
+    local = parse_timestamps(traj["startTime"], traj_path, "startTime", time_unit="s",
+                             timezone=timezone)
     if stats is not None:
         stats.rows_read += len(traj)
         stats.time_unit = "s"
@@ -169,6 +166,16 @@ def read_foursquare(
     )
     return _canonical(table, traj_path, {"timestamp": "startTime", "event": "poiID"}, stats,
                       merge_gap_s)
+
+
+def _tokens(table: pd.DataFrame, path: Path, *other) -> pd.DataFrame:
+    """``table`` with every column but ``other`` checked as ids or names
+    (:func:`~pitune_tf.data.io.check_tokens`: a list, a boolean, an empty value... is a
+    located error)."""
+    for column in table.columns:
+        if column not in other:
+            table[column] = check_tokens(table[column], path, column)
+    return table
 
 
 def _canonical(table: pd.DataFrame, path: Path, columns: dict, stats=None,

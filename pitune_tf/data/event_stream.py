@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pitune_tf.common.errors import DataError, UserInputError
+from pitune_tf.common.errors import DataError, UserInputError, path_problem
 from pitune_tf.data.io import (
     PARQUET_SUFFIXES,
-    _check_no_missing,
     canonicalize,
+    check_tokens,
     parquet_strings,
     read_mapping,
 )
@@ -169,7 +169,7 @@ class EventStream:
             for batch in _batches(path):
                 frame = parquet_strings(batch)
                 frame.index = pd.RangeIndex(row, row + len(frame))
-                _check_no_missing(frame["user_id"], path, "user_id")
+                frame["user_id"] = check_tokens(frame["user_id"], path, "user_id")
                 row += len(frame)
                 pending.append(frame)
                 if sum(len(p) for p in pending) >= self.chunk_events:
@@ -183,8 +183,9 @@ class EventStream:
 
 
 def _parquet_files(path: Path) -> list:
-    if not path.exists():
-        raise DataError("file not found", path)
+    problem = path_problem(path)
+    if problem is not None:  # missing, a link loop, a name too long...
+        raise DataError(problem, path)
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.suffix.lower() in PARQUET_SUFFIXES)
         if not files:

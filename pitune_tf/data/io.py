@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import json
 import logging
+import numbers
 import re
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from tqdm.auto import tqdm
 
 from pitune_tf.common.atomic import atomic_path
 from pitune_tf.common.console import is_quiet
-from pitune_tf.common.errors import DataError, UserInputError
+from pitune_tf.common.errors import DataError, UserInputError, path_problem
 from pitune_tf.data.schema import MS_THRESHOLD, OTHER_INTENT, Schema, merge_repeats
 
 logger = logging.getLogger(__name__)
@@ -51,13 +52,16 @@ _TSINGHUA_MIN, _TSINGHUA_MAX = 10**13, 10**14  # YYYYMMDDhhmmss as an integer
 def read_table(path, columns=None) -> pd.DataFrame:
     """Reads a CSV or Parquet file; every column as ``str`` (missing cells as NA).
 
-    Parquet datetime columns are kept as datetimes. With ``columns``, the named columns
+    Parquet datetime and boolean columns are kept as they are, as are nested values (lists,
+    structs) and bytes that are not UTF-8: a reader that expects text there reports them
+    (:func:`check_tokens`, :func:`parse_timestamps`). With ``columns``, the named columns
     must all be present (a missing one is a :class:`DataError` naming it) and only they are
     read. The index is the 0-based data row, so data row ``i + 1`` in errors.
     """
     path = Path(path)
-    if not path.exists():
-        raise DataError("file not found", path)
+    problem = path_problem(path)
+    if problem is not None:  # missing, a link loop, a name too long...
+        raise DataError(problem, path)
     if path.is_dir():
         raise DataError("is a directory, expected a CSV or Parquet file", path)
     if path.suffix.lower() in PARQUET_SUFFIXES:
@@ -156,16 +160,98 @@ def _read_parquet(path: Path, columns) -> pd.DataFrame:
 
 
 def parquet_strings(df: pd.DataFrame) -> pd.DataFrame:
-    """A table read from Parquet with every column but datetimes and strings as ``str``
-    (whole floats as integers; missing cells stay NA), as :func:`read_table` returns it."""
+    """A table read from Parquet with every column of numbers or text as ``str`` (whole
+    floats as integers, UTF-8 bytes decoded; missing cells stay NA), as :func:`read_table`
+    returns it. Datetime and boolean columns, nested values (lists, structs) and bytes that
+    are not UTF-8 are left as they are, for the reader that expects text to report them."""
     for name in df.columns:
         col = df[name]
-        if pd.api.types.is_datetime64_any_dtype(col) or isinstance(col.dtype, pd.StringDtype):
+        if (pd.api.types.is_datetime64_any_dtype(col) or isinstance(col.dtype, pd.StringDtype)
+                or pd.api.types.is_bool_dtype(col)):
+            continue
+        if col.dtype == object and pd.api.types.infer_dtype(col, skipna=True) != "string":
+            df[name] = col.map(_parquet_scalar_text, na_action="ignore").astype(object)
             continue
         if pd.api.types.is_float_dtype(col) and col.notna().all() and (col % 1 == 0).all():
             col = col.astype(np.int64)
         df[name] = col.astype(str).where(col.notna())
     return df
+
+
+def _parquet_scalar_text(value):
+    """A Parquet object cell as text where it is a number, text or UTF-8 bytes; anything
+    else (a list, a struct, a boolean, other bytes) as it is."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bytes):
+        try:
+            return value.decode("utf-8")
+        except UnicodeDecodeError:
+            return value
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Number):
+        return value
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        return str(int(value))
+    return str(value)
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+def describe_value(value) -> str:
+    """How an error names a value that is not text: ``a list [1, 2]``, ``a boolean True``,
+    ``null``, ``a date-time 2020-01-01 00:00:00``, ``bytes b'\\xff'``."""
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "null"
+    if isinstance(value, (bool, np.bool_)):
+        return f"a boolean {bool(value)}"
+    if isinstance(value, (pd.Timestamp, np.datetime64)) or hasattr(value, "isoformat"):
+        return f"a date-time {value}"
+    if isinstance(value, bytes):
+        return f"bytes that are not UTF-8 text {value[:20]!r}"
+    if isinstance(value, dict):
+        text, kind = repr(value), "a struct"
+    elif isinstance(value, (list, tuple, set, np.ndarray)):
+        text, kind = repr(np.asarray(value, dtype=object).tolist()), "a list"
+    elif isinstance(value, numbers.Number):
+        text, kind = repr(value), "a number"
+    else:
+        text, kind = repr(value), f"a {type(value).__name__}"
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+def _is_token(value) -> bool:
+    """Text, or a number other than a boolean (an id written as a number)."""
+    return isinstance(value, str) or (isinstance(value, numbers.Number)
+                                      and not isinstance(value, (bool, np.bool_)))
+
+
+def check_tokens(values: pd.Series, path=None, column: str = "event") -> pd.Series:
+    """``values`` (a column of ids or names: users, events, intents, locations) as ``str``.
+
+    A missing or empty value, or one that is not text nor a number (a list, a struct, a
+    boolean, a date-time, bytes that are not UTF-8) is a :class:`DataError` naming the
+    file, its row (the series index + 1) and ``column``. Numbers become their text."""
+    missing = values.isna().to_numpy(dtype=bool)
+    if isinstance(values.dtype, pd.StringDtype) or pd.api.types.is_numeric_dtype(values) and \
+            not pd.api.types.is_bool_dtype(values):
+        odd = np.zeros(len(values), dtype=bool)
+    elif values.dtype == object or isinstance(values.dtype, pd.CategoricalDtype):
+        odd = ~missing & ~values.map(_is_token, na_action="ignore").to_numpy(dtype=bool,
+                                                                            na_value=True)
+    else:  # booleans, date-times, durations
+        odd = ~missing
+    if odd.any() and not (missing.any() and np.argmax(missing) < np.argmax(odd)):
+        at = int(np.argmax(odd))
+        raise DataError(f"expected text (an id or a name), got {describe_value(values.iloc[at])}",
+                        path, _row(values, at), column)
+    _check_no_missing(values, path, column)
+    text = values if isinstance(values.dtype, pd.StringDtype) else values.astype(str)
+    empty = (text == "").to_numpy(dtype=bool)
+    if empty.any():
+        at = int(np.flatnonzero(empty)[0])
+        raise DataError("empty value (expected an id or a name)", path, _row(values, at), column)
+    return text
 
 
 # --------------------------------------------------------------------------- timestamps
@@ -194,8 +280,9 @@ def parse_timestamps(values: pd.Series, path=None, column: str = "timestamp",
             hint when unix times are read without a time zone.
     """
     _check_no_missing(values, path, column)
+    _check_scalar_times(values, path, column)
     if pd.api.types.is_datetime64_any_dtype(values):
-        return _local_wall_time(values, timezone)
+        return _local_wall_time(values, timezone, values, path, column)
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.notna().all():
         return _parse_numeric(numbers, values, path, column, time_unit, timezone, stats)
@@ -208,16 +295,56 @@ def parse_timestamps(values: pd.Series, path=None, column: str = "timestamp",
     _raise_mixed(numbers.notna() & parsed.isna(), parsed.notna(), values, path, column,
                  "a number (unix seconds or YYYYMMDDhhmmss)", "ISO 8601 text")
     _raise_first_bad(parsed.isna(), values, path, column)
-    return _local_wall_time(parsed, timezone)
+    return _local_wall_time(parsed, timezone, values, path, column)
 
 
-def _local_wall_time(values: pd.Series, timezone) -> pd.Series:
-    """Naive ``datetime64[ns]``: aware values as ``timezone``'s (or their own) wall time."""
-    if getattr(values.dt, "tz", None) is not None:
+def _check_scalar_times(values: pd.Series, path, column) -> None:
+    """A boolean, a list or a struct where a timestamp is expected is a located error (a
+    boolean would otherwise read as unix second 0 or 1)."""
+    if pd.api.types.is_bool_dtype(values):
+        at = 0
+    elif values.dtype == object:
+        odd = values.map(lambda v: isinstance(v, (bool, np.bool_)) or not (
+            isinstance(v, (str, numbers.Number)) or hasattr(v, "isoformat"))).to_numpy(bool)
+        if not odd.any():
+            return
+        at = int(np.flatnonzero(odd)[0])
+    else:
+        return
+    raise DataError(f"expected a timestamp, got {describe_value(values.iloc[at])}", path,
+                    _row(values, at), column)
+
+
+def _local_wall_time(parsed: pd.Series, timezone, values, path, column) -> pd.Series:
+    """Naive ``datetime64[ns]``: aware values as ``timezone``'s (or their own) wall time;
+    ``values`` (the column as read), ``path``, ``column`` for :func:`_as_ns`' errors."""
+    if getattr(parsed.dt, "tz", None) is not None:
         if timezone is not None:
-            values = values.dt.tz_convert(timezone)
-        values = values.dt.tz_localize(None)
-    return values.astype("datetime64[ns]")
+            parsed = parsed.dt.tz_convert(timezone)
+        parsed = parsed.dt.tz_localize(None)
+    return _as_ns(parsed, values, path, column)
+
+
+def _as_ns(parsed: pd.Series, values: pd.Series, path, column) -> pd.Series:
+    """Naive datetimes of any resolution as ``datetime64[ns]``, which holds 1677-09-21 to
+    2262-04-11: a time outside is a :class:`DataError` naming its row (year 2300 is not
+    read as something else, nor a traceback)."""
+    _raise_outside((parsed.notna() & ((parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max))
+                    ).to_numpy(dtype=bool), values, path, column)
+    return parsed.astype("datetime64[ns]")
+
+
+def _raise_outside(outside: np.ndarray, values: pd.Series, path, column, how="") -> None:
+    if outside.any():
+        at = int(np.flatnonzero(outside)[0])
+        raise DataError(
+            f"timestamp {_shown(values.iloc[at])}{how} is outside the dates that can be held "
+            f"({pd.Timestamp.min:%Y-%m-%d} to {pd.Timestamp.max:%Y-%m-%d})",
+            path, _row(values, at), column)
+
+
+def _shown(value) -> str:
+    return repr(value) if isinstance(value, str) else str(value)
 
 
 def _parse_numeric(numbers: pd.Series, values: pd.Series, path, column, time_unit="auto",
@@ -248,15 +375,18 @@ def _parse_numeric(numbers: pd.Series, values: pd.Series, path, column, time_uni
         _raise_first_bad(parsed.isna() | bad, values, path, column)
         if stats is not None:
             stats.time_unit = "YYYYMMDDhhmmss"
-        return parsed.astype("datetime64[ns]")
+        return _as_ns(parsed, values, path, column)
     if time_unit == "auto":
         _raise_mixed(pd.Series(tsinghua, index=values.index), pd.Series(unix & ~tsinghua, index=values.index),
                      values, path, column, "YYYYMMDDhhmmss", "unix time")
         time_unit = "ms" if abs(array[0]) >= MS_THRESHOLD else "s"
     scale = 10**9 if time_unit == "s" else 10**6  # nanoseconds per unit
     limit = 9.2e18 / scale  # datetime64[ns] holds up to the year 2262
-    bad = ~np.isfinite(array) | (np.abs(array) >= limit)
-    _raise_first_bad(pd.Series(bad, index=values.index), values, path, column, time_unit)
+    _raise_first_bad(pd.Series(~np.isfinite(array), index=values.index), values, path,
+                     column, time_unit)
+    _raise_outside(np.abs(array) >= limit, values, path, column,
+                   f", read as unix {'seconds' if time_unit == 's' else 'milliseconds'} "
+                   f"(--time-unit {time_unit})")
     if integral.all():
         ns = array.astype(np.int64) * np.int64(scale)
     else:
@@ -324,8 +454,9 @@ def read_mapping(path) -> dict[str, str]:
     """Reads an event-to-intent mapping: a JSON object or a CSV with columns event,intent."""
     path = Path(path)
     if path.suffix.lower() == ".json":
-        if not path.is_file():
-            raise DataError("mapping file not found", path)
+        problem = path_problem(path)
+        if problem is not None or not path.is_file():
+            raise DataError(f"mapping {problem or 'is not a file'}", path)
         try:
             text = path.read_bytes().decode("utf-8")
         except UnicodeDecodeError as err:
@@ -336,15 +467,18 @@ def read_mapping(path) -> dict[str, str]:
         if not text.strip():
             raise DataError("empty file", path)
         try:
-            obj = json.loads(text)
+            pairs = json.loads(text, object_pairs_hook=list)
         except json.JSONDecodeError as err:
             raise DataError(f"invalid JSON ({err.msg})", path, row=err.lineno) from None
-        if not isinstance(obj, dict) or not obj:
+        except RecursionError:
+            raise DataError("invalid JSON (nested too deeply)", path) from None
+        if not isinstance(pairs, list) or not pairs or not all(
+                isinstance(p, tuple) for p in pairs):
             raise DataError("expected a non-empty JSON object {event: intent}", path)
-        return {str(k): str(v) for k, v in obj.items()}
+        return _json_mapping(pairs, text, path)
     table = read_table(path, columns=["event", "intent"])
     for column in ("event", "intent"):
-        _check_no_missing(table[column], path, column)
+        table[column] = check_tokens(table[column], path, column)
     conflict = table.duplicated("event", keep=False) & ~table.duplicated(keep=False)
     if conflict.any():
         at = int(np.flatnonzero(conflict.to_numpy())[-1])
@@ -355,6 +489,41 @@ def read_mapping(path) -> dict[str, str]:
             "intent",
         )
     return dict(zip(table["event"].tolist(), table["intent"].tolist(), strict=True))
+
+
+def _json_mapping(pairs, text, path) -> dict[str, str]:
+    """``{event: intent}`` of a JSON object's ``(key, value)`` pairs: each intent text (or
+    a whole number); null, a boolean, a fraction, a list, an object, an empty name or an
+    event given two intents is a :class:`DataError` naming the line of its key."""
+    mapping: dict[str, str] = {}
+    for key, value in pairs:
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        problem = None
+        if key == "":
+            problem = "an empty event name"
+        elif not isinstance(value, str):
+            if isinstance(value, list) and all(isinstance(p, tuple) for p in value):
+                value = dict(value)  # a nested object (object_pairs_hook)
+            problem = f"event {key!r}: the intent must be text, got {describe_value(value)}"
+        elif value == "":
+            problem = f"event {key!r}: an empty intent"
+        elif mapping.get(key, value) != value:
+            problem = (f"event {key!r} mapped to two different intents ({mapping[key]!r} and "
+                       f"{value!r})")
+        if problem is not None:
+            raise DataError(problem, path, row=_json_key_line(text, key))
+        mapping[key] = value
+    return mapping
+
+
+def _json_key_line(text: str, key: str) -> int | None:
+    """The line (1-based) of ``"key":`` in a JSON text (its last one), or None."""
+    for encoded in (json.dumps(key, ensure_ascii=False), json.dumps(key)):
+        found = list(re.finditer(re.escape(encoded) + r"\s*:", text))
+        if found:
+            return text.count("\n", 0, found[-1].start()) + 1
+    return None
 
 
 def apply_mapping(events: pd.Series, mapping: dict, path=None, mapping_path=None,
@@ -429,8 +598,7 @@ def _canonicalize(df, path, mapping, mapping_path, schema, stats) -> pd.DataFram
     out = {}
     for column in ("user_id", "event", "intent", "location"):
         if column in df.columns:
-            _check_no_missing(df[column], path, column)
-            out[column] = df[column].astype(str)
+            out[column] = check_tokens(df[column], path, column)
     out["timestamp"] = parse_timestamps(df["timestamp"], path, "timestamp", schema.time_unit,
                                         schema.timezone, stats)
     if "intent" not in out:
