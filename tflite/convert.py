@@ -25,6 +25,7 @@ SELECT_TF ops), since stock LiteRT on phones cannot run them.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -35,6 +36,7 @@ from pathlib import Path
 from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError
+from tflite.errors import ConversionError
 from tflite.metadata import embed_metadata
 from tflite.ops_check import check_builtin_only, model_ops, unsupported_op_error
 from tflite.phone_bundle import bundle_contents, write_bundle
@@ -80,7 +82,8 @@ def convert_saved_model(saved_model_dir, signature_keys, training=True, quantize
     elif quantize is not None:
         raise ValueError(f"quantize must be None, 'int8' or 'fp16', got {quantize!r}")
     try:
-        content = converter.convert()
+        with converter_log():
+            content = converter.convert()
     except Exception as err:  # the converter raises ConverterError / RuntimeError / ValueError
         keys = list(signature_keys)
         named = re.findall(r"failed while converting: '(\w+)'", str(err))
@@ -88,9 +91,37 @@ def convert_saved_model(saved_model_dir, signature_keys, training=True, quantize
         unsupported = unsupported_op_error(err, signature=signature)
         if unsupported is not None:
             raise unsupported from None
-        raise
+        raise ConversionError(err, signature) from err
     check_builtin_only(content)
     return content
+
+
+@contextlib.contextmanager
+def converter_log():
+    """Inside the block, what native code writes to standard error (the converter's MLIR
+    diagnostics: ``loc(...): error: ...`` lines and a dump of the failing ops) is dropped,
+    unless ``--verbose``: the exception the converter raises carries the same facts, which
+    the command reports as one ``error:`` line."""
+    from pitune_tf.common._env import is_verbose
+
+    if is_verbose():
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no usable descriptor 2 (an embedding interpreter)
+        yield
+        return
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(OSError, ValueError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
 
 
 def export_module(module, out_dir, quantized=True, metadata=None, progress=None) -> dict:

@@ -40,13 +40,22 @@ def atomic_path(path):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _remove_stale_temporaries(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
-                               dir=path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp",
+                                   dir=path.parent)
+    except OSError as err:  # a read-only folder: the error names the output, not the temporary
+        err.filename = str(path)
+        raise
     os.close(fd)
     os.unlink(tmp)
     tmp = Path(tmp)
     try:
-        yield tmp
+        try:
+            yield tmp
+        except OSError as err:  # a failed write (file too large, disk full) names no file
+            if err.filename is None:
+                err.filename = str(path)
+            raise
         fault_point(f"write:{path.name}")
         if path.is_dir() and not path.is_symlink():
             if not tmp.is_dir():  # never delete a user's folder to put a file in its place
