@@ -26,7 +26,7 @@ from nextitnet.uaf_recommender import dump_topk as write_topk
 from nextitnet.uaf_recommender import write_target_vocab
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.divergence import accept_new_rates
-from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.errors import UserInputError, not_found
 from pitune_tf.common.run_lock import run_lock
 from pitune_tf.common.run_replacement import finish_replacement, prepare_run_dir
 
@@ -120,7 +120,7 @@ def run_uaf(
     if task not in TASKS:
         raise UserInputError(f"task must be one of {', '.join(TASKS)}, got {task!r}")
     if pretrained is not None and not Path(pretrained).exists():
-        raise UserInputError(f"--pretrained {pretrained}: not found")
+        raise UserInputError(not_found("--pretrained", pretrained))
     if dump_topk and (int(dump_topk) < 0 or task != "recommendation"):
         raise UserInputError(f"--dump-topk needs K >= 1 and the recommendation task, got "
                              f"{dump_topk} with task {task}")

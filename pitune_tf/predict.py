@@ -37,7 +37,7 @@ from pathlib import Path
 
 from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
 from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
-from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.errors import UserInputError, not_found
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,7 +75,7 @@ def run(argv=None):
     if args.tau is not None and args.decision_rule != "prior":
         raise UserInputError("--tau is the exponent of --decision-rule prior")
     if not Path(args.events).is_file():
-        raise UserInputError(f"events file not found: {args.events}")
+        raise UserInputError(not_found("events file", args.events))
     if args.out and Path(args.out).suffix.lower() not in CSV_SUFFIXES + PARQUET_SUFFIXES:
         raise UserInputError(f"--out {args.out}: use a .csv or .parquet file")
     schema = schema_overrides(args)  # checked before the run is loaded

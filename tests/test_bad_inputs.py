@@ -1013,3 +1013,22 @@ def test_other_converter_failures_are_one_line():
     message = str(ConversionError(failure, "infer"))
     assert message.startswith("the TFLite converter failed (signature 'infer'): 'tf.Foo' op has")
     assert "\n" not in message and "--verbose" in message
+
+
+def test_link_loops_are_not_reported_as_missing(tmp_path, capsys):
+    """A run directory, config file, weights file or --pretrained run that is a symbolic
+    link loop: the system's words, not "not found" (which stays for what is missing)."""
+    from tflite.convert import main as convert
+    from trainers.population import main as population
+    from trainers.uaf import main as uaf
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    links = "Too many levels of symbolic links"
+    one_error(capsys, convert, ["--run", loop], f"run directory {loop}: {links}")
+    one_error(capsys, population, ["--preset", "tiny", "--config", loop, "--out",
+                                   tmp_path / "run"], f"config file {loop}: {links}")
+    one_error(capsys, uaf, ["--preset", "tiny", "--pretrained", loop, "--out", tmp_path / "run"],
+              f"--pretrained {loop}: {links}")
+    one_error(capsys, convert, ["--run", tmp_path / "missing"], "run directory not found")
+    assert listing(tmp_path) == ["loop"]

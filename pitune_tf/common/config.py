@@ -12,7 +12,7 @@ import json
 import numbers
 from pathlib import Path
 
-from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.errors import UserInputError, not_found
 
 
 def read_config_file(path) -> dict:
@@ -29,7 +29,7 @@ def read_config_file(path) -> dict:
             raise UserInputError(f"config: {path} is a directory without a config.json")
         path = path / "config.json"
     if not path.is_file():
-        raise UserInputError(f"config file not found: {path}")
+        raise UserInputError(not_found("config file", path))
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as err:

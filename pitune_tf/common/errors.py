@@ -64,3 +64,13 @@ def path_problem(path) -> str | None:
     except (OSError, ValueError) as err:  # ValueError: a NUL byte in the name
         return getattr(err, "strerror", None) or str(err)
     return None
+
+
+def not_found(what: str, path) -> str:
+    """The message for a ``what`` (``"config file"``, ``"run directory"``) at ``path`` that
+    is not there: ``WHAT not found: PATH``, unless the system says more than "not found" (a
+    link loop, a name too long, no permission): ``WHAT PATH: <the system's words>``."""
+    problem = path_problem(path)
+    if problem in (None, "file not found"):
+        return f"{what} not found: {path}"
+    return f"{what} {path}: {problem}"

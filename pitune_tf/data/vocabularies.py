@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 
 from pitune_tf.common.atomic import write_json
-from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.errors import UserInputError, not_found
 from pitune_tf.common.vocabulary import Vocabulary
 from pitune_tf.data.features import N_WEEKDAY_IDS, n_slot_ids
 from pitune_tf.data.io import NO_LOCATION
@@ -114,7 +114,7 @@ class Vocabularies:
         if path.suffix != ".json":
             path = path / VOCAB_FILE
         if not path.is_file():
-            raise UserInputError(f"{path}: vocabulary file not found")
+            raise UserInputError(not_found("vocabulary file", path))
         try:
             obj = json.loads(path.read_text(encoding="utf-8"))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:

@@ -24,7 +24,7 @@ import numpy.typing as npt
 
 from pitune_tf.common._env import is_verbose, quiet_native_stderr
 from pitune_tf.common.atomic import atomic_path
-from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.errors import UserInputError, not_found
 from pitune_tf.data.windows import FEATURE_KEYS
 from pitune_tf.litert.errors import InputSpecError, SignatureError, WeightsFileError
 
@@ -341,7 +341,7 @@ def read_weights_file(path: PathLike, num_weights: int) -> np.ndarray:
     """Reads and verifies a weights file; :class:`WeightsFileError` on any problem."""
     path = Path(path)
     if not path.is_file():
-        raise WeightsFileError(f"weights file not found: {path}")
+        raise WeightsFileError(not_found("weights file", path))
     blob = path.read_bytes()
     if len(blob) < _HEADER.size:
         raise WeightsFileError(f"{path}: truncated weights file ({len(blob)} bytes)")

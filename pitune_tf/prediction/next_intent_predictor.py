@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.errors import UserInputError, not_found
 from pitune_tf.common.numeric import softmax
 from pitune_tf.data.schema import Schema
 from pitune_tf.data.windows import FEATURE_KEYS, Windows, make_next_windows
@@ -129,7 +129,7 @@ class NextIntentPredictor:
 
         for name, path in (("weights", weights), ("model", model)):
             if path is not None and not Path(path).is_file():
-                raise UserInputError(f"{name} file not found: {path}")
+                raise UserInputError(not_found(f"{name} file", path))
         run = run if isinstance(run, Run) else load_run(run)
         history = int(run.config.history)
         rule = {"decision_rule": decision_rule, "schema": run.log_schema(schema)}
