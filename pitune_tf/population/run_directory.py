@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
-from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.errors import UserInputError, not_found
 from pitune_tf.common.json_files import read_json
 from pitune_tf.common.run_replacement import prepare_run_dir
 
@@ -56,7 +56,7 @@ class Run:
 
         self.run_dir = Path(run_dir)
         if not self.run_dir.is_dir():
-            raise UserInputError(f"run directory not found: {self.run_dir}")
+            raise UserInputError(not_found("run directory", self.run_dir))
         for name in REQUIRED:
             if not (self.run_dir / name).exists():
                 raise UserInputError(f"run directory {self.run_dir} is missing {name}")
