@@ -10,10 +10,13 @@ from pathlib import Path
 from nextitnet import analysis
 from nextitnet.data.encoding import PROFILE_LABELS
 from pitune_tf.common.atomic import write_json, write_text
+from pitune_tf.common.output_set import output_set
 from pitune_tf.common.plotting import markdown_images, never_fails
 
 PROFILE_SCORES = ("accuracy", "f1")
 RANK_METRICS = ("mrr", "hr", "ndcg")  # column order per cut-off
+# the run-level report files, replaced as one set (a run's other files stay)
+REPORT_FILES = ("metrics.json", "table.md", "utilisation.json", "utilisation.png", "curves.png")
 
 
 def rec_columns(scores: dict, prefix="") -> list[str]:
@@ -25,8 +28,14 @@ def rec_columns(scores: dict, prefix="") -> list[str]:
 
 def write_reports(run_dir, results, task_name, title) -> str:
     """Writes the reports of the modes in ``results`` (``{mode: metrics}``, or
-    ``{mode: {label: metrics}}`` for the profile task); returns the markdown table."""
-    run_dir = Path(run_dir)
+    ``{mode: {label: metrics}}`` for the profile task); returns the markdown table. The
+    files (``REPORT_FILES``) replace an earlier report's as one set
+    (:func:`pitune_tf.common.output_set.output_set`)."""
+    with output_set(run_dir, REPORT_FILES) as new:
+        return _write_report_files(new, results, task_name, title)
+
+
+def _write_report_files(run_dir, results, task_name, title) -> str:
     write_json(run_dir / "metrics.json", results)
     if task_name == "recommendation":
         flat = {m: r["test"] for m, r in results.items()}

@@ -1032,3 +1032,36 @@ def test_link_loops_are_not_reported_as_missing(tmp_path, capsys):
               f"--pretrained {loop}: {links}")
     one_error(capsys, convert, ["--run", tmp_path / "missing"], "run directory not found")
     assert listing(tmp_path) == ["loop"]
+
+
+def test_a_second_run_through_a_symlink_is_refused(tmp_path, capsys):
+    """Issue 29, family 3: the run lock is taken on the folder's real path, so a command
+    reaching a live run's folder through a symbolic link is refused like one on the folder
+    itself (individual, population and UAF), and nothing is written."""
+    import subprocess
+    import sys
+
+    from individual_fixtures import make_tiny_run
+
+    from trainers.individual import main as individual
+    from trainers.population import main as population
+    from trainers.uaf import main as uaf
+
+    real = tmp_path / "real"
+    real.mkdir()
+    (tmp_path / "link").symlink_to(real)
+    code = ("import sys\nfrom pitune_tf.common.run_lock import run_lock\n"
+            "with run_lock(sys.argv[1]):\n    print('held', flush=True)\n    sys.stdin.read()\n")
+    holder = subprocess.Popen([sys.executable, "-c", code, str(real)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        run = make_tiny_run(tmp_path / "population", n_users=1, with_teacher=False)
+        link = tmp_path / "link"
+        one_error(capsys, individual, ["--run", run, "--method", "none", "--out", link], "in use")
+        one_error(capsys, population, ["--preset", "tiny", "--out", link], "in use")
+        one_error(capsys, uaf, ["--preset", "tiny", "--out", link], "in use")
+    finally:
+        holder.stdin.close()
+        holder.wait(timeout=60)
+    assert listing(real) == [] and listing(tmp_path) == ["link", "population", "real"]

@@ -36,10 +36,11 @@ from pathlib import Path
 from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.output_set import output_set
 from tflite.errors import ConversionError
 from tflite.metadata import embed_metadata
 from tflite.ops_check import check_builtin_only, model_ops, unsupported_op_error
-from tflite.phone_bundle import bundle_contents, write_bundle
+from tflite.phone_bundle import BUNDLE_FILES, bundle_contents, write_bundle
 from tflite.runtime import Runtime
 
 # TensorFlow (``pitune_tf.common.keras``, ``tflite.student_module``) is imported inside the
@@ -52,6 +53,9 @@ MODEL_FILES = {
     "qat_int8": "student_qat_int8.tflite",
 }
 META_FILE = "student_tflite.json"
+# What a conversion writes in its output folder, replaced as one set (a file of an earlier
+# conversion that this one does not write goes too; the folder's other files stay).
+OUTPUT_FILES = (*MODEL_FILES.values(), META_FILE, *BUNDLE_FILES)
 
 
 def convert_saved_model(saved_model_dir, signature_keys, training=True, quantize=None) -> bytes:
@@ -280,7 +284,10 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
     default); with ``qat_epochs`` > 0 also writes ``student_qat_int8.tflite``
     (:func:`export_qat`), whose report goes into ``qat_report`` (a dict, when given) and
     ``student_tflite.json``. Each file written is announced (``[convert] student_int8.tflite
-    (2/3) ...``, or a bar on a terminal unless ``quiet``), as is each QAT epoch."""
+    (2/3) ...``, or a bar on a terminal unless ``quiet``), as is each QAT epoch. The files
+(``OUTPUT_FILES``) replace an earlier conversion's as one set
+(:func:`pitune_tf.common.output_set.output_set`): a conversion that fails or is killed
+leaves the earlier bundle whole."""
     from pitune_tf.common.epoch_log import StepProgress
     from pitune_tf.population import load_run
 
@@ -292,34 +299,35 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
     bundle = bundle_contents(run, history, batch_size, static_threshold)
     qat = bool(qat_epochs and qat_epochs > 0)
     progress = StepProgress("convert", 1 + 2 * bool(quantized) + qat, quiet=quiet)
-    paths = export_student(
-        run.student,
-        out_dir,
-        history=history,
-        batch_size=batch_size,
-        optimizer=optimizer,
-        clipnorm=clipnorm,
-        quantized=quantized,
-        meta=run_reference(run_dir, out_dir),
-        metadata=bundle,
-        progress=progress,
-    )
-    if qat:
-        compare = {kind: paths[kind] for kind in ("int8",) if kind in paths}
-        report = export_qat(run_dir, out_dir, history, int(qat_epochs),
-                            max_windows=qat_max_windows, seed=qat_seed, compare=compare,
-                            metadata=bundle, quiet=quiet, progress=progress)
-        paths["qat_int8"] = report["path"]
-        meta_path = Path(out_dir) / META_FILE
-        meta = json.loads(meta_path.read_text())
-        meta["qat"] = {"epochs": int(qat_epochs), "file": report["path"].name,
-                       "bytes": report["path"].stat().st_size,
-                       **{k: v for k, v in report.items() if k != "path"}}
-        write_json(meta_path, meta)
-        if qat_report is not None:
-            qat_report.update(report)
-    paths.update(write_bundle(bundle, out_dir))
-    return paths
+    with output_set(out_dir, OUTPUT_FILES) as new:  # the files of a bundle go in as one set
+        paths = export_student(
+            run.student,
+            new,
+            history=history,
+            batch_size=batch_size,
+            optimizer=optimizer,
+            clipnorm=clipnorm,
+            quantized=quantized,
+            meta=run_reference(run_dir, out_dir),
+            metadata=bundle,
+            progress=progress,
+        )
+        if qat:
+            compare = {kind: paths[kind] for kind in ("int8",) if kind in paths}
+            report = export_qat(run_dir, new, history, int(qat_epochs),
+                                max_windows=qat_max_windows, seed=qat_seed, compare=compare,
+                                metadata=bundle, quiet=quiet, progress=progress)
+            paths["qat_int8"] = report["path"]
+            meta_path = Path(new) / META_FILE
+            meta = json.loads(meta_path.read_text())
+            meta["qat"] = {"epochs": int(qat_epochs), "file": report["path"].name,
+                           "bytes": report["path"].stat().st_size,
+                           **{k: v for k, v in report.items() if k != "path"}}
+            write_json(meta_path, meta)
+            if qat_report is not None:
+                qat_report.update({**report, "path": Path(out_dir) / report["path"].name})
+        paths.update(write_bundle(bundle, new))
+    return {kind: Path(out_dir) / path.name for kind, path in paths.items()}
 
 
 def run_reference(run_dir, out_dir) -> dict:

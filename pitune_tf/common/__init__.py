@@ -11,6 +11,8 @@
 - ``epoch_log``: epoch output labelled with the model trained (``[teacher] epoch 3/30``).
 - ``run_replacement``: ``--overwrite`` (the old run moved aside, back if the new one fails).
 - ``atomic``: outputs written under a temporary name and renamed when complete.
+- ``output_set``: an output folder's files replaced as one set (one atomic folder swap).
+- ``run_lock``: one writer per run directory (locked on its real path).
 - ``config``: one config resolver (preset < file < command line; unknown key is an error).
 - ``loss_model``: the training-step base (``compute_losses`` -> every loss by name).
 - ``batching``: one batching function for every training loop.
@@ -19,5 +21,6 @@
 - ``numeric``: numpy helpers (``softmax``).
 - ``launcher``, ``distribution``, ``private_network``: local multi-worker runs (their
   TensorFlow servers in a network with only the loopback interface) and tf.distribute.
-- ``fault``: the fault-injection testing hook (``PITUNE_FAULT``: ``kill -9`` at a named point).
+- ``fault``: the fault-injection testing hook (``PITUNE_FAULT``: ``kill -9`` or a full disk
+  at a named point; ``PITUNE_FAULT_TRACE``: the points a run reaches).
 """

@@ -4,10 +4,13 @@ nothing half-written."""
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import glob
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 
@@ -18,15 +21,66 @@ from pitune_tf.common.run_lock import process_alive
 def _remove_stale_temporaries(path: Path) -> None:
     """Removes the temporary files of ``path`` left by writers that no longer run (a process
     killed between writing and renaming): ``.<name>.<pid>.<random>.tmp`` of a dead pid (with
-    any suffix a writer added to it, e.g. ``.keras``)."""
+    any suffix a writer added to it, e.g. ``.keras``). A folder that a killed writer had
+    moved aside (``.<name>.<pid>.old.tmp``, where folders cannot be swapped in one step) is
+    put back first when ``path`` is missing."""
     prefix = f".{path.name}."
-    for stale in path.parent.glob(f"{glob.escape(prefix)}*.tmp*"):
-        pid = stale.name[len(prefix):].split(".")[0]
+    stale = []
+    for candidate in path.parent.glob(f"{glob.escape(prefix)}*.tmp*"):
+        pid = candidate.name[len(prefix):].split(".")[0]
         if pid.isdigit() and int(pid) != os.getpid() and not process_alive(int(pid)):
-            if stale.is_dir():
-                shutil.rmtree(stale, ignore_errors=True)
-            else:
-                stale.unlink(missing_ok=True)
+            stale.append(candidate)
+    for candidate in stale:
+        if candidate.name.endswith(".old.tmp") and not os.path.lexists(path):
+            os.replace(candidate, path)  # the previous folder, never swapped out for good
+        elif candidate.is_dir() and not candidate.is_symlink():
+            shutil.rmtree(candidate, ignore_errors=True)
+        else:
+            candidate.unlink(missing_ok=True)
+
+
+_RENAME_EXCHANGE = 2  # linux/fs.h
+
+
+def exchange(first, second) -> bool:
+    """Swaps two existing paths in one atomic step (Linux ``renameat2`` with
+    ``RENAME_EXCHANGE``); returns False, leaving both as they are, where the system or the
+    file system cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        renameat2 = libc.renameat2
+    except (OSError, AttributeError):  # glibc before 2.28, another C library
+        return False
+    at_cwd = -100
+    if renameat2(at_cwd, os.fsencode(first), at_cwd, os.fsencode(second), _RENAME_EXCHANGE) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP, errno.EOPNOTSUPP):
+        return False
+    raise OSError(code, os.strerror(code), str(first), None, str(second))
+
+
+def _swap_folder(tmp: Path, path: Path) -> None:
+    """Puts the folder ``tmp`` in the place of the folder ``path`` and deletes the old one:
+    one atomic exchange where the system allows it; else two renames, the old folder kept
+    as ``.<name>.<pid>.old.tmp`` in between (put back by the next write of ``path`` if this
+    process dies there)."""
+    if exchange(tmp, path):
+        fault_point(f"replaced:{path.name}")
+        shutil.rmtree(tmp, ignore_errors=True)  # now the old folder
+        return
+    old = path.with_name(f".{path.name}.{os.getpid()}.old.tmp")
+    os.replace(path, old)
+    try:
+        fault_point(f"moved_aside:{path.name}")
+        os.replace(tmp, path)
+    except BaseException:
+        os.replace(old, path)
+        raise
+    fault_point(f"replaced:{path.name}")
+    shutil.rmtree(old, ignore_errors=True)
 
 
 @contextlib.contextmanager
@@ -62,11 +116,7 @@ def atomic_path(path):
                 from pitune_tf.common.errors import UserInputError
 
                 raise UserInputError(f"{path} is a directory: not replaced by a file")
-            # swap: the old directory goes only once the new one is in place
-            old = path.with_name(f".{path.name}.old-{os.getpid()}")
-            os.replace(path, old)
-            os.replace(tmp, path)
-            shutil.rmtree(old, ignore_errors=True)
+            _swap_folder(tmp, path)  # the old directory goes only once the new one is in place
         else:
             os.replace(tmp, path)
     finally:

@@ -9,6 +9,7 @@ these helpers.
 from __future__ import annotations
 
 import contextlib
+import errno
 import logging
 import re
 from pathlib import Path
@@ -63,7 +64,9 @@ def epoch_axis(ax, n_epochs, best_epoch=None, label=True) -> None:
 @contextlib.contextmanager
 def never_fails(what):
     """Runs a plotting block; an exception in it is logged as a warning and swallowed, so a
-    figure never fails the run whose numbers it shows (KeyboardInterrupt still stops it).
+    figure never fails the run whose numbers it shows (KeyboardInterrupt still stops it; a
+    full disk too: it fails the run, whose earlier outputs then stay whole, rather than
+    leave a result without its figure).
 
     Args:
         what: str. Names the figure in the warning, e.g. ``"RUN/plots/confusion.png"``.
@@ -71,6 +74,8 @@ def never_fails(what):
     try:
         yield
     except Exception as err:  # noqa: BLE001  (a plot must never fail a run)
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise
         logger.warning("plot %s not written: %s: %s", what, type(err).__name__, err)
         with contextlib.suppress(Exception):
             pyplot().close("all")

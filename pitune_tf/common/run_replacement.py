@@ -23,11 +23,13 @@ from pathlib import Path
 
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.run_lock import real_path
 
 
 def aside_path(out_dir) -> Path:
-    """Where a replaced run waits: ``.<name>.replaced`` beside ``out_dir``."""
-    out_dir = Path(out_dir)
+    """Where a replaced run waits: ``.<name>.replaced`` beside ``out_dir`` (its real path:
+    a run reached through a symbolic link waits beside the folder the link names)."""
+    out_dir = real_path(out_dir)
     return out_dir.with_name(f".{out_dir.name}.replaced")
 
 
@@ -35,7 +37,7 @@ def move_aside(out_dir) -> Path:
     """Moves the run in ``out_dir`` to :func:`aside_path` (dropping an older one there)."""
     aside = aside_path(out_dir)
     shutil.rmtree(aside, ignore_errors=True)
-    os.replace(out_dir, aside)
+    os.replace(real_path(out_dir), aside)  # the folder, never a link to it
     return aside
 
 
@@ -73,7 +75,7 @@ def prepare_run_dir(out_dir, record, overwrite, finished_file="metrics.json",
     aside = aside_path(out_dir)
     if replaced is None and aside.exists():  # an earlier replacement was interrupted (kill -9)
         replaced = aside
-    out_dir.mkdir(parents=True, exist_ok=True)
+    real_path(out_dir).mkdir(parents=True, exist_ok=True)  # through a link: the folder it names
     write_json(config_path, record)
     return replaced
 
@@ -86,5 +88,6 @@ def finish_replacement(out_dir, replaced, succeeded) -> None:
     if succeeded:
         shutil.rmtree(replaced, ignore_errors=True)
     else:
+        out_dir = real_path(out_dir)
         shutil.rmtree(out_dir, ignore_errors=True)
         os.replace(replaced, out_dir)

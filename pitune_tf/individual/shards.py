@@ -14,8 +14,10 @@ A part is an ordinary output directory (``per_user.csv``, ``summary.json`` with
 record (test labels, timestamps and every method's test probabilities as arrays, the rest as
 JSON), what the pooled metrics need. :func:`merge_parts` checks that the parts are the N
 shards of one configuration, orders their records as one run does and writes the same files
-as one run; the timings (``seconds``, ``s/user`` and Table 3's ``infer_ms``) are the parts'
-(Table 3's rows from shard 0)."""
+as one run, replacing the files of an earlier merge (or run) in ``out`` as one set; the timings
+(``seconds``, ``s/user`` and Table 3's ``infer_ms``) are the parts' (Table 3's rows from
+shard 0). The same format holds the per-user records of an unfinished run
+(``pitune_tf.individual.stage.FinishedUsers``)."""
 
 from __future__ import annotations
 
@@ -48,9 +50,10 @@ def shard_indices(n_users, index, count) -> list:
     return list(range(index, n_users, count))
 
 
-def save_part(path, records, meta) -> None:
+def save_records(path, records, meta) -> None:
     """Writes ``records`` (``PersonalizationEngine.run_user`` records) and ``meta`` (JSON-able)
-    atomically to ``path`` (an ``.npz`` without pickles)."""
+    atomically to ``path``: an ``.npz`` of plain arrays (never a pickle: loading it runs no
+    code), each record's other values as JSON in its ``meta`` entry."""
     arrays, plain = {}, []
     for k, record in enumerate(records):
         for key in _ARRAYS:
@@ -62,30 +65,44 @@ def save_part(path, records, meta) -> None:
                 arrays[f"{k}/val_scores/{method}"] = np.asarray(entry["val_scores"])
         plain.append({**{key: v for key, v in record.items() if key not in (*_ARRAYS, "methods")},
                       "methods": {m: {"info": e["info"]} for m, e in record["methods"].items()}})
+    objects = [name for name, array in arrays.items() if array.dtype.hasobject]
+    if objects:  # np.savez would pickle them
+        raise ValueError(f"record arrays of Python objects: {', '.join(objects)}")
     arrays["meta"] = np.array(json.dumps({**meta, "records": plain}, default=_json_default))
     with atomic_path(path) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, **arrays)
 
 
+def load_records(path) -> tuple:
+    """``(meta, records)`` of a file written by :func:`save_records` (pickles refused);
+    raises OSError, ValueError or KeyError on a file that is not one."""
+    with np.load(path, allow_pickle=False) as data:
+        meta = json.loads(str(data["meta"]))
+        records = []
+        for k, plain in enumerate(meta.pop("records")):
+            record = {key: v for key, v in plain.items() if key != "methods"}
+            record.update({key: data[f"{k}/{key}"] for key in _ARRAYS
+                           if f"{k}/{key}" in data.files})
+            record["methods"] = {m: {"scores": data[f"{k}/scores/{m}"], "info": e["info"]}
+                                 for m, e in plain["methods"].items()}
+            for m, entry in record["methods"].items():
+                if f"{k}/val_scores/{m}" in data.files:
+                    entry["val_scores"] = data[f"{k}/val_scores/{m}"]
+            records.append(record)
+    return meta, records
+
+
+def save_part(path, records, meta) -> None:
+    """A shard part's records (:func:`save_records`)."""
+    save_records(path, records, meta)
+
+
 def load_part(path) -> tuple:
     """``(meta, records)`` of a ``shard_records.npz`` written by :func:`save_part`."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            meta = json.loads(str(data["meta"]))
-            records = []
-            for k, plain in enumerate(meta.pop("records")):
-                record = {key: v for key, v in plain.items() if key != "methods"}
-                record.update({key: data[f"{k}/{key}"] for key in _ARRAYS
-                               if f"{k}/{key}" in data.files})
-                record["methods"] = {m: {"scores": data[f"{k}/scores/{m}"], "info": e["info"]}
-                                     for m, e in plain["methods"].items()}
-                for m, entry in record["methods"].items():
-                    if f"{k}/val_scores/{m}" in data.files:
-                        entry["val_scores"] = data[f"{k}/val_scores/{m}"]
-                records.append(record)
+        return load_records(path)
     except (OSError, ValueError, KeyError) as err:
         raise UserInputError(f"{path}: not a shard part's records ({err})") from None
-    return meta, records
 
 
 # What the parts of one run share (anything else differing is an error).
@@ -97,8 +114,9 @@ def merge_parts(parts, out) -> dict:
     into ``out``: ``per_user.csv``, ``summary.json``, ``results.md`` (and ``predictions.csv``
     when every part dumped its predictions) equal to one run's on all users; returns
     ``summary.json``'s content with the markdown tables under ``"table"``."""
+    from pitune_tf.common.output_set import output_set
     from pitune_tf.common.run_lock import run_lock
-    from pitune_tf.individual.stage import write_results
+    from pitune_tf.individual.stage import OUTPUTS, write_results
 
     if not parts:
         raise UserInputError("merge needs the part directories (trainers.individual --shard I/N --out PART)")
@@ -136,8 +154,8 @@ def merge_parts(parts, out) -> dict:
               "shards": first["count"], "parts": [str(part) for part, _, _ in loaded]}
     header.pop("shard", None)
     out = Path(out)
-    with run_lock(out):
-        return write_results(out, [r for _, r in numbered], header, base["device_rows"],
+    with run_lock(out), output_set(out, OUTPUTS) as new:  # the old files go as one set
+        return write_results(new, [r for _, r in numbered], header, base["device_rows"],
                              first["stats"], first["intent_tokens"], np.asarray(first["p_pop"]),
                              n_rare=first["config"]["n_rare"],
                              dump_predictions=all(m["dump_predictions"] for _, m, _ in loaded))

@@ -1,9 +1,10 @@
 """The individual stage as one function: every user of an individual log personalized from a
 population run, on the Keras or the LiteRT backend, in one or several processes, with the
 results written to a directory (``per_user.csv``, ``summary.json``, ``results.md``,
-``gains.png``, optionally ``predictions.csv`` and ``compare.md``). When the log comes with a
-user oracle (``pitune_tf.data.intent_oracle``), every table gets its ``oracle`` row and every
-method its ``gap_closed`` (``pitune_tf.individual.report``)."""
+``gains.png``, optionally ``predictions.csv`` and ``compare.md``), which replace an earlier
+run's as one set (``OUTPUTS``, :func:`pitune_tf.common.output_set.output_set`). When the log
+comes with a user oracle (``pitune_tf.data.intent_oracle``), every table gets its ``oracle``
+row and every method its ``gap_closed`` (``pitune_tf.individual.report``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ import hashlib
 import json
 import logging
 import multiprocessing
-import pickle
 import shutil
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -26,7 +26,9 @@ from pitune_tf.common.atomic import atomic_path, write_json, write_text
 from pitune_tf.common.console import is_quiet, progress_bars, set_quiet
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.fault import fault_point
+from pitune_tf.common.output_set import output_set
 from pitune_tf.common.run_lock import run_lock
+from pitune_tf.individual.shards import RECORDS, load_records, save_records
 
 logger = logging.getLogger(__name__)
 
@@ -36,6 +38,10 @@ DEFAULT_METHODS = {"litert": ("most_frequent", "last_event_intent", "none", "fin
 
 _ENGINE = None  # the worker process's PersonalizationEngine
 FINISHED_USERS = ".users"  # inside the output directory while unfinished: one file per user done
+# What the stage writes in its output directory, replaced as one set (the user records too:
+# the finished stage has none); any other file there is kept.
+OUTPUTS = ("per_user.csv", "summary.json", "results.md", "gains.png", "predictions.csv",
+           "compare.md", RECORDS, FINISHED_USERS)
 
 
 def set_single_thread():
@@ -123,12 +129,15 @@ def user_methods(config, n_users):
 
 
 class FinishedUsers:
-    """The per-user records of an unfinished individual stage, one pickle per user in
-    ``directory`` (written atomically as each user finishes), so a rerun after an interruption
+    """The per-user records of an unfinished individual stage, one ``<i>.npz`` per user in
+    ``directory`` (written atomically as each user finishes; plain arrays and JSON,
+    :func:`pitune_tf.individual.shards.save_records`), so a rerun after an interruption
     (``kill -9`` included) personalizes only the users not done yet. ``key.json`` holds the
     run's fingerprint (config, run files, data, backend, users): records of another
     fingerprint are discarded. Each user's result depends only on the user and the seed
-    (``engine.user_seed``), so the resumed stage equals an uninterrupted one.
+    (``engine.user_seed``), so the resumed stage equals an uninterrupted one. The pickle
+    records of older versions (``<i>.pkl``) are never loaded (a pickle can run code): their
+    users are personalized again.
 
     Args:
         directory: Path or None (None: nothing kept).
@@ -142,32 +151,35 @@ class FinishedUsers:
         key = hashlib.sha256(json.dumps(fingerprint, sort_keys=True, default=str).encode())
         self.key = key.hexdigest()
         key_file = self.directory / "key.json"
-        if key_file.is_file() and json.loads(key_file.read_text()).get("key") != self.key:
+        try:
+            kept = json.loads(key_file.read_text()).get("key") if key_file.is_file() else None
+        except (OSError, ValueError, AttributeError):  # a damaged key: the records are not trusted
+            kept = None
+        if self.directory.is_dir() and kept != self.key:
             shutil.rmtree(self.directory)  # records of another configuration
+        pickles = sorted(self.directory.glob("*.pkl")) if self.directory.is_dir() else []
+        if pickles:
+            logger.warning("%s: %d user record(s) of an older version (%s) not loaded: a "
+                           "pickle can run code; those users are personalized again",
+                           self.directory, len(pickles), pickles[0].name)
         if not key_file.is_file():
             write_json(key_file, {"key": self.key})
 
     def _path(self, index) -> Path:
-        return self.directory / f"{index}.pkl"
+        return self.directory / f"{index}.npz"
 
     def load(self, index):
         """The record of user ``index``, or None when not done (or unreadable)."""
         if self.directory is None or not self._path(index).is_file():
             return None
         try:
-            return pickle.loads(self._path(index).read_bytes())
+            return load_records(self._path(index))[1][0]
         except Exception:  # noqa: BLE001  (a damaged record is recomputed)
             return None
 
     def save(self, index, record) -> None:
         if self.directory is not None:
-            with atomic_path(self._path(index)) as tmp:
-                tmp.write_bytes(pickle.dumps(record))
-
-    def clear(self) -> None:
-        """Removes the records (the stage's outputs are written)."""
-        if self.directory is not None:
-            shutil.rmtree(self.directory, ignore_errors=True)
+            save_records(self._path(index), [record], {})
 
 
 def run_users(run_dir, config, users, workers=1, progress=True, backend="keras", model=None,
@@ -306,7 +318,8 @@ def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop
     """Writes the individual stage's files of ``results`` (per-user records in run order) to
     ``out``: ``per_user.csv``, the plots, ``predictions.csv`` (with ``dump_predictions``),
     ``summary.json`` and ``results.md``; returns ``summary.json``'s content with the markdown
-    tables under ``"table"``. One run and the merge of its shards both write through here.
+    tables under ``"table"``. One run and the merge of its shards both write through here,
+    into the new folder of :func:`pitune_tf.common.output_set.output_set` (``OUTPUTS``).
 
     Args:
         out: Path. The output directory.
@@ -352,7 +365,6 @@ def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop
         "methods": summary, "device_models": {},
         "forget_sets": {r["user"]: [intent_tokens[i] for i in r["forget"]] for r in results},
     }
-    write_json(out / "summary.json", summary_json)  # before the timings: results are safe
     rows = {**(device_rows() if callable(device_rows) else device_rows), **recorded_device_rows(results)}
     rows = {m: rows[m] for m in METHOD_ORDER if m in rows}  # Table 3's row order
     device = device_models(rows, results, p_pop)
@@ -380,7 +392,7 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     ``shard``: ``(I, N)`` runs only shard I of N of the users and writes, besides the tables
     over its users, the records :func:`pitune_tf.individual.shards.merge_parts` combines
     (partition and format in ``pitune_tf.individual.shards``)."""
-    from pitune_tf.individual.shards import RECORDS, save_part, shard_indices
+    from pitune_tf.individual.shards import save_part, shard_indices
     from pitune_tf.individual.teacher_methods import PER_USER_TEACHER_METHODS
     from pitune_tf.population import load_run
 
@@ -440,20 +452,21 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
                     rows[method] = probe.teacher_methods.describe(partial=method == "pp")
             return rows
 
-        summary_json = write_results(out, results, header, device_rows, stats, tokens, run.p_pop,
-                                     n_rare=config.n_rare, dump_predictions=dump_predictions)
-        if shard:  # the records merge reads
-            save_part(out / RECORDS, results, {
-                "index": shard[0], "count": shard[1], "n_users": len(all_users),
-                "indices": list(indices), "header": header, "device_rows": rows,
-                "stats": stats, "intent_tokens": tokens, "p_pop": run.p_pop,
-                "backend": backend, "config": header["config"],
-                "dump_predictions": bool(dump_predictions)})
-        if compare:
-            from pitune_tf.individual.report import compare_tables
+        with output_set(out, OUTPUTS) as new:  # the old outputs go as one set
+            summary_json = write_results(new, results, header, device_rows, stats, tokens,
+                                         run.p_pop, n_rare=config.n_rare,
+                                         dump_predictions=dump_predictions)
+            if shard:  # the records merge reads
+                save_part(new / RECORDS, results, {
+                    "index": shard[0], "count": shard[1], "n_users": len(all_users),
+                    "indices": list(indices), "header": header, "device_rows": rows,
+                    "stats": stats, "intent_tokens": tokens, "p_pop": run.p_pop,
+                    "backend": backend, "config": header["config"],
+                    "dump_predictions": bool(dump_predictions)})
+            if compare:
+                from pitune_tf.individual.report import compare_tables
 
-            summary_json["comparison"] = compare_tables(out, compare, labels=(backend, "other"))
-            write_text(out / "compare.md", summary_json["comparison"])
+                summary_json["comparison"] = compare_tables(new, compare, labels=(backend, "other"))
+                write_text(new / "compare.md", summary_json["comparison"])
         summary_json["out"] = str(out)
-        finished.clear()
         return summary_json

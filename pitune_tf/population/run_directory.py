@@ -18,7 +18,6 @@ Layout::
 from __future__ import annotations
 
 import os
-import shutil
 from functools import cached_property
 from pathlib import Path
 
@@ -27,6 +26,7 @@ import numpy as np
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
 from pitune_tf.common.errors import UserInputError, not_found
 from pitune_tf.common.json_files import read_json
+from pitune_tf.common.output_set import output_set
 from pitune_tf.common.run_replacement import prepare_run_dir
 
 REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
@@ -209,7 +209,10 @@ def save_student(student, path):
 
 def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, metrics,
                   individual_oracle=None):
-    """Everything after training, ``metrics.json`` last; then drops the checkpoints.
+    """Everything after training, ``metrics.json`` (which marks the run finished) included,
+    in one step: the files and the end of the checkpoints replace the unfinished run as one
+    set (:func:`pitune_tf.common.output_set.output_set`), so a run directory is unfinished
+    (no ``student.keras``, no ``metrics.json``) or finished, never between.
     ``individual_oracle`` (the individual users' oracle tables by kind, ``""`` and
     ``"context"`` of ``pitune_tf.data.intent_oracle``, or None) is written beside
     ``data/individual.parquet``.
@@ -221,14 +224,15 @@ def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, m
     from pitune_tf.data.intent_oracle import write_oracles
     from pitune_tf.population.training_loop import CHECKPOINTS
 
-    save_student(student, out_dir / "student.keras")
-    write_json(out_dir / "p_out.json", {"intents": vocabs.intent.tokens,
+    final = ("student.keras", "p_out.json", "summaries", "data", "metrics.json", CHECKPOINTS)
+    with output_set(out_dir, final) as new:
+        save_student(student, new / "student.keras")
+        write_json(new / "p_out.json", {"intents": vocabs.intent.tokens,
                                         "p_out": p_out.tolist(), "p_pop": p_pop.tolist()})
-    write_text(out_dir / "summaries" / "teacher.txt", model_summary(teacher))
-    write_text(out_dir / "summaries" / "student.txt", model_summary(student))
-    if individual is not None:
-        (out_dir / "data").mkdir(exist_ok=True)
-        write_events(individual, out_dir / "data" / "individual.parquet")
-        write_oracles(individual_oracle or {}, out_dir / "data" / "individual.parquet")
-    write_json(out_dir / "metrics.json", metrics)  # last: marks the run finished
-    shutil.rmtree(out_dir / CHECKPOINTS, ignore_errors=True)
+        write_text(new / "summaries" / "teacher.txt", model_summary(teacher))
+        write_text(new / "summaries" / "student.txt", model_summary(student))
+        if individual is not None:
+            (new / "data").mkdir(exist_ok=True)
+            write_events(individual, new / "data" / "individual.parquet")
+            write_oracles(individual_oracle or {}, new / "data" / "individual.parquet")
+        write_json(new / "metrics.json", metrics)
