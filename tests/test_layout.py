@@ -78,3 +78,39 @@ def test_public_api_type_checks(tmp_path, monkeypatch):
     out, err, status = mypy_api.run(["--config-file", str(ROOT / "pyproject.toml"),
                                      "--cache-dir", str(tmp_path / "mypy_cache")])
     assert status == 0, out + err
+
+
+def test_no_import_cycles():
+    """No two first-party modules import each other, directly or through others (imports
+    inside functions count: they hide a cycle, they do not remove it)."""
+    grimp = pytest.importorskip("grimp", reason="grimp comes with import-linter (dev extra)")
+    graph = grimp.build_graph("pitune_tf", "nextitnet", "tflite", "trainers")
+    edges = {m: graph.find_modules_directly_imported_by(m) for m in graph.modules}
+    index, low, stack, on_stack, cycles = {}, {}, [], set(), []
+
+    def visit(v):  # Tarjan's strongly connected components
+        index[v] = low[v] = len(index)
+        stack.append(v)
+        on_stack.add(v)
+        for w in edges[v]:
+            if w not in index:
+                visit(w)
+                low[v] = min(low[v], low[w])
+            elif w in on_stack:
+                low[v] = min(low[v], index[w])
+        if low[v] == index[v]:
+            component = []
+            while True:
+                w = stack.pop()
+                on_stack.discard(w)
+                component.append(w)
+                if w == v:
+                    break
+            if len(component) > 1:
+                cycles.append(sorted(component))
+
+    sys.setrecursionlimit(max(sys.getrecursionlimit(), 10000))
+    for module in sorted(graph.modules):
+        if module not in index:
+            visit(module)
+    assert not cycles, cycles

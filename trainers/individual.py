@@ -82,7 +82,7 @@ def merge(argv):
     """``merge PARTS... --out DIR``: the parts of a sharded run into the tables of one run."""
     args = build_merge_parser(description="Combines the parts of a sharded individual stage "
                               "into the tables of one run.").parse_args(argv)
-    from pitune_tf.individual.shards import merge_parts
+    from pitune_tf.individual.stage import merge_parts
 
     result = merge_parts(args.parts, args.out)
     print(result["table"])

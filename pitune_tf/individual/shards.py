@@ -12,7 +12,7 @@ before it (per-user seeds), so the parts of N shards hold the records of one run
 A part is an ordinary output directory (``per_user.csv``, ``summary.json`` with
 ``"shard": "I/N"``, ``results.md`` over its users) plus ``shard_records.npz``: each user's
 record (test labels, timestamps and every method's test probabilities as arrays, the rest as
-JSON), what the pooled metrics need. :func:`merge_parts` checks that the parts are the N
+JSON), what the pooled metrics need. :func:`pitune_tf.individual.stage.merge_parts` checks that the parts are the N
 shards of one configuration, orders their records as one run does and writes the same files
 as one run, replacing the files of an earlier merge (or run) in ``out`` as one set; the timings
 (``seconds``, ``s/user`` and Table 3's ``infer_ms``) are the parts' (Table 3's rows from
@@ -22,7 +22,6 @@ shard 0). The same format holds the per-user records of an unfinished run
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 
@@ -103,59 +102,3 @@ def load_part(path) -> tuple:
         return load_records(path)
     except (OSError, ValueError, KeyError) as err:
         raise UserInputError(f"{path}: not a shard part's records ({err})") from None
-
-
-# What the parts of one run share (anything else differing is an error).
-_SAME = ("count", "n_users", "backend", "config", "intent_tokens", "p_pop", "stats")
-
-
-def merge_parts(parts, out) -> dict:
-    """Combines the output directories of ``trainers.individual --shard I/N`` (I = 0..N-1)
-    into ``out``: ``per_user.csv``, ``summary.json``, ``results.md`` (and ``predictions.csv``
-    when every part dumped its predictions) equal to one run's on all users; returns
-    ``summary.json``'s content with the markdown tables under ``"table"``."""
-    from pitune_tf.common.output_set import output_set
-    from pitune_tf.common.run_lock import run_lock
-    from pitune_tf.individual.stage import OUTPUTS, write_results
-
-    if not parts:
-        raise UserInputError("merge needs the part directories (trainers.individual --shard I/N --out PART)")
-    loaded = []
-    for part in map(Path, parts):
-        if not (part / RECORDS).is_file():
-            raise UserInputError(f"{part} is not a shard part (no {RECORDS}; write one with "
-                                 "trainers.individual --shard I/N --out DIR)")
-        loaded.append((part, *load_part(part / RECORDS)))
-    first = loaded[0][1]
-    for part, meta, _ in loaded[1:]:
-        differ = [key for key in _SAME if meta.get(key) != first.get(key)]
-        if differ:
-            raise UserInputError(f"{part} is not a shard of the same run as {loaded[0][0]} "
-                                 f"(different {', '.join(differ)})")
-    seen = {}
-    for part, meta, _ in loaded:
-        if meta["index"] in seen:
-            raise UserInputError(f"{part} and {seen[meta['index']]} are both shard "
-                                 f"{meta['index']}/{meta['count']}")
-        seen[meta["index"]] = part
-    missing = sorted(set(range(first["count"])) - set(seen))
-    if missing:
-        count = first["count"]
-        raise UserInputError(f"shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing: "
-                             f"merge needs all {count} parts")
-    numbered = sorted((i, r) for _, meta, records in loaded
-                      for i, r in zip(meta["indices"], records))
-    if [i for i, _ in numbered] != list(range(first["n_users"])):
-        raise UserInputError("the parts do not hold every user exactly once")
-    base = min(loaded, key=lambda item: item[1]["index"])[1]
-    header = {**base["header"], "users": first["n_users"],
-              "workers": sum(meta["header"]["workers"] for _, meta, _ in loaded),
-              "seconds": sum(meta["header"]["seconds"] for _, meta, _ in loaded),
-              "shards": first["count"], "parts": [str(part) for part, _, _ in loaded]}
-    header.pop("shard", None)
-    out = Path(out)
-    with run_lock(out), output_set(out, OUTPUTS) as new:  # the old files go as one set
-        return write_results(new, [r for _, r in numbered], header, base["device_rows"],
-                             first["stats"], first["intent_tokens"], np.asarray(first["p_pop"]),
-                             n_rare=first["config"]["n_rare"],
-                             dump_predictions=all(m["dump_predictions"] for _, m, _ in loaded))

@@ -28,7 +28,7 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.fault import fault_point
 from pitune_tf.common.output_set import output_set
 from pitune_tf.common.run_lock import run_lock
-from pitune_tf.individual.shards import RECORDS, load_records, save_records
+from pitune_tf.individual.shards import RECORDS, load_part, load_records, save_records
 
 logger = logging.getLogger(__name__)
 
@@ -390,7 +390,7 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     :class:`pitune_tf.data.schema.Schema`) and ``mapping`` override them (:func:`load_users`).
 
     ``shard``: ``(I, N)`` runs only shard I of N of the users and writes, besides the tables
-    over its users, the records :func:`pitune_tf.individual.shards.merge_parts` combines
+    over its users, the records :func:`merge_parts` combines
     (partition and format in ``pitune_tf.individual.shards``)."""
     from pitune_tf.individual.shards import save_part, shard_indices
     from pitune_tf.individual.teacher_methods import PER_USER_TEACHER_METHODS
@@ -470,3 +470,55 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
                 write_text(new / "compare.md", summary_json["comparison"])
         summary_json["out"] = str(out)
         return summary_json
+
+
+# What the parts of one run share (anything else differing is an error).
+_SAME = ("count", "n_users", "backend", "config", "intent_tokens", "p_pop", "stats")
+
+
+def merge_parts(parts, out) -> dict:
+    """Combines the output directories of ``trainers.individual --shard I/N`` (I = 0..N-1)
+    into ``out``: ``per_user.csv``, ``summary.json``, ``results.md`` (and ``predictions.csv``
+    when every part dumped its predictions) equal to one run's on all users; returns
+    ``summary.json``'s content with the markdown tables under ``"table"``."""
+    if not parts:
+        raise UserInputError("merge needs the part directories (trainers.individual --shard I/N --out PART)")
+    loaded = []
+    for part in map(Path, parts):
+        if not (part / RECORDS).is_file():
+            raise UserInputError(f"{part} is not a shard part (no {RECORDS}; write one with "
+                                 "trainers.individual --shard I/N --out DIR)")
+        loaded.append((part, *load_part(part / RECORDS)))
+    first = loaded[0][1]
+    for part, meta, _ in loaded[1:]:
+        differ = [key for key in _SAME if meta.get(key) != first.get(key)]
+        if differ:
+            raise UserInputError(f"{part} is not a shard of the same run as {loaded[0][0]} "
+                                 f"(different {', '.join(differ)})")
+    seen = {}
+    for part, meta, _ in loaded:
+        if meta["index"] in seen:
+            raise UserInputError(f"{part} and {seen[meta['index']]} are both shard "
+                                 f"{meta['index']}/{meta['count']}")
+        seen[meta["index"]] = part
+    missing = sorted(set(range(first["count"])) - set(seen))
+    if missing:
+        count = first["count"]
+        raise UserInputError(f"shard(s) {', '.join(f'{i}/{count}' for i in missing)} missing: "
+                             f"merge needs all {count} parts")
+    numbered = sorted((i, r) for _, meta, records in loaded
+                      for i, r in zip(meta["indices"], records))
+    if [i for i, _ in numbered] != list(range(first["n_users"])):
+        raise UserInputError("the parts do not hold every user exactly once")
+    base = min(loaded, key=lambda item: item[1]["index"])[1]
+    header = {**base["header"], "users": first["n_users"],
+              "workers": sum(meta["header"]["workers"] for _, meta, _ in loaded),
+              "seconds": sum(meta["header"]["seconds"] for _, meta, _ in loaded),
+              "shards": first["count"], "parts": [str(part) for part, _, _ in loaded]}
+    header.pop("shard", None)
+    out = Path(out)
+    with run_lock(out), output_set(out, OUTPUTS) as new:  # the old files go as one set
+        return write_results(new, [r for _, r in numbered], header, base["device_rows"],
+                             first["stats"], first["intent_tokens"], np.asarray(first["p_pop"]),
+                             n_rare=first["config"]["n_rare"],
+                             dump_predictions=all(m["dump_predictions"] for _, m, _ in loaded))
