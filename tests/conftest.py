@@ -33,6 +33,19 @@ def shared_data():
 
 
 @pytest.fixture(autouse=True)
+def _restore_environment():
+    """Each test starts from the session's environment variables: a command run in-process
+    with ``--verbose`` sets ``PITUNE_VERBOSE`` and ``TF_CPP_MIN_LOG_LEVEL=0``, which the
+    next test's subprocesses would otherwise inherit (TensorFlow's banners on their stderr)."""
+    import os
+
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
+
+
+@pytest.fixture(autouse=True)
 def _seed_everything():
     import random
 
