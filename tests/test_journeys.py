@@ -134,3 +134,23 @@ def test_experiments_one_table_of_each_paper(tmp_path, journey):
             "--only", "pituning_fig6", "--out", tmp_path / "pituning")
     assert (tmp_path / "pituning" / "pituning_fig6.csv").is_file()
     assert "PITuning Figure 6" in (tmp_path / "pituning" / "index.md").read_text()
+
+
+def test_fine_tuning_a_part_on_both_backends(journey, tmp_path):
+    """``--train-part head``: the phone's ``train_head`` signature and the Keras tuner over
+    the same part give the same users' results; a part the student lacks is one error."""
+    out, _ = journey
+    common = ["--run", out, "--users", 2, "--epochs", 2, "--method", "finetune",
+              "--train-part", "head", "--quiet"]
+    command("trainers.individual", *common, "--backend", "litert", "--out", tmp_path / "lite")
+    command("trainers.individual", *common, "--out", tmp_path / "keras")
+    lite = json.loads((tmp_path / "lite" / "summary.json").read_text())
+    keras = json.loads((tmp_path / "keras" / "summary.json").read_text())
+    assert lite["config"]["train_part"] == keras["config"]["train_part"] == "head"
+    a = pd.read_csv(tmp_path / "lite" / "per_user.csv").set_index(["user_id", "method"])
+    b = pd.read_csv(tmp_path / "keras" / "per_user.csv").set_index(["user_id", "method"])
+    np.testing.assert_allclose(a.loc[b.index, "prec_w"], b["prec_w"], atol=0.02)
+    done = subprocess.run([sys.executable, "-m", "trainers.individual", "--run", str(out),
+                           "--train-part", "top7", "--users", "1"], cwd=ROOT,
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.strip().startswith("error: train_part 'top7'")

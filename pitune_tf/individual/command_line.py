@@ -39,7 +39,7 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "fp_learning_rate": "fp_learning_rate", "prior_pseudo_count": "prior_pseudo_count",
            "split_days": "split_days", "train_days": "train_days",
            "prior_after_tuning": "prior_after_tuning", "refit": "refit", "holdout": "holdout",
-           "unlearn_select": "unlearn_select"}
+           "unlearn_select": "unlearn_select", "train_part": "train_part"}
 PRECEDENCE = "--preset < --config < flags"
 # the settings a run's first line shows (with every setting a config file or flag changed)
 SUMMARY_FIELDS = ("methods", "fractions", "max_epochs", "patience", "learning_rate", "lam",
@@ -119,6 +119,10 @@ def build_parser(prog="python -m trainers.individual", description=None):
                    help="pituning: after_finetune (default: fine-tune from the unlearned and the "
                         "shipped weights, keep the better on validation) or none (always from "
                         "the unlearned weights, Algorithm 1; --preset paper)")
+    p.add_argument("--train-part", metavar="PART",
+                   help="what fine-tuning trains: head, top1, top2, ... (the student's top "
+                        "blocks and the head) or all (default); litert: the train_<part> "
+                        "signatures, whose backward pass stops below the part")
     p.add_argument("--holdout", choices=("test", "validation"),
                    help="validation: never read the test windows; score the validation windows, "
                         "validating on the newest training windows (to choose settings)")

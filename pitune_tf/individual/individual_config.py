@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.limits import (
@@ -66,6 +67,9 @@ class IndividualConfig:
     unlearn_gate: bool = False  # keep the first k of the unlearning steps, k (0 = the shipped
     #   weights) chosen by the user's validation cross-entropy after each step
     min_log_prob: float = math.log(1e-3)  # floor on log q in Eq. 11's forgotten term
+    train_part: str = "all"  # what fine-tuning trains (not in the paper, which trains all):
+    #   "head", "top1", ... (the student's top blocks: pitune_tf.models.train_parts), "all";
+    #   on the phone the train_<part> signatures, whose backward pass stops below the part
     unlearn_select: str = "after_finetune"  # (not in the paper; "none" in PRESETS["paper"])
     #   "after_finetune": fine-tune from the unlearned weights and from the shipped ones, keep
     #   the one with the lower validation cross-entropy after fine-tuning (what unlearning is
@@ -156,6 +160,9 @@ class IndividualConfig:
         self.prior_betas = tuple(float(b) for b in self.prior_betas)
         if self.holdout not in HOLDOUTS:
             raise UserInputError(f"holdout must be one of {list(HOLDOUTS)}, got {self.holdout!r}")
+        if self.train_part != "all" and not re.fullmatch(r"head|top[1-9][0-9]*", str(self.train_part)):
+            raise UserInputError(f"train_part must be head, top1, top2, ... or all, got "
+                                 f"{self.train_part!r}")
         if self.unlearn_select not in UNLEARN_SELECT:
             raise UserInputError(f"unlearn_select must be one of {list(UNLEARN_SELECT)}, "
                                  f"got {self.unlearn_select!r}")

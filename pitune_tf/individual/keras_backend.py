@@ -26,13 +26,15 @@ class KerasBackend(TuningBackend):
         learning_rate: float. Adam's rate for fine-tuning (``ce``, ``focal``).
         unlearn_learning_rate: float. Adam's rate for unlearning (PITuning Eq. 11).
         lam, min_log_prob, focal_gamma: the objectives' constants (IndividualTuner).
+        train_part: str. What fine-tuning trains (``pitune_tf.models.train_parts``).
     """
 
     objectives = ("ce", "focal")
 
     def __init__(self, network, n_intents, learning_rate=1e-3, unlearn_learning_rate=1e-3,
-                 lam=1.0, min_log_prob=None, focal_gamma=2.0):
+                 lam=1.0, min_log_prob=None, focal_gamma=2.0, train_part="all"):
         self.network = network
+        self.train_part = train_part  # what fine-tuning trains (unlearning: all, as the phone)
         self.n_intents = int(n_intents)
         self.learning_rate = learning_rate
         self.unlearn_learning_rate = unlearn_learning_rate
@@ -50,7 +52,9 @@ class KerasBackend(TuningBackend):
     def _tuner(self, mode):
         """The tuner of ``mode`` and its traced step, built once."""
         if mode not in self._tuners:
-            tuner = IndividualTuner(self.network, self.n_intents, mode=mode, **self.tuner_options)
+            part = None if mode == "unlearn" or self.train_part == "all" else self.train_part
+            tuner = IndividualTuner(self.network, self.n_intents, mode=mode, train_part=part,
+                                    **self.tuner_options)
             rate = self.unlearn_learning_rate if mode == "unlearn" else self.learning_rate
             tuner.compile(optimizer=keras.optimizers.Adam(rate))
             self._tuners[mode] = tuner

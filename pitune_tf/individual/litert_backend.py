@@ -31,7 +31,7 @@ class LiteRTBackend(TuningBackend):
     objectives = ("ce",)
 
     def __init__(self, runtime, n_intents, learning_rate=1e-3, unlearn_learning_rate=1e-3,
-                 lam=1.0):
+                 lam=1.0, train_part="all"):
         if runtime.n_intents != int(n_intents):
             raise UserInputError(
                 f"the model outputs {runtime.n_intents} intents but the run has {n_intents}: "
@@ -40,7 +40,12 @@ class LiteRTBackend(TuningBackend):
         if runtime.batch_size is None:
             raise UserInputError(f"{runtime.path}: an inference-only model cannot be tuned "
                                  "(use student.tflite)")
+        if train_part not in runtime.train_parts:
+            raise UserInputError(f"{runtime.path}: no train part {train_part!r} (the model "
+                                 f"trains {', '.join(runtime.train_parts)}; convert it again "
+                                 "with this version for the train_<part> signatures)")
         self.runtime = runtime
+        self.train_part = train_part
         self.n_intents = int(n_intents)
         self.batch_size = runtime.batch_size
         self.learning_rate = learning_rate
@@ -56,7 +61,7 @@ class LiteRTBackend(TuningBackend):
         if objective != "ce":
             raise UserInputError(f"the on-device model trains cross-entropy only, not {objective!r}")
         return self.runtime.train(features, labels, sample_weight=weight,
-                                  learning_rate=self.learning_rate)
+                                  learning_rate=self.learning_rate, part=self.train_part)
 
     def unlearn(self, features, original_logits, weight, retain_mask, forget_mask) -> dict:
         return self.runtime.unlearn(features, original_logits, retain_mask, forget_mask,
