@@ -971,23 +971,11 @@ def test_converter_failure_is_one_error_line(tmp_path, capfd, monkeypatch):
     """A model the TFLite converter cannot convert (an op outside the builtin set): one
     ``error:`` line, not the converter's MLIR diagnostics (``loc(...): error: ...``), its
     second ``error:`` line and its dump of the ops; ``--verbose`` shows them."""
-    from pitune_tf.common.keras import tf
+    from tflite_fixtures import save_flex_op_model
+
     from tflite.convert import convert_saved_model
 
-    class ExactGelu(tf.Module):
-        def __init__(self):
-            self.w = tf.Variable(tf.ones([3]))
-
-        @tf.function(input_signature=[tf.TensorSpec([2, 3], tf.float32, name="x")])
-        def train(self, x):
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_sum(tf.nn.gelu(x * self.w, approximate=False))
-            self.w.assign_sub(0.1 * tape.gradient(loss, self.w))
-            return {"loss": loss}
-
-    module = ExactGelu()
-    tf.saved_model.save(module, str(tmp_path / "sm"),
-                        signatures={"train": module.train.get_concrete_function()})
+    save_flex_op_model(tmp_path / "sm")
     monkeypatch.delenv("PITUNE_VERBOSE", raising=False)  # restored after the --verbose run
     monkeypatch.setenv("TF_CPP_MIN_LOG_LEVEL", os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3"))
     capfd.readouterr()

@@ -240,22 +240,11 @@ def test_missing_signature_is_named(tmp_path):
 
 
 def test_flex_op_fails_export_naming_the_op(tmp_path):
+    from tflite_fixtures import save_flex_op_model
+
     from tflite.convert import convert_saved_model
 
-    class ExactGelu(tf.Module):
-        def __init__(self):
-            self.w = tf.Variable(tf.ones([3]))
-
-        @tf.function(input_signature=[tf.TensorSpec([2, 3], tf.float32, name="x")])
-        def train(self, x):
-            with tf.GradientTape() as tape:
-                loss = tf.reduce_sum(tf.nn.gelu(x * self.w, approximate=False))
-            self.w.assign_sub(0.1 * tape.gradient(loss, self.w))
-            return {"loss": loss}
-
-    module = ExactGelu()
-    tf.saved_model.save(module, str(tmp_path / "sm"),
-                        signatures={"train": module.train.get_concrete_function()})
+    save_flex_op_model(tmp_path / "sm")
     with pytest.raises(UnsupportedOpError, match="'train'.*Erf"):
         convert_saved_model(tmp_path / "sm", ["train"])
 

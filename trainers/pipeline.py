@@ -40,7 +40,6 @@ from pitune_tf.common.errors import UserInputError
 # journey is the user's, and its memory peak is the largest stage's, not their sum. This
 # process imports pandas and matplotlib (the report) only after the stages that train, so
 # that it holds 15 MB, not 110, beside them.
-EXAMPLE_USER_FILE = "example_user.csv"  # RUN/data/: one individual user's raw events
 
 
 def build_parser():
@@ -115,11 +114,16 @@ def run(argv=None):
         stage("every method (Keras)", "trainers.individual",
               [*personalize, "--method", "all", "--fp-users", args.fp_users,
                "--lgbm-iterations", args.lgbm_iterations], timings, args)
-    from pitune_tf.experiments.journey_report import TIMINGS_FILE, write_example_user, write_report
+    from pitune_tf.experiments.journey_report import (
+        EXAMPLE_USER_FILE,
+        TIMINGS_FILE,
+        write_example_user,
+        write_report,
+    )
 
     example = out / "data" / EXAMPLE_USER_FILE
     if not args.print_config:
-        write_example_user(out, EXAMPLE_USER_FILE)
+        write_example_user(out)
     stage("predictions", "pitune_tf.predict",
           ["--run", out, "--events", example, "--model", out / "student.tflite",
            "--out", out / "predictions.csv"], timings, args)

@@ -18,12 +18,12 @@ EXAMPLE_USER_FILE = "example_user.csv"  # RUN/data/: one individual user's raw e
 TIMINGS_FILE = "pipeline_timings.json"  # RUN/: seconds of each stage (bench/quickstart.py)
 
 
-def write_example_user(run_dir, name=EXAMPLE_USER_FILE) -> Path:
+def write_example_user(run_dir) -> Path:
     """The first individual user's raw events (``user_id, timestamp, event, location``), as a
-    user's own log would come: ``RUN/data/<name>`` (``example_user.csv``)."""
+    user's own log would come: ``RUN/data/example_user.csv``."""
     events = pd.read_parquet(Path(run_dir) / "data" / "individual.parquet")
     user = events[events["user_id"] == events["user_id"].min()]
-    path = Path(run_dir) / "data" / name
+    path = Path(run_dir) / "data" / EXAMPLE_USER_FILE
     write_text(path, user.drop(columns=["intent"], errors="ignore").to_csv(index=False))
     return path
 
