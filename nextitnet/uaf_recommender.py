@@ -3,7 +3,6 @@ users' source-domain sequences, and the top-k file of a run's test users (``--du
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +19,7 @@ from nextitnet.uaf_model import MODES
 from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.json_files import read_json
+from pitune_tf.common.types import PathLike
 from pitune_tf.common.vocabulary import Vocabulary
 
 if TYPE_CHECKING:
@@ -27,7 +27,6 @@ if TYPE_CHECKING:
     from nextitnet.uaf_config import UAFConfig
     from nextitnet.uaf_model import UAFModel
 
-PathLike = str | os.PathLike[str]
 
 TARGET_VOCAB = "target_vocab.json"  # inside a run directory (recommendation task)
 TOPK_FILE = "topk.csv"  # inside RUN/modes/<mode>/

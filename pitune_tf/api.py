@@ -18,18 +18,17 @@ Example::
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+from pitune_tf.common.types import PathLike
 
 if TYPE_CHECKING:
     from pitune_tf.common.keras import tf
     from pitune_tf.data.schema import Schema
     from pitune_tf.individual.individual_config import IndividualConfig
     from pitune_tf.population.population_config import PopulationConfig
-
-PathLike = str | os.PathLike[str]
 
 
 def train(out_dir: PathLike, data: str | Path | Sequence[str | Path] | None = None, *,

@@ -12,7 +12,6 @@ foreign file is refused before anything is assigned, so the model keeps its weig
 
 from __future__ import annotations
 
-import os
 import struct
 import zlib
 from collections.abc import Mapping, Sequence
@@ -25,6 +24,7 @@ import numpy.typing as npt
 from pitune_tf.common._env import is_verbose, quiet_native_stderr
 from pitune_tf.common.atomic import atomic_path
 from pitune_tf.common.errors import UserInputError, not_found
+from pitune_tf.common.types import PathLike
 from pitune_tf.data.windows import FEATURE_KEYS
 from pitune_tf.litert.errors import InputSpecError, SignatureError, WeightsFileError
 
@@ -44,7 +44,6 @@ EXPECTED = {
 TRAINING_SIGNATURES = tuple(EXPECTED)
 INFERENCE_SIGNATURES = ("infer",)
 
-PathLike = str | os.PathLike[str]
 Features = Mapping[str, np.ndarray]  # FEATURE_KEYS -> [n, L] arrays (Windows.features())
 # name -> (shape with -1 for a dynamic dimension, dtype) of one signature's inputs or outputs
 TensorSpecs = dict[str, tuple[tuple[int, ...], np.dtype[Any]]]

@@ -3,7 +3,6 @@ personalized weights file, or a ``.tflite`` model)."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ import pandas as pd
 
 from pitune_tf.common.errors import UserInputError, not_found
 from pitune_tf.common.numeric import softmax
+from pitune_tf.common.types import PathLike
 from pitune_tf.data.schema import Schema
 from pitune_tf.data.windows import FEATURE_KEYS, Windows, make_next_windows
 
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
     from pitune_tf.litert.runtime import Runtime
     from pitune_tf.population.run_directory import Run
 
-PathLike = str | os.PathLike[str]
 Events = str | Path | pd.DataFrame  # an events file (CSV / Parquet) or its table
 
 PREDICTION_COLUMNS = ("user_id", "rank", "intent", "probability")
