@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.individual.engine import TuningBackend
 from pitune_tf.individual.individual_tuner import IndividualTuner
+from pitune_tf.models.train_parts import train_parts
 
 PREDICT_BATCH = 256
 
@@ -33,6 +35,9 @@ class KerasBackend(TuningBackend):
 
     def __init__(self, network, n_intents, learning_rate=1e-3, unlearn_learning_rate=1e-3,
                  lam=1.0, min_log_prob=None, focal_gamma=2.0, train_part="all"):
+        if train_part != "all" and train_part not in train_parts(network):
+            raise UserInputError(f"train_part {train_part!r}: the student trains "
+                                 f"{', '.join(train_parts(network))}")
         self.network = network
         self.train_part = train_part  # what fine-tuning trains (unlearning: all, as the phone)
         self.n_intents = int(n_intents)

@@ -73,16 +73,12 @@ def build_engine(run, config, backend="keras", model=None, litert_backend="auto"
     if backend == "keras":
         from pitune_tf.individual.keras_backend import KerasBackend
         from pitune_tf.individual.teacher_methods import TeacherMethods
-        from pitune_tf.models.train_parts import train_parts  # (loads TensorFlow)
 
         keras.utils.set_random_seed(config.seed)
         student = KerasBackend(run.student, n_intents, learning_rate=config.learning_rate,
                                unlearn_learning_rate=config.unlearn_learning_rate,
                                lam=config.lam, min_log_prob=config.min_log_prob,
                                focal_gamma=config.focal_gamma, train_part=config.train_part)
-        if config.train_part not in train_parts(run.student):
-            raise UserInputError(f"train_part {config.train_part!r}: the student trains "
-                                 f"{', '.join(train_parts(run.student))}")
         teacher_methods = TeacherMethods(run, config)
         from pitune_tf.individual.mpda import MPDA
         from pitune_tf.individual.table2 import table2_methods
