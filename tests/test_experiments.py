@@ -11,10 +11,10 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.experiment_suite import (
     Registry,
     TrivialCheck,
-    markdown_table,
     mean_std,
     run_suite,
 )
+from pitune_tf.common.tables import frame_table
 
 
 def _toy_registry(calls):
@@ -46,7 +46,7 @@ def test_mean_std_numbers_and_markdown():
     assert frame["score_mean"].tolist() == pytest.approx([0.6, 0.2])
     assert frame["score_std"].iloc[0] == pytest.approx(np.std([0.5, 0.7], ddof=1))  # 0.1414
     assert np.isnan(frame["score_std"].iloc[1]) and frame["n_seeds"].tolist() == [2, 1]
-    text = markdown_table(frame).splitlines()
+    text = frame_table(frame).splitlines()
     assert text[0] == "| method | score | n_seeds |"
     assert text[2] == "| a | 0.6000 ± 0.1414 | 2 |" and text[3] == "| b | 0.2000 | 1 |"
 

@@ -15,7 +15,7 @@ resumable on their own, so an interrupted suite started again picks up where it 
 
 Tables over seeds use :func:`mean_std`: one row per setting with ``<metric>_mean``,
 ``<metric>_std`` (sample standard deviation over seeds, empty for one seed) and
-``n_seeds``; :func:`markdown_table` shows such a pair as ``mean ± std``.
+``n_seeds``; :func:`pitune_tf.common.tables.frame_table` shows such a pair as ``mean ± std``.
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ import pandas as pd  # noqa: E402
 
 from pitune_tf.common.atomic import atomic_path, write_text  # noqa: E402
 from pitune_tf.common.errors import UserInputError  # noqa: E402
+from pitune_tf.common.plotting import save_png  # noqa: E402
+from pitune_tf.common.tables import frame_table  # noqa: E402
 
 log = logging.getLogger(__name__)
 INDEX = "index.md"
@@ -160,13 +162,6 @@ def write_frame(path, frame: pd.DataFrame) -> None:
         frame.to_csv(tmp, index=False)
 
 
-def save_figure(fig, path) -> None:
-    """Atomically saves a matplotlib figure as png and closes it."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
-
-
 def run_suite(registry: Registry, context, out_dir, only=None) -> dict:
     """Runs the experiments of ``registry`` (those in ``only``, else all) and writes their
     csv, png and ``index.md`` to ``out_dir``.
@@ -215,7 +210,7 @@ def write_index(registry: Registry, out_dir) -> str:
         if e.note:
             lines += [e.note, ""]
         frame = pd.read_csv(csv)
-        lines += [markdown_table(frame), ""]
+        lines += [frame_table(frame), ""]
         flagged = registry.trivial.sentence(frame) if registry.trivial else ""
         if flagged:
             lines += [flagged, ""]
@@ -247,38 +242,6 @@ def mean_std(frame: pd.DataFrame, keys, metrics) -> pd.DataFrame:
     return out[columns]
 
 
-def _cell(value) -> str:
-    if isinstance(value, (float, np.floating)):
-        return "—" if np.isnan(value) else f"{value:.4f}"
-    return str(value)
-
-
-def markdown_table(frame: pd.DataFrame) -> str:
-    """``frame`` as a markdown table; a ``<m>_mean``/``<m>_std`` pair is one column ``m``
-    shown as ``mean ± std`` (just the mean when the std is missing)."""
-    columns, shown = [], set()
-    for c in frame.columns:
-        if c in shown:
-            continue
-        if c.endswith("_mean") and f"{c[:-5]}_std" in frame.columns:
-            columns.append((c[:-5], c, f"{c[:-5]}_std"))
-            shown.update((c, f"{c[:-5]}_std"))
-        elif not (c.endswith("_std") and f"{c[:-4]}_mean" in frame.columns):
-            columns.append((c, c, None))
-            shown.add(c)
-    lines = ["| " + " | ".join(name for name, _, _ in columns) + " |",
-             "|" + "---|" * len(columns)]
-    for _, row in frame.iterrows():
-        cells = []
-        for _, value_col, std_col in columns:
-            text = _cell(row[value_col])
-            if std_col is not None and not pd.isna(row[std_col]) and text != "—":
-                text += f" ± {row[std_col]:.4f}"
-            cells.append(text)
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
-
-
 def bar_chart(frame: pd.DataFrame, label_col, metrics, path, title="", ylabel="") -> None:
     """Grouped bars: one group per metric, one bar per row of ``frame`` (labelled by
     ``label_col``), heights ``<metric>_mean`` (or ``<metric>``) with ``<metric>_std`` as
@@ -298,7 +261,7 @@ def bar_chart(frame: pd.DataFrame, label_col, metrics, path, title="", ylabel=""
     ax.set_title(title)
     ax.grid(axis="y", alpha=0.3)
     ax.legend(fontsize=7, ncol=2)
-    save_figure(fig, path)
+    save_png(fig, path)
 
 
 def line_chart(frame: pd.DataFrame, x_col, series_col, metrics, path, title="", xlabel="") -> None:
@@ -318,4 +281,4 @@ def line_chart(frame: pd.DataFrame, x_col, series_col, metrics, path, title="", 
         ax.grid(alpha=0.3)
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title)
-    save_figure(fig, path)
+    save_png(fig, path)

@@ -25,8 +25,8 @@ from pitune_tf.common.experiment_suite import (  # noqa: E402
     bar_chart,
     line_chart,
     mean_std,
-    save_figure,
 )
+from pitune_tf.common.plotting import save_png  # noqa: E402
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row  # noqa: E402
 from pitune_tf.individual.individual_config import PRESETS as INDIVIDUAL_PRESETS  # noqa: E402
 from pitune_tf.individual.individual_config import TABLE2_BASELINES  # noqa: E402
@@ -278,7 +278,7 @@ def plot_clusters(frame, path, suite) -> None:
         axc.set_xticks(x, [str(i + 1) for i in x], fontsize=6)
         axc.set_xlabel("intent")
         axc.legend(fontsize=7)
-    save_figure(fig, path)
+    save_png(fig, path)
 
 
 @registry.register("pituning_fig1", "PITuning Figure 1: users' intent distributions, clustered (KMeans, t-SNE)",
@@ -348,7 +348,7 @@ def _distribution_plot(frame, path) -> None:
     ax.set_xticks(x, frame["intent"], rotation=60, fontsize=7)
     ax.set_ylabel("share of test windows")
     ax.legend(fontsize=7)
-    save_figure(fig, path)
+    save_png(fig, path)
 
 
 # ----------------------------------------------------------------------------- Fig. 5
@@ -420,7 +420,7 @@ def plot_fig5(frame, path, suite) -> None:
     if any("no pretrained weights" in m for m in frame["model"]):
         fig.suptitle("No pretrained GPT2 reachable: the 'GPT2' curve is a randomly initialized "
                      "GPT2 (the same network as Transformer-L)", fontsize=9, color="tab:red")
-    save_figure(fig, path)
+    save_png(fig, path)
 
 
 @registry.register("pituning_fig5", "PITuning Figure 5: the pretrained LM against transformers trained from scratch",
