@@ -15,6 +15,12 @@ logger = logging.getLogger(__name__)
 
 ORDERS = ("sorted", "frequency")
 
+# The one statement of the reserved ids of every PITuning vocabulary (events, intents,
+# locations): id 0 is padding, id 1 the unknown value; real values start at N_RESERVED.
+PAD_ID, UNK_ID = 0, 1
+RESERVED_IDS = (PAD_ID, UNK_ID)
+N_RESERVED = len(RESERVED_IDS)
+
 
 class Vocabulary:
     """Maps strings to int32 ids; the first ids are reserved tokens, the last reserved one is
@@ -48,7 +54,7 @@ class Vocabulary:
     UNK = 1
     PAD_TOKEN = "<pad>"
     UNK_TOKEN = "<unk>"
-    DEFAULT_RESERVED = (PAD_TOKEN, UNK_TOKEN)
+    DEFAULT_RESERVED = (PAD_TOKEN, UNK_TOKEN)  # ids PAD_ID, UNK_ID
 
     def __init__(self, tokens: Iterable[str] = (), name: str = "", reserved=DEFAULT_RESERVED,
                  warn: bool = True):
