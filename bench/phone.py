@@ -6,7 +6,7 @@ For each size (``--sizes``): ``demo`` is ``preset("demo")``'s student (2 x 64, 2
 copy term over ``event_intent``), ``paper`` is ``preset("paper")``'s (4 x 768, 12 heads, IAT
 units 80 / 40, head 256, no copy term: the paper preset has none); both with L = 30 and the
 demo world's vocabularies (location 93, weekday 8, slot 25, event 91, intent 18). No teacher
-or GPT2 is built. Each student is converted by ``tflite.convert.export_student`` (batch 32,
+or GPT2 is built. Each student is converted by ``tflite.export.export_student`` (batch 32,
 Adam, the int8 and fp16 inference models too); then, per file, a fresh process that loads
 LiteRT and no TensorFlow measures it. Prints one JSON line with, per size:
 
@@ -373,7 +373,7 @@ def measure_in_child(path, args) -> dict:
 
 def bench_size(size, out_dir, args) -> dict:
     from pitune_tf.models.train_parts import train_parts
-    from tflite.convert import MODEL_FILES, export_student
+    from tflite.export import MODEL_FILES, export_student
 
     student, config = build(size)
     flops = count_flops(student, train_parts(student))

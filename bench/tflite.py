@@ -5,7 +5,7 @@ Prints one JSON line with:
   thread) of ``student.tflite`` (fp32), ``student_int8.tflite`` and ``student_fp16.tflite``,
   each file's size, and the Keras student's own single-window latency;
 - ``train_step``: one ``train`` step (the model's fixed batch) through the interpreter beside
-  the Keras tuner's train step (``IndividualTuner``, Adam) on the same batch, both on one
+  the Keras tuner's train step (``TuningLossModel``, Adam) on the same batch, both on one
   thread, and their ratio (TFLite / Keras; below 1 = TFLite faster);
 - ``personalize_user_week``: seconds to personalize one user's first week of data on the
   device (forgotten set, ``unlearn`` steps, ``train`` epochs with early stopping, ``infer``
@@ -59,7 +59,7 @@ def one_window(history):
 
 def bench_infer(run_dir, run, backend, repeats):
     from pitune_tf.common.keras import tf
-    from tflite.convert import MODEL_FILES
+    from tflite.export import MODEL_FILES
     from tflite.runtime import Runtime
 
     out = {}
@@ -85,7 +85,7 @@ def bench_infer(run_dir, run, backend, repeats):
 
 def bench_train(run_dir, run, backend, steps):
     from pitune_tf.common.keras import keras
-    from pitune_tf.individual.individual_tuner import IndividualTuner
+    from pitune_tf.individual.tuning_loss_model import TuningLossModel
     from tflite.runtime import Runtime
 
     rt = Runtime(run_dir / "student.tflite", backend=backend, num_threads=1)
@@ -98,7 +98,7 @@ def bench_train(run_dir, run, backend, steps):
     y = rng.integers(2, run.vocabs.n_intents, b).astype(np.int32)
     tflite_ms = percentiles_ms(lambda: rt.train(x, y, learning_rate=1e-4), steps, warmup=3)
     shipped = run.student.get_weights()
-    tuner = IndividualTuner(run.student, run.vocabs.n_intents, mode="finetune")
+    tuner = TuningLossModel(run.student, run.vocabs.n_intents, mode="finetune")
     tuner.compile(optimizer=keras.optimizers.Adam(1e-4))
     keras_ms = percentiles_ms(lambda: tuner.train_on_batch(x, y), steps, warmup=3)
     run.student.set_weights(shipped)
@@ -110,8 +110,8 @@ def bench_personalize(run_dir, run, backend, data):
     import pandas as pd
 
     from pitune_tf.data import read_events
+    from pitune_tf.individual.backends import build_engine
     from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.individual.stage import build_engine
     from pitune_tf.individual.user_data import prepare_users
 
     df = read_events(data)
@@ -141,7 +141,7 @@ def bench_quantized(run_dir, run, backend, data, max_users):
     from pitune_tf.data import read_events
     from pitune_tf.individual.user_data import prepare_users
     from pitune_tf.metrics import intent_metrics
-    from tflite.convert import MODEL_FILES
+    from tflite.export import MODEL_FILES
     from tflite.runtime import Runtime
 
     users, _ = prepare_users(read_events(data), run.vocabs, history=run.config.history,

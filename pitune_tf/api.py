@@ -4,7 +4,7 @@ individual stage) and ``export`` (the phone bundle), exported from the package r
 Each is a thin wrapper over the library function its command line calls, with the same
 defaults: :func:`pitune_tf.population.run_population` (``python -m trainers.population``),
 :func:`pitune_tf.individual.stage.run_individual` (``python -m trainers.individual``) and
-:func:`tflite.convert.convert_run` (``python -m tflite.convert``). Predictions come from
+:func:`tflite.run_export.convert_run` (``python -m tflite.convert``). Predictions come from
 :class:`pitune_tf.prediction.NextIntentPredictor` (``python -m pitune_tf.predict``).
 
 Example::
@@ -85,7 +85,7 @@ def personalize(run_dir: PathLike, methods: str | Sequence[str] | None = None, *
     Args:
         run_dir: str or Path. A finished population run (:func:`train`).
         methods: list of str, or None. Methods of
-            :data:`pitune_tf.individual.individual_config.METHODS`; None: those of
+            :data:`pitune_tf.individual.methods.METHODS`; None: those of
             ``config``, else the backend's defaults (as ``python -m trainers.individual``).
         users: int. The first N users by id (0: all).
         backend: str. ``keras``, or ``litert``: through ``RUN/student.tflite``'s train /
@@ -103,11 +103,12 @@ def personalize(run_dir: PathLike, methods: str | Sequence[str] | None = None, *
     """
     from pitune_tf.common.config import replace, resolve_config
     from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.individual.stage import DEFAULT_METHODS, run_individual
+    from pitune_tf.individual.methods import BACKEND_DEFAULT_METHODS
+    from pitune_tf.individual.stage import run_individual
 
     overrides = dict(settings)
     if methods is None and config is None:
-        methods = DEFAULT_METHODS.get(backend)
+        methods = BACKEND_DEFAULT_METHODS.get(backend)
     if methods is not None:
         overrides["methods"] = tuple([methods] if isinstance(methods, str) else methods)
     if isinstance(config, IndividualConfig):
@@ -130,10 +131,10 @@ def export(run_dir: PathLike, out_dir: PathLike | None = None,
     Args:
         run_dir: str or Path. A finished population run (:func:`train`).
         out_dir: str, Path or None. Where the files go (default: ``run_dir``).
-        **options: the options of :func:`tflite.convert.convert_run` (``batch_size=32``,
+        **options: the options of :func:`tflite.run_export.convert_run` (``batch_size=32``,
             ``quantized=True``, ``qat_epochs=0``, ``quiet=False``, ...).
     """
-    from tflite.convert import convert_run
+    from tflite.run_export import convert_run
 
     return convert_run(run_dir, out_dir, **options)
 

@@ -973,7 +973,7 @@ def test_converter_failure_is_one_error_line(tmp_path, capfd, monkeypatch):
     second ``error:`` line and its dump of the ops; ``--verbose`` shows them."""
     from tflite_fixtures import save_flex_op_model
 
-    from tflite.convert import convert_saved_model
+    from tflite.export import convert_saved_model
 
     save_flex_op_model(tmp_path / "sm")
     monkeypatch.delenv("PITUNE_VERBOSE", raising=False)  # restored after the --verbose run

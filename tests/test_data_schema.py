@@ -284,7 +284,7 @@ def test_individual_data_reads_the_runs_schema_and_mapping(schema_run):
     import json
 
     from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.individual.stage import load_users
+    from pitune_tf.individual.user_data import load_users
     from pitune_tf.population import load_run
 
     run = load_run(schema_run / "run")
@@ -313,7 +313,7 @@ def test_phone_bundle_records_the_schema_and_no_path(schema_run):
     import json
 
     from pitune_tf.population import load_run
-    from tflite.convert import run_reference
+    from tflite.run_export import run_reference
     from tflite.phone_bundle import bundle_contents
 
     run = load_run(schema_run / "run")

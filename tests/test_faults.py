@@ -272,7 +272,7 @@ def test_individual_stage_resumes_to_the_uninterrupted_run(individual_reference,
 
 def test_individual_records_of_another_configuration_are_not_reused(tmp_path):
     """A killed stage rerun with other options starts over (its kept users do not leak in)."""
-    from pitune_tf.individual.stage import FinishedUsers
+    from pitune_tf.individual.resume import FinishedUsers
 
     kept = FinishedUsers(tmp_path / ".users", {"config": 1})
     kept.save(0, tiny_record())
@@ -309,7 +309,7 @@ def test_old_pickle_records_are_never_unpickled(tmp_path, caplog):
     run again, and a warning says so."""
     import pickle
 
-    from pitune_tf.individual.stage import FinishedUsers
+    from pitune_tf.individual.resume import FinishedUsers
 
     marker = tmp_path / "code_ran"
     FinishedUsers(tmp_path / ".users", {"config": 1})  # the key of the run
@@ -581,7 +581,7 @@ def test_merge_killed_keeps_the_old_set(individual_reference, shard_parts, tmp_p
 
 def old_bundle(folder) -> dict:
     """An earlier conversion's files (int8 model included) and a user's own file."""
-    from tflite.convert import OUTPUT_FILES
+    from tflite.run_export import OUTPUT_FILES
 
     folder.mkdir(parents=True, exist_ok=True)
     for name in ("student.tflite", "student_int8.tflite", "student_fp16.tflite",

@@ -152,7 +152,7 @@ def test_masks_from_preprocessing_json_equal_manage_intents(bundle):
 
 def test_metadata_is_embedded_and_the_model_unchanged(bundle):
     from pitune_tf.population import load_run
-    from tflite.convert import export_inference
+    from tflite.export import export_inference
     from tflite.metadata import embed_metadata, read_metadata
     from tflite.runtime import Runtime
 

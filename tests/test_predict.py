@@ -18,7 +18,7 @@ def tiny_run(tmp_path_factory):
 
     from pitune_tf.common.keras import tf
     from pitune_tf.population import load_run
-    from tflite.convert import convert_saved_model, export_inference
+    from tflite.export import convert_saved_model, export_inference
     from tflite.student_module import StudentModule
 
     run_dir = make_tiny_run(tmp_path_factory.mktemp("run"), n_users=3, with_teacher=False)

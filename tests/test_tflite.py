@@ -62,7 +62,7 @@ def flat(variables):
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    from tflite.convert import export_student
+    from tflite.export import export_student
 
     student = tiny_student()
     out = tmp_path_factory.mktemp("tflite")
@@ -92,11 +92,11 @@ def test_infer_matches_keras_student(exported, runtime):
 def test_train_steps_match_keras_adam(exported, runtime):
     """Two train steps (a partial, padded batch then a full one) give the Keras tuner's
     losses and weights: same cross-entropy, same Adam math."""
-    from pitune_tf.individual.individual_tuner import IndividualTuner
+    from pitune_tf.individual.tuning_loss_model import TuningLossModel
 
     student, _ = exported
     keras_student = copy_of(student)
-    tuner = IndividualTuner(keras_student, SIZES["intent"], mode="finetune")
+    tuner = TuningLossModel(keras_student, SIZES["intent"], mode="finetune")
     tuner.compile(optimizer=keras.optimizers.Adam(0.01))
     for n, seed in ((3, 1), (BATCH, 2)):
         x, y = windows(n, seed)
@@ -114,13 +114,13 @@ def test_train_steps_match_keras_adam(exported, runtime):
 def test_part_train_steps_match_keras_and_leave_the_rest(exported, runtime, part):
     """``train_<part>``: two steps equal the Keras tuner's over the same part
     (``train_part``), and every weight outside the part stays the shipped one."""
-    from pitune_tf.individual.individual_tuner import IndividualTuner
+    from pitune_tf.individual.tuning_loss_model import TuningLossModel
     from pitune_tf.models.train_parts import part_variables
 
     student, _ = exported
     assert runtime.train_parts == ("head", "top1", "all")
     keras_student = copy_of(student)
-    tuner = IndividualTuner(keras_student, SIZES["intent"], mode="finetune", train_part=part)
+    tuner = TuningLossModel(keras_student, SIZES["intent"], mode="finetune", train_part=part)
     tuner.compile(optimizer=keras.optimizers.Adam(0.01))
     shipped = runtime.get_weights()
     for n, seed in ((3, 1), (BATCH, 2)):
@@ -138,7 +138,7 @@ def test_part_train_steps_match_keras_and_leave_the_rest(exported, runtime, part
 
 
 def test_unlearn_step_matches_keras(exported, runtime):
-    from pitune_tf.individual.individual_tuner import IndividualTuner
+    from pitune_tf.individual.tuning_loss_model import TuningLossModel
 
     student, _ = exported
     keras_student, original = copy_of(student), copy_of(student)
@@ -146,7 +146,7 @@ def test_unlearn_step_matches_keras(exported, runtime):
     retain[[0, 1, 4]] = 0.0
     forget = np.zeros(SIZES["intent"], np.float32)
     forget[4] = 1.0
-    tuner = IndividualTuner(keras_student, SIZES["intent"], mode="unlearn", lam=0.5)
+    tuner = TuningLossModel(keras_student, SIZES["intent"], mode="unlearn", lam=0.5)
     tuner.compile(optimizer=keras.optimizers.Adam(0.01))
     tuner.set_intent_masks(retain, forget)
     x, _ = windows(BATCH, 3)
@@ -216,7 +216,7 @@ def test_wrong_inputs_give_clear_errors(runtime):
 
 
 def test_missing_signature_is_named(tmp_path):
-    from tflite.convert import convert_saved_model
+    from tflite.export import convert_saved_model
     from tflite.runtime import Runtime
 
     class InferOnly(tf.Module):
@@ -242,7 +242,7 @@ def test_missing_signature_is_named(tmp_path):
 def test_flex_op_fails_export_naming_the_op(tmp_path):
     from tflite_fixtures import save_flex_op_model
 
-    from tflite.convert import convert_saved_model
+    from tflite.export import convert_saved_model
 
     save_flex_op_model(tmp_path / "sm")
     with pytest.raises(UnsupportedOpError, match="'train'.*Erf"):

@@ -89,7 +89,8 @@ def test_qat_finetune_changes_float_weights(tiny):
 
 
 def test_qat_int8_export_infers(tiny, tmp_path, capsys):
-    from tflite.convert import MODEL_FILES, export_inference, export_qat
+    from tflite.export import MODEL_FILES, export_inference
+    from tflite.qat import export_qat
     from tflite.runtime import Runtime
 
     run_dir, population = tiny

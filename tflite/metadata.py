@@ -13,6 +13,8 @@ model.
 from __future__ import annotations
 
 import numpy as np
+from tensorflow.lite.python import schema_py_generated as schema
+from tensorflow.lite.tools import flatbuffer_utils
 
 RESERVED_NAMES = ("min_runtime_version", "CONVERSION_METADATA", "TFLITE_METADATA")
 
@@ -28,9 +30,6 @@ def embed_metadata(model_content: bytes, entries: dict) -> bytes:
     Returns:
         bytes. The new flatbuffer (the same model: operators, signatures and buffers kept).
     """
-    from tensorflow.lite.python import schema_py_generated as schema
-    from tensorflow.lite.tools import flatbuffer_utils
-
     clash = [name for name in entries if name in RESERVED_NAMES]
     if clash:
         raise ValueError(f"metadata names reserved by TFLite: {clash}")
@@ -50,8 +49,6 @@ def embed_metadata(model_content: bytes, entries: dict) -> bytes:
 
 def read_metadata(model_content: bytes) -> dict[str, bytes]:
     """Every named metadata entry of a ``.tflite`` flatbuffer: name -> bytes."""
-    from tensorflow.lite.python import schema_py_generated as schema
-
     model = schema.Model.GetRootAsModel(bytearray(model_content), 0)
     out = {}
     for i in range(model.MetadataLength()):

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import re
 
+from tensorflow.lite.python import schema_py_generated as schema
+
 from tflite.errors import UnsupportedOpError
 
 # 'tf.FusedBatchNormGradV3' op is neither a custom op nor a flex op
@@ -24,8 +26,6 @@ def model_ops(model_content: bytes) -> list[str]:
     Builtin ops by their builtin name (``"FULLY_CONNECTED"``), custom ops by their custom code
     (Flex ops appear as ``"FlexErfc"`` and the like).
     """
-    from tensorflow.lite.python import schema_py_generated as schema
-
     builtin_names = {
         value: name for name, value in vars(schema.BuiltinOperator).items() if not name.startswith("_")
     }
@@ -81,8 +81,6 @@ def unsupported_op_error(error: Exception, signature=None) -> UnsupportedOpError
 
 
 def _builtin_names() -> set[str]:
-    from tensorflow.lite.python import schema_py_generated as schema
-
     return {
         name
         for name in vars(schema.BuiltinOperator)

@@ -14,11 +14,17 @@ masks from the JSON alone and checks them against the library.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
 from pitune_tf.common.atomic import write_text
+from pitune_tf.common.vocabulary import PAD_ID, RESERVED_IDS
+from pitune_tf.data.features import _DAY_SECONDS, _EPOCH_WEEKDAY, N_WEEKDAY_IDS, n_slot_ids
+from pitune_tf.data.io import NO_LOCATION
 from pitune_tf.data.windows import FEATURE_KEYS, STREAM_KEYS
+from pitune_tf.individual.individual_config import IndividualConfig
+from pitune_tf.individual.manage_intents import DEFAULT_STATIC_FRACTION
 
 LABELS_FILE = "labels.txt"
 PREPROCESSING_FILE = "preprocessing.json"
@@ -37,14 +43,6 @@ def preprocessing_spec(run, history, batch_size=None, static_threshold=None) -> 
         static_threshold: float or None. Eq. 8's epsilon; None: the individual stage's default
             ``DEFAULT_STATIC_FRACTION / N_I``.
     """
-    import dataclasses
-
-    from pitune_tf.common.vocabulary import Vocabulary
-    from pitune_tf.data.features import _DAY_SECONDS, _EPOCH_WEEKDAY, N_WEEKDAY_IDS, n_slot_ids
-    from pitune_tf.data.io import NO_LOCATION
-    from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.individual.manage_intents import DEFAULT_STATIC_FRACTION, RESERVED_IDS
-
     vocabs = run.vocabs
     n_intents = vocabs.n_intents
     real = [i for i in range(n_intents) if i not in RESERVED_IDS]
@@ -69,7 +67,7 @@ def preprocessing_spec(run, history, batch_size=None, static_threshold=None) -> 
             "events": "the user's last `history` events before the predicted one (across "
                       "days), oldest first; to predict the next event: the newest `history`",
             "padding": "left",
-            "pad_id": Vocabulary.PAD,
+            "pad_id": PAD_ID,
             "pad_mask": 0.0,
             "real_mask": 1.0,
             "newest_position": int(history) - 1,

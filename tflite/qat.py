@@ -8,7 +8,8 @@ whose :class:`KernelQuantizeConfig` fake-quantizes the kernel to 8 bits
 (``LastValueQuantizer``: symmetric, per-tensor, min/max = the kernel's last range). The copy
 is fine-tuned with ``pitune_tf.losses.sparse_cross_entropy`` on the run's population training
 windows, then its float weights are copied into a plain (unwrapped) student, which
-``tflite.convert`` exports with dynamic-range quantization as ``student_qat_int8.tflite``.
+:func:`export_qat` exports with dynamic-range quantization as ``student_qat_int8.tflite``
+(``python -m tflite.convert --qat-epochs N``) and scores against the plain int8 model.
 
 Activations are not fake-quantized: dynamic-range models keep float activations.
 """
@@ -16,13 +17,21 @@ Activations are not fake-quantized: dynamic-range models keep float activations.
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import tensorflow_model_optimization as tfmot
 
+from pitune_tf.common.epoch_log import StepProgress
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
+from pitune_tf.data import encode_events, make_windows, split_windows
 from pitune_tf.losses import sparse_cross_entropy
+from pitune_tf.metrics import intent_metrics
+from pitune_tf.population.data_preparation import load_data
+from pitune_tf.population.run_directory import load_run
+from tflite.export import MODEL_FILES, export_inference
+from tflite.runtime import Runtime
 
 quantize_keras = tfmot.quantization.keras
 
@@ -105,12 +114,8 @@ def population_windows(run, population=None):
     """The run's population ``(train, val, test)`` windows, encoded with the run's own
     vocabularies. ``population``: the canonical event table (default: what
     ``pitune_tf.population.load_data`` gives for the run's config)."""
-    from pitune_tf.data import encode_events, make_windows, split_windows
-
     config = run.config
     if population is None:
-        from pitune_tf.population import load_data
-
         population, _ = load_data(config)
     encoded = encode_events(population, run.vocabs)
     windows = make_windows(encoded, history=config.history, min_history=config.min_history)
@@ -122,8 +127,6 @@ def finetune(model, windows, epochs=1, batch_size=128, learning_rate=2e-4, seed=
     """Adam on ``sparse_cross_entropy`` over ``windows`` for ``epochs`` seeded shuffles;
     returns the mean loss of each epoch, each also shown as ``[qat] epoch e/E: loss ... (s)``
     (a bar on a terminal unless ``quiet``: :class:`pitune_tf.common.epoch_log.StepProgress`)."""
-    from pitune_tf.common.epoch_log import StepProgress
-
     optimizer = keras.optimizers.Adam(learning_rate)
     features = {k: tf.constant(v) for k, v in windows.features().items()}
     labels = tf.constant(windows.label)
@@ -171,8 +174,6 @@ def quantization_aware_finetune(run_dir, epochs=1, max_windows=5000, seed=0, pop
         batch_size: int or None (the run's ``batch_size``).
         quiet: bool. Epoch lines rather than a bar (:func:`finetune`).
     """
-    from pitune_tf.population import load_run
-
     keras.utils.set_random_seed(seed)
     run = load_run(run_dir)
     config = run.config
@@ -199,3 +200,32 @@ def quantization_aware_finetune(run_dir, epochs=1, max_windows=5000, seed=0, pop
     info = {"losses": losses, "n_train": len(train), "wrapped_dense": len(wrappers),
             "splits": (train, val, test), "qat_student": qat_student}
     return plain, info
+
+
+def tflite_prec_w(path, windows) -> float:
+    """Weighted precision (prec_w) of a TFLite model's ``infer`` on ``windows``."""
+    logits = Runtime(path, required=("infer",)).infer(windows.features(), batch_size=256)["logits"]
+    return intent_metrics(windows.label, logits)["prec_w"]
+
+
+def export_qat(run_dir, out_dir, history, epochs, max_windows=5000, seed=0, population=None,
+               compare=None, metadata=None, quiet=False, progress=None) -> dict:
+    """QAT fine-tuning (:func:`quantization_aware_finetune`), then
+    ``student_qat_int8.tflite`` in ``out_dir``; returns {"path", "losses", "n_train", "n_test",
+    "prec_w": {kind: value}} with the prec_w on (at most ``max_windows``) population test windows
+    of the QAT model and of each TFLite file in ``compare`` ({kind: path}). ``quiet``: epoch
+    lines instead of a bar (:class:`pitune_tf.common.epoch_log.StepProgress`); ``progress``
+    as in :func:`tflite.export.export_module`."""
+    student, info = quantization_aware_finetune(
+        run_dir, epochs=epochs, max_windows=max_windows, seed=seed, population=population,
+        return_info=True, quiet=quiet,
+    )
+    path = export_inference(student, Path(out_dir) / MODEL_FILES["qat_int8"], history, "int8",
+                            metadata=metadata, progress=progress)
+    test = info["splits"][2].subsample(max_windows, seed)
+    prec_w = {}
+    if len(test):
+        for kind, other in {**(compare or {}), "qat_int8": path}.items():
+            prec_w[kind] = tflite_prec_w(other, test)
+    return {"path": path, "losses": info["losses"], "n_train": info["n_train"],
+            "n_test": len(test), "wrapped_dense": info["wrapped_dense"], "prec_w": prec_w}

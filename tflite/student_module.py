@@ -7,8 +7,11 @@ import inspect
 
 import numpy as np
 
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import tf
 from pitune_tf.data.windows import FEATURE_KEYS, STREAM_KEYS
+from pitune_tf.individual.unlearning import unlearning_terms
+from pitune_tf.losses import sparse_cross_entropy
 from pitune_tf.models.train_parts import ALL, part_variables, train_parts
 
 # Every model has these; a student with decoder blocks also has ``train_<part>`` for each of
@@ -107,7 +110,7 @@ class StudentModule(tf.Module):
         self.epsilon = float(epsilon)
         self.clipnorm = None if clipnorm is None else float(clipnorm)
         self.min_log_prob = min_log_prob
-        self.loss_fn = loss_fn or _default_loss_fn()
+        self.loss_fn = loss_fn or sparse_cross_entropy
         self.unlearning_fn = unlearning_fn or _default_unlearning_fn(min_log_prob)
 
         dummy = {k: np.ones((1, self.history), np.int32) for k in STREAM_KEYS}
@@ -292,8 +295,6 @@ def assign_flat_weights(student, weights) -> None:
         student: keras.Model. The student network.
         weights: float32 array [P].
     """
-    from pitune_tf.common.errors import UserInputError
-
     variables = list(student.trainable_variables)
     sizes = [int(np.prod(v.shape)) for v in variables]
     weights = np.asarray(weights, np.float32).reshape(-1)
@@ -321,15 +322,7 @@ class _OptimizerSlots(tf.Module):
             slot.assign(tf.zeros_like(slot))
 
 
-def _default_loss_fn():
-    from pitune_tf.losses import sparse_cross_entropy
-
-    return sparse_cross_entropy
-
-
 def _default_unlearning_fn(min_log_prob=None):
-    from pitune_tf.individual.unlearning import unlearning_terms
-
     if min_log_prob is None:
         return unlearning_terms
 
