@@ -31,7 +31,8 @@ from pitune_tf.benchmarking import matmul_peak_flops  # noqa: E402
 from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.cli import run_main  # noqa: E402
 from pitune_tf.common.keras import keras, tf  # noqa: E402
-from pitune_tf.common.precision import PRECISIONS, dtype_policy  # noqa: E402
+from pitune_tf.common.precision import dtype_policy  # noqa: E402
+from pitune_tf.common.training_options import PRECISIONS  # noqa: E402
 from pitune_tf.data.windows import STREAM_KEYS  # noqa: E402
 from pitune_tf.population import preset  # noqa: E402
 

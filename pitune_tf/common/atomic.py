@@ -14,6 +14,9 @@ import sys
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.fault import fault_point
 from pitune_tf.common.run_lock import process_alive
 
@@ -113,8 +116,6 @@ def atomic_path(path):
         fault_point(f"write:{path.name}")
         if path.is_dir() and not path.is_symlink():
             if not tmp.is_dir():  # never delete a user's folder to put a file in its place
-                from pitune_tf.common.errors import UserInputError
-
                 raise UserInputError(f"{path} is a directory: not replaced by a file")
             _swap_folder(tmp, path)  # the old directory goes only once the new one is in place
         else:
@@ -138,8 +139,6 @@ def write_json(path, obj) -> None:
 
 
 def _json_default(obj):
-    import numpy as np
-
     if isinstance(obj, np.integer):
         return int(obj)
     if isinstance(obj, np.floating):

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 
 import numpy as np
 
+from pitune_tf.common.errors import UserInputError
+
 
 def index_batches(
     order, batch_size: int, pad: bool = False
@@ -33,8 +35,6 @@ def index_batches(
     [([2, 0], [1.0, 1.0]), ([1, 1], [1.0, 0.0])]
     """
     if int(batch_size) < 1:
-        from pitune_tf.common.errors import UserInputError
-
         raise UserInputError(f"batch_size must be >= 1, got {batch_size}")
     order = np.asarray(order)
     size = int(batch_size)
@@ -51,7 +51,7 @@ def stateless_permutation(n: int, seed: int, epoch: int) -> np.ndarray:
     """The order of epoch ``epoch``: a TF stateless shuffle of ``range(n)`` seeded by
     ``(seed, epoch)``, so a resumed run sees exactly the batches an uninterrupted run saw.
     int64 [n]."""
-    from pitune_tf.common.keras import tf
+    from pitune_tf.common.keras import tf  # deferred: index_batches' callers stay TensorFlow-free
 
     return tf.random.experimental.stateless_shuffle(
         tf.range(n, dtype=tf.int64),
@@ -74,11 +74,9 @@ def epoch_index_dataset(n: int, batch_size: int, seed: int, first_epoch: int, ep
     ...     i.tolist() for i, _ in index_batches(stateless_permutation(3, 0, 0), 2)]
     True
     """
-    from pitune_tf.common.keras import tf
+    from pitune_tf.common.keras import tf  # deferred: index_batches' callers stay TensorFlow-free
 
     if int(batch_size) < 1:
-        from pitune_tf.common.errors import UserInputError
-
         raise UserInputError(f"batch_size must be >= 1, got {batch_size}")
     n, size = int(n), int(batch_size)
     lengths = [size] * (n // size) + ([n % size] if n % size else [])  # index_batches' cut

@@ -18,9 +18,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import logging
+import os
 import re
+import signal
 import sys
+import threading
+import traceback
 import warnings
 from typing import Callable
 
@@ -89,8 +94,6 @@ def configure_output(verbose: bool) -> None:
         logging.getLogger("tensorflow").setLevel(logging.ERROR)
         logging.getLogger("absl").setLevel(logging.ERROR)
         logging.getLogger("h5py").setLevel(logging.ERROR)
-        import os
-
         os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 
@@ -117,9 +120,6 @@ def ignore_file_size_signal() -> None:
     process being killed by SIGXFSZ. (CPython ignores the signal already; this keeps it so
     under an embedding that does not.) A no-op off the main thread and where there is no
     such signal."""
-    import signal
-    import threading
-
     if hasattr(signal, "SIGXFSZ") and threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
 
@@ -158,15 +158,11 @@ def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # the output went to a command that stopped reading (`| head`)
-        import os
-
         with contextlib.suppress(OSError, ValueError):  # no second error when Python exits
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as err:  # permission, disk full, file too large, name too long, ...
         if _env.is_verbose() or "--verbose" in argv:
-            import traceback
-
             traceback.print_exc()
         print(f"error: {os_error_message(err, output_option(argv))}", file=sys.stderr)
         return 2
@@ -174,9 +170,6 @@ def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
         loop = re.fullmatch(r"Symlink loop from '(.*)'", str(err))
         if loop is None:
             raise
-        import errno
-        import os
-
         print(f"error: {loop.group(1)}: {os.strerror(errno.ELOOP)}", file=sys.stderr)
         return 2
     finally:

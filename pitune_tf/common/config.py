@@ -12,6 +12,8 @@ import json
 import numbers
 from pathlib import Path
 
+import yaml
+
 from pitune_tf.common.errors import UserInputError, not_found
 
 
@@ -35,8 +37,6 @@ def read_config_file(path) -> dict:
     except UnicodeDecodeError as err:
         raise UserInputError(f"{path}: not UTF-8 text ({err.reason})") from None
     if path.suffix.lower() in (".yaml", ".yml"):
-        import yaml
-
         try:
             values = yaml.safe_load(text)
         except yaml.YAMLError as err:

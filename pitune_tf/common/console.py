@@ -25,6 +25,8 @@ import os
 import sys
 import warnings
 
+from tqdm import tqdm
+
 QUIET_ENV = "PITUNE_QUIET"
 # the project's own loggers: INFO normally, ERROR under --quiet
 PROJECT_LOGGERS = ("pitune_tf", "nextitnet", "tflite", "trainers")
@@ -74,8 +76,6 @@ def keras_bar_open(is_open: bool) -> None:
 def write_line(text: str, stream=None) -> None:
     """``text`` on a line of its own on ``stream`` (default standard output): above any tqdm
     bar, after a newline when a Keras bar is mid-line."""
-    from tqdm import tqdm
-
     stream = sys.stdout if stream is None else stream
     if _keras_bar_open:
         stream.write("\n")

@@ -9,7 +9,8 @@ with the *global* batch size; :func:`distribute` hands replica ``k`` of ``R`` ro
 ``[k n / R, (k + 1) n / R)`` of every global batch of ``n`` rows, and
 :class:`pitune_tf.common.loss_model.LossModel` weighs each replica's mean loss by its share
 of the batch, so the summed gradient is the gradient of the global batch's mean loss, as on
-one device. (TensorFlow is imported on use: the command lines list STRATEGIES without it.)"""
+one device. (The command lines list STRATEGIES from :mod:`pitune_tf.common.training_options`,
+without TensorFlow.)"""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ import json
 import os
 
 from pitune_tf.common.errors import UserInputError
-
-STRATEGIES = ("auto", "default", "mirrored", "multiworker")
+from pitune_tf.common.keras import tf
+from pitune_tf.common.training_options import STRATEGIES
 
 
 def cluster_from_env() -> dict | None:
@@ -40,8 +41,6 @@ def make_strategy(name="auto"):
 
     Create it before any other TensorFlow work of the process (MultiWorkerMirroredStrategy
     configures the runtime's collective ops)."""
-    from pitune_tf.common.keras import tf
-
     if name not in STRATEGIES:
         raise UserInputError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
     if name == "auto":
@@ -83,8 +82,6 @@ def is_chief(strategy) -> bool:
 def barrier(strategy) -> None:
     """Returns once every worker of the strategy has called it (an all-reduce); a no-op on
     one worker."""
-    from pitune_tf.common.keras import tf
-
     if worker_index(strategy)[1] > 1:
         strategy.reduce(tf.distribute.ReduceOp.SUM,
                         strategy.run(lambda: tf.ones([])), axis=None)
@@ -93,8 +90,6 @@ def barrier(strategy) -> None:
 def replica_slice(element, replica, replicas):
     """Replica ``replica``'s rows of a global batch ``element`` (a nest of tensors with the
     batch first): ``[k n / R, (k + 1) n / R)``; may be empty when ``n < R``."""
-    from pitune_tf.common.keras import tf
-
     n = tf.shape(tf.nest.flatten(element)[0], out_type=tf.int64)[0]
     start = replica * n // replicas
     stop = (replica + 1) * n // replicas
@@ -108,8 +103,6 @@ def distribute(dataset, strategy=None):
     Every worker builds the same global batches; worker ``w`` keeps, of each, the slices of
     its own replicas (replica ids ``w * R_local ... (w + 1) * R_local - 1``), so every replica
     runs the same number of steps."""
-    from pitune_tf.common.keras import tf
-
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     if replicas == 1:
@@ -138,8 +131,6 @@ def distribute_worker_batches(make_dataset, strategy=None):
     number of batches); each batch is split across the worker's local replicas as
     :func:`replica_slice` splits a global batch. Unlike :func:`distribute`, no worker reads
     the others' rows. On one replica: ``make_dataset(0, 1)``."""
-    from pitune_tf.common.keras import tf
-
     strategy = strategy or tf.distribute.get_strategy()
     replicas = strategy.num_replicas_in_sync
     if replicas == 1:
@@ -156,8 +147,6 @@ def distribute_worker_batches(make_dataset, strategy=None):
 def _replica_slices(dataset, first, local, replicas):
     """Each batch of ``dataset`` as ``local`` elements: its replica slices ``first .. first +
     local - 1`` of ``replicas``, without tf.distribute's auto-sharding."""
-    from pitune_tf.common.keras import tf
-
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
 

@@ -4,6 +4,7 @@ TensorFlow until one is used, so ``--help`` and the data tools start fast."""
 from __future__ import annotations
 
 import importlib
+import sys
 
 
 def lazy_exports(package: str, exports: dict[str, str]):
@@ -35,6 +36,4 @@ def lazy_exports(package: str, exports: dict[str, str]):
 
 def globals_of(package: str) -> dict:
     """The package module's namespace."""
-    import sys
-
     return vars(sys.modules[package])

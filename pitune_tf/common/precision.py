@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 
-PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policy names
+from pitune_tf.common.keras import keras
+from pitune_tf.common.training_options import PRECISIONS
 
 
 @contextmanager
@@ -20,8 +21,6 @@ def dtype_policy(name: str = "float32"):
         >>> with dtype_policy("mixed_bfloat16"):
         ...     teacher = build_teacher(config, sizes)
     """
-    from pitune_tf.common.keras import keras
-
     if name not in PRECISIONS:
         raise ValueError(f"precision must be one of {PRECISIONS}, got {name!r}")
     previous = keras.mixed_precision.global_policy()
@@ -35,8 +34,6 @@ def dtype_policy(name: str = "float32"):
 def wrap_optimizer(optimizer, precision: str):
     """``optimizer`` in a dynamic ``LossScaleOptimizer`` under ``mixed_float16`` (float16
     gradients underflow without loss scaling; :class:`LossModel` scales and unscales)."""
-    from pitune_tf.common.keras import keras
-
     if precision == "mixed_float16":
         return keras.mixed_precision.LossScaleOptimizer(optimizer)
     return optimizer

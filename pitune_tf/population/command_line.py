@@ -15,10 +15,9 @@ from pitune_tf.common.cli import (
     add_output_options,
     add_print_config_option,
 )
-from pitune_tf.common.distribution import STRATEGIES
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.common.precision import PRECISIONS
 from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
+from pitune_tf.common.training_options import PRECISIONS, STRATEGIES
 from pitune_tf.data.schema import add_schema_options, schema_from_args
 from pitune_tf.population.population_config import (
     PRESETS,

@@ -27,11 +27,12 @@ from pitune_tf.common.limits import (
     check_seed,
     transformer_training_bytes,
 )
-from pitune_tf.common.precision import PRECISIONS
+from pitune_tf.common.training_options import PRECISIONS
+from pitune_tf.data.schema import Schema
 
 TEMPERATURE_RANGE = (0.01, 100.0)  # eps of PITuning Eq. 6 (the paper: 1); logits / eps stays
 #   finite in float32 across this range
-RANDOM_BACKBONE = re.compile(r"^random:(\d+)x(\d+)$")  # pitune_tf.models.backbone's pattern
+RANDOM_BACKBONE = re.compile(r"^random:(\d+)x(\d+)$")  # pitune_tf.models.gpt2_checkpoint's pattern
 
 
 @dataclass
@@ -172,8 +173,6 @@ class PopulationConfig:
                 "streaming needs the population and the individual users' events apart: "
                 "--data POPULATION INDIVIDUAL (POPULATION a Parquet file or a directory of "
                 "Parquet shards)")
-        from pitune_tf.data.schema import Schema
-
         if not isinstance(self.data_schema, dict):
             raise UserInputError(f"data_schema must be a JSON object, got {self.data_schema!r}")
         Schema.from_dict(self.data_schema)
