@@ -51,9 +51,12 @@ from pitune_tf.common.atomic import write_json
 from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.data.adapters import FORMATS, FOURSQUARE_EVENTS, read_any
+from pitune_tf.data.intent_oracle import write_oracles
 from pitune_tf.data.io import CSV_SUFFIXES, PARQUET_SUFFIXES, read_events, write_events
 from pitune_tf.data.schema import ReadStats, add_schema_options, schema_from_args
 from pitune_tf.data.splits import split_users
+from pitune_tf.data.summary import format_summary, save_summary, summarize_events
+from pitune_tf.data.synthetic import generate, generate_shards
 from pitune_tf.data.synthetic_config import PRESETS
 
 
@@ -116,15 +119,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _synth(args) -> None:
-    from pitune_tf.data.intent_oracle import write_oracles
-    from pitune_tf.data.synthetic import generate
-
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserInputError(f"{out}: exists and is not a directory")
     if args.users_per_shard:
-        from pitune_tf.data.synthetic import generate_shards
-
         info = generate_shards(out, args.preset, args.seed, args.users_per_shard, progress=not args.quiet)
         print(f"wrote {len(info['shards'])} shards {out}/population/part-*.parquet "
               f"({info['population_events']} events), {out}/individual.parquet "
@@ -171,8 +169,6 @@ def _convert(args) -> None:
 
 
 def _summarize(args) -> None:
-    from pitune_tf.data.summary import format_summary, save_summary, summarize_events
-
     if args.out is not None and Path(args.out).exists() and not Path(args.out).is_dir():
         raise UserInputError(f"{args.out}: exists and is not a directory")
     first = Path(args.inputs[0])

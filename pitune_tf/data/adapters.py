@@ -20,15 +20,10 @@ import numpy as np
 import pandas as pd
 
 from pitune_tf.common.errors import DataError, UserInputError
-from pitune_tf.data.io import (
-    apply_mapping,
-    canonicalize,
-    check_tokens,
-    parse_timestamps,
-    read_events,
-    read_table,
-)
-from pitune_tf.data.schema import ReadStats, Schema, check_timezone
+from pitune_tf.data.cells import check_tokens
+from pitune_tf.data.io import apply_mapping, canonicalize, read_events, read_table
+from pitune_tf.data.schema import ReadStats, Schema
+from pitune_tf.data.timestamps import check_timezone, parse_timestamps
 
 FORMATS = ("canonical", "tsinghua", "foursquare")
 FOURSQUARE_EVENTS = ("category", "poi")
@@ -170,7 +165,7 @@ def read_foursquare(
 
 def _tokens(table: pd.DataFrame, path: Path, *other) -> pd.DataFrame:
     """``table`` with every column but ``other`` checked as ids or names
-    (:func:`~pitune_tf.data.io.check_tokens`: a list, a boolean, an empty value... is a
+    (:func:`~pitune_tf.data.cells.check_tokens`: a list, a boolean, an empty value... is a
     located error)."""
     for column in table.columns:
         if column not in other:

@@ -15,15 +15,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 
 from pitune_tf.common.errors import DataError, UserInputError, path_problem
-from pitune_tf.data.io import (
-    PARQUET_SUFFIXES,
-    canonicalize,
-    check_tokens,
-    parquet_strings,
-    read_mapping,
-)
+from pitune_tf.data.cells import check_tokens
+from pitune_tf.data.io import PARQUET_SUFFIXES, canonicalize, parquet_strings, read_mapping
 from pitune_tf.data.vocabularies import value_counts
 
 SCAN_BATCH_ROWS = 65_536  # Parquet rows decoded at a time while scanning
@@ -112,8 +108,6 @@ class EventStream:
         return (self.read(k) for k in range(len(self.chunks)))
 
     def _read_rows(self, source, start, stop) -> pd.DataFrame:
-        import pyarrow.parquet as pq
-
         handle = pq.ParquetFile(self.sources[source])
         sizes = [handle.metadata.row_group(g).num_rows for g in range(handle.num_row_groups)]
         ends = np.cumsum(sizes)
@@ -199,8 +193,6 @@ def _parquet_files(path: Path) -> list:
 
 
 def _batches(path: Path):
-    import pyarrow.parquet as pq
-
     try:
         handle = pq.ParquetFile(path)
         names = handle.schema_arrow.names

@@ -32,7 +32,8 @@ import pandas as pd
 
 from pitune_tf.common.errors import DataError, UserInputError
 from pitune_tf.data.features import timestamp_seconds
-from pitune_tf.data.io import PARQUET_SUFFIXES, parse_timestamps, read_table, write_table
+from pitune_tf.data.io import PARQUET_SUFFIXES, read_table, write_table
+from pitune_tf.data.timestamps import parse_timestamps
 
 KEY_COLUMNS = ("user_id", "timestamp")
 

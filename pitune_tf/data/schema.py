@@ -36,16 +36,14 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from pitune_tf.common.errors import DataError, UserInputError
+from pitune_tf.data.timestamps import TIME_UNITS, check_timezone
 
 logger = logging.getLogger(__name__)
 
 SCHEMA_COLUMNS = ("user_id", "timestamp", "event", "intent", "location")
-TIME_UNITS = ("auto", "s", "ms")
 UNMAPPED_CHOICES = ("error", "drop", "other")
 OTHER_INTENT = "other"  # the intent of an unmapped event under unmapped="other"
 REPEAT_HINT_GAP_S, REPEAT_HINT_SHARE = 60.0, 0.5  # hint --merge-gap above this share
-MS_THRESHOLD = 1e11  # auto time unit: a first value at or above this is milliseconds
-#   (1e11 unix seconds is the year 5138; 1e11 ms is 1973-03-03)
 
 
 def parse_columns(text: str) -> dict[str, str]:
@@ -144,18 +142,6 @@ class Schema:
                     and name not in self.columns.values()]
         df = df.drop(columns=shadowed)
         return df.rename(columns={source: name for name, source in self.columns.items()})
-
-
-def check_timezone(name: str) -> str:
-    """``name`` if it is a known IANA time zone, else :class:`UserInputError`."""
-    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError, TypeError):
-        raise UserInputError(f"unknown time zone {name!r} (an IANA name such as "
-                             "Asia/Shanghai, Europe/Paris or UTC)") from None
-    return name
 
 
 @dataclass

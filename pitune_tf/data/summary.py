@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from pitune_tf.common.atomic import write_json
+from pitune_tf.common.plotting import pyplot, save_png
 
 
 def _describe(df: pd.DataFrame) -> dict:
@@ -85,8 +86,6 @@ def format_summary(summary: dict, max_intents: int = 30) -> str:
 
 def plot_intent_share(summary: dict, path, max_intents: int = 30) -> Path:
     """Saves a bar chart of population vs individual intent shares as PNG (atomically)."""
-    from pitune_tf.common.plotting import pyplot, save_png
-
     plt = pyplot()
     rows = summary["intent_share"][:max_intents]
     x = np.arange(len(rows))

@@ -59,12 +59,17 @@ Example:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 from tqdm.auto import tqdm
 
+from pitune_tf.common.atomic import write_json
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.data.intent_oracle import write_oracles
+from pitune_tf.data.io import write_events
 from pitune_tf.data.synthetic_config import PRESETS, SyntheticConfig
 
 __all__ = ["PRESETS", "SyntheticConfig", "SyntheticData", "generate"]
@@ -224,13 +229,6 @@ def generate_shards(
     Returns:
         dict: ``population_events``, ``individual_events``, ``shards`` (paths).
     """
-    from pathlib import Path
-
-    from pitune_tf.common.atomic import write_json
-    from pitune_tf.common.errors import UserInputError
-    from pitune_tf.data.intent_oracle import write_oracles
-    from pitune_tf.data.io import write_events
-
     if users_per_shard < 1:
         raise UserInputError(f"users_per_shard must be >= 1, got {users_per_shard}")
     config = SyntheticConfig.from_preset(preset, **overrides)

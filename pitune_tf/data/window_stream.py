@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import tf
 from pitune_tf.data.features import encode_events
 from pitune_tf.data.splits import split_windows
 from pitune_tf.data.windows import FEATURE_KEYS, Windows, make_windows
@@ -161,8 +162,6 @@ class WindowStream:
         """Batches of ``batch_size`` rows over ``n_groups`` groups, one group in flight:
         group ``g``'s arrays (:meth:`group_arrays`) are ``load(g)``, or ``load(epoch, g)``
         with ``epoch`` (an int64 scalar of the input pipeline)."""
-        from pitune_tf.common.keras import tf
-
         dtypes = [tf.int32] * 4 + [tf.float32, tf.int32]
         length = self.history
 
@@ -199,8 +198,6 @@ class WindowStream:
         shards differ in size then run the same steps: the rows after them in the epoch's
         order are not seen that epoch).
         """
-        from pitune_tf.common.keras import tf
-
         if batch_size < 1:
             raise UserInputError(f"batch_size must be >= 1, got {batch_size}")
         if first_epoch >= epochs:
@@ -221,8 +218,6 @@ class WindowStream:
     def to_dataset(self, batch_size, shuffle=False, seed=0, drop_remainder=False):
         """The rows in order (``shuffle``: epoch 0 of :meth:`epoch_dataset`), in batches of
         ``batch_size``: :meth:`Windows.to_dataset`'s interface (prediction)."""
-        from pitune_tf.common.keras import tf
-
         if shuffle:
             return self.epoch_dataset(batch_size, seed)
         chunks = self.shard_chunks()
@@ -234,8 +229,6 @@ class WindowStream:
 
 
 def _unsharded(ds):
-    from pitune_tf.common.keras import tf
-
     options = tf.data.Options()
     options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.OFF
     return ds.with_options(options)

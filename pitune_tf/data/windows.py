@@ -95,7 +95,7 @@ class Windows:
             seed: int. Shuffle seed.
             drop_remainder: bool. Drop the last, smaller batch (static batch size).
         """
-        from pitune_tf.common.keras import tf
+        from pitune_tf.common.keras import tf  # deferred: TensorFlow loads here (fast --help)
 
         if batch_size < 1:
             raise UserInputError(f"batch_size must be >= 1, got {batch_size}")
