@@ -9,7 +9,7 @@ Prints one JSON line with:
   unlearning and fine-tuning times;
 - ``seconds_per_method``: seconds per user of each method of the personalization loop
   (none, prior, finetune, pituning, focal, oversample) on the same users;
-- ``users_per_minute``: the same per-user work through ``pitune_tf.individual.stage.run_users``
+- ``users_per_minute``: the same per-user work through ``pitune_tf.individual.user_pool.run_users``
   at the demo size with 1 and with 2 worker processes (process start-up included).
 
 Data: the synthetic "demo" world. Wall times on a shared CPU are noisy: read them as a rough
@@ -86,8 +86,8 @@ def load_users(run_dir, n_users, train_windows):
 def time_users(run_dir, config, users):
     import random
 
+    from pitune_tf.individual.backends import build_engine
     from pitune_tf.individual.engine import start_user_result, user_seed
-    from pitune_tf.individual.stage import build_engine
     from pitune_tf.population import load_run
 
     engine = build_engine(load_run(run_dir), config)
@@ -133,7 +133,7 @@ def main(argv=None):
 
     from pitune_tf.data.synthetic import generate
     from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.individual.stage import run_users
+    from pitune_tf.individual.user_pool import run_users
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)

@@ -364,7 +364,7 @@ def test_validation_scores_of_each_method_and_their_pooled_metrics():
 
     from pitune_tf.individual.engine import PersonalizationEngine
     from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.individual.report import validation_metrics
+    from pitune_tf.individual.summary import validation_metrics
 
     class Backend:
         n_intents = 2

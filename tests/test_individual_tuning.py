@@ -11,7 +11,7 @@ import pytest
 
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.individual.evaluation import evaluate_users, rarest_intents
-from pitune_tf.individual.individual_tuner import IndividualTuner
+from pitune_tf.individual.tuning_loss_model import TuningLossModel
 from pitune_tf.metrics import intent_metrics
 
 sys.path.insert(0, str(Path(__file__).parent))
@@ -54,7 +54,7 @@ def _unlearn(lam, steps):
     forget[[3, 5]] = 1.0
     retain = np.zeros(N_INTENTS, np.float32)
     retain[[2, 4, 6]] = 1.0
-    tuner = IndividualTuner(student, N_INTENTS, mode="unlearn", lam=lam)
+    tuner = TuningLossModel(student, N_INTENTS, mode="unlearn", lam=lam)
     tuner.compile(optimizer=keras.optimizers.SGD(1e-3))
     tuner.set_intent_masks(retain, forget)
     before = _probs(student, x)
@@ -94,7 +94,7 @@ def test_unlearning_train_step_matches_unlearning_loss():
 
     student, original = _student(), _student(seed=1)
     x, y = _batch()
-    tuner = IndividualTuner(student, N_INTENTS, mode="unlearn", lam=0.7)
+    tuner = TuningLossModel(student, N_INTENTS, mode="unlearn", lam=0.7)
     tuner.compile(optimizer=keras.optimizers.SGD(0.0))
     retain = np.array([0, 0, 1, 1, 1, 0, 0], np.float32)
     forget = np.array([0, 0, 0, 0, 0, 1, 1], np.float32)
@@ -108,7 +108,7 @@ def test_unlearning_train_step_matches_unlearning_loss():
 def test_finetuning_lowers_training_loss_through_fit():
     student = _student()
     x, y = _batch(32)
-    tuner = IndividualTuner(student, N_INTENTS, mode="finetune")
+    tuner = TuningLossModel(student, N_INTENTS, mode="finetune")
     tuner.compile(optimizer=keras.optimizers.Adam(1e-2))
     w = tf.ones([len(y)])
     first = float(tuner.train_batch((x, y, w))["ce"])
@@ -119,7 +119,7 @@ def test_finetuning_lowers_training_loss_through_fit():
 
 
 def test_focal_mode_reports_both_terms():
-    tuner = IndividualTuner(_student(), N_INTENTS, mode="focal", focal_gamma=2.0)
+    tuner = TuningLossModel(_student(), N_INTENTS, mode="focal", focal_gamma=2.0)
     tuner.compile(optimizer=keras.optimizers.SGD(0.0))
     x, y = _batch()
     logs = tuner.train_batch((x, y, tf.ones([len(y)])))
@@ -146,7 +146,8 @@ def test_pooled_metrics_equal_metrics_of_concatenated_predictions():
 
 
 def test_oracle_row_and_gap_closed_by_hand():
-    from pitune_tf.individual.report import gap_closed, markdown_tables, summarize
+    from pitune_tf.individual.report import markdown_tables
+    from pitune_tf.individual.summary import gap_closed, summarize
 
     none = {"prec_w": 0.4, "prec_m": 0.2, "rec_m": 0.3, "ndcg@3": 0.5}
     oracle = {"prec_w": 0.6, "prec_m": 0.2, "rec_m": 0.7, "ndcg@3": 0.9}
@@ -306,8 +307,7 @@ def test_validation_holdout_never_reads_the_test_windows(tiny_run):
     """holdout="validation": the validation windows are scored as the test set, the newest
     training windows (as many) validate, the older ones train; by index."""
     from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.individual.stage import load_users
-    from pitune_tf.individual.user_data import validation_holdout
+    from pitune_tf.individual.user_data import load_users, validation_holdout
     from pitune_tf.population import load_run
 
     run = load_run(tiny_run)
@@ -334,8 +334,9 @@ def test_refit_keeps_every_choice_and_retrains_on_train_plus_validation(tiny_run
     (chosen before the validation windows are trained on); then exactly `best_epoch` epochs
     on train + validation from the same start, and the tuned model's P_in counts the
     validation labels (``prior`` is never refit)."""
+    from pitune_tf.individual.backends import build_engine
     from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.individual.stage import build_engine, load_users
+    from pitune_tf.individual.user_data import load_users
     from pitune_tf.population import load_run
 
     run = load_run(tiny_run)

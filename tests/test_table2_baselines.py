@@ -129,8 +129,10 @@ def tiny_run(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def engine_and_users(tiny_run):
-    from pitune_tf.individual.individual_config import TABLE2_BASELINES, IndividualConfig
-    from pitune_tf.individual.stage import build_engine, load_users
+    from pitune_tf.individual.backends import build_engine
+    from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.individual.methods import TABLE2_BASELINES
+    from pitune_tf.individual.user_data import load_users
     from pitune_tf.population import load_run
 
     run = load_run(tiny_run)
@@ -344,7 +346,8 @@ def test_prompt_baselines_run(engine_and_users, method):
 
 def test_table2_baselines_are_not_default_nor_in_all():
     from pitune_tf.individual.command_line import parse_methods
-    from pitune_tf.individual.individual_config import TABLE2_BASELINES, IndividualConfig
+    from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.individual.methods import TABLE2_BASELINES
 
     assert not set(TABLE2_BASELINES) & set(IndividualConfig().methods)
     assert not set(TABLE2_BASELINES) & set(parse_methods("all", "keras"))

@@ -58,8 +58,8 @@ def test_litert_backend_matches_keras_backend(converted_run):
     and on the Keras backend takes the same steps on the same batches: same epochs, and the
     same test scores up to round-off."""
     from pitune_tf.data import read_events
+    from pitune_tf.individual.backends import build_engine
     from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.individual.stage import build_engine
     from pitune_tf.individual.user_data import prepare_users
     from pitune_tf.population import load_run
 

@@ -29,17 +29,29 @@ from pitune_tf.common.experiment_suite import (  # noqa: E402
 from pitune_tf.common.plotting import save_png  # noqa: E402
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row  # noqa: E402
 from pitune_tf.individual.individual_config import PRESETS as INDIVIDUAL_PRESETS  # noqa: E402
-from pitune_tf.individual.individual_config import TABLE2_BASELINES  # noqa: E402
+from pitune_tf.individual.methods import (  # noqa: E402
+    ENGINE,
+    LIGHTGBM,
+    METHOD_ORDER,
+    ORACLES,
+    RETRIEVAL,
+    TABLE2,
+    TRIVIAL_METHODS,
+    check_methods,
+    methods_of,
+)
 from pitune_tf.population.population_config import PAPER_CHOICES  # noqa: E402
 
 registry = Registry("PITuning (Gong et al., KDD 2024)", trivial=TrivialCheck(
-    "method", ("most_frequent", "last_event_intent"), "prec_w", exempt=("oracle", "oracle_context"),
+    "method", TRIVIAL_METHODS, "prec_w", exempt=ORACLES,
     within=("variant", "train_days", "history")))
-TABLE2_METHODS = ("none", "prior", "finetune", "focal", "oversample", "pituning", "mpda", "lgbm",
-                  *TABLE2_BASELINES)
-PROMPT_BASELINES = ("tallrec", "p5", "instructrec")  # their LM: a random GPT2 (no pretrained one)
-SWEEP_METHODS = ("none", "finetune", "pituning", "mpda")  # Figs. 9-10's models (MPDA: the paper's)
-LONG_TAIL_METHODS = ("none", "finetune", "focal", "oversample", "pituning")  # Fig. 8
+# Table 2's models: every method but the trivial baselines and Table 3's FP / PP, in row order
+TABLE2_METHODS = methods_of(ENGINE, RETRIEVAL, LIGHTGBM, TABLE2, order=METHOD_ORDER)
+PROMPT_BASELINES = check_methods("tallrec", "p5", "instructrec")  # their LM: a random GPT2
+#   (no pretrained one)
+SWEEP_METHODS = check_methods("none", "finetune", "pituning", "mpda")  # Figs. 9-10's models
+#   (MPDA: the paper's)
+LONG_TAIL_METHODS = check_methods("none", "finetune", "focal", "oversample", "pituning")  # Fig. 8
 # OFA (Zhou et al., NeurIPS'23) at the population level: GPT2's attention and MLP frozen, layer
 # norms, position embeddings, input (context embedding) and output layers trained; its
 # output layer reads the last position (no IAT) and it has no reconstruction loss.

@@ -18,16 +18,20 @@ from pitune_tf.common.limits import COUNT_MAX, WORKERS_MAX, whole_number_type
 from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
 from pitune_tf.data.schema import add_schema_options
 from pitune_tf.individual.individual_config import (
-    METHODS,
     PRESET_NOTES,
     PRESETS,
-    TABLE2_BASELINES,
     UNLEARN_SELECT,
     IndividualConfig,
 )
-from pitune_tf.individual.report import METHOD_ORDER
+from pitune_tf.individual.methods import (
+    BACKEND_DEFAULT_METHODS,
+    BACKENDS,
+    LITERT,
+    METHOD_ORDER,
+    METHODS,
+    TABLE2_BASELINES,
+)
 from pitune_tf.individual.shards import parse_shard
-from pitune_tf.individual.stage import BACKENDS, DEFAULT_METHODS
 
 # command-line flag -> IndividualConfig field
 OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
@@ -71,7 +75,7 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--method", help=f"comma-separated, from {', '.join(METHODS)}, or 'all' "
                    f"(every method but the Table 2 baselines {','.join(TABLE2_BASELINES)}), or "
                    f"'table2' (those) (default: {','.join(d.methods)}; litert: "
-                   f"{','.join(DEFAULT_METHODS['litert'])})")
+                   f"{','.join(BACKEND_DEFAULT_METHODS[LITERT])})")
     p.add_argument("--preset", default="default", choices=list(PRESETS),
                    help="the config's defaults (each preset is described at the end)")
     p.add_argument("--config", help=CONFIG_HELP)
@@ -141,7 +145,7 @@ def build_merge_parser(prog="python -m trainers.individual merge", description=N
 
 def parse_methods(text, backend):
     if text is None:
-        return DEFAULT_METHODS.get(backend)
+        return BACKEND_DEFAULT_METHODS.get(backend)
     named = {"all": [m for m in METHODS if m not in TABLE2_BASELINES], "table2": list(TABLE2_BASELINES)}
     methods = [m for part in text.split(",") if part.strip()
                for m in named.get(part.strip(), [part.strip()])]

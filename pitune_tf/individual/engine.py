@@ -25,12 +25,8 @@ import numpy as np
 from pitune_tf.common.batching import index_batches
 from pitune_tf.common.numeric import softmax
 from pitune_tf.individual.manage_intents import intent_shares, manage_intents
+from pitune_tf.individual.methods import ENGINE_METHODS, TRIVIAL_METHODS
 from pitune_tf.individual.oversampling import oversample_indices
-
-# Methods the loop runs on any backend; a backend lists the objectives it can train.
-# The trivial per-user baselines (no model) come first: every table carries them.
-TRIVIAL_METHODS = ("most_frequent", "last_event_intent")
-ENGINE_METHODS = TRIVIAL_METHODS + ("none", "prior", "finetune", "pituning", "focal", "oversample")
 
 
 def mean_cross_entropy(probs, labels) -> float:
@@ -139,7 +135,8 @@ class PersonalizationEngine:
 
     @property
     def methods(self) -> tuple:
-        """The methods this engine can run."""
+        """The methods this engine can run: the loop's own (``ENGINE_METHODS``, focal where
+        the backend trains that objective) and the extra methods."""
         trainable = [m for m in ENGINE_METHODS if m != "focal" or "focal" in self.backend.objectives]
         return tuple(trainable) + tuple(self.extra_methods)
 

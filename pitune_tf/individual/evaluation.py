@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from pitune_tf.common.vocabulary import N_RESERVED
 from pitune_tf.metrics import intent_metrics
 
 
-def rarest_intents(p_pop, n=3, reserved=2) -> list:
+def rarest_intents(p_pop, n=3, reserved=N_RESERVED) -> list:
     """The ``n`` real intents with the smallest population share among those that occur
     (share > 0); ties broken by id."""
     p_pop = np.asarray(p_pop, dtype=np.float64)

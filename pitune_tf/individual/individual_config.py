@@ -18,13 +18,7 @@ from pitune_tf.common.limits import (
     check_numbers,
     check_seed,
 )
-
-# PITuning Table 2's other baselines (pitune_tf.individual.table2): each trains its own
-# network, so none is a default method, nor in `--method all` or the demo pipeline.
-TABLE2_BASELINES = ("lsat", "eodrec", "metabert4rec", "clover", "tallrec", "p5", "instructrec")
-METHODS = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "pituning", "focal", "oversample", "mpda",
-           "lgbm", "fp", "pp", *TABLE2_BASELINES)
-
+from pitune_tf.individual.methods import DEFAULT_METHODS, METHODS
 
 UNLEARN_SELECT = ("after_finetune", "none")
 HOLDOUTS = ("test", "validation")
@@ -36,7 +30,7 @@ class IndividualConfig:
     paper is a key of its own, turned off by ``PRESETS["paper"]`` (PITuning Sec. 3.3, 4.1.4,
     Table 4, Algorithm 1; ``trainers.individual --preset paper``)."""
 
-    methods: tuple = ("most_frequent", "last_event_intent", "none", "prior", "finetune", "pituning", "focal", "oversample", "lgbm")
+    methods: tuple = DEFAULT_METHODS  # pitune_tf.individual.methods
     # --- data
     fractions: tuple = (0.6, 0.1, 0.3)  # per-user chronological train / val / test (Mobile dataset)
     split_days: tuple | None = None  # (train, val, test) days per user (the Honor split, 7 1 4)

@@ -1,5 +1,5 @@
 """The Keras backend of the personalization loop: a network tuned in place by
-:class:`~pitune_tf.individual.individual_tuner.IndividualTuner` steps."""
+:class:`~pitune_tf.individual.tuning_loss_model.TuningLossModel` steps."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.individual.engine import TuningBackend
-from pitune_tf.individual.individual_tuner import IndividualTuner
+from pitune_tf.individual.tuning_loss_model import TuningLossModel
 from pitune_tf.models.train_parts import train_parts
 
 PREDICT_BATCH = 256
@@ -27,7 +27,7 @@ class KerasBackend(TuningBackend):
         n_intents: int.
         learning_rate: float. Adam's rate for fine-tuning (``ce``, ``focal``).
         unlearn_learning_rate: float. Adam's rate for unlearning (PITuning Eq. 11).
-        lam, min_log_prob, focal_gamma: the objectives' constants (IndividualTuner).
+        lam, min_log_prob, focal_gamma: the objectives' constants (TuningLossModel).
         train_part: str. What fine-tuning trains (``pitune_tf.models.train_parts``).
     """
 
@@ -58,7 +58,7 @@ class KerasBackend(TuningBackend):
         """The tuner of ``mode`` and its traced step, built once."""
         if mode not in self._tuners:
             part = None if mode == "unlearn" or self.train_part == "all" else self.train_part
-            tuner = IndividualTuner(self.network, self.n_intents, mode=mode, train_part=part,
+            tuner = TuningLossModel(self.network, self.n_intents, mode=mode, train_part=part,
                                     **self.tuner_options)
             rate = self.unlearn_learning_rate if mode == "unlearn" else self.learning_rate
             tuner.compile(optimizer=keras.optimizers.Adam(rate))

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from pitune_tf.common.vocabulary import N_RESERVED
+
 SMALL_DATA_SAMPLES = 200  # Appendix E's fallback threshold
 
 
@@ -61,7 +63,7 @@ def top_locations(last_locations, k=10) -> np.ndarray:
     return values[order[:k]]
 
 
-def feature_names(intent_tokens, reserved=2) -> list:
+def feature_names(intent_tokens, reserved=N_RESERVED) -> list:
     """Column names of :func:`window_features`' matrix."""
     real = list(intent_tokens[reserved:])
     return (
@@ -72,7 +74,8 @@ def feature_names(intent_tokens, reserved=2) -> list:
     )
 
 
-def window_features(teacher_probs, current_location, timestamp, t0, t1, top_locs, reserved=2):
+def window_features(teacher_probs, current_location, timestamp, t0, t1, top_locs,
+                    reserved=N_RESERVED):
     """The Appendix E feature matrix of some windows of one user.
 
     Args:

@@ -27,8 +27,8 @@ import dataclasses
 import numpy as np
 
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.vocabulary import RESERVED_IDS
 
-RESERVED_IDS = (0, 1)
 # Default static threshold as a fraction of the average real-intent share 1 / N_I.
 DEFAULT_STATIC_FRACTION = 0.2
 

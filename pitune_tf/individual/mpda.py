@@ -24,6 +24,7 @@ import numpy as np
 
 from pitune_tf.data import Windows
 from pitune_tf.individual.engine import user_seed
+from pitune_tf.population.data_preparation import run_windows
 
 
 class MPDA:
@@ -44,8 +45,6 @@ class MPDA:
     def pool(self, engine):
         """The population training windows and their descriptors (computed once)."""
         if self._pool is None:
-            from pitune_tf.population.data_preparation import run_windows
-
             train, _, _ = run_windows(self.run)
             self._pool = (train, _unit(engine.probs(train)))
         return self._pool

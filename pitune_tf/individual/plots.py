@@ -47,7 +47,7 @@ def plot_gains(per_user, path, baseline="none", summary=None) -> Path:
         per_user: DataFrame (``per_user.csv``).
         path: the PNG's path.
         baseline: str. The method the gains are measured from.
-        summary: optional ``{method: summary}`` (:func:`pitune_tf.individual.report.summarize`).
+        summary: optional ``{method: summary}`` (:func:`pitune_tf.individual.summary.summarize`).
     """
     plt = pyplot()
     gains = {label: per_user_gains(per_user, metric, baseline) for metric, label in GAIN_METRICS}

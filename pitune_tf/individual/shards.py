@@ -12,12 +12,12 @@ before it (per-user seeds), so the parts of N shards hold the records of one run
 A part is an ordinary output directory (``per_user.csv``, ``summary.json`` with
 ``"shard": "I/N"``, ``results.md`` over its users) plus ``shard_records.npz``: each user's
 record (test labels, timestamps and every method's test probabilities as arrays, the rest as
-JSON), what the pooled metrics need. :func:`pitune_tf.individual.stage.merge_parts` checks that the parts are the N
-shards of one configuration, orders their records as one run does and writes the same files
+JSON), what the pooled metrics need. :func:`pitune_tf.individual.stage.merge_parts` checks
+that the parts are the N shards of one configuration, orders their records as one run does and writes the same files
 as one run, replacing the files of an earlier merge (or run) in ``out`` as one set; the timings
 (``seconds``, ``s/user`` and Table 3's ``infer_ms``) are the parts' (Table 3's rows from
 shard 0). The same format holds the per-user records of an unfinished run
-(``pitune_tf.individual.stage.FinishedUsers``)."""
+(``pitune_tf.individual.resume.FinishedUsers``)."""
 
 from __future__ import annotations
 

@@ -19,10 +19,8 @@ from pitune_tf.individual.lgbm_features import (
     train_lgbm,
     window_features,
 )
+from pitune_tf.individual.methods import TEACHER_METHODS
 from pitune_tf.models.gpt2_backbone import set_partial_tuning as freeze_gpt2_sublayers
-
-TEACHER_METHODS = ("lgbm", "fp", "pp")  # the methods of this module
-PER_USER_TEACHER_METHODS = ("fp", "pp")  # Table 3's teacher tuned per user: run on a subset
 
 
 def set_partial_tuning(model, partial) -> int:
@@ -52,7 +50,8 @@ class TeacherMethods:
         self._backends = {}
 
     def as_dict(self) -> dict:
-        return {"lgbm": self.lgbm, "fp": self.fp, "pp": self.pp}
+        """``{name: method}`` of ``TEACHER_METHODS`` (``pitune_tf.individual.methods``)."""
+        return {name: getattr(self, name) for name in TEACHER_METHODS}
 
     def backend(self, partial) -> KerasBackend:
         key = "pp" if partial else "fp"

@@ -1,4 +1,6 @@
-"""The Keras model that tunes one user's copy of the student (PITuning Section 3.3)."""
+"""The loss model of per-user tuning (a :class:`~pitune_tf.common.loss_model.LossModel`):
+one user's copy of the student trained in place with the unlearning, fine-tuning or focal
+objective (PITuning Section 3.3)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from pitune_tf.models.train_parts import part_variables
 MODES = ("unlearn", "finetune", "focal")
 
 
-class IndividualTuner(LossModel):
+class TuningLossModel(LossModel):
     """Per-user tuning of a model in place, with one of three objectives (``mode``).
 
     A batch is ``(features, labels[, sample_weight])``, except in ``"unlearn"`` mode, where
@@ -42,7 +44,7 @@ class IndividualTuner(LossModel):
             variable of ``network``.
 
     Example:
-    >>> tuner = IndividualTuner(student, n_intents=18, mode="finetune")
+    >>> tuner = TuningLossModel(student, n_intents=18, mode="finetune")
     >>> tuner.compile(optimizer=keras.optimizers.Adam(1e-3))
     >>> tuner.train_batch((features, labels, weights))["loss"]
     """

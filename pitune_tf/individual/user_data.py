@@ -1,22 +1,26 @@
 """One individual user's data, ready for per-user tuning: chronological train / val / test
-windows (PITuning Eq. 1) and the user's event times and intents (for Appendix E's T0/T1)."""
+windows (PITuning Eq. 1) and the user's event times and intents (for Appendix E's T0/T1);
+the users of an individual log read with a population run's schema (:func:`load_users`)."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
+from pathlib import Path
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from pitune_tf.common.console import progress_bars
-from pitune_tf.data import encode_events, make_windows, split_windows
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.vocabulary import UNK_ID
+from pitune_tf.data import encode_events, make_windows, read_events, split_windows
 from pitune_tf.data.features import day_index
+from pitune_tf.data.schema import ReadStats
 
 logger = logging.getLogger(__name__)
 
 SKIP_REASONS = ("too_few_events", "no_train_windows", "no_test_windows")
-UNK_ID = 1  # pitune_tf.data.Vocabulary.UNK
 
 
 @dataclasses.dataclass
@@ -162,3 +166,35 @@ def _first_predicted_event(user, event_timestamps, user_windows):
             "order; the data layer's make_windows contract changed"
         )
     return first
+
+
+def load_users(run, data=None, mapping=None, config=None, n_users=0, schema=None):
+    """The individual users' :class:`UserData` and the skip statistics.
+
+    ``data`` (a log) is read with the run's schema and mapping file (``config.json``,
+    ``data_schema`` and ``mapping``): ``schema`` overrides fields of the former (a dict, as
+    :meth:`~pitune_tf.population.run_directory.Run.log_schema` takes it, or a whole
+    :class:`pitune_tf.data.schema.Schema`), ``mapping`` replaces the latter. Without
+    ``data``, the run's own ``data/individual.parquet`` (canonical already) is read."""
+    data_path = Path(data) if data else run.individual_data_path
+    if data_path is None:
+        raise UserInputError(f"run directory {run.run_dir} is missing data/individual.parquet; "
+                             "pass --data")
+    stats = ReadStats()
+    if data:
+        df = read_events(data_path, mapping=mapping or run.mapping,
+                         schema=run.log_schema(schema), stats=stats)
+    else:
+        df = read_events(data_path, mapping=mapping, stats=stats)
+    stats.warn(data_path)
+    users, stats = prepare_users(df, run.vocabs, history=run.config.history,
+                                 slot_minutes=run.config.slot_minutes, fractions=config.fractions,
+                                 days=config.split_days, train_days=config.train_days,
+                                 min_history=config.min_history)
+    if config.holdout == "validation":  # the test windows are never read
+        users = [u for u in map(validation_holdout, users) if u is not None]
+    if n_users:
+        users = users[:n_users]
+    if not users:
+        raise UserInputError(f"no user of {data_path} has both training and test windows ({stats})")
+    return users, stats, data_path

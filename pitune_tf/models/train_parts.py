@@ -9,7 +9,7 @@ residual blocks (UAF Eq. 6); these parts are its top-down special case on the st
 
 One definition for both paths: the phone's ``train_<part>`` signatures
 (:class:`tflite.student_module.StudentModule`) and the Keras tuner
-(:class:`pitune_tf.individual.individual_tuner.IndividualTuner`'s ``train_part``).
+(:class:`pitune_tf.individual.tuning_loss_model.TuningLossModel`'s ``train_part``).
 """
 
 from __future__ import annotations

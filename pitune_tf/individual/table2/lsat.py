@@ -24,8 +24,9 @@ import numpy as np
 
 from pitune_tf.common.keras import tf
 from pitune_tf.individual.engine import user_seed
-from pitune_tf.individual.keras_backend import trainable_count
+from pitune_tf.individual.keras_backend import KerasBackend, trainable_count
 from pitune_tf.individual.table2.lora_adapters import AdapterOnly, add_lora
+from pitune_tf.models.teacher_io import load_teacher
 
 LSAT_MERGE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # m of the long-term adapter
 
@@ -60,9 +61,6 @@ class LSAT:
     def backend(self):
         """The teacher with its LoRA adapters behind a Keras backend (built once)."""
         if self._backend is None:
-            from pitune_tf.individual.keras_backend import KerasBackend
-            from pitune_tf.models.teacher_io import load_teacher
-
             teacher = load_teacher(self.run.run_dir / "teacher")  # its own copy: FP / PP tune theirs
             self.adapters = add_lora(teacher.backbone.gpt2.transformer, self.config.lora_rank,
                                      self.config.lora_alpha, seed=self.config.seed)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.individual.table2.population_baseline import PopulationBaseline
 from pitune_tf.individual.table2.reptile import meta_iterations, reptile, user_tasks
+from pitune_tf.individual.tuning_loss_model import TuningLossModel
 
 
 class MetaLearnedBaseline(PopulationBaseline):
@@ -18,9 +19,7 @@ class MetaLearnedBaseline(PopulationBaseline):
     :meth:`task_inputs` (per-row inputs besides the window)."""
 
     def inner_tuner(self, network):
-        from pitune_tf.individual.individual_tuner import IndividualTuner
-
-        return IndividualTuner(network, self.n_intents, mode="finetune")
+        return TuningLossModel(network, self.n_intents, mode="finetune")
 
     def task_inputs(self, pool) -> dict:
         return {}

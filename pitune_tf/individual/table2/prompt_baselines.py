@@ -13,6 +13,7 @@ the candidate intents. Tables and figures of these three carry that their LM is 
 
 from __future__ import annotations
 
+from pitune_tf.individual.table2.lora_adapters import AdapterOnly, add_lora
 from pitune_tf.individual.table2.population_baseline import PopulationBaseline
 from pitune_tf.individual.table2.prompt_network import PromptIntentNetwork
 
@@ -32,8 +33,6 @@ class PromptBaseline(PopulationBaseline):
     def tuned_network(self, network):
         if not self.lora:
             return network
-        from pitune_tf.individual.table2.lora_adapters import AdapterOnly, add_lora
-
         adapters = add_lora(network.gpt2.transformer, self.config.lora_rank, self.config.lora_alpha,
                             seed=self.config.seed)
         return AdapterOnly(network, adapters, name=f"{self.template}_lora")

@@ -3,8 +3,10 @@
 
 from __future__ import annotations
 
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.individual.table2.prompt_tokenizer import PromptTokenizer
+from pitune_tf.models.gpt2_checkpoint import RANDOM_PATTERN, random_config
 
 
 @keras.saving.register_keras_serializable(package="pitune")
@@ -28,10 +30,7 @@ class PromptIntentNetwork(keras.Model):
     def __init__(self, field_words, intent_words, template, history, backbone="random:2x64",
                  **kwargs):
         super().__init__(**kwargs)
-        from transformers import TFGPT2Model
-
-        from pitune_tf.common.errors import UserInputError
-        from pitune_tf.models.backbone import RANDOM_PATTERN, random_config
+        from transformers import TFGPT2Model  # deferred: only these baselines load it
 
         match = RANDOM_PATTERN.match(str(backbone))
         if not match:
