@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from pitune_tf.common import tables
 from pitune_tf.common.plotting import epoch_axis, pyplot, save_png
 
 LABELS = {
@@ -86,20 +87,13 @@ def plot_curves(panels: dict[str, dict[str, list[float]]], path, selection=None,
 
 
 def markdown_table(results: dict[str, dict], columns, title="") -> str:
-    """Rows in the order of the paper's Table 2; the best value of each column in bold."""
+    """Rows in the order of the paper's Table 2 (``n/a`` for a missing value); the best value
+    of each column in bold (:func:`pitune_tf.common.tables.markdown_table`)."""
     names = [n for n in TABLE_ORDER if n in results] + [n for n in results if n not in TABLE_ORDER]
-    best = {c: max((results[n].get(c, float("-inf")) for n in names), default=None) for c in columns}
-    lines = [f"**{title}**", ""] if title else []
-    lines.append("| Model | " + " | ".join(columns) + " |")
-    lines.append("|---" * (len(columns) + 1) + "|")
-    for name in names:
-        cells = []
-        for c in columns:
-            v = results[name].get(c)
-            text = "n/a" if v is None else f"{v:.4f}"
-            cells.append(f"**{text}**" if v is not None and v == best[c] else text)
-        lines.append(f"| {LABELS.get(name, name)} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+    rows = [[LABELS.get(name, name), *(results[name].get(c) for c in columns)] for name in names]
+    table = tables.markdown_table(["Model", *columns], rows, missing="n/a",
+                                  bold_best=range(1, len(columns) + 1))
+    return "\n".join(([f"**{title}**", ""] if title else []) + [table]) + "\n"
 
 
 def curve_path(run_dir, name) -> Path:

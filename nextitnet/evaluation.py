@@ -10,6 +10,7 @@ from sklearn.metrics import accuracy_score, f1_score
 
 from nextitnet.negative_sampler import NegativeSampler
 from pitune_tf.common.keras import tf
+from pitune_tf.metrics import rank_metrics, ranks_from_scores
 
 _PREDICT_FNS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
@@ -69,8 +70,6 @@ def ndcg_at_k(ranks, k) -> float:
 
 
 def _scores(ranks, k) -> dict:
-    from pitune_tf.metrics import rank_metrics
-
     hr_mrr = rank_metrics(ranks, k=k)
     out = {}
     for cutoff in k:
@@ -101,8 +100,6 @@ def recommendation_metrics(logits, targets, n_negatives=99, seed=0, k=(5, 10, 20
     model. logits: [n, C] (column 0 = the reserved unknown id, never ranked), or the function
     form of :func:`streamed_logits` (scored ``chunk_rows`` rows at a time: memory bounded by
     ``chunk_rows * C``, the same numbers); targets [n]."""
-    from pitune_tf.metrics import ranks_from_scores
-
     targets = np.asarray(targets, np.int64)
     logits = as_logit_function(logits)
     n_outputs = logits.n_outputs

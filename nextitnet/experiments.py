@@ -35,13 +35,8 @@ from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import UAF_MODES
 from nextitnet.uaf_runner import RUN_MODES, run_uaf
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.common.experiment_suite import (
-    Registry,
-    TrivialCheck,
-    line_chart,
-    mean_std,
-    run_suite,
-)
+from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite
+from pitune_tf.common.plotting import bar_chart, line_chart
 
 TRIVIAL = ("mostpop", "random-items")
 registry = Registry("UAF (Chen et al., TKDE)", trivial=TrivialCheck("mode", TRIVIAL, "mrr@5"))
@@ -123,8 +118,6 @@ def _table(suite, setting, modes, metrics=None, suffix="", **changes) -> pd.Data
 
 
 def plot_rank_bars(frame, path, suite) -> None:
-    from pitune_tf.common.experiment_suite import bar_chart
-
     k = suite.config.topk[0]
     bar_chart(frame, "model", [f"mrr@{k}", f"hr@{k}", f"ndcg@{k}"], path, ylabel="test score")
 
@@ -199,8 +192,6 @@ def table7(suite: UAFSuite) -> pd.DataFrame:
 
 
 def _profile_bars(frame, path) -> None:
-    from pitune_tf.common.experiment_suite import bar_chart
-
     metrics = [c[:-5] for c in frame.columns if c.endswith("_mean")]
     bar_chart(frame, "model", metrics, path, ylabel="test score")
 

@@ -3,7 +3,6 @@ split and scored on the test split."""
 
 from __future__ import annotations
 
-import json
 import time
 from pathlib import Path
 
@@ -24,6 +23,7 @@ from nextitnet.uaf_model import PRETRAINED_MODES, UAF_MODES, UAFModel
 from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.json_files import read_json
 from pitune_tf.common.keras import keras, tf
 
 
@@ -121,7 +121,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
     stage = Path(run_dir) / "modes" / mode
     done = stage / "metrics.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return read_json(done)
     check_splits(task)
     train, val, test = (task.splits[s] for s in ("train", "val", "test"))
     stage.mkdir(parents=True, exist_ok=True)

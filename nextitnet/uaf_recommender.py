@@ -5,28 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
 
 from nextitnet.baselines import SCORE_MODES, baseline_scores
-from nextitnet.data.encoding import SOURCE_RESERVED, TARGET_RESERVED, last_items
+from nextitnet.data.encoding import SOURCE_RESERVED, TARGET_RESERVED, EncodedTask, last_items
 from nextitnet.evaluation import mask_seen_items, predict
+from nextitnet.fine_tuning import build_uaf_model
 from nextitnet.pretraining import SOURCE_VOCAB
-from nextitnet.uaf_model import MODES
+from nextitnet.uaf_config import UAFConfig
+from nextitnet.uaf_model import MODES, UAFModel
 from pitune_tf.common.atomic import atomic_path, write_json
+from pitune_tf.common.config import replace
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.common.json_files import read_json
+from pitune_tf.common.run_files import RunFiles
 from pitune_tf.common.types import PathLike
 from pitune_tf.common.vocabulary import Vocabulary
-
-if TYPE_CHECKING:
-    from nextitnet.data.encoding import EncodedTask
-    from nextitnet.uaf_config import UAFConfig
-    from nextitnet.uaf_model import UAFModel
-
 
 TARGET_VOCAB = "target_vocab.json"  # inside a run directory (recommendation task)
 TOPK_FILE = "topk.csv"  # inside RUN/modes/<mode>/
@@ -58,37 +55,35 @@ class UAFRecommender:
     @classmethod
     def from_run(cls, run: PathLike, mode: str = "soft") -> UAFRecommender:
         """Reloads ``mode``'s best validation weights (``RUN/modes/<mode>/best.weights.h5``)
-        with the run's ``config.json``, ``source_vocab.json`` and ``target_vocab.json``.
+        with the run's ``config.json``, ``source_vocab.json`` and ``target_vocab.json``
+        (read through :class:`pitune_tf.common.run_files.RunFiles`).
 
         Args:
             run: path of a run directory of ``python -m trainers.uaf`` (recommendation task).
             mode: str. A fine-tuned mode of ``nextitnet.uaf_model.MODES`` that the run trained.
-        """
-        from nextitnet.fine_tuning import build_uaf_model
-        from nextitnet.uaf_config import UAFConfig
-        from pitune_tf.common.config import replace
 
-        run = Path(run)
+        Raises:
+            UserInputError: not a fine-tuned mode, not a UAF run directory (a file missing or
+                unreadable), a profile run, or a mode the run did not train.
+        """
         if mode not in MODES:
             raise UserInputError(f"{mode!r} is not a fine-tuned mode; choose one of {', '.join(MODES)}")
-        record = _read_json(run / "config.json")
+        files = RunFiles(run, what="UAF run directory")
+        record: dict[str, Any] = files.json("config.json")
         if record.get("task", "recommendation") != "recommendation":
-            raise UserInputError(f"{run}: a {record.get('task')} run; only recommendation runs "
-                                 "recommend target items")
+            raise UserInputError(f"{files.path}: a {record.get('task')} run; only recommendation "
+                                 "runs recommend target items")
         config = replace(UAFConfig(), **record.get("config", {}))
-        source = _read_json(run / SOURCE_VOCAB)
+        source: dict[str, Any] = files.json(SOURCE_VOCAB)
         source_vocab = Vocabulary.from_json(source.get("tokens"), name="source item",
                                             reserved=source.get("reserved", SOURCE_RESERVED))
-        target_path = run / TARGET_VOCAB
-        if not target_path.is_file():
-            raise UserInputError(f"{run} lacks {TARGET_VOCAB} (written by this version of "
-                                 "trainers.uaf: run the same command again on this --out)")
-        target_tokens = _read_json(target_path).get("tokens")
+        target_path = files.file(TARGET_VOCAB, hint="written by this version of trainers.uaf: "
+                                 "run the same command again on this --out")
+        target_tokens = files.json(TARGET_VOCAB).get("tokens")
         if not isinstance(target_tokens, list):
             raise UserInputError(f"{target_path}: expected a token list under \"tokens\"")
-        weights = run / "modes" / mode / "best.weights.h5"
-        if not weights.is_file():
-            raise UserInputError(f"{weights} not found: the run did not train mode {mode!r}")
+        weights = files.file(f"modes/{mode}/best.weights.h5",
+                             hint=f"the run did not train mode {mode!r}")
         model = build_uaf_model(mode, config, len(source_vocab), len(target_tokens))
         try:
             model.load_weights(str(weights))
@@ -183,7 +178,3 @@ def dump_topk(run_dir: PathLike, mode: str, config: UAFConfig, task: EncodedTask
         table.to_csv(tmp, index=False)
     return path
 
-
-def _read_json(path: Path) -> dict[str, Any]:
-    record: dict[str, Any] = read_json(path, dict, missing="not a UAF run directory?")
-    return record

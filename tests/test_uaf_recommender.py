@@ -89,8 +89,10 @@ def test_bad_requests_are_one_error_line(uaf_run, tmp_path, capsys):
         UAFRecommender.from_run(uaf_run, "hard")
     with pytest.raises(UserInputError, match="not a fine-tuned mode"):
         UAFRecommender.from_run(uaf_run, "mostpop")
-    with pytest.raises(UserInputError, match="not found"):
+    with pytest.raises(UserInputError, match="UAF run directory .* is missing config.json"):
         UAFRecommender.from_run(tmp_path, "soft")
+    with pytest.raises(UserInputError, match="UAF run directory not found"):
+        UAFRecommender.from_run(tmp_path / "missing", "soft")
     assert run_main(main, ["--mode", "mostpop", "--preset", "tiny", "--out", str(tmp_path / "r"),
                            "--dump-topk", "-1"]) == 2
     assert run_main(main, ["--mode", "mostpop", "--preset", "tiny", "--out", str(tmp_path / "r"),

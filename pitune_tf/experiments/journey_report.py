@@ -3,13 +3,14 @@ the phone bundle, the on-device personalization, one user's predictions from the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pandas as pd
 
+from pitune_tf.common import tables
 from pitune_tf.common.atomic import write_text
 from pitune_tf.common.plotting import markdown_images, rebase_images
+from pitune_tf.common.run_files import RunFiles
 from pitune_tf.population.command_line import markdown_table
 from pitune_tf.population.plots import plot_paths
 
@@ -33,8 +34,9 @@ def write_report(run_dir, timings):
     table (and the Keras one with ``--all-methods``), one user's predictions, the forgotten
     sets."""
     run_dir = Path(run_dir)
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    device = json.loads((run_dir / "device" / "summary.json").read_text())
+    run = RunFiles(run_dir)
+    metrics = run.json("metrics.json")
+    device = run.json("device/summary.json")
     figures = markdown_images(plot_paths(run_dir), run_dir)
     predictions = pd.read_csv(run_dir / "predictions.csv")
     lines = [
@@ -47,9 +49,10 @@ def write_report(run_dir, timings):
            "predicted vs true intent distribution (Fig. 7), confusion matrix.", ""]
           + [f"{line}\n" for line in figures] if figures else []),
         "## Phone bundle", "",
-        "| file | KiB |", "|---|---|",
-        *(f"| `{name}` | {(run_dir / name).stat().st_size / 1024:.1f} |"
-          for name in PHONE_FILES if (run_dir / name).exists()), "",
+        tables.markdown_table(["file", "KiB"], [
+            (f"`{name}`", (run_dir / name).stat().st_size / 1024)
+            for name in PHONE_FILES if (run_dir / name).exists()], digits=1),
+        "",
         "## On-device personalization (LiteRT train signatures, `device/`)", "",
         rebase_images((run_dir / "device" / "results.md").read_text(), "device"), "",
     ]
@@ -59,9 +62,9 @@ def write_report(run_dir, timings):
                   ""]
     lines += ["## Next intents from the bundle (`predictions.csv`)", "",
               f"From `data/{EXAMPLE_USER_FILE}` and `student.tflite`:", "",
-              "| user | rank | intent | probability |", "|---|---|---|---|",
-              *(f"| {r.user_id} | {r.rank} | {r.intent} | {r.probability:.3f} |"
-                for r in predictions.itertuples()), ""]
+              tables.markdown_table(["user", "rank", "intent", "probability"], [
+                  (r.user_id, r.rank, r.intent, float(r.probability))
+                  for r in predictions.itertuples()], digits=3), ""]
     forget = device.get("forget_sets", {})
     if forget:
         sizes = [len(v) for v in forget.values()]

@@ -3,14 +3,11 @@ individual-level comparison), Figure 1 (per-user intent distributions clustered)
 (ablations), Figure 5 (the pretrained LM against transformers trained from scratch), Figure 6
 (IAT attention maps per intent), Figure 7 (predicted against true intent distribution,
 PITuning against OFA), Figure 8 (recall of the rarest intents), Figure 9 (individual training
-days) and Figure 10 (event-sequence length L). The runs behind them:
-``pitune_tf.experiments.pituning_suite``.
+days) and Figure 10 (event-sequence length L); :func:`run_pituning_suite` runs them. The runs
+behind them: ``pitune_tf.experiments.pituning_suite``.
 """
 
 from __future__ import annotations
-
-import json
-from pathlib import Path
 
 import matplotlib
 
@@ -18,6 +15,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+from sklearn.cluster import KMeans  # noqa: E402
+from sklearn.manifold import TSNE  # noqa: E402
 
 from pitune_tf.common.experiment_suite import (  # noqa: E402
     Registry,
@@ -25,8 +24,10 @@ from pitune_tf.common.experiment_suite import (  # noqa: E402
     bar_chart,
     line_chart,
     mean_std,
+    run_suite,
 )
 from pitune_tf.common.plotting import save_png  # noqa: E402
+from pitune_tf.common.run_files import RunFiles  # noqa: E402
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row  # noqa: E402
 from pitune_tf.individual.individual_config import PRESETS as INDIVIDUAL_PRESETS  # noqa: E402
 from pitune_tf.individual.methods import (  # noqa: E402
@@ -40,7 +41,12 @@ from pitune_tf.individual.methods import (  # noqa: E402
     check_methods,
     methods_of,
 )
+from pitune_tf.models.backbone import RANDOM_PATTERN  # noqa: E402
+from pitune_tf.population.data_preparation import load_data, run_windows  # noqa: E402
+from pitune_tf.population.evaluation import predict_logits  # noqa: E402
+from pitune_tf.population.plots import attention_map, plot_attention_maps, shown_intents  # noqa: E402
 from pitune_tf.population.population_config import PAPER_CHOICES  # noqa: E402
+from pitune_tf.population.training_loop import TRAINING_RECORD  # noqa: E402
 
 registry = Registry("PITuning (Gong et al., KDD 2024)", trivial=TrivialCheck(
     "method", TRIVIAL_METHODS, "prec_w", exempt=ORACLES,
@@ -248,11 +254,6 @@ def user_intent_clusters(suite: PITuningSuite) -> dict:
     """
     if "clusters" in suite._cache:
         return suite._cache["clusters"]
-    from sklearn.cluster import KMeans
-    from sklearn.manifold import TSNE
-
-    from pitune_tf.population import load_data
-
     population, _ = load_data(suite.run.config)
     counts = pd.crosstab(population["user_id"], population["intent"])  # [users, intents]
     rng = np.random.default_rng(suite.first_seed)
@@ -316,9 +317,6 @@ def fig1(suite: PITuningSuite) -> pd.DataFrame:
 def predicted_distribution(population_dir, suite, model="teacher") -> tuple:
     """``(true shares, predicted shares)`` [n_intents] of argmax predictions of a population
     run's ``model`` on its population test windows."""
-    from pitune_tf.population.data_preparation import run_windows
-    from pitune_tf.population.evaluation import predict_logits
-
     run = suite.load_run(population_dir)
     _, _, test = run_windows(run)
     net = run.teacher if model == "teacher" else run.student
@@ -369,10 +367,7 @@ def _distribution_plot(frame, path) -> None:
 def phase_history(run_dir, phase="teacher") -> tuple:
     """``(history, monitor)`` of a population run's ``phase`` (``training.json``: per-epoch
     values by name, and the validation loss that selected the epoch)."""
-    from pitune_tf.population.training_loop import TRAINING_RECORD
-
-    record = Path(run_dir) / TRAINING_RECORD
-    training = json.loads(record.read_text()) if record.is_file() else {}
+    training = RunFiles(run_dir, what="population run").json(TRAINING_RECORD, default={})
     phase_record = training.get(phase, {})
     return phase_record.get("history", {}), phase_record.get("monitor") or "val_loss"
 
@@ -385,8 +380,6 @@ def fig5_runs(suite: PITuningSuite) -> dict:
     (``"GPT2 = Transformer-L (random:2x64, random init, no pretrained weights reachable)"``):
     with a random RUN backbone the GPT2 row is that random network, i.e. Transformer-L, and
     on presets whose teacher is the student's size Transformer-S is the same network too."""
-    from pitune_tf.models.backbone import RANDOM_PATTERN
-
     config = suite.run.config
     epochs = suite.settings.get("curve_epochs")
     budget = {"teacher_epochs": int(epochs), "student_epochs": 1} if epochs else {}
@@ -465,8 +458,6 @@ def fig5(suite: PITuningSuite) -> pd.DataFrame:
 
 
 def plot_fig6(frame, path, suite) -> None:
-    from pitune_tf.population.plots import plot_attention_maps
-
     positions = [c for c in frame.columns if c.startswith("pos")]
     maps, intents = {}, None
     for model, part in frame.groupby("model", sort=False):
@@ -482,9 +473,6 @@ def plot_fig6(frame, path, suite) -> None:
                         "position (pos1 = oldest, posL = newest event); intents that occur in the test "
                         "windows. Empty when the run has no IAT (use_iat=false).")
 def fig6(suite: PITuningSuite) -> pd.DataFrame:
-    from pitune_tf.population.data_preparation import run_windows
-    from pitune_tf.population.plots import attention_map, shown_intents
-
     run = suite.run
     _, _, test = run_windows(run)
     tokens = list(run.vocabs.intent.tokens)
@@ -498,3 +486,25 @@ def fig6(suite: PITuningSuite) -> pd.DataFrame:
             rows.append({"model": model, "intent": name,
                          **{f"pos{j + 1}": float(v) for j, v in enumerate(values[i])}})
     return pd.DataFrame(rows)
+
+
+# ----------------------------------------------------------------------------- the suite
+
+
+def run_pituning_suite(run_dir, out_dir, preset="demo", seeds=3, first_seed=None, only=None, workers=1) -> dict:
+    """Runs PITuning's experiments on the population run ``run_dir`` into ``out_dir``;
+    returns ``{name: "ran" | "reused"}``.
+
+    Args:
+        run_dir: str or Path. A finished population run.
+        out_dir: str or Path. The experiments folder.
+        preset: str. A key of ``SUITE_PRESETS`` (tiny, demo, full).
+        seeds: int. Seeds of each individual-level setting (mean ± std).
+        first_seed: int or None. The first seed (default: the run's seed).
+        only: list of experiment names or None (all).
+        workers: int. Processes of the individual stage.
+    """
+    registry.select(only)  # unknown names fail before any work
+    suite = PITuningSuite(run_dir, out_dir, preset=preset, seeds=seeds, first_seed=0, workers=workers)
+    suite.first_seed = int(suite.run.config.seed) if first_seed is None else int(first_seed)
+    return run_suite(registry, suite, out_dir, only)

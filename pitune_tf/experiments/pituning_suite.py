@@ -1,5 +1,6 @@
-"""The settings and the run cache of PITuning's experiment suite: which population runs and
-individual-stage runs an experiment needs, built once under ``OUT/runs`` and reused.
+"""The run cache of PITuning's experiment suite: which population runs and individual-stage
+runs an experiment needs, built once under ``OUT/runs`` and reused (the suite's sizes:
+``pitune_tf.experiments.suite_presets``).
 
 - Population runs (``OUT/runs/population/<name>``): the given run ``RUN`` is reused as is;
   a variant (no IAT, no reconstruction, another history length L, OFA) is ``RUN``'s config
@@ -25,34 +26,16 @@ import dataclasses
 import json
 from pathlib import Path
 
+from pitune_tf import population
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.json_files import read_json
+from pitune_tf.common.run_files import RunFiles
+from pitune_tf.experiments.suite_presets import SUITE_PRESETS
+from pitune_tf.individual import stage as individual_stage
+from pitune_tf.individual.individual_config import IndividualConfig
 
 METRICS = ("prec_w", "rec_w", "prec_m", "rec_m", "ndcg@3", "ndcg@5")  # PITuning Table 2's columns
 TRIVIAL = ("most_frequent", "last_event_intent")
-
-# Sizes of a suite. users: individual users (0 = all); split_days / train_days: Fig. 9's
-# protocol (the Honor split, and the training days kept); histories: Fig. 10's L values;
-# population: PopulationConfig changes applied to every extra population run (the budget);
-# individual: IndividualConfig changes of every individual run; clusters / cluster_users:
-# Fig. 1's KMeans k and user sample; curve_epochs: Fig. 5's teacher epochs (None: RUN's).
-SUITE_PRESETS = {
-    "tiny": dict(users=3, split_days=(7, 1, 4), train_days=(2, 7), histories=(4, 8),
-                 population=dict(teacher_epochs=1, student_epochs=1, max_train_windows=2000),
-                 individual=dict(max_epochs=2, lgbm_iterations=20, baseline_pretrain_windows=1000,
-                                 baseline_pretrain_epochs=1, prompt_backbone="random:1x32"),
-                 clusters=3, cluster_users=200, curve_epochs=2),
-    # demo: 4 users; fine-tuning capped at 10 epochs, LightGBM at 300 rounds, the Table 2
-    # baselines pretrained on 2,000 windows for one pass. The population variants train at
-    # RUN's own budget: at 5,000 windows and 2 + 1 epochs the suite's PITuning student lost to
-    # the last event's intent (test Prec_w 0.305 vs 0.339), so its ablations compared noise.
-    "demo": dict(users=4, split_days=(7, 1, 4), train_days=(1, 3, 7), histories=(10, 30),
-                 population={},
-                 individual=dict(max_epochs=10, lgbm_iterations=300, baseline_pretrain_windows=2000,
-                                 baseline_pretrain_epochs=1),
-                 clusters=4, cluster_users=1000, curve_epochs=4),
-    "full": dict(users=0, split_days=(7, 1, 4), train_days=(1, 3, 5, 7), histories=(10, 20, 30, 40),
-                 population={}, individual={}, clusters=4, cluster_users=1000, curve_epochs=None),
-}
 
 
 @dataclasses.dataclass
@@ -77,15 +60,13 @@ class PITuningSuite:
     _cache: dict = dataclasses.field(default_factory=dict, repr=False)
 
     def __post_init__(self):
-        from pitune_tf.population import load_run
-
         if self.preset not in SUITE_PRESETS:
             raise UserInputError(f"unknown suite preset {self.preset!r}; choose from {sorted(SUITE_PRESETS)}")
         if self.seeds < 1 or self.workers < 1:
             raise UserInputError(f"--seeds and --workers must be >= 1, got {self.seeds}, {self.workers}")
         self.run_dir, self.out_dir = Path(self.run_dir), Path(self.out_dir)
         self.settings = SUITE_PRESETS[self.preset]
-        self._cache["run", str(self.run_dir)] = load_run(self.run_dir)  # a bad run fails first
+        self._cache["run", str(self.run_dir)] = population.load_run(self.run_dir)  # a bad run fails first
 
     @property
     def run(self):
@@ -93,11 +74,9 @@ class PITuningSuite:
         return self.load_run(self.run_dir)
 
     def load_run(self, path):
-        from pitune_tf.population import load_run
-
         key = ("run", str(path))
         if key not in self._cache:
-            self._cache[key] = load_run(path)
+            self._cache[key] = population.load_run(path)
         return self._cache[key]
 
     def seed_list(self) -> list[int]:
@@ -108,8 +87,6 @@ class PITuningSuite:
     def population_run(self, name: str, **changes) -> Path:
         """The population run of variant ``name``: ``RUN``'s config with ``changes`` and the
         preset's budget; ``RUN`` itself when that changes nothing."""
-        from pitune_tf.population import run_population
-
         base = self.run.config
         config = base.replace(**{**self.settings["population"], **changes})
         if config.to_dict() == base.to_dict():
@@ -119,7 +96,7 @@ class PITuningSuite:
         path = self.out_dir / "runs" / "population" / name
         if not (path / "metrics.json").is_file():
             print(f"population run {name}: {changes or 'the budget of the suite'}", flush=True)
-            run_population(config, path)
+            population.run_population(config, path)
         return path
 
     def full_run(self) -> Path:
@@ -130,8 +107,6 @@ class PITuningSuite:
     # ----------------------------------------------------------------- individual runs
 
     def individual_config(self, seed, methods, **changes):
-        from pitune_tf.individual.individual_config import IndividualConfig
-
         return IndividualConfig(**{**self.settings["individual"], **changes, "seed": seed,
                                    "methods": tuple(methods)})
 
@@ -139,13 +114,11 @@ class PITuningSuite:
         """``{method: evaluate_users result}`` of an individual-stage run on
         ``population_dir``'s individual users: the trivial baselines first, then ``methods``,
         then the oracle (when the log has one)."""
-        from pitune_tf.individual.stage import run_individual
-
         methods = (*TRIVIAL, *(m for m in methods if m not in TRIVIAL))  # the engine's baselines
         config = self.individual_config(seed, methods, **changes)
         out = self.out_dir / "runs" / "individual" / key / f"seed{seed}"
         summary_file = out / "summary.json"
-        done = json.loads(summary_file.read_text()) if summary_file.is_file() else None
+        done = read_json(summary_file) if summary_file.is_file() else None
         users = self.settings["users"]
         if done is None or done.get("n_users", users) != users or done["config"] != json.loads(
                 json.dumps(dataclasses.asdict(dataclasses.replace(
@@ -153,9 +126,9 @@ class PITuningSuite:
             # not run yet, or run with other users, methods or options: (re)run, replacing
             # its files (a summary from before "n_users" was recorded counts as this preset's)
             print(f"individual stage {key}, seed {seed}: {', '.join(methods)}", flush=True)
-            run_individual(population_dir, config, out=out, n_users=users,
-                           workers=self.workers, progress=False)
-        summary = json.loads(summary_file.read_text())["methods"]
+            individual_stage.run_individual(population_dir, config, out=out, n_users=users,
+                                            workers=self.workers, progress=False)
+        summary = RunFiles(out, what="individual run").json(summary_file.name)["methods"]
         ordered = {m: s for m, s in summary.items() if m != "oracle"}
         if "oracle" in summary:
             ordered["oracle"] = summary["oracle"]
