@@ -16,8 +16,9 @@ from pitune_tf.common.windowing import gather_windows
 SPLITS = ("train", "val", "test")
 SPLIT_FRACTIONS = (0.8, 0.05, 0.15)  # train / val / test shares of the rows (UAF 4.3)
 PROFILE_LABELS = ("gender", "age")  # the profile tasks of UAF 5.4, in table order
-SOURCE_RESERVED = ("<pad>", "<unk>")  # source items: 0 = padding, 1 = unknown
-TARGET_RESERVED = ("<unk>",)  # target items: 0 = unknown, valid targets 1 .. V
+# source items: PITuning's reserved ids (pitune_tf.common.vocabulary: 0 = padding, 1 = unknown)
+SOURCE_RESERVED = Vocabulary.DEFAULT_RESERVED
+TARGET_RESERVED = (Vocabulary.UNK_TOKEN,)  # target items: 0 = unknown, valid targets 1 .. V
 
 
 @dataclass
