@@ -25,17 +25,11 @@ import logging
 from pathlib import Path
 from typing import Callable
 
-import matplotlib
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from pitune_tf.common.atomic import atomic_path, write_text  # noqa: E402
-from pitune_tf.common.errors import UserInputError  # noqa: E402
-from pitune_tf.common.plotting import save_png  # noqa: E402
-from pitune_tf.common.tables import frame_table  # noqa: E402
+from pitune_tf.common.atomic import atomic_path, write_text
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.tables import frame_table
 
 log = logging.getLogger(__name__)
 INDEX = "index.md"
@@ -240,45 +234,3 @@ def mean_std(frame: pd.DataFrame, keys, metrics) -> pd.DataFrame:
         out[f"{m}_std"] = grouped[m].std(ddof=1).to_numpy()
     columns = list(keys) + [c for m in metrics for c in (f"{m}_mean", f"{m}_std")] + ["n_seeds"]
     return out[columns]
-
-
-def bar_chart(frame: pd.DataFrame, label_col, metrics, path, title="", ylabel="") -> None:
-    """Grouped bars: one group per metric, one bar per row of ``frame`` (labelled by
-    ``label_col``), heights ``<metric>_mean`` (or ``<metric>``) with ``<metric>_std`` as
-    error bars when present."""
-    metrics = [m for m in metrics if f"{m}_mean" in frame.columns or m in frame.columns]
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(metrics) + 0.25 * len(frame)), 4))
-    width = 0.8 / max(len(frame), 1)
-    colours = plt.get_cmap("tab20")
-    for i, (_, row) in enumerate(frame.iterrows()):
-        heights = [row.get(f"{m}_mean", row.get(m)) for m in metrics]
-        errors = [row.get(f"{m}_std", np.nan) for m in metrics]
-        errors = None if all(pd.isna(e) for e in errors) else np.nan_to_num(np.asarray(errors, float))
-        ax.bar(np.arange(len(metrics)) + (i - (len(frame) - 1) / 2) * width, heights, width,
-               yerr=errors, capsize=2, color=colours(i % 20), label=str(row[label_col]))
-    ax.set_xticks(range(len(metrics)), metrics)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend(fontsize=7, ncol=2)
-    save_png(fig, path)
-
-
-def line_chart(frame: pd.DataFrame, x_col, series_col, metrics, path, title="", xlabel="") -> None:
-    """One panel per metric: ``<metric>_mean`` against ``x_col``, one line per value of
-    ``series_col``, the std as a band."""
-    metrics = [m for m in metrics if f"{m}_mean" in frame.columns]
-    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
-    for ax, metric in zip(axes[0], metrics):
-        for name, part in frame.groupby(series_col, sort=False):
-            part = part.sort_values(x_col)
-            mean = part[f"{metric}_mean"].to_numpy(float)
-            std = np.nan_to_num(part[f"{metric}_std"].to_numpy(float))
-            ax.plot(part[x_col], mean, marker="o", label=str(name))
-            ax.fill_between(part[x_col], mean - std, mean + std, alpha=0.15)
-        ax.set_xlabel(xlabel or x_col)
-        ax.set_title(metric)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
-    fig.suptitle(title)
-    save_png(fig, path)

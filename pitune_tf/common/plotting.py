@@ -3,7 +3,12 @@ atomically, integer epoch axes with the kept epoch marked, and plotting that nev
 
 Each package keeps its own figures in one module (``pitune_tf.population.plots``,
 ``pitune_tf.individual.plots``, ``nextitnet.analysis``, ``pitune_tf.data.summary``) built on
-these helpers.
+these helpers; the experiment suites' tables of ``<metric>_mean`` / ``<metric>_std``
+(:func:`pitune_tf.common.experiment_suite.mean_std`) are drawn by :func:`bar_chart` and
+:func:`line_chart`.
+
+matplotlib is imported on first use (:func:`pyplot`): ``python -m pitune_tf.data --help``
+imports this module.
 """
 
 from __future__ import annotations
@@ -13,6 +18,9 @@ import errno
 import logging
 import re
 from pathlib import Path
+
+import numpy as np
+import pandas as pd
 
 from pitune_tf.common.atomic import atomic_path
 
@@ -48,7 +56,7 @@ def epoch_axis(ax, n_epochs, best_epoch=None, label=True) -> None:
     """Integer ticks 1..``n_epochs`` on the x axis labelled "epoch"; a dotted vertical line at
     ``best_epoch`` (the epoch whose weights are kept) when given, in the legend with
     ``label``."""
-    from matplotlib.ticker import FixedLocator, MaxNLocator
+    from matplotlib.ticker import FixedLocator, MaxNLocator  # deferred: see the module docstring
 
     n_epochs = max(int(n_epochs), 1)
     ax.set_xlabel("epoch")
@@ -111,3 +119,47 @@ def rebase_images(markdown, prefix) -> str:
     ``![x](individual/gains.png)``); absolute paths and URLs stay."""
     prefix = str(prefix).rstrip("/")
     return _RELATIVE_IMAGE.sub(lambda m: f"![{m.group(1)}]({prefix}/{m.group(2)})", markdown)
+
+
+def bar_chart(frame: pd.DataFrame, label_col, metrics, path, title="", ylabel="") -> None:
+    """Grouped bars: one group per metric, one bar per row of ``frame`` (labelled by
+    ``label_col``), heights ``<metric>_mean`` (or ``<metric>``) with ``<metric>_std`` as
+    error bars when present."""
+    plt = pyplot()
+    metrics = [m for m in metrics if f"{m}_mean" in frame.columns or m in frame.columns]
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.2 * len(metrics) + 0.25 * len(frame)), 4))
+    width = 0.8 / max(len(frame), 1)
+    colours = plt.get_cmap("tab20")
+    for i, (_, row) in enumerate(frame.iterrows()):
+        heights = [row.get(f"{m}_mean", row.get(m)) for m in metrics]
+        errors = [row.get(f"{m}_std", np.nan) for m in metrics]
+        errors = None if all(pd.isna(e) for e in errors) else np.nan_to_num(np.asarray(errors, float))
+        ax.bar(np.arange(len(metrics)) + (i - (len(frame) - 1) / 2) * width, heights, width,
+               yerr=errors, capsize=2, color=colours(i % 20), label=str(row[label_col]))
+    ax.set_xticks(range(len(metrics)), metrics)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=7, ncol=2)
+    save_png(fig, path)
+
+
+def line_chart(frame: pd.DataFrame, x_col, series_col, metrics, path, title="", xlabel="") -> None:
+    """One panel per metric: ``<metric>_mean`` against ``x_col``, one line per value of
+    ``series_col``, the std as a band."""
+    plt = pyplot()
+    metrics = [m for m in metrics if f"{m}_mean" in frame.columns]
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.6 * len(metrics), 3.4), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        for name, part in frame.groupby(series_col, sort=False):
+            part = part.sort_values(x_col)
+            mean = part[f"{metric}_mean"].to_numpy(float)
+            std = np.nan_to_num(part[f"{metric}_std"].to_numpy(float))
+            ax.plot(part[x_col], mean, marker="o", label=str(name))
+            ax.fill_between(part[x_col], mean - std, mean + std, alpha=0.15)
+        ax.set_xlabel(xlabel or x_col)
+        ax.set_title(metric)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title)
+    save_png(fig, path)

@@ -18,15 +18,8 @@ import pandas as pd  # noqa: E402
 from sklearn.cluster import KMeans  # noqa: E402
 from sklearn.manifold import TSNE  # noqa: E402
 
-from pitune_tf.common.experiment_suite import (  # noqa: E402
-    Registry,
-    TrivialCheck,
-    bar_chart,
-    line_chart,
-    mean_std,
-    run_suite,
-)
-from pitune_tf.common.plotting import save_png  # noqa: E402
+from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite  # noqa: E402
+from pitune_tf.common.plotting import bar_chart, line_chart, save_png  # noqa: E402
 from pitune_tf.common.run_files import RunFiles  # noqa: E402
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row  # noqa: E402
 from pitune_tf.individual.individual_config import PRESETS as INDIVIDUAL_PRESETS  # noqa: E402
@@ -41,7 +34,7 @@ from pitune_tf.individual.methods import (  # noqa: E402
     check_methods,
     methods_of,
 )
-from pitune_tf.models.backbone import RANDOM_PATTERN  # noqa: E402
+from pitune_tf.models.gpt2_checkpoint import RANDOM_PATTERN  # noqa: E402
 from pitune_tf.population.data_preparation import load_data, run_windows  # noqa: E402
 from pitune_tf.population.evaluation import predict_logits  # noqa: E402
 from pitune_tf.population.plots import attention_map, plot_attention_maps, shown_intents  # noqa: E402
