@@ -6,7 +6,7 @@ import pytest  # noqa: E402
 from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.errors import UserInputError  # noqa: E402
 from pitune_tf.common.keras import keras, tf  # noqa: E402
-from pitune_tf.models import backbone as backbone_lib  # noqa: E402
+from pitune_tf.models import gpt2_checkpoint  # noqa: E402
 from pitune_tf.models.gpt2_backbone import GPT2Backbone  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def _save_pytorch_safetensors(gpt2, directory):
 @pytest.fixture(scope="module")
 def tiny_gpt2():
     keras.utils.set_random_seed(0)
-    return backbone_lib.load_backbone("random:2x32")
+    return gpt2_checkpoint.load_backbone("random:2x32")
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +48,7 @@ def inputs():
 
 
 def test_random_spec_shape(tiny_gpt2):
-    assert backbone_lib.describe(tiny_gpt2) == {"layers": 2, "width": 32, "heads": 1,
+    assert gpt2_checkpoint.describe(tiny_gpt2) == {"layers": 2, "width": 32, "heads": 1,
                                                 "positions": 1024}
 
 
@@ -61,11 +61,11 @@ def test_each_format_loads_to_identical_outputs(tiny_gpt2, inputs, tmp_path, fmt
     elif fmt == "tf_safetensors":
         tiny_gpt2.save_pretrained(str(tmp_path), safe_serialization=True)
         assert (tmp_path / "model.safetensors").exists()
-        assert backbone_lib._safetensors_format(tmp_path / "model.safetensors") == "tf"
+        assert gpt2_checkpoint._safetensors_format(tmp_path / "model.safetensors") == "tf"
     else:
         _save_pytorch_safetensors(tiny_gpt2, tmp_path)
-        assert backbone_lib._safetensors_format(tmp_path / "model.safetensors") == "pt"
-    loaded = backbone_lib.load_backbone(str(tmp_path))
+        assert gpt2_checkpoint._safetensors_format(tmp_path / "model.safetensors") == "pt"
+    loaded = gpt2_checkpoint.load_backbone(str(tmp_path))
     np.testing.assert_allclose(_outputs(loaded, x, mask), _outputs(tiny_gpt2, x, mask),
                                rtol=0, atol=0)
     for a, b in zip(loaded.weights, tiny_gpt2.weights):
@@ -80,7 +80,7 @@ def test_pytorch_checkpoint_with_missing_weights_is_an_error(tiny_gpt2, tmp_path
     state.pop("h.1.mlp.c_fc.weight")
     save_file(state, str(tmp_path / "model.safetensors"), metadata={"format": "pt"})
     with pytest.raises(UserInputError, match="missing GPT2 weights"):
-        backbone_lib.load_backbone(str(tmp_path))
+        gpt2_checkpoint.load_backbone(str(tmp_path))
 
 
 @pytest.mark.parametrize("spec, message", [
@@ -90,17 +90,17 @@ def test_pytorch_checkpoint_with_missing_weights_is_an_error(tiny_gpt2, tmp_path
 ])
 def test_bad_specs_are_user_errors(spec, message):
     with pytest.raises(UserInputError, match=message):
-        backbone_lib.load_backbone(spec)
+        gpt2_checkpoint.load_backbone(spec)
 
 
 def test_directory_without_weights_is_an_error(tiny_gpt2, tmp_path):
     tiny_gpt2.config.save_pretrained(str(tmp_path))
     with pytest.raises(UserInputError, match="has none of"):
-        backbone_lib.load_backbone(str(tmp_path))
+        gpt2_checkpoint.load_backbone(str(tmp_path))
     empty = tmp_path / "empty"
     empty.mkdir()
     with pytest.raises(UserInputError, match="no config.json"):
-        backbone_lib.load_backbone(str(empty))
+        gpt2_checkpoint.load_backbone(str(empty))
 
 
 def test_unreachable_hub_name_is_an_error_not_random_weights(monkeypatch):
@@ -110,12 +110,12 @@ def test_unreachable_hub_name_is_an_error_not_random_weights(monkeypatch):
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)  # no network waits
     monkeypatch.setattr(transformers.utils.hub, "_is_offline_mode", True)
     with pytest.raises(UserInputError, match="cannot load backbone"):
-        backbone_lib.load_backbone("no-such-user/no-such-gpt2-model")
+        gpt2_checkpoint.load_backbone("no-such-user/no-such-gpt2-model")
 
 
 def test_partial_tuning_freezes_attention_and_mlp(inputs):
     keras.utils.set_random_seed(1)
-    gpt2 = backbone_lib.load_backbone("random:1x16")
+    gpt2 = gpt2_checkpoint.load_backbone("random:1x16")
     layer = GPT2Backbone(gpt2, tuning="partial")
     trainable = {w.name for w in layer.trainable_weights}
     assert trainable and all("attn" not in n and "mlp" not in n and "wte" not in n

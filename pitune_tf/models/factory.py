@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.layers import TransformerDecoder
-from pitune_tf.models.backbone import backbone_width, load_backbone
 from pitune_tf.models.gpt2_backbone import GPT2Backbone
+from pitune_tf.models.gpt2_checkpoint import backbone_width, load_backbone
 from pitune_tf.models.intent_predictor import IntentPredictor
 
 

@@ -1,4 +1,5 @@
-"""Loading the teacher's GPT2 backbone (Sec. 3.2.2) from every place a user keeps one.
+"""The teacher's GPT2 backbone (Sec. 3.2.2) loaded from a checkpoint, wherever a user keeps
+one (the Keras layer around it: :class:`pitune_tf.models.gpt2_backbone.GPT2Backbone`).
 
 ``load_backbone(spec)`` accepts:
 
@@ -23,6 +24,9 @@ from pathlib import Path
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import tf  # noqa: F401  (tf-keras before transformers)
 
+# transformers (with safetensors and huggingface_hub) is imported where a backbone is loaded:
+# a student alone (prediction, export, the individual stage) never needs it.
+
 RANDOM_PATTERN = re.compile(r"^random:(\d+)x(\d+)$")
 _WEIGHT_FILES = ("tf_model.h5", "model.safetensors")
 
@@ -35,7 +39,7 @@ def _dropout_overrides(dropout):
 
 def random_config(num_layers, width, dropout=None, max_positions=1024):
     """GPT2Config for ``random:<num_layers>x<width>`` (heads: width/64, at least 1 and dividing)."""
-    from transformers import GPT2Config
+    from transformers import GPT2Config  # deferred: teachers only (above)
 
     heads = max(1, width // 64)
     while width % heads:
@@ -51,7 +55,7 @@ def random_config(num_layers, width, dropout=None, max_positions=1024):
 
 
 def _safetensors_format(path: Path) -> str:
-    from safetensors import safe_open
+    from safetensors import safe_open  # deferred: teachers only (above)
 
     try:
         with safe_open(str(path), framework="numpy") as archive:
@@ -62,7 +66,7 @@ def _safetensors_format(path: Path) -> str:
 
 
 def _load_pytorch_safetensors(directory: Path, dropout=None):
-    from safetensors.numpy import load_file
+    from safetensors.numpy import load_file  # deferred: teachers only (above)
     from transformers import GPT2Config, TFGPT2Model
     from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
 
@@ -93,7 +97,7 @@ def _check_gpt2(config, where):
 
 def load_local(directory, dropout=None):
     """A TFGPT2Model from a local Hugging Face checkpoint directory (any of the 3 formats)."""
-    from transformers import GPT2Config, TFGPT2Model
+    from transformers import GPT2Config, TFGPT2Model  # deferred: teachers only (above)
 
     directory = Path(directory)
     if not (directory / "config.json").is_file():
@@ -128,14 +132,14 @@ def load_local(directory, dropout=None):
 
 def load_hub(name, dropout=None):
     """A TFGPT2Model from the Hugging Face hub (TF weights, else PyTorch safetensors)."""
-    from transformers import TFGPT2Model
+    from transformers import TFGPT2Model  # deferred: teachers only (above)
 
     overrides = _dropout_overrides(dropout)
     try:
         model = TFGPT2Model.from_pretrained(name, **overrides)
     except Exception as tf_err:  # noqa: BLE001
         try:
-            from huggingface_hub import snapshot_download
+            from huggingface_hub import snapshot_download  # deferred: teachers only (above)
 
             directory = snapshot_download(
                 name, allow_patterns=["config.json", "model.safetensors"]
@@ -157,7 +161,7 @@ def load_backbone(spec: str, dropout=None):
         spec: str. ``random:<layers>x<width>``, a local directory, or a hub name.
         dropout: float or None. Overrides GPT2's three dropout rates when given.
     """
-    from transformers import TFGPT2Model
+    from transformers import TFGPT2Model  # deferred: teachers only (above)
 
     spec = str(spec)
     match = RANDOM_PATTERN.match(spec)

@@ -17,7 +17,7 @@ import numpy as np
 
 from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.models import backbone as backbone_lib
+from pitune_tf.models import gpt2_checkpoint
 from pitune_tf.models.gpt2_backbone import GPT2Backbone
 from pitune_tf.models.intent_predictor import IntentPredictor
 
@@ -32,7 +32,7 @@ def save_teacher(model: IntentPredictor, directory) -> None:
     with atomic_path(directory) as tmp:
         tmp = Path(tmp)
         tmp.mkdir(parents=True)
-        backbone_lib.save_backbone(model.backbone.gpt2, tmp / "backbone")
+        gpt2_checkpoint.save_backbone(model.backbone.gpt2, tmp / "backbone")
         config = model.get_config()
         config.pop("backbone")
         config.pop("name", None)
@@ -55,7 +55,7 @@ def load_teacher(directory, dropout=None) -> IntentPredictor:
             raise UserInputError(f"teacher directory is missing {directory / name}")
     config = json.loads((directory / "teacher.json").read_text())
     tuning = config.pop("tuning", "full")
-    gpt2 = backbone_lib.load_local(directory / "backbone", dropout=dropout)
+    gpt2 = gpt2_checkpoint.load_local(directory / "backbone", dropout=dropout)
     model = IntentPredictor(
         backbone=GPT2Backbone(gpt2, tuning=tuning, name="gpt2_backbone"), name="teacher",
         **config,
