@@ -22,13 +22,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pitune_tf.common.config import replace, resolve_config
 from pitune_tf.common.types import PathLike
+from pitune_tf.data.schema import Schema
+from pitune_tf.individual.individual_config import IndividualConfig
+from pitune_tf.individual.methods import BACKEND_DEFAULT_METHODS
+from pitune_tf.population.population_config import PopulationConfig, resolve
 
 if TYPE_CHECKING:
     from pitune_tf.common.keras import tf
-    from pitune_tf.data.schema import Schema
-    from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.population.population_config import PopulationConfig
+
+# The stages load TensorFlow: each call imports its own, so that ``import pitune_tf`` and
+# ``pitune_tf.train`` (this module) stay TensorFlow-free until a call runs.
 
 
 def train(out_dir: PathLike, data: str | Path | Sequence[str | Path] | None = None, *,
@@ -57,8 +62,7 @@ def train(out_dir: PathLike, data: str | Path | Sequence[str | Path] | None = No
         **settings: PopulationConfig fields (``seed=1``, ``teacher_epochs=2``, ...); they
             override ``preset`` and ``config``. An unknown name raises ``UserInputError``.
     """
-    from pitune_tf.population import PopulationConfig, resolve
-    from pitune_tf.population.population_stage import run_population
+    from pitune_tf.population.population_stage import run_population  # deferred (above)
 
     overrides = dict(settings)
     if data is not None:
@@ -101,10 +105,7 @@ def personalize(run_dir: PathLike, methods: str | Sequence[str] | None = None, *
         progress: bool. Show progress bars.
         **settings: IndividualConfig fields (``max_epochs=5``, ``seed=1``, ...).
     """
-    from pitune_tf.common.config import replace, resolve_config
-    from pitune_tf.individual.individual_config import IndividualConfig
-    from pitune_tf.individual.methods import BACKEND_DEFAULT_METHODS
-    from pitune_tf.individual.stage import run_individual
+    from pitune_tf.individual.stage import run_individual  # deferred (above)
 
     overrides = dict(settings)
     if methods is None and config is None:
@@ -134,7 +135,7 @@ def export(run_dir: PathLike, out_dir: PathLike | None = None,
         **options: the options of :func:`tflite.run_export.convert_run` (``batch_size=32``,
             ``quantized=True``, ``qat_epochs=0``, ``quiet=False``, ...).
     """
-    from tflite.run_export import convert_run
+    from tflite.run_export import convert_run  # deferred (above)
 
     return convert_run(run_dir, out_dir, **options)
 

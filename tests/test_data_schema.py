@@ -218,7 +218,7 @@ def test_merge_schema_overrides_field_by_field():
     """Options left out parse to nothing; one given replaces its field of the run's schema,
     --columns only the names it gives (a name given as itself reads the canonical column)."""
     from pitune_tf.data.schema import merge_schema, schema_overrides
-    from pitune_tf.predict import build_parser
+    from pitune_tf.prediction.command_line import build_parser
 
     def overrides(*flags):
         return schema_overrides(build_parser().parse_args(["--run", "r", "--events", "e", *flags]))

@@ -2,9 +2,9 @@
 
 - ``population_config``: ``PopulationConfig``, ``PRESETS``, ``preset``, ``resolve``.
 - ``data_preparation``: ``load_data`` (event tables), ``prepare_windows`` (vocabularies,
-  windows, the event -> intent map of a baseline).
-- ``population_trainer``: ``PopulationTrainer``, the teacher's task (PITuning Eq. 5).
-- ``distiller``: ``Distiller``, the student's task (PITuning Eq. 6-7).
+  windows, the event -> intent map of a baseline), ``run_windows`` (a finished run's).
+- ``teacher_loss``: ``PopulationTrainer``, the teacher's loss model (PITuning Eq. 5).
+- ``distillation_loss``: ``Distiller``, the student's loss model (PITuning Eq. 6-7).
 - ``training_loop``: ``fit_phase`` (shared epoch batches, checkpoints, resume) with the
   callbacks ``EpochCheckpoint`` and ``ScalarLogger``.
 - ``teacher_training`` / ``distillation``: ``train_teacher``, ``distill_student``.
@@ -24,13 +24,13 @@ _EXPORTS = {
     "load_data": "pitune_tf.population.data_preparation",
     "prepare_windows": "pitune_tf.population.data_preparation",
     "distill_student": "pitune_tf.population.distillation",
-    "Distiller": "pitune_tf.population.distiller",
+    "Distiller": "pitune_tf.population.distillation_loss",
     "EpochCheckpoint": "pitune_tf.population.epoch_checkpoint",
     "baseline_scores": "pitune_tf.population.evaluation",
     "evaluate": "pitune_tf.population.evaluation",
     "predict_logits": "pitune_tf.population.evaluation",
     "run_population": "pitune_tf.population.population_stage",
-    "PopulationTrainer": "pitune_tf.population.population_trainer",
+    "PopulationTrainer": "pitune_tf.population.teacher_loss",
     "Run": "pitune_tf.population.run_directory",
     "load_run": "pitune_tf.population.run_directory",
     "ScalarLogger": "pitune_tf.population.scalar_logger",

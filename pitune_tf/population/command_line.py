@@ -7,6 +7,7 @@ import argparse
 import logging
 from pathlib import Path
 
+from pitune_tf.common import tables
 from pitune_tf.common.cli import (
     CONFIG_HELP,
     OVERWRITE_HELP,
@@ -19,6 +20,7 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
 from pitune_tf.common.training_options import PRECISIONS, STRATEGIES
 from pitune_tf.data.schema import add_schema_options, schema_from_args
+from pitune_tf.metrics.numpy_metrics import INTENT_METRIC_COLUMNS, difference_cell
 from pitune_tf.population.population_config import (
     PRESETS,
     SUMMARY_FIELDS,
@@ -182,15 +184,12 @@ def table_rows(metrics, split="test") -> list:
 
 
 def format_table(metrics) -> str:
-    """The test metrics of teacher, student and baselines as a plain-text table, then the
-    student's comparison with each baseline (:func:`comparison_rows`)."""
-    rows = table_rows(metrics)
-    from pitune_tf.metrics.numpy_metrics import INTENT_METRIC_COLUMNS
-
+    """The test metrics of teacher, student and baselines as a plain-text table
+    (:func:`pitune_tf.common.tables.text_table`), then the student's comparison with each
+    baseline (:func:`comparison_rows`)."""
     keys = [key for key, _ in INTENT_METRIC_COLUMNS]
-    lines = [f"{'test':<30}" + "".join(f"{k:>9}" for k in keys)]
-    for name, values in rows:
-        lines.append(f"{name:<30}" + "".join(f"{values[k]:>9.4f}" for k in keys))
+    rows = [[name, *(float(values[k]) for k in keys)] for name, values in table_rows(metrics)]
+    lines = [tables.text_table(["test", *keys], rows)]
     title, compared = comparison_rows(metrics)
     if compared:
         lines += [title] + [f"  {name:<18} {text}" for name, text in compared]
@@ -198,14 +197,11 @@ def format_table(metrics) -> str:
 
 
 def markdown_table(metrics) -> str:
-    """`format_table` in markdown (``report.md``)."""
-    from pitune_tf.metrics import INTENT_METRIC_COLUMNS
-
-    lines = ["| Model | " + " | ".join(c for _, c in INTENT_METRIC_COLUMNS) + " |",
-             "|---|" + "---|" * len(INTENT_METRIC_COLUMNS)]
-    for name, m in table_rows(metrics):
-        lines.append(f"| {name} | "
-                     + " | ".join(f"{m[k]:.4f}" for k, _ in INTENT_METRIC_COLUMNS) + " |")
+    """`format_table` in markdown (``report.md``;
+    :func:`pitune_tf.common.tables.markdown_table`)."""
+    rows = [[name, *(float(m[k]) for k, _ in INTENT_METRIC_COLUMNS)]
+            for name, m in table_rows(metrics)]
+    lines = [tables.markdown_table(["Model", *(c for _, c in INTENT_METRIC_COLUMNS)], rows)]
     title, compared = comparison_rows(metrics)
     if compared:
         lines += ["", title, ""] + [f"- {name}: {text}" for name, text in compared]
@@ -220,8 +216,6 @@ def comparison_rows(metrics) -> tuple:
     its 95% interval (``metrics["student_vs_baselines"]``), each difference marked above /
     below / tie (:func:`pitune_tf.metrics.difference_cell`); no rows for a metrics.json
     without them."""
-    from pitune_tf.metrics import difference_cell
-
     comparison = metrics.get("student_vs_baselines")
     if not comparison:
         return "", []

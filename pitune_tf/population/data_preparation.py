@@ -1,12 +1,25 @@
-"""The population stage's data: event tables in, vocabularies and windows out."""
+"""The population stage's data: event tables in (:func:`load_data`), vocabularies and windows
+out (:func:`prepare_windows`); a finished run's windows rebuilt the same way
+(:func:`run_windows`)."""
 
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.data.event_stream import EventStream
+from pitune_tf.data.features import encode_events
+from pitune_tf.data.io import PARQUET_SUFFIXES, read_events, sort_events
+from pitune_tf.data.schema import ReadStats, Schema
+from pitune_tf.data.splits import split_users, split_windows
+from pitune_tf.data.synthetic import generate
+from pitune_tf.data.vocabularies import Vocabularies
+from pitune_tf.data.window_stream import WindowPlan, stream_splits
+from pitune_tf.data.windows import make_windows
 from pitune_tf.population.population_config import PopulationConfig
 
 logger = logging.getLogger(__name__)
@@ -15,9 +28,6 @@ logger = logging.getLogger(__name__)
 def read_user_events(path, config: PopulationConfig):
     """The canonical events of ``path`` read with the run's mapping and schema
     (``config.data_schema``); rows dropped or mapped to ``other`` and hints are logged."""
-    from pitune_tf.data import read_events
-    from pitune_tf.data.schema import ReadStats, Schema
-
     stats = ReadStats()
     df = read_events(path, config.mapping, Schema.from_dict(config.data_schema), stats)
     stats.warn(path)
@@ -33,12 +43,8 @@ def load_data(config: PopulationConfig, with_oracle=False):
     With ``config.streaming`` the population is an :class:`EventStream` (scanned and
     checked here, read chunk by chunk later; the schema options do not apply). A population
     given as a directory of Parquet shards is read whole when not streaming."""
-    from pitune_tf.data.event_stream import EventStream
-
     oracle = None
     if not config.data:
-        from pitune_tf.data.synthetic import generate
-
         synthetic = generate(config.synthetic_preset, seed=config.seed, with_oracle=with_oracle)
         population, individual = synthetic.population, synthetic.individual
         oracle = {"": synthetic.individual_oracle, "context": synthetic.individual_oracle_context}
@@ -64,8 +70,6 @@ def split_user_ids(user_ids, config: PopulationConfig):
     ``config.individual_users`` users, else the share ``config.individual_fraction``,
     drawn with ``config.seed``. A split without population users is a UserInputError; one
     leaving fewer than 2 users on a side is logged as a warning."""
-    from pitune_tf.data import split_users
-
     population, individual = split_users(user_ids, config.individual_fraction, config.seed,
                                          n_individual=config.individual_users)
     n = len(population) + len(individual)
@@ -86,12 +90,6 @@ def split_user_ids(user_ids, config: PopulationConfig):
 def _read_events_or_shards(path, config: PopulationConfig):
     """A canonical table from an events file or a directory of Parquet shards (each read by
     :func:`read_user_events`)."""
-    from pathlib import Path
-
-    import pandas as pd
-
-    from pitune_tf.data.io import PARQUET_SUFFIXES, sort_events
-
     path = Path(path)
     if not path.is_dir():
         return read_user_events(path, config)
@@ -108,12 +106,7 @@ def prepare_windows(config: PopulationConfig, population):
     ``train`` is a :class:`~pitune_tf.data.window_stream.WindowStream` (the same rows,
     built chunk by chunk in every epoch) and validation and test are in memory, each a
     seeded subset of at most ``config.stream_eval_windows`` rows."""
-    from pitune_tf.data import Vocabularies, encode_events, make_windows, split_windows
-    from pitune_tf.data.event_stream import EventStream
-
     if isinstance(population, EventStream):
-        from pitune_tf.data.window_stream import WindowPlan, stream_splits
-
         vocabs = Vocabularies.from_counts(population.counts, slot_minutes=config.slot_minutes)
         plan = WindowPlan(vocabs, config.history, config.min_history, tuple(config.split))
         train, val, test, counts = stream_splits(
@@ -122,8 +115,7 @@ def prepare_windows(config: PopulationConfig, population):
     else:
         vocabs = Vocabularies.fit(population, slot_minutes=config.slot_minutes)
         encoded = encode_events(population, vocabs)
-        windows = make_windows(encoded, history=config.history, min_history=config.min_history)
-        train, val, test = split_windows(windows, fractions=tuple(config.split))
+        train, val, test = _split_windows(encoded, config)
         train = train.subsample(config.train_window_cap(), config.seed)
         counts = np.zeros((len(vocabs.event), vocabs.n_intents), np.int64)
         np.add.at(counts, (encoded.event, encoded.intent), 1)
@@ -138,15 +130,32 @@ def prepare_windows(config: PopulationConfig, population):
     return vocabs, (train, val, test), event_intent
 
 
-def run_windows(run):
-    """The (train, val, test) population windows of a finished run (``load_run``): its data
-    loaded again (regenerated for the embedded synthetic data) and encoded with the run's
-    own vocabularies, split and subsampled as in training."""
-    from pitune_tf.data import encode_events, make_windows, split_windows
-
-    config = run.config
-    population, _ = load_data(config)
-    encoded = encode_events(population, run.vocabs)
+def _split_windows(encoded, config: PopulationConfig):
+    """The (train, val, test) windows of encoded events, as the population stage cuts them
+    (``config.history``, ``config.min_history``, ``config.split``)."""
     windows = make_windows(encoded, history=config.history, min_history=config.min_history)
-    train, val, test = split_windows(windows, fractions=tuple(config.split))
-    return train.subsample(config.train_window_cap(), config.seed), val, test
+    return split_windows(windows, fractions=tuple(config.split))
+
+
+def run_windows(run, population=None, cap_train=True):
+    """The (train, val, test) population windows of a finished run, rebuilt as in training.
+
+    Args:
+        run: :class:`pitune_tf.population.run_directory.Run` (``load_run``).
+        population: canonical event table or None. None: the run's population loaded
+            again (:func:`load_data` of its config; regenerated for the embedded synthetic
+            data).
+        cap_train: bool. Subsample the training windows as training did
+            (``config.train_window_cap()``, ``config.seed``); False keeps them all.
+
+    Returns:
+        ``(train, val, test)`` :class:`~pitune_tf.data.windows.Windows`, encoded with the
+        run's own vocabularies.
+    """
+    config = run.config
+    if population is None:
+        population, _ = load_data(config)
+    train, val, test = _split_windows(encode_events(population, run.vocabs), config)
+    if cap_train:
+        train = train.subsample(config.train_window_cap(), config.seed)
+    return train, val, test

@@ -1,9 +1,11 @@
-"""Distilling the teacher into the on-device student (PITuning Sec. 3.2.5)."""
+"""The distillation phase of the population stage (PITuning Sec. 3.2.5): the on-device
+student built and trained on its loss model (:mod:`pitune_tf.population.distillation_loss`)."""
 
 from __future__ import annotations
 
 from pitune_tf.common.keras import keras
-from pitune_tf.population.distiller import Distiller
+from pitune_tf.models.factory import build_student
+from pitune_tf.population.distillation_loss import Distiller
 from pitune_tf.population.training_loop import fit_phase, make_optimizer
 
 
@@ -14,8 +16,6 @@ def distill_student(config, vocabs, teacher, train, val, out_dir, event_intent=N
 
     The student is float32 whatever ``config.precision`` (it ships to phones as a float32
     TFLite model); ``config.jit`` XLA-compiles the distillation steps."""
-    from pitune_tf.models import build_student
-
     keras.utils.set_random_seed((config.seed + 1) % 2**32)  # seeds are in [0, 2^32 - 1]
     student = build_student(config, vocabs.sizes, event_intent=event_intent, repeat_init=repeat_init)
     distiller = Distiller(student, teacher, alpha=config.alpha,

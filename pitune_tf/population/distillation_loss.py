@@ -1,5 +1,5 @@
-"""Distillation of the teacher into the on-device student (PITuning Eq. 6-7, Sec. 3.2.5,
-Appendix A)."""
+"""The student's loss model: the teacher distilled into the on-device student, L_D
+(PITuning Eq. 6-7, Sec. 3.2.5, Appendix A)."""
 
 from __future__ import annotations
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from pitune_tf.common.numeric import softmax
+from pitune_tf.metrics import bootstrap_groups, intent_metrics, paired_bootstrap
 from pitune_tf.population.training_loop import eval_dataset, is_streamed
 
 PIECE_ROWS = 65_536  # windows whose logits are held at once when counting predictions
@@ -83,8 +84,6 @@ def prior_rule(scores, p_pop, tau):
 def choose_tau(labels, scores, p_pop) -> float:
     """The tau of PRIOR_EXPONENTS with the best mean of Prec_w and Rec_m on ``labels``
     (validation windows, never test rows; ties: the smaller tau)."""
-    from pitune_tf.metrics import intent_metrics
-
     def value(tau):
         m = intent_metrics(labels, prior_rule(scores, p_pop, tau))
         return (m["prec_w"] + m["rec_m"]) / 2
@@ -106,8 +105,6 @@ def evaluate(config, teacher, student, splits, p_pop, event_intent, scores=None)
     model with the ``p / prior^tau`` decision rule (``<model>_prior_rule``, tau chosen on
     the validation windows). ``scores`` (:func:`model_scores`, computed when None) are the
     models' probabilities."""
-    from pitune_tf.metrics import intent_metrics
-
     _, val, test = splits
     results = {"teacher": {}, "student": {}, "baselines": {}}
     if scores is None:
@@ -143,8 +140,6 @@ def compare_to_baselines(windows, scores, baselines) -> dict:
     interval (:func:`pitune_tf.metrics.paired_bootstrap`, 1,000 resamples, seed 0) over users
     when there are enough of them (:func:`pitune_tf.metrics.bootstrap_groups`), else over
     windows. Returns ``{"unit": "user" | "window", baseline: {metric: {diff, low, high}}}``."""
-    from pitune_tf.metrics import bootstrap_groups, paired_bootstrap
-
     groups = bootstrap_groups(windows.user)
     out = {"unit": "window" if groups is None else "user"}
     for name, baseline in baselines.items():

@@ -10,17 +10,23 @@
   normalized by the true intent's count.
 
 A figure that fails is logged as a warning and skipped (``never_fails``): plots never fail
-a run.
+a run. The figures of a finished run are drawn again by :func:`plot_run` (``python -m
+pitune_tf.population.plots --run RUN``). This module loads no TensorFlow until then (the
+journey's report reads :func:`plot_paths`).
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import sys
 from pathlib import Path
 
 import numpy as np
 
+from pitune_tf.common.cli import run_main
 from pitune_tf.common.plotting import epoch_axis, never_fails, pyplot, save_png
+from pitune_tf.metrics import confusion_counts
 
 logger = logging.getLogger(__name__)
 
@@ -80,13 +86,11 @@ def attention_map(model, windows, batch_size, max_windows=MAX_ATTENTION_WINDOWS,
     Returns:
         float64 ``[N_I, L]`` or None.
     """
-    from pitune_tf.population.training_loop import eval_dataset
-
     if getattr(model, "attention", None) is None or len(windows) == 0:
         return None
     windows = windows.subsample(max_windows, seed)
     total, counted = None, None
-    for features, _ in eval_dataset(windows, batch_size):
+    for features, _ in windows.to_dataset(batch_size, shuffle=False):
         weights = model.forward(features, training=False, return_attention=True)["attention"]
         shares = attention_shares(weights.numpy())  # [batch, N_I, L]
         batch_total, batch_counted = shares.sum(axis=0), (shares.sum(axis=-1) > 0).sum(axis=0)
@@ -104,8 +108,6 @@ def intent_shares(ids, n_intents) -> np.ndarray:
 def normalized_confusion(labels, predictions, n_intents) -> np.ndarray:
     """Confusion counts ``[true, predicted]`` divided by each true intent's count (rows sum
     to 1; NaN rows for intents absent from ``labels``)."""
-    from pitune_tf.metrics import confusion_counts
-
     counts = confusion_counts(labels, predictions, n_intents).astype(np.float64)
     support = counts.sum(axis=1, keepdims=True)
     return np.divide(counts, support, out=np.full_like(counts, np.nan), where=support > 0)
@@ -326,35 +328,13 @@ def plot_run(run_dir) -> list[Path]:
         UserInputError: the run or its data cannot be read, or the data no longer gives the
             run's intent vocabulary.
     """
-    import json
+    from pitune_tf.population.figure_inputs import figure_inputs  # deferred: TensorFlow loads here
 
-    from pitune_tf.common.errors import UserInputError
-    from pitune_tf.common.numeric import softmax
-    from pitune_tf.population.data_preparation import load_data, prepare_windows
-    from pitune_tf.population.evaluation import predict_logits
-    from pitune_tf.population.run_directory import load_run
-    from pitune_tf.population.training_loop import TRAINING_RECORD
-
-    run = load_run(run_dir)
-    population, _ = load_data(run.config)
-    vocabs, (_, _, test), _ = prepare_windows(run.config, population)
-    if vocabs.intent.tokens != run.vocabs.intent.tokens:
-        raise UserInputError(f"{run.run_dir}: the run's data no longer gives its intent vocabulary")
-    record = run.run_dir / TRAINING_RECORD
-    training = (json.loads(record.read_text()) if record.is_file()
-                else (run.metrics or {}).get("training"))
-    models = {"teacher": run.teacher, "student": run.student}
-    batch_size = 4 * run.config.batch_size
-    scores = {name: softmax(predict_logits(model, test, batch_size)) for name, model in models.items()}
-    return write_population_plots(run.run_dir, training, models, test, scores,
-                                  run.vocabs.intent.tokens, len(run.vocabs.intent.reserved),
-                                  batch_size)
+    return write_population_plots(**figure_inputs(run_dir))
 
 
 def main(argv=None) -> int:
     """``python -m pitune_tf.population.plots --run RUN``: (re)writes ``RUN/plots/``."""
-    import argparse
-
     parser = argparse.ArgumentParser(prog="python -m pitune_tf.population.plots",
                                      description="(Re)write a population run's figures in RUN/plots/.")
     parser.add_argument("--run", required=True, help="a finished population run directory")
@@ -365,8 +345,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    import sys
-
-    from pitune_tf.common.cli import run_main
-
     sys.exit(run_main(main))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import shutil
 import tempfile
 import time
@@ -12,11 +11,14 @@ import numpy as np
 
 from pitune_tf.common.console import status
 from pitune_tf.common.distribution import barrier, is_chief, make_strategy, worker_index
+from pitune_tf.common.run_files import RunFiles
 from pitune_tf.common.run_lock import run_lock
 from pitune_tf.common.run_replacement import finish_replacement
+from pitune_tf.layers.repeat_mixture import repeat_logits
 from pitune_tf.population.data_preparation import load_data, prepare_windows
 from pitune_tf.population.distillation import distill_student
 from pitune_tf.population.evaluation import evaluate, model_scores, predicted_counts
+from pitune_tf.population.plots import write_population_plots
 from pitune_tf.population.population_config import PopulationConfig
 from pitune_tf.population.run_directory import prepare_out_dir, resumable, write_outputs
 from pitune_tf.population.teacher_training import train_teacher
@@ -41,7 +43,7 @@ def run_population(config: PopulationConfig, out_dir, overwrite=False, strategy=
         config: PopulationConfig.
         out_dir: str or Path. The run directory (see ``run_directory``).
         overwrite: bool. Replace a finished run, or an unfinished one of another config.
-        strategy: str (``pitune_tf.common.distribution.STRATEGIES``: auto, default,
+        strategy: str (``pitune_tf.common.training_options.STRATEGIES``: auto, default,
             mirrored, multiworker) or a ``tf.distribute.Strategy``. Models, optimizers and
             metrics are built in its scope; each global batch of ``config.batch_size`` windows
             is split across its replicas.
@@ -95,16 +97,11 @@ def _run_worker(config, out_dir, strategy, started, data) -> dict:
 
 
 def _train_and_write(config, out_dir, started, population, individual, oracle) -> dict:
-    from pitune_tf.population.plots import write_population_plots  # (also a python -m main)
-
     vocabs, splits, event_intent = prepare_windows(config, population)
     vocabs.save(out_dir)
     train, val, test = splits
     status(f"windows: train {len(train)}, val {len(val)}, test {len(test)}; "
            f"{vocabs.n_intents} intent ids, {len(vocabs.event)} event ids")
-
-    from pitune_tf.layers.repeat_mixture import repeat_logits
-
     # the copy term's starting repeat rates; a streamed training set keeps only its labels in
     # memory, so its in-memory validation windows give them
     counted = train if hasattr(train, "event") else val
@@ -118,9 +115,9 @@ def _train_and_write(config, out_dir, started, population, individual, oracle) -
     scores = model_scores(config, teacher, student, splits)
     metrics = evaluate(config, teacher, student, splits, p_pop, event_intent, scores=scores)
     metrics["windows"] = {"train": len(train), "val": len(val), "test": len(test)}
-    record = out_dir / TRAINING_RECORD
-    if record.is_file():
-        metrics["training"] = json.loads(record.read_text())
+    training = RunFiles(out_dir).json(TRAINING_RECORD, default=None)
+    if training is not None:
+        metrics["training"] = training
     metrics["parameters"] = {"teacher": int(teacher.count_params()),
                              "student": int(student.count_params())}
     write_population_plots(

@@ -23,21 +23,27 @@ from pathlib import Path
 
 import numpy as np
 
+from pitune_tf import models  # noqa: F401  (registers the layers student.keras uses)
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
-from pitune_tf.common.errors import UserInputError, not_found
-from pitune_tf.common.json_files import read_json
+from pitune_tf.common.console import status
+from pitune_tf.common.divergence import accept_new_rates
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import keras
 from pitune_tf.common.output_set import output_set
+from pitune_tf.common.run_files import RunFiles
 from pitune_tf.common.run_replacement import prepare_run_dir
+from pitune_tf.data.intent_oracle import write_oracles
+from pitune_tf.data.io import write_events
+from pitune_tf.data.schema import Schema, merge_schema
+from pitune_tf.data.vocabularies import Vocabularies
+from pitune_tf.models.teacher_io import load_teacher
+from pitune_tf.population.population_config import PopulationConfig
+from pitune_tf.population.training_loop import CHECKPOINTS
 
 REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
 
 
 # ----------------------------------------------------------------------------- reader
-
-
-def _read_json(path, kind):
-    """A run file's JSON content of type ``kind``; anything else is one clear error."""
-    return read_json(path, kind)
 
 
 class Run:
@@ -49,18 +55,9 @@ class Run:
     """
 
     def __init__(self, run_dir):
-        from pitune_tf import models  # noqa: F401  (registers the layers student.keras uses)
-        from pitune_tf.common.keras import keras
-        from pitune_tf.data import Vocabularies
-        from pitune_tf.population.population_config import PopulationConfig
-
-        self.run_dir = Path(run_dir)
-        if not self.run_dir.is_dir():
-            raise UserInputError(not_found("run directory", self.run_dir))
-        for name in REQUIRED:
-            if not (self.run_dir / name).exists():
-                raise UserInputError(f"run directory {self.run_dir} is missing {name}")
-        config = _read_json(self.run_dir / "config.json", dict)
+        self.files = RunFiles(run_dir, REQUIRED)  # the folder and its REQUIRED files
+        self.run_dir = self.files.path
+        config = self.files.json("config.json")
         try:
             self.config = PopulationConfig(**config)
         except TypeError as err:  # a key this version does not know
@@ -74,7 +71,7 @@ class Run:
             raise UserInputError(f"{self.run_dir / 'student.keras'}: cannot be loaded "
                                  f"({str(err).splitlines()[0][:200]})") from None
         self._check_student_matches()
-        p = _read_json(self.run_dir / "p_out.json", dict)
+        p = self.files.json("p_out.json")
         missing = [k for k in ("intents", "p_out", "p_pop") if k not in p]
         if missing:
             raise UserInputError(f"{self.run_dir / 'p_out.json'}: lacks {', '.join(missing)}")
@@ -84,8 +81,7 @@ class Run:
         if not len(self.p_out) == len(self.p_pop) == self.vocabs.n_intents:
             raise UserInputError(f"{self.run_dir / 'p_out.json'}: {len(self.p_out)} / "
                                  f"{len(self.p_pop)} shares for {self.vocabs.n_intents} intents")
-        metrics_path = self.run_dir / "metrics.json"
-        self.metrics = _read_json(metrics_path, dict) if metrics_path.exists() else None
+        self.metrics = self.files.json("metrics.json", default=None)
 
     def _check_student_matches(self):
         """``config.json`` and ``vocab.json`` must describe ``student.keras`` (a file edited
@@ -110,8 +106,6 @@ class Run:
     @cached_property
     def teacher(self):
         """The teacher IntentPredictor (loaded on first use)."""
-        from pitune_tf.models.teacher_io import load_teacher
-
         if not (self.run_dir / "teacher").is_dir():
             raise UserInputError(f"run directory {self.run_dir} is missing teacher/")
         return load_teacher(self.run_dir / "teacher")
@@ -125,8 +119,6 @@ class Run:
                 command line gave, :func:`pitune_tf.data.schema.merge_schema`: ``columns``
                 only the names it gives), or a ``Schema`` (used as it is).
         """
-        from pitune_tf.data.schema import Schema, merge_schema
-
         if isinstance(schema, Schema):
             return schema
         return merge_schema(self.config.data_schema, schema)
@@ -160,8 +152,6 @@ STARTED_FILES = {"config.json", "vocab.json", "logs", "training.json", ".checkpo
 def resumable(out_dir) -> bool:
     """Whether ``out_dir`` holds training to resume: a trained teacher or an epoch's
     checkpoint."""
-    from pitune_tf.population.training_loop import CHECKPOINTS
-
     out_dir = Path(out_dir)
     return (out_dir / "teacher").is_dir() or any((out_dir / CHECKPOINTS).glob("*/checkpoint"))
 
@@ -176,9 +166,6 @@ def prepare_out_dir(config, out_dir, overwrite):
     (:func:`pitune_tf.common.divergence.accept_new_rates`), and an unfinished run with
     nothing to resume (stopped before its first epoch ended) is replaced by a run of
     another config."""
-    from pitune_tf.common.console import status
-    from pitune_tf.common.divergence import accept_new_rates
-
     out_dir = Path(out_dir)
     record = config.to_dict()
     for key, (old, new) in accept_new_rates(out_dir, record, RATE_KEYS).items():
@@ -220,10 +207,6 @@ def write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, m
     (``config.json`` and ``vocab.json`` are written before training, ``teacher/`` when the
     teacher phase ends.)
     """
-    from pitune_tf.data import write_events
-    from pitune_tf.data.intent_oracle import write_oracles
-    from pitune_tf.population.training_loop import CHECKPOINTS
-
     final = ("student.keras", "p_out.json", "summaries", "data", "metrics.json", CHECKPOINTS)
     with output_set(out_dir, final) as new:
         save_student(student, new / "student.keras")

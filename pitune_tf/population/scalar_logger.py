@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from tensorflow.core.framework import summary_pb2
+
 from pitune_tf.common.keras import keras, tf
 
 
@@ -21,8 +23,6 @@ class ScalarLogger(keras.callbacks.Callback):
         self.writer = None
 
     def on_train_begin(self, logs=None):
-        from tensorflow.core.framework import summary_pb2
-
         self.metadata = summary_pb2.SummaryMetadata(
             plugin_data=summary_pb2.SummaryMetadata.PluginData(plugin_name="scalars")
         )

@@ -1,5 +1,5 @@
-"""Teacher training with L_pop (PITuning Eq. 5) through ``fit``: the masked-event-reconstruction
-task over an IntentPredictor."""
+"""The teacher's loss model: L_pop (PITuning Eq. 5) through ``fit``, the intent and the
+masked-event-reconstruction task over an IntentPredictor."""
 
 from __future__ import annotations
 

@@ -1,11 +1,14 @@
-"""Training the teacher of the population stage (PITuning Sec. 3.2.1-3.2.4)."""
+"""The teacher phase of the population stage (PITuning Sec. 3.2.1-3.2.4): the teacher built,
+trained on its loss model (:mod:`pitune_tf.population.teacher_loss`) and saved."""
 
 from __future__ import annotations
 
 from pitune_tf.common.console import status
 from pitune_tf.common.keras import keras
 from pitune_tf.common.precision import dtype_policy, wrap_optimizer
-from pitune_tf.population.population_trainer import PopulationTrainer
+from pitune_tf.models.factory import build_teacher
+from pitune_tf.models.teacher_io import load_teacher, save_teacher
+from pitune_tf.population.teacher_loss import PopulationTrainer
 from pitune_tf.population.training_loop import fit_phase, make_optimizer
 
 
@@ -20,9 +23,6 @@ def train_teacher(config, vocabs, train, val, out_dir, event_intent=None, repeat
     ``event_intent`` [N_E]: each event id's catalogue intent (the copy term, when
     ``config.repeat_term``) and ``repeat_init`` [N_I] its starting logits.
     """
-    from pitune_tf.models import build_teacher
-    from pitune_tf.models.teacher_io import load_teacher, save_teacher
-
     if (out_dir / "teacher").is_dir():
         status("[teacher] already trained: loading it")
         return load_teacher(out_dir / "teacher", dropout=config.dropout)

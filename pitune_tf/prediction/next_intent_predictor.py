@@ -3,24 +3,27 @@ personalized weights file, or a ``.tflite`` model)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pitune_tf.common.errors import UserInputError, not_found
+from pitune_tf.common.errors import DataError, UserInputError, not_found
+from pitune_tf.common.keras import keras
 from pitune_tf.common.numeric import softmax
 from pitune_tf.common.types import PathLike
+from pitune_tf.data.features import encode_events
+from pitune_tf.data.io import REQUIRED_COLUMNS, canonicalize, read_table
 from pitune_tf.data.schema import Schema
+from pitune_tf.data.vocabularies import Vocabularies
 from pitune_tf.data.windows import FEATURE_KEYS, Windows, make_next_windows
-
-if TYPE_CHECKING:
-    from pitune_tf.common.keras import keras
-    from pitune_tf.data.vocabularies import Vocabularies
-    from pitune_tf.litert.runtime import Runtime
-    from pitune_tf.population.run_directory import Run
+from pitune_tf.litert.runtime import Runtime, read_weights_file
+from pitune_tf.population.evaluation import prior_rule
+from pitune_tf.population.run_directory import Run, load_run
+from tflite.student_module import assign_flat_weights, flat_weights
 
 Events = str | Path | pd.DataFrame  # an events file (CSV / Parquet) or its table
 
@@ -124,8 +127,6 @@ class NextIntentPredictor:
                 fields of a dict overriding it (a command line's options), or a whole Schema
                 (:meth:`pitune_tf.population.run_directory.Run.log_schema`).
         """
-        from pitune_tf.population.run_directory import Run, load_run
-
         for name, path in (("weights", weights), ("model", model)):
             if path is not None and not Path(path).is_file():
                 raise UserInputError(not_found(f"{name} file", path))
@@ -137,13 +138,8 @@ class NextIntentPredictor:
         if model is None:
             student = run.student
             if weights is not None:
-                from pitune_tf.litert.runtime import read_weights_file
-                from tflite.student_module import assign_flat_weights, flat_weights
-
                 assign_flat_weights(student, read_weights_file(weights, flat_weights(student).size))
             return cls(run.vocabs, history, student=student, batch_size=batch_size, **rule)
-        from pitune_tf.litert.runtime import Runtime
-
         runtime = Runtime(model, backend=backend, required=("infer",))
         if weights is not None:
             if runtime.num_weights is None:
@@ -161,11 +157,6 @@ class NextIntentPredictor:
         inputs), read with ``schema`` (:class:`pitune_tf.data.schema.Schema`; None: the
         predictor's, :attr:`schema`). A missing column is a :class:`DataError` naming it as
         the file would (``uid`` for ``user_id=uid``) and the columns the file has."""
-        import dataclasses
-
-        from pitune_tf.common.errors import DataError
-        from pitune_tf.data.io import REQUIRED_COLUMNS, canonicalize, read_table
-
         path: Path | None = None
         if isinstance(events, (str, Path)):
             path = Path(events)
@@ -198,8 +189,6 @@ class NextIntentPredictor:
 
     def next_windows(self, events: Events, schema: Schema | None = None) -> Windows:
         """One window per user, after the user's newest event (features [n_users, L])."""
-        from pitune_tf.data.features import encode_events
-
         return make_next_windows(encode_events(self.events_table(events, schema), self.vocabs),
                                  self.history)
 
@@ -226,8 +215,6 @@ class NextIntentPredictor:
         is never first)."""
         if self.decision_rule == "argmax":
             return probs
-        from pitune_tf.population.evaluation import prior_rule
-
         scores: np.ndarray = prior_rule(probs, self.p_pop, self.tau)
         return scores
 
