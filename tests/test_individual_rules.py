@@ -391,3 +391,27 @@ def test_validation_scores_of_each_method_and_their_pooled_metrics():
     assert metrics["windows"] == 4 and metrics["acc"] == 1.0
     assert metrics["ce"] == pytest.approx(-np.log(0.75))
     assert validation_metrics([record], "prior") == {}
+
+
+def test_the_method_registry_is_what_each_backend_runs():
+    """pitune_tf.individual.methods states every method once: its backends are what the
+    engine runs on each (the Keras engine's extra methods included), its defaults run there,
+    and the tables' row order holds every method."""
+    from types import SimpleNamespace
+
+    from pitune_tf.individual import methods
+    from pitune_tf.individual.engine import PersonalizationEngine
+    from pitune_tf.individual.table2 import BASELINES
+    from pitune_tf.individual.teacher_methods import TeacherMethods
+
+    run = SimpleNamespace(vocabs=SimpleNamespace(n_intents=6))
+    config = SimpleNamespace(batch_size=4)
+    extra = {**TeacherMethods(run, config).as_dict(), "mpda": None, **BASELINES}
+    runs = {methods.KERAS: PersonalizationEngine(SimpleNamespace(objectives=("ce", "focal")), run,
+                                                 config, extra_methods=extra).methods,
+            methods.LITERT: PersonalizationEngine(SimpleNamespace(objectives=("ce",)), run,
+                                                  config).methods}
+    for backend in methods.BACKENDS:
+        assert sorted(runs[backend]) == sorted(methods.methods_on(backend)), backend
+        assert set(methods.default_methods(backend)) <= set(methods.methods_on(backend))
+    assert sorted(methods.METHOD_ORDER) == sorted(methods.METHODS)
