@@ -51,7 +51,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 import numpy as np  # noqa: E402
 
 from nextitnet.nextitnet_backbone import PAPER_BLOCK_DILATIONS, NextItNet  # noqa: E402
-from nextitnet.pretrainer import PRETRAIN_LOSSES, NextItNetPretrainer  # noqa: E402
+from nextitnet.pretraining_loss import PRETRAIN_LOSSES, NextItNetPretrainer  # noqa: E402
 from pitune_tf.benchmarking import matmul_peak_flops  # noqa: E402
 from pitune_tf.common.keras import keras, tf  # noqa: E402
 

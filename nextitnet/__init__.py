@@ -2,10 +2,12 @@
 
 Networks (one class per file, exported here): ``nextitnet_backbone``, ``residual_block``,
 ``adapter``, ``policy_network``, ``target_head``, ``uaf_model``; objectives: ``losses``,
-``gates``, ``pretrainer``, ``uaf_learner``; data: ``data``; a run (``uaf_runner.run_uaf``,
-called by ``python -m trainers.uaf``): ``uaf_config``, ``pretraining``, ``fine_tuning``,
-``validation_monitor``, ``training``, ``epoch_batches``, ``fit_progress`` (what a run
-prints), ``evaluation``, ``reports``, ``analysis``.
+``gates`` and the loss models ``pretraining_loss`` (``NextItNetPretrainer``, UAF Eq. 5) and
+``fine_tuning_loss`` (``UAFLearner``, UAF Eq. 8, 13-15); data: ``data``; a run
+(``uaf_run.run_uaf``, called by ``python -m trainers.uaf``): ``uaf_config``, its stages
+``pretraining_stage`` and ``fine_tuning_stage``, ``validation_monitor``, ``training``,
+``epoch_batches``, ``fit_progress`` (what a run prints), ``evaluation``, ``reports``,
+``analysis``; a finished run's mode reloaded: ``uaf_recommender``.
 """
 # ruff: noqa: I001  (the environment module must come first)
 
@@ -20,11 +22,11 @@ _EXPORTS = {
     "Adapter": "nextitnet.adapter",
     "NegativeSampler": "nextitnet.negative_sampler",
     "NextItNet": "nextitnet.nextitnet_backbone",
-    "NextItNetPretrainer": "nextitnet.pretrainer",
+    "NextItNetPretrainer": "nextitnet.pretraining_loss",
     "PolicyNetwork": "nextitnet.policy_network",
     "ResidualBlock": "nextitnet.residual_block",
     "TargetHead": "nextitnet.target_head",
-    "UAFLearner": "nextitnet.uaf_learner",
+    "UAFLearner": "nextitnet.fine_tuning_loss",
     "UAFModel": "nextitnet.uaf_model",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

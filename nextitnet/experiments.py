@@ -4,7 +4,7 @@ Table 4 (GRU policy network), Table 5 (10% of the training data, the same test s
 Table 7 (user-profile prediction), Figure 3 (per-block utilisation of the fine-tuned
 blocks) and Figure 4 (validation HR@5 per epoch), each over several seeds (mean ± std).
 
-Every number comes from ``nextitnet.uaf_runner.run_uaf`` run directories, one per seed and
+Every number comes from ``nextitnet.uaf_run.run_uaf`` run directories, one per seed and
 setting, under ``OUT/runs/<setting>/seed<k>`` (resumable; a finished mode is reused):
 
 - ``main``: every mode of ``RUN_MODES`` (Tables 2-3, Figures 3-4);
@@ -33,7 +33,7 @@ from nextitnet import analysis
 from nextitnet.data.encoding import encode_recommendation_task, fit_source_vocab
 from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import UAF_MODES
-from nextitnet.uaf_runner import RUN_MODES, run_uaf
+from nextitnet.uaf_run import RUN_MODES, run_uaf
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite
 from pitune_tf.common.plotting import bar_chart, line_chart

@@ -3,7 +3,6 @@ on the source domain (UAF Eq. 5), or loading a pretrained one."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -11,12 +10,13 @@ import numpy as np
 from nextitnet.data.encoding import pretrain_windows
 from nextitnet.fit_progress import epochs_text, say
 from nextitnet.nextitnet_backbone import NextItNet
-from nextitnet.pretrainer import NextItNetPretrainer
+from nextitnet.pretraining_loss import NextItNetPretrainer
 from nextitnet.training import fit_resumable, save_weights, seed_everything
 from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.run_files import RunFiles
 
 BACKBONE_WEIGHTS = Path("pretrain") / "backbone.weights.h5"  # inside a run directory
 SOURCE_VOCAB = "source_vocab.json"  # inside a run directory
@@ -40,10 +40,11 @@ def load_backbone(net, pretrained, vocab) -> NextItNet:
     ``vocab``) or a backbone ``.weights.h5`` file."""
     source = Path(pretrained)
     if source.is_dir():
-        vocab_file = source / SOURCE_VOCAB
-        if vocab_file.is_file() and json.loads(vocab_file.read_text())["tokens"] != vocab.tokens:
+        run = RunFiles(source, what="--pretrained run directory")
+        recorded = run.json(SOURCE_VOCAB, default=None)
+        if recorded is not None and recorded.get("tokens") != vocab.tokens:
             raise UserInputError(f"{source}: its source vocabulary differs from this data's")
-        source = source / BACKBONE_WEIGHTS
+        source = run / BACKBONE_WEIGHTS
     if not source.is_file():
         raise UserInputError(f"{source}: pretrained backbone weights not found")
     try:

@@ -14,7 +14,7 @@ import pandas as pd
 from nextitnet.baselines import SCORE_MODES, baseline_scores
 from nextitnet.data.encoding import SOURCE_RESERVED, TARGET_RESERVED, EncodedTask, last_items
 from nextitnet.evaluation import mask_seen_items, predict
-from nextitnet.fine_tuning import build_uaf_model
+from nextitnet.fine_tuning_stage import build_uaf_model
 from nextitnet.pretraining import SOURCE_VOCAB
 from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import MODES, UAFModel

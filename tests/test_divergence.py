@@ -100,13 +100,13 @@ def test_population_student_divergence_keeps_its_epoch_and_resumes_with_a_lower_
 
 def test_uaf_pretraining_divergence_is_one_error_and_resumes_with_a_lower_rate(
         tmp_path, capsys, poison, monkeypatch):
-    from nextitnet import pretrainer, training
+    from nextitnet import pretraining_loss, training
     from trainers.uaf import main
 
     out = tmp_path / "uaf"
     argv = ["--preset", "tiny", "--mode", "soft", "--pretrain-epochs", "2", "--quiet",
             "--out", str(out)]
-    poison.arm(pretrainer.NextItNetPretrainer, training, "FitProgress")
+    poison.arm(pretraining_loss.NextItNetPretrainer, training, "FitProgress")
     assert run_main(main, argv) == 2
     [line] = error_lines(capsys)
     assert "UAF pretrain training diverged in epoch 2" in line and "--learning-rate" in line

@@ -21,7 +21,7 @@ from nextitnet.epoch_batches import EpochBatches
 from nextitnet.losses import bce_loss, bpr_loss, classification_loss, masked_next_item_loss
 from nextitnet.negative_sampler import NegativeSampler
 from nextitnet.nextitnet_backbone import NextItNet
-from nextitnet.pretrainer import NextItNetPretrainer
+from nextitnet.pretraining_loss import NextItNetPretrainer
 from nextitnet.residual_block import ResidualBlock
 from nextitnet.target_head import TargetHead, last_real_hidden
 from nextitnet.training import fit_resumable

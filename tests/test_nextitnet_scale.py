@@ -6,7 +6,7 @@ import pytest
 
 from nextitnet.losses import full_next_item_loss, masked_next_item_loss, sampled_next_item_loss
 from nextitnet.nextitnet_backbone import NextItNet
-from nextitnet.pretrainer import NextItNetPretrainer, resolve_pretrain_loss
+from nextitnet.pretraining_loss import NextItNetPretrainer, resolve_pretrain_loss
 from nextitnet.residual_block import ResidualBlock
 from pitune_tf.common.keras import keras, tf
 

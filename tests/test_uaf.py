@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from nextitnet import gates as gate_fns
+from nextitnet.fine_tuning_loss import UAFLearner
 from nextitnet.losses import (
     masked_next_item_loss,
     policy_entropy,
@@ -15,7 +16,6 @@ from nextitnet.losses import (
 from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.policy_network import PolicyNetwork
 from nextitnet.target_head import TargetHead
-from nextitnet.uaf_learner import UAFLearner
 from nextitnet.uaf_model import MODES, UAFModel
 from pitune_tf.common.keras import keras, tf
 

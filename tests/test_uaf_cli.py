@@ -88,7 +88,7 @@ def test_cli_overwrite_replaces_a_run_of_another_config_and_keeps_it_on_failure(
         tmp_path, capsys, monkeypatch):
     """Another seed on the same --out: exit 2 without --overwrite; with it the run is replaced;
     a replacement that fails after the old run was moved aside puts the old run back."""
-    import nextitnet.uaf_runner
+    import nextitnet.uaf_run
 
     out = tmp_path / "run"
     argv = ["--mode", "mostpop", "--preset", "tiny", "--out", str(out), "--quiet"]
@@ -106,7 +106,7 @@ def test_cli_overwrite_replaces_a_run_of_another_config_and_keeps_it_on_failure(
         assert (tmp_path / ".run.replaced").is_dir() and seed() == 5  # after the swap
         raise RuntimeError("failed after the swap")
 
-    monkeypatch.setattr(nextitnet.uaf_runner, "write_reports", fail)
+    monkeypatch.setattr(nextitnet.uaf_run, "write_reports", fail)
     try:
         main([*argv, "--seed", "5", "--overwrite"])
     except RuntimeError:

@@ -34,7 +34,7 @@ def _task():
 
 def test_from_run_reproduces_the_run_test_metrics(uaf_run):
     """The reloaded best weights score the test split exactly as the run did."""
-    from nextitnet.fine_tuning import scorer
+    from nextitnet.fine_tuning_stage import scorer
     from nextitnet.uaf_recommender import UAFRecommender
 
     config, _, task = _task()

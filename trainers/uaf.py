@@ -32,7 +32,7 @@ the same command again resumes: finished stages are skipped, an interrupted fit 
 from its last epoch with the same batches (Keras BackupAndRestore, seeded epoch orders).
 A run directory holding another configuration is refused; ``--overwrite`` replaces it (or
 starts a finished run over), removing the old run only once the new one has finished.
-The work is done by ``nextitnet.uaf_runner.run_uaf``; this module parses the command line.
+The work is done by ``nextitnet.uaf_run.run_uaf``; this module parses the command line.
 """
 
 
@@ -125,7 +125,7 @@ def run(argv=None):
         print(f"UAF: {run_options(args)}\n{settings_line(config, sources, args.preset)}", flush=True)
     from nextitnet.data.sources import load_cross_domain
     from nextitnet.reports import printed_table
-    from nextitnet.uaf_runner import run_uaf
+    from nextitnet.uaf_run import run_uaf
 
     data, data_source = load_cross_domain(args, config)
     if not args.quiet:

@@ -1,4 +1,5 @@
-"""The fine-tuning objective of every mode: BPR / BCE / CE, the RL loss, MTL's source loss."""
+"""The fine-tuning loss model of every mode (a :class:`~pitune_tf.common.loss_model.LossModel`
+over a UAFModel): BPR / BCE / CE, the RL loss, MTL's source loss."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from nextitnet.data.encoding import (
     fit_source_vocab,
     pretrain_windows,
 )
-from nextitnet.fine_tuning import check_splits, fine_tune
+from nextitnet.fine_tuning_stage import check_splits, fine_tune
 from nextitnet.fit_progress import say
 from nextitnet.modes import RUN_MODES, SCORE_MODES, with_baselines
 from nextitnet.pretraining import pretrain_backbone, write_source_vocab

@@ -16,9 +16,9 @@ from nextitnet.evaluation import (
     recommendation_metrics,
     streamed_logits,
 )
+from nextitnet.fine_tuning_loss import UAFLearner
 from nextitnet.fit_progress import epochs_text, say
 from nextitnet.training import fit_resumable, seed_everything
-from nextitnet.uaf_learner import UAFLearner
 from nextitnet.uaf_model import PRETRAINED_MODES, UAF_MODES, UAFModel
 from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.atomic import write_json

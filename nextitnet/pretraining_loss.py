@@ -1,4 +1,6 @@
-"""Autoregressive pretraining of NextItNet on source-domain sequences (UAF 3.2.1)."""
+"""The pretraining loss model: autoregressive pretraining of NextItNet on source-domain
+sequences with the masked next-item loss (UAF 3.2.1, Eq. 5), a
+:class:`~pitune_tf.common.loss_model.LossModel`."""
 
 from __future__ import annotations
 
