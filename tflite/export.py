@@ -16,10 +16,10 @@ from pathlib import Path
 from pitune_tf.common._env import is_verbose
 from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.keras import tf
+from pitune_tf.litert.runtime import Runtime
 from tflite.errors import ConversionError
 from tflite.metadata import embed_metadata
 from tflite.ops_check import check_builtin_only, model_ops, unsupported_op_error
-from tflite.runtime import Runtime
 from tflite.student_module import StudentModule
 
 MODEL_FILES = {
