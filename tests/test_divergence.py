@@ -66,12 +66,12 @@ def poison(monkeypatch):
 
 def test_population_student_divergence_keeps_its_epoch_and_resumes_with_a_lower_rate(
         tmp_path, capsys, poison, monkeypatch):
-    from pitune_tf.population import distiller, training_loop
+    from pitune_tf.population import distillation_loss, training_loop
     from trainers.population import main
 
     out = tmp_path / "run"
     argv = ["--preset", "tiny", "--student-epochs", "2", "--out", str(out)]
-    poison.arm(distiller.Distiller, training_loop, "EpochCheckpoint",
+    poison.arm(distillation_loss.Distiller, training_loop, "EpochCheckpoint",
                when=lambda callback: callback.phase == "student")
     assert run_main(main, argv) == 2
     [line] = error_lines(capsys)

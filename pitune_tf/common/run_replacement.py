@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.json_files import read_json
 from pitune_tf.common.run_lock import real_path
 
 
@@ -57,8 +58,7 @@ def prepare_run_dir(out_dir, record, overwrite, finished_file="metrics.json",
     out_dir = Path(out_dir)
     config_path = out_dir / "config.json"
     finished = (out_dir / finished_file).exists()
-    differs = config_path.exists() and json.loads(config_path.read_text()) != json.loads(
-        json.dumps(record))
+    differs = config_path.exists() and read_json(config_path) != json.loads(json.dumps(record))
     replaced = None
     if finished and (overwrite or refuse_finished):
         if not overwrite:

@@ -10,13 +10,13 @@ Layout of ``TEACHER_DIR``::
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
 from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.json_files import read_json
 from pitune_tf.models import gpt2_checkpoint
 from pitune_tf.models.gpt2_backbone import GPT2Backbone
 from pitune_tf.models.intent_predictor import IntentPredictor
@@ -53,7 +53,7 @@ def load_teacher(directory, dropout=None) -> IntentPredictor:
     for name in ("teacher.json", "layers.npz", "backbone"):
         if not (directory / name).exists():
             raise UserInputError(f"teacher directory is missing {directory / name}")
-    config = json.loads((directory / "teacher.json").read_text())
+    config = read_json(directory / "teacher.json")
     tuning = config.pop("tuning", "full")
     gpt2 = gpt2_checkpoint.load_local(directory / "backbone", dropout=dropout)
     model = IntentPredictor(
