@@ -27,9 +27,9 @@ def tiny(tmp_path_factory):
 
 def features(run_dir, population, n=64):
     from pitune_tf.population import load_run
-    from tflite.qat import population_windows
+    from pitune_tf.population.data_preparation import run_windows
 
-    train = population_windows(load_run(run_dir), population)[0]
+    train = run_windows(load_run(run_dir), population, cap_train=False)[0]
     return train.take(np.arange(min(n, len(train)))).features()
 
 

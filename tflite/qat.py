@@ -25,13 +25,12 @@ import tensorflow_model_optimization as tfmot
 from pitune_tf.common.epoch_log import StepProgress
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
-from pitune_tf.data import encode_events, make_windows, split_windows
+from pitune_tf.litert.runtime import Runtime
 from pitune_tf.losses import sparse_cross_entropy
 from pitune_tf.metrics import intent_metrics
-from pitune_tf.population.data_preparation import load_data
+from pitune_tf.population.data_preparation import run_windows
 from pitune_tf.population.run_directory import load_run
 from tflite.export import MODEL_FILES, export_inference
-from tflite.runtime import Runtime
 
 quantize_keras = tfmot.quantization.keras
 
@@ -110,18 +109,6 @@ def build_qat_student(student, num_bits=8):
     return student, wrappers
 
 
-def population_windows(run, population=None):
-    """The run's population ``(train, val, test)`` windows, encoded with the run's own
-    vocabularies. ``population``: the canonical event table (default: what
-    ``pitune_tf.population.load_data`` gives for the run's config)."""
-    config = run.config
-    if population is None:
-        population, _ = load_data(config)
-    encoded = encode_events(population, run.vocabs)
-    windows = make_windows(encoded, history=config.history, min_history=config.min_history)
-    return split_windows(windows, fractions=tuple(config.split))
-
-
 def finetune(model, windows, epochs=1, batch_size=128, learning_rate=2e-4, seed=0,
              quiet=False) -> list:
     """Adam on ``sparse_cross_entropy`` over ``windows`` for ``epochs`` seeded shuffles;
@@ -177,7 +164,8 @@ def quantization_aware_finetune(run_dir, epochs=1, max_windows=5000, seed=0, pop
     keras.utils.set_random_seed(seed)
     run = load_run(run_dir)
     config = run.config
-    train, val, test = population_windows(run, population)
+    # every population window of the run (subsampled to max_windows below, not as training did)
+    train, val, test = run_windows(run, population, cap_train=False)
     train = train.subsample(max_windows, seed)
     if len(train) == 0:
         raise UserInputError(f"{run_dir}: no population training windows to fine-tune on")
