@@ -21,6 +21,8 @@
 - ``numeric``: numpy helpers (``softmax``).
 - ``launcher``, ``distribution``, ``private_network``: local multi-worker runs (their
   TensorFlow servers in a network with only the loopback interface) and tf.distribute.
+- ``training_options``: the choices of ``--strategy`` and ``--precision``, read without
+  TensorFlow (``distribution``, ``precision``: their TensorFlow side).
 - ``fault``: the fault-injection testing hook (``PITUNE_FAULT``: ``kill -9`` or a full disk
   at a named point; ``PITUNE_FAULT_TRACE``: the points a run reaches).
 """
