@@ -11,12 +11,13 @@ from nextitnet.data.encoding import pretrain_windows
 from nextitnet.fit_progress import epochs_text, say
 from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.pretraining_loss import NextItNetPretrainer
-from nextitnet.training import fit_resumable, save_weights, seed_everything
+from nextitnet.training import fit_resumable, seed_everything
 from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.common.run_files import RunFiles
+from pitune_tf.common.weight_stores import save_weights
 
 BACKBONE_WEIGHTS = Path("pretrain") / "backbone.weights.h5"  # inside a run directory
 SOURCE_VOCAB = "source_vocab.json"  # inside a run directory

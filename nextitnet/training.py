@@ -1,5 +1,5 @@
-"""What the pretraining and fine-tuning stages share: seeding, a resumable ``fit`` over
-epoch batches, and weight files written atomically."""
+"""What the pretraining and fine-tuning stages share: seeding and a resumable ``fit`` over
+epoch batches."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from pathlib import Path
 
 from nextitnet.epoch_batches import EpochBatches
 from nextitnet.fit_progress import FitProgress
-from pitune_tf.common.atomic import atomic_path
 from pitune_tf.common.divergence import DIVERGED_FILE, DivergenceGuard
 from pitune_tf.common.fault import fault_point
 from pitune_tf.common.keras import keras, tf
@@ -64,11 +63,3 @@ def fit_resumable(model, arrays, batch_size, seed, epochs, stage, callbacks=(), 
     shutil.rmtree(backup, ignore_errors=True)  # BackupAndRestore leaves it empty
     (Path(stage) / DIVERGED_FILE).unlink(missing_ok=True)  # it trained through
     return history
-
-
-def save_weights(model, path) -> None:
-    """``model.save_weights`` to ``path`` (a ``.weights.h5`` name), atomically."""
-    with atomic_path(path) as tmp:
-        name = str(tmp) + ".weights.h5"  # Keras picks the format from the suffix
-        model.save_weights(name)
-        Path(name).rename(tmp)

@@ -1,23 +1,23 @@
-"""Per-epoch validation of a fit: best-epoch model selection and early stopping."""
+"""Per-epoch validation of a UAF fit: best-epoch model selection and early stopping."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
-from nextitnet.training import save_weights
 from pitune_tf.common.atomic import write_json
-from pitune_tf.common.fault import fault_point
-from pitune_tf.common.keras import keras
+from pitune_tf.common.best_epoch_callback import BestEpochCallback
+from pitune_tf.common.best_epoch_rule import BestEpochRule
+from pitune_tf.common.weight_stores import WeightsFile
 
 CURVE_METRICS = ("hr@5", "mrr@5", "ndcg@5", "hr@20", "accuracy", "f1", "loss")
 
 
-class ValidationMonitor(keras.callbacks.Callback):
+class ValidationMonitor(BestEpochCallback):
     """Scores the validation data after every epoch (Figure 4), keeps the best epoch's
     weights of ``network`` in ``stage/best.weights.h5`` (model selection on the validation
     split, never the test split) and stops the fit when ``patience`` epochs in a row brought
-    no improvement.
+    no improvement (:class:`~pitune_tf.common.best_epoch_callback.BestEpochCallback`, fault
+    points ``uaf_<stage>_best:N`` and ``uaf_<stage>_scored:N``).
 
     Everything lives in ``stage/state.json``: the scores and the fit's epoch-mean training
     logs per epoch, the best epoch, ``stopped_epoch`` (early stop) and ``finished`` (the fit
@@ -37,45 +37,33 @@ class ValidationMonitor(keras.callbacks.Callback):
     """
 
     def __init__(self, network, evaluate, metric, stage, patience=0, higher_is_better=True):
-        super().__init__()
         self.network = network
         self.evaluate = evaluate
         self.metric = metric
         self.stage = Path(stage)
         self.patience = int(patience)
         self.higher_is_better = bool(higher_is_better)
-        state_file = self.stage / "state.json"
-        self.state = json.loads(state_file.read_text()) if state_file.is_file() else {"curve": {}, "best": None}
+        super().__init__(WeightsFile(network, self.stage / "best.weights.h5"),
+                         BestEpochRule(self.patience, self.higher_is_better),
+                         self.stage / "state.json", f"uaf_{self.stage.name}")
+        self.state.setdefault("curve", {})
 
     @property
     def done(self) -> bool:
         """The fit finished or stopped early (in this process or a previous one)."""
-        return bool(self.state.get("finished") or self.state.get("stopped_epoch"))
+        return bool(self.state.get("finished") or self.stopped)
 
-    def _better(self, value, best) -> bool:
-        if best is None:
-            return True
-        return value > best["value"] if self.higher_is_better else value < best["value"]
-
-    def on_epoch_end(self, epoch, logs=None):
+    def score(self, epoch, logs):
+        """Scores the validation data; records the scores and the epoch's training logs."""
         scores = self.evaluate(logs or {})
         value = scores[self.metric]
-        key = str(epoch + 1)
+        key = str(epoch)
         self.state["curve"][key] = value
         self.state.setdefault("scores", {})[key] = scores
         self.state.setdefault("logs", {})[key] = {k: float(v) for k, v in (logs or {}).items()}
-        if self._better(value, self.state["best"]):
-            self.state["best"] = {"epoch": epoch + 1, "value": value}
-            save_weights(self.network, self.stage / "best.weights.h5")
-            fault_point(f"uaf_{self.stage.name}_best:{epoch + 1}")
-        since_best = epoch + 1 - self.state["best"]["epoch"]
-        if self.patience and since_best >= self.patience:
-            self.state["stopped_epoch"] = epoch + 1
-            self.model.stop_training = True
-        write_json(self.stage / "state.json", self.state)
-        fault_point(f"uaf_{self.stage.name}_scored:{epoch + 1}")
         if logs is not None:
             logs[f"val_{self.metric}"] = value  # shown by the FitProgress after this callback
+        return value
 
     def summary(self) -> str:
         """``kept epoch 3 of 6 (validation mrr@5 0.2009; stopped early: 3 epochs without
@@ -91,7 +79,7 @@ class ValidationMonitor(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         self.state["finished"] = True
-        write_json(self.stage / "state.json", self.state)
+        write_json(self.state_path, self.state)
 
     def _epochs(self) -> list[str]:
         return sorted(self.state["curve"], key=int)

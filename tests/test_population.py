@@ -21,6 +21,7 @@ from pitune_tf.population import (  # noqa: E402
     preset,
     resolve,
 )
+from pitune_tf.population.training_loop import best_epoch_callback  # noqa: E402
 
 SIZES = {"location": 6, "slot": 25, "event": 9, "intent": 5}
 L = 6
@@ -477,11 +478,9 @@ def test_student_converts_to_builtin_tflite_ops_and_trains(batch):
 def test_best_epoch_stops_keeps_the_best_weights_and_resumes(tmp_path):
     """Early stopping on a validation loss: patience 2, losses 3, 2, 2.5, 2.6 -> stop after
     epoch 4 with epoch 2's weights; a new callback on the same folder (a resumed run) knows."""
-    from pitune_tf.population.best_epoch import BestEpoch
-
     net = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
     holder = keras.Sequential([net])
-    best = BestEpoch(net, "val_loss", patience=2, directory=tmp_path)
+    best = best_epoch_callback(net, "val_loss", patience=2, directory=tmp_path)
     best.set_model(holder)
     kept = None
     for epoch, loss in enumerate((3.0, 2.0, 2.5, 2.6)):
@@ -489,12 +488,20 @@ def test_best_epoch_stops_keeps_the_best_weights_and_resumes(tmp_path):
         best.on_epoch_end(epoch, {"val_loss": loss})
         if epoch == 1:
             kept = net.get_weights()
-    assert best.stopped and holder.stop_training and best.state["epoch"] == 2
-    resumed = BestEpoch(net, "val_loss", patience=2, directory=tmp_path)
+    assert best.stopped and holder.stop_training and best.state["best"] == {"epoch": 2, "value": 2.0}
+    resumed = best_epoch_callback(net, "val_loss", patience=2, directory=tmp_path)
     assert resumed.stopped and resumed.restore() == 2
     for got, want in zip(net.get_weights(), kept):
         np.testing.assert_array_equal(got, want)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best-2", "best.json"]
+
+
+def test_best_epoch_reads_a_best_json_written_before_the_shared_rule(tmp_path):
+    """``{"epoch", "value", "stopped"}``: stopped 2 epochs (the patience) after epoch 2."""
+    (tmp_path / "best.json").write_text(json.dumps({"epoch": 2, "value": 2.0, "stopped": True}))
+    net = keras.Sequential([keras.layers.Dense(1, input_shape=(2,))])
+    best = best_epoch_callback(net, "val_loss", patience=2, directory=tmp_path)
+    assert best.stopped and best.state == {"best": {"epoch": 2, "value": 2.0}, "stopped_epoch": 4}
 
 
 def test_epoch_and_subsample_defaults_follow_the_data():

@@ -31,7 +31,8 @@ def fault_point(name: str) -> None:
     - ``teacher_epoch:N`` / ``student_epoch:N``: population phase, epoch N's checkpoint and
       state written; ``teacher_checkpoint:N`` / ``student_checkpoint:N``: the checkpoint
       written, its ``state.json`` not yet; ``teacher_best:N`` / ``student_best:N``: the best
-      epoch's weights written, ``best.json`` not yet.
+      epoch's weights written, ``best.json`` not yet; ``teacher_scored:N`` /
+      ``student_scored:N``: ``best.json`` written, the epoch's checkpoint not yet.
     - ``uaf_<stage>_epoch:N``: a UAF fit (stage ``pretrain`` or a mode, e.g. ``soft``) after
       epoch N's backup; ``uaf_<stage>_best:N``: the best weights written, ``state.json`` not
       yet; ``uaf_<stage>_scored:N``: ``state.json`` written, the epoch's backup not yet.

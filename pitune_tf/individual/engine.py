@@ -23,6 +23,7 @@ import zlib
 import numpy as np
 
 from pitune_tf.common.batching import index_batches
+from pitune_tf.common.best_epoch_rule import BestEpochRule
 from pitune_tf.common.numeric import softmax
 from pitune_tf.individual.manage_intents import intent_shares, manage_intents
 from pitune_tf.individual.methods import ENGINE_METHODS, TRIVIAL_METHODS
@@ -48,6 +49,16 @@ def window_batches(windows, batch_size, rng, extra=None):
     for index, weight in index_batches(rng.permutation(len(windows)), batch_size, pad=True):
         yield ({k: np.ascontiguousarray(v[index]) for k, v in features.items()},
                windows.label[index], weight, index)
+
+
+def train_epoch(step, windows, batch_size, rng, extra=None) -> float:
+    """One epoch of ``step(features, labels, weight) -> loss`` over :func:`window_batches`;
+    the epoch's mean loss (batches weighted by their real rows)."""
+    losses, weights = [], []
+    for features, labels, weight, _ in window_batches(windows, batch_size, rng, extra):
+        losses.append(float(step(features, labels, weight)))
+        weights.append(float(weight.sum()))
+    return float(np.average(losses, weights=weights))
 
 
 def start_user_result(user, run, n_intents, static_threshold):
@@ -157,24 +168,28 @@ class PersonalizationEngine:
         return window_batches(windows, self.batch_size, rng)
 
     def train_epoch(self, windows, rng, objective="ce", backend=None) -> float:
-        """One shuffled epoch of ``backend.train`` steps on ``windows``; its mean loss."""
+        """One shuffled epoch of ``backend.train`` steps on ``windows`` (:func:`train_epoch`);
+        its mean loss."""
         backend = backend or self.backend
-        losses, weights = [], []
-        for features, labels, weight, _ in self.batches(windows, rng):
-            losses.append(backend.train(features, labels, weight, objective))
-            weights.append(float(weight.sum()))
-        return float(np.average(losses, weights=weights))
+        return train_epoch(lambda features, labels, weight: backend.train(
+            features, labels, weight, objective), windows, self.batch_size, rng)
 
     def fit(self, train, val, seed, objective="ce", backend=None) -> dict:
         """Fine-tuning (3.3.2): up to ``max_epochs`` epochs, early stopping on the validation
         cross-entropy with the starting weights as epoch 0; the backend ends with its
-        best-validation weights."""
+        best-validation weights. It stops after more than ``patience`` epochs without a
+        lower cross-entropy (:class:`~pitune_tf.common.best_epoch_rule.BestEpochRule` with
+        patience ``patience + 1``)."""
         cfg = self.config
         backend = backend or self.backend
         rng = np.random.default_rng(seed)
         has_val = len(val) > 0
-        best = start = self.cross_entropy(val, backend) if has_val else float("nan")
-        best_epoch, best_weights = 0, backend.get_weights() if has_val else None
+        start = self.cross_entropy(val, backend) if has_val else float("nan")
+        rule = BestEpochRule(patience=cfg.patience + 1)
+        best_weights = None
+        if has_val:
+            rule.update(0, start)
+            best_weights = backend.get_weights()
         train_ce, epochs = [], 0
         val_curve = [start] if has_val else []
         for epoch in range(1, cfg.max_epochs + 1):
@@ -184,16 +199,16 @@ class PersonalizationEngine:
                 continue
             loss = self.cross_entropy(val, backend)
             val_curve.append(loss)
-            if loss < best:
-                best, best_epoch, best_weights = loss, epoch, backend.get_weights()
-            elif epoch - best_epoch > cfg.patience:
+            improved, stop = rule.update(epoch, loss)
+            if improved:
+                best_weights = backend.get_weights()
+            elif stop:
                 break
         if has_val:
             backend.set_weights(best_weights)
-        else:
-            best_epoch = epochs
-        return {"epochs": epochs, "best_epoch": best_epoch, "val_ce_start": start,
-                "val_ce_best": best, "train_ce_first": train_ce[0], "train_ce_last": train_ce[-1],
+        return {"epochs": epochs, "best_epoch": rule.best_epoch if has_val else epochs,
+                "val_ce_start": start, "val_ce_best": rule.best_value if has_val else start,
+                "train_ce_first": train_ce[0], "train_ce_last": train_ce[-1],
                 "val_ce_curve": val_curve}
 
     def unlearn(self, user, sets) -> dict:
@@ -209,7 +224,8 @@ class PersonalizationEngine:
         gate = cfg.unlearn_gate and len(user.val) > 0
         if gate:  # the number of steps kept is chosen on validation, 0 (the shipped model) included
             best_weights, shipped_ce = self.backend.get_weights(), self.cross_entropy(user.val)
-            best_ce, best_step = shipped_ce, 0
+            kept = BestEpochRule()  # steps as its epochs; patience 0: never stops
+            kept.update(0, shipped_ce)
         original = self.backend.logits(user.train)  # [n_train, N]
         before = softmax(original)
         rng = np.random.default_rng(user_seed(cfg.seed, user.user))
@@ -218,10 +234,8 @@ class PersonalizationEngine:
             for features, _, weight, index in self.batches(user.train, rng):
                 logs.append(self.backend.unlearn(features, original[index], weight, retain,
                                                  forget))
-                if gate:
-                    step_ce = self.cross_entropy(user.val)
-                    if step_ce < best_ce:
-                        best_weights, best_ce, best_step = self.backend.get_weights(), step_ce, len(logs)
+                if gate and kept.update(len(logs), self.cross_entropy(user.val))[0]:
+                    best_weights = self.backend.get_weights()
                 if len(logs) == cfg.unlearn_steps:
                     break
         after = self.probs(user.train)  # after every step (what unlearning does)
@@ -243,8 +257,9 @@ class PersonalizationEngine:
         }
         if gate:  # the steps kept are chosen on validation, never on test rows
             self.backend.set_weights(best_weights)
-            info.update(val_ce_shipped=shipped_ce, val_ce_unlearned=best_ce,
-                        unlearn_kept=bool(best_step > 0), unlearn_kept_steps=best_step)
+            info.update(val_ce_shipped=shipped_ce, val_ce_unlearned=kept.best_value,
+                        unlearn_kept=bool(kept.best_epoch > 0),
+                        unlearn_kept_steps=kept.best_epoch)
         return info
 
     def user_frequencies(self, labels) -> np.ndarray:

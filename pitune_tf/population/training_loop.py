@@ -8,6 +8,8 @@ import math
 
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.batching import epoch_index_dataset
+from pitune_tf.common.best_epoch_callback import BestEpochCallback
+from pitune_tf.common.best_epoch_rule import BestEpochRule
 from pitune_tf.common.console import status
 from pitune_tf.common.distribution import (
     distribute,
@@ -19,7 +21,7 @@ from pitune_tf.common.divergence import DIVERGED_FILE, DivergenceGuard
 from pitune_tf.common.epoch_log import fit_output
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
-from pitune_tf.population.best_epoch import BestEpoch
+from pitune_tf.common.weight_stores import CheckpointWeights
 from pitune_tf.population.epoch_checkpoint import EpochCheckpoint
 from pitune_tf.population.epoch_history import EpochHistory
 from pitune_tf.population.scalar_logger import ScalarLogger
@@ -116,6 +118,24 @@ def make_optimizer(learning_rate, clipnorm):
     return keras.optimizers.Adam(learning_rate, **kwargs)
 
 
+def best_epoch_callback(network, monitor, patience, directory) -> BestEpochCallback:
+    """Early stopping of a phase on the validation loss ``monitor`` (lower is better), the
+    best epoch's weights of ``network`` kept in ``directory/best-<epoch>`` and the state in
+    ``directory/best.json`` (fault points ``<phase>_best:N``, ``<phase>_scored:N``: the
+    folder is named after the phase). Put it before the epoch checkpoint.
+
+    A ``best.json`` written before the rule was shared (``{"epoch", "value", "stopped"}``)
+    is read in the rule's form, so a run interrupted then resumes."""
+    state_path = directory / "best.json"
+    state = json.loads(state_path.read_text()) if state_path.is_file() else {}
+    if "stopped" in state:  # a stop happens exactly `patience` epochs after the best one
+        write_json(state_path, {
+            "best": {"epoch": state["epoch"], "value": state["value"]} if state["epoch"] else None,
+            "stopped_epoch": state["epoch"] + patience if state["stopped"] else None})
+    return BestEpochCallback(CheckpointWeights(network, directory), BestEpochRule(patience),
+                             state_path, directory.name, monitor=monitor)
+
+
 def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, network=None,
               monitor=None) -> dict:
     """``trainer.fit`` with TensorBoard logs, per-epoch checkpoints (resume) and early
@@ -143,7 +163,7 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
     trainer.optimizer.build(variables)
     checkpoint = tf.train.Checkpoint(trainer=trainer, optimizer=trainer.optimizer)
     manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=1)
-    best = (BestEpoch(network, monitor, config.patience, ckpt_dir)
+    best = (best_epoch_callback(network, monitor, config.patience, ckpt_dir)
             if network is not None and monitor and len(val) else None)
     epoch_logs = EpochHistory(ckpt_dir / "history.json")
     first_epoch = 0
@@ -184,7 +204,7 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
     best_epoch = best.restore() if best is not None else 0
     if best_epoch:
         status(f"[{phase}] keeping epoch {best_epoch} of {first_epoch} ({monitor} "
-               f"{best.state['value']:.4f})")
+               f"{best.rule.best_value:.4f})")
     summary = {"epochs": first_epoch, "best_epoch": best_epoch or first_epoch,
                "stopped_early": bool(best is not None and best.stopped), "monitor": monitor,
                "history": epoch_logs.history(first_epoch)}

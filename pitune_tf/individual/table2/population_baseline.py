@@ -7,24 +7,19 @@ from __future__ import annotations
 import numpy as np
 
 from pitune_tf.common.keras import keras, tf
-from pitune_tf.individual.engine import user_seed, window_batches
-from pitune_tf.individual.keras_backend import latency_ms, trainable_count
+from pitune_tf.individual.engine import train_epoch, user_seed
+from pitune_tf.individual.keras_backend import KerasBackend, latency_ms, trainable_count
+from pitune_tf.population.data_preparation import run_windows
 
 
 def train_epochs(step, windows, epochs, batch_size, seed, extra=None) -> list:
     """``epochs`` shuffled epochs of ``step(features, labels, weight) -> loss`` over
-    ``windows`` (numpy batches of exactly ``batch_size`` rows, the last padded with weight 0,
-    as the engine's: :func:`~pitune_tf.individual.engine.window_batches`); ``extra``: name -> array [n] of per-row inputs added to each batch's
-    features (e.g. CLOVER's user group). Returns the epochs' mean losses."""
+    ``windows``, each the engine's :func:`~pitune_tf.individual.engine.train_epoch` (numpy
+    batches of exactly ``batch_size`` rows, the last padded with weight 0) with one
+    generator seeded by ``seed``; ``extra``: name -> array [n] of per-row inputs added to
+    each batch's features (e.g. CLOVER's user group). Returns the epochs' mean losses."""
     rng = np.random.default_rng(seed)
-    means = []
-    for _ in range(int(epochs)):
-        losses, weights = [], []
-        for features, labels, weight, _ in window_batches(windows, batch_size, rng, extra):
-            losses.append(float(step(features, labels, weight)))
-            weights.append(float(weight.sum()))
-        means.append(float(np.average(losses, weights=weights)))
-    return means
+    return [train_epoch(step, windows, batch_size, rng, extra) for _ in range(int(epochs))]
 
 
 class PopulationBaseline:
@@ -55,8 +50,6 @@ class PopulationBaseline:
     def pool(self):
         """The population pool: the run's population training windows, a seeded subset of
         at most ``baseline_pretrain_windows``."""
-        from pitune_tf.population.data_preparation import run_windows
-
         train, _, _ = run_windows(self.run)
         return train.subsample(self.config.baseline_pretrain_windows, self.config.seed)
 
@@ -75,8 +68,6 @@ class PopulationBaseline:
     def backend(self):
         """The Keras backend of the pretrained network (built and pretrained once)."""
         if self._backend is None:
-            from pitune_tf.individual.keras_backend import KerasBackend
-
             keras.utils.set_random_seed(self.config.seed)  # the same network whichever user comes first
             network = self.build_network()
             pool = self.pool()
