@@ -114,3 +114,40 @@ def test_no_import_cycles():
         if module not in index:
             visit(module)
     assert not cycles, cycles
+
+
+def _first_party_imports(tree):
+    """``(lineno, inside a function)`` of every first-party import of a module's ``tree``."""
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom):
+            first_party = node.level > 0 or (node.module or "").split(".")[0] in FIRST_PARTY
+        elif isinstance(node, ast.Import):
+            first_party = any(a.name.split(".")[0] in FIRST_PARTY for a in node.names)
+        else:
+            continue
+        if not first_party:
+            continue
+        up = node
+        while up in parents and not isinstance(up, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            up = parents[up]
+        yield node.lineno, up in parents or isinstance(up, (ast.FunctionDef, ast.AsyncFunctionDef))
+
+
+FIRST_PARTY = ("pitune_tf", "nextitnet", "tflite", "trainers")
+MAX_DEFERRED_SHARE = 0.10
+
+
+def test_imports_sit_at_module_top():
+    """Under 10% of the library's first-party imports (pitune_tf, nextitnet, tflite) sit
+    inside functions; the ones that do defer TensorFlow's load for a fast ``--help`` (see
+    docs/architecture.md, "Deferred imports")."""
+    deferred, total = [], 0
+    for package in ("pitune_tf", "nextitnet", "tflite"):
+        for path in sorted((ROOT / package).rglob("*.py")):
+            for line, inside in _first_party_imports(ast.parse(path.read_text(), str(path))):
+                total += 1
+                if inside:
+                    deferred.append(f"{path.relative_to(ROOT)}:{line}")
+    assert len(deferred) < MAX_DEFERRED_SHARE * total, (
+        f"{len(deferred)} of {total} first-party imports inside functions:\n" + "\n".join(deferred))
