@@ -15,7 +15,7 @@ from nextitnet.baselines import SCORE_MODES, baseline_scores
 from nextitnet.data.encoding import SOURCE_RESERVED, TARGET_RESERVED, EncodedTask, last_items
 from nextitnet.evaluation import mask_seen_items, predict
 from nextitnet.fine_tuning_stage import build_uaf_model
-from nextitnet.pretraining import SOURCE_VOCAB
+from nextitnet.pretraining_stage import SOURCE_VOCAB
 from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import MODES, UAFModel
 from pitune_tf.common.atomic import atomic_path, write_json

@@ -18,7 +18,7 @@ from nextitnet.data.encoding import (
 from nextitnet.fine_tuning_stage import check_splits, fine_tune
 from nextitnet.fit_progress import say
 from nextitnet.modes import RUN_MODES, SCORE_MODES, with_baselines
-from nextitnet.pretraining import pretrain_backbone, write_source_vocab
+from nextitnet.pretraining_stage import pretrain_backbone, write_source_vocab
 from nextitnet.reports import write_reports
 from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import PRETRAINED_MODES
