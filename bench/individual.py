@@ -36,9 +36,9 @@ from pathlib import Path
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pitune_tf.common.keras import keras, tf  # noqa: E402
+from pitune_tf.common.keras import keras, tf
 
 SIZES = {"demo": (2, 64, 2), "paper": (4, 768, 12)}  # layers, width, heads
 

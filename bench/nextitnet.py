@@ -48,12 +48,12 @@ import time
 if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(__file__)):
     sys.path[0] = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from nextitnet.nextitnet_backbone import PAPER_BLOCK_DILATIONS, NextItNet  # noqa: E402
-from nextitnet.pretraining_loss import PRETRAIN_LOSSES, NextItNetPretrainer  # noqa: E402
-from pitune_tf.benchmarking import matmul_peak_flops  # noqa: E402
-from pitune_tf.common.keras import keras, tf  # noqa: E402
+from nextitnet.nextitnet_backbone import PAPER_BLOCK_DILATIONS, NextItNet
+from nextitnet.pretraining_loss import PRETRAIN_LOSSES, NextItNetPretrainer
+from pitune_tf.benchmarking import matmul_peak_flops
+from pitune_tf.common.keras import keras, tf
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PEER_SCRIPT = next(  # ../shared beside the main checkout; ../../shared from a worktree

@@ -52,7 +52,7 @@ def generate(n_events, directory: Path, seed=0) -> dict:
 
 
 def measure(directory: Path, max_steps, eval_windows, batch_size=128) -> dict:
-    from pitune_tf.common import _env  # noqa: F401
+    from pitune_tf.common import environment  # noqa: F401
     from pitune_tf.common.keras import keras, tf
     from pitune_tf.data import Vocabularies
     from pitune_tf.data.event_stream import EventStream

@@ -19,22 +19,21 @@ The paper teacher is GPT2-small's shape (``random:12x768``: the weights do not m
 speed, and nothing is downloaded).
 """
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
+import argparse
+import json
+import os
+import sys
+import time
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from pitune_tf.benchmarking import matmul_peak_flops  # noqa: E402
-from pitune_tf.common import _env  # noqa: F401
-from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.common.keras import keras, tf  # noqa: E402
-from pitune_tf.common.precision import dtype_policy  # noqa: E402
-from pitune_tf.common.training_options import PRECISIONS  # noqa: E402
-from pitune_tf.data.windows import STREAM_KEYS  # noqa: E402
-from pitune_tf.population import preset  # noqa: E402
+from pitune_tf.benchmarking import matmul_peak_flops
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.precision import dtype_policy
+from pitune_tf.common.training_options import PRECISIONS
+from pitune_tf.data.windows import STREAM_KEYS
+from pitune_tf.population import preset
 
 SIZES = {"location": 91, "slot": 25, "event": 91, "intent": 18}  # the demo data's vocabularies
 

@@ -36,7 +36,6 @@ from pathlib import Path  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from pitune_tf.common import _env  # noqa: E402,F401  (Keras 2 before tensorflow)
 from pitune_tf.data.windows import STREAM_KEYS  # noqa: E402
 
 

@@ -11,7 +11,7 @@ Networks (one class per file, exported here): ``nextitnet_backbone``, ``residual
 """
 # ruff: noqa: I001  (the environment module must come first)
 
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common import environment  # noqa: F401  (Keras 2 before tensorflow)
 
 from pitune_tf.common.lazy import lazy_exports
 

@@ -39,7 +39,7 @@ Documentation: the ``docs/`` folder of the repository (an MkDocs site: ``pip ins
 
 from typing import TYPE_CHECKING
 
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common import environment  # noqa: F401  (Keras 2 before tensorflow)
 from pitune_tf.common.lazy import lazy_exports
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time _EXPORTS, on first use

@@ -6,7 +6,6 @@ is :mod:`pitune_tf.prediction.command_line`; the work is done by
 
 import sys
 
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
 from pitune_tf.prediction.command_line import main
 
 __all__ = ["main"]

@@ -11,12 +11,11 @@ Vocabulary sizes come from ``--run`` or, without it, the flags (the demo data's 
 default).
 """
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
+import argparse
+import sys
 
-from pitune_tf.common import _env  # noqa: F401
-from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.population import PRESETS, resolve  # noqa: E402
+from pitune_tf.common.cli import run_main
+from pitune_tf.population import PRESETS, resolve
 
 
 def main(argv=None):

@@ -1,12 +1,12 @@
 """Test configuration: Keras 2 before tensorflow, the ``--runslow`` flag, shared data."""
 
 # isort: off
-from pitune_tf.common import _env  # noqa: F401  (first: selects tf-keras)
+from pitune_tf.common import environment  # noqa: F401  (Keras 2 before tensorflow)
 # isort: on
 
-from pathlib import Path  # noqa: E402
+from pathlib import Path
 
-import pytest  # noqa: E402
+import pytest
 
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 

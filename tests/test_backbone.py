@@ -1,13 +1,12 @@
 """The teacher's GPT2 backbone loads from every format a user keeps, to identical outputs."""
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from pitune_tf.common import _env  # noqa: F401
-from pitune_tf.common.errors import UserInputError  # noqa: E402
-from pitune_tf.common.keras import keras, tf  # noqa: E402
-from pitune_tf.models import gpt2_checkpoint  # noqa: E402
-from pitune_tf.models.gpt2_backbone import GPT2Backbone  # noqa: E402
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import keras, tf
+from pitune_tf.models import gpt2_checkpoint
+from pitune_tf.models.gpt2_backbone import GPT2Backbone
 
 
 def _outputs(gpt2, x, mask):

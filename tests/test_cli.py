@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from pitune_tf.common import _env
+from pitune_tf.common import environment
 from pitune_tf.common.config import read_config_file
 from pitune_tf.common.errors import UserInputError
 
@@ -66,7 +66,7 @@ def test_filter_banners_keeps_everything_else():
             "I0000 00:00:1.0 1 cudart_stub.cc:31] Could not find cuda drivers on your machine\n"
             "E0000 00:00:1.0 1 cuda_platform.cc:52] failed call to cuInit: INTERNAL: CUDA error\n"
             "x.py:3: UserWarning: something the user should see\n")
-    assert _env.filter_banners(text) == "x.py:3: UserWarning: something the user should see\n"
+    assert environment.filter_banners(text) == "x.py:3: UserWarning: something the user should see\n"
 
 
 def test_config_file_json_yaml_and_run_record(tmp_path):

@@ -313,8 +313,8 @@ def test_phone_bundle_records_the_schema_and_no_path(schema_run):
     import json
 
     from pitune_tf.population import load_run
-    from tflite.run_export import run_reference
     from tflite.phone_bundle import bundle_contents
+    from tflite.run_export import run_reference
 
     run = load_run(schema_run / "run")
     contents = bundle_contents(run, run.config.history, batch_size=4)

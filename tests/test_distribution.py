@@ -57,7 +57,7 @@ def test_replica_slices_cover_a_global_batch_once():
 
 # Runs in a fresh process: the CPU is split into 2 logical devices before TensorFlow starts.
 TWO_REPLICAS = textwrap.dedent("""
-    from pitune_tf.common import _env  # noqa
+    from pitune_tf.common import environment  # noqa: F401
     import json, sys
     import numpy as np
     from pitune_tf.common.keras import keras, tf

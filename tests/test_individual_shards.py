@@ -14,7 +14,7 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.individual.shards import load_part, parse_shard, save_part, shard_indices
 
 sys.path.insert(0, str(Path(__file__).parent))
-from individual_fixtures import make_tiny_run  # noqa: E402
+from individual_fixtures import make_tiny_run
 
 METRICS = ["prec_w", "rec_w", "prec_m", "rec_m", "ndcg@3", "ndcg@5", "acc"]
 TIMINGS = {"seconds", "seconds_per_user", "infer_ms", "lgbm_infer_ms"}

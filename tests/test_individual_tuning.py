@@ -15,7 +15,7 @@ from pitune_tf.individual.tuning_loss_model import TuningLossModel
 from pitune_tf.metrics import intent_metrics
 
 sys.path.insert(0, str(Path(__file__).parent))
-from individual_fixtures import make_tiny_run  # noqa: E402
+from individual_fixtures import make_tiny_run
 
 N_INTENTS = 7
 L = 6

@@ -245,7 +245,7 @@ def test_no_private_network_is_one_error_naming_network_host(dummy, capsys, monk
 
 TF_WORKER = textwrap.dedent("""
     import json, os, time
-    from pitune_tf.common import _env  # noqa: F401
+    from pitune_tf.common import environment  # noqa: F401
     import tensorflow as tf
     from pitune_tf.common import private_network
     from pitune_tf.common.distribution import barrier, make_strategy

@@ -1,11 +1,10 @@
 """PITuning layers on tiny configs: config round trips and hand-computed numbers."""
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from pitune_tf.common import _env  # noqa: F401
-from pitune_tf.common.keras import keras, tf  # noqa: E402
-from pitune_tf.layers import (  # noqa: E402
+from pitune_tf.common.keras import keras, tf
+from pitune_tf.layers import (
     ContextEmbedding,
     EventMasking,
     EventReconstructionHead,

@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.plotting import is_png, markdown_images, rebase_images
 
 

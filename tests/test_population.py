@@ -1,19 +1,18 @@
 """Population stage: losses by hand, train steps, distillation, save/load, config, run dir."""
 
-import json  # noqa: E402
-import math  # noqa: E402
+import json
+import math
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from pitune_tf.common import _env  # noqa: F401
-from pitune_tf.common.errors import UserInputError  # noqa: E402
-from pitune_tf.common.keras import keras, tf  # noqa: E402
-from pitune_tf.common.loss_model import LossModel  # noqa: E402
-from pitune_tf.losses import distillation_loss, sparse_cross_entropy  # noqa: E402
-from pitune_tf.models import build_student, build_teacher  # noqa: E402
-from pitune_tf.models.teacher_io import load_teacher, save_teacher  # noqa: E402
-from pitune_tf.population import (  # noqa: E402
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.loss_model import LossModel
+from pitune_tf.losses import distillation_loss, sparse_cross_entropy
+from pitune_tf.models import build_student, build_teacher
+from pitune_tf.models.teacher_io import load_teacher, save_teacher
+from pitune_tf.population import (
     Distiller,
     PopulationConfig,
     PopulationTrainer,
@@ -21,7 +20,7 @@ from pitune_tf.population import (  # noqa: E402
     preset,
     resolve,
 )
-from pitune_tf.population.training_loop import best_epoch_callback  # noqa: E402
+from pitune_tf.population.training_loop import best_epoch_callback
 
 SIZES = {"location": 6, "slot": 25, "event": 9, "intent": 5}
 L = 6

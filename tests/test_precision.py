@@ -1,15 +1,14 @@
 """--precision and --jit: mixed-precision teachers keep float32 logits and losses; config and
 command line."""
 
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pytest
 
-from pitune_tf.common import _env  # noqa: F401
-from pitune_tf.common.errors import UserInputError  # noqa: E402
-from pitune_tf.common.keras import keras, tf  # noqa: E402
-from pitune_tf.common.precision import dtype_policy, wrap_optimizer  # noqa: E402
-from pitune_tf.models import build_teacher  # noqa: E402
-from pitune_tf.population import PopulationTrainer, preset  # noqa: E402
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.precision import dtype_policy, wrap_optimizer
+from pitune_tf.models import build_teacher
+from pitune_tf.population import PopulationTrainer, preset
 
 SIZES = {"location": 6, "slot": 25, "event": 9, "intent": 5}
 L = 6

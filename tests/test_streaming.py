@@ -1,24 +1,23 @@
 """Streamed population data: Parquet shards -> chunks of whole users -> tf.data windows equal
 to the in-memory windows; seeded, resumable epoch order; worker shards; a streamed run."""
 
-import math  # noqa: E402
+import math
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import pytest  # noqa: E402
+import numpy as np
+import pandas as pd
+import pytest
 
-from pitune_tf.common import _env  # noqa: F401
-from pitune_tf.common.errors import DataError, UserInputError  # noqa: E402
-from pitune_tf.data import (  # noqa: E402
+from pitune_tf.common.errors import DataError, UserInputError
+from pitune_tf.data import (
     Vocabularies,
     encode_events,
     make_windows,
     split_windows,
     write_events,
 )
-from pitune_tf.data.event_stream import EventStream  # noqa: E402
-from pitune_tf.data.synthetic import generate  # noqa: E402
-from pitune_tf.data.window_stream import WindowPlan, stream_splits  # noqa: E402
+from pitune_tf.data.event_stream import EventStream
+from pitune_tf.data.synthetic import generate
+from pitune_tf.data.window_stream import WindowPlan, stream_splits
 
 HISTORY = 6
 

@@ -10,14 +10,13 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.keras import keras, tf
 
 sys.path.insert(0, str(Path(__file__).parent))
-from individual_fixtures import make_tiny_run  # noqa: E402
-from test_layers import run_layer_test  # noqa: E402
+from individual_fixtures import make_tiny_run
+from test_layers import run_layer_test
 
-from pitune_tf.layers import (  # noqa: E402
+from pitune_tf.layers import (
     CompositionalEmbedding,
     GradientReversal,
     LoRADense,

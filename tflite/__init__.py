@@ -11,4 +11,4 @@
 - ``runtime``: the LiteRT runtime's public name (:mod:`pitune_tf.litert.runtime`).
 """
 
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common import environment  # noqa: F401  (Keras 2 before tensorflow)

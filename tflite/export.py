@@ -13,8 +13,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from pitune_tf.common._env import is_verbose
 from pitune_tf.common.atomic import atomic_path, write_json
+from pitune_tf.common.environment import is_verbose
 from pitune_tf.common.keras import tf
 from pitune_tf.litert.runtime import Runtime
 from tflite.errors import ConversionError

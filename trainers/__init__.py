@@ -1,3 +1,3 @@
 """Training entry points: ``python -m trainers.population``, ``trainers.individual``, ``trainers.uaf``."""
 
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+from pitune_tf.common import environment  # noqa: F401  (Keras 2 before tensorflow)

@@ -17,16 +17,12 @@ the numbers live in ``OUT/runs/`` and resume when the command is started again. 
 parses the command line.
 """
 
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+import argparse
+import logging
+import sys
+from pathlib import Path
 
-# isort: split
-
-import argparse  # noqa: E402
-import logging  # noqa: E402
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from pitune_tf.common.cli import run_main  # noqa: E402
+from pitune_tf.common.cli import run_main
 
 
 def _names(text):

@@ -60,17 +60,13 @@ of the gap from `none` to the oracle it closes on Prec_w, Prec_m, Rec_m and NDCG
         --oracle data/synth/individual_oracle.parquet
 """
 
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+import sys
+from pathlib import Path
 
-# isort: split
-
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.common.console import set_quiet, status  # noqa: E402
-from pitune_tf.data.schema import schema_overrides  # noqa: E402
-from pitune_tf.individual.command_line import (  # noqa: E402
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.console import set_quiet, status
+from pitune_tf.data.schema import schema_overrides
+from pitune_tf.individual.command_line import (
     build_merge_parser,
     build_parser,
     config_from_args,

@@ -23,15 +23,11 @@ On several machines, run the module on each with its own TF_CONFIG instead
 (docs/distributed.md).
 """
 
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+import argparse
+import sys
 
-# isort: split
-
-import argparse  # noqa: E402
-import sys  # noqa: E402
-
-from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.common.launcher import NETWORKS, launch  # noqa: E402
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.launcher import NETWORKS, launch
 
 
 def run(argv=None):

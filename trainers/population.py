@@ -42,16 +42,12 @@ and prints the test table. The run directory (``pitune_tf.population.run_directo
     data/individual.parquet   (the individual users' events, when known)
 """
 
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
+import sys
+from pathlib import Path
 
-# isort: split
-
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from pitune_tf.common.cli import run_main  # noqa: E402
-from pitune_tf.common.console import set_quiet, status  # noqa: E402
-from pitune_tf.population.command_line import (  # noqa: E402
+from pitune_tf.common.cli import run_main
+from pitune_tf.common.console import set_quiet, status
+from pitune_tf.population.command_line import (
     build_parser,
     config_from_args,
     settings_text,

@@ -51,7 +51,6 @@ from nextitnet.uaf_config import (
     settings_line,
     settings_text,
 )
-from pitune_tf.common import _env  # noqa: F401  (Keras 2 before tensorflow)
 from pitune_tf.common.cli import (
     CONFIG_HELP,
     OVERWRITE_HELP,

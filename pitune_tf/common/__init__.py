@@ -1,6 +1,6 @@
 """The layer both methods share (PITuning in ``pitune_tf``, UAF in ``nextitnet``).
 
-- ``_env``: process environment (the Keras 2 API of tf-keras); imported before tensorflow.
+- ``environment``: process environment (the Keras 2 API of tf-keras); imported before tensorflow.
 - ``keras``: the one place Keras and TensorFlow are imported from.
 - ``errors``, ``cli``: user errors as one ``error:`` line and exit status 2; the options and
   output every command shares (``--quiet``, ``--verbose``, help with defaults).

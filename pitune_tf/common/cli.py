@@ -29,7 +29,7 @@ import traceback
 import warnings
 from typing import Callable
 
-from pitune_tf.common import _env
+from pitune_tf.common import environment
 from pitune_tf.common.console import PROJECT_LOGGERS, LineStartHandler, is_quiet, set_quiet
 from pitune_tf.common.errors import UserInputError, os_error_message
 
@@ -81,7 +81,7 @@ def configure_output(verbose: bool) -> None:
     """Logging and warnings of a command: the project's INFO logs and every warning it
     raises; third-party WARNING logs; no deprecation warnings unless ``verbose``. Each log
     record starts on a line of its own (:class:`~pitune_tf.common.console.LineStartHandler`)."""
-    _env.set_verbose(verbose)
+    environment.set_verbose(verbose)
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s",
                         handlers=[LineStartHandler()])
@@ -145,7 +145,7 @@ def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
     """
     argv = sys.argv[1:] if argv is None else list(argv)
     quiet = is_quiet()
-    configure_output("--verbose" in argv or _env.is_verbose())
+    configure_output("--verbose" in argv or environment.is_verbose())
     ignore_file_size_signal()
     try:
         with argument_errors_as_user_errors():
@@ -162,7 +162,7 @@ def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     except OSError as err:  # permission, disk full, file too large, name too long, ...
-        if _env.is_verbose() or "--verbose" in argv:
+        if environment.is_verbose() or "--verbose" in argv:
             traceback.print_exc()
         print(f"error: {os_error_message(err, output_option(argv))}", file=sys.stderr)
         return 2

@@ -4,10 +4,10 @@ Use ``from pitune_tf.common.keras import keras, tf``.
 """
 
 # isort: off
-from pitune_tf.common import _env  # noqa: F401  (must run before tensorflow is imported)
+from pitune_tf.common import environment  # noqa: F401  (must run before tensorflow is imported)
 
-import tensorflow as tf  # noqa: E402
-import tf_keras as keras  # noqa: E402
+import tensorflow as tf
+import tf_keras as keras
 # isort: on
 
 __all__ = ["keras", "tf"]

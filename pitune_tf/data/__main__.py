@@ -46,7 +46,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from pitune_tf.common import _env  # noqa: F401
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
 from pitune_tf.common.errors import UserInputError

@@ -12,18 +12,18 @@ from __future__ import annotations
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-from sklearn.cluster import KMeans  # noqa: E402
-from sklearn.manifold import TSNE  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+from sklearn.cluster import KMeans
+from sklearn.manifold import TSNE
 
-from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite  # noqa: E402
-from pitune_tf.common.plotting import bar_chart, line_chart, save_png  # noqa: E402
-from pitune_tf.common.run_files import RunFiles  # noqa: E402
-from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row  # noqa: E402
-from pitune_tf.individual.individual_config import PRESETS as INDIVIDUAL_PRESETS  # noqa: E402
-from pitune_tf.individual.methods import (  # noqa: E402
+from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite
+from pitune_tf.common.plotting import bar_chart, line_chart, save_png
+from pitune_tf.common.run_files import RunFiles
+from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row
+from pitune_tf.individual.individual_config import PRESETS as INDIVIDUAL_PRESETS
+from pitune_tf.individual.methods import (
     ENGINE,
     LIGHTGBM,
     METHOD_ORDER,
@@ -34,12 +34,12 @@ from pitune_tf.individual.methods import (  # noqa: E402
     check_methods,
     methods_of,
 )
-from pitune_tf.models.gpt2_checkpoint import RANDOM_PATTERN  # noqa: E402
-from pitune_tf.population.data_preparation import load_data, run_windows  # noqa: E402
-from pitune_tf.population.evaluation import predict_logits  # noqa: E402
-from pitune_tf.population.plots import attention_map, plot_attention_maps, shown_intents  # noqa: E402
-from pitune_tf.population.population_config import PAPER_CHOICES  # noqa: E402
-from pitune_tf.population.training_loop import TRAINING_RECORD  # noqa: E402
+from pitune_tf.models.gpt2_checkpoint import RANDOM_PATTERN
+from pitune_tf.population.data_preparation import load_data, run_windows
+from pitune_tf.population.evaluation import predict_logits
+from pitune_tf.population.plots import attention_map, plot_attention_maps, shown_intents
+from pitune_tf.population.population_config import PAPER_CHOICES
+from pitune_tf.population.training_loop import TRAINING_RECORD
 
 registry = Registry("PITuning (Gong et al., KDD 2024)", trivial=TrivialCheck(
     "method", TRIVIAL_METHODS, "prec_w", exempt=ORACLES,

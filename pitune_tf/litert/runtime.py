@@ -21,8 +21,8 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pitune_tf.common._env import is_verbose, quiet_native_stderr
 from pitune_tf.common.atomic import atomic_path
+from pitune_tf.common.environment import is_verbose, quiet_native_stderr
 from pitune_tf.common.errors import UserInputError, not_found
 from pitune_tf.common.types import PathLike
 from pitune_tf.data.windows import FEATURE_KEYS
