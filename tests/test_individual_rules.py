@@ -400,8 +400,8 @@ def test_the_method_registry_is_what_each_backend_runs():
     from types import SimpleNamespace
 
     from pitune_tf.individual import methods
+    from pitune_tf.individual.baselines import BASELINES
     from pitune_tf.individual.engine import PersonalizationEngine
-    from pitune_tf.individual.table2 import BASELINES
     from pitune_tf.individual.teacher_methods import TeacherMethods
 
     run = SimpleNamespace(vocabs=SimpleNamespace(n_intents=6))

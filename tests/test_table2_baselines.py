@@ -1,4 +1,4 @@
-"""PITuning Table 2's other baselines (``pitune_tf.individual.table2``) and their layers, on
+"""PITuning Table 2's other baselines (``pitune_tf.individual.baselines``) and their layers, on
 tiny configs: hand-computed numbers, paths that must agree, config round trips, and each
 method end to end on a tiny run (valid probabilities on every test window)."""
 
@@ -148,7 +148,7 @@ def _valid(scores, user, n_intents):
 
 
 def test_lora_on_the_teacher_keeps_its_output_and_trains_only_the_adapters(tiny_run):
-    from pitune_tf.individual.table2.lora_adapters import AdapterOnly, add_lora
+    from pitune_tf.individual.baselines.lora_adapters import AdapterOnly, add_lora
     from pitune_tf.models.teacher_io import load_teacher
 
     teacher = load_teacher(tiny_run / "teacher")
@@ -164,7 +164,7 @@ def test_lora_on_the_teacher_keeps_its_output_and_trains_only_the_adapters(tiny_
 
 
 def test_lsat_merges_the_long_and_short_term_adapters(engine_and_users):
-    from pitune_tf.individual.table2.lsat import LSAT_MERGE_WEIGHTS, recent_windows
+    from pitune_tf.individual.baselines.lsat import LSAT_MERGE_WEIGHTS, recent_windows
 
     engine, users = engine_and_users
     user = users[0]
@@ -192,7 +192,7 @@ def _run_method(engine_and_users, method):
 
 
 def test_eodrec_compresses_the_event_table_and_runs(engine_and_users):
-    from pitune_tf.individual.table2.eodrec_network import EODRecNetwork
+    from pitune_tf.individual.baselines.eodrec_network import EODRecNetwork
 
     engine, user, info = _run_method(engine_and_users, "eodrec")
     n_events = int(engine.run.vocabs.sizes["event"])
@@ -212,7 +212,7 @@ def test_eodrec_compresses_the_event_table_and_runs(engine_and_users):
 
 
 def test_reptile_outer_step_hand_computed():
-    from pitune_tf.individual.table2.reptile import meta_iterations, reptile
+    from pitune_tf.individual.baselines.reptile import meta_iterations, reptile
 
     theta = tf.Variable([0.0])
 
@@ -228,15 +228,15 @@ def test_reptile_outer_step_hand_computed():
 
 
 def test_activity_groups_split_at_the_median():
-    from pitune_tf.individual.table2.clover import activity_groups
+    from pitune_tf.individual.baselines.clover import activity_groups
 
     # rows: a 3, b 1, c 2 -> median 2: a and c active
     assert activity_groups(["a", "a", "a", "b", "c", "c"]).tolist() == [1, 1, 1, 0, 1, 1]
 
 
 def test_clover_loss_is_ce_plus_weighted_adversary_and_reverses_its_gradient():
-    from pitune_tf.individual.table2.clover import AdversarialFairnessTuner
-    from pitune_tf.individual.table2.clover_network import CloverNetwork
+    from pitune_tf.individual.baselines.clover import AdversarialFairnessTuner
+    from pitune_tf.individual.baselines.clover_network import CloverNetwork
 
     rng = np.random.default_rng(0)
     features = {k: rng.integers(1, 5, (2, 3)).astype(np.int32) for k in ("location", "weekday", "slot", "event")}
@@ -276,7 +276,7 @@ def test_meta_learned_baselines_run(engine_and_users, method):
 
 def _prompt_window():
     words = {"event": ["<pad>", "<unk>", "news", "music"], "location": ["<pad>", "<unk>", "home"]}
-    from pitune_tf.individual.table2.prompt_tokenizer import WEEKDAYS, slot_words
+    from pitune_tf.individual.baselines.prompt_tokenizer import WEEKDAYS, slot_words
 
     words.update(weekday=list(WEEKDAYS), slot=slot_words(25, 60))
     window = {"event": np.array([[0, 2, 3]]), "location": np.array([[0, 2, 2]]),
@@ -296,7 +296,7 @@ def _prompt_window():
                     "have next ?"),
 ])
 def test_prompt_tokenizer_writes_the_template_by_hand(template, expected):
-    from pitune_tf.individual.table2.prompt_tokenizer import PAD, TEMPLATES, PromptTokenizer
+    from pitune_tf.individual.baselines.prompt_tokenizer import PAD, TEMPLATES, PromptTokenizer
 
     words, window = _prompt_window()
     tokenizer = PromptTokenizer(words, ["<pad>", "<unk>", "news", "leisure"], template, history=3)
@@ -312,7 +312,7 @@ def test_prompt_tokenizer_writes_the_template_by_hand(template, expected):
 
 
 def test_prompt_network_scores_the_answer_words(tiny_run):
-    from pitune_tf.individual.table2.prompt_network import PromptIntentNetwork
+    from pitune_tf.individual.baselines.prompt_network import PromptIntentNetwork
     from pitune_tf.population import load_run
 
     run = load_run(tiny_run)

@@ -37,7 +37,7 @@ frequencies against the population's, beta chosen on the user's validation windo
 backpropagation), lgbm (Appendix E), fp / pp (Table 3: the teacher, fully or partially tuned
 per user), and (named, or --method table2; not in --method all) PITuning Table 2's other
 baselines lsat, eodrec, metabert4rec, clover, tallrec, p5, instructrec
-(pitune_tf.individual.table2). The LiteRT backend runs none, prior, finetune, pituning (default: none, finetune,
+(pitune_tf.individual.baselines). The LiteRT backend runs none, prior, finetune, pituning (default: none, finetune,
 pituning) and oversample.
 
 A run prints its settings first (``--print-config``: all of them, then exits; precedence:

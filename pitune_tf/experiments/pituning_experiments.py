@@ -110,7 +110,7 @@ def _table2_plot(frame, path, suite):
                         "precision by the predicted count, which reduces to accuracy. lgbm's "
                         "features (Appendix E) include the predicted event's own time (hour, "
                         "weekday, timestamp of t_i): context no sequence model gets. The other baselines "
-                        "(pitune_tf.individual.table2; each module says what is kept and adapted), "
+                        "(pitune_tf.individual.baselines; each module says what is kept and adapted), "
                         "each trained on at most baseline_pretrain_windows population windows and "
                         "fine-tuned per user with the same early stopping: lsat (long- and short-term "
                         "LoRA adapters on RUN's frozen GPT2 teacher, merged in weight space), eodrec "

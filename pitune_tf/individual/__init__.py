@@ -21,7 +21,7 @@ Modules:
 - ``manage_intents`` (Eq. 8-10), ``unlearning`` (Eq. 11), ``focal``, ``oversampling``: the
   forgotten sets and the objectives;
 - ``teacher_methods``: LightGBM (``lgbm_features``, Appendix E) and FP / PP (Table 3);
-  ``mpda``: MPDA; ``table2``: Table 2's other baselines;
+  ``mpda``: MPDA; ``baselines``: Table 2's other baselines;
 - ``evaluation``: metrics over users; ``summary``: per-method statistics;
   ``report``: the Markdown tables; ``comparison``: two output directories side by side;
   ``plots``: ``gains.png``; ``outputs``: the files the stage writes.

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras
+from pitune_tf.individual.baselines import table2_methods
 from pitune_tf.individual.engine import PersonalizationEngine
 from pitune_tf.individual.keras_backend import KerasBackend
 from pitune_tf.individual.litert_backend import LiteRTBackend
 from pitune_tf.individual.methods import BACKENDS, KERAS, LITERT
 from pitune_tf.individual.mpda import MPDA
-from pitune_tf.individual.table2 import table2_methods
 from pitune_tf.individual.teacher_methods import TeacherMethods
 from pitune_tf.litert.runtime import Runtime
 

@@ -85,7 +85,7 @@ class IndividualConfig:
     fp_learning_rate: float = 1e-4  # Adam for FP / PP
     mpda_neighbours: int = 5  # MPDA: population windows retrieved per local training window
     mpda_ratio: float = 1.0  # MPDA: at most this many retrieved windows per local training window
-    # --- Table 2's other baselines (pitune_tf.individual.table2)
+    # --- Table 2's other baselines (pitune_tf.individual.baselines)
     baseline_pretrain_windows: int = 5000  # population training windows they are trained on
     baseline_pretrain_epochs: int = 2  # epochs of (or, meta-learning: passes over) those windows
     baseline_width: int = 32  # width of their own networks (EODRec, MetaBert4Rec, CLOVER)

@@ -16,7 +16,7 @@ ENGINE = "engine method"  # the student trained or shifted by the personalizatio
 RETRIEVAL = "MPDA"  # the student fine-tuned with retrieved population windows (mpda.py)
 LIGHTGBM = "LightGBM"  # trees on teacher features, PITuning Appendix E (teacher_methods.py)
 TEACHER = "teacher tuned per user"  # PITuning Table 3's FP / PP (teacher_methods.py)
-TABLE2 = "Table 2 baseline"  # PITuning Table 2's other baselines, each its own network (table2/)
+TABLE2 = "Table 2 baseline"  # PITuning Table 2's other baselines, each its own network (baselines/)
 USER_ORACLE = "oracle"  # the log's user oracle: a row of the tables, never run
 
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 import numpy as np
 
 from pitune_tf.common.keras import tf
+from pitune_tf.individual.baselines.lora_adapters import AdapterOnly, add_lora
 from pitune_tf.individual.engine import user_seed
 from pitune_tf.individual.keras_backend import KerasBackend, trainable_count
-from pitune_tf.individual.table2.lora_adapters import AdapterOnly, add_lora
 from pitune_tf.models.teacher_io import load_teacher
 
 LSAT_MERGE_WEIGHTS = (0.0, 0.25, 0.5, 0.75, 1.0)  # m of the long-term adapter

@@ -4,14 +4,14 @@ an SGD inner step (MetaBert4Rec, CLOVER)."""
 from __future__ import annotations
 
 from pitune_tf.common.keras import keras, tf
-from pitune_tf.individual.table2.population_baseline import PopulationBaseline
-from pitune_tf.individual.table2.reptile import meta_iterations, reptile, user_tasks
+from pitune_tf.individual.baselines.population_baseline import PopulationBaseline
+from pitune_tf.individual.baselines.reptile import meta_iterations, reptile, user_tasks
 from pitune_tf.individual.tuning_loss_model import TuningLossModel
 
 
 class MetaLearnedBaseline(PopulationBaseline):
     """A :class:`PopulationBaseline` whose pretraining is first-order meta-learning
-    (:func:`~pitune_tf.individual.table2.reptile.reptile`): tasks are the pool's users, the
+    (:func:`~pitune_tf.individual.baselines.reptile.reptile`): tasks are the pool's users, the
     inner step SGD at ``meta_inner_learning_rate`` for ``meta_inner_steps`` steps, the outer
     step ``meta_step_size``; ``baseline_pretrain_epochs`` passes of inner steps over the
     pool. The device then adapts from the meta-learned weights (the engine's fine-tuning).

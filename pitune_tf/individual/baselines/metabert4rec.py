@@ -9,7 +9,7 @@ on the user's own data) of a bidirectional BERT4Rec encoder that predicts at a [
 token appended to the user's sequence (:class:`Bert4RecNetwork`).
 
 What is adapted: (1) first-order meta-learning, Reptile
-(:func:`~pitune_tf.individual.table2.reptile.reptile`), instead of second-order MAML-style
+(:func:`~pitune_tf.individual.baselines.reptile.reptile`), instead of second-order MAML-style
 updates; (2) the paper's adaptive weighted loss (per-sample weights for users' imbalanced
 rating distributions) is not implemented: plain cross-entropy; (3) items are the window's
 events, the label the next event's intent; (4) the per-user adaptation is the engine's
@@ -19,8 +19,8 @@ SGD steps.
 
 from __future__ import annotations
 
-from pitune_tf.individual.table2.bert4rec_network import Bert4RecNetwork
-from pitune_tf.individual.table2.meta_baseline import MetaLearnedBaseline
+from pitune_tf.individual.baselines.bert4rec_network import Bert4RecNetwork
+from pitune_tf.individual.baselines.meta_baseline import MetaLearnedBaseline
 
 
 class MetaBert4Rec(MetaLearnedBaseline):

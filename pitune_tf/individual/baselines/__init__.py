@@ -7,12 +7,12 @@ experiment runs them. Their names: ``TABLE2_BASELINES`` of ``pitune_tf.individua
 
 from __future__ import annotations
 
+from pitune_tf.individual.baselines.clover import Clover
+from pitune_tf.individual.baselines.eodrec import EODRec
+from pitune_tf.individual.baselines.lsat import LSAT
+from pitune_tf.individual.baselines.metabert4rec import MetaBert4Rec
+from pitune_tf.individual.baselines.prompt_baselines import P5, InstructRec, TallRec
 from pitune_tf.individual.methods import TABLE2_BASELINES
-from pitune_tf.individual.table2.clover import Clover
-from pitune_tf.individual.table2.eodrec import EODRec
-from pitune_tf.individual.table2.lsat import LSAT
-from pitune_tf.individual.table2.metabert4rec import MetaBert4Rec
-from pitune_tf.individual.table2.prompt_baselines import P5, InstructRec, TallRec
 
 # method name -> its class (built with (run, config))
 BASELINES = {"lsat": LSAT, "eodrec": EODRec, "metabert4rec": MetaBert4Rec, "clover": Clover,

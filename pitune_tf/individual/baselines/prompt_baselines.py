@@ -2,7 +2,7 @@
 InstructRec, as the individual-stage methods ``tallrec``, ``p5`` and ``instructrec``.
 
 Shared by the three (:class:`PromptBaseline`), and adapted: no pretrained tokenizer or LM is
-reachable here, so the prompts are word-level (:class:`~pitune_tf.individual.table2.prompt_tokenizer.PromptTokenizer`, a vocabulary built
+reachable here, so the prompts are word-level (:class:`~pitune_tf.individual.baselines.prompt_tokenizer.PromptTokenizer`, a vocabulary built
 from the run's own vocabularies: event and location names, weekday names, slot times and
 the intents' names) and the LM is a random GPT2 (``prompt_backbone``,
 ``random:<layers>x<width>``), trained first on the population pool's prompts (the cloud),
@@ -13,9 +13,9 @@ the candidate intents. Tables and figures of these three carry that their LM is 
 
 from __future__ import annotations
 
-from pitune_tf.individual.table2.lora_adapters import AdapterOnly, add_lora
-from pitune_tf.individual.table2.population_baseline import PopulationBaseline
-from pitune_tf.individual.table2.prompt_network import PromptIntentNetwork
+from pitune_tf.individual.baselines.lora_adapters import AdapterOnly, add_lora
+from pitune_tf.individual.baselines.population_baseline import PopulationBaseline
+from pitune_tf.individual.baselines.prompt_network import PromptIntentNetwork
 
 
 class PromptBaseline(PopulationBaseline):

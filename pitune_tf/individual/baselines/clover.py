@@ -11,7 +11,7 @@ in every meta-training step (CLOVER's multi-task adversarial scheme); the base m
 MeLU-style (embeddings of the user's side information, an MLP; :class:`CloverNetwork`).
 
 What is adapted: (1) first-order meta-learning, Reptile
-(:func:`~pitune_tf.individual.table2.reptile.reptile`), instead of CLOVER's MAML-style
+(:func:`~pitune_tf.individual.baselines.reptile.reptile`), instead of CLOVER's MAML-style
 local / global updates; (2) logs have no sensitive attribute, so the group is the user's
 activity: ``1`` when the user has at least the median number of windows in the pool, else
 ``0`` (active against inactive users); (3) only the group-fairness adversary is
@@ -26,8 +26,8 @@ import numpy as np
 
 from pitune_tf.common.keras import keras
 from pitune_tf.common.loss_model import LossModel
-from pitune_tf.individual.table2.clover_network import CloverNetwork
-from pitune_tf.individual.table2.meta_baseline import MetaLearnedBaseline
+from pitune_tf.individual.baselines.clover_network import CloverNetwork
+from pitune_tf.individual.baselines.meta_baseline import MetaLearnedBaseline
 from pitune_tf.losses import sparse_cross_entropy
 
 

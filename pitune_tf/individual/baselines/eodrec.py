@@ -18,8 +18,8 @@ the user's windows with the engine's early stopping (EODRec ships a trained mode
 
 from __future__ import annotations
 
-from pitune_tf.individual.table2.eodrec_network import EODRecNetwork
-from pitune_tf.individual.table2.population_baseline import PopulationBaseline
+from pitune_tf.individual.baselines.eodrec_network import EODRecNetwork
+from pitune_tf.individual.baselines.population_baseline import PopulationBaseline
 
 
 class EODRec(PopulationBaseline):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
-from pitune_tf.individual.table2.prompt_tokenizer import PromptTokenizer
+from pitune_tf.individual.baselines.prompt_tokenizer import PromptTokenizer
 from pitune_tf.models.gpt2_checkpoint import RANDOM_PATTERN, random_config
 
 
