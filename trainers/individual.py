@@ -63,8 +63,7 @@ of the gap from `none` to the oracle it closes on Prec_w, Prec_m, Rec_m and NDCG
 import sys
 from pathlib import Path
 
-from pitune_tf.common.cli import run_main
-from pitune_tf.common.console import set_quiet, status
+from pitune_tf.common.cli import parse_settings, run_main
 from pitune_tf.data.schema import schema_overrides
 from pitune_tf.individual.command_line import (
     build_merge_parser,
@@ -92,13 +91,11 @@ def run(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["merge"]:
         return merge(argv[1:])
-    args = build_parser(description=__doc__.split("\n")[0]).parse_args(argv)
-    set_quiet(args.quiet)
-    config = config_from_args(args)
-    if args.print_config:
-        print(settings_text(config, args, full=True))
+    parsed = parse_settings(build_parser(description=__doc__.split("\n")[0]), argv, config_from_args,
+                            settings_text)
+    if parsed is None:  # --print-config
         return 0
-    status(settings_text(config, args))
+    args, config = parsed
     schema = schema_overrides(args)  # over the run's data_schema
     from pitune_tf.individual.stage import run_individual
 

@@ -45,8 +45,7 @@ and prints the test table. The run directory (``pitune_tf.population.run_directo
 import sys
 from pathlib import Path
 
-from pitune_tf.common.cli import run_main
-from pitune_tf.common.console import set_quiet, status
+from pitune_tf.common.cli import parse_settings, run_main
 from pitune_tf.population.command_line import (
     build_parser,
     config_from_args,
@@ -58,13 +57,11 @@ def run(argv=None):
     """Parses ``argv`` and runs the population stage (TensorFlow is imported here, after
     parsing, so that ``--help`` and ``--print-config`` are instant); raises UserInputError on
     bad input."""
-    args = build_parser(description=__doc__.split("\n\n")[0]).parse_args(argv)
-    set_quiet(args.quiet)
-    config = config_from_args(args)
-    if args.print_config:
-        print(settings_text(config, args, full=True))
+    parsed = parse_settings(build_parser(description=__doc__.split("\n\n")[0]), argv, config_from_args,
+                            settings_text)
+    if parsed is None:  # --print-config
         return 0
-    status(settings_text(config, args))
+    args, config = parsed
     from pitune_tf.population import run_population
     from pitune_tf.population.command_line import format_table
 

@@ -30,7 +30,7 @@ import warnings
 from typing import Callable
 
 from pitune_tf.common import environment
-from pitune_tf.common.console import PROJECT_LOGGERS, LineStartHandler, is_quiet, set_quiet
+from pitune_tf.common.console import PROJECT_LOGGERS, LineStartHandler, is_quiet, set_quiet, status
 from pitune_tf.common.errors import UserInputError, os_error_message
 
 # the project's own loggers (PROJECT_LOGGERS): INFO by default, ERROR under --quiet;
@@ -175,3 +175,19 @@ def run_main(main: Callable[[list[str] | None], int | None], argv=None) -> int:
     finally:
         set_quiet(quiet)
     return 0 if code is None else int(code)
+
+
+def parse_settings(parser: argparse.ArgumentParser, argv, config_from_args: Callable,
+                   settings_text: Callable):
+    """What a stage's command line does first: parses ``argv``, applies ``--quiet`` and
+    resolves the config (``config_from_args(args)``). With ``--print-config`` it prints the
+    full settings (``settings_text(config, args, full=True)``) and returns None; otherwise
+    it shows the short settings line and returns ``(args, config)``."""
+    args = parser.parse_args(argv)
+    set_quiet(args.quiet)
+    config = config_from_args(args)
+    if args.print_config:
+        print(settings_text(config, args, full=True))
+        return None
+    status(settings_text(config, args))
+    return args, config

@@ -11,3 +11,14 @@ import tf_keras as keras
 # isort: on
 
 __all__ = ["keras", "tf"]
+
+
+def deserialize_nested(config: dict, *keys: str) -> dict:
+    """``config`` (a layer's ``get_config``) with the nested layers under ``keys``, saved as
+    ``keras.layers.serialize`` dicts, rebuilt: what a ``from_config`` of a layer that wraps
+    other layers does first."""
+    config = dict(config)
+    for key in keys:
+        if isinstance(config.get(key), dict):
+            config[key] = keras.layers.deserialize(config[key])
+    return config

@@ -110,6 +110,10 @@ class SyntheticConfig:
 
 
 # Each preset overrides the dataclass defaults (= "demo", about 200k events).
+# the individual users and places of the paper-scale presets ("scale", "bench")
+_CITY = dict(n_individual_users=1000, n_home_locations=2000, n_work_locations=800,
+             n_other_locations=1200)
+
 PRESETS: dict[str, dict] = {
     # about 10k events, generated in well under a second: for the tests
     "tiny": dict(
@@ -135,19 +139,7 @@ PRESETS: dict[str, dict] = {
     # about 10M population events (9,000 users of 28 days) + 1.1M individual ones: the
     # population stage at the paper's scale (10,376,148 logs), written as shards by
     # `generate_shards` (python -m pitune_tf.data synth --preset scale --users-per-shard 500)
-    "scale": dict(
-        n_population_users=9000,
-        n_individual_users=1000,
-        n_home_locations=2000,
-        n_work_locations=800,
-        n_other_locations=1200,
-    ),
+    "scale": dict(n_population_users=9000, **_CITY),
     # about 10M events: the benchmarks
-    "bench": dict(
-        n_population_users=8000,
-        n_individual_users=1000,
-        n_home_locations=2000,
-        n_work_locations=800,
-        n_other_locations=1200,
-    ),
+    "bench": dict(n_population_users=8000, **_CITY),
 }

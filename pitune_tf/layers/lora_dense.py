@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.keras import deserialize_nested, keras, tf
 
 
 def dense_kernel(layer):
@@ -93,7 +93,4 @@ class LoRADense(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("base"), dict):
-            config["base"] = keras.layers.deserialize(config["base"])
-        return cls(**config)
+        return cls(**deserialize_nested(config, "base"))

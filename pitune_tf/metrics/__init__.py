@@ -36,12 +36,6 @@ __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = [
     "INTENT_METRIC_COLUMNS",
     "MIN_BOOTSTRAP_GROUPS",
-    "ConfusionMatrixMetric",
-    "MacroPrecision",
-    "MacroRecall",
-    "NDCGAtK",
-    "WeightedPrecision",
-    "WeightedRecall",
     "bootstrap_groups",
     "confusion_counts",
     "difference_cell",
@@ -51,3 +45,4 @@ __all__ = [
     "rank_metrics",
     "ranks_from_scores",
 ]
+__all__ += sorted(_EXPORTS)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.keras import deserialize_nested, keras, tf
 from pitune_tf.data.windows import STREAM_KEYS
 from pitune_tf.layers import (
     ContextEmbedding,
@@ -208,7 +208,4 @@ class IntentPredictor(keras.Model):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if isinstance(config.get("backbone"), dict):
-            config["backbone"] = keras.layers.deserialize(config["backbone"])
-        return cls(**config)
+        return cls(**deserialize_nested(config, "backbone"))
