@@ -5,5 +5,5 @@ from pitune_tf.litert.runtime import (  # noqa: F401  (re-exported)
     TRAINING_SIGNATURES,
     Runtime,
     available_backends,
-    read_weights_file,
 )
+from pitune_tf.litert.weights_file import read_weights_file  # noqa: F401  (re-exported)

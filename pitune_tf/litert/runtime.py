@@ -5,15 +5,13 @@ the model's signatures, input names, shapes and dtypes are checked against what
 :class:`tflite.student_module.StudentModule` exports; every call validates its inputs before the
 interpreter sees them, so a user mistake is a clear :class:`UserInputError`, not a crash.
 
-Personalized weights go to a small file (``save_weights`` / ``load_weights``): a header with
-a magic, the number of weights and a CRC-32, then the float32 weights. A truncated, corrupt or
-foreign file is refused before anything is assigned, so the model keeps its weights.
+Personalized weights go to a small file (``save_weights`` / ``load_weights``, format:
+:mod:`pitune_tf.litert.weights_file`); a truncated, corrupt or foreign file is refused before
+anything is assigned, so the model keeps its weights.
 """
 
 from __future__ import annotations
 
-import struct
-import zlib
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -21,12 +19,12 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from pitune_tf.common.atomic import atomic_path
 from pitune_tf.common.environment import is_verbose, quiet_native_stderr
-from pitune_tf.common.errors import UserInputError, not_found
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.types import PathLike
 from pitune_tf.data.windows import FEATURE_KEYS
-from pitune_tf.litert.errors import InputSpecError, SignatureError, WeightsFileError
+from pitune_tf.litert.errors import InputSpecError, SignatureError
+from pitune_tf.litert.weights_file import read_weights_file, write_weights_file
 
 BACKENDS = ("litert", "tflite_runtime", "tf")
 EXPECTED = {
@@ -48,11 +46,6 @@ Features = Mapping[str, np.ndarray]  # FEATURE_KEYS -> [n, L] arrays (Windows.fe
 # name -> (shape with -1 for a dynamic dimension, dtype) of one signature's inputs or outputs
 TensorSpecs = dict[str, tuple[tuple[int, ...], np.dtype[Any]]]
 Signatures = dict[str, dict[str, TensorSpecs]]  # signature -> "inputs" / "outputs" -> specs
-
-_MAGIC = b"PTWT"
-_VERSION = 1
-_HEADER = struct.Struct("<4sIQI")  # magic, version, number of float32 weights, crc32 of the data
-
 
 class Runtime:
     """The student's signatures behind one API, whichever interpreter runs them.
@@ -245,10 +238,7 @@ class Runtime:
         if not np.all(np.isfinite(weights)):
             raise InputSpecError(f"the model's weights contain NaN or infinite values: not "
                                  f"written to {path} (reset() or load_weights() a good file)")
-        data = weights.astype("<f4").tobytes()
-        header = _HEADER.pack(_MAGIC, _VERSION, self.num_weights, zlib.crc32(data))
-        with atomic_path(path) as tmp:
-            Path(tmp).write_bytes(header + data)
+        write_weights_file(path, weights)
 
     def load_weights(self, path: PathLike) -> None:
         """Reads weights written by :meth:`save_weights`; any problem with the file raises
@@ -334,37 +324,6 @@ class Runtime:
             raise SignatureError(
                 f"{where}: feature inputs must share one static window length, got {lengths}"
             )
-
-
-def read_weights_file(path: PathLike, num_weights: int) -> np.ndarray:
-    """Reads and verifies a weights file; :class:`WeightsFileError` on any problem."""
-    path = Path(path)
-    if not path.is_file():
-        raise WeightsFileError(not_found("weights file", path))
-    blob = path.read_bytes()
-    if len(blob) < _HEADER.size:
-        raise WeightsFileError(f"{path}: truncated weights file ({len(blob)} bytes)")
-    magic, version, count, crc = _HEADER.unpack_from(blob)
-    if magic != _MAGIC:
-        raise WeightsFileError(f"{path}: not a student weights file (bad magic {magic!r})")
-    if version != _VERSION:
-        raise WeightsFileError(f"{path}: weights file version {version}, expected {_VERSION}")
-    if count != num_weights:
-        raise WeightsFileError(
-            f"{path}: holds {count} weights but the model has {num_weights} (another model?)"
-        )
-    data = blob[_HEADER.size :]
-    if len(data) != 4 * count:
-        raise WeightsFileError(
-            f"{path}: truncated or padded weights file ({len(data)} data bytes, "
-            f"expected {4 * count})"
-        )
-    if zlib.crc32(data) != crc:
-        raise WeightsFileError(f"{path}: corrupt weights file (checksum mismatch)")
-    weights = np.frombuffer(data, "<f4").astype(np.float32)
-    if not np.all(np.isfinite(weights)):
-        raise WeightsFileError(f"{path}: weights contain NaN or infinite values")
-    return weights
 
 
 def available_backends() -> list[str]:

@@ -20,7 +20,8 @@ from pitune_tf.data.io import REQUIRED_COLUMNS, canonicalize, read_table
 from pitune_tf.data.schema import Schema
 from pitune_tf.data.vocabularies import Vocabularies
 from pitune_tf.data.windows import FEATURE_KEYS, Windows, make_next_windows
-from pitune_tf.litert.runtime import Runtime, read_weights_file
+from pitune_tf.litert.runtime import Runtime
+from pitune_tf.litert.weights_file import read_weights_file
 from pitune_tf.population.evaluation import prior_rule
 from pitune_tf.population.run_directory import Run, load_run
 from tflite.student_module import assign_flat_weights, flat_weights
