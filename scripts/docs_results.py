@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import json
 import sys
 from pathlib import Path
 
@@ -26,23 +25,18 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as `python scripts/docs_results.py` from a checkout
     sys.path.insert(0, str(ROOT))
 
+from pitune_tf.common.atomic import write_text  # noqa: E402  (after the sys.path lines)
+from pitune_tf.common.cli import run_main  # noqa: E402
+from pitune_tf.common.run_files import RunFiles  # noqa: E402
+from pitune_tf.individual.report import markdown_tables  # noqa: E402
+from pitune_tf.population.command_line import markdown_table  # noqa: E402
+
 REPRODUCIBILITY = (
     "Float results reproduce on one machine (a fixed seed is deterministic), not across "
     "machines: they differ from the third decimal (e.g. the demo's student test Prec_w "
     "0.4543 on one machine against 0.4586 on another).")
 STAGES = (("device", "On-device personalization (LiteRT signatures, `RUN/device/`)"),
           ("individual", "Individual stage, every method (Keras, `RUN/individual/`)"))
-
-
-def read_json(path: Path) -> dict:
-    from pitune_tf.common.errors import UserInputError
-
-    if not path.is_file():
-        raise UserInputError(f"{path} not found (is it a finished run directory?)")
-    try:
-        return json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise UserInputError(f"{path}: not valid JSON ({err})") from None
 
 
 def settings_lines(config: dict, metrics: dict) -> list[str]:
@@ -75,8 +69,6 @@ def _on(flag) -> str:
 
 def stage_section(summary: dict, title: str) -> list[str]:
     """One individual-stage output directory's tables (those of its ``results.md``)."""
-    from pitune_tf.individual.report import markdown_tables
-
     rows = ", ".join(f"`{m}`" for m in summary.get("methods", {}))
     tables = markdown_tables(summary["methods"], summary.get("device_models", {}),
                              summary["skipped"], summary.get("config"))
@@ -89,11 +81,10 @@ def stage_section(summary: dict, title: str) -> list[str]:
 
 def results_page(run_dir, title="Results", commands=(), machine=None, date=None) -> str:
     """The markdown page of ``run_dir``."""
-    from pitune_tf.population.command_line import markdown_table
-
-    run_dir = Path(run_dir)
-    metrics = read_json(run_dir / "metrics.json")
-    config = read_json(run_dir / "config.json")
+    run = RunFiles(run_dir, required=("metrics.json", "config.json"),
+                   what="finished run directory")
+    run_dir = run.path
+    metrics, config = run.json("metrics.json"), run.json("config.json")
     if date is None:
         mtime = (run_dir / "metrics.json").stat().st_mtime
         date = datetime.datetime.fromtimestamp(mtime, datetime.UTC).date().isoformat()
@@ -109,9 +100,9 @@ def results_page(run_dir, title="Results", commands=(), machine=None, date=None)
               "## Population stage (test windows of the population users)", "",
               markdown_table(metrics), ""]
     for name, stage_title in STAGES:
-        path = run_dir / name / "summary.json"
-        if path.is_file():
-            lines += stage_section(read_json(path), stage_title)
+        summary = run.json(f"{name}/summary.json", default=None)
+        if summary is not None:
+            lines += stage_section(summary, stage_title)
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -129,8 +120,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run(argv=None) -> int:
-    from pitune_tf.common.atomic import write_text
-
     args = build_parser().parse_args(argv)
     page = results_page(args.run, args.title, args.command, args.machine, args.date)
     out = Path(args.out)
@@ -141,8 +130,6 @@ def run(argv=None) -> int:
 
 
 def main(argv=None) -> int:
-    from pitune_tf.common.cli import run_main
-
     return run_main(run, argv)
 
 

@@ -15,15 +15,13 @@ import sys
 from pathlib import Path
 
 from pitune_tf.common.cli import run_main
-from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.run_files import RunFiles
 
 
 def summarize(run_dir: Path) -> str:
-    for name in ("data.json", "metrics.json", "table.md"):
-        if not (run_dir / name).is_file():
-            raise UserInputError(f"{run_dir / name}: not found (is {run_dir} a finished trainers.uaf run?)")
-    data = json.loads((run_dir / "data.json").read_text())
-    metrics = json.loads((run_dir / "metrics.json").read_text())
+    run = RunFiles(run_dir, required=("data.json", "metrics.json", "table.md"),
+                   what="finished trainers.uaf run")
+    data, metrics = run.json("data.json"), run.json("metrics.json")
     lines = [f"# {run_dir}", "", f"data: {json.dumps(data['summary'])}"]
     for task, info in data["tasks"].items():
         lines.append(f"task {task}: sizes {info['sizes']}, outputs {info['outputs']}, dropped {info['dropped']}")
