@@ -82,7 +82,7 @@ def stage_section(summary: dict, title: str) -> list[str]:
 def results_page(run_dir, title="Results", commands=(), machine=None, date=None) -> str:
     """The markdown page of ``run_dir``."""
     run = RunFiles(run_dir, required=("metrics.json", "config.json"),
-                   what="finished run directory")
+                   what="run directory")
     run_dir = run.path
     metrics, config = run.json("metrics.json"), run.json("config.json")
     if date is None:

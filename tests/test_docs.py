@@ -185,5 +185,5 @@ def test_results_page_carries_the_runs_numbers(example_dirs, tmp_path):
 
 def test_results_script_refuses_a_directory_without_a_run(tmp_path, capsys):
     assert _docs_results().main([str(tmp_path), "--out", str(tmp_path / "page.md")]) == 2
-    assert "metrics.json not found" in capsys.readouterr().err
+    assert "is missing metrics.json" in capsys.readouterr().err
     assert not (tmp_path / "page.md").exists()
