@@ -5,7 +5,7 @@ Networks (one class per file, exported here): ``nextitnet_backbone``, ``residual
 ``gates`` and the loss models ``pretraining_loss`` (``NextItNetPretrainer``, UAF Eq. 5) and
 ``fine_tuning_loss`` (``UAFLearner``, UAF Eq. 8, 13-15); data: ``data``; a run
 (``uaf_run.run_uaf``, called by ``python -m trainers.uaf``): ``uaf_config``, its stages
-``pretraining_stage`` and ``fine_tuning_stage``, ``validation_monitor``, ``training``,
+``pretraining_stage`` and ``fine_tuning_stage``, ``validation_monitor``, ``stage_fit``,
 ``epoch_batches``, ``fit_progress`` (what a run prints), ``evaluation``, ``reports``,
 ``analysis``; a finished run's mode reloaded: ``uaf_recommender``.
 """

@@ -1,21 +1,19 @@
-"""The batches of a resumable Keras fit: one seeded order per epoch, cut by the shared
-batching function."""
+"""The batches of a UAF fit from arrays in memory: one seeded order per epoch, cut by the
+shared batching function."""
 
 from __future__ import annotations
 
 from pitune_tf.common.batching import index_batches, stateless_permutation
-from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.keras import tf
 
 
-class EpochBatches(keras.callbacks.Callback):
+class EpochBatches:
     """Rows of ``arrays`` in batches: epoch e visits them in the order
     ``stateless_permutation(n, seed, e)``, cut by ``index_batches`` (the last batch of an
     epoch is short).
 
-    Give it to ``fit`` twice: :meth:`dataset` as the data (with ``steps_per_epoch``) and the
-    object itself as a callback. It learns the fit's first epoch from ``on_epoch_begin``
-    (the stream starts inside the first step), so a fit that ``BackupAndRestore`` resumes at
-    epoch e sees exactly the batches an uninterrupted fit saw from epoch e on.
+    :meth:`dataset` of a fit resumed at epoch e streams exactly the batches an uninterrupted
+    fit saw from epoch e on.
 
     Args:
         arrays: array [n, ...] or dict of name -> array [n, ...]. The rows.
@@ -29,19 +27,14 @@ class EpochBatches(keras.callbacks.Callback):
     """
 
     def __init__(self, arrays, batch_size, seed=0):
-        super().__init__()
         self.arrays = arrays
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.n = len(tf.nest.flatten(arrays)[0])
-        self.epoch = 0
 
     @property
     def steps_per_epoch(self) -> int:
         return max(1, -(-self.n // self.batch_size))
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch = epoch
 
     def batches(self, epoch):
         """The batches of epoch ``epoch``, each a structure like ``arrays``."""
@@ -49,15 +42,16 @@ class EpochBatches(keras.callbacks.Callback):
         for index, _ in index_batches(order, self.batch_size):
             yield tf.nest.map_structure(lambda a, i=index: a[i], self.arrays)
 
-    def _stream(self):
-        epoch = self.epoch  # read at the first step of the fit's first epoch
+    def _stream(self, first_epoch):
+        epoch = first_epoch
         while True:
             yield from self.batches(epoch)
             epoch += 1
 
-    def dataset(self):
-        """An endless ``tf.data.Dataset`` of the batches from the fit's first epoch on."""
+    def dataset(self, first_epoch=0):
+        """An endless ``tf.data.Dataset`` of the batches from epoch ``first_epoch`` on."""
         spec = tf.nest.map_structure(
             lambda a: tf.TensorSpec([None, *a.shape[1:]], tf.as_dtype(a.dtype)), self.arrays
         )
-        return tf.data.Dataset.from_generator(self._stream, output_signature=spec)
+        return tf.data.Dataset.from_generator(lambda: self._stream(first_epoch),
+                                              output_signature=spec)

@@ -18,13 +18,14 @@ from nextitnet.evaluation import (
 )
 from nextitnet.fine_tuning_loss import UAFLearner
 from nextitnet.fit_progress import epochs_text, say
-from nextitnet.training import fit_resumable, seed_everything
+from nextitnet.stage_fit import fit_stage
 from nextitnet.uaf_model import PRETRAINED_MODES, UAF_MODES, UAFModel
 from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.json_files import read_json
 from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.seeding import seed_everything
 
 
 def new_uaf_model(mode, config, task) -> UAFModel:
@@ -153,7 +154,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
     prefix = f"[{mode}]" + ("" if task.task == "recommendation" else f" {task.task.split(':')[-1]}:")
     say(f"{prefix} fine-tuning on {len(train['target'])} training rows, at most "
         f"{epochs_text(config.epochs)} (patience {config.patience}, best validation {metric} kept)", verbose)
-    fit_resumable(
+    train_losses = fit_stage(
         learner, {"source": train["source"], "target": train["target"]}, config.batch_size,
         config.seed, config.epochs, stage, verbose=verbose, monitor=monitor,
         callbacks=[keras.callbacks.LambdaCallback(on_epoch_begin=lambda e, logs: learner.start_epoch(e))],
@@ -169,7 +170,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
         "val_curve": monitor.curve(),
         "val_metric": metric,
         "val_curves": monitor.curves(),
-        "train_losses": monitor.train_logs(),
+        "train_losses": train_losses,
         "trainable_parameters": int(sum(np.prod(v.shape) for v in model.trainable_variables)),
         "seconds": round(time.time() - start, 1),
     }

@@ -11,12 +11,13 @@ from nextitnet.data.encoding import pretrain_windows
 from nextitnet.fit_progress import epochs_text, say
 from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.pretraining_loss import NextItNetPretrainer
-from nextitnet.training import fit_resumable, seed_everything
+from nextitnet.stage_fit import fit_stage
 from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.common.run_files import RunFiles
+from pitune_tf.common.seeding import seed_everything
 from pitune_tf.common.weight_stores import save_weights
 
 BACKBONE_WEIGHTS = Path("pretrain") / "backbone.weights.h5"  # inside a run directory
@@ -112,20 +113,19 @@ def pretrain_backbone(config, data, vocab, run_dir, pretrained=None, verbose="au
         save_weights(net, weights)
         return net
     if not len(held_out):  # nothing to stop on: every epoch, the last one kept
-        history = fit_resumable(trainer, windows, config.batch_size, config.seed,
-                                config.pretrain_epochs, weights.parent, verbose=verbose)
+        history = fit_stage(trainer, windows, config.batch_size, config.seed,
+                            config.pretrain_epochs, weights.parent, verbose=verbose)
         save_weights(net, weights)
-        write_json(weights.parent / "history.json",
-                   {k: [float(x) for x in v] for k, v in history.history.items()})
+        write_json(weights.parent / "history.json", history)
         return net
     monitor = ValidationMonitor(net, lambda logs: {"loss": held_out_loss(trainer, held_out)}, "loss",
                                 weights.parent, patience=config.patience, higher_is_better=False)
-    fit_resumable(trainer, windows, config.batch_size, config.seed, config.pretrain_epochs,
-                  weights.parent, verbose=verbose, monitor=monitor)
+    history = fit_stage(trainer, windows, config.batch_size, config.seed, config.pretrain_epochs,
+                        weights.parent, verbose=verbose, monitor=monitor)
     say(f"[pretrain] {monitor.summary()}", verbose)
     net.load_weights(str(weights.parent / "best.weights.h5"))
     save_weights(net, weights)
     write_json(weights.parent / "history.json", {
-        **monitor.train_logs(), "val_loss": monitor.curve(),
+        **history, "val_loss": monitor.curve(),
         "best_epoch": monitor.state["best"]["epoch"], "stopped_epoch": monitor.state.get("stopped_epoch")})
     return net

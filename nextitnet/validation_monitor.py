@@ -19,11 +19,11 @@ class ValidationMonitor(BestEpochCallback):
     no improvement (:class:`~pitune_tf.common.best_epoch_callback.BestEpochCallback`, fault
     points ``uaf_<stage>_best:N`` and ``uaf_<stage>_scored:N``).
 
-    Everything lives in ``stage/state.json``: the scores and the fit's epoch-mean training
-    logs per epoch, the best epoch, ``stopped_epoch`` (early stop) and ``finished`` (the fit
-    returned). A resumed fit (Keras ``BackupAndRestore``) keeps its curve and its patience
+    Everything lives in ``stage/state.json``: the scores per epoch, the best epoch,
+    ``stopped_epoch`` (early stop) and ``finished`` (:meth:`finish`: the fit returned). A
+    resumed fit (:func:`nextitnet.stage_fit.fit_stage`) keeps its curve and its patience
     count, which is a function of the curve; once :attr:`done`, the caller does not fit again
-    (a backup saved after the stopping epoch would otherwise train on). The epoch's score goes
+    (a checkpoint saved after the stopping epoch would otherwise train on). The epoch's score goes
     into the fit's ``logs`` as ``val_<metric>`` (what ``FitProgress`` shows); :meth:`summary`
     says which epoch was kept.
 
@@ -54,13 +54,12 @@ class ValidationMonitor(BestEpochCallback):
         return bool(self.state.get("finished") or self.stopped)
 
     def score(self, epoch, logs):
-        """Scores the validation data; records the scores and the epoch's training logs."""
+        """Scores the validation data; records the scores."""
         scores = self.evaluate(logs or {})
         value = scores[self.metric]
         key = str(epoch)
         self.state["curve"][key] = value
         self.state.setdefault("scores", {})[key] = scores
-        self.state.setdefault("logs", {})[key] = {k: float(v) for k, v in (logs or {}).items()}
         if logs is not None:
             logs[f"val_{self.metric}"] = value  # shown by the FitProgress after this callback
         return value
@@ -77,7 +76,8 @@ class ValidationMonitor(BestEpochCallback):
                else "")
         return f"kept epoch {best['epoch']} of {ran} (validation {self.metric} {best['value']:.4f}{end})"
 
-    def on_train_end(self, logs=None):
+    def finish(self) -> None:
+        """Records that the fit returned."""
         self.state["finished"] = True
         write_json(self.state_path, self.state)
 
@@ -94,10 +94,3 @@ class ValidationMonitor(BestEpochCallback):
         epochs = sorted(scores, key=int)
         keys = [k for k in CURVE_METRICS if epochs and k in scores[epochs[0]]]
         return {k: [scores[e][k] for e in epochs] for k in keys}
-
-    def train_logs(self) -> dict[str, list[float]]:
-        """{name: [epoch-mean training value per epoch]} of every epoch, resumed ones included."""
-        logs = self.state.get("logs", {})
-        epochs = sorted(logs, key=int)
-        names = list(logs[epochs[0]]) if epochs else []
-        return {n: [logs[e].get(n) for e in epochs] for n in names}

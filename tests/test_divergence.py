@@ -66,12 +66,13 @@ def poison(monkeypatch):
 
 def test_population_student_divergence_keeps_its_epoch_and_resumes_with_a_lower_rate(
         tmp_path, capsys, poison, monkeypatch):
-    from pitune_tf.population import distillation_loss, training_loop
+    from pitune_tf.common import resumable_fit as fit_module
+    from pitune_tf.population import distillation_loss
     from trainers.population import main
 
     out = tmp_path / "run"
     argv = ["--preset", "tiny", "--student-epochs", "2", "--out", str(out)]
-    poison.arm(distillation_loss.Distiller, training_loop, "EpochCheckpoint",
+    poison.arm(distillation_loss.Distiller, fit_module, "EpochCheckpoint",
                when=lambda callback: callback.phase == "student")
     assert run_main(main, argv) == 2
     [line] = error_lines(capsys)
@@ -100,13 +101,13 @@ def test_population_student_divergence_keeps_its_epoch_and_resumes_with_a_lower_
 
 def test_uaf_pretraining_divergence_is_one_error_and_resumes_with_a_lower_rate(
         tmp_path, capsys, poison, monkeypatch):
-    from nextitnet import pretraining_loss, training
+    from nextitnet import pretraining_loss, stage_fit
     from trainers.uaf import main
 
     out = tmp_path / "uaf"
     argv = ["--preset", "tiny", "--mode", "soft", "--pretrain-epochs", "2", "--quiet",
             "--out", str(out)]
-    poison.arm(pretraining_loss.NextItNetPretrainer, training, "FitProgress")
+    poison.arm(pretraining_loss.NextItNetPretrainer, stage_fit, "FitProgress")
     assert run_main(main, argv) == 2
     [line] = error_lines(capsys)
     assert "UAF pretrain training diverged in epoch 2" in line and "--learning-rate" in line

@@ -23,8 +23,8 @@ from nextitnet.negative_sampler import NegativeSampler
 from nextitnet.nextitnet_backbone import NextItNet
 from nextitnet.pretraining_loss import NextItNetPretrainer
 from nextitnet.residual_block import ResidualBlock
+from nextitnet.stage_fit import fit_stage
 from nextitnet.target_head import TargetHead, last_real_hidden
-from nextitnet.training import fit_resumable
 from pitune_tf.common.errors import DataError, UserInputError
 from pitune_tf.common.keras import keras, tf
 from pitune_tf.common.vocabulary import Vocabulary
@@ -99,12 +99,12 @@ def test_pretrainer_history_holds_epoch_means(tmp_path):
     windows = np.array([[0, 3, 4, 5], [6, 7, 8, 9], [0, 0, 2, 3], [5, 4, 3, 2], [0, 1, 2, 3]], np.int32)
     trainer = NextItNetPretrainer(tiny_net())
     trainer.compile(optimizer=keras.optimizers.SGD(0.0))  # weights fixed: batch losses known
-    history = fit_resumable(trainer, windows, batch_size=2, seed=0, epochs=1, stage=tmp_path, verbose=0)
+    history = fit_stage(trainer, windows, batch_size=2, seed=0, epochs=1, stage=tmp_path, verbose=0)
     batch_losses = [float(trainer.compute_losses(b, training=False)["loss"])
                     for b in EpochBatches(windows, 2, seed=0).batches(epoch=0)]
     assert len(batch_losses) == 3  # the last batch is short, not dropped
-    assert history.history["loss"][0] == pytest.approx(np.mean(batch_losses), rel=1e-5)
-    assert history.history["next_item_ce"] == history.history["loss"]
+    assert history["loss"][0] == pytest.approx(np.mean(batch_losses), rel=1e-5)
+    assert history["next_item_ce"] == history["loss"]
     assert not (tmp_path / "backup").exists()
 
 
@@ -117,8 +117,8 @@ def test_epoch_batches_seeded_per_epoch_and_resumed_stream():
     np.testing.assert_array_equal(np.concatenate([b["x"] for b in epoch1]),
                                   10 * np.concatenate([b["y"] for b in epoch1]))
     assert not np.array_equal(epoch1[0]["y"], next(batches.batches(epoch=0))["y"])
-    batches.on_epoch_begin(1)  # a fit resumed at epoch 1 streams epochs 1, 2, ...
-    streamed = list(batches.dataset().take(6).as_numpy_iterator())
+    # a fit resumed at epoch 1 streams epochs 1, 2, ...
+    streamed = list(batches.dataset(first_epoch=1).take(6).as_numpy_iterator())
     expected = epoch1 + list(batches.batches(epoch=2))
     for got, want in zip(streamed, expected):
         np.testing.assert_array_equal(got["y"], want["y"])

@@ -68,7 +68,7 @@ def test_per_user_gains_by_hand():
 
 
 def test_epoch_history_keeps_the_epochs_before_a_resume(tmp_path):
-    from pitune_tf.population.epoch_history import EpochHistory
+    from pitune_tf.common.epoch_history import EpochHistory
 
     first = EpochHistory(tmp_path / "history.json")
     first.on_epoch_end(0, {"loss": 3.0, "val_loss": 3.5})

@@ -8,7 +8,7 @@ import pytest
 from nextitnet.baselines import baseline_scores
 from nextitnet.data import read_atomic
 from nextitnet.evaluation import gate_statistics, ndcg_at_k, recommendation_metrics
-from nextitnet.training import fit_resumable
+from nextitnet.stage_fit import fit_stage
 from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.cli import run_main
 from pitune_tf.common.errors import UserInputError
@@ -78,12 +78,13 @@ def _monitored_fit(stage, fail_at=None):
 
     monitor = ValidationMonitor(net, lambda logs: {"mrr@5": scripted[max(snapshots) - 1]}, "mrr@5",
                                 stage, patience=2)
-    fit_resumable(learner, arrays, 4, 0, 6, stage, callbacks=[Snapshot()], verbose=0, monitor=monitor)
-    return net, monitor, snapshots
+    history = fit_stage(learner, arrays, 4, 0, 6, stage, callbacks=[Snapshot()], verbose=0,
+                        monitor=monitor)
+    return net, monitor, snapshots, history
 
 
 def test_early_stopping_restores_the_best_epoch_and_resumes_to_the_same_result(tmp_path):
-    net, monitor, snapshots = _monitored_fit(tmp_path / "a")
+    net, monitor, snapshots, _ = _monitored_fit(tmp_path / "a")
     # scores 0.1, 0.3, 0.2, 0.25: no improvement on epochs 3 and 4 -> stop after epoch 4
     assert monitor.state["best"] == {"epoch": 2, "value": 0.3} and monitor.state["stopped_epoch"] == 4
     assert sorted(snapshots) == [1, 2, 3, 4] and monitor.curve() == [0.1, 0.3, 0.2, 0.25]
@@ -92,14 +93,15 @@ def test_early_stopping_restores_the_best_epoch_and_resumes_to_the_same_result(t
         np.testing.assert_array_equal(got, want)
     with pytest.raises(RuntimeError):
         _monitored_fit(tmp_path / "b", fail_at=3)
-    resumed, again, _ = _monitored_fit(tmp_path / "b")
+    resumed, again, _, history = _monitored_fit(tmp_path / "b")
     assert again.state["stopped_epoch"] == 4 and again.curve() == monitor.curve()
-    assert len(again.train_logs()["loss"]) == 4
+    assert len(history["loss"]) == 4
     resumed.load_weights(str(tmp_path / "b/best.weights.h5"))
     for got, want in zip(resumed.get_weights(), snapshots[2]):
         np.testing.assert_array_equal(got, want)
-    _, third, snaps = _monitored_fit(tmp_path / "b")  # done: nothing is fitted again
+    _, third, snaps, history = _monitored_fit(tmp_path / "b")  # done: nothing is fitted again
     assert snaps == {} and third.done and not (tmp_path / "b/backup").exists()
+    assert len(history["loss"]) == 4  # the logs of every epoch, read back
 
 
 def test_gate_statistics_over_distinct_users():

@@ -29,7 +29,7 @@ The run directory (``--out``, default ``runs/uaf``) holds ``config.json``, ``dat
 ``target_vocab.json`` (``nextitnet.uaf_recommender.UAFRecommender.from_run`` reloads a mode
 from them). Running
 the same command again resumes: finished stages are skipped, an interrupted fit restarts
-from its last epoch with the same batches (Keras BackupAndRestore, seeded epoch orders).
+from its last epoch with the same batches (per-epoch checkpoints, seeded epoch orders).
 A run directory holding another configuration is refused; ``--overwrite`` replaces it (or
 starts a finished run over), removing the old run only once the new one has finished.
 The work is done by ``nextitnet.uaf_run.run_uaf``; this module parses the command line.

@@ -16,6 +16,9 @@
 - ``config``: one config resolver (preset < file < command line; unknown key is an error).
 - ``loss_model``: the training-step base (``compute_losses`` -> every loss by name).
 - ``batching``: one batching function for every training loop.
+- ``resumable_fit``, ``epoch_checkpoint``, ``epoch_history``: the one resumable Keras ``fit``
+  (per-epoch checkpoints, resume, every epoch's logs across resumes).
+- ``seeding``: ``seed_everything`` (seeds and deterministic TF ops).
 - ``best_epoch_rule``, ``best_epoch_callback``, ``weight_stores``: one best-epoch rule (model
   selection on a validation value, early stopping) and its resumable Keras callback, the best
   weights in a TensorFlow checkpoint or a ``.weights.h5`` file.

@@ -1,4 +1,4 @@
-"""Per-epoch checkpoints of a training phase (what lets a population run resume)."""
+"""Per-epoch checkpoints of a resumable fit (:mod:`pitune_tf.common.resumable_fit`)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,13 @@ from pitune_tf.common.keras import keras
 
 
 class EpochCheckpoint(keras.callbacks.Callback):
-    """Saves model + optimizer after every epoch and records the completed epoch count.
+    """Saves model + optimizer after every epoch and records the completed epoch count
+    (fault points ``<phase>_checkpoint:N``, then ``<phase>_epoch:N``).
 
     Args:
         manager: tf.train.CheckpointManager. Saves with the completed epoch count as number.
         state_path: path of ``state.json`` (``{"phase": ..., "epoch": ...}``).
-        phase: str. ``"teacher"`` or ``"student"``.
+        phase: str. What trains: ``"teacher"``, ``"student"``, ``"uaf_soft"``.
     """
 
     def __init__(self, manager, state_path, phase):

@@ -1,4 +1,4 @@
-"""Every epoch's logs of a training phase, kept across a resume (what the curves plot)."""
+"""Every epoch's logs of a resumable fit, kept across a resume (what the curves plot)."""
 
 from __future__ import annotations
 
@@ -28,10 +28,11 @@ class EpochHistory(keras.callbacks.Callback):
         self.epochs[str(epoch + 1)] = {k: float(v) for k, v in (logs or {}).items()}
         write_json(self.path, self.epochs)
 
-    def history(self, last_epoch) -> dict:
+    def history(self, last_epoch=None) -> dict:
         """``{"epoch": [1, 2, ...], name: [value per epoch]}`` of epochs 1..``last_epoch``
-        (None where an epoch lacks a name)."""
-        epochs = sorted((int(e) for e in self.epochs if int(e) <= last_epoch))
+        (None: every epoch recorded; None where an epoch lacks a name)."""
+        epochs = sorted(int(e) for e in self.epochs
+                        if last_epoch is None or int(e) <= last_epoch)
         names = list(dict.fromkeys(k for e in epochs for k in self.epochs[str(e)]))
         return {"epoch": epochs,
                 **{n: [self.epochs[str(e)].get(n) for e in epochs] for n in names}}

@@ -34,8 +34,10 @@ def fault_point(name: str) -> None:
       epoch's weights written, ``best.json`` not yet; ``teacher_scored:N`` /
       ``student_scored:N``: ``best.json`` written, the epoch's checkpoint not yet.
     - ``uaf_<stage>_epoch:N``: a UAF fit (stage ``pretrain`` or a mode, e.g. ``soft``) after
-      epoch N's backup; ``uaf_<stage>_best:N``: the best weights written, ``state.json`` not
-      yet; ``uaf_<stage>_scored:N``: ``state.json`` written, the epoch's backup not yet.
+      epoch N's checkpoint (``uaf_<stage>_checkpoint:N``: the checkpoint written, its
+      ``backup/state.json`` not yet); ``uaf_<stage>_best:N``: the best weights written,
+      ``state.json`` not yet; ``uaf_<stage>_scored:N``: ``state.json`` written, the epoch's
+      checkpoint not yet.
     - ``user:N``: the individual stage, after the N-th user's results are kept.
     - ``write:<name>``: every atomic write (``pitune_tf.common.atomic.atomic_path``), the
       temporary file or folder complete, not yet renamed; for an output folder replaced as

@@ -5,8 +5,8 @@
   windows, the event -> intent map of a baseline), ``run_windows`` (a finished run's).
 - ``teacher_loss``: ``PopulationTrainer``, the teacher's loss model (PITuning Eq. 5).
 - ``distillation_loss``: ``Distiller``, the student's loss model (PITuning Eq. 6-7).
-- ``training_loop``: ``fit_phase`` (shared epoch batches, checkpoints, resume) with the
-  callbacks ``EpochCheckpoint`` and ``ScalarLogger``.
+- ``training_loop``: ``fit_phase`` (the resumable fit of ``pitune_tf.common.resumable_fit``
+  over the shared epoch batches, its callback ``EpochCheckpoint``) with ``ScalarLogger``.
 - ``teacher_training`` / ``distillation``: ``train_teacher``, ``distill_student``.
 - ``evaluation``: ``evaluate``, ``baseline_scores``, ``predict_logits``.
 - ``run_directory``: the run directory's writer and its reader ``load_run`` / ``Run``.
@@ -25,7 +25,7 @@ _EXPORTS = {
     "prepare_windows": "pitune_tf.population.data_preparation",
     "distill_student": "pitune_tf.population.distillation",
     "Distiller": "pitune_tf.population.distillation_loss",
-    "EpochCheckpoint": "pitune_tf.population.epoch_checkpoint",
+    "EpochCheckpoint": "pitune_tf.common.epoch_checkpoint",
     "baseline_scores": "pitune_tf.population.evaluation",
     "evaluate": "pitune_tf.population.evaluation",
     "predict_logits": "pitune_tf.population.evaluation",

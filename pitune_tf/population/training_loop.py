@@ -1,5 +1,6 @@
-"""The population stage's training loop: ``fit`` over the shared epoch batches, with
-per-epoch checkpoints (resume) and TensorBoard scalars."""
+"""The population stage's training loop: the resumable fit
+(:func:`pitune_tf.common.resumable_fit.resumable_fit`) over the shared epoch batches, with
+TensorBoard scalars and the phase's ``training.json`` record."""
 
 from __future__ import annotations
 
@@ -17,13 +18,11 @@ from pitune_tf.common.distribution import (
     worker_batch_size,
     worker_index,
 )
-from pitune_tf.common.divergence import DIVERGED_FILE, DivergenceGuard
 from pitune_tf.common.epoch_log import fit_output
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.keras import keras, tf
+from pitune_tf.common.resumable_fit import resumable_fit
 from pitune_tf.common.weight_stores import CheckpointWeights
-from pitune_tf.population.epoch_checkpoint import EpochCheckpoint
-from pitune_tf.population.epoch_history import EpochHistory
 from pitune_tf.population.scalar_logger import ScalarLogger
 
 CHECKPOINTS = ".checkpoints"  # inside the run directory; removed when the run finishes
@@ -159,55 +158,32 @@ def fit_phase(trainer, variables, config, phase, epochs, train, val, out_dir, ne
         holds the epochs run before a resume too).
     """
     ckpt_dir = out_dir / CHECKPOINTS / phase
-    state_path = ckpt_dir / "state.json"
-    trainer.optimizer.build(variables)
-    checkpoint = tf.train.Checkpoint(trainer=trainer, optimizer=trainer.optimizer)
-    manager = tf.train.CheckpointManager(checkpoint, str(ckpt_dir), max_to_keep=1)
     best = (best_epoch_callback(network, monitor, config.patience, ckpt_dir)
             if network is not None and monitor and len(val) else None)
-    epoch_logs = EpochHistory(ckpt_dir / "history.json")
-    first_epoch = 0
-    if manager.latest_checkpoint and state_path.exists():
-        checkpoint.restore(manager.latest_checkpoint).expect_partial()
-        # the checkpoint's own number is the completed epoch count (state.json may lag it
-        # when a run stopped between the two writes)
-        first_epoch = int(manager.latest_checkpoint.rsplit("-", 1)[1])
-        status(f"[{phase}] resuming after epoch {first_epoch}/{epochs}")
-    # the config's rate, not the checkpoint's: a diverged run resumes with a lower one
-    trainer.optimizer.learning_rate = getattr(config, f"{phase}_learning_rate")
-    if first_epoch < epochs and not (best is not None and best.stopped):
+
+    def fit_args(first_epoch):
         verbose, epoch_log = fit_output(phase, epochs)
-        val = val.subsample(MAX_EPOCH_VAL, config.seed)  # per-epoch validation (metrics.json: all)
+        subset = val.subsample(MAX_EPOCH_VAL, config.seed)  # per epoch (metrics.json: all)
         # global batches of config.batch_size, split across the replicas under a strategy
-        train_batches, steps = training_input(train, config.batch_size, config.seed,
-                                              first_epoch, epochs)
-        history = trainer.fit(
-            train_batches,
-            validation_data=(distribute(eval_dataset(val, 4 * config.batch_size))
-                             if len(val) else None),
-            validation_steps=math.ceil(len(val) / (4 * config.batch_size)) or None,
-            epochs=epochs,
-            initial_epoch=first_epoch,
-            steps_per_epoch=steps,
-            callbacks=[  # the guard first: a diverged epoch is neither kept nor saved
-                DivergenceGuard(phase, f"--{phase}-learning-rate", ckpt_dir),
-                *([best] if best is not None else []),
-                epoch_logs,
-                EpochCheckpoint(manager, state_path, phase),
-                ScalarLogger(out_dir / "logs" / phase),
-                *epoch_log,
-            ],
-            verbose=verbose,
-        )
-        first_epoch += len(history.epoch)
-        (ckpt_dir / DIVERGED_FILE).unlink(missing_ok=True)  # it trained through
+        batches, steps = training_input(train, config.batch_size, config.seed, first_epoch,
+                                        epochs)
+        return {"x": batches, "steps_per_epoch": steps, "verbose": verbose,
+                "validation_data": (distribute(eval_dataset(subset, 4 * config.batch_size))
+                                    if len(subset) else None),
+                "validation_steps": math.ceil(len(subset) / (4 * config.batch_size)) or None,
+                "callbacks": [ScalarLogger(out_dir / "logs" / phase), *epoch_log]}
+
+    epochs_run, history = resumable_fit(
+        trainer, fit_args, epochs, ckpt_dir, phase, (phase, f"--{phase}-learning-rate", ckpt_dir),
+        learning_rate=getattr(config, f"{phase}_learning_rate"), variables=variables, best=best,
+        keep=True)
     best_epoch = best.restore() if best is not None else 0
     if best_epoch:
-        status(f"[{phase}] keeping epoch {best_epoch} of {first_epoch} ({monitor} "
+        status(f"[{phase}] keeping epoch {best_epoch} of {epochs_run} ({monitor} "
                f"{best.rule.best_value:.4f})")
-    summary = {"epochs": first_epoch, "best_epoch": best_epoch or first_epoch,
+    summary = {"epochs": epochs_run, "best_epoch": best_epoch or epochs_run,
                "stopped_early": bool(best is not None and best.stopped), "monitor": monitor,
-               "history": epoch_logs.history(first_epoch)}
+               "history": history}
     record = out_dir / TRAINING_RECORD
     write_json(record, {**(json.loads(record.read_text()) if record.is_file() else {}),
                         phase: summary})
