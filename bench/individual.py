@@ -39,6 +39,7 @@ if sys.path and os.path.abspath(sys.path[0]) == os.path.dirname(os.path.abspath(
 import numpy as np
 
 from pitune_tf.common.keras import keras, tf
+from pitune_tf.individual.methods import TEACHER_METHODS
 
 SIZES = {"demo": (2, 64, 2), "paper": (4, 768, 12)}  # layers, width, heads
 
@@ -110,7 +111,7 @@ def time_users(run_dir, config, users):
         finetune.append(end - middle)
         totals.append(end - sets_start)
     by_method = {}  # every method of the loop on each timed user (the runner's own clock)
-    methods = [m for m in engine.methods if m not in ("lgbm", "fp", "pp")]
+    methods = [m for m in engine.methods if m not in TEACHER_METHODS]
     for user in users[1:]:
         for method, entry in engine.run_user(user, methods)["methods"].items():
             by_method.setdefault(method, []).append(entry["info"]["seconds"])

@@ -86,7 +86,7 @@ def plot_curves(panels: dict[str, dict[str, list[float]]], path, selection=None,
     save_png(fig, path)
 
 
-def markdown_table(results: dict[str, dict], columns, title="") -> str:
+def results_markdown(results: dict[str, dict], columns, title="") -> str:
     """Rows in the order of the paper's Table 2 (``n/a`` for a missing value); the best value
     of each column in bold (:func:`pitune_tf.common.tables.markdown_table`)."""
     names = [n for n in TABLE_ORDER if n in results] + [n for n in results if n not in TABLE_ORDER]

@@ -31,6 +31,7 @@ import pandas as pd
 
 from nextitnet import analysis
 from nextitnet.data.encoding import encode_recommendation_task, fit_source_vocab
+from nextitnet.modes import SCORE_MODES
 from nextitnet.uaf_config import UAFConfig
 from nextitnet.uaf_model import UAF_MODES
 from nextitnet.uaf_run import RUN_MODES, run_uaf
@@ -38,7 +39,7 @@ from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite
 from pitune_tf.common.plotting import bar_chart, line_chart
 
-TRIVIAL = ("mostpop", "random-items")
+TRIVIAL = SCORE_MODES  # the trivial rows of every table
 registry = Registry("UAF (Chen et al., TKDE)", trivial=TrivialCheck("mode", TRIVIAL, "mrr@5"))
 POLICY_MODES = ("hard", "soft", "rl")
 PROFILE_MODES = TRIVIAL + ("finetune-cls", "finetune-all", "peterrec") + POLICY_MODES  # Table 7's rows

@@ -6,9 +6,10 @@ All losses are means over the real (weighted) examples and are written with buil
 from __future__ import annotations
 
 from pitune_tf.common.keras import tf
+from pitune_tf.common.vocabulary import PAD_ID
 
 
-def masked_next_item_loss(targets, logits, pad_id=0):
+def masked_next_item_loss(targets, logits, pad_id=PAD_ID):
     """Autoregressive pretraining loss (UAF Eq. 4-5), averaged over real positions.
 
     ``-log p(x_i | x_{1:i-1})`` at every position whose target is not padding; positions
@@ -39,7 +40,7 @@ def _real_rows(hidden, targets, pad_id):
     return tf.gather(hidden, real), tf.gather(targets, real)
 
 
-def full_next_item_loss(hidden, targets, kernel, bias, chunk_rows=1024, pad_id=0, jit=False):
+def full_next_item_loss(hidden, targets, kernel, bias, chunk_rows=1024, pad_id=PAD_ID, jit=False):
     """The exact loss of :func:`masked_next_item_loss` (UAF Eq. 3-5, softmax over every item)
     from the hidden states, in bounded memory and one pass.
 
@@ -120,7 +121,7 @@ def _fused_softmax_ce(rows, kernel, bias, row_targets, chunk_rows, jit=False):
 
 
 def sampled_next_item_loss(hidden, targets, kernel, bias, n_sampled, sampler="log_uniform",
-                           first_item=1, pad_id=0, seed=None):
+                           first_item=1, pad_id=PAD_ID, seed=None):
     """Sampled-softmax estimate of the next-item loss (UAF Eq. 5) in bounded memory.
 
     One set of ``n_sampled`` distinct negatives, drawn from the ids ``first_item .. V - 1``

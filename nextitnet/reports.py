@@ -41,9 +41,9 @@ def _write_report_files(run_dir, results, task_name, title) -> str:
         flat = {m: r["test"] for m, r in results.items()}
         first = next(iter(flat.values()))
         runs = results
-        sampled = analysis.markdown_table(
+        sampled = analysis.results_markdown(
             flat, rec_columns(first), f"{title}: 1 positive + {first.get('n_negatives', '?')} sampled negatives")
-        full = analysis.markdown_table(flat, rec_columns(first, "full_"), f"{title}: full ranking")
+        full = analysis.results_markdown(flat, rec_columns(first, "full_"), f"{title}: full ranking")
         table = sampled + "\n" + full
     else:
         flat = {m: {f"{label} {key}": r[label]["test"][key] for label in r for key in PROFILE_SCORES}
@@ -51,7 +51,7 @@ def _write_report_files(run_dir, results, task_name, title) -> str:
         columns = [f"{label} {key}" for label in PROFILE_LABELS for key in PROFILE_SCORES
                    if any(f"{label} {key}" in v for v in flat.values())]
         runs = {m: r[next(iter(r))] for m, r in results.items()}  # first label's run per mode
-        table = analysis.markdown_table(flat, columns, title)
+        table = analysis.results_markdown(flat, columns, title)
     figures = []
     utilisation = {m: r["utilisation"] for m, r in runs.items() if r.get("utilisation")}
     if utilisation:

@@ -29,7 +29,7 @@ from pitune_tf.common.atomic import write_text  # noqa: E402  (after the sys.pat
 from pitune_tf.common.cli import run_main  # noqa: E402
 from pitune_tf.common.run_files import RunFiles  # noqa: E402
 from pitune_tf.individual.report import markdown_tables  # noqa: E402
-from pitune_tf.population.command_line import markdown_table  # noqa: E402
+from pitune_tf.population.command_line import metrics_markdown  # noqa: E402
 
 REPRODUCIBILITY = (
     "Float results reproduce on one machine (a fixed seed is deterministic), not across "
@@ -98,7 +98,7 @@ def results_page(run_dir, title="Results", commands=(), machine=None, date=None)
         lines += ["The commands that produced it:", "", "```bash", *commands, "```", ""]
     lines += [REPRODUCIBILITY, "", "## Settings", "", *settings_lines(config, metrics), "",
               "## Population stage (test windows of the population users)", "",
-              markdown_table(metrics), ""]
+              metrics_markdown(metrics), ""]
     for name, stage_title in STAGES:
         summary = run.json(f"{name}/summary.json", default=None)
         if summary is not None:

@@ -342,7 +342,7 @@ def test_baseline_scores_by_hand():
 
 def test_student_compared_to_baselines_by_hand():
     from pitune_tf.data import Windows
-    from pitune_tf.population.command_line import comparison_rows, markdown_table
+    from pitune_tf.population.command_line import comparison_rows, metrics_markdown
     from pitune_tf.population.evaluation import baseline_scores, compare_to_baselines
 
     # 4 windows of 2 users; the student is right on all, the last event's intent (0, 1, 0, 1)
@@ -364,7 +364,7 @@ def test_student_compared_to_baselines_by_hand():
         "most_frequent", "last_event_intent"]
     assert "Acc +0.7500 [" in rows[1][1]
     assert comparison_rows({}) == ("", [])
-    assert markdown_table({"student_vs_baselines": got}).endswith(
+    assert metrics_markdown({"student_vs_baselines": got}).endswith(
         f"- last_event_intent: {rows[1][1]}")
 
 

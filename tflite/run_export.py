@@ -16,7 +16,6 @@ from pitune_tf.common.output_set import output_set
 from pitune_tf.population.run_directory import load_run
 from tflite.export import META_FILE, MODEL_FILES, export_student
 from tflite.phone_bundle import BUNDLE_FILES, bundle_contents, write_bundle
-from tflite.qat import export_qat
 
 # What a conversion writes in its output folder, replaced as one set (a file of an earlier
 # conversion that this one does not write goes too; the folder's other files stay).
@@ -59,6 +58,9 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
             progress=progress,
         )
         if qat:
+            # deferred: tensorflow_model_optimization loads only for quantization-aware training
+            from tflite.qat import export_qat
+
             compare = {kind: paths[kind] for kind in ("int8",) if kind in paths}
             report = export_qat(run_dir, new, history, int(qat_epochs),
                                 max_windows=qat_max_windows, seed=qat_seed, compare=compare,

@@ -63,10 +63,10 @@ def run(argv=None):
         return 0
     args, config = parsed
     from pitune_tf.population import run_population
-    from pitune_tf.population.command_line import format_table
+    from pitune_tf.population.command_line import metrics_text
 
     metrics = run_population(config, args.out, overwrite=args.overwrite, strategy=args.strategy)
-    print(format_table(metrics))
+    print(metrics_text(metrics))
     print(f"run directory: {Path(args.out).resolve()} ({metrics['seconds']} s)")
     return 0
 

@@ -22,7 +22,17 @@
 - ``best_epoch_rule``, ``best_epoch_callback``, ``weight_stores``: one best-epoch rule (model
   selection on a validation value, early stopping) and its resumable Keras callback, the best
   weights in a TensorFlow checkpoint or a ``.weights.h5`` file.
-- ``vocabulary``: one token <-> id vocabulary (reserved ids and ordering as options).
+- ``vocabulary``: one token <-> id vocabulary (reserved ids and ordering as options) and the
+  one statement of the reserved ids (``PAD_ID``, ``UNK_ID``, ``N_RESERVED``).
+- ``tables``: the one table writer (Markdown and plain text; every report's tables).
+- ``plotting``: what every figure shares (Agg, ``save_png``: the one PNG saver, epoch axes,
+  bar and line charts, plots that never fail a run).
+- ``run_files``, ``json_files``: the one run-directory reader (required files, JSON files as
+  one clear error each) and reading a user's or a run's JSON file.
+- ``experiment_suite``: the registry and runner of the papers' experiments (csv, png, index).
+- ``divergence``: a NaN or infinite loss stops a fit with one error; the next run resumes it.
+- ``limits``: the ranges of numbers a config accepts, and the memory check.
+- ``types``: the public API's type aliases (``PathLike``).
 - ``windowing``: left-padded windows gathered from grouped sequences, no Python loop.
 - ``numeric``: numpy helpers (``softmax``).
 - ``launcher``, ``distribution``, ``private_network``: local multi-worker runs (their

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.json_files import read_json
 from pitune_tf.common.keras import keras
 
 DIVERGED_FILE = ".diverged.json"  # in the folder of the stage that diverged
@@ -116,8 +117,8 @@ def accept_new_rates(out_dir, record, rate_keys) -> dict:
     if not config_path.is_file() or not diverged(out_dir):
         return {}
     try:
-        saved = json.loads(config_path.read_text())
-    except (OSError, ValueError):
+        saved = read_json(config_path)
+    except (OSError, UserInputError):
         return {}
     record = json.loads(json.dumps(record))
     changed = _differences(saved, record)

@@ -42,6 +42,15 @@ def move_aside(out_dir) -> Path:
     return aside
 
 
+def _saved_config(path):
+    """The run's saved config, or None when the file is not a JSON object (a run that
+    ``--overwrite`` replaces like any other)."""
+    try:
+        return read_json(path)
+    except UserInputError:
+        return None
+
+
 def prepare_run_dir(out_dir, record, overwrite, finished_file="metrics.json",
                     refuse_finished=True):
     """Creates ``out_dir`` and writes ``record`` (a JSON-able dict) as its ``config.json``.
@@ -58,7 +67,7 @@ def prepare_run_dir(out_dir, record, overwrite, finished_file="metrics.json",
     out_dir = Path(out_dir)
     config_path = out_dir / "config.json"
     finished = (out_dir / finished_file).exists()
-    differs = config_path.exists() and read_json(config_path) != json.loads(json.dumps(record))
+    differs = config_path.exists() and _saved_config(config_path) != json.loads(json.dumps(record))
     replaced = None
     if finished and (overwrite or refuse_finished):
         if not overwrite:

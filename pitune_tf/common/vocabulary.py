@@ -50,8 +50,8 @@ class Vocabulary:
         ['<unk>', 'b', 'a']
     """
 
-    PAD = 0  # ids of the default reserved tokens
-    UNK = 1
+    PAD = PAD_ID  # ids of the default reserved tokens
+    UNK = UNK_ID
     PAD_TOKEN = "<pad>"
     UNK_TOKEN = "<unk>"
     DEFAULT_RESERVED = (PAD_TOKEN, UNK_TOKEN)  # ids PAD_ID, UNK_ID

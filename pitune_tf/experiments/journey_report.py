@@ -11,7 +11,7 @@ from pitune_tf.common import tables
 from pitune_tf.common.atomic import write_text
 from pitune_tf.common.plotting import markdown_images, rebase_images
 from pitune_tf.common.run_files import RunFiles
-from pitune_tf.population.command_line import markdown_table
+from pitune_tf.population.command_line import metrics_markdown
 from pitune_tf.population.plots import plot_paths
 
 PHONE_FILES = ("student.tflite", "labels.txt", "vocab.json", "preprocessing.json")
@@ -44,7 +44,7 @@ def write_report(run_dir, timings):
         f"Run directory `{run_dir.name}`; " + ", ".join(
             f"{name} {seconds:.0f} s" for name, seconds in timings.items()) + ".", "",
         "## Population stage (test windows of the population users)", "",
-        markdown_table(metrics), "",
+        metrics_markdown(metrics), "",
         *(["Figures (`plots/`): training curves, IAT attention map (PITuning Fig. 6), "
            "predicted vs true intent distribution (Fig. 7), confusion matrix.", ""]
           + [f"{line}\n" for line in figures] if figures else []),

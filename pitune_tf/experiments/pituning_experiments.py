@@ -9,17 +9,13 @@ behind them: ``pitune_tf.experiments.pituning_suite``.
 
 from __future__ import annotations
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.manifold import TSNE
 
 from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite
-from pitune_tf.common.plotting import bar_chart, line_chart, save_png
+from pitune_tf.common.plotting import bar_chart, line_chart, pyplot, save_png
 from pitune_tf.common.run_files import RunFiles
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row
 from pitune_tf.individual.individual_config import PRESETS as INDIVIDUAL_PRESETS
@@ -27,6 +23,7 @@ from pitune_tf.individual.methods import (
     ENGINE,
     LIGHTGBM,
     METHOD_ORDER,
+    ORACLE,
     ORACLES,
     RETRIEVAL,
     TABLE2,
@@ -126,7 +123,7 @@ def table2(suite: PITuningSuite) -> pd.DataFrame:
     changes = ofa_population(suite.run.config)
     ofa = _method_frame(suite, suite.population_run("ofa", **changes), "ofa", ("pp",), keep=("pp",),
                         fp_users=1_000_000)
-    oracle = frame["method"].isin(("oracle", "oracle_context"))  # the ceilings last
+    oracle = frame["method"].isin(ORACLES)  # the ceilings last
     frame = pd.concat([frame[~oracle], ofa.assign(method=ofa_label(changes)), frame[oracle]],
                       ignore_index=True)
     return mean_std(frame, ["method"], METRICS)
@@ -145,7 +142,7 @@ def _rare_columns(frame):
                    note="Same runs as Table 2: focal loss and oversampling against unlearning "
                         "(pituning) and plain fine-tuning; rec_w - rec_m is the fairness gap.")
 def fig8(suite: PITuningSuite) -> pd.DataFrame:
-    keep = ("most_frequent", "last_event_intent", *LONG_TAIL_METHODS, "oracle")
+    keep = (*TRIVIAL_METHODS, *LONG_TAIL_METHODS, ORACLE)
     frame = _method_frame(suite, suite.run_dir, "main", TABLE2_METHODS, keep=keep)
     rare = [c for c in frame.columns if c.startswith("rec[")]
     return mean_std(frame, ["method"], rare + ["rare_recall_mean", "rec_w", "rec_m", "prec_m"])
@@ -195,7 +192,7 @@ def fig4(suite: PITuningSuite) -> pd.DataFrame:
         frame = _method_frame(suite, population, key, methods, keep=(method,), **individual)
         frames.append(frame.assign(variant=label))
     trivial = _method_frame(suite, full, "ablation_full", ("none", "finetune", "pituning"),
-                            keep=("most_frequent", "last_event_intent", "oracle"))
+                            keep=(*TRIVIAL_METHODS, ORACLE))
     frames.append(trivial.assign(variant=trivial["method"]))
     return mean_std(pd.concat(frames, ignore_index=True), ["variant", "method"], METRICS)
 
@@ -267,6 +264,7 @@ def user_intent_clusters(suite: PITuningSuite) -> dict:
 def plot_clusters(frame, path, suite) -> None:
     data = user_intent_clusters(suite)
     k = int(data["cluster"].max()) + 1
+    plt = pyplot()
     fig = plt.figure(figsize=(4 + 3.2 * k, 3.6))
     grid = fig.add_gridspec(1, k + 1, width_ratios=[1.3] + [1] * k)
     ax = fig.add_subplot(grid[0])
@@ -344,6 +342,7 @@ def fig7(suite: PITuningSuite) -> pd.DataFrame:
 def _distribution_plot(frame, path) -> None:
     frame = frame[frame["intent"] != "total variation to true"]
     columns = ["true", "pituning_teacher", "pituning_student", "ofa"]
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(max(6, 0.5 * len(frame)), 3.6))
     x = np.arange(len(frame))
     for i, c in enumerate(columns):
@@ -400,6 +399,7 @@ def fig5_runs(suite: PITuningSuite) -> dict:
 
 
 def plot_fig5(frame, path, suite) -> None:
+    plt = pyplot()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     for ax, (metric, ylabel) in zip(axes, (("accuracy", "intent accuracy"), ("intent_loss", "intent loss"))):
         for i, (model, part) in enumerate(frame.groupby("model", sort=False)):

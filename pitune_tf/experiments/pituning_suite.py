@@ -33,9 +33,9 @@ from pitune_tf.common.run_files import RunFiles
 from pitune_tf.experiments.suite_presets import SUITE_PRESETS
 from pitune_tf.individual import stage as individual_stage
 from pitune_tf.individual.individual_config import IndividualConfig
+from pitune_tf.individual.methods import TRIVIAL_METHODS
 
 METRICS = ("prec_w", "rec_w", "prec_m", "rec_m", "ndcg@3", "ndcg@5")  # PITuning Table 2's columns
-TRIVIAL = ("most_frequent", "last_event_intent")
 
 
 @dataclasses.dataclass
@@ -114,7 +114,7 @@ class PITuningSuite:
         """``{method: evaluate_users result}`` of an individual-stage run on
         ``population_dir``'s individual users: the trivial baselines first, then ``methods``,
         then the oracle (when the log has one)."""
-        methods = (*TRIVIAL, *(m for m in methods if m not in TRIVIAL))  # the engine's baselines
+        methods = (*TRIVIAL_METHODS, *(m for m in methods if m not in TRIVIAL_METHODS))  # the engine's baselines
         config = self.individual_config(seed, methods, **changes)
         out = self.out_dir / "runs" / "individual" / key / f"seed{seed}"
         summary_file = out / "summary.json"

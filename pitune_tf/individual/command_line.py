@@ -30,6 +30,7 @@ from pitune_tf.individual.methods import (
     METHOD_ORDER,
     METHODS,
     TABLE2_BASELINES,
+    default_methods,
 )
 from pitune_tf.individual.shards import parse_shard
 
@@ -75,7 +76,7 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--method", help=f"comma-separated, from {', '.join(METHODS)}, or 'all' "
                    f"(every method but the Table 2 baselines {','.join(TABLE2_BASELINES)}), or "
                    f"'table2' (those) (default: {','.join(d.methods)}; litert: "
-                   f"{','.join(BACKEND_DEFAULT_METHODS[LITERT])})")
+                   f"{','.join(default_methods(LITERT))})")
     p.add_argument("--preset", default="default", choices=list(PRESETS),
                    help="the config's defaults (each preset is described at the end)")
     p.add_argument("--config", help=CONFIG_HELP)

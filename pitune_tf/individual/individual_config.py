@@ -46,7 +46,9 @@ class IndividualConfig:
     #   demo users' pooled validation cross-entropy, 1.4727 vs 1.4831)
     batch_size: int = 32
     max_epochs: int = 20  # early stopping on the user's validation windows
-    patience: int = 3  # epochs without a better validation cross-entropy before stopping
+    # fine-tuning stops after patience + 1 epochs in a row without a better validation
+    # cross-entropy (the population stage and UAF stop after patience epochs)
+    patience: int = 3
     refit: bool = True  # (not in the paper; off in PRESETS["paper"]) after early stopping
     #   kept epoch k >= 1 on the validation windows (and the prior shift's beta was chosen
     #   there), retrain from the same start on training + validation windows for k epochs

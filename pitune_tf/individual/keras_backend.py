@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import logging
+import time
+
 import numpy as np
 
 from pitune_tf.common.errors import UserInputError
@@ -119,9 +122,6 @@ def latency_ms(model, repeats=50, inputs=None) -> float:
     """Median single-window inference time (ms) of a traced call of ``model`` on ``inputs``
     (one window's features; default: an ``IntentPredictor``'s ``dummy_inputs``); NaN (with a
     warning) if the model cannot be traced here, so the tables are still written."""
-    import logging
-    import time
-
     x = model.dummy_inputs(batch_size=1) if inputs is None else inputs
     infer = tf.function(lambda inputs: model(inputs, training=False), autograph=False)
     try:

@@ -148,7 +148,7 @@ def train_lgbm(x_train, y_train, x_val, y_val, n_classes, num_iterations=2000,
     Returns:
         lightgbm.Booster (``best_iteration`` is used by ``predict``).
     """
-    import lightgbm as lgb
+    import lightgbm as lgb  # deferred: only the lgbm method loads LightGBM
 
     params = table5_params(len(y_train), n_classes, seed=seed)
     train_set = lgb.Dataset(x_train, label=y_train, free_raw_data=False)

@@ -22,6 +22,7 @@ import numpy.typing as npt
 from pitune_tf.common.environment import is_verbose, quiet_native_stderr
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.types import PathLike
+from pitune_tf.common.vocabulary import N_RESERVED, RESERVED_IDS
 from pitune_tf.data.windows import FEATURE_KEYS
 from pitune_tf.litert.errors import InputSpecError, SignatureError
 from pitune_tf.litert.weights_file import read_weights_file, write_weights_file
@@ -176,10 +177,10 @@ class Runtime:
             raise SignatureError(f"the model has no signature {signature!r}: it trains the parts "
                                  f"{', '.join(self.train_parts)}")
         labels = np.asarray(labels)
-        if labels.size and (labels.min() < 2 or labels.max() >= self.n_intents):
+        if labels.size and (labels.min() < N_RESERVED or labels.max() >= self.n_intents):
             raise InputSpecError(
-                f"signature {signature!r}, input 'label': intent ids are 2 .. "
-                f"{self.n_intents - 1} (0 and 1 are reserved), got {labels.min()} .. "
+                f"signature {signature!r}, input 'label': intent ids are {N_RESERVED} .. "
+                f"{self.n_intents - 1} ({', '.join(map(str, RESERVED_IDS))} are reserved), got {labels.min()} .. "
                 f"{labels.max()}")
         batch, weight = self._pad(features, {"label": labels}, sample_weight)
         out = self.call(
@@ -346,7 +347,7 @@ def _interpreter_class(backend: str) -> tuple[str, Any]:
             except UserInputError:
                 continue
         raise UserInputError("no TFLite interpreter found (install ai-edge-litert)")
-    try:
+    try:  # deferred: the interpreter package of the chosen backend, whichever is installed
         if backend == "litert":
             from ai_edge_litert.interpreter import Interpreter
         elif backend == "tflite_runtime":

@@ -67,8 +67,10 @@ def _safetensors_format(path: Path) -> str:
 
 def _load_pytorch_safetensors(directory: Path, dropout=None):
     from safetensors.numpy import load_file  # deferred: teachers only (above)
-    from transformers import GPT2Config, TFGPT2Model
-    from transformers.modeling_tf_pytorch_utils import load_pytorch_state_dict_in_tf2_model
+    from transformers import GPT2Config, TFGPT2Model  # deferred: teachers only (above)
+    from transformers.modeling_tf_pytorch_utils import (  # deferred: teachers only (above)
+        load_pytorch_state_dict_in_tf2_model,
+    )
 
     config = GPT2Config.from_pretrained(str(directory), **_dropout_overrides(dropout))
     model = TFGPT2Model(config)

@@ -183,7 +183,7 @@ def table_rows(metrics, split="test") -> list:
     return [(name, values) for name, values in rows if values]
 
 
-def format_table(metrics) -> str:
+def metrics_text(metrics) -> str:
     """The test metrics of teacher, student and baselines as a plain-text table
     (:func:`pitune_tf.common.tables.text_table`), then the student's comparison with each
     baseline (:func:`comparison_rows`)."""
@@ -196,8 +196,8 @@ def format_table(metrics) -> str:
     return "\n".join(lines)
 
 
-def markdown_table(metrics) -> str:
-    """`format_table` in markdown (``report.md``;
+def metrics_markdown(metrics) -> str:
+    """`metrics_text` in markdown (``report.md``;
     :func:`pitune_tf.common.tables.markdown_table`)."""
     rows = [[name, *(float(m[k]) for k, _ in INTENT_METRIC_COLUMNS)]
             for name, m in table_rows(metrics)]
