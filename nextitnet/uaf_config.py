@@ -4,20 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from pitune_tf.common import limits
 from pitune_tf.common.config import resolve_config
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.common.limits import (
-    BATCH_SIZE_MAX,
-    COUNT_MAX,
-    EPOCHS_MAX,
-    LAYERS_MAX,
-    WIDTH_MAX,
-    check_fits_in_memory,
-    check_learning_rate,
-    check_number,
-    check_numbers,
-    check_seed,
-)
 from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
 
 TEMPERATURE_RANGE = (0.01, 1000.0)  # Gumbel-softmax tau of UAF Eq. 10 (ours: 10)
@@ -101,34 +90,34 @@ class UAFConfig:
     def check_ranges(self) -> None:
         """Every number in its range (:mod:`pitune_tf.common.limits`), lists element by
         element: a UserInputError naming the key and the range."""
-        check_learning_rate("learning_rate", self.learning_rate)
-        check_seed("seed", self.seed)
-        check_number("batch_size", self.batch_size, 1, BATCH_SIZE_MAX, whole=True)
+        limits.check_learning_rate("learning_rate", self.learning_rate)
+        limits.check_seed("seed", self.seed)
+        limits.check_number("batch_size", self.batch_size, 1, limits.BATCH_SIZE_MAX, whole=True)
         for name in ("embedding_dim", "policy_dim", "adapter_dim"):
-            check_number(name, getattr(self, name), 1, WIDTH_MAX, whole=True)
-        check_number("kernel_size", self.kernel_size, 1, KERNEL_SIZE_MAX, whole=True)
-        check_number("max_len", self.max_len, 1, MAX_LEN_MAX, whole=True)
-        check_numbers("block_dilations", self.block_dilations, 1, MAX_LEN_MAX, whole=True)
-        check_numbers("policy_dilations", self.policy_dilations, 1, MAX_LEN_MAX, whole=True)
-        if len(self.block_dilations) > LAYERS_MAX:
-            raise UserInputError(f"block_dilations: at most {LAYERS_MAX} blocks, got "
+            limits.check_number(name, getattr(self, name), 1, limits.WIDTH_MAX, whole=True)
+        limits.check_number("kernel_size", self.kernel_size, 1, KERNEL_SIZE_MAX, whole=True)
+        limits.check_number("max_len", self.max_len, 1, MAX_LEN_MAX, whole=True)
+        limits.check_numbers("block_dilations", self.block_dilations, 1, MAX_LEN_MAX, whole=True)
+        limits.check_numbers("policy_dilations", self.policy_dilations, 1, MAX_LEN_MAX, whole=True)
+        if len(self.block_dilations) > limits.LAYERS_MAX:
+            raise UserInputError(f"block_dilations: at most {limits.LAYERS_MAX} blocks, got "
                                  f"{len(self.block_dilations)}")
-        check_number("epochs", self.epochs, 1, EPOCHS_MAX, whole=True)
+        limits.check_number("epochs", self.epochs, 1, limits.EPOCHS_MAX, whole=True)
         for name in ("pretrain_epochs", "patience", "rl_warmup_epochs"):
-            check_number(name, getattr(self, name), 0, EPOCHS_MAX, whole=True)
-        check_number("pretrain_val_share", self.pretrain_val_share, 0.0, 1.0, high_open=True)
-        check_number("train_fraction", self.train_fraction, 0.0, 1.0, low_open=True)
-        check_numbers("fractions", self.fractions, 0.0, 1.0, length=3)
+            limits.check_number(name, getattr(self, name), 0, limits.EPOCHS_MAX, whole=True)
+        limits.check_number("pretrain_val_share", self.pretrain_val_share, 0.0, 1.0, high_open=True)
+        limits.check_number("train_fraction", self.train_fraction, 0.0, 1.0, low_open=True)
+        limits.check_numbers("fractions", self.fractions, 0.0, 1.0, length=3)
         if abs(sum(self.fractions) - 1.0) > 1e-6:
             raise UserInputError(f"fractions must be 3 non-negative numbers summing to 1, got "
                                  f"{list(self.fractions)}")
-        check_number("temperature", self.temperature, TEMPERATURE_RANGE[0], TEMPERATURE_RANGE[1])
+        limits.check_number("temperature", self.temperature, TEMPERATURE_RANGE[0], TEMPERATURE_RANGE[1])
         for name in ("gamma", "beta", "entropy_weight"):
-            check_number(name, getattr(self, name), 0.0)
-        check_numbers("topk", self.topk, 1, CUTOFF_MAX, whole=True)
+            limits.check_number(name, getattr(self, name), 0.0)
+        limits.check_numbers("topk", self.topk, 1, CUTOFF_MAX, whole=True)
         for name in ("reward_top_k", "n_negatives", "pretrain_negatives"):
-            check_number(name, getattr(self, name), 1, CUTOFF_MAX, whole=True)
-        check_number("max_users", self.max_users, 1, COUNT_MAX, whole=True, allow_none=True)
+            limits.check_number(name, getattr(self, name), 1, CUTOFF_MAX, whole=True)
+        limits.check_number("max_users", self.max_users, 1, limits.COUNT_MAX, whole=True, allow_none=True)
 
     def check_memory(self, n_items, n_outputs) -> None:
         """A UserInputError when a run on ``n_items`` source items and ``n_outputs`` target
@@ -139,7 +128,7 @@ class UAFConfig:
         dim, blocks = self.embedding_dim, len(self.block_dilations)
         weights = (n_items + n_outputs) * dim + 2 * blocks * 2 * self.kernel_size * dim * dim
         activations = self.batch_size * (self.max_len * dim * blocks * 8 + n_outputs)
-        check_fits_in_memory(f"UAF (embedding_dim {dim}, {blocks} blocks, {n_items} items, "
+        limits.check_fits_in_memory(f"UAF (embedding_dim {dim}, {blocks} blocks, {n_items} items, "
                              f"batch {self.batch_size}, max_len {self.max_len})",
                              4 * (4 * weights + activations),
                              "lower embedding_dim, max_len or batch_size")

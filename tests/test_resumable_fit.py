@@ -3,31 +3,18 @@ ends with the weights, optimizer state and per-epoch logs of one fit of 4 epochs
 
 import numpy as np
 import pytest
+from toy_models import Regression
 
 from pitune_tf.common.batching import epoch_index_dataset
 from pitune_tf.common.keras import keras, tf
-from pitune_tf.common.loss_model import LossModel
 from pitune_tf.common.resumable_fit import resumable_fit
-
-
-class _Regression(LossModel):
-    def __init__(self, net, **kwargs):
-        super().__init__(**kwargs)
-        self.net = net
-
-    def call(self, x, training=False):
-        return self.net(x)
-
-    def compute_losses(self, data, training):
-        x, y = data
-        return {"loss": tf.reduce_mean((self.net(x)[:, 0] - y) ** 2)}
 
 
 def _fit(folder, epochs, keep=True, build=True):
     keras.utils.set_random_seed(0)
     net = keras.Sequential([keras.layers.Dense(1)])
     net.build([None, 3])
-    model = _Regression(net)
+    model = Regression(net)
     model.compile(optimizer=keras.optimizers.Adam(0.05))
     rows = np.random.default_rng(0).normal(size=(10, 3)).astype("float32")
     x, y = tf.constant(rows), tf.constant(rows.sum(axis=1))

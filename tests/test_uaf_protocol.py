@@ -4,6 +4,7 @@ import json
 
 import numpy as np
 import pytest
+from toy_models import Regression
 
 from nextitnet.baselines import baseline_scores
 from nextitnet.data import read_atomic
@@ -12,8 +13,7 @@ from nextitnet.stage_fit import fit_stage
 from nextitnet.validation_monitor import ValidationMonitor
 from pitune_tf.common.cli import run_main
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.common.keras import keras, tf
-from pitune_tf.common.loss_model import LossModel
+from pitune_tf.common.keras import keras
 from trainers.uaf import main
 
 
@@ -46,24 +46,12 @@ def test_cli_baselines_without_training(tmp_path):
     assert "| MostPop |" in table and "| Random |" in table
 
 
-class _Regression(LossModel):
-    def __init__(self, net, **kwargs):
-        super().__init__(**kwargs)
-        self.net = net
-
-    def call(self, x, training=False):
-        return self.net(x)
-
-    def compute_losses(self, data, training):
-        return {"loss": tf.reduce_mean((self.net(data["x"])[:, 0] - data["y"]) ** 2)}
-
-
 def _monitored_fit(stage, fail_at=None):
     """A fit whose validation scores are scripted per epoch: best at epoch 2, patience 2."""
     keras.utils.set_random_seed(0)
     net = keras.Sequential([keras.layers.Dense(1)])
     net.build([None, 2])
-    learner = _Regression(net)
+    learner = Regression(net)
     learner.compile(optimizer=keras.optimizers.SGD(0.1))
     rows = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
     arrays = {"x": rows, "y": rows.sum(axis=1)}

@@ -52,12 +52,10 @@ from nextitnet.uaf_config import (
     settings_text,
 )
 from pitune_tf.common.cli import (
-    CONFIG_HELP,
     OVERWRITE_HELP,
-    QUIET_HELP,
     HelpFormatter,
+    add_config_options,
     add_output_options,
-    add_print_config_option,
     run_main,
 )
 from pitune_tf.common.console import set_quiet
@@ -90,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--pretrained", help="run directory or backbone .weights.h5 to reuse")
     parser.add_argument("--preset", default="demo", choices=list(PRESETS),
                         help="a named configuration (listed below); --config and the flags override it")
-    parser.add_argument("--config", help=CONFIG_HELP + " (keys of nextitnet/uaf_config.py)")
+    add_config_options(parser, "preset < --config < flags", keys="nextitnet/uaf_config.py")
     parser.add_argument("--epochs", type=int, help="fine-tuning epochs")
     parser.add_argument("--pretrain-epochs", type=int)
     parser.add_argument("--batch-size", type=int)
@@ -99,8 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", default="runs/uaf", help="run directory")
     parser.add_argument("--overwrite", action="store_true",
                         help=OVERWRITE_HELP + " or a run of another config")
-    add_output_options(parser, quiet_help=QUIET_HELP)
-    add_print_config_option(parser, "preset < --config < flags")
+    add_output_options(parser, results_only=True)
     parser.add_argument("--dump-topk", type=int, default=0, metavar="K",
                         help="write modes/<mode>/topk.csv: each test user's top-K target items")
     return parser

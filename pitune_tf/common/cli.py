@@ -59,14 +59,26 @@ QUIET_HELP = ("print only the results and errors: no settings, progress bars, ep
               "log lines or warnings")
 
 
-def add_output_options(parser: argparse.ArgumentParser, quiet_help: str | None = None) -> None:
+def add_output_options(parser: argparse.ArgumentParser, quiet_help: str | None = None,
+                       results_only: bool = False) -> None:
     """``--quiet`` and ``--verbose`` (TensorFlow's own log too). A command whose ``--quiet``
-    means :data:`QUIET_HELP` calls ``pitune_tf.common.console.set_quiet(args.quiet)``."""
+    means :data:`QUIET_HELP` (``results_only``) calls
+    ``pitune_tf.common.console.set_quiet(args.quiet)``."""
+    if results_only:
+        quiet_help = QUIET_HELP
     parser.add_argument("--quiet", action="store_true",
                         help=quiet_help or "no progress bars: one line per epoch or stage")
     parser.add_argument("--verbose", action="store_true",
                         help="also TensorFlow's native log lines, deprecation warnings and "
                              "third-party INFO logs (hidden by default)")
+
+
+def add_config_options(parser: argparse.ArgumentParser, precedence: str,
+                       keys: str | None = None) -> None:
+    """``--config FILE`` (:data:`CONFIG_HELP`; ``keys``: where its keys are listed) and
+    ``--print-config`` (:func:`add_print_config_option`)."""
+    parser.add_argument("--config", help=CONFIG_HELP + (f" (keys of {keys})" if keys else ""))
+    add_print_config_option(parser, precedence)
 
 
 def add_print_config_option(parser: argparse.ArgumentParser, precedence: str) -> None:

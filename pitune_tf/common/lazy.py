@@ -34,6 +34,11 @@ def lazy_exports(package: str, exports: dict[str, str]):
     return __getattr__, __dir__
 
 
+def by_module(table: dict[str, tuple[str, ...]]) -> dict[str, str]:
+    """``{module: (name, ...)}`` as :func:`lazy_exports`' ``{name: module}``."""
+    return {name: module for module, names in table.items() for name in names}
+
+
 def globals_of(package: str) -> dict:
     """The package module's namespace."""
     return vars(sys.modules[package])

@@ -6,11 +6,9 @@ from __future__ import annotations
 import argparse
 
 from pitune_tf.common.cli import (
-    CONFIG_HELP,
-    QUIET_HELP,
     HelpFormatter,
+    add_config_options,
     add_output_options,
-    add_print_config_option,
 )
 from pitune_tf.common.config import resolve_config
 from pitune_tf.common.errors import UserInputError
@@ -79,8 +77,7 @@ def build_parser(prog="python -m trainers.individual", description=None):
                    f"{','.join(default_methods(LITERT))})")
     p.add_argument("--preset", default="default", choices=list(PRESETS),
                    help="the config's defaults (each preset is described at the end)")
-    p.add_argument("--config", help=CONFIG_HELP)
-    add_print_config_option(p, PRECEDENCE)
+    add_config_options(p, PRECEDENCE)
     p.add_argument("--users", type=whole_number_type(0, COUNT_MAX), default=0,
                    help="first N users by id (0 = all)")
     p.add_argument("--workers", type=whole_number_type(1, WORKERS_MAX), default=1,
@@ -131,7 +128,7 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--holdout", choices=("test", "validation"),
                    help="validation: never read the test windows; score the validation windows, "
                         "validating on the newest training windows (to choose settings)")
-    add_output_options(p, quiet_help=QUIET_HELP)
+    add_output_options(p, results_only=True)
     return p
 
 

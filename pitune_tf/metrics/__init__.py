@@ -8,7 +8,7 @@ Keras (`model.compile(metrics=[...])`, sparse labels and logits): `NDCGAtK`, `We
 `WeightedRecall`, `MacroPrecision`, `MacroRecall` (all `ConfusionMatrixMetric`, in one module).
 """
 
-from pitune_tf.common.lazy import lazy_exports
+from pitune_tf.common.lazy import by_module, lazy_exports
 from pitune_tf.metrics.numpy_metrics import (
     INTENT_METRIC_COLUMNS,
     MIN_BOOTSTRAP_GROUPS,
@@ -23,14 +23,12 @@ from pitune_tf.metrics.numpy_metrics import (
 )
 
 # The Keras metrics load TensorFlow: imported on first use.
-_EXPORTS = {
-    "ConfusionMatrixMetric": "pitune_tf.metrics.confusion_matrix_metric",
-    "MacroPrecision": "pitune_tf.metrics.confusion_matrix_metric",
-    "MacroRecall": "pitune_tf.metrics.confusion_matrix_metric",
-    "WeightedPrecision": "pitune_tf.metrics.confusion_matrix_metric",
-    "WeightedRecall": "pitune_tf.metrics.confusion_matrix_metric",
-    "NDCGAtK": "pitune_tf.metrics.ndcg_at_k",
-}
+_EXPORTS = by_module({
+    "pitune_tf.metrics.confusion_matrix_metric": (
+        "ConfusionMatrixMetric", "MacroPrecision", "MacroRecall", "WeightedPrecision", "WeightedRecall",
+    ),
+    "pitune_tf.metrics.ndcg_at_k": ("NDCGAtK",),
+})
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
 __all__ = [

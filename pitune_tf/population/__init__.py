@@ -15,50 +15,25 @@
 Entry point: ``python -m trainers.population`` (see ``trainers/population.py``).
 """
 
-from pitune_tf.common.lazy import lazy_exports
+from pitune_tf.common.lazy import by_module, lazy_exports
 from pitune_tf.population.population_config import PRESETS, PopulationConfig, preset, resolve
 
 # The training modules load TensorFlow: imported on first use, so that the command line's
 # options (``pitune_tf.population.command_line``) and ``--help`` start fast.
-_EXPORTS = {
-    "load_data": "pitune_tf.population.data_preparation",
-    "prepare_windows": "pitune_tf.population.data_preparation",
-    "distill_student": "pitune_tf.population.distillation",
-    "Distiller": "pitune_tf.population.distillation_loss",
-    "EpochCheckpoint": "pitune_tf.common.epoch_checkpoint",
-    "baseline_scores": "pitune_tf.population.evaluation",
-    "evaluate": "pitune_tf.population.evaluation",
-    "predict_logits": "pitune_tf.population.evaluation",
-    "run_population": "pitune_tf.population.population_stage",
-    "PopulationTrainer": "pitune_tf.population.teacher_loss",
-    "Run": "pitune_tf.population.run_directory",
-    "load_run": "pitune_tf.population.run_directory",
-    "ScalarLogger": "pitune_tf.population.scalar_logger",
-    "train_teacher": "pitune_tf.population.teacher_training",
-    "CHECKPOINTS": "pitune_tf.population.training_loop",
-    "fit_phase": "pitune_tf.population.training_loop",
-}
+_EXPORTS = by_module({
+    "pitune_tf.population.data_preparation": ("load_data", "prepare_windows"),
+    "pitune_tf.population.distillation": ("distill_student",),
+    "pitune_tf.population.distillation_loss": ("Distiller",),
+    "pitune_tf.common.epoch_checkpoint": ("EpochCheckpoint",),
+    "pitune_tf.population.evaluation": ("baseline_scores", "evaluate", "predict_logits"),
+    "pitune_tf.population.population_stage": ("run_population",),
+    "pitune_tf.population.teacher_loss": ("PopulationTrainer",),
+    "pitune_tf.population.run_directory": ("Run", "load_run"),
+    "pitune_tf.population.scalar_logger": ("ScalarLogger",),
+    "pitune_tf.population.teacher_training": ("train_teacher",),
+    "pitune_tf.population.training_loop": ("CHECKPOINTS", "fit_phase"),
+})
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 
-__all__ = [
-    "CHECKPOINTS",
-    "PRESETS",
-    "Distiller",
-    "EpochCheckpoint",
-    "PopulationConfig",
-    "PopulationTrainer",
-    "Run",
-    "ScalarLogger",
-    "baseline_scores",
-    "distill_student",
-    "evaluate",
-    "fit_phase",
-    "load_data",
-    "load_run",
-    "predict_logits",
-    "preset",
-    "prepare_windows",
-    "resolve",
-    "run_population",
-    "train_teacher",
-]
+__all__ = ["PRESETS", "PopulationConfig", "preset", "resolve"]
+__all__ += sorted(_EXPORTS)

@@ -9,12 +9,10 @@ from pathlib import Path
 
 from pitune_tf.common import tables
 from pitune_tf.common.cli import (
-    CONFIG_HELP,
     OVERWRITE_HELP,
-    QUIET_HELP,
     HelpFormatter,
+    add_config_options,
     add_output_options,
-    add_print_config_option,
 )
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.settings_summary import format_settings, format_summary, setting_sources
@@ -47,8 +45,7 @@ def build_parser(prog="python -m trainers.population", description=None):
                                 formatter_class=HelpFormatter)
     p.add_argument("--preset", default="demo", choices=list(PRESETS),
                    help="the config's defaults (each preset is described at the end)")
-    p.add_argument("--config", help=CONFIG_HELP)
-    add_print_config_option(p, PRECEDENCE)
+    add_config_options(p, PRECEDENCE)
     p.add_argument("--out", default="runs/demo", help="run directory")
     p.add_argument("--overwrite", action="store_true", help=OVERWRITE_HELP + " or an unfinished "
                    "run of another config")
@@ -56,7 +53,7 @@ def build_parser(prog="python -m trainers.population", description=None):
                    help="tf.distribute strategy: auto (multiworker when TF_CONFIG names a "
                    "cluster, mirrored with several GPUs, else default), default, mirrored, "
                    "multiworker")
-    add_output_options(p, quiet_help=QUIET_HELP)
+    add_output_options(p, results_only=True)
     p.add_argument("--data", nargs="+", metavar="EVENTS",
                    help="canonical events file, or a population file and an individual file")
     p.add_argument("--individual-fraction", type=float, metavar="F",
