@@ -3,7 +3,7 @@ ends with the weights, optimizer state and per-epoch logs of one fit of 4 epochs
 
 import numpy as np
 import pytest
-from toy_models import Regression
+from toy_models import toy_regression
 
 from pitune_tf.common.batching import epoch_index_dataset
 from pitune_tf.common.keras import keras, tf
@@ -11,12 +11,7 @@ from pitune_tf.common.resumable_fit import resumable_fit
 
 
 def _fit(folder, epochs, keep=True, build=True):
-    keras.utils.set_random_seed(0)
-    net = keras.Sequential([keras.layers.Dense(1)])
-    net.build([None, 3])
-    model = Regression(net)
-    model.compile(optimizer=keras.optimizers.Adam(0.05))
-    rows = np.random.default_rng(0).normal(size=(10, 3)).astype("float32")
+    model, net, rows = toy_regression(10, 3, keras.optimizers.Adam(0.05))
     x, y = tf.constant(rows), tf.constant(rows.sum(axis=1))
 
     def fit_args(first):

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from toy_models import Regression
+from toy_models import toy_regression
 
 from nextitnet.baselines import baseline_scores
 from nextitnet.data import read_atomic
@@ -48,12 +48,7 @@ def test_cli_baselines_without_training(tmp_path):
 
 def _monitored_fit(stage, fail_at=None):
     """A fit whose validation scores are scripted per epoch: best at epoch 2, patience 2."""
-    keras.utils.set_random_seed(0)
-    net = keras.Sequential([keras.layers.Dense(1)])
-    net.build([None, 2])
-    learner = Regression(net)
-    learner.compile(optimizer=keras.optimizers.SGD(0.1))
-    rows = np.random.default_rng(0).normal(size=(8, 2)).astype("float32")
+    learner, net, rows = toy_regression(8, 2, keras.optimizers.SGD(0.1))
     arrays = {"x": rows, "y": rows.sum(axis=1)}
     snapshots = {}
     scripted = [0.1, 0.3, 0.2, 0.25, 0.29, 0.5]
