@@ -1053,3 +1053,22 @@ def test_a_second_run_through_a_symlink_is_refused(tmp_path, capsys):
         holder.stdin.close()
         holder.wait(timeout=60)
     assert listing(real) == [] and listing(tmp_path) == ["link", "population", "real"]
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--batch-size", "0"], "--batch-size must be a whole number in [1, 65536], got 0"),
+    (["--batch-size", "100000000"], "--batch-size must be a whole number in [1, 65536]"),
+    (["--qat-epochs", "-1"], "--qat-epochs must be a whole number in [0, 1000000], got -1"),
+    (["--qat-max-windows", "-3"], "--qat-max-windows must be a whole number in [0, "),
+    (["--clipnorm", "nan"], "--clipnorm must be a number > 0, got nan"),
+    (["--clipnorm", "0"], "--clipnorm must be a number > 0, got 0"),
+])
+def test_convert_numbers_out_of_range_are_one_error(tmp_path, capsys, argv, words):
+    """``tflite.convert``'s numbers are range-checked before the run is read (a batch of 10^8
+    windows used to reach the converter): one ``error:`` line, exit 2, nothing written."""
+    from tflite.convert import main as convert
+
+    code = convert(["--run", str(tmp_path / "run"), *argv, "--out", str(tmp_path / "phone")])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: " + words) and len(err.splitlines()) == 1, err
+    assert listing(tmp_path) == []

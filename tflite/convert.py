@@ -31,6 +31,7 @@ import argparse
 import sys
 
 from pitune_tf.common.cli import HelpFormatter, add_output_options, run_main
+from pitune_tf.common.limits import BATCH_SIZE_MAX, COUNT_MAX, EPOCHS_MAX, check_number
 
 
 def run(argv=None):
@@ -61,10 +62,11 @@ def run(argv=None):
     args = parser.parse_args(argv)
     if args.static_threshold is not None and not 0.0 <= args.static_threshold < 1.0:
         parser.error("--static-threshold must be in [0, 1)")
-    if args.batch_size < 1:
-        parser.error("--batch-size must be at least 1")
-    if args.qat_epochs < 0:
-        parser.error("--qat-epochs must be >= 0")
+    # the numbers' ranges, each one error line (pitune_tf.common.limits)
+    check_number("--batch-size", args.batch_size, 1, BATCH_SIZE_MAX, whole=True)
+    check_number("--qat-epochs", args.qat_epochs, 0, EPOCHS_MAX, whole=True)
+    check_number("--qat-max-windows", args.qat_max_windows, 0, COUNT_MAX, whole=True)
+    check_number("--clipnorm", args.clipnorm, 0, None, low_open=True, allow_none=True)
     from tflite.run_export import convert_run  # deferred: TensorFlow loads here (fast --help)
 
     qat = {}
