@@ -119,4 +119,4 @@ def test_cli_rejects_negative_qat_epochs(tiny, capsys):
 
     assert main(["--run", str(tiny[0]), "--qat-epochs", "-1"]) == 2  # one error line
     assert capsys.readouterr().err.splitlines() == [
-        "error: --qat-epochs must be >= 0 (python -m tflite.convert --help lists the options)"]
+        "error: --qat-epochs must be a whole number in [0, 1000000], got -1"]
