@@ -187,3 +187,24 @@ def test_results_script_refuses_a_directory_without_a_run(tmp_path, capsys):
     assert _docs_results().main([str(tmp_path), "--out", str(tmp_path / "page.md")]) == 2
     assert "is missing metrics.json" in capsys.readouterr().err
     assert not (tmp_path / "page.md").exists()
+
+
+def test_experiments_page_shows_the_index_and_copies_its_figures(tmp_path):
+    """An experiments folder's index.md becomes a page under the header; the figures it shows
+    are copied beside the page with the page's name in front."""
+    folder = tmp_path / "ledger"
+    folder.mkdir()
+    (folder / "index.md").write_text("# Suite: experiments\n\n## Ledger\n\n| a |\n|---|\n| 1 |\n\n"
+                                     "![Ledger](pituning_ledger.png)\n")
+    (folder / "pituning_ledger.png").write_bytes(b"png")
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    status = _docs_results().main([str(folder), "--out", str(docs / "ledger.md"), "--title", "The ledger",
+                                   "--command", "python -m trainers.experiments pituning_ledger",
+                                   "--date", "2026-01-02"])
+    assert status == 0
+    page = (docs / "ledger.md").read_text()
+    assert page.startswith("# The ledger\n") and "finished 2026-01-02" in page
+    assert "## Ledger" in page and "# Suite: experiments" not in page
+    assert "![Ledger](ledger_pituning_ledger.png)" in page
+    assert (docs / "ledger_pituning_ledger.png").read_bytes() == b"png"

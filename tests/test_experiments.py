@@ -226,7 +226,7 @@ def test_suite_reruns_an_individual_run_made_for_another_user_count(tmp_path, mo
     monkeypatch.setattr(population, "load_run", lambda path: None)
     calls = []
 
-    def fake_run_individual(run_dir, config, out, n_users, workers, progress):
+    def fake_run_individual(run_dir, config, out, n_users, workers, progress, **_):
         calls.append(n_users)
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps({
@@ -264,7 +264,7 @@ def test_fig4_algorithm_1_row_runs_the_paper_profile_of_both_stages(tmp_path, mo
     monkeypatch.setattr(population, "run_population",
                         lambda config, path: trained.setdefault(path.name, config))
 
-    def fake_run_individual(run_dir, config, out, n_users, workers, progress):
+    def fake_run_individual(run_dir, config, out, n_users, workers, progress, **_):
         tuned[out.parent.name] = config
         out.mkdir(parents=True, exist_ok=True)
         (out / "summary.json").write_text(json.dumps({

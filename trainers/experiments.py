@@ -7,6 +7,8 @@ Commands (run from the repository root)::
     python -m trainers.experiments pituning --run runs/demo                  # -> runs/demo/experiments
     python -m trainers.experiments pituning --run runs/demo --seeds 3 --preset demo
     python -m trainers.experiments pituning --run runs/demo --only pituning_table2,pituning_fig8
+    # each of our deviations from the paper, measured on its own (-> runs/demo/ledger)
+    python -m trainers.experiments pituning_ledger --run runs/demo --seeds 3
     # UAF, on the embedded synthetic data (or --data / --data-atomic / --ml1m as trainers.uaf)
     python -m trainers.experiments uaf --seeds 3 --out runs/uaf_experiments
     python -m trainers.experiments uaf --preset tiny --seeds 2 --modes mostpop,finetune-all,soft
@@ -38,10 +40,13 @@ def build_parser() -> argparse.ArgumentParser:
                                      description=__doc__.split("\n")[0])
     papers = parser.add_subparsers(dest="paper", required=True)
     pit = papers.add_parser("pituning", help="PITuning's tables and figures from a population run")
-    pit.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
-    pit.add_argument("--preset", default="demo", choices=sorted(SUITE_PRESETS),
-                     help="suite size (users, sweeps, budget of the extra population runs)")
-    pit.add_argument("--workers", type=int, default=1, help="processes of the individual stage")
+    ledger = papers.add_parser("pituning_ledger", help="each of our deviations from PITuning, "
+                               "switched on from the paper and off from the defaults, on its own")
+    for sub in (pit, ledger):
+        sub.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
+        sub.add_argument("--preset", default="demo", choices=sorted(SUITE_PRESETS),
+                         help="suite size (users, sweeps, budget of the extra population runs)")
+        sub.add_argument("--workers", type=int, default=1, help="processes of the individual stage")
     uaf = papers.add_parser("uaf", help="UAF's tables and figures")
     uaf.add_argument("--preset", default="demo", choices=sorted(UAF_PRESETS), help="UAF config preset")
     uaf.add_argument("--config", help="JSON file of UAFConfig fields")
@@ -50,11 +55,13 @@ def build_parser() -> argparse.ArgumentParser:
     uaf.add_argument("--modes", type=_names, help="Table 2's modes, comma-separated (default: all)")
     uaf.add_argument("--train-fraction", type=float, default=0.1, help="Table 5's share (0.1)")
     add_source_arguments(uaf)
-    for sub in (pit, uaf):
+    for sub in (pit, ledger, uaf):
         sub.add_argument("--seeds", type=int, default=3, help="seeds per setting (mean ± std)")
         sub.add_argument("--seed", type=int, help="first seed (default: the config's)")
+        sub.add_argument("--out", help="output folder (pituning: RUN/experiments; pituning_ledger: "
+                                       "RUN/ledger; uaf: runs/uaf_experiments)")
+    for sub in (pit, uaf):
         sub.add_argument("--only", type=_names, help="comma-separated experiment names")
-        sub.add_argument("--out", help="output folder (pituning: RUN/experiments; uaf: runs/uaf_experiments)")
     return parser
 
 
@@ -67,6 +74,12 @@ def main(argv=None):
         out = args.out or str(Path(args.run) / "experiments")
         status = run_pituning_suite(args.run, out, preset=args.preset, seeds=args.seeds,
                                     first_seed=args.seed, only=args.only, workers=args.workers)
+    elif args.paper == "pituning_ledger":
+        from pitune_tf.experiments.ledger import run_ledger
+
+        out = args.out or str(Path(args.run) / "ledger")
+        status = run_ledger(args.run, out, preset=args.preset, seeds=args.seeds,
+                            first_seed=args.seed, workers=args.workers)
     else:
         from nextitnet.data.sources import load_cross_domain
         from nextitnet.experiments import run_uaf_suite

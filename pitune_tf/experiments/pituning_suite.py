@@ -110,24 +110,32 @@ class PITuningSuite:
         return IndividualConfig(**{**self.settings["individual"], **changes, "seed": seed,
                                    "methods": tuple(methods)})
 
-    def individual(self, population_dir, key, seed, methods, **changes) -> dict:
+    def individual_dir(self, key, seed) -> Path:
+        """The folder of the individual run ``key`` at ``seed``."""
+        return self.out_dir / "runs" / "individual" / key / f"seed{seed}"
+
+    def individual(self, population_dir, key, seed, methods, users=None, predictions=False,
+                   **changes) -> dict:
         """``{method: evaluate_users result}`` of an individual-stage run on
-        ``population_dir``'s individual users: the trivial baselines first, then ``methods``,
-        then the oracle (when the log has one)."""
+        ``population_dir``'s individual users (``users``: how many, 0 = all; default the
+        preset's): the trivial baselines first, then ``methods``, then the oracle (when the
+        log has one); ``predictions``: the run also writes ``predictions.csv``."""
         methods = (*TRIVIAL_METHODS, *(m for m in methods if m not in TRIVIAL_METHODS))  # the engine's baselines
         config = self.individual_config(seed, methods, **changes)
-        out = self.out_dir / "runs" / "individual" / key / f"seed{seed}"
+        out = self.individual_dir(key, seed)
         summary_file = out / "summary.json"
         done = read_json(summary_file) if summary_file.is_file() else None
-        users = self.settings["users"]
+        users = self.settings["users"] if users is None else users
         if done is None or done.get("n_users", users) != users or done["config"] != json.loads(
                 json.dumps(dataclasses.asdict(dataclasses.replace(
-                    config, min_history=done["config"]["min_history"])))):
+                    config, min_history=done["config"]["min_history"])))) or (
+                predictions and not (out / "predictions.csv").is_file()):
             # not run yet, or run with other users, methods or options: (re)run, replacing
             # its files (a summary from before "n_users" was recorded counts as this preset's)
             print(f"individual stage {key}, seed {seed}: {', '.join(methods)}", flush=True)
             individual_stage.run_individual(population_dir, config, out=out, n_users=users,
-                                            workers=self.workers, progress=False)
+                                            workers=self.workers, progress=False,
+                                            dump_predictions=predictions)
         summary = RunFiles(out, what="individual run").json(summary_file.name)["methods"]
         ordered = {m: s for m, s in summary.items() if m != "oracle"}
         if "oracle" in summary:

@@ -1,0 +1,156 @@
+"""PITuning's ledger of deviations (``pitune_tf.experiments.ledger``): the switches are the
+paper choices our defaults depart from, each ledger run flips exactly one, the effects are
+paired differences with hand-computed numbers, and the command runs end to end (slow)."""
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from pitune_tf.experiments.ledger import paired_effect, switches, verdict
+from pitune_tf.individual.individual_config import IndividualConfig
+from pitune_tf.population.population_config import preset
+
+INTENTS = ("a", "b")
+
+
+def test_switches_are_the_paper_choices_our_defaults_depart_from():
+    """Hand-listed against docs/reproducing.md's table of departures."""
+    found = {(s.stage, s.name): (s.ours, s.paper) for s in switches(preset("demo"), IndividualConfig())}
+    assert list(found) == [
+        ("population", "learning rates"), ("population", "attention_normalize"),
+        ("population", "repeat_term"), ("population", "clipnorm"),
+        ("individual", "learning_rate"), ("individual", "unlearn_learning_rate"),
+        ("individual", "unlearn_select"), ("individual", "prior_after_tuning"),
+        ("individual", "refit")]
+    assert found["population", "learning rates"] == (
+        {"teacher_learning_rate": 2e-3, "student_learning_rate": 2e-3},
+        {"teacher_learning_rate": 0.01, "student_learning_rate": 0.01})
+    assert found["population", "repeat_term"] == ({"repeat_term": True}, {"repeat_term": False})
+    assert found["individual", "unlearn_select"] == ({"unlearn_select": "after_finetune"},
+                                                    {"unlearn_select": "none"})
+    # a run already at the paper's value of a key has no switch for it
+    names = [s.name for s in switches(preset("demo").replace(clipnorm=0.0),
+                                      IndividualConfig(refit=False))]
+    assert "clipnorm" not in names and "refit" not in names
+
+
+def _write_predictions(out, method, users, y_true, predicted):
+    scores = np.eye(len(INTENTS))[predicted]
+    frame = pd.DataFrame({"method": method, "user_id": users, "timestamp": np.arange(len(users)),
+                          "true_intent": np.asarray(INTENTS)[y_true],
+                          "pred_intent": np.asarray(INTENTS)[predicted],
+                          **{f"score_{t}": scores[:, i] for i, t in enumerate(INTENTS)}})
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "predictions.csv", index=False)
+
+
+def test_paired_effect_hand_computed(tmp_path):
+    """Two seeds of 2 users x 2 windows, all of intent a. "with" is right on 3 of 4 windows
+    of seed 0 and on 4 of 4 of seed 1, "without" on 2 of 4 each: pooled accuracy 7/8 - 4/8 =
+    +0.375; Prec_w (support-weighted; only intent a occurs) is intent a's precision, 1 - 1 = 0
+    (every prediction of a is right); with 4 groups the interval resamples windows."""
+    users, y = ["u1", "u1", "u2", "u2"], np.zeros(4, int)
+    _write_predictions(tmp_path / "w0", "none", users, y, np.array([0, 0, 0, 1]))
+    _write_predictions(tmp_path / "o0", "none", users, y, np.array([0, 1, 0, 1]))
+    _write_predictions(tmp_path / "w1", "none", users, y, np.array([0, 0, 0, 0]))
+    _write_predictions(tmp_path / "o1", "none", users, y, np.array([1, 0, 1, 0]))
+    effect = paired_effect([(0, tmp_path / "w0", tmp_path / "o0"),
+                            (1, tmp_path / "w1", tmp_path / "o1")], "none")
+    assert effect["acc"]["diff"] == pytest.approx(0.375)
+    assert effect["prec_w"]["diff"] == pytest.approx(0.0)
+    assert effect["acc"]["low"] <= 0.375 <= effect["acc"]["high"]
+    _write_predictions(tmp_path / "other", "none", ["u1", "u1", "u2", "u3"], y, np.zeros(4, int))
+    with pytest.raises(ValueError, match="different test windows"):
+        paired_effect([(0, tmp_path / "w0", tmp_path / "other")], "none")
+
+
+def test_verdict_reads_every_interval():
+    up, down, zero = ({"low": 0.01, "high": 0.03}, {"low": -0.03, "high": -0.01},
+                      {"low": -0.01, "high": 0.01})
+    assert verdict([up, zero]) == "helps"
+    assert verdict([down, zero]) == "hurts"
+    assert verdict([up, down]) == "mixed"
+    assert verdict([zero, zero]) == "no measurable effect"
+
+
+def test_each_ledger_run_flips_one_switch(tmp_path, monkeypatch):
+    """With faked stages: the population runs are the paper profile, the default (RUN) and
+    one per population switch and direction; each individual run flips only its switch, on
+    its profile's population run; identical predictions give zero effects everywhere."""
+    import pitune_tf.individual.stage as stage
+    import pitune_tf.population as population
+    from pitune_tf.experiments.ledger import ledger, profiles
+    from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite
+    from pitune_tf.individual.individual_config import PAPER_CHOICES as IND_PAPER
+    from pitune_tf.population.population_config import PAPER_CHOICES as POP_PAPER
+
+    run_config = preset("tiny")
+    monkeypatch.setattr(population, "load_run", lambda path: type("Run", (), {"config": run_config})())
+    trained, tuned = {}, {}
+
+    def fake_population(config, path):
+        trained[path.name] = config
+        path.mkdir(parents=True)
+        (path / "metrics.json").write_text("{}")
+
+    def fake_individual(run_dir, config, out, n_users, workers, progress, dump_predictions=False):
+        tuned[out.parent.name] = (run_dir.name, config)
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps({
+            "config": dataclasses.asdict(config), "n_users": n_users,
+            "methods": {m: {"pooled": dict.fromkeys(METRICS, 0.5)} for m in config.methods}}))
+        for method in config.methods:
+            _write_predictions(out / method, method, ["u1", "u2"], np.array([0, 1]), np.array([0, 0]))
+        pd.concat([pd.read_csv(out / m / "predictions.csv") for m in config.methods]).to_csv(
+            out / "predictions.csv", index=False)
+
+    monkeypatch.setattr(population, "run_population", fake_population)
+    monkeypatch.setattr(stage, "run_individual", fake_individual)
+    suite = PITuningSuite(tmp_path / "run", tmp_path / "out", preset="tiny", seeds=1)
+    frame = ledger(suite)
+    assert frame["switch"].tolist()[-1] == "every deviation"
+    assert set(frame["verdict"]) == {"no measurable effect"}
+    assert (frame["from_paper:prec_w"].iloc[:-1] == "+0.0000 [+0.0000, +0.0000]").all()
+
+    budget = run_config.replace(**suite.settings["population"])  # the tiny suite's budget
+    paper = budget.replace(**POP_PAPER)
+    assert trained["ledger_paper_seed0"].to_dict() == paper.to_dict()
+    assert trained["ledger_paper_repeat_term_seed0"].to_dict() == paper.replace(repeat_term=True).to_dict()
+    assert trained["ledger_default_repeat_term_seed0"].to_dict() == budget.replace(
+        repeat_term=False).to_dict()
+    assert trained["ledger_default_learning_rates_seed0"].to_dict() == budget.replace(
+        teacher_learning_rate=0.01, student_learning_rate=0.01).to_dict()
+    assert trained["full"].to_dict() == budget.to_dict()  # the default profile: the budget's run
+    assert len(trained) == 2 + 2 * 4
+
+    defaults = suite.individual_config(0, ())
+    run_dir, config = tuned["ledger_paper_individual_refit"]
+    assert run_dir == "ledger_paper_seed0" and config.methods[-1] == "pituning"
+    expected = {**IND_PAPER, "refit": defaults.refit}
+    assert {k: getattr(config, k) for k in expected} == expected
+    run_dir, config = tuned["ledger_default_individual_unlearn_select"]
+    assert run_dir == "full" and config.unlearn_select == "none" and config.refit == defaults.refit
+    run_dir, config = tuned["ledger_paper_population_clipnorm"]
+    assert run_dir == "ledger_paper_clipnorm_seed0" and config.methods[-1] == "none"
+    assert config.learning_rate == IND_PAPER["learning_rate"]
+    table = profiles(suite)
+    assert {"pituning (paper profile)", "pituning (default profile)", "most_frequent"} <= set(table["method"])
+
+
+@pytest.mark.slow
+def test_ledger_command_end_to_end_tiny(tmp_path):
+    from pitune_tf.population import run_population
+    from trainers.experiments import main
+
+    run = tmp_path / "run"
+    run_population(preset("tiny"), run)
+    out = tmp_path / "ledger"
+    assert main(["pituning_ledger", "--run", str(run), "--preset", "tiny", "--seeds", "1",
+                 "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "pituning_ledger.csv")
+    assert len(frame) == len(switches(preset("tiny"), IndividualConfig())) + 1
+    assert (out / "pituning_ledger.png").is_file() and (out / "pituning_profiles.csv").is_file()
+    assert "each deviation from the paper" in (out / "index.md").read_text()
