@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pitune_tf.experiments.ledger import paired_effect, switches, verdict
+from pitune_tf.experiments.ledger import claim_verdict, paired_effect, switches, verdict
 from pitune_tf.individual.individual_config import IndividualConfig
 from pitune_tf.population.population_config import preset
 
@@ -62,6 +62,7 @@ def test_paired_effect_hand_computed(tmp_path):
     assert effect["acc"]["diff"] == pytest.approx(0.375)
     assert effect["prec_w"]["diff"] == pytest.approx(0.0)
     assert effect["acc"]["low"] <= 0.375 <= effect["acc"]["high"]
+    assert effect["acc"]["base"] == pytest.approx(4 / 8)  # the "without" side's pooled value
     _write_predictions(tmp_path / "other", "none", ["u1", "u1", "u2", "u3"], y, np.zeros(4, int))
     with pytest.raises(ValueError, match="different test windows"):
         paired_effect([(0, tmp_path / "w0", tmp_path / "other")], "none")
@@ -76,13 +77,20 @@ def test_verdict_reads_every_interval():
     assert verdict([zero, zero]) == "no measurable effect"
 
 
+def test_claim_verdicts():
+    assert claim_verdict(0.24, 0.30, 0.10, 0.50) == "reproduced"
+    assert claim_verdict(0.24, 0.05, 0.01, 0.09) == "smaller"
+    assert claim_verdict(0.24, 0.05, -0.01, 0.09) == "not reproduced"
+    assert claim_verdict(0.24, -0.05, -0.09, -0.01) == "opposite"
+
+
 def test_each_ledger_run_flips_one_switch(tmp_path, monkeypatch):
     """With faked stages: the population runs are the paper profile, the default (RUN) and
     one per population switch and direction; each individual run flips only its switch, on
     its profile's population run; identical predictions give zero effects everywhere."""
     import pitune_tf.individual.stage as stage
     import pitune_tf.population as population
-    from pitune_tf.experiments.ledger import ledger, profiles
+    from pitune_tf.experiments.ledger import claims, ledger, profiles
     from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite
     from pitune_tf.individual.individual_config import PAPER_CHOICES as IND_PAPER
     from pitune_tf.population.population_config import PAPER_CHOICES as POP_PAPER
@@ -137,7 +145,11 @@ def test_each_ledger_run_flips_one_switch(tmp_path, monkeypatch):
     assert run_dir == "ledger_paper_clipnorm_seed0" and config.methods[-1] == "none"
     assert config.learning_rate == IND_PAPER["learning_rate"]
     table = profiles(suite)
-    assert {"pituning (paper profile)", "pituning (default profile)", "most_frequent"} <= set(table["method"])
+    assert {"pituning (paper profile)", "pituning (default profile)", "mpda (paper profile)",
+            "most_frequent"} <= set(table["method"])
+    found = claims(suite)  # identical predictions: no claim reproduced
+    assert set(found["profile"]) == {"paper", "default"} and set(found["verdict"]) == {"not reproduced"}
+    assert found["paper"].iloc[0] == "+8.6% / +11.0%"
 
 
 @pytest.mark.slow
@@ -153,4 +165,5 @@ def test_ledger_command_end_to_end_tiny(tmp_path):
     frame = pd.read_csv(out / "pituning_ledger.csv")
     assert len(frame) == len(switches(preset("tiny"), IndividualConfig())) + 1
     assert (out / "pituning_ledger.png").is_file() and (out / "pituning_profiles.csv").is_file()
+    assert set(pd.read_csv(out / "pituning_claims.csv")["profile"]) == {"paper", "default"}
     assert "each deviation from the paper" in (out / "index.md").read_text()
