@@ -92,14 +92,16 @@ def mask_seen_items(scores, targets, seen) -> np.ndarray:
 
 
 def recommendation_metrics(logits, targets, n_negatives=99, seed=0, k=(5, 10, 20), seen=None,
-                           chunk_rows=2048):
+                           chunk_rows=2048, keep_ranks=False):
     """HR@k, MRR@k and NDCG@k against ``n_negatives`` sampled negatives (capped at the
     number of other valid target items), plus the same over the full ranking of every valid
     target item (prefixed ``full_``), where each row's ``seen`` items (the user's training
     items, other than the row's target) are masked out when given. Ties count against the
     model. logits: [n, C] (column 0 = the reserved unknown id, never ranked), or the function
     form of :func:`streamed_logits` (scored ``chunk_rows`` rows at a time: memory bounded by
-    ``chunk_rows * C``, the same numbers); targets [n]."""
+    ``chunk_rows * C``, the same numbers); targets [n]. ``keep_ranks``: the result also
+    holds ``ranks``, each row's 1-based rank among the sampled candidates (int array [n]),
+    for paired comparisons of two models on the same rows."""
     targets = np.asarray(targets, np.int64)
     logits = as_logit_function(logits)
     n_outputs = logits.n_outputs
@@ -123,6 +125,8 @@ def recommendation_metrics(logits, targets, n_negatives=99, seed=0, k=(5, 10, 20
     out.update({f"full_{key}": value for key, value in full.items()})
     out["n_negatives"] = int(n_negatives)
     out["n"] = int(len(targets))
+    if keep_ranks:
+        out["ranks"] = joined[0]
     return out
 
 

@@ -21,7 +21,7 @@ from nextitnet.fit_progress import epochs_text, say
 from nextitnet.stage_fit import fit_stage
 from nextitnet.uaf_model import PRETRAINED_MODES, UAF_MODES, UAFModel
 from nextitnet.validation_monitor import ValidationMonitor
-from pitune_tf.common.atomic import write_json
+from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.json_files import read_json
 from pitune_tf.common.keras import keras, tf
@@ -50,12 +50,26 @@ def scorer(config, objective):
     """(score_fn (logits [n, C], split) -> dict, the metric that selects the best epoch:
     accuracy, or MRR at the first cut-off of ``config.topk``)."""
     if objective == "ce":
-        return lambda logits, split: profile_metrics(logits, split["target"]), "accuracy"
+        return lambda logits, split, keep_ranks=False: profile_metrics(logits, split["target"]), "accuracy"
 
-    def score_fn(logits, split):
+    def score_fn(logits, split, keep_ranks=False):
         return recommendation_metrics(logits, split["target"], config.n_negatives, seed=config.seed,
-                                      k=config.topk, seen=split["seen"] if config.mask_seen else None)
+                                      k=config.topk, seen=split["seen"] if config.mask_seen else None,
+                                      keep_ranks=keep_ranks)
     return score_fn, f"mrr@{config.topk[0]}"
+
+
+TEST_RANKS = "test_ranks.npz"  # modes/<mode>/: each test row's sampled rank and user
+
+
+def save_test_ranks(stage, scores, split) -> dict:
+    """Moves ``scores``' per-row ``ranks`` (``recommendation_metrics(keep_ranks=True)``) into
+    ``stage/test_ranks.npz`` beside the test rows' users; returns the scores without them."""
+    ranks = scores.pop("ranks", None)
+    if ranks is not None:
+        with atomic_path(stage / TEST_RANKS) as tmp, open(tmp, "wb") as f:
+            np.savez(f, ranks=ranks, user=np.asarray(split["user"]).astype(str))
+    return scores
 
 
 def check_splits(task) -> None:
@@ -74,7 +88,7 @@ def score_baseline(mode, config, task, score_fn, metric) -> dict:
         split = task.splits[name]
         logits = baseline_scores(mode, train["target"], task.n_outputs, len(split["target"]),
                                  seed=config.seed)
-        scores[name] = score_fn(logits, split)
+        scores[name] = score_fn(logits, split, keep_ranks=name == "test")
     return {
         "mode": mode, "test": scores["test"], "val": scores["val"], "best_epoch": None,
         "val_curve": [], "val_metric": metric, "val_curves": {}, "train_losses": {},
@@ -129,6 +143,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
     score_fn, metric = scorer(config, objective)
     if mode in SCORE_MODES:
         metrics = score_baseline(mode, config, task, score_fn, metric)
+        save_test_ranks(stage, metrics["test"], test)
         write_json(done, metrics)
         return metrics
     seed_everything(config.seed)
@@ -164,7 +179,8 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
     _, gates = predict(model, test["source"], keep_logits=False)
     metrics = {
         "mode": mode,
-        "test": score_fn(streamed_logits(model, test["source"]), test),
+        "test": save_test_ranks(stage, score_fn(streamed_logits(model, test["source"]), test,
+                                                keep_ranks=True), test),
         "best_epoch": monitor.state["best"]["epoch"],
         "stopped_epoch": monitor.state.get("stopped_epoch"),
         "val_curve": monitor.curve(),

@@ -134,6 +134,23 @@ class UAFConfig:
                              "lower embedding_dim, max_len or batch_size")
 
 
+# What UAF states about its models and their training (Sec. 3, 4.3), apart from sizes: each of
+# our deviations turned off. The `paper` preset is these at the paper's sizes; `uaf_ledger`
+# switches each deviation on from here and off from the defaults (nextitnet/ledger.py).
+PAPER_CHOICES = dict(
+    learning_rate=1e-4,  # Sec. 4.3: Adam, 1e-4
+    pretrain_loss="full",  # Eq. 5: the exact softmax over the source items
+    loss="bpr",  # Eq. 8's ranking loss
+    head_bias_init="zeros",  # a freshly initialized target head
+    representation="last",  # h_n of Eq. 7
+    gamma=1.0,  # Eq. 13's penalty
+    beta=1.0,  # Eq. 15
+    reward_form="paper",  # Eq. 13
+    entropy_weight=0.0,  # no entropy bonus
+    rl_warmup_epochs=0,  # the RL term from the first epoch ...
+    rl_warmup_gates="greedy",  # ... (the warm-up's gates: no warm-up)
+)
+
 PRESETS = {
     "demo": {},
     "tiny": dict(embedding_dim=8, block_dilations=(1, 2), max_len=8, batch_size=32, pretrain_epochs=1,
@@ -142,12 +159,9 @@ PRESETS = {
     # (softmax loss, popularity head, gamma 10, entropy bonus, RL warm-up); what it leaves
     # open (epochs, early stopping, policy width, ...): docs/reproducing.md#the-paper-profile
     "paper": dict(embedding_dim=128, block_dilations=(1, 4) * 4, kernel_size=3, max_len=50,
-                  batch_size=256, learning_rate=1e-4, fractions=(0.8, 0.05, 0.15),
-                  pretrain_loss="full", pretrain_epochs=20, epochs=20, policy="nextitnet",
-                  policy_dilations=(1, 4), policy_dim=64, adapter_dim=16, temperature=10.0,
-                  loss="bpr", head_bias_init="zeros", representation="last", gamma=1.0,
-                  beta=1.0, reward_form="paper", entropy_weight=0.0, rl_warmup_epochs=0,
-                  rl_warmup_gates="greedy", train_fraction=1.0),
+                  batch_size=256, fractions=(0.8, 0.05, 0.15), pretrain_epochs=20, epochs=20,
+                  policy="nextitnet", policy_dilations=(1, 4), policy_dim=64, adapter_dim=16,
+                  temperature=10.0, train_fraction=1.0, **PAPER_CHOICES),
 }
 # one line per preset, as --help lists them
 PRESET_NOTES = {

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pitune_tf.experiments.ledger import claim_verdict, paired_effect, switches, verdict
+from pitune_tf.common.experiment_suite import claim_verdict, verdict
+from pitune_tf.experiments.ledger import paired_effect, switches
 from pitune_tf.individual.individual_config import IndividualConfig
 from pitune_tf.population.population_config import preset
 
@@ -167,3 +168,74 @@ def test_ledger_command_end_to_end_tiny(tmp_path):
     assert (out / "pituning_ledger.png").is_file() and (out / "pituning_profiles.csv").is_file()
     assert set(pd.read_csv(out / "pituning_claims.csv")["profile"]) == {"paper", "default"}
     assert "each deviation from the paper" in (out / "index.md").read_text()
+
+
+def test_paired_mean_bootstrap_hand_computed():
+    """Rows of users a (2 rows) and b (2 rows): mean(a - b) = (1 + 0 + 0 - 1) / 4 = 0; with
+    user a alone drawn twice the difference is +0.5, with b alone -0.5: the interval."""
+    from pitune_tf.metrics import paired_mean_bootstrap
+
+    found = paired_mean_bootstrap([1, 1, 0, 0], [0, 1, 0, 1], ["a", "a", "b", "b"])
+    assert found["diff"] == 0.0 and found["base"] == 0.5
+    assert -0.5 <= found["low"] <= 0.0 <= found["high"] <= 0.5
+    assert paired_mean_bootstrap([1, 1], [0, 0], ["a", "b"])["low"] == 1.0  # every resample: +1
+
+
+def test_uaf_switches_are_the_paper_choices_our_defaults_depart_from():
+    from nextitnet.ledger import switches as uaf_switches
+    from nextitnet.uaf_config import PRESETS, UAFConfig
+
+    found = {s.name: (s.ours, s.paper, s.mode, s.pretrains) for s in uaf_switches(UAFConfig())}
+    assert list(found) == ["rl warm-up", "learning_rate", "pretrain_loss", "loss", "head_bias_init",
+                           "gamma", "entropy_weight"]
+    assert found["rl warm-up"] == ({"rl_warmup_epochs": 1, "rl_warmup_gates": "ones"},
+                                   {"rl_warmup_epochs": 0, "rl_warmup_gates": "greedy"}, "rl", False)
+    assert found["learning_rate"] == ({"learning_rate": 1e-3}, {"learning_rate": 1e-4}, "soft", True)
+    assert found["loss"] == ({"loss": "softmax"}, {"loss": "bpr"}, "soft", False)
+    assert found["gamma"][2:] == ("rl", False)
+    assert uaf_switches(UAFConfig(**PRESETS["paper"])) == []  # the paper preset is the paper
+
+
+def test_each_uaf_ledger_run_flips_one_switch(tmp_path, monkeypatch):
+    import nextitnet.ledger as uaf_ledger
+    from nextitnet.experiments import UAFSuite
+    from nextitnet.uaf_config import PAPER_CHOICES, PRESETS, UAFConfig
+
+    runs = {}
+
+    def fake_run_uaf(config, data, path, modes, pretrained=None, **_):
+        runs[path.parent.name] = (config, tuple(modes), pretrained)
+        for mode in (*modes, "finetune-all"):
+            (path / "modes" / mode).mkdir(parents=True, exist_ok=True)
+            np.savez(path / "modes" / mode / "test_ranks.npz", ranks=np.array([1, 3, 7]),
+                     user=np.array(["u1", "u1", "u2"]))
+        return {m: {"test": {"mrr@5": 0.5}} for m in modes}
+
+    monkeypatch.setattr(uaf_ledger, "run_uaf", fake_run_uaf)
+    config = UAFConfig(**PRESETS["tiny"])
+    suite = UAFSuite(config, None, "tiny", seeds=1, out_dir=tmp_path)
+    frame = uaf_ledger.ledger(suite)
+    assert set(frame["verdict"]) == {"no measurable effect"}
+    assert frame["switch"].tolist()[-2:] == ["every deviation", "every deviation"]
+    paper = dataclasses.replace(config, seed=config.seed, **PAPER_CHOICES)
+    assert runs["ledger_paper"][0] == paper and runs["ledger_paper"][1] == ("finetune-all", "soft", "rl")
+    changed, modes, pretrained = runs["ledger_paper_loss"]
+    assert changed == dataclasses.replace(paper, loss="softmax") and modes == ("soft",)
+    assert pretrained == tmp_path / "runs" / "ledger_paper" / f"seed{config.seed}"
+    changed, modes, pretrained = runs["ledger_default_learning_rate"]
+    assert changed == dataclasses.replace(config, learning_rate=1e-4) and pretrained is None
+    changed, modes, _ = runs["ledger_default_rl_warm-up"]
+    assert (changed.rl_warmup_epochs, changed.rl_warmup_gates, modes) == (0, "greedy", ("rl",))
+    claims = uaf_ledger.claims(suite)
+    assert claims["paper"].iloc[0] == "+1.4% to +3.6%" and claims["verdict"].iloc[0] == "not reproduced"
+
+
+@pytest.mark.slow
+def test_uaf_ledger_command_end_to_end_tiny(tmp_path):
+    from trainers.experiments import main
+
+    out = tmp_path / "uaf_ledger"
+    assert main(["uaf_ledger", "--preset", "tiny", "--seeds", "1", "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "uaf_ledger.csv")
+    assert "head_bias_init" in set(frame["switch"]) and (out / "uaf_profiles.png").is_file()
+    assert set(pd.read_csv(out / "uaf_claims.csv")["profile"]) == {"paper", "default"}

@@ -46,6 +46,10 @@ def test_from_run_reproduces_the_run_test_metrics(uaf_run):
     saved = json.loads((uaf_run / "modes" / "soft" / "metrics.json").read_text())["test"]
     for key in ("mrr@5", "hr@5", "full_mrr@5", "full_hr@20"):
         assert reloaded[key] == pytest.approx(saved[key], abs=1e-6), key
+    with np.load(uaf_run / "modes" / "soft" / "test_ranks.npz") as ranks:  # the ledgers' pairs
+        assert list(ranks["user"]) == [str(u) for u in test["user"]]
+        mrr = np.where(ranks["ranks"] <= 5, 1.0 / ranks["ranks"], 0.0).mean()
+    assert mrr == pytest.approx(saved["mrr@5"], abs=1e-6) and "ranks" not in saved
 
 
 def test_dump_topk_files(uaf_run):

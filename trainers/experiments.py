@@ -9,6 +9,7 @@ Commands (run from the repository root)::
     python -m trainers.experiments pituning --run runs/demo --only pituning_table2,pituning_fig8
     # each of our deviations from the paper, measured on its own (-> runs/demo/ledger)
     python -m trainers.experiments pituning_ledger --run runs/demo --seeds 3
+    python -m trainers.experiments uaf_ledger --seeds 3 --out runs/uaf_ledger   # UAF's, the same way
     # UAF, on the embedded synthetic data (or --data / --data-atomic / --ml1m as trainers.uaf)
     python -m trainers.experiments uaf --seeds 3 --out runs/uaf_experiments
     python -m trainers.experiments uaf --preset tiny --seeds 2 --modes mostpop,finetune-all,soft
@@ -48,18 +49,22 @@ def build_parser() -> argparse.ArgumentParser:
                          help="suite size (users, sweeps, budget of the extra population runs)")
         sub.add_argument("--workers", type=int, default=1, help="processes of the individual stage")
     uaf = papers.add_parser("uaf", help="UAF's tables and figures")
-    uaf.add_argument("--preset", default="demo", choices=sorted(UAF_PRESETS), help="UAF config preset")
-    uaf.add_argument("--config", help="JSON file of UAFConfig fields")
-    uaf.add_argument("--epochs", type=int, help="fine-tuning epochs")
-    uaf.add_argument("--pretrain-epochs", type=int)
+    uaf_ledger = papers.add_parser("uaf_ledger", help="each of our deviations from UAF, switched "
+                                   "on from the paper and off from the defaults, on its own")
+    for sub in (uaf, uaf_ledger):
+        sub.add_argument("--preset", default="demo", choices=sorted(UAF_PRESETS), help="UAF config preset")
+        sub.add_argument("--config", help="JSON file of UAFConfig fields")
+        sub.add_argument("--epochs", type=int, help="fine-tuning epochs")
+        sub.add_argument("--pretrain-epochs", type=int)
+        add_source_arguments(sub)
     uaf.add_argument("--modes", type=_names, help="Table 2's modes, comma-separated (default: all)")
     uaf.add_argument("--train-fraction", type=float, default=0.1, help="Table 5's share (0.1)")
-    add_source_arguments(uaf)
-    for sub in (pit, ledger, uaf):
+    for sub in (pit, ledger, uaf, uaf_ledger):
         sub.add_argument("--seeds", type=int, default=3, help="seeds per setting (mean ± std)")
         sub.add_argument("--seed", type=int, help="first seed (default: the config's)")
         sub.add_argument("--out", help="output folder (pituning: RUN/experiments; pituning_ledger: "
-                                       "RUN/ledger; uaf: runs/uaf_experiments)")
+                                       "RUN/ledger; uaf: runs/uaf_experiments; uaf_ledger: "
+                                       "runs/uaf_ledger)")
     for sub in (pit, uaf):
         sub.add_argument("--only", type=_names, help="comma-separated experiment names")
     return parser
@@ -83,15 +88,19 @@ def main(argv=None):
     else:
         from nextitnet.data.sources import load_cross_domain
         from nextitnet.experiments import run_uaf_suite
+        from nextitnet.ledger import run_uaf_ledger
         from nextitnet.uaf_config import PRESETS, UAFConfig
         from pitune_tf.common.config import resolve_config
 
-        out = args.out or "runs/uaf_experiments"
+        out = args.out or f"runs/{'uaf_experiments' if args.paper == 'uaf' else 'uaf_ledger'}"
         flags = ("epochs", "pretrain_epochs", "seed", "max_users")
         config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k) for k in flags})
         data, source = load_cross_domain(args, config)
-        status = run_uaf_suite(config, data, source, out, seeds=args.seeds, modes=args.modes,
-                               train_fraction=args.train_fraction, only=args.only)
+        if args.paper == "uaf":
+            status = run_uaf_suite(config, data, source, out, seeds=args.seeds, modes=args.modes,
+                                   train_fraction=args.train_fraction, only=args.only)
+        else:
+            status = run_uaf_ledger(config, data, source, out, seeds=args.seeds)
     for name, state in status.items():
         print(f"{name}: {state}")
     print(f"tables and figures: {Path(out) / 'index.md'}")

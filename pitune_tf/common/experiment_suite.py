@@ -234,3 +234,25 @@ def mean_std(frame: pd.DataFrame, keys, metrics) -> pd.DataFrame:
         out[f"{m}_std"] = grouped[m].std(ddof=1).to_numpy()
     columns = list(keys) + [c for m in metrics for c in (f"{m}_mean", f"{m}_std")] + ["n_seeds"]
     return out[columns]
+
+
+# ----------------------------------------------------------------------------- ledgers
+
+
+def verdict(cells) -> str:
+    """One switch's verdict from its effects' ``{diff, low, high}`` cells (both directions,
+    every metric): ``helps``, ``hurts``, ``mixed`` or ``no measurable effect``."""
+    above = any(c["low"] > 0 for c in cells)
+    below = any(c["high"] < 0 for c in cells)
+    return "mixed" if above and below else "helps" if above else "hurts" if below else "no measurable effect"
+
+
+def claim_verdict(paper_low, relative, low, high) -> str:
+    """``reproduced`` (our interval above 0, our estimate at least the paper's smallest),
+    ``smaller`` (above 0, below the paper's), ``not reproduced`` (the interval holds 0) or
+    ``opposite`` (the interval below 0)."""
+    if high < 0:
+        return "opposite"
+    if low <= 0:
+        return "not reproduced"
+    return "reproduced" if relative >= paper_low else "smaller"

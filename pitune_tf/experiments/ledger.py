@@ -34,7 +34,14 @@ import re
 import numpy as np
 import pandas as pd
 
-from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite
+from pitune_tf.common.experiment_suite import (
+    Registry,
+    TrivialCheck,
+    claim_verdict,
+    mean_std,
+    run_suite,
+    verdict,
+)
 from pitune_tf.common.plotting import pyplot, save_png
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row
 from pitune_tf.individual.individual_config import PAPER_CHOICES as INDIVIDUAL_PAPER
@@ -163,14 +170,6 @@ def paired_effect(pairs, method_with, method_without=None) -> dict:
     return {metric: {**cell, "base": float(base[metric])} for metric, cell in effect.items()}
 
 
-def verdict(cells) -> str:
-    """One switch's verdict from its effects' ``{diff, low, high}`` cells (both directions,
-    every metric): ``helps``, ``hurts``, ``mixed`` or ``no measurable effect``."""
-    above = any(c["low"] > 0 for c in cells)
-    below = any(c["high"] < 0 for c in cells)
-    return "mixed" if above and below else "helps" if above else "hurts" if below else "no measurable effect"
-
-
 def _cell(d) -> str:
     return f"{d['diff']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
 
@@ -257,17 +256,6 @@ PAPER_CLAIMS = (
     ("unlearning: PITuning over w/o I-unlearning (Fig. 4)", "pituning", "finetune", "prec_m",
      (1 / (1 - 0.37) - 1,)),
 )
-
-
-def claim_verdict(paper_low, relative, low, high) -> str:
-    """``reproduced`` (our interval above 0, our estimate at least the paper's smallest),
-    ``smaller`` (above 0, below the paper's), ``not reproduced`` (the interval holds 0) or
-    ``opposite`` (the interval below 0)."""
-    if high < 0:
-        return "opposite"
-    if low <= 0:
-        return "not reproduced"
-    return "reproduced" if relative >= paper_low else "smaller"
 
 
 @registry.register("pituning_claims", "PITuning's claims beside ours (relative improvement, pooled over users)",
