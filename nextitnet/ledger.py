@@ -23,9 +23,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from nextitnet.data.encoding import fit_source_vocab
 from nextitnet.experiments import UAFSuite, plot_rank_bars, rec_metrics
 from nextitnet.fine_tuning_stage import TEST_RANKS
 from nextitnet.modes import SCORE_MODES
+from nextitnet.pretraining_loss import resolve_pretrain_loss
 from nextitnet.uaf_config import PAPER_CHOICES, UAFConfig
 from nextitnet.uaf_run import run_uaf
 from pitune_tf.common.experiment_suite import (
@@ -77,6 +79,16 @@ def switches(config: UAFConfig) -> list[Switch]:
             found.append(Switch(name, {k: PAPER_CHOICES[k] for k in keys}, {k: ours[k] for k in keys}))
             grouped.update(keys)
     return found + [Switch(k, {k: PAPER_CHOICES[k]}, {k: ours[k]}) for k in differing if k not in grouped]
+
+
+def same_on(suite: UAFSuite, switch: Switch) -> bool:
+    """Whether ``switch`` changes nothing on the suite's data: ``pretrain_loss`` ``auto`` is
+    ``full`` below 100,000 source items (``resolve_pretrain_loss``)."""
+    if set(switch.paper) != {"pretrain_loss"}:
+        return False
+    n_items = len(fit_source_vocab(suite.data))
+    return resolve_pretrain_loss(switch.paper["pretrain_loss"], n_items) == resolve_pretrain_loss(
+        switch.ours["pretrain_loss"], n_items)
 
 
 def _run(suite: UAFSuite, profile, seed, switch=None) -> tuple[Path, dict]:
@@ -143,6 +155,9 @@ def ledger(suite: UAFSuite) -> pd.DataFrame:
     for switch in switches(suite.config):
         row = {"switch": switch.name, "ours": _values(switch.ours), "paper": _values(switch.paper),
                "measured_on": switch.mode}
+        if same_on(suite, switch):
+            rows.append({**row, "verdict": "the same run on this data (not run)"})
+            continue
         cells = []
         for direction, profile in (("from_paper", "paper"), ("from_default", "default")):
             pairs = [(s, _run(suite, profile, s, switch)[0], _run(suite, profile, s)[0]) for s in seeds]

@@ -198,6 +198,7 @@ def test_uaf_switches_are_the_paper_choices_our_defaults_depart_from():
 
 def test_each_uaf_ledger_run_flips_one_switch(tmp_path, monkeypatch):
     import nextitnet.ledger as uaf_ledger
+    from nextitnet.data import generate_cross_domain
     from nextitnet.experiments import UAFSuite
     from nextitnet.uaf_config import PAPER_CHOICES, PRESETS, UAFConfig
 
@@ -213,9 +214,12 @@ def test_each_uaf_ledger_run_flips_one_switch(tmp_path, monkeypatch):
 
     monkeypatch.setattr(uaf_ledger, "run_uaf", fake_run_uaf)
     config = UAFConfig(**PRESETS["tiny"])
-    suite = UAFSuite(config, None, "tiny", seeds=1, out_dir=tmp_path)
-    frame = uaf_ledger.ledger(suite)
-    assert set(frame["verdict"]) == {"no measurable effect"}
+    suite = UAFSuite(config, generate_cross_domain("tiny", seed=0), "tiny", seeds=1, out_dir=tmp_path)
+    frame = uaf_ledger.ledger(suite).set_index("switch", drop=False)
+    # below 100,000 source items pretrain_loss auto is full: the same run, not trained twice
+    assert frame.loc["pretrain_loss", "verdict"] == "the same run on this data (not run)"
+    assert "ledger_paper_pretrain_loss" not in runs
+    assert set(frame["verdict"]) - {"the same run on this data (not run)"} == {"no measurable effect"}
     assert frame["switch"].tolist()[-2:] == ["every deviation", "every deviation"]
     paper = dataclasses.replace(config, seed=config.seed, **PAPER_CHOICES)
     assert runs["ledger_paper"][0] == paper and runs["ledger_paper"][1] == ("finetune-all", "soft", "rl")
