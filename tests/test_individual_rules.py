@@ -384,7 +384,10 @@ def test_validation_scores_of_each_method_and_their_pooled_metrics():
                                [[0.5, 0.5]] * 2, rtol=1e-6)
     np.testing.assert_allclose(engine.val_scores("most_frequent", user, {}), [[0.75, 0.25]] * 2)
     assert engine.val_scores("last_event_intent", user, {}).argmax(axis=1).tolist() == [1, 0]
-    assert engine.val_scores("mpda", user, {}) is None  # outside the loop
+    # mpda's final model is the engine's student too: its validation scores, its prior shift
+    np.testing.assert_allclose(engine.val_scores("mpda", user, {"prior_beta": 1.0}),
+                               [[0.5, 0.5]] * 2, rtol=1e-6)
+    assert engine.val_scores("lgbm", user, {}) is None  # outside the loop
     record = {"val_y_true": np.array([1, 1]),
               "methods": {"none": {"val_scores": engine.val_scores("none", user, {})}}}
     metrics = validation_metrics([record, record], "none")

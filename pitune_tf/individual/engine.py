@@ -26,7 +26,7 @@ from pitune_tf.common.batching import index_batches
 from pitune_tf.common.best_epoch_rule import BestEpochRule
 from pitune_tf.common.numeric import softmax
 from pitune_tf.individual.manage_intents import intent_shares, manage_intents
-from pitune_tf.individual.methods import ENGINE_METHODS, TRIVIAL_METHODS
+from pitune_tf.individual.methods import ENGINE_METHODS, STUDENT_METHODS, TRIVIAL_METHODS
 from pitune_tf.individual.oversampling import oversample_indices
 
 
@@ -324,7 +324,7 @@ class PersonalizationEngine:
         without touching test rows. None for methods outside the loop."""
         if method in TRIVIAL_METHODS:
             return self.trivial_scores(method, user, user.val_event_index)
-        if method not in ENGINE_METHODS or len(user.val) == 0:
+        if method not in STUDENT_METHODS or len(user.val) == 0:
             return None
         logits = self.backend.logits(user.val)
         if "_val_scores" in info:  # refit: the model chosen on validation, before it saw them

@@ -98,6 +98,7 @@ METHODS = tuple(m.name for m in REGISTRY if m.kind != USER_ORACLE)
 ORACLES = methods_of(USER_ORACLE)
 TRIVIAL_METHODS = methods_of(TRIVIAL)  # every table carries them
 ENGINE_METHODS = methods_of(TRIVIAL, ENGINE)  # the personalization loop's own, any backend
+STUDENT_METHODS = methods_of(TRIVIAL, ENGINE, RETRIEVAL)  # their final model is the engine's student
 TEACHER_METHODS = methods_of(LIGHTGBM, TEACHER)  # need the population teacher
 PER_USER_TEACHER_METHODS = methods_of(TEACHER)  # run on the first `fp_users` users only
 TABLE2_BASELINES = methods_of(TABLE2)

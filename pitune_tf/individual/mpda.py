@@ -68,7 +68,9 @@ class MPDA:
         augmented = Windows.concatenate([user.train, pool.take(index)])
         info = engine.fit(augmented, user.val, user_seed(engine.config.seed, user.user))
         info["mpda_retrieved"] = int(index.size)
-        return engine.probs(user.test), info
+        # the same post-hoc options as fine-tuning (the prior shift, the refit on the
+        # augmented training windows + validation), as the config sets them for every method
+        return engine.tuned_scores(user, info, train=augmented)
 
 
 def _unit(x) -> np.ndarray:
