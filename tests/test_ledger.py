@@ -243,3 +243,59 @@ def test_uaf_ledger_command_end_to_end_tiny(tmp_path):
     frame = pd.read_csv(out / "uaf_ledger.csv")
     assert "head_bias_init" in set(frame["switch"]) and (out / "uaf_profiles.png").is_file()
     assert set(pd.read_csv(out / "uaf_claims.csv")["profile"]) == {"paper", "default"}
+
+
+def test_tuning_protocol_gives_every_method_the_same_trials_on_validation(tmp_path, monkeypatch):
+    """With a faked stage whose validation Prec_w peaks at learning rate 1e-3: each method
+    gets the same trials, every trial reads validation windows only (holdout=validation),
+    the paper protocol offers no post-hoc option, the default one offers both to the methods
+    that take them, and the chosen values run once on the test windows."""
+    import math
+
+    import pitune_tf.individual.stage as stage
+    import pitune_tf.population as population
+    from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite
+    from pitune_tf.experiments.tuning import POST_HOC, tuned_table
+
+    monkeypatch.setattr(population, "load_run", lambda path: type("Run", (), {"config": preset("tiny")})())
+    seen = []
+
+    def fake_individual(run_dir, config, out, n_users, workers, progress, dump_predictions=False):
+        seen.append((out.parent.name, out.parents[2].name, config))  # ./<protocol>/<method>/<key>/seed0
+        score = 1.0 - abs(math.log10(config.learning_rate) + 3.0) / 10
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "summary.json").write_text(json.dumps({
+            "config": dataclasses.asdict(config), "n_users": n_users,
+            "methods": {m: {"pooled": dict.fromkeys(METRICS, score)} for m in config.methods}}))
+
+    monkeypatch.setattr(stage, "run_individual", fake_individual)
+    suite = PITuningSuite(tmp_path / "run", tmp_path / "out", preset="tiny", seeds=1)
+    frame = tuned_table(suite, ("finetune", "prior"), trials=4)
+    tuned = frame[frame["trials"].notna()]
+    assert tuned["trials"].tolist() == [4] * 4  # 2 protocols x 2 methods
+    assert set(frame["method"]) >= {"finetune", "prior", "most_frequent", "last_event_intent"}
+    trials = [c for key, _, c in seen if key.startswith("trial")]
+    assert len(trials) == 16 and {c.holdout for c in trials} == {"validation"}
+    chosen = {(protocol, c.methods[-1]): c for key, protocol, c in seen if key == "chosen"}
+    assert {c.holdout for c in chosen.values()} == {"test"}
+    assert not chosen["paper", "finetune"].refit and not chosen["paper", "finetune"].prior_after_tuning
+    offered = {json.dumps(sorted(json.loads(c))) for c in tuned[tuned["protocol"] == "default"]["chosen"]}
+    assert json.dumps(sorted(["learning_rate", "patience", *POST_HOC])) in offered  # finetune's
+    assert json.dumps(["prior_pseudo_count"]) in offered  # prior: nothing to refit
+    assert frame["chosen"].dropna().map(json.loads).iloc[0]["learning_rate"] > 0
+
+
+@pytest.mark.slow
+def test_tuned_command_end_to_end_tiny(tmp_path):
+    from pitune_tf.population import run_population
+    from trainers.experiments import main
+
+    run = tmp_path / "run"
+    run_population(preset("tiny"), run)
+    out = tmp_path / "tuned"
+    assert main(["pituning_tuned", "--run", str(run), "--preset", "tiny", "--trials", "2",
+                 "--methods", "prior,finetune", "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "pituning_tuned.csv")
+    assert set(frame["protocol"]) == {"paper", "default"}
+    assert frame.loc[frame["method"] == "finetune", "trials"].tolist() == [2, 2]
+    assert (out / "runs" / "tuning" / "default.db").is_file()  # the resumable study store

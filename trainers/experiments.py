@@ -10,6 +10,8 @@ Commands (run from the repository root)::
     # each of our deviations from the paper, measured on its own (-> runs/demo/ledger)
     python -m trainers.experiments pituning_ledger --run runs/demo --seeds 3
     python -m trainers.experiments uaf_ledger --seeds 3 --out runs/uaf_ledger   # UAF's, the same way
+    # every individual method under one tuning budget (Optuna), paper and default protocols
+    python -m trainers.experiments pituning_tuned --run runs/demo --trials 20   # -> runs/demo/tuned
     # UAF, on the embedded synthetic data (or --data / --data-atomic / --ml1m as trainers.uaf)
     python -m trainers.experiments uaf --seeds 3 --out runs/uaf_experiments
     python -m trainers.experiments uaf --preset tiny --seeds 2 --modes mostpop,finetune-all,soft
@@ -43,7 +45,11 @@ def build_parser() -> argparse.ArgumentParser:
     pit = papers.add_parser("pituning", help="PITuning's tables and figures from a population run")
     ledger = papers.add_parser("pituning_ledger", help="each of our deviations from PITuning, "
                                "switched on from the paper and off from the defaults, on its own")
-    for sub in (pit, ledger):
+    tuned = papers.add_parser("pituning_tuned", help="every individual method under one tuning "
+                              "protocol: the same Optuna trials on validation windows")
+    tuned.add_argument("--trials", type=int, help="trials per method (default: the preset's)")
+    tuned.add_argument("--methods", type=_names, help="comma-separated (default: every tunable one)")
+    for sub in (pit, ledger, tuned):
         sub.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
         sub.add_argument("--preset", default="demo", choices=sorted(SUITE_PRESETS),
                          help="suite size (users, sweeps, budget of the extra population runs)")
@@ -61,10 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
     uaf.add_argument("--train-fraction", type=float, default=0.1, help="Table 5's share (0.1)")
     for sub in (pit, ledger, uaf, uaf_ledger):
         sub.add_argument("--seeds", type=int, default=3, help="seeds per setting (mean ± std)")
+    for sub in (pit, ledger, tuned, uaf, uaf_ledger):
         sub.add_argument("--seed", type=int, help="first seed (default: the config's)")
         sub.add_argument("--out", help="output folder (pituning: RUN/experiments; pituning_ledger: "
-                                       "RUN/ledger; uaf: runs/uaf_experiments; uaf_ledger: "
-                                       "runs/uaf_ledger)")
+                                       "RUN/ledger; pituning_tuned: RUN/tuned; uaf: "
+                                       "runs/uaf_experiments; uaf_ledger: runs/uaf_ledger)")
     for sub in (pit, uaf):
         sub.add_argument("--only", type=_names, help="comma-separated experiment names")
     return parser
@@ -84,6 +91,12 @@ def main(argv=None):
 
         out = args.out or str(Path(args.run) / "ledger")
         status = run_ledger(args.run, out, preset=args.preset, seeds=args.seeds,
+                            first_seed=args.seed, workers=args.workers)
+    elif args.paper == "pituning_tuned":
+        from pitune_tf.experiments.tuning import run_tuning
+
+        out = args.out or str(Path(args.run) / "tuned")
+        status = run_tuning(args.run, out, preset=args.preset, trials=args.trials, methods=args.methods,
                             first_seed=args.seed, workers=args.workers)
     else:
         from nextitnet.data.sources import load_cross_domain

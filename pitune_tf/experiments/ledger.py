@@ -100,11 +100,11 @@ def switches(population_config, individual_config: IndividualConfig) -> list[Swi
 
 class LedgerRuns:
     """The ledger's runs in a suite (cached under ``OUT/runs``; every individual run over
-    all the individual users of the preset's ``ledger_users``, with its predictions)."""
+    all the individual users of the preset's ``table_users``, with its predictions)."""
 
     def __init__(self, suite: PITuningSuite):
         self.suite = suite
-        self.users = suite.settings.get("ledger_users", 0)
+        self.users = suite.settings.get("table_users", 0)
         self.default_individual = suite.individual_config(0, ())
         self.switches = switches(suite.run.config, self.default_individual)
 

@@ -1,0 +1,155 @@
+"""One tuning protocol for every method of PITuning's individual-level comparison
+(``python -m trainers.experiments pituning_tuned``): the same search, on validation windows
+only, for each method.
+
+Per method an Optuna study (TPE, the sampler seeded with the suite's first seed; stored in
+``OUT/runs/tuning/<protocol>.db``, so an interrupted search resumes) runs ``trials`` trials over
+the method's own hyperparameters (:data:`SEARCH`: the learning rate and the patience of its
+fine-tuning, and its own knobs). A trial is an individual-stage run with ``holdout=
+"validation"`` on the suite's users: the test windows are never read, the validation windows
+are scored as the test set and the newest training windows stand in for validation. The
+objective is the pooled Prec_w of those windows. The best trial's values then run once on the
+test windows. Both protocols are offered:
+
+- ``paper``: the individual stage's paper preset, no post-hoc option for any method;
+- ``default``: our defaults, and the post-hoc options (the prior shift after tuning, the refit)
+  searched as two more choices for every method that takes them (:data:`POST_HOC_METHODS`).
+
+Each row records the trial count, the chosen values and the tuning's wall time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.experiment_suite import Registry, TrivialCheck, run_suite
+from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row
+from pitune_tf.individual.individual_config import PAPER_CHOICES
+from pitune_tf.individual.methods import ORACLES, TRIVIAL_METHODS, check_methods
+
+# method -> {IndividualConfig key: ("log" | "float" | "int", low, high)}
+_FIT = {"learning_rate": ("log", 1e-4, 1e-2), "patience": ("int", 1, 5)}
+SEARCH = {
+    "prior": {"prior_pseudo_count": ("log", 1.0, 100.0)},
+    "finetune": _FIT,
+    "focal": {**_FIT, "focal_gamma": ("float", 0.5, 5.0)},
+    "oversample": {**_FIT, "oversample_ratio": ("float", 0.1, 1.0)},
+    "mpda": {**_FIT, "mpda_neighbours": ("int", 1, 10), "mpda_ratio": ("float", 0.25, 2.0)},
+    "pituning": {**_FIT, "unlearn_learning_rate": ("log", 1e-4, 1e-2), "lam": ("float", 0.1, 2.0),
+                 "unlearn_steps": ("int", 1, 20)},
+}
+POST_HOC = ("prior_after_tuning", "refit")
+POST_HOC_METHODS = check_methods("finetune", "focal", "oversample", "mpda", "pituning")
+PROTOCOLS = ("paper", "default")
+OBJECTIVE = "prec_w"  # pooled over the users' validation windows
+registry = Registry("PITuning (Gong et al., KDD 2024): every method under one tuning protocol",
+                    trivial=TrivialCheck("method", TRIVIAL_METHODS, "prec_w", exempt=ORACLES,
+                                         within=("protocol",)))
+
+
+def suggest(trial, method, protocol) -> dict:
+    """One trial's config changes for ``method``: its :data:`SEARCH` space and, in the
+    ``default`` protocol, the post-hoc options it takes."""
+    values = {}
+    for key, (kind, low, high) in SEARCH[method].items():
+        if kind == "int":
+            values[key] = trial.suggest_int(key, int(low), int(high))
+        else:
+            values[key] = trial.suggest_float(key, low, high, log=kind == "log")
+    if protocol == "default" and method in POST_HOC_METHODS:
+        values.update({key: trial.suggest_categorical(key, [True, False]) for key in POST_HOC})
+    return values
+
+
+def profile(protocol) -> dict:
+    """The individual stage's settings a protocol starts from."""
+    return dict(PAPER_CHOICES) if protocol == "paper" else {}
+
+
+def tune(suite: PITuningSuite, method, protocol, trials) -> dict:
+    """The best values of ``trials`` trials for ``method`` under ``protocol`` (resumed from
+    the study's store), with the trial count and the search's wall time."""
+    import optuna  # deferred: optuna loads SQLAlchemy, only this experiment needs it
+
+    store = Path(suite.out_dir) / "runs" / "tuning"
+    store.mkdir(parents=True, exist_ok=True)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    study = optuna.create_study(
+        study_name=f"{method}", direction="maximize", load_if_exists=True,
+        storage=f"sqlite:///{store / f'{protocol}.db'}",
+        sampler=optuna.samplers.TPESampler(seed=suite.first_seed))
+    seed = suite.first_seed
+
+    def objective(trial):
+        changes = {**profile(protocol), **suggest(trial, method, protocol), "holdout": "validation"}
+        summary = suite.individual(suite.run_dir, f"tuning/{protocol}/{method}/trial{trial.number}",
+                                   seed, (method,), users=suite.settings.get("table_users"), **changes)
+        return float(summary[method]["pooled"][OBJECTIVE])
+
+    start = time.perf_counter()
+    remaining = trials - len([t for t in study.trials if t.state.is_finished()])
+    if remaining > 0:
+        study.optimize(objective, n_trials=remaining)
+    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    return {"values": study.best_params, "trials": len(finished),
+            "validation": float(study.best_value), "seconds": time.perf_counter() - start}
+
+
+def tuned_table(suite: PITuningSuite, methods=tuple(SEARCH), trials=None) -> pd.DataFrame:
+    """Every method of ``methods`` tuned under both protocols, then run on the test windows
+    with its chosen values (one row per protocol and method; the trivial baselines and the
+    oracle once per protocol)."""
+    trials = int(trials or suite.settings.get("tuning_trials", 20))
+    rows = []
+    for protocol in PROTOCOLS:
+        for method in methods:
+            found = tune(suite, method, protocol, trials)
+            changes = {**profile(protocol), **found["values"]}
+            summary = suite.individual(suite.run_dir, f"tuning/{protocol}/{method}/chosen",
+                                       suite.first_seed, (method,), users=suite.settings.get("table_users"),
+                                       **changes)
+            rows.append({"protocol": protocol, "method": method, **metric_row(summary[method]),
+                         "trials": found["trials"], f"validation_{OBJECTIVE}": found["validation"],
+                         "chosen": json.dumps(found["values"], sort_keys=True),
+                         "tuning_seconds": round(found["seconds"], 1)})
+        for method, result in summary.items():  # the last run's baselines: the same windows
+            if method in (*TRIVIAL_METHODS, *ORACLES):
+                rows.append({"protocol": protocol, "method": method, **metric_row(result)})
+    frame = pd.DataFrame(rows)
+    return frame[["protocol", "method", *METRICS, "trials", f"validation_{OBJECTIVE}", "chosen",
+                  "tuning_seconds"]]
+
+
+@registry.register("pituning_tuned", "PITuning: every individual method under one tuning protocol",
+                   note="Each method: the same number of Optuna TPE trials (sampler seed fixed) "
+                        "over its own hyperparameters (pitune_tf/experiments/tuning.py SEARCH), "
+                        "each trial an individual-stage run with holdout=validation (the test "
+                        "windows never read), objective the pooled validation Prec_w; then one "
+                        "run on the test windows with the chosen values. paper: the individual "
+                        "stage's paper preset, no post-hoc option for any method; default: our "
+                        "defaults with the prior shift after tuning and the refit searched for "
+                        "every method that takes them. chosen: the values; tuning_seconds: the "
+                        "search's wall time.")
+def pituning_tuned(suite: PITuningSuite) -> pd.DataFrame:
+    return tuned_table(suite, suite.settings.get("tuning_methods", tuple(SEARCH)))
+
+
+def run_tuning(run_dir, out_dir, preset="demo", trials=None, methods=None, first_seed=None,
+               workers=1) -> dict:
+    """Runs ``pituning_tuned`` on the population run ``run_dir`` into ``out_dir``."""
+    suite = PITuningSuite(run_dir, out_dir, preset=preset, seeds=1, first_seed=0, workers=workers)
+    suite.first_seed = int(suite.run.config.seed) if first_seed is None else int(first_seed)
+    if trials is not None:
+        suite.settings = {**suite.settings, "tuning_trials": int(trials)}
+    if methods:
+        unknown = [m for m in methods if m not in SEARCH]
+        if unknown:
+            raise UserInputError(f"no search space for {', '.join(unknown)}; tunable methods: "
+                                 f"{', '.join(SEARCH)}")
+        suite.settings = {**suite.settings, "tuning_methods": tuple(methods)}
+    return run_suite(registry, suite, out_dir)
