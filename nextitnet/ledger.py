@@ -33,12 +33,14 @@ from nextitnet.uaf_run import run_uaf
 from pitune_tf.common.experiment_suite import (
     Registry,
     TrivialCheck,
-    claim_verdict,
+    claim_cells,
+    departures,
     mean_std,
     run_suite,
+    values_text,
     verdict,
 )
-from pitune_tf.metrics import paired_mean_bootstrap
+from pitune_tf.metrics import difference_cell, paired_mean_bootstrap
 
 registry = Registry("UAF (Chen et al., TKDE): the ledger of our deviations",
                     trivial=TrivialCheck("mode", SCORE_MODES, "mrr@5"))
@@ -71,14 +73,7 @@ class Switch:
 
 def switches(config: UAFConfig) -> list[Switch]:
     """Every key where ``config`` departs from :data:`PAPER_CHOICES`, as switches."""
-    ours = dataclasses.asdict(config)
-    differing = [k for k in PAPER_CHOICES if PAPER_CHOICES[k] != ours[k]]
-    found, grouped = [], set()
-    for name, keys in GROUPED.items():
-        if any(k in differing for k in keys):
-            found.append(Switch(name, {k: PAPER_CHOICES[k] for k in keys}, {k: ours[k] for k in keys}))
-            grouped.update(keys)
-    return found + [Switch(k, {k: PAPER_CHOICES[k]}, {k: ours[k]}) for k in differing if k not in grouped]
+    return [Switch(*found) for found in departures(PAPER_CHOICES, dataclasses.asdict(config), GROUPED)]
 
 
 def same_on(suite: UAFSuite, switch: Switch) -> bool:
@@ -133,14 +128,6 @@ def paired_effect(pairs, mode_with, mode_without=None, k=CUTOFF) -> dict:
             f"hr@{k}": paired_mean_bootstrap((a <= k).astype(float), (b <= k).astype(float), groups)}
 
 
-def _cell(d) -> str:
-    return f"{d['diff']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
-
-
-def _values(values: dict) -> str:
-    return ", ".join(str(v) for v in dict.fromkeys(values.values()))
-
-
 @registry.register("uaf_ledger", "UAF: each deviation from the paper, measured on its own",
                    note="Each of our departures from UAF as written (the keys where "
                         "PAPER_CHOICES differ from the config), switched on from the paper "
@@ -153,7 +140,7 @@ def ledger(suite: UAFSuite) -> pd.DataFrame:
     metrics = (f"mrr@{CUTOFF}", f"hr@{CUTOFF}")
     rows = []
     for switch in switches(suite.config):
-        row = {"switch": switch.name, "ours": _values(switch.ours), "paper": _values(switch.paper),
+        row = {"switch": switch.name, "ours": values_text(switch.ours), "paper": values_text(switch.paper),
                "measured_on": switch.mode}
         if same_on(suite, switch):
             rows.append({**row, "verdict": "the same run on this data (not run)"})
@@ -165,7 +152,7 @@ def ledger(suite: UAFSuite) -> pd.DataFrame:
                 pairs = [(s, without, with_) for s, with_, without in pairs]
             effect = paired_effect(pairs, switch.mode)
             for metric in metrics:
-                row[f"{direction}:{metric}"] = _cell(effect[metric])
+                row[f"{direction}:{metric}"] = difference_cell(effect[metric])
                 cells.append(effect[metric])
         row["verdict"] = verdict(cells)
         rows.append(row)
@@ -173,7 +160,7 @@ def ledger(suite: UAFSuite) -> pd.DataFrame:
         whole = paired_effect([(s, _run(suite, "default", s)[0], _run(suite, "paper", s)[0])
                                for s in seeds], mode)
         rows.append({"switch": "every deviation", "ours": "defaults", "paper": "paper profile",
-                     "measured_on": mode, **{f"from_paper:{m}": _cell(whole[m]) for m in metrics},
+                     "measured_on": mode, **{f"from_paper:{m}": difference_cell(whole[m]) for m in metrics},
                      "verdict": verdict([whole[m] for m in metrics])})
     return pd.DataFrame(rows)
 
@@ -189,13 +176,9 @@ def claims(suite: UAFSuite) -> pd.DataFrame:
         for profile in ("paper", "default"):
             runs = [(s, _run(suite, profile, s)[0]) for s in suite.seed_list()]
             cell = paired_effect([(s, r, r) for s, r in runs], ours, baseline)[f"mrr@{CUTOFF}"]
-            base = cell["base"] or float("nan")
-            relative, low, high = cell["diff"] / base, cell["low"] / base, cell["high"] / base
             rows.append({"claim": claim, "profile": profile,
                          "paper": " to ".join(f"{v:+.1%}" for v in paper) if paper else "not stated",
-                         "ours": f"{relative:+.1%} [{low:+.1%}, {high:+.1%}]",
-                         "ours_abs": f"{base + cell['diff']:.4f} vs {base:.4f}",
-                         "verdict": claim_verdict(min(paper), relative, low, high) if paper else ""})
+                         **claim_cells(cell, min(paper) if paper else None)})
     return pd.DataFrame(rows)
 
 

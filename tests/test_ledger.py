@@ -122,7 +122,7 @@ def test_each_ledger_run_flips_one_switch(tmp_path, monkeypatch):
     frame = ledger(suite)
     assert frame["switch"].tolist()[-1] == "every deviation"
     assert set(frame["verdict"]) == {"no measurable effect"}
-    assert (frame["from_paper:prec_w"].iloc[:-1] == "+0.0000 [+0.0000, +0.0000]").all()
+    assert (frame["from_paper:prec_w"].iloc[:-1] == "+0.0000 [+0.0000, +0.0000] tie").all()
 
     budget = run_config.replace(**suite.settings["population"])  # the tiny suite's budget
     paper = budget.replace(**POP_PAPER)

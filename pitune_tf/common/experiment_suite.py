@@ -256,3 +256,33 @@ def claim_verdict(paper_low, relative, low, high) -> str:
     if low <= 0:
         return "not reproduced"
     return "reproduced" if relative >= paper_low else "smaller"
+
+
+def departures(paper: dict, ours: dict, grouped=None) -> list[tuple[str, dict, dict]]:
+    """``[(name, paper values, our values)]``: every key of ``paper`` whose value in ``ours``
+    differs, a group of ``grouped`` (``{name: keys}``) as one entry when any of its keys
+    differs; groups first, then the keys in ``paper``'s order."""
+    differing = [k for k in paper if paper[k] != ours[k]]
+    found, taken = [], set()
+    for name, keys in (grouped or {}).items():
+        if any(k in differing for k in keys):
+            found.append((name, {k: paper[k] for k in keys}, {k: ours[k] for k in keys}))
+            taken.update(keys)
+    return found + [(k, {k: paper[k]}, {k: ours[k]}) for k in differing if k not in taken]
+
+
+def values_text(values: dict) -> str:
+    """A departure's values for a table cell: each distinct value once, comma-separated."""
+    return ", ".join(str(v) for v in dict.fromkeys(values.values()))
+
+
+def claim_cells(cell: dict, paper_low) -> dict:
+    """A claims table's cells from a paired effect ``{diff, low, high, base}`` (ours minus the
+    named baseline): ``ours`` (the relative improvement with its interval, the difference's
+    interval divided by the baseline's value), ``ours_abs`` and the :func:`claim_verdict`
+    against ``paper_low`` (the paper's smallest stated improvement; None: not stated)."""
+    base = cell["base"] or float("nan")
+    relative, low, high = cell["diff"] / base, cell["low"] / base, cell["high"] / base
+    return {"ours": f"{relative:+.1%} [{low:+.1%}, {high:+.1%}]",
+            "ours_abs": f"{base + cell['diff']:.4f} vs {base:.4f}",
+            "verdict": claim_verdict(paper_low, relative, low, high) if paper_low is not None else ""}

@@ -37,9 +37,11 @@ import pandas as pd
 from pitune_tf.common.experiment_suite import (
     Registry,
     TrivialCheck,
-    claim_verdict,
+    claim_cells,
+    departures,
     mean_std,
     run_suite,
+    values_text,
     verdict,
 )
 from pitune_tf.common.plotting import pyplot, save_png
@@ -47,7 +49,7 @@ from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_
 from pitune_tf.individual.individual_config import PAPER_CHOICES as INDIVIDUAL_PAPER
 from pitune_tf.individual.individual_config import IndividualConfig
 from pitune_tf.individual.methods import ORACLES, TRIVIAL_METHODS
-from pitune_tf.metrics import bootstrap_groups, intent_metrics, paired_bootstrap
+from pitune_tf.metrics import bootstrap_groups, difference_cell, intent_metrics, paired_bootstrap
 from pitune_tf.population.population_config import PAPER_CHOICES as POPULATION_PAPER
 
 LEDGER_METRICS = ("prec_w", "rec_m", "ndcg@3")  # the effects reported per switch
@@ -76,23 +78,13 @@ class Switch:
     ours: dict
 
 
-def _stage_switches(stage, paper: dict, ours: dict) -> list[Switch]:
-    differing = [k for k in paper if paper[k] != ours[k]]
-    found, grouped = [], set()
-    for name, keys in GROUPED.items():
-        if any(k in differing for k in keys):
-            found.append(Switch(name, stage, {k: paper[k] for k in keys}, {k: ours[k] for k in keys}))
-            grouped.update(keys)
-    found += [Switch(k, stage, {k: paper[k]}, {k: ours[k]}) for k in differing if k not in grouped]
-    return found
-
-
 def switches(population_config, individual_config: IndividualConfig) -> list[Switch]:
     """Every departure of ``population_config`` (a PopulationConfig: RUN's) and
     ``individual_config`` (the default profile's) from the paper's choices, population first."""
-    individual = dataclasses.asdict(individual_config)
-    return (_stage_switches("population", POPULATION_PAPER, population_config.to_dict())
-            + _stage_switches("individual", INDIVIDUAL_PAPER, individual))
+    stages = (("population", POPULATION_PAPER, population_config.to_dict()),
+              ("individual", INDIVIDUAL_PAPER, dataclasses.asdict(individual_config)))
+    return [Switch(name, stage, paper_values, ours_values) for stage, paper, ours in stages
+            for name, paper_values, ours_values in departures(paper, ours, GROUPED)]
 
 
 # ----------------------------------------------------------------------------- the runs
@@ -170,10 +162,6 @@ def paired_effect(pairs, method_with, method_without=None) -> dict:
     return {metric: {**cell, "base": float(base[metric])} for metric, cell in effect.items()}
 
 
-def _cell(d) -> str:
-    return f"{d['diff']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}]"
-
-
 def plot_ledger(frame, path, suite) -> None:
     """Each switch's effect on Prec_w and Rec_m with its interval, both directions."""
     plt = pyplot()
@@ -224,7 +212,7 @@ def ledger(suite: PITuningSuite) -> pd.DataFrame:
     for switch in runs.switches:
         method = MEASURED_BY[switch.stage]
         row = {"stage": switch.stage, "switch": switch.name,
-               "ours": _values(switch.ours), "paper": _values(switch.paper), "measured_on": method}
+               "ours": values_text(switch.ours), "paper": values_text(switch.paper), "measured_on": method}
         cells = []
         for direction, profile in (("from_paper", "paper"), ("from_default", "default")):
             flipped = [(s, runs.individual(profile, s, switch)["out"], base[profile, s]) for s in seeds]
@@ -232,14 +220,14 @@ def ledger(suite: PITuningSuite) -> pd.DataFrame:
                 flipped = [(s, without, with_) for s, with_, without in flipped]
             effect = paired_effect(flipped, method)
             for metric in LEDGER_METRICS:
-                row[f"{direction}:{metric}"] = _cell(effect[metric])
+                row[f"{direction}:{metric}"] = difference_cell(effect[metric])
                 cells.append(effect[metric])
         row["verdict"] = verdict(cells)
         rows.append(row)
     whole = paired_effect([(s, base["default", s], base["paper", s]) for s in seeds], "pituning")
     rows.append({"stage": "both", "switch": "every deviation", "ours": "defaults",
                  "paper": "paper profiles", "measured_on": "pituning",
-                 **{f"from_paper:{m}": _cell(whole[m]) for m in LEDGER_METRICS},
+                 **{f"from_paper:{m}": difference_cell(whole[m]) for m in LEDGER_METRICS},
                  "verdict": verdict([whole[m] for m in LEDGER_METRICS])})
     return pd.DataFrame(rows)
 
@@ -274,18 +262,10 @@ def claims(suite: PITuningSuite) -> pd.DataFrame:
         for profile in ("paper", "default"):
             outs = [(s, runs.individual(profile, s)["out"]) for s in seeds]
             cell = paired_effect([(s, out, out) for s, out in outs], ours, baseline)[metric]
-            base = cell["base"] or float("nan")
-            relative, low, high = cell["diff"] / base, cell["low"] / base, cell["high"] / base
             rows.append({"claim": claim, "metric": metric, "profile": profile,
                          "paper": " / ".join(f"{v:+.1%}" for v in paper),
-                         "ours": f"{relative:+.1%} [{low:+.1%}, {high:+.1%}]",
-                         "ours_abs": f"{base + cell['diff']:.4f} vs {base:.4f}",
-                         "verdict": claim_verdict(min(paper), relative, low, high)})
+                         **claim_cells(cell, min(paper))})
     return pd.DataFrame(rows)
-
-
-def _values(values: dict) -> str:
-    return ", ".join(str(v) for v in dict.fromkeys(values.values()))
 
 
 @registry.register("pituning_profiles", "PITuning: the paper profile against the default profile, end to end",
