@@ -24,6 +24,7 @@ import json
 import time
 from pathlib import Path
 
+import optuna
 import pandas as pd
 
 from pitune_tf.common.errors import UserInputError
@@ -74,8 +75,6 @@ def profile(protocol) -> dict:
 def tune(suite: PITuningSuite, method, protocol, trials) -> dict:
     """The best values of ``trials`` trials for ``method`` under ``protocol`` (resumed from
     the study's store), with the trial count and the search's wall time."""
-    import optuna  # deferred: optuna loads SQLAlchemy, only this experiment needs it
-
     store = Path(suite.out_dir) / "runs" / "tuning"
     store.mkdir(parents=True, exist_ok=True)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
