@@ -234,6 +234,8 @@ def test_merge_schema_overrides_field_by_field():
     assert merge_schema(None, {"time_unit": "s"}) == Schema(time_unit="s")
     with pytest.raises(UserInputError, match="--columns"):
         overrides("--columns", "user=uid")
+    with pytest.raises(SystemExit):  # predictions read no intents: --unmapped is not offered
+        overrides("--unmapped", "drop")
 
 
 def test_predict_reads_the_runs_schema(schema_run, capsys):

@@ -231,10 +231,13 @@ def repeat_share(df: pd.DataFrame, gap_s: float = 60.0) -> float:
     return float(repeat.fillna(False).mean())
 
 
-def add_schema_options(parser: argparse.ArgumentParser, merge_gap: bool = True) -> None:
-    """Adds ``--columns``, ``--time-unit``, ``--timezone``, ``--unmapped`` (and
-    ``--merge-gap``) to ``parser``: the options of every command that reads an event log.
-    An option left out parses to None (:func:`schema_overrides` tells the given ones)."""
+def add_schema_options(parser: argparse.ArgumentParser, merge_gap: bool = True,
+                       unmapped: bool = True) -> None:
+    """Adds ``--columns``, ``--time-unit``, ``--timezone`` (and ``--unmapped``, ``--merge-gap``)
+    to ``parser``: the options of every command that reads an event log. An option left out
+    parses to None (:func:`schema_overrides` tells the given ones). ``unmapped=False``: a
+    command that never reads intents (predictions: only the events and their context are
+    model inputs) does not offer ``--unmapped``, which would change nothing there."""
     group = parser.add_argument_group(
         "the log's schema (applied to every event file read; for a run, each option given "
         "overrides just its field of the run's own, config.json data_schema)")
@@ -250,9 +253,10 @@ def add_schema_options(parser: argparse.ArgumentParser, merge_gap: bool = True) 
                        help="the users' local time zone (IANA, e.g. Asia/Shanghai): unix and "
                             "zone-aware times are converted to it, so weekdays and time slots "
                             "follow it (default: UTC for unix times; foursquare: Asia/Tokyo)")
-    group.add_argument("--unmapped", choices=UNMAPPED_CHOICES, default=None,
-                       help="an event missing from --mapping: error (the default), drop its "
-                            f"row, or give it the intent {OTHER_INTENT!r}")
+    if unmapped:
+        group.add_argument("--unmapped", choices=UNMAPPED_CHOICES, default=None,
+                           help="an event missing from --mapping: error (the default), drop its "
+                                f"row, or give it the intent {OTHER_INTENT!r}")
     if merge_gap:
         group.add_argument("--merge-gap", type=float, default=None, metavar="SECONDS",
                            help="drop a record repeating the user's previous event (and "

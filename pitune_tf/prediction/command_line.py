@@ -57,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tau", type=float,
                         help="prior rule's exponent (default: the run's, chosen on validation "
                              "windows, metrics.json student_prior_rule.tau)")
-    add_schema_options(parser)  # --columns, --time-unit, ... over the run's data_schema
+    # --columns, --time-unit, ... over the run's data_schema; no --unmapped: intents are
+    # not read here (an unknown event is the unknown id)
+    add_schema_options(parser, unmapped=False)
     add_output_options(parser)
     return parser
 
