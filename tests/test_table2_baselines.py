@@ -440,3 +440,77 @@ def test_fig5_runs_and_curves(tmp_path):
     suite = Suite("random:1x16")  # the student's shape: one run for all three
     assert list(experiments.fig5_runs(suite)) == [
         "GPT2 = Transformer-L = Transformer-S (random:1x16, random init, no pretrained weights reachable)"]
+
+
+def test_pretraining_stops_early_on_population_validation_and_keeps_the_best_epoch(monkeypatch):
+    """The baselines' pretraining budget is the student's: the validation cross-entropy of
+    epochs 1-4 is 2.0, 1.0, 1.5, 1.6 (hand-made logits), so with patience 2 the pretraining
+    stops after epoch 4 and restores epoch 2's weights; its Adam rate is the run's student
+    rate unless baseline_pretrain_learning_rate is given."""
+    from pitune_tf.individual.baselines.population_baseline import PopulationBaseline
+    from pitune_tf.individual.individual_config import IndividualConfig
+
+    targets = {1: 2.0, 2: 1.0, 3: 1.5, 4: 1.6, 5: 9.0}
+
+    class Backend:
+        epoch, weights = 0, None
+
+        def train(self, features, labels, weight):
+            return 0.5
+
+        def logits(self, windows):  # two intents, label 0: CE = -log p0 = the epoch's target
+            p0 = np.exp(-targets[self.epoch])
+            return np.log(np.tile([[p0, 1.0 - p0]], (len(windows.label), 1)))
+
+        def get_weights(self):
+            return [self.epoch]
+
+        def set_weights(self, weights):
+            self.weights = weights
+
+    baseline = PopulationBaseline.__new__(PopulationBaseline)
+    baseline.config = IndividualConfig(baseline_pretrain_epochs=10, baseline_pretrain_patience=2,
+                                       batch_size=2)
+    baseline.run = SimpleNamespace(config=SimpleNamespace(student_learning_rate=2e-3))
+    baseline.pretrain_losses = []
+    validation = SimpleNamespace(label=np.zeros(3, np.int64))
+    baseline._windows = (None, validation, None)
+    backend = Backend()
+    epochs = iter(range(1, 11))
+
+    def train_epoch(step, pool, batch_size, rng):
+        backend.epoch = next(epochs)
+        return step(None, None, None)
+
+    import pitune_tf.individual.baselines.population_baseline as module
+
+    monkeypatch.setattr(module, "train_epoch", train_epoch)
+    baseline.pretrain(backend, pool=None)
+    np.testing.assert_allclose(baseline.pretrain_val_losses, [2.0, 1.0, 1.5, 1.6], rtol=1e-6)
+    assert backend.weights == [2] and baseline.pretrain_best_epoch == 2
+    assert len(baseline.pretrain_losses) == 4
+    assert baseline.pretrain_learning_rate() == 2e-3
+    baseline.config = IndividualConfig(baseline_pretrain_learning_rate=1e-3)
+    assert baseline.pretrain_learning_rate() == 1e-3
+
+
+def test_reptile_calls_after_each_pass_and_stops_when_told():
+    """10 iterations, 4 per pass: after_pass(1) at iteration 4, (2) at 8, (3) at 10 (the last,
+    partial pass); returning True at pass 2 stops after 8 iterations."""
+    from pitune_tf.individual.baselines.reptile import reptile
+
+    variable = tf.Variable([0.0])
+    tasks = [({"x": np.zeros((2, 1), np.float32)}, np.zeros(2, np.int64))]
+    calls = []
+
+    def step(features, labels, weight):
+        variable.assign_add([1.0])
+        return 0.0
+
+    def run(stop_at):
+        calls.clear()
+        return reptile(step, [variable], tasks, 10, 1, 0.5, 2, seed=0, pass_iterations=4,
+                       after_pass=lambda n: calls.append(n) or n == stop_at)
+
+    assert len(run(None)) == 10 and calls == [1, 2, 3]
+    assert len(run(2)) == 8 and calls == [1, 2]

@@ -88,8 +88,16 @@ class IndividualConfig:
     mpda_neighbours: int = 5  # MPDA: population windows retrieved per local training window
     mpda_ratio: float = 1.0  # MPDA: at most this many retrieved windows per local training window
     # --- Table 2's other baselines (pitune_tf.individual.baselines)
-    baseline_pretrain_windows: int = 5000  # population training windows they are trained on
-    baseline_pretrain_epochs: int = 2  # epochs of (or, meta-learning: passes over) those windows
+    # the student's pretraining budget (PITuning Table 2 compared fairly): every population
+    # training window, at most this many epochs (meta-learning: passes) with early stopping on
+    # the population validation windows' cross-entropy, the best epoch kept, at the population
+    # student's learning rate
+    baseline_pretrain_windows: int = 0  # at most this many of those windows (0 = all)
+    baseline_pretrain_epochs: int = 10  # most epochs (or, meta-learning: passes over the windows)
+    baseline_pretrain_patience: int = 2  # epochs without a lower validation loss before stopping
+    #   (0: never; the population stage's patience)
+    baseline_pretrain_learning_rate: float | None = None  # Adam's rate (None: the run's
+    #   student_learning_rate; meta-learning keeps its own inner and outer steps)
     baseline_width: int = 32  # width of their own networks (EODRec, MetaBert4Rec, CLOVER)
     lora_rank: int = 4  # LSAT / TallRec: rank r of each LoRA adapter
     lora_alpha: float = 8.0  # LSAT / TallRec: the adapter's update is scaled by alpha / r
@@ -124,13 +132,15 @@ class IndividualConfig:
         for name in ("max_epochs", "lgbm_iterations"):
             check_number(name, getattr(self, name), 1, EPOCHS_MAX, whole=True)
         for name in ("unlearn_steps", "patience", "lgbm_early_stopping", "baseline_pretrain_epochs",
-                     "meta_inner_steps"):
+                     "baseline_pretrain_patience", "meta_inner_steps"):
             check_number(name, getattr(self, name), 0, EPOCHS_MAX, whole=True)
         for name in ("baseline_width", "lora_rank", "eodrec_codebooks", "eodrec_codebook_size",
                      "mpda_neighbours", "n_rare"):
             check_number(name, getattr(self, name), 1, WIDTH_MAX, whole=True)
-        check_number("baseline_pretrain_windows", self.baseline_pretrain_windows, 1, COUNT_MAX,
+        check_number("baseline_pretrain_windows", self.baseline_pretrain_windows, 0, COUNT_MAX,
                      whole=True)
+        if self.baseline_pretrain_learning_rate is not None:
+            check_learning_rate("baseline_pretrain_learning_rate", self.baseline_pretrain_learning_rate)
         check_number("fp_users", self.fp_users, 0, COUNT_MAX, whole=True)
         for name in ("learning_rate", "unlearn_learning_rate", "fp_learning_rate",
                      "meta_inner_learning_rate"):

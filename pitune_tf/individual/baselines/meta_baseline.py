@@ -13,8 +13,8 @@ class MetaLearnedBaseline(PopulationBaseline):
     """A :class:`PopulationBaseline` whose pretraining is first-order meta-learning
     (:func:`~pitune_tf.individual.baselines.reptile.reptile`): tasks are the pool's users, the
     inner step SGD at ``meta_inner_learning_rate`` for ``meta_inner_steps`` steps, the outer
-    step ``meta_step_size``; ``baseline_pretrain_epochs`` passes of inner steps over the
-    pool. The device then adapts from the meta-learned weights (the engine's fine-tuning).
+    step ``meta_step_size``; at most ``baseline_pretrain_epochs`` passes of inner steps over the
+    pool, early stopping on the population validation windows after each pass (the best kept). The device then adapts from the meta-learned weights (the engine's fine-tuning).
     Subclasses may replace :meth:`inner_tuner` (the inner objective) and
     :meth:`task_inputs` (per-row inputs besides the window)."""
 
@@ -39,7 +39,11 @@ class MetaLearnedBaseline(PopulationBaseline):
         tasks = user_tasks(pool, self.task_inputs(pool))
         iterations = meta_iterations(len(pool), cfg.baseline_pretrain_epochs, cfg.meta_inner_steps,
                                      cfg.batch_size)
-        self.pretrain_losses = reptile(step, tuner.train_variables(), tasks, iterations,
-                                       cfg.meta_inner_steps, cfg.meta_step_size, cfg.batch_size,
-                                       cfg.seed)
+        rule = self.start_pretraining()  # early stopping after each pass, the best pass kept
+        self.pretrain_losses = reptile(
+            step, tuner.train_variables(), tasks, iterations, cfg.meta_inner_steps, cfg.meta_step_size,
+            cfg.batch_size, cfg.seed, pass_iterations=meta_iterations(len(pool), 1, cfg.meta_inner_steps,
+                                                                      cfg.batch_size),
+            after_pass=lambda n: self.end_epoch(backend, rule, n))
+        self.finish_pretraining(backend, rule)
         self.meta_tasks = len(tasks)

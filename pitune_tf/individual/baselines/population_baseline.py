@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from pitune_tf.common.best_epoch_rule import BestEpochRule
 from pitune_tf.common.keras import keras, tf
-from pitune_tf.individual.engine import train_epoch, user_seed
+from pitune_tf.common.numeric import softmax
+from pitune_tf.individual.engine import mean_cross_entropy, train_epoch, user_seed
 from pitune_tf.individual.keras_backend import KerasBackend, latency_ms, trainable_count
 from pitune_tf.population.data_preparation import run_windows
 
@@ -40,6 +42,7 @@ class PopulationBaseline:
         self.config = config
         self.n_intents = int(run.vocabs.n_intents)
         self._backend = None
+        self._windows = None  # the run's (train, val, test) population windows, built once
         self._infer_ms = None  # Table 3's single-window time, measured once per process
         self.pretrain_losses = []
 
@@ -47,19 +50,59 @@ class PopulationBaseline:
         """The untrained network: features dict -> logits ``[batch, n_intents]``."""
         raise NotImplementedError
 
+    def population_windows(self) -> tuple:
+        """The run's (train, val, test) population windows (``run_windows``), built once."""
+        if self._windows is None:
+            self._windows = run_windows(self.run)
+        return self._windows
+
     def pool(self):
-        """The population pool: the run's population training windows, a seeded subset of
-        at most ``baseline_pretrain_windows``."""
-        train, _, _ = run_windows(self.run)
-        return train.subsample(self.config.baseline_pretrain_windows, self.config.seed)
+        """The population pool: the run's population training windows (a seeded subset of at
+        most ``baseline_pretrain_windows``; 0: all of them, the student's data)."""
+        return self.population_windows()[0].subsample(self.config.baseline_pretrain_windows,
+                                                      self.config.seed)
+
+    def pretrain_learning_rate(self) -> float:
+        """Adam's rate of the pretraining: ``baseline_pretrain_learning_rate``, else the
+        population student's."""
+        rate = self.config.baseline_pretrain_learning_rate
+        return float(self.run.config.student_learning_rate if rate is None else rate)
+
+    def start_pretraining(self) -> BestEpochRule:
+        """The early-stopping rule of the pretraining (``baseline_pretrain_patience`` epochs
+        without a lower population validation cross-entropy), its state reset."""
+        self._validation = self.population_windows()[1]
+        self._best_weights = None
+        self.pretrain_val_losses = []
+        return BestEpochRule(patience=self.config.baseline_pretrain_patience)
+
+    def end_epoch(self, backend, rule, epoch) -> bool:
+        """After pretraining epoch (pass) ``epoch``: scores the population validation windows,
+        keeps the weights when they improve; True when the rule stops the pretraining."""
+        value = mean_cross_entropy(softmax(backend.logits(self._validation)), self._validation.label)
+        self.pretrain_val_losses.append(value)
+        improved, stop = rule.update(epoch, value)
+        if improved:
+            self._best_weights = backend.get_weights()
+        return stop
+
+    def finish_pretraining(self, backend, rule) -> None:
+        """Restores the best epoch's weights (:meth:`end_epoch`)."""
+        if self._best_weights is not None:
+            backend.set_weights(self._best_weights)
+        self.pretrain_best_epoch = rule.best_epoch
 
     def pretrain(self, backend, pool) -> None:
-        """Cloud side: ``baseline_pretrain_epochs`` epochs of cross-entropy on the pool, with
-        ``backend``'s own step (Adam at ``learning_rate``: the step the device runs later,
-        traced once)."""
+        """Cloud side: at most ``baseline_pretrain_epochs`` epochs of cross-entropy on the
+        pool with ``backend``'s own step (the step the device runs later, traced once),
+        early stopping on the population validation windows, the best epoch kept."""
         cfg = self.config
-        self.pretrain_losses = train_epochs(backend.train, pool, cfg.baseline_pretrain_epochs,
-                                            cfg.batch_size, cfg.seed)
+        rule, rng = self.start_pretraining(), np.random.default_rng(cfg.seed)
+        for epoch in range(1, cfg.baseline_pretrain_epochs + 1):
+            self.pretrain_losses.append(train_epoch(backend.train, pool, cfg.batch_size, rng))
+            if self.end_epoch(backend, rule, epoch):
+                break
+        self.finish_pretraining(backend, rule)
 
     def tuned_network(self, network) -> keras.Model:
         """The network the device tunes (default: all of it)."""
@@ -72,15 +115,12 @@ class PopulationBaseline:
             network = self.build_network()
             pool = self.pool()
             network({k: tf.convert_to_tensor(v[:2]) for k, v in pool.features().items()})  # weights
-            backend = KerasBackend(network, self.n_intents, learning_rate=self.config.learning_rate)
-            self.pretrain(backend, pool)
-            tuned = self.tuned_network(network)
-            if tuned is network:  # the pretrained weights are what the device starts from
-                backend.shipped_weights = backend.get_weights()
-                backend.reset()  # and a fresh optimizer
-            else:
-                backend = KerasBackend(tuned, self.n_intents, learning_rate=self.config.learning_rate)
-            self._backend = backend
+            self.pretrain(KerasBackend(network, self.n_intents, learning_rate=self.pretrain_learning_rate()),
+                          pool)
+            self._windows = None  # the pool's memory back
+            # the device starts from the pretrained weights, with the per-user rate
+            self._backend = KerasBackend(self.tuned_network(network), self.n_intents,
+                                         learning_rate=self.config.learning_rate)
         return self._backend
 
     def __call__(self, engine, user, sets):
@@ -98,5 +138,7 @@ class PopulationBaseline:
                     infer_ms=self._infer_ms)
         if self.pretrain_losses:
             info["pretrain_loss_last"] = self.pretrain_losses[-1]
+            info["pretrain_epochs"] = len(self.pretrain_losses)
+            info["pretrain_best_epoch"] = getattr(self, "pretrain_best_epoch", None)
         backend.reset()
         return scores, info

@@ -21,7 +21,8 @@ def user_tasks(windows, extra=None, min_windows=2) -> list:
     return tasks
 
 
-def reptile(step, variables, tasks, iterations, inner_steps, step_size, batch_size, seed) -> list:
+def reptile(step, variables, tasks, iterations, inner_steps, step_size, batch_size, seed,
+            pass_iterations=None, after_pass=None) -> list:
     """Reptile: for each of ``iterations`` iterations, one task T drawn at random, ``inner_steps``
     optimizer steps ``step(features, labels, weight) -> loss`` from the current weights theta
     on batches of T (``batch_size`` rows drawn from T, with replacement when T is smaller)
@@ -36,6 +37,11 @@ def reptile(step, variables, tasks, iterations, inner_steps, step_size, batch_si
         step_size: float. epsilon.
         batch_size: int. Rows per inner step.
         seed: int.
+        pass_iterations: int or None. Iterations per pass over the tasks' windows: after each
+            pass ``after_pass(pass number, from 1)`` is called, and a True return stops
+            the meta-learning there (early stopping; epsilon's schedule stays the one of
+            ``iterations``).
+        after_pass: callable or None.
 
     Returns:
         list of float: each iteration's mean inner loss.
@@ -54,6 +60,10 @@ def reptile(step, variables, tasks, iterations, inner_steps, step_size, batch_si
         for variable, start in zip(variables, theta):
             variable.assign(start + epsilon * (variable.numpy() - start))
         losses.append(float(np.mean(inner)) if inner else float("nan"))
+        done = iteration + 1
+        if after_pass is not None and (done % pass_iterations == 0 or done == iterations):
+            if after_pass(-(-done // pass_iterations)):
+                break
     return losses
 
 
