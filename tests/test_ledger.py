@@ -299,3 +299,12 @@ def test_tuned_command_end_to_end_tiny(tmp_path):
     assert set(frame["protocol"]) == {"paper", "default"}
     assert frame.loc[frame["method"] == "finetune", "trials"].tolist() == [2, 2]
     assert (out / "runs" / "tuning" / "default.db").is_file()  # the resumable study store
+
+
+def test_every_search_space_bound_is_a_valid_config():
+    """Each method's search space, at its lows and at its highs, is a config the stage takes."""
+    from pitune_tf.experiments.tuning import SEARCH
+
+    for method, space in SEARCH.items():
+        for side in (1, 2):
+            IndividualConfig(methods=(method,), **{k: v[side] for k, v in space.items()})
