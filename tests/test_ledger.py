@@ -308,3 +308,44 @@ def test_every_search_space_bound_is_a_valid_config():
     for method, space in SEARCH.items():
         for side in (1, 2):
             IndividualConfig(methods=(method,), **{k: v[side] for k, v in space.items()})
+
+
+def test_uaf_tuning_gives_every_mode_the_same_trials_from_one_backbone(tmp_path, monkeypatch):
+    import nextitnet.tuning as uaf_tuning
+    from nextitnet.data import generate_cross_domain
+    from nextitnet.experiments import UAFSuite
+    from nextitnet.uaf_config import PAPER_CHOICES, PRESETS, UAFConfig
+
+    runs = []
+
+    def fake_run_uaf(config, data, path, modes, pretrained=None, **_):
+        runs.append((path, config, tuple(modes), pretrained))
+        value = 1.0 - abs(np.log10(config.learning_rate) + 3.0) / 10
+        return {m: {"val_curve": [value / 2, value], "test": {"mrr@5": value, "hr@5": value}}
+                for m in ("mostpop", "random-items", *modes)}
+
+    monkeypatch.setattr(uaf_tuning, "run_uaf", fake_run_uaf)
+    config = UAFConfig(**PRESETS["tiny"])
+    suite = UAFSuite(config, generate_cross_domain("tiny", seed=0), "tiny", seeds=2, out_dir=tmp_path)
+    frame = uaf_tuning.tuned_table(suite, ("finetune-all", "soft"), trials=3)
+    tuned = frame[frame["trials"].notna()]
+    assert tuned["trials"].tolist() == [3] * 4 and set(frame["mode"]) >= {"mostpop", "random-items"}
+    trials = [r for r in runs if r[0].name.startswith("trial")]
+    assert len(trials) == 12
+    assert {r[3].parts[-2:] for r in trials} == {("paper", "backbone"), ("default", "backbone")}
+    paper = [r[1] for r in trials if "paper" in r[0].parts]
+    assert all(c.loss == PAPER_CHOICES["loss"] and c.head_bias_init == "zeros" for c in paper)
+    soft = json.loads(tuned[(tuned["mode"] == "soft")]["chosen"].iloc[0])
+    assert set(soft) == {"learning_rate", "patience", "temperature"}
+    assert (frame["n_seeds"] == 2).all()
+
+
+@pytest.mark.slow
+def test_uaf_tuned_command_end_to_end_tiny(tmp_path):
+    from trainers.experiments import main
+
+    out = tmp_path / "uaf_tuned"
+    assert main(["uaf_tuned", "--preset", "tiny", "--seeds", "1", "--trials", "2", "--modes",
+                 "finetune-all,soft", "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "uaf_tuned.csv")
+    assert set(frame["protocol"]) == {"paper", "default"} and (out / "uaf_tuned.png").is_file()

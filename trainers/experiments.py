@@ -12,6 +12,7 @@ Commands (run from the repository root)::
     python -m trainers.experiments uaf_ledger --seeds 3 --out runs/uaf_ledger   # UAF's, the same way
     # every individual method under one tuning budget (Optuna), paper and default protocols
     python -m trainers.experiments pituning_tuned --run runs/demo --trials 20   # -> runs/demo/tuned
+    python -m trainers.experiments uaf_tuned --trials 20 --seeds 3 --out runs/uaf_tuned
     # UAF, on the embedded synthetic data (or --data / --data-atomic / --ml1m as trainers.uaf)
     python -m trainers.experiments uaf --seeds 3 --out runs/uaf_experiments
     python -m trainers.experiments uaf --preset tiny --seeds 2 --modes mostpop,finetune-all,soft
@@ -47,7 +48,6 @@ def build_parser() -> argparse.ArgumentParser:
                                "switched on from the paper and off from the defaults, on its own")
     tuned = papers.add_parser("pituning_tuned", help="every individual method under one tuning "
                               "protocol: the same Optuna trials on validation windows")
-    tuned.add_argument("--trials", type=int, help="trials per method (default: the preset's)")
     tuned.add_argument("--methods", type=_names, help="comma-separated (default: every tunable one)")
     for sub in (pit, ledger, tuned):
         sub.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
@@ -57,21 +57,28 @@ def build_parser() -> argparse.ArgumentParser:
     uaf = papers.add_parser("uaf", help="UAF's tables and figures")
     uaf_ledger = papers.add_parser("uaf_ledger", help="each of our deviations from UAF, switched "
                                    "on from the paper and off from the defaults, on its own")
-    for sub in (uaf, uaf_ledger):
+    uaf_tuned = papers.add_parser("uaf_tuned", help="UAF's Table 2 under one tuning protocol: "
+                                  "the same Optuna trials per mode on the validation split")
+    for sub in (tuned, uaf_tuned):
+        sub.add_argument("--trials", type=int, help="trials per method (default: the preset's, UAF 20)")
+    for sub in (uaf, uaf_ledger, uaf_tuned):
         sub.add_argument("--preset", default="demo", choices=sorted(UAF_PRESETS), help="UAF config preset")
         sub.add_argument("--config", help="JSON file of UAFConfig fields")
         sub.add_argument("--epochs", type=int, help="fine-tuning epochs")
         sub.add_argument("--pretrain-epochs", type=int)
         add_source_arguments(sub)
-    uaf.add_argument("--modes", type=_names, help="Table 2's modes, comma-separated (default: all)")
+    for sub in (uaf, uaf_tuned):
+        sub.add_argument("--modes", type=_names, help="Table 2's modes, comma-separated (default: all; "
+                                                      "uaf_tuned: six)")
     uaf.add_argument("--train-fraction", type=float, default=0.1, help="Table 5's share (0.1)")
-    for sub in (pit, ledger, uaf, uaf_ledger):
+    for sub in (pit, ledger, uaf, uaf_ledger, uaf_tuned):
         sub.add_argument("--seeds", type=int, default=3, help="seeds per setting (mean ± std)")
-    for sub in (pit, ledger, tuned, uaf, uaf_ledger):
+    for sub in (pit, ledger, tuned, uaf, uaf_ledger, uaf_tuned):
         sub.add_argument("--seed", type=int, help="first seed (default: the config's)")
         sub.add_argument("--out", help="output folder (pituning: RUN/experiments; pituning_ledger: "
                                        "RUN/ledger; pituning_tuned: RUN/tuned; uaf: "
-                                       "runs/uaf_experiments; uaf_ledger: runs/uaf_ledger)")
+                                       "runs/uaf_experiments; uaf_ledger / uaf_tuned: "
+                                       "runs/uaf_ledger, runs/uaf_tuned)")
     for sub in (pit, uaf):
         sub.add_argument("--only", type=_names, help="comma-separated experiment names")
     return parser
@@ -102,18 +109,22 @@ def main(argv=None):
         from nextitnet.data.sources import load_cross_domain
         from nextitnet.experiments import run_uaf_suite
         from nextitnet.ledger import run_uaf_ledger
+        from nextitnet.tuning import run_uaf_tuning
         from nextitnet.uaf_config import PRESETS, UAFConfig
         from pitune_tf.common.config import resolve_config
 
-        out = args.out or f"runs/{'uaf_experiments' if args.paper == 'uaf' else 'uaf_ledger'}"
+        out = args.out or f"runs/{'uaf_experiments' if args.paper == 'uaf' else args.paper}"
         flags = ("epochs", "pretrain_epochs", "seed", "max_users")
         config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k) for k in flags})
         data, source = load_cross_domain(args, config)
         if args.paper == "uaf":
             status = run_uaf_suite(config, data, source, out, seeds=args.seeds, modes=args.modes,
                                    train_fraction=args.train_fraction, only=args.only)
-        else:
+        elif args.paper == "uaf_ledger":
             status = run_uaf_ledger(config, data, source, out, seeds=args.seeds)
+        else:
+            status = run_uaf_tuning(config, data, source, out, seeds=args.seeds, modes=args.modes,
+                                    trials=args.trials or 20)
     for name, state in status.items():
         print(f"{name}: {state}")
     print(f"tables and figures: {Path(out) / 'index.md'}")
