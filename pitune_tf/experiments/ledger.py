@@ -290,8 +290,8 @@ def profiles(suite: PITuningSuite) -> pd.DataFrame:
 
 
 def run_ledger(run_dir, out_dir, preset="demo", seeds=3, first_seed=None, workers=1) -> dict:
-    """Runs the ledger (``pituning_profiles``, ``pituning_ledger``) on the population run
-    ``run_dir`` into ``out_dir``; the arguments as ``run_pituning_suite``'s."""
+    """Runs the ledger (``pituning_ledger``, ``pituning_claims``, ``pituning_profiles``) on the
+    population run ``run_dir`` into ``out_dir``; the arguments as ``run_pituning_suite``'s."""
     suite = PITuningSuite(run_dir, out_dir, preset=preset, seeds=seeds, first_seed=0, workers=workers)
     suite.first_seed = int(suite.run.config.seed) if first_seed is None else int(first_seed)
     return run_suite(registry, suite, out_dir)
