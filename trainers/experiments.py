@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--modes", type=_names, help="Table 2's modes, comma-separated (default: all; "
                                                       "uaf_tuned: six)")
     uaf.add_argument("--train-fraction", type=float, default=0.1, help="Table 5's share (0.1)")
-    for sub in (pit, ledger, uaf, uaf_ledger, uaf_tuned):
+    for sub in (pit, ledger, tuned, uaf, uaf_ledger, uaf_tuned):
         sub.add_argument("--seeds", type=int, default=3, help="seeds per setting (mean ± std)")
     for sub in (pit, ledger, tuned, uaf, uaf_ledger, uaf_tuned):
         sub.add_argument("--seed", type=int, help="first seed (default: the config's)")
@@ -104,7 +104,7 @@ def main(argv=None):
 
         out = args.out or str(Path(args.run) / "tuned")
         status = run_tuning(args.run, out, preset=args.preset, trials=args.trials, methods=args.methods,
-                            first_seed=args.seed, workers=args.workers)
+                            seeds=args.seeds, first_seed=args.seed, workers=args.workers)
     else:
         from nextitnet.data.sources import load_cross_domain
         from nextitnet.experiments import run_uaf_suite
