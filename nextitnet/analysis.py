@@ -24,6 +24,7 @@ LABELS = {
     "hard": "UAF-Hard",
     "soft": "UAF-Soft",
     "rl": "UAF-RL",
+    "oracle": "Oracle",  # the data's own target distribution (synthetic data)
 }
 TABLE_ORDER = list(LABELS)
 

@@ -18,6 +18,7 @@ from nextitnet.evaluation import (
 )
 from nextitnet.fine_tuning_loss import UAFLearner
 from nextitnet.fit_progress import epochs_text, say
+from nextitnet.modes import ORACLE
 from nextitnet.stage_fit import fit_stage
 from nextitnet.uaf_model import PRETRAINED_MODES, UAF_MODES, UAFModel
 from nextitnet.validation_monitor import ValidationMonitor
@@ -79,15 +80,16 @@ def check_splits(task) -> None:
 
 
 def score_baseline(mode, config, task, score_fn, metric) -> dict:
-    """The metrics of a baseline of ``SCORE_MODES`` (no training) on the validation and test
-    splits, in the layout of a fine-tuned mode's (no curves, no trainable parameters)."""
+    """The metrics of a baseline of ``SCORE_MODES`` or of the oracle (``ORACLE``: each row's
+    true target distribution, known for synthetic data; no training) on the validation and
+    test splits, in the layout of a fine-tuned mode's (no curves, no trainable parameters)."""
     start = time.time()
     train = task.splits["train"]
     scores = {}
     for name in ("val", "test"):
         split = task.splits[name]
-        logits = baseline_scores(mode, train["target"], task.n_outputs, len(split["target"]),
-                                 seed=config.seed)
+        logits = split["oracle"] if mode == ORACLE else baseline_scores(
+            mode, train["target"], task.n_outputs, len(split["target"]), seed=config.seed)
         scores[name] = score_fn(logits, split, keep_ranks=name == "test")
     return {
         "mode": mode, "test": scores["test"], "val": scores["val"], "best_epoch": None,
@@ -141,7 +143,7 @@ def fine_tune(mode, config, task, backbone, run_dir, objective, verbose="auto", 
     train, val, test = (task.splits[s] for s in ("train", "val", "test"))
     stage.mkdir(parents=True, exist_ok=True)
     score_fn, metric = scorer(config, objective)
-    if mode in SCORE_MODES:
+    if mode in SCORE_MODES or mode == ORACLE:
         metrics = score_baseline(mode, config, task, score_fn, metric)
         save_test_ranks(stage, metrics["test"], test)
         write_json(done, metrics)

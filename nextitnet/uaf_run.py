@@ -17,7 +17,7 @@ from nextitnet.data.encoding import (
 )
 from nextitnet.fine_tuning_stage import check_splits, fine_tune
 from nextitnet.fit_progress import say
-from nextitnet.modes import RUN_MODES, SCORE_MODES, with_baselines
+from nextitnet.modes import ORACLE, RUN_MODES, SCORE_MODES, with_baselines
 from nextitnet.pretraining_stage import pretrain_backbone, write_source_vocab
 from nextitnet.reports import write_reports
 from nextitnet.uaf_config import UAFConfig
@@ -77,7 +77,8 @@ def run_uaf(
 ) -> dict:
     """Pretrains (or loads) the backbone, fine-tunes every mode of ``modes``, scores it and
     writes the reports; running it again on the same ``run_dir`` resumes. The baselines
-    MostPop and Random (``SCORE_MODES``, seconds) are always scored too, first, so that every
+    MostPop and Random (``SCORE_MODES``, seconds) are always scored too, first, and, on data
+    whose process is known (synthetic: ``data.target_oracle``), the oracle last, so that every
     table carries them. A ``run_dir`` holding a run of another configuration is an error
     unless ``overwrite``, which also starts a finished run over
     (:mod:`pitune_tf.common.run_replacement`: the old run is moved aside, put back if the new
@@ -126,8 +127,9 @@ def run_uaf(
                              f"{dump_topk} with task {task}")
     run_dir = Path(run_dir)
     dumped = modes if dump_topk else []
+    oracle = task == "recommendation" and data.target_oracle is not None  # synthetic data: the ceiling
     with run_lock(run_dir):  # a second run on the same directory is refused
-        return _run_locked(config, data, run_dir, with_baselines(modes), task, pretrained, data_source,
+        return _run_locked(config, data, run_dir, with_baselines(modes, oracle), task, pretrained, data_source,
                            verbose, int(dump_topk or 0), dumped, bool(overwrite))
 
 
@@ -176,7 +178,7 @@ def _done(run_dir, mode) -> bool:
 def _what_happened(mode, done_before) -> str:
     if done_before:
         return "done in an earlier run"
-    return "scored without training" if mode in SCORE_MODES else "fine-tuned"
+    return "scored without training" if mode in (*SCORE_MODES, ORACLE) else "fine-tuned"
 
 
 def _train_and_report(config, data, run_dir, modes, task, pretrained, verbose, dump_topk, dumped,

@@ -655,7 +655,7 @@ def uaf_reports(folder) -> dict:
 
 def uaf_new_reports(folder) -> bool:
     """The run-level reports of a ``--mode mostpop`` rerun, complete and alone."""
-    return (set(read_json(folder / "metrics.json")) == {"mostpop", "random-items"}
+    return (set(read_json(folder / "metrics.json")) == {"mostpop", "random-items", "oracle"}
             and set(uaf_reports(folder)) == {"metrics.json", "table.md"}
             and "UAF-Soft" not in (folder / "table.md").read_text())
 

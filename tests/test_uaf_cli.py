@@ -49,7 +49,8 @@ def table_rows(text) -> list[str]:
 
 def test_cli_tiny_quiet_end_to_end_and_resume(tmp_path, capfd, caplog, monkeypatch):
     """``--mode soft --quiet`` (on a terminal): the tables alone on stdout, nothing on stderr,
-    no log record, no progress bar; the tables and files carry MostPop and Random."""
+    no log record, no progress bar; the tables and files carry MostPop, Random and the
+    synthetic data's oracle."""
     out = tmp_path / "run"
     argv = ["--mode", "soft", "--preset", "tiny", "--out", str(out), "--quiet"]
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)  # bars would be drawn
@@ -59,9 +60,11 @@ def test_cli_tiny_quiet_end_to_end_and_resume(tmp_path, capfd, caplog, monkeypat
     assert [r.getMessage() for r in caplog.records if r.levelno < logging.ERROR] == []
     lines = [line for line in printed.splitlines() if line.strip()]
     assert all(line.startswith(("|", "**")) for line in lines), lines
-    assert table_rows(printed) == ["MostPop", "Random", "UAF-Soft"] * 2  # sampled, full ranking
-    assert table_rows((out / "table.md").read_text()) == ["MostPop", "Random", "UAF-Soft"] * 2
-    assert list(json.loads((out / "metrics.json").read_text())) == ["mostpop", "random-items", "soft"]
+    rows = ["MostPop", "Random", "UAF-Soft", "Oracle"]  # synthetic data: its oracle, the ceiling
+    assert table_rows(printed) == rows * 2  # sampled, full ranking
+    assert table_rows((out / "table.md").read_text()) == rows * 2
+    assert list(json.loads((out / "metrics.json").read_text())) == ["mostpop", "random-items", "soft",
+                                                                   "oracle"]
     metrics = json.loads((out / "metrics.json").read_text())["soft"]
     stats = metrics["gate_statistics"]
     assert metrics["utilisation"] == stats["block_on_share"]  # utilisation: share of users, gate on
@@ -134,19 +137,21 @@ def test_cli_output_one_labelled_line_each_and_utilisation_as_stored(tmp_path, c
     assert lines[1].startswith("settings (preset tiny; all of them: --print-config): embedding_dim=8, ")
     assert "epochs=2 (command line)" in lines[1] and lines[2] == "data: synthetic:tiny"
     logs = [line for line in lines[3:] if line.startswith("[")]
-    assert all(line.startswith(("[pretrain] ", "[mostpop] ", "[random-items] ", "[soft] ")) for line in logs)
+    assert all(line.startswith(("[pretrain] ", "[mostpop] ", "[random-items] ", "[soft] ", "[oracle] "))
+               for line in logs)
     assert "[pretrain] epoch 1/1: loss " in printed and "- validation loss " in printed
     assert "[soft] epoch 2/2: loss " in printed and "- validation mrr@5 " in printed
-    assert any(line.startswith("[mostpop] scored without training (1/3): test mrr@5 ") for line in logs)
-    assert any(line.startswith("[random-items] scored without training (2/3): test ") for line in logs)
-    assert any(line.startswith("[soft] fine-tuned (3/3): test mrr@5 ") for line in logs)
+    assert any(line.startswith("[mostpop] scored without training (1/4): test mrr@5 ") for line in logs)
+    assert any(line.startswith("[random-items] scored without training (2/4): test ") for line in logs)
+    assert any(line.startswith("[soft] fine-tuned (3/4): test mrr@5 ") for line in logs)
+    assert any(line.startswith("[oracle] scored without training (4/4): test ") for line in logs)
     stats = json.loads((out / "modes/soft/metrics.json").read_text())["gate_statistics"]
     stored = json.loads((out / "utilisation.json").read_text())["soft"]
     rounded = lambda values: str([round(v, 3) for v in values])  # noqa: E731
     assert (f"utilisation = share of users whose gate is on (>= 0.5) {rounded(stored)} "
             "(utilisation.json, Figure 3)") in printed
     assert f"mean gate value over users {rounded(stats['block_mean'])}" in printed
-    assert table_rows(printed) == ["MostPop", "Random", "UAF-Soft"] * 2
+    assert table_rows(printed) == ["MostPop", "Random", "UAF-Soft", "Oracle"] * 2
     assert lines[-1].startswith(f"run directory: {out}")
 
 

@@ -39,11 +39,46 @@ def test_cli_baselines_without_training(tmp_path):
     out = tmp_path / "run"
     assert main(["--mode", "mostpop,random-items", "--preset", "tiny", "--out", str(out), "--quiet"]) == 0
     metrics = json.loads((out / "metrics.json").read_text())
-    assert set(metrics) == {"mostpop", "random-items"}
+    assert set(metrics) == {"mostpop", "random-items", "oracle"}  # synthetic data: its oracle too
     assert metrics["mostpop"]["trainable_parameters"] == 0 and "mrr@5" in metrics["mostpop"]["test"]
+    assert metrics["oracle"]["test"]["mrr@5"] > metrics["random-items"]["test"]["mrr@5"]
     assert not (out / "pretrain").exists()
     table = (out / "table.md").read_text()
-    assert "| MostPop |" in table and "| Random |" in table
+    assert "| MostPop |" in table and "| Random |" in table and "| Oracle |" in table
+
+
+def test_synthetic_oracle_is_the_generating_distribution():
+    """Each user's oracle row is a distribution; with every target related to the source only
+    the main and (main + side) blocks have mass; with none, every block has 1 / k; and over
+    many users the targets drawn follow the mean oracle (total variation over items and over
+    blocks within the sampling noise of ~9,000 draws)."""
+    from nextitnet.data import generate_cross_domain
+
+    sizes = dict(n_users=3000, n_source_only_users=0, n_clusters=4, max_targets=5)
+    data = generate_cross_domain("tiny", seed=0, **sizes)
+    oracle = np.asarray(data.target_oracle, np.float64)
+    np.testing.assert_allclose(oracle.sum(axis=1), 1.0, rtol=1e-5)
+    blocks = oracle.reshape(len(data.users), 4, -1).sum(axis=2)  # [users, k]
+    assert ((blocks > 0).sum(axis=1) <= 2).all()
+    index = {item: i for i, item in enumerate(data.oracle_items)}
+    counts = np.zeros(len(index))
+    weights = np.zeros(len(index))
+    for row, items in zip(oracle, data.targets):
+        for item in items:
+            counts[index[item]] += 1
+        weights += row * len(items)
+    empirical, expected = counts / counts.sum(), weights / weights.sum()
+    assert 0.5 * np.abs(empirical - expected).sum() < 0.06  # ~0.035 is the sampling noise here
+    by_block = [x.reshape(4, -1).sum(axis=1) for x in (empirical, expected)]
+    assert 0.5 * np.abs(by_block[0] - by_block[1]).sum() < 0.02
+    unrelated = generate_cross_domain("tiny", seed=0, p_target_related=0.0, **sizes)
+    np.testing.assert_allclose(np.asarray(unrelated.target_oracle).reshape(3000, 4, -1).sum(axis=2),
+                               0.25, rtol=1e-5)
+    spread = generate_cross_domain("tiny", seed=0, p_target_related=0.5, related_spread=0.5, **sizes)
+    related = np.asarray(spread.target_oracle).reshape(3000, 4, -1).sum(axis=2).max(axis=1)
+    assert related.min() < 0.4 and related.max() > 0.9  # r_u differs across users
+    with pytest.raises(UserInputError, match="p_target_related"):
+        generate_cross_domain("tiny", p_target_related=1.5)
 
 
 def _monitored_fit(stage, fail_at=None):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
 
 
 @dataclass
@@ -21,6 +24,9 @@ class CrossDomainData:
         name: where the data came from.
         skipped_lines: malformed input lines skipped (ColdRec files with ``skip_bad``).
         target_genres: the genres of the target domain (MovieLens genre split).
+        target_oracle: per user, the probability of each item of ``oracle_items`` being a
+            target item ([users, items], the generating process; synthetic data only), or None.
+        oracle_items: the target item names of ``target_oracle``'s columns.
     """
 
     pretrain: list[list[str]]
@@ -31,10 +37,16 @@ class CrossDomainData:
     name: str = "data"
     skipped_lines: int = 0
     target_genres: list[str] = field(default_factory=list)
+    target_oracle: Any = None
+    oracle_items: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if not (len(self.users) == len(self.source) == len(self.targets)):
             raise ValueError("users, source and targets must have one entry per user")
+        if self.target_oracle is not None and np.shape(self.target_oracle) != (
+                len(self.users), len(self.oracle_items)):
+            raise ValueError(f"target_oracle must be [users, oracle_items] = ({len(self.users)}, "
+                             f"{len(self.oracle_items)}), got {np.shape(self.target_oracle)}")
         for label, values in self.profiles.items():
             if len(values) != len(self.users):
                 raise ValueError(f"profile {label!r} has {len(values)} values for {len(self.users)} users")

@@ -120,6 +120,7 @@ def encode_recommendation_task(data: CrossDomainData, max_len=50, fractions=SPLI
     trained = np.zeros(len(target_vocab), bool)
     trained[row_target[index["train"]]] = True
     sources = last_items(vocab, data.source, max_len)  # [users, L]
+    oracle = oracle_logits(data, target_vocab) if data.target_oracle is not None else None
     splits, unseen = {}, {}
     for name in SPLITS:
         users = row_user[index[name]]
@@ -131,7 +132,21 @@ def encode_recommendation_task(data: CrossDomainData, max_len=50, fractions=SPLI
         }
         if name != "train":
             unseen[name] = int((~trained[splits[name]["target"]]).sum())
+            if oracle is not None:  # each row's true target distribution: the ceiling's scores
+                splits[name]["oracle"] = oracle[users]
     return EncodedTask(vocab, target_vocab.tokens, "recommendation", splits, unseen_in_train=unseen)
+
+
+def oracle_logits(data: CrossDomainData, target_vocab: Vocabulary) -> np.ndarray:
+    """[users, n_outputs] float32: log of each user's true target distribution
+    (``data.target_oracle``) over the output ids; the reserved ids and items the oracle gives
+    no mass to get a very low score (they are never the truth)."""
+    out = np.full((len(data.users), len(target_vocab)), -1e9, np.float32)
+    ids = target_vocab.encode(np.asarray(data.oracle_items, dtype=object))
+    known = ids >= len(TARGET_RESERVED)  # items of the vocabulary (every observed target item)
+    probs = np.asarray(data.target_oracle, np.float64)[:, known]
+    out[:, ids[known]] = np.log(np.maximum(probs, 1e-30)).astype(np.float32)
+    return out
 
 
 def _seen_items(users, items, n_users) -> np.ndarray:
