@@ -131,7 +131,7 @@ def experiments_page(folder, page, title="Results", commands=(), machine=None, d
             shutil.copyfile(png, Path(page).parent / name)
             body = body.replace(f"]({png.name})", f"]({name})")
     lines = _header(title, index.parent.name, date or _date_of(index), machine, commands)
-    return "\n".join(lines) + body.lstrip("\n").rstrip() + "\n"
+    return "\n".join(lines) + "\n" + body.lstrip("\n").rstrip() + "\n"
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -178,10 +178,11 @@ def plot_ledger(frame, path, suite) -> None:
             diff, low, high = (np.array([c[i] for c in cells]) for i in range(3))
             ax.errorbar(diff, y + shift, xerr=[diff - low, high - diff], fmt="o", capsize=3, label=label)
         ax.axvline(0.0, color="grey", linewidth=0.8)
-        ax.set_title(f"effect on {metric} (with - without), 95% interval over users")
-        ax.set_yticks(y, [f"{st}: {sw}" for st, sw in zip(frame["stage"], frame["switch"])], fontsize=8)
-        ax.invert_yaxis()
+        ax.set_title(f"{metric}: with - without (95% interval over users)", fontsize=10)
+    axes[0].set_yticks(y, [f"{st}: {sw}" for st, sw in zip(frame["stage"], frame["switch"])], fontsize=8)
+    axes[0].invert_yaxis()  # the table's order, top down (the axes share y)
     axes[0].legend(fontsize=7)
+    fig.tight_layout()
     save_png(fig, path)
 
 
