@@ -16,10 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from pathlib import Path
 
-import optuna
 import pandas as pd
 
 from nextitnet.experiments import UAFSuite, plot_rank_bars, rec_metrics
@@ -28,6 +26,7 @@ from nextitnet.uaf_config import PAPER_CHOICES
 from nextitnet.uaf_run import run_uaf
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite
+from pitune_tf.common.search import search, suggest
 
 _FIT = {"learning_rate": ("log", 1e-4, 1e-2), "patience": ("int", 1, 5)}
 _GATES = {**_FIT, "temperature": ("log", 1.0, 100.0)}
@@ -42,15 +41,6 @@ DEFAULT_MODES = ("finetune-all", "finetune-last2", "peterrec", "hard", "soft", "
 PROTOCOLS = ("paper", "default")
 registry = Registry("UAF (Chen et al., TKDE): every mode under one tuning protocol",
                     trivial=TrivialCheck("mode", SCORE_MODES, "mrr@5", exempt=(ORACLE,), within=("protocol",)))
-
-
-def suggest(trial, mode) -> dict:
-    """One trial's config changes for ``mode`` (its :data:`SEARCH` space)."""
-    values = {}
-    for key, (kind, low, high) in SEARCH[mode].items():
-        values[key] = (trial.suggest_int(key, int(low), int(high)) if kind == "int" else
-                       trial.suggest_float(key, low, high, log=kind == "log"))
-    return values
 
 
 def _config(suite, protocol, **changes):
@@ -68,28 +58,19 @@ def backbone(suite: UAFSuite, protocol) -> Path:
 
 def tune(suite: UAFSuite, mode, protocol, trials) -> dict:
     """The best values of ``trials`` trials for ``mode`` under ``protocol`` (resumed from the
-    study's store), with the trial count, the best validation MRR@5 and the wall time."""
+    study's store), with the trial count, the best validation MRR@5, the wall time and the
+    backbone the trials started from."""
     store = Path(suite.out_dir) / "runs" / "tuning"
-    store.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(study_name=mode, direction="maximize", load_if_exists=True,
-                                storage=f"sqlite:///{store / f'{protocol}.db'}",
-                                sampler=optuna.samplers.TPESampler(seed=suite.config.seed))
     pretrained = backbone(suite, protocol)
 
     def objective(trial):
         path = store / protocol / mode / f"trial{trial.number}"
-        result = run_uaf(_config(suite, protocol, **suggest(trial, mode)), suite.data, path, (mode,),
+        result = run_uaf(_config(suite, protocol, **suggest(trial, SEARCH[mode])), suite.data, path, (mode,),
                          pretrained=pretrained, data_source=suite.data_source, verbose=suite.verbose)
         return float(max(result[mode]["val_curve"]))
 
-    start = time.perf_counter()
-    remaining = trials - len([t for t in study.trials if t.state.is_finished()])
-    if remaining > 0:
-        study.optimize(objective, n_trials=remaining)
-    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    return {"values": study.best_params, "trials": len(finished), "validation": float(study.best_value),
-            "seconds": time.perf_counter() - start, "pretrained": pretrained}
+    return {**search(store / f"{protocol}.db", mode, objective, trials, suite.config.seed),
+            "pretrained": pretrained}
 
 
 def tuned_table(suite: UAFSuite, modes=DEFAULT_MODES, trials=20) -> pd.DataFrame:

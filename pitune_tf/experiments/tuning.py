@@ -21,14 +21,14 @@ Each row records the trial count, the chosen values and the tuning's wall time.
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
-import optuna
 import pandas as pd
 
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite
+from pitune_tf.common.search import search
+from pitune_tf.common.search import suggest as search_values
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row
 from pitune_tf.individual.individual_config import PAPER_CHOICES
 from pitune_tf.individual.methods import ORACLES, TRIVIAL_METHODS, check_methods
@@ -70,12 +70,7 @@ registry = Registry("PITuning (Gong et al., KDD 2024): every method under one tu
 def suggest(trial, method, protocol) -> dict:
     """One trial's config changes for ``method``: its :data:`SEARCH` space and, in the
     ``default`` protocol, the post-hoc options it takes."""
-    values = {}
-    for key, (kind, low, high) in SEARCH[method].items():
-        if kind == "int":
-            values[key] = trial.suggest_int(key, int(low), int(high))
-        else:
-            values[key] = trial.suggest_float(key, low, high, log=kind == "log")
+    values = search_values(trial, SEARCH[method])
     if protocol == "default" and method in POST_HOC_METHODS:
         values.update({key: trial.suggest_categorical(key, [True, False]) for key in POST_HOC})
     return values
@@ -89,28 +84,16 @@ def profile(protocol) -> dict:
 def tune(suite: PITuningSuite, method, protocol, trials) -> dict:
     """The best values of ``trials`` trials for ``method`` under ``protocol`` (resumed from
     the study's store), with the trial count and the search's wall time."""
-    store = Path(suite.out_dir) / "runs" / "tuning"
-    store.mkdir(parents=True, exist_ok=True)
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    study = optuna.create_study(
-        study_name=f"{method}", direction="maximize", load_if_exists=True,
-        storage=f"sqlite:///{store / f'{protocol}.db'}",
-        sampler=optuna.samplers.TPESampler(seed=suite.first_seed))
-    seed = suite.first_seed
 
     def objective(trial):
         changes = {**profile(protocol), **suggest(trial, method, protocol), "holdout": "validation"}
         summary = suite.individual(suite.run_dir, f"tuning/{protocol}/{method}/trial{trial.number}",
-                                   seed, (method,), users=suite.settings.get("table_users"), **changes)
+                                   suite.first_seed, (method,), users=suite.settings.get("table_users"),
+                                   **changes)
         return float(summary[method]["pooled"][OBJECTIVE])
 
-    start = time.perf_counter()
-    remaining = trials - len([t for t in study.trials if t.state.is_finished()])
-    if remaining > 0:
-        study.optimize(objective, n_trials=remaining)
-    finished = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
-    return {"values": study.best_params, "trials": len(finished),
-            "validation": float(study.best_value), "seconds": time.perf_counter() - start}
+    return search(Path(suite.out_dir) / "runs" / "tuning" / f"{protocol}.db", method, objective,
+                  trials, suite.first_seed)
 
 
 def tuned_table(suite: PITuningSuite, methods=DEFAULT_METHODS, trials=None) -> pd.DataFrame:
