@@ -14,16 +14,6 @@ from pitune_tf.individual.keras_backend import KerasBackend, latency_ms, trainab
 from pitune_tf.population.data_preparation import run_windows
 
 
-def train_epochs(step, windows, epochs, batch_size, seed, extra=None) -> list:
-    """``epochs`` shuffled epochs of ``step(features, labels, weight) -> loss`` over
-    ``windows``, each the engine's :func:`~pitune_tf.individual.engine.train_epoch` (numpy
-    batches of exactly ``batch_size`` rows, the last padded with weight 0) with one
-    generator seeded by ``seed``; ``extra``: name -> array [n] of per-row inputs added to
-    each batch's features (e.g. CLOVER's user group). Returns the epochs' mean losses."""
-    rng = np.random.default_rng(seed)
-    return [train_epoch(step, windows, batch_size, rng, extra) for _ in range(int(epochs))]
-
-
 class PopulationBaseline:
     """A Table 2 baseline as an extra method of the personalization engine: a network
     trained once on the population pool (cloud side, on first use, seeded by
@@ -91,6 +81,7 @@ class PopulationBaseline:
         if self._best_weights is not None:
             backend.set_weights(self._best_weights)
         self.pretrain_best_epoch = rule.best_epoch
+        self._best_weights = self._validation = None
 
     def pretrain(self, backend, pool) -> None:
         """Cloud side: at most ``baseline_pretrain_epochs`` epochs of cross-entropy on the
@@ -138,7 +129,7 @@ class PopulationBaseline:
                     infer_ms=self._infer_ms)
         if self.pretrain_losses:
             info["pretrain_loss_last"] = self.pretrain_losses[-1]
-            info["pretrain_epochs"] = len(self.pretrain_losses)
+            info["pretrain_epochs"] = len(getattr(self, "pretrain_val_losses", []))  # epochs or passes
             info["pretrain_best_epoch"] = getattr(self, "pretrain_best_epoch", None)
         backend.reset()
         return scores, info
