@@ -41,14 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     from pitune_tf.experiments import SUITE_PRESETS
 
     parser = argparse.ArgumentParser(prog="python -m trainers.experiments",
-                                     description=__doc__.split("\n")[0])
+                                     description=" ".join(__doc__.split("\n\n")[0].split()))
     papers = parser.add_subparsers(dest="paper", required=True)
     pit = papers.add_parser("pituning", help="PITuning's tables and figures from a population run")
     ledger = papers.add_parser("pituning_ledger", help="each of our deviations from PITuning, "
                                "switched on from the paper and off from the defaults, on its own")
     tuned = papers.add_parser("pituning_tuned", help="every individual method under one tuning "
                               "protocol: the same Optuna trials on validation windows")
-    tuned.add_argument("--methods", type=_names, help="comma-separated (default: every tunable one)")
+    tuned.add_argument("--methods", type=_names, help="comma-separated (default: prior, finetune, focal, "
+                                                         "oversample, mpda, pituning; the Table 2 "
+                                                         "baselines by name)")
     for sub in (pit, ledger, tuned):
         sub.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
         sub.add_argument("--preset", default="demo", choices=sorted(SUITE_PRESETS),
