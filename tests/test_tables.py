@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -49,3 +50,12 @@ def test_run_files_errors_name_the_folder_and_file(tmp_path):
         run.json("list.json")
     with pytest.raises(UserInputError, match="is missing other.json .rerun."):
         run.file("other.json", hint="rerun")
+
+
+def test_frame_table_shows_a_count_with_gaps_as_whole_numbers():
+    """A count column read back from csv with empty cells is float: shown as 3, not 3.0000;
+    a float column with fractions keeps its decimals, and a mean's column is never rounded."""
+    frame = pd.DataFrame({"method": ["a", "b"], "trials": [3.0, np.nan], "value": [0.5, 2.0],
+                          "score_mean": [1.0, 2.0], "score_std": [0.1, np.nan]})
+    text = frame_table(frame)
+    assert "| a | 3 | 0.5000 | 1.0000 ± 0.1000 |" in text and "| b | — | 2.0000 | 2.0000 |" in text

@@ -26,7 +26,7 @@ class MeanStd(NamedTuple):
 
 
 def _is_missing(value) -> bool:
-    return value is None or (isinstance(value, (float, np.floating)) and math.isnan(value))
+    return value is None or value is pd.NA or (isinstance(value, (float, np.floating)) and math.isnan(value))
 
 
 def cell(value: Any, digits: int = 4, missing: str = MISSING) -> str:
@@ -95,6 +95,12 @@ def frame_table(frame: pd.DataFrame, digits: int = 4) -> str:
         elif not (c.endswith("_std") and f"{c[:-4]}_mean" in frame.columns):
             columns.append((c, c, None))
             shown.add(c)
+    frame = frame.copy()
+    for c in frame.columns:  # a count with gaps (a float column once read back): whole numbers
+        values = frame[c].dropna()
+        if frame[c].dtype.kind == "f" and len(values) and (values == values.round()).all() and not (
+                c.endswith(("_mean", "_std"))):
+            frame[c] = frame[c].astype("Int64")
     rows = [[row[value] if std is None else MeanStd(row[value], row[std])
              for _, value, std in columns] for _, row in frame.iterrows()]
     return markdown_table([name for name, _, _ in columns], rows, digits)
