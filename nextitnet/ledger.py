@@ -88,20 +88,23 @@ def same_on(suite: UAFSuite, switch: Switch) -> bool:
 
 def _run(suite: UAFSuite, profile, seed, switch=None) -> tuple[Path, dict]:
     """The run directory of one cell of the ledger (trained when not finished) and its
-    ``run_uaf`` results."""
+    ``run_uaf`` results, kept in the suite's results (each cell is read by several rows: it
+    runs, or is reloaded from its folder, once)."""
+    setting = f"ledger_{profile}" + (f"_{switch.name.replace(' ', '_')}" if switch is not None else "")
+    path = Path(suite.out_dir) / "runs" / setting / f"seed{seed}"
+    if (setting, seed) in suite._results:
+        return path, suite._results[setting, seed]
     changes = dict(PAPER_CHOICES) if profile == "paper" else {}
-    base = Path(suite.out_dir) / "runs" / f"ledger_{profile}" / f"seed{seed}"
-    modes, pretrained, path = PROFILE_MODES, None, base
+    modes, pretrained = PROFILE_MODES, None
     if switch is not None:
         changes.update(switch.ours if profile == "paper" else switch.paper)
         modes = (switch.mode,)
-        path = Path(suite.out_dir) / "runs" / f"ledger_{profile}_{switch.name.replace(' ', '_')}" / f"seed{seed}"
         if not switch.pretrains:
-            _run(suite, profile, seed)
-            pretrained = base  # the same pretraining as the profile's
+            pretrained = _run(suite, profile, seed)[0]  # the same pretraining as the profile's
     config = dataclasses.replace(suite.config, seed=seed, **changes)
-    return path, run_uaf(config, suite.data, path, modes, pretrained=pretrained,
-                         data_source=suite.data_source, verbose=suite.verbose)
+    suite._results[setting, seed] = run_uaf(config, suite.data, path, modes, pretrained=pretrained,
+                                            data_source=suite.data_source, verbose=suite.verbose)
+    return path, suite._results[setting, seed]
 
 
 def _ranks(path, mode) -> tuple:
