@@ -113,13 +113,12 @@ def tuned_table(suite: PITuningSuite, methods=DEFAULT_METHODS, trials=None) -> p
                          for name, result in summary.items()
                          if name == method or (name in (*TRIVIAL_METHODS, *ORACLES) and method == methods[0])]
     table = mean_std(pd.DataFrame(rows), ["protocol", "method"], METRICS)
-    table["trials"] = [found[k]["trials"] if k in found else None for k in zip(table["protocol"], table["method"])]
-    table[f"validation_{OBJECTIVE}"] = [found[k]["validation"] if k in found else None
-                                        for k in zip(table["protocol"], table["method"])]
-    table["chosen"] = [json.dumps(found[k]["values"], sort_keys=True) if k in found else None
-                       for k in zip(table["protocol"], table["method"])]
-    table["tuning_seconds"] = [round(found[k]["seconds"], 1) if k in found else None
-                               for k in zip(table["protocol"], table["method"])]
+    searched = pd.DataFrame([{"protocol": protocol, "method": method, "trials": f["trials"],
+                              f"validation_{OBJECTIVE}": f["validation"],
+                              "chosen": json.dumps(f["values"], sort_keys=True),
+                              "tuning_seconds": round(f["seconds"], 1)}
+                             for (protocol, method), f in found.items()])
+    table = table.merge(searched, on=["protocol", "method"], how="left")  # baselines: no search
     return table
 
 
