@@ -262,7 +262,7 @@ def test_fig4_algorithm_1_row_runs_the_paper_profile_of_both_stages(tmp_path, mo
                         lambda path: type("Run", (), {"config": run_config})())
     trained, tuned = {}, {}
     monkeypatch.setattr(population, "run_population",
-                        lambda config, path: trained.setdefault(path.name, config))
+                        lambda config, path, **_: trained.setdefault(path.name, config))
 
     def fake_run_individual(run_dir, config, out, n_users, workers, progress, **_):
         tuned[out.parent.name] = config
@@ -300,7 +300,8 @@ def test_fig4_algorithm_1_row_runs_the_paper_profile_of_both_stages(tmp_path, mo
         k: getattr(paper_individual, k) for k in PRESETS["paper"]}
     full = tuned["ablation_full"]  # the PITuning row: our defaults
     assert (full.learning_rate, full.prior_after_tuning, full.refit, full.unlearn_select) == (
-        3e-4, True, True, "after_finetune")
+        3e-4, False, False, "none")
+    assert tuned["ablation_full_select"].unlearn_select == "after_finetune"
 
 
 def test_ofa_states_the_repeat_term_it_takes_from_run():

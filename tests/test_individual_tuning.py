@@ -343,7 +343,8 @@ def test_refit_keeps_every_choice_and_retrains_on_train_plus_validation(tiny_run
     records = {}
     for refit in (False, True):
         config = IndividualConfig(methods=("prior", "finetune", "pituning"), max_epochs=3,
-                                  refit=refit, min_history=int(run.config.min_history))
+                                  refit=refit, prior_after_tuning=True,
+                                  min_history=int(run.config.min_history))
         engine = build_engine(run, config)
         users, _, _ = load_users(run, config=config)
         records[refit] = engine.run_user(users[0], config.methods)

@@ -22,20 +22,17 @@ def test_switches_are_the_paper_choices_our_defaults_depart_from():
     found = {(s.stage, s.name): (s.ours, s.paper) for s in switches(preset("demo"), IndividualConfig())}
     assert list(found) == [
         ("population", "learning rates"), ("population", "attention_normalize"),
-        ("population", "repeat_term"), ("population", "clipnorm"),
-        ("individual", "learning_rate"), ("individual", "unlearn_learning_rate"),
-        ("individual", "unlearn_select"), ("individual", "prior_after_tuning"),
-        ("individual", "refit")]
+        ("population", "repeat_term"), ("individual", "learning_rate")]
     assert found["population", "learning rates"] == (
         {"teacher_learning_rate": 2e-3, "student_learning_rate": 2e-3},
         {"teacher_learning_rate": 0.01, "student_learning_rate": 0.01})
     assert found["population", "repeat_term"] == ({"repeat_term": True}, {"repeat_term": False})
-    assert found["individual", "unlearn_select"] == ({"unlearn_select": "after_finetune"},
-                                                    {"unlearn_select": "none"})
-    # a run already at the paper's value of a key has no switch for it
-    names = [s.name for s in switches(preset("demo").replace(clipnorm=0.0),
-                                      IndividualConfig(refit=False))]
-    assert "clipnorm" not in names and "refit" not in names
+    assert found["individual", "learning_rate"] == ({"learning_rate": 3e-4}, {"learning_rate": 0.01})
+    # a run already at the paper's value of a key has no switch for it; a run with one of
+    # the options our defaults dropped (the ledger's rule) has one
+    names = [s.name for s in switches(preset("demo").replace(repeat_term=False, clipnorm=1.0),
+                                      IndividualConfig(learning_rate=0.01, refit=True))]
+    assert names == ["learning rates", "attention_normalize", "clipnorm", "refit"]
 
 
 def _write_predictions(out, method, users, y_true, predicted):
@@ -100,10 +97,11 @@ def test_each_ledger_run_flips_one_switch(tmp_path, monkeypatch):
     monkeypatch.setattr(population, "load_run", lambda path: type("Run", (), {"config": run_config})())
     trained, tuned = {}, {}
 
-    def fake_population(config, path):
+    def fake_population(config, path, overwrite=False):
         trained[path.name] = config
         path.mkdir(parents=True)
         (path / "metrics.json").write_text("{}")
+        (path / "config.json").write_text(json.dumps(config.to_dict()))
 
     def fake_individual(run_dir, config, out, n_users, workers, progress, dump_predictions=False):
         tuned[out.parent.name] = (run_dir.name, config)
@@ -133,17 +131,17 @@ def test_each_ledger_run_flips_one_switch(tmp_path, monkeypatch):
     assert trained["ledger_default_learning_rates_seed0"].to_dict() == budget.replace(
         teacher_learning_rate=0.01, student_learning_rate=0.01).to_dict()
     assert trained["full"].to_dict() == budget.to_dict()  # the default profile: the budget's run
-    assert len(trained) == 2 + 2 * 4
+    assert len(trained) == 2 + 2 * 3
 
     defaults = suite.individual_config(0, ())
-    run_dir, config = tuned["ledger_paper_individual_refit"]
+    run_dir, config = tuned["ledger_paper_individual_learning_rate"]
     assert run_dir == "ledger_paper_seed0" and config.methods[-1] == "pituning"
-    expected = {**IND_PAPER, "refit": defaults.refit}
+    expected = {**IND_PAPER, "learning_rate": defaults.learning_rate}
     assert {k: getattr(config, k) for k in expected} == expected
-    run_dir, config = tuned["ledger_default_individual_unlearn_select"]
-    assert run_dir == "full" and config.unlearn_select == "none" and config.refit == defaults.refit
-    run_dir, config = tuned["ledger_paper_population_clipnorm"]
-    assert run_dir == "ledger_paper_clipnorm_seed0" and config.methods[-1] == "none"
+    run_dir, config = tuned["ledger_default_individual_learning_rate"]
+    assert run_dir == "full" and config.learning_rate == 0.01 and config.refit == defaults.refit
+    run_dir, config = tuned["ledger_paper_population_attention_normalize"]
+    assert run_dir == "ledger_paper_attention_normalize_seed0" and config.methods[-1] == "none"
     assert config.learning_rate == IND_PAPER["learning_rate"]
     table = profiles(suite)
     assert {"pituning (paper profile)", "pituning (default profile)", "mpda (paper profile)",
@@ -187,7 +185,7 @@ def test_uaf_switches_are_the_paper_choices_our_defaults_depart_from():
 
     found = {s.name: (s.ours, s.paper, s.mode, s.pretrains) for s in uaf_switches(UAFConfig())}
     assert list(found) == ["rl warm-up", "learning_rate", "pretrain_loss", "loss", "head_bias_init",
-                           "gamma", "entropy_weight"]
+                           "gamma"]
     assert found["rl warm-up"] == ({"rl_warmup_epochs": 1, "rl_warmup_gates": "ones"},
                                    {"rl_warmup_epochs": 0, "rl_warmup_gates": "greedy"}, "rl", False)
     assert found["learning_rate"] == ({"learning_rate": 1e-3}, {"learning_rate": 1e-4}, "soft", True)

@@ -94,9 +94,11 @@ class PITuningSuite:
         if config.to_dict() == base.replace(**self.settings["population"]).to_dict():
             name = "full"  # e.g. L equal to RUN's: the budget's full run, trained once
         path = self.out_dir / "runs" / "population" / name
-        if not (path / "metrics.json").is_file():
+        if not (path / "metrics.json").is_file() or not _same_config(path, config):
+            # not run yet, or run with another config (RUN or a default changed since):
+            # (re)run, replacing its files
             print(f"population run {name}: {changes or 'the budget of the suite'}", flush=True)
-            population.run_population(config, path)
+            population.run_population(config, path, overwrite=(path / "metrics.json").is_file())
         return path
 
     def full_run(self) -> Path:
@@ -141,6 +143,14 @@ class PITuningSuite:
         if "oracle" in summary:
             ordered["oracle"] = summary["oracle"]
         return ordered
+
+
+def _same_config(path: Path, config) -> bool:
+    """Whether the population run in ``path`` was trained with ``config`` (its
+    ``config.json``; the log's schema, recorded as the run reads the log, aside)."""
+    saved = read_json(path / "config.json") if (path / "config.json").is_file() else None
+    wanted = json.loads(json.dumps(config.to_dict()))
+    return saved is not None and all(saved.get(k) == v for k, v in wanted.items() if k != "data_schema")
 
 
 def metric_row(summary: dict) -> dict:

@@ -118,9 +118,9 @@ def build_parser(prog="python -m trainers.individual", description=None):
                    help="after the epoch (and beta) are chosen on validation, retrain the tuned "
                         f"models on training + validation windows ({'on' if d.refit else 'off'} by default)")
     p.add_argument("--unlearn-select", choices=UNLEARN_SELECT,
-                   help="pituning: after_finetune (default: fine-tune from the unlearned and the "
-                        "shipped weights, keep the better on validation) or none (always from "
-                        "the unlearned weights, Algorithm 1; --preset paper)")
+                   help="pituning: none (default: always from the unlearned weights, Algorithm 1) "
+                        "or after_finetune (fine-tune from the unlearned and the shipped "
+                        "weights, keep the better on validation: twice the compute)")
     p.add_argument("--train-part", metavar="PART",
                    help="what fine-tuning trains: head, top1, top2, ... (the student's top "
                         "blocks and the head) or all (default); litert: the train_<part> "

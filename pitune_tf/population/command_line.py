@@ -100,7 +100,7 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--student-learning-rate", type=float)
     p.add_argument("--batch-size", type=int)
     p.add_argument("--clipnorm", type=float,
-                   help="gradient norm clipping (1.0; 0 = off, as in the paper presets)")
+                   help="gradient norm clipping at this norm (default off, as in the paper)")
     p.add_argument("--precision", choices=PRECISIONS,
                    help="the teacher's dtype policy (float32; mixed_* keep float32 logits)")
     p.add_argument("--jit", action="store_true", default=None,
