@@ -418,3 +418,62 @@ def test_the_method_registry_is_what_each_backend_runs():
         assert sorted(runs[backend]) == sorted(methods.methods_on(backend)), backend
         assert set(methods.default_methods(backend)) <= set(methods.methods_on(backend))
     assert sorted(methods.METHOD_ORDER) == sorted(methods.METHODS)
+
+
+def test_shipped_guard_keeps_the_tuned_model_only_on_a_clear_validation_gain():
+    """``shipped_guard``: the per-window validation log-loss gain of the tuned model over the
+    shipped one must exceed ``shipped_guard_z`` standard errors; else the shipped model's
+    scores (and weights) come back. Hand-computed: every window's label is 1, the shipped
+    model says P(1) = 0.5; the tuned model's validation logits s give gains
+    log sigmoid(s) - log 0.5."""
+    from types import SimpleNamespace
+
+    from pitune_tf.individual.engine import PersonalizationEngine
+    from pitune_tf.individual.individual_config import IndividualConfig
+
+    class Rows(_Rows):
+        def __init__(self, n, name):
+            super().__init__(n)
+            self.name = name
+
+    class Backend:  # weights: whether the model is the tuned one
+        n_intents = 2
+
+        def __init__(self, tuned_val):
+            self.tuned, self.tuned_val = False, np.asarray(tuned_val, float)
+
+        def logits(self, windows):
+            score = (self.tuned_val if windows.name == "val" else np.full(len(windows), 2.0)) \
+                if self.tuned else np.zeros(len(windows))
+            return np.stack([np.zeros_like(score), score], axis=1)
+
+        def get_weights(self):
+            return self.tuned
+
+        def set_weights(self, weights):
+            self.tuned = weights
+
+        def reset(self):
+            self.tuned = False
+
+    user = SimpleNamespace(user="u", train=Rows(2, "train"), val=Rows(3, "val"), test=Rows(2, "test"))
+    # s = 3, -1, 0.5: gains 0.64456, -0.62012, 0.21907; mean 0.08117, se 0.37153
+    for tuned_val, z, kept, gain, margin in (([2.0, 2.0, 2.0], 1.0, True, 0.56622, 0.0),
+                                             ([3.0, -1.0, 0.5], 1.0, False, 0.08117, 0.37153),
+                                             ([3.0, -1.0, 0.5], 0.0, True, 0.08117, 0.0)):
+        engine = PersonalizationEngine.__new__(PersonalizationEngine)
+        engine.config = IndividualConfig(prior_after_tuning=False, refit=False, shipped_guard=True,
+                                         shipped_guard_z=z)
+        engine.batch_size, engine.backend, engine._shipped = 2, Backend(tuned_val), None
+        engine.backend.tuned = True  # fine-tuning happened
+        scores, info = engine.tuned_scores(user, {"best_epoch": 1})
+        assert info["guard_kept"] is kept and engine.backend.tuned is kept, tuned_val
+        assert info["guard_val_gain"] == pytest.approx(gain, abs=1e-5)
+        assert info["guard_margin"] == pytest.approx(margin, abs=1e-5)
+        expected = 1 / (1 + math.exp(-2.0)) if kept else 0.5
+        np.testing.assert_allclose(scores[:, 1], expected, rtol=1e-6)
+        if not kept:  # validation metrics report the shipped model too
+            np.testing.assert_allclose(engine.val_scores("finetune", user, info)[:, 1], 0.5)
+    engine._shipped, user.val = None, Rows(0, "val")  # no validation windows: the shipped model
+    engine.backend.tuned = True
+    assert engine.tuned_scores(user, {"best_epoch": 1})[1]["guard_kept"] is False

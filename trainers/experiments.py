@@ -10,6 +10,8 @@ Commands (run from the repository root)::
     # each of our deviations from the paper, measured on its own (-> runs/demo/ledger)
     python -m trainers.experiments pituning_ledger --run runs/demo --seeds 3
     python -m trainers.experiments uaf_ledger --seeds 3 --out runs/uaf_ledger   # UAF's, the same way
+    # the individual stage on synthetic worlds, one premise varied at a time (-> runs/demo/payoff)
+    python -m trainers.experiments pituning_payoff --run runs/demo --knobs users_differ
     # every individual method under one tuning budget (Optuna), paper and default protocols
     python -m trainers.experiments pituning_tuned --run runs/demo --trials 20   # -> runs/demo/tuned
     python -m trainers.experiments uaf_tuned --trials 20 --seeds 3 --out runs/uaf_tuned
@@ -46,12 +48,16 @@ def build_parser() -> argparse.ArgumentParser:
     pit = papers.add_parser("pituning", help="PITuning's tables and figures from a population run")
     ledger = papers.add_parser("pituning_ledger", help="each of our deviations from PITuning, "
                                "switched on from the paper and off from the defaults, on its own")
+    payoff = papers.add_parser("pituning_payoff", help="where PITuning's ideas pay off: the individual "
+                               "stage on synthetic worlds that vary one premise at a time")
+    payoff.add_argument("--knobs", type=_names, help="comma-separated (default: all of "
+                        "pitune_tf.experiments.payoff.KNOBS)")
     tuned = papers.add_parser("pituning_tuned", help="every individual method under one tuning "
                               "protocol: the same Optuna trials on validation windows")
     tuned.add_argument("--methods", type=_names, help="comma-separated (default: prior, finetune, focal, "
                                                          "oversample, mpda, pituning; the Table 2 "
                                                          "baselines by name)")
-    for sub in (pit, ledger, tuned):
+    for sub in (pit, ledger, payoff, tuned):
         sub.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
         sub.add_argument("--preset", default="demo", choices=sorted(SUITE_PRESETS),
                          help="suite size (users, sweeps, budget of the extra population runs)")
@@ -73,12 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--modes", type=_names, help="Table 2's modes, comma-separated (default: all; "
                                                       "uaf_tuned: six)")
     uaf.add_argument("--train-fraction", type=float, default=0.1, help="Table 5's share (0.1)")
-    for sub in (pit, ledger, tuned, uaf, uaf_ledger, uaf_tuned):
+    for sub in (pit, ledger, payoff, tuned, uaf, uaf_ledger, uaf_tuned):
         sub.add_argument("--seeds", type=int, default=3, help="seeds per setting (mean ± std)")
-    for sub in (pit, ledger, tuned, uaf, uaf_ledger, uaf_tuned):
+    for sub in (pit, ledger, payoff, tuned, uaf, uaf_ledger, uaf_tuned):
         sub.add_argument("--seed", type=int, help="first seed (default: the config's)")
         sub.add_argument("--out", help="output folder (pituning: RUN/experiments; pituning_ledger: "
-                                       "RUN/ledger; pituning_tuned: RUN/tuned; uaf: "
+                                       "RUN/ledger; pituning_payoff: RUN/payoff; pituning_tuned: RUN/tuned; uaf: "
                                        "runs/uaf_experiments; uaf_ledger / uaf_tuned: "
                                        "runs/uaf_ledger, runs/uaf_tuned)")
     for sub in (pit, uaf):
@@ -101,6 +107,12 @@ def main(argv=None):
         out = args.out or str(Path(args.run) / "ledger")
         status = run_ledger(args.run, out, preset=args.preset, seeds=args.seeds,
                             first_seed=args.seed, workers=args.workers)
+    elif args.paper == "pituning_payoff":
+        from pitune_tf.experiments.payoff import run_payoff
+
+        out = args.out or str(Path(args.run) / "payoff")
+        status = run_payoff(args.run, out, preset=args.preset, seeds=args.seeds, first_seed=args.seed,
+                            workers=args.workers, knobs=args.knobs)
     elif args.paper == "pituning_tuned":
         from pitune_tf.experiments.tuning import run_tuning
 

@@ -42,7 +42,8 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "fp_learning_rate": "fp_learning_rate", "prior_pseudo_count": "prior_pseudo_count",
            "split_days": "split_days", "train_days": "train_days",
            "prior_after_tuning": "prior_after_tuning", "refit": "refit", "holdout": "holdout",
-           "unlearn_select": "unlearn_select", "train_part": "train_part"}
+           "unlearn_select": "unlearn_select", "train_part": "train_part",
+           "shipped_guard": "shipped_guard", "shipped_guard_z": "shipped_guard_z"}
 PRECEDENCE = "--preset < --config < flags"
 # the settings a run's first line shows (with every setting a config file or flag changed)
 SUMMARY_FIELDS = ("methods", "fractions", "max_epochs", "patience", "learning_rate", "lam",
@@ -117,6 +118,12 @@ def build_parser(prog="python -m trainers.individual", description=None):
     p.add_argument("--refit", action=argparse.BooleanOptionalAction, default=None,
                    help="after the epoch (and beta) are chosen on validation, retrain the tuned "
                         f"models on training + validation windows ({'on' if d.refit else 'off'} by default)")
+    p.add_argument("--shipped-guard", action=argparse.BooleanOptionalAction, default=None,
+                   help="keep the shipped model for a user unless the tuned one's validation "
+                        "log-loss is lower by more than --shipped-guard-z standard errors "
+                        f"({'on' if d.shipped_guard else 'off'} by default; not in the paper)")
+    p.add_argument("--shipped-guard-z", type=float,
+                   help=f"the guard's margin in standard errors ({d.shipped_guard_z})")
     p.add_argument("--unlearn-select", choices=UNLEARN_SELECT,
                    help="pituning: none (default: always from the unlearned weights, Algorithm 1) "
                         "or after_finetune (fine-tune from the unlearned and the shipped "

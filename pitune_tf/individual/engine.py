@@ -143,6 +143,7 @@ class PersonalizationEngine:
         self.batch_size = int(batch_size or config.batch_size)
         self.n_intents = int(run.vocabs.n_intents)
         self.extra_methods = dict(extra_methods or {})
+        self._shipped = None  # (user, val probs, test probs) of the shipped model (shipped_guard)
 
     @property
     def methods(self) -> tuple:
@@ -391,7 +392,50 @@ class PersonalizationEngine:
         logits = self.backend.logits(user.test)
         if prior:
             logits = logits + prior["prior_beta"] * self.prior_bias(self.prior_labels(user, info))
-        return softmax(logits), {**info, **prior}
+        info = {**info, **prior}
+        if cfg.shipped_guard:
+            return self.shipped_guard(user, info, softmax(logits))
+        return softmax(logits), info
+
+    def shipped_guard(self, user, info, test_probs):
+        """Never below the shipped model on validation (``shipped_guard``; not in the
+        paper): the tuned model is kept only if its per-window validation log-loss is lower
+        than the shipped model's by more than ``shipped_guard_z`` standard errors of the
+        paired difference (one-sided); otherwise the user's model is the shipped one again
+        (``guard_kept`` False; the backend is reset to the shipped weights)."""
+        val_tuned = info.get("_val_scores")
+        if val_tuned is None and len(user.val):
+            val_logits = self.backend.logits(user.val)
+            if "prior_beta" in info:
+                val_logits = val_logits + info["prior_beta"] * self.prior_bias(user.train.label)
+            val_tuned = softmax(val_logits)
+        shipped_val, shipped_test = self.shipped_probs(user)
+        n = len(user.val)
+        if n:
+            rows = np.arange(n)
+            gain = (np.log(np.maximum(val_tuned[rows, user.val.label], 1e-12))
+                    - np.log(np.maximum(shipped_val[rows, user.val.label], 1e-12)))
+            margin = self.config.shipped_guard_z * (gain.std(ddof=1) / np.sqrt(n) if n > 1 else np.inf)
+            keep = bool(gain.mean() > margin)
+            info.update(guard_val_gain=float(gain.mean()), guard_margin=float(margin))
+        else:
+            keep = False
+        info["guard_kept"] = keep
+        if keep:
+            return test_probs, info
+        self.backend.reset()  # the shipped weights
+        info["_val_scores"] = shipped_val  # what validation metrics report: the kept model
+        return shipped_test, info
+
+    def shipped_probs(self, user):
+        """The shipped model's probabilities on ``user``'s validation and test windows,
+        computed once per user (``run_user`` clears them)."""
+        if self._shipped is None or self._shipped[0] != user.user:
+            weights = self.backend.get_weights()
+            self.backend.reset()
+            self._shipped = (user.user, self.probs(user.val), self.probs(user.test))
+            self.backend.set_weights(weights)
+        return self._shipped[1:]
 
     def method_prior(self, user, sets):
         """Prior correction of the shipped model, no backpropagation: logits +

@@ -73,6 +73,13 @@ class IndividualConfig:
     #   paper; was the default): fine-tune from the unlearned weights and from the shipped
     #   ones, keep the one with the lower validation cross-entropy (twice the device compute,
     #   no measurable effect on the demo data or TKY: back to the paper's by the ledger's rule)
+    # --- never below the shipped model (not in the paper)
+    shipped_guard: bool = False  # a tuned model (finetune, pituning, focal, oversample, mpda)
+    #   replaces the shipped one only where the user's validation windows show it better:
+    #   its per-window log-loss lower than the shipped model's by more than
+    #   `shipped_guard_z` standard errors of the paired difference; else the user keeps the
+    #   shipped model (no validation windows: the shipped model)
+    shipped_guard_z: float = 1.0  # the margin of that paired test, in standard errors
     # --- prior correction (no backpropagation): logits + beta * (log P_in - log P_pop)
     prior_pseudo_count: float = 20.0  # P_in = (user's training counts + k * P_pop) / (n + k)
     prior_betas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)  # beta chosen on the user's val CE
@@ -131,6 +138,7 @@ class IndividualConfig:
         if not math.isclose(sum(self.fractions), 1.0, abs_tol=1e-6):
             raise UserInputError(f"fractions must be 3 non-negative numbers summing to 1, got {self.fractions}")
         check_seed("seed", self.seed)
+        check_number("shipped_guard_z", self.shipped_guard_z, 0.0, 10.0)
         check_number("batch_size", self.batch_size, 1, BATCH_SIZE_MAX, whole=True)
         check_number("min_history", self.min_history, 0, HISTORY_MAX, whole=True)
         for name in ("max_epochs", "lgbm_iterations"):
@@ -191,6 +199,7 @@ PAPER_CHOICES = {
     "unlearn_select": "none",  # ... then fine-tune from the unlearned weights
     "prior_after_tuning": False,  # the fine-tuned model's output is the prediction
     "refit": False,  # fine-tuned on the training windows only
+    "shipped_guard": False,  # the tuned model is the prediction, whatever validation says
     "holdout": "test",
 }
 PRESETS = {

@@ -146,7 +146,8 @@ def summarize(results, intent_tokens, p_pop, n_rare=3):
 def tuning_diagnostics(infos) -> dict:
     """What the individual stage did, over users: the share whose kept model is the starting
     one (best epoch 0: the shipped, or the post-unlearning, weights), mean epochs run and
-    kept, the share whose unlearning passed the validation gate, mean |F| and |R|."""
+    kept, the share whose unlearning passed the validation gate, mean |F| and |R|, the share
+    whose tuned model passed the shipped guard."""
     out = {}
     epochs = [i for i in infos if "best_epoch" in i]
     if epochs:
@@ -167,6 +168,9 @@ def tuning_diagnostics(infos) -> dict:
         if chosen:  # the unlearned start kept after fine-tuning (unlearn_select)
             out["unlearn_kept_after_finetune_share"] = float(
                 np.mean([i["unlearn_kept_after_finetune"] for i in chosen]))
+    guarded = [i for i in infos if "guard_kept" in i]
+    if guarded:  # shipped_guard: the share of users whose tuned model replaced the shipped one
+        out["guard_kept_share"] = float(np.mean([i["guard_kept"] for i in guarded]))
     return out
 
 

@@ -45,7 +45,8 @@ def load_data(config: PopulationConfig, with_oracle=False):
     given as a directory of Parquet shards is read whole when not streaming."""
     oracle = None
     if not config.data:
-        synthetic = generate(config.synthetic_preset, seed=config.seed, with_oracle=with_oracle)
+        synthetic = generate(config.synthetic_preset, seed=config.seed, with_oracle=with_oracle,
+                             **config.synthetic)
         population, individual = synthetic.population, synthetic.individual
         oracle = {"": synthetic.individual_oracle, "context": synthetic.individual_oracle_context}
         if config.streaming:

@@ -29,6 +29,7 @@ from pitune_tf.common.limits import (
 )
 from pitune_tf.common.training_options import PRECISIONS
 from pitune_tf.data.schema import Schema
+from pitune_tf.data.synthetic_config import SyntheticConfig
 
 TEMPERATURE_RANGE = (0.01, 100.0)  # eps of PITuning Eq. 6 (the paper: 1); logits / eps stays
 #   finite in float32 across this range
@@ -45,6 +46,8 @@ class PopulationConfig:
     data_schema: dict = field(default_factory=dict)  # the log's schema (columns, time_unit,
     #   timezone, unmapped, merge_gap_s: pitune_tf.data.schema.Schema); {} = canonical
     synthetic_preset: str = "demo"  # pitune_tf.data.synthetic preset when no data is given
+    synthetic: dict = field(default_factory=dict)  # overrides of that preset's SyntheticConfig
+    #   (e.g. {"longtail_fraction": 0.0}: the regimes of the payoff study, each with its oracle)
     individual_fraction: float = 0.2  # one events file in `data`: the share of its users held
     #   out (seeded) for the individual stage; the rest train the population models
     individual_users: int | None = None  # one events file: hold out this many users instead
@@ -120,6 +123,8 @@ class PopulationConfig:
         for name in ("dropout", "mask_rate"):
             check_number(name, getattr(self, name), 0.0, 1.0, high_open=True)
         check_number("alpha", self.alpha, 0.0, 1.0)
+        if not self.data:  # the embedded world's options: unknown keys, out-of-range values
+            SyntheticConfig.from_preset(self.synthetic_preset, **self.synthetic)
         check_number("temperature", self.temperature, TEMPERATURE_RANGE[0], TEMPERATURE_RANGE[1])
         check_number("clipnorm", self.clipnorm, 0.0)
         for name in ("teacher_learning_rate", "student_learning_rate"):
