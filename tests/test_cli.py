@@ -424,5 +424,5 @@ def test_individual_preset_paper_prints_the_papers_values(tmp_path, tiny_run, ca
     assert main(["--run", str(tiny_run), "--print-config"]) == 0  # the default preset: ours
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("# trainers.individual settings (defaults < flags); run ")
-    assert {"learning_rate = 0.0003", "unlearn_learning_rate = 0.01", "prior_after_tuning = false",
+    assert {"learning_rate = 0.0003", "unlearn_learning_rate = 0.001", "prior_after_tuning = false",
             "refit = false", 'unlearn_select = "none"'} <= set(lines)  # the rest went back

@@ -22,7 +22,8 @@ def test_switches_are_the_paper_choices_our_defaults_depart_from():
     found = {(s.stage, s.name): (s.ours, s.paper) for s in switches(preset("demo"), IndividualConfig())}
     assert list(found) == [
         ("population", "learning rates"), ("population", "attention_normalize"),
-        ("population", "repeat_term"), ("individual", "learning_rate")]
+        ("population", "repeat_term"), ("individual", "learning_rate"),
+        ("individual", "unlearn_learning_rate")]
     assert found["population", "learning rates"] == (
         {"teacher_learning_rate": 2e-3, "student_learning_rate": 2e-3},
         {"teacher_learning_rate": 0.01, "student_learning_rate": 0.01})
@@ -32,7 +33,7 @@ def test_switches_are_the_paper_choices_our_defaults_depart_from():
     # the options our defaults dropped (the ledger's rule) has one
     names = [s.name for s in switches(preset("demo").replace(repeat_term=False, clipnorm=1.0),
                                       IndividualConfig(learning_rate=0.01, refit=True))]
-    assert names == ["learning rates", "attention_normalize", "clipnorm", "refit"]
+    assert names == ["learning rates", "attention_normalize", "clipnorm", "unlearn_learning_rate", "refit"]
 
 
 def _write_predictions(out, method, users, y_true, predicted):
