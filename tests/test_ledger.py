@@ -348,3 +348,18 @@ def test_uaf_tuned_command_end_to_end_tiny(tmp_path):
                  "finetune-all,soft", "--out", str(out)]) == 0
     frame = pd.read_csv(out / "uaf_tuned.csv")
     assert set(frame["protocol"]) == {"paper", "default"} and (out / "uaf_tuned.png").is_file()
+
+
+def test_a_cached_population_run_is_reused_only_with_the_same_config(tmp_path):
+    """A suite's cached population variant is its config.json's: a key the file lacks (added
+    to the config since) is its default; any other difference means training again."""
+    from pitune_tf.experiments.pituning_suite import _same_config
+
+    config = preset("tiny")
+    saved = json.loads(json.dumps(config.to_dict()))
+    del saved["synthetic"]  # a run written before the key existed
+    (tmp_path / "config.json").write_text(json.dumps(saved))
+    assert _same_config(tmp_path, config)
+    assert not _same_config(tmp_path, config.replace(clipnorm=1.0))
+    assert not _same_config(tmp_path, config.replace(synthetic={"n_days": 14}))
+    assert not _same_config(tmp_path / "missing", config)

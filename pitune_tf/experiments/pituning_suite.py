@@ -147,10 +147,14 @@ class PITuningSuite:
 
 def _same_config(path: Path, config) -> bool:
     """Whether the population run in ``path`` was trained with ``config`` (its
-    ``config.json``; the log's schema, recorded as the run reads the log, aside)."""
-    saved = read_json(path / "config.json") if (path / "config.json").is_file() else None
+    ``config.json``; the log's schema, recorded as the run reads the log, aside). A key the
+    saved config lacks (added to the config since) counts as its default, as loading the
+    run reads it."""
+    if not (path / "config.json").is_file():
+        return False
+    saved = {**json.loads(json.dumps(type(config)().to_dict())), **read_json(path / "config.json")}
     wanted = json.loads(json.dumps(config.to_dict()))
-    return saved is not None and all(saved.get(k) == v for k, v in wanted.items() if k != "data_schema")
+    return all(saved.get(k) == v for k, v in wanted.items() if k != "data_schema")
 
 
 def metric_row(summary: dict) -> dict:
