@@ -363,3 +363,11 @@ def test_a_cached_population_run_is_reused_only_with_the_same_config(tmp_path):
     assert not _same_config(tmp_path, config.replace(clipnorm=1.0))
     assert not _same_config(tmp_path, config.replace(synthetic={"n_days": 14}))
     assert not _same_config(tmp_path / "missing", config)
+    from pitune_tf.experiments.pituning_suite import _same_options
+    from pitune_tf.individual.individual_config import IndividualConfig
+
+    options = IndividualConfig(min_history=5)
+    saved = json.loads(json.dumps(dataclasses.asdict(options)))
+    del saved["shipped_guard"]  # an individual run written before the key existed
+    assert _same_options(saved, IndividualConfig())  # min_history: the run's own, aside
+    assert not _same_options(saved, IndividualConfig(shipped_guard=True))

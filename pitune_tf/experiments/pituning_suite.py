@@ -128,9 +128,7 @@ class PITuningSuite:
         summary_file = out / "summary.json"
         done = read_json(summary_file) if summary_file.is_file() else None
         users = self.settings["users"] if users is None else users
-        if done is None or done.get("n_users", users) != users or done["config"] != json.loads(
-                json.dumps(dataclasses.asdict(dataclasses.replace(
-                    config, min_history=done["config"]["min_history"])))) or (
+        if done is None or done.get("n_users", users) != users or not _same_options(done["config"], config) or (
                 predictions and not (out / "predictions.csv").is_file()):
             # not run yet, or run with other users, methods or options: (re)run, replacing
             # its files (a summary from before "n_users" was recorded counts as this preset's)
@@ -143,6 +141,16 @@ class PITuningSuite:
         if "oracle" in summary:
             ordered["oracle"] = summary["oracle"]
         return ordered
+
+
+def _same_options(saved: dict, config: IndividualConfig) -> bool:
+    """Whether an individual run's saved config (``summary.json``) is ``config``: its
+    ``min_history`` (resolved from the population run) aside, a key it lacks (added since)
+    counting as the default."""
+    saved = {**json.loads(json.dumps(dataclasses.asdict(IndividualConfig()))), **saved}
+    wanted = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(
+        config, min_history=saved["min_history"]))))
+    return saved == wanted
 
 
 def _same_config(path: Path, config) -> bool:
