@@ -351,8 +351,9 @@ def test_uaf_tuned_command_end_to_end_tiny(tmp_path):
 
 
 def test_a_cached_population_run_is_reused_only_with_the_same_config(tmp_path):
-    """A suite's cached population variant is its config.json's: a key the file lacks (added
-    to the config since) is its default; any other difference means training again."""
+    """A suite's cached population variant is its config.json's, a cached individual run its
+    summary.json's config: a key the file lacks (added to the config since) is its default;
+    any other difference means running again."""
     from pitune_tf.experiments.pituning_suite import _same_config
 
     config = preset("tiny")
