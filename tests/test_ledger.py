@@ -372,3 +372,38 @@ def test_a_cached_population_run_is_reused_only_with_the_same_config(tmp_path):
     del saved["shipped_guard"]  # an individual run written before the key existed
     assert _same_options(saved, IndividualConfig())  # min_history: the run's own, aside
     assert not _same_options(saved, IndividualConfig(shipped_guard=True))
+
+
+def test_options_are_switched_on_from_both_profiles(tmp_path, monkeypatch):
+    """``--options``: each of our options off in both profiles (``OPTIONS``) is a switch whose
+    cells turn it on, from the paper profile and from the defaults alike."""
+    import pitune_tf.population as population
+    from pitune_tf.experiments.ledger import LedgerRuns
+    from pitune_tf.experiments.pituning_suite import PITuningSuite
+
+    found = [(s.stage, s.name, s.ours, s.paper) for s in switches(preset("demo"), IndividualConfig(),
+                                                                   options=True) if s.option]
+    assert found == [("population", "clipnorm", {"clipnorm": 1.0}, {"clipnorm": 0.0}),
+                     ("individual", "prior_after_tuning", {"prior_after_tuning": True},
+                      {"prior_after_tuning": False}),
+                     ("individual", "refit", {"refit": True}, {"refit": False}),
+                     ("individual", "unlearn_select", {"unlearn_select": "after_finetune"},
+                      {"unlearn_select": "none"}),
+                     ("individual", "shipped_guard", {"shipped_guard": True}, {"shipped_guard": False})]
+    assert not [s for s in switches(preset("demo"), IndividualConfig()) if s.option]  # off by default
+
+    monkeypatch.setattr(population, "load_run", lambda path: type("Run", (), {"config": preset("tiny")})())
+    suite = PITuningSuite(tmp_path / "run", tmp_path / "out", preset="tiny", seeds=1)
+    suite.settings = {**suite.settings, "ledger_options": True}
+    runs = LedgerRuns(suite)
+    asked = {}
+    monkeypatch.setattr(suite, "population_run", lambda name, **changes: asked.setdefault(name, changes))
+    monkeypatch.setattr(suite, "individual", lambda population, key, seed, methods, **changes: asked.setdefault(
+        key, changes))
+    option = {s.name: s for s in runs.switches}
+    runs.individual("default", 0, option["unlearn_select"])
+    assert asked["ledger_default_individual_unlearn_select"]["unlearn_select"] == "after_finetune"
+    runs.individual("paper", 0, option["refit"])
+    assert asked["ledger_paper_individual_refit"]["refit"] is True
+    runs.population("default", 0, option["clipnorm"])
+    assert asked["ledger_default_clipnorm_seed0"]["clipnorm"] == 1.0

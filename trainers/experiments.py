@@ -55,8 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     tuned = papers.add_parser("pituning_tuned", help="every individual method under one tuning "
                               "protocol: the same Optuna trials on validation windows")
     tuned.add_argument("--methods", type=_names, help="comma-separated (default: prior, finetune, focal, "
-                                                         "oversample, mpda, pituning; the Table 2 "
-                                                         "baselines by name)")
+                       "oversample, mpda, pituning; the Table 2 baselines by name)")
+    ledger.add_argument("--options", action="store_true", help="also switch on each of our options "
+                        "off in both profiles (OPTIONS of the stages' configs), from each profile")
     for sub in (pit, ledger, payoff, tuned):
         sub.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
         sub.add_argument("--preset", default="demo", choices=sorted(SUITE_PRESETS),
@@ -106,7 +107,7 @@ def main(argv=None):
 
         out = args.out or str(Path(args.run) / "ledger")
         status = run_ledger(args.run, out, preset=args.preset, seeds=args.seeds,
-                            first_seed=args.seed, workers=args.workers)
+                            first_seed=args.seed, workers=args.workers, options=args.options)
     elif args.paper == "pituning_payoff":
         from pitune_tf.experiments.payoff import run_payoff
 

@@ -46,10 +46,12 @@ from pitune_tf.common.experiment_suite import (
 )
 from pitune_tf.common.plotting import pyplot, save_png
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row
+from pitune_tf.individual.individual_config import OPTIONS as INDIVIDUAL_OPTIONS
 from pitune_tf.individual.individual_config import PAPER_CHOICES as INDIVIDUAL_PAPER
 from pitune_tf.individual.individual_config import IndividualConfig
 from pitune_tf.individual.methods import ORACLES, TRIVIAL_METHODS
 from pitune_tf.metrics import bootstrap_groups, difference_cell, intent_metrics, paired_bootstrap
+from pitune_tf.population.population_config import OPTIONS as POPULATION_OPTIONS
 from pitune_tf.population.population_config import PAPER_CHOICES as POPULATION_PAPER
 
 LEDGER_METRICS = ("prec_w", "rec_m", "ndcg@3")  # the effects reported per switch
@@ -69,22 +71,31 @@ class Switch:
         name: str. The config key, or the group's name (``learning rates``).
         stage: str. ``population`` or ``individual``.
         paper: dict. The paper's value of each key.
-        ours: dict. The run's (our default) value of each key.
+        ours: dict. The run's (our default) value of each key; for an option, its "on" value.
+        option: bool. An option of ours off in both profiles (``OPTIONS``): switched on from
+            each profile, ``paper`` holding its "off" value.
     """
 
     name: str
     stage: str
     paper: dict
     ours: dict
+    option: bool = False
 
 
-def switches(population_config, individual_config: IndividualConfig) -> list[Switch]:
+def switches(population_config, individual_config: IndividualConfig, options=False) -> list[Switch]:
     """Every departure of ``population_config`` (a PopulationConfig: RUN's) and
-    ``individual_config`` (the default profile's) from the paper's choices, population first."""
-    stages = (("population", POPULATION_PAPER, population_config.to_dict()),
-              ("individual", INDIVIDUAL_PAPER, dataclasses.asdict(individual_config)))
-    return [Switch(name, stage, paper_values, ours_values) for stage, paper, ours in stages
-            for name, paper_values, ours_values in departures(paper, ours, GROUPED)]
+    ``individual_config`` (the default profile's) from the paper's choices, population first;
+    with ``options``, then each of our ``OPTIONS`` that both leave off."""
+    stages = (("population", POPULATION_PAPER, population_config.to_dict(), POPULATION_OPTIONS),
+              ("individual", INDIVIDUAL_PAPER, dataclasses.asdict(individual_config), INDIVIDUAL_OPTIONS))
+    found = [Switch(name, stage, paper_values, ours_values) for stage, paper, ours, _ in stages
+             for name, paper_values, ours_values in departures(paper, ours, GROUPED)]
+    if options:
+        found += [Switch(key, stage, {key: ours[key]}, {key: on}, option=True)
+                  for stage, paper, ours, table in stages for key, on in table.items()
+                  if ours[key] != on and paper.get(key, ours[key]) == ours[key]]
+    return found
 
 
 # ----------------------------------------------------------------------------- the runs
@@ -98,14 +109,15 @@ class LedgerRuns:
         self.suite = suite
         self.users = suite.settings.get("table_users", 0)
         self.default_individual = suite.individual_config(0, ())
-        self.switches = switches(suite.run.config, self.default_individual)
+        self.switches = switches(suite.run.config, self.default_individual,
+                                 options=suite.settings.get("ledger_options", False))
 
     def population(self, profile, seed, switch=None):
         """The population run of ``profile`` (``paper`` / ``default``) at ``seed``, with
         ``switch`` flipped (on from the paper, off from the defaults)."""
         changes = dict(POPULATION_PAPER) if profile == "paper" else {}
         if switch is not None and switch.stage == "population":
-            changes.update(switch.ours if profile == "paper" else switch.paper)
+            changes.update(switch.ours if profile == "paper" or switch.option else switch.paper)
         name = f"ledger_{profile}" + (f"_{switch.name.replace(' ', '_')}" if switch is not None
                                       and switch.stage == "population" else "")
         return self.suite.population_run(f"{name}_seed{seed}", seed=seed, **changes)
@@ -118,7 +130,7 @@ class LedgerRuns:
         if switch is not None:
             methods = (MEASURED_BY[switch.stage],)
             if switch.stage == "individual":
-                changes.update(switch.ours if profile == "paper" else switch.paper)
+                changes.update(switch.ours if profile == "paper" or switch.option else switch.paper)
         population = self.population(profile, seed, switch)
         key = f"ledger_{profile}" + (f"_{switch.stage}_{switch.name.replace(' ', '_')}" if switch else "")
         out = self.suite.individual_dir(key, seed)
@@ -196,7 +208,9 @@ LEDGER_NOTE = (
     "group). A population switch changes the shipped student: measured on 'none' (the "
     "student, no tuning) on the individual users; an individual switch on 'pituning'. "
     "verdict: helps (some interval above 0, none below), hurts, mixed, or no measurable "
-    "effect. Last row: every deviation at once (the default profiles against the paper's).")
+    "effect. Last row: every deviation at once (the default profiles against the paper's). "
+    "With --options, the rows marked 'option' are options of ours off in both profiles, "
+    "switched on from each (with it minus without it, as for a deviation).")
 
 
 @registry.register("pituning_ledger", "PITuning: each deviation from the paper, measured on its own",
@@ -213,11 +227,12 @@ def ledger(suite: PITuningSuite) -> pd.DataFrame:
     for switch in runs.switches:
         method = MEASURED_BY[switch.stage]
         row = {"stage": switch.stage, "switch": switch.name,
-               "ours": values_text(switch.ours), "paper": values_text(switch.paper), "measured_on": method}
+               "ours": values_text(switch.ours) + (" (option, off by default)" if switch.option else ""),
+               "paper": values_text(switch.paper), "measured_on": method}
         cells = []
         for direction, profile in (("from_paper", "paper"), ("from_default", "default")):
             flipped = [(s, runs.individual(profile, s, switch)["out"], base[profile, s]) for s in seeds]
-            if profile == "default":  # with the deviation: the default run
+            if profile == "default" and not switch.option:  # with the deviation: the default run
                 flipped = [(s, without, with_) for s, with_, without in flipped]
             effect = paired_effect(flipped, method)
             for metric in LEDGER_METRICS:
@@ -290,9 +305,11 @@ def profiles(suite: PITuningSuite) -> pd.DataFrame:
     return mean_std(pd.DataFrame(rows), ["method"], METRICS)
 
 
-def run_ledger(run_dir, out_dir, preset="demo", seeds=3, first_seed=None, workers=1) -> dict:
+def run_ledger(run_dir, out_dir, preset="demo", seeds=3, first_seed=None, workers=1, options=False) -> dict:
     """Runs the ledger (``pituning_ledger``, ``pituning_claims``, ``pituning_profiles``) on the
-    population run ``run_dir`` into ``out_dir``; the arguments as ``run_pituning_suite``'s."""
+    population run ``run_dir`` into ``out_dir``; the arguments as ``run_pituning_suite``'s;
+    ``options``: the ledger also switches on each of our options off in both profiles."""
     suite = PITuningSuite(run_dir, out_dir, preset=preset, seeds=seeds, first_seed=0, workers=workers)
+    suite.settings = {**suite.settings, "ledger_options": bool(options)}
     suite.first_seed = int(suite.run.config.seed) if first_seed is None else int(first_seed)
     return run_suite(registry, suite, out_dir)

@@ -205,6 +205,12 @@ PAPER_CHOICES = {
     "shipped_guard": False,  # the tuned model is the prediction, whatever validation says
     "holdout": "test",
 }
+# Our options that are off in both profiles (not in the paper, and not our defaults: the
+# ledger's rule sent most of them back), each with its "on" value: `pituning_ledger
+# --options` measures each switched on from both profiles, so that one that comes to help
+# (on new data, or with other defaults: options interact) shows.
+OPTIONS = {"prior_after_tuning": True, "refit": True, "unlearn_select": "after_finetune",
+           "shipped_guard": True}
 PRESETS = {
     "default": {},  # our best settings (the dataclass defaults)
     "paper": PAPER_CHOICES,

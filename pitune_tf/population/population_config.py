@@ -248,6 +248,10 @@ PAPER_CHOICES = {
     "clipnorm": 0.0,  # Adam as stated, no clipping
 }
 
+# Our population options that are off in both profiles, with their "on" values
+# (individual_config.OPTIONS: what the ledger's --options measures)
+OPTIONS = {"clipnorm": 1.0}
+
 PRESETS = {
     # A few minutes on a 2-core CPU: tiny random GPT2 teacher, tiny student.
     "demo": {},
