@@ -485,6 +485,20 @@ def test_overwrite_through_a_link_moves_the_folder_aside_not_the_link(tmp_path):
     assert sorted(os.listdir(tmp_path)) == ["link", "real"]
 
 
+def test_an_unfinished_run_resumes_after_the_config_gained_a_key(tmp_path):
+    """A run interrupted before an upgrade that added a config key resumes when the new key
+    is at its default (the value the run had without it); any other difference is refused."""
+    from pitune_tf.common.errors import UserInputError
+    from pitune_tf.common.run_replacement import prepare_run_dir
+
+    (tmp_path / "config.json").write_text(json.dumps({"seed": 1}))
+    defaults = {"seed": 0, "added": {}}
+    assert prepare_run_dir(tmp_path, {"seed": 1, "added": {}}, overwrite=False, defaults=defaults) is None
+    assert json.loads((tmp_path / "config.json").read_text()) == {"seed": 1, "added": {}}
+    with pytest.raises(UserInputError, match="different config"):
+        prepare_run_dir(tmp_path, {"seed": 1, "added": {"n": 2}}, overwrite=False, defaults=defaults)
+
+
 # ------------------------------------------- each stage's output folder, old or new set
 
 RERUN = ["--method", "none"]  # the individual stage rerun with other methods than INDIVIDUAL

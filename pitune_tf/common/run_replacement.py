@@ -52,13 +52,16 @@ def _saved_config(path):
 
 
 def prepare_run_dir(out_dir, record, overwrite, finished_file="metrics.json",
-                    refuse_finished=True):
+                    refuse_finished=True, defaults=None):
     """Creates ``out_dir`` and writes ``record`` (a JSON-able dict) as its ``config.json``.
 
     A finished run (``finished_file`` present) is replaced with ``overwrite``; without it, it
     is an error when ``refuse_finished`` (else it is resumed, if its config is ``record``). A
     run whose config differs from ``record`` is replaced with ``overwrite``, else an error;
     one with the same config is resumed.
+
+    ``defaults`` (a dict like ``record``, or None): the value of a key the saved config lacks
+    (one added to the config since the run was written: such a run resumes).
 
     Returns:
         The replaced run's path aside (None when nothing was replaced), for
@@ -67,7 +70,10 @@ def prepare_run_dir(out_dir, record, overwrite, finished_file="metrics.json",
     out_dir = Path(out_dir)
     config_path = out_dir / "config.json"
     finished = (out_dir / finished_file).exists()
-    differs = config_path.exists() and _saved_config(config_path) != json.loads(json.dumps(record))
+    saved = _saved_config(config_path) if config_path.exists() else None
+    if isinstance(saved, dict):
+        saved = {**json.loads(json.dumps(defaults or {})), **saved}
+    differs = config_path.exists() and saved != json.loads(json.dumps(record))
     replaced = None
     if finished and (overwrite or refuse_finished):
         if not overwrite:

@@ -172,7 +172,8 @@ def prepare_out_dir(config, out_dir, overwrite):
         status(f"the run in {out_dir} diverged: resuming it with {key} {new:g} (was {old:g})")
     nothing_to_resume = ((out_dir / "config.json").is_file() and not resumable(out_dir)
                          and {p.name for p in out_dir.iterdir()} <= STARTED_FILES)
-    return prepare_run_dir(out_dir, record, overwrite or nothing_to_resume)
+    return prepare_run_dir(out_dir, record, overwrite or nothing_to_resume,
+                           defaults=type(config)().to_dict())
 
 
 def model_summary(model) -> str:
