@@ -327,9 +327,9 @@ class PersonalizationEngine:
             return self.trivial_scores(method, user, user.val_event_index)
         if method not in STUDENT_METHODS or len(user.val) == 0:
             return None
+        if "_val_scores" in info:  # refit: the model chosen on validation, before it saw them;
+            return info.pop("_val_scores")  # shipped_guard: the kept model's
         logits = self.backend.logits(user.val)
-        if "_val_scores" in info:  # refit: the model chosen on validation, before it saw them
-            return info.pop("_val_scores")
         if "prior_beta" in info:
             logits = logits + info["prior_beta"] * self.prior_bias(user.train.label)
         return softmax(logits)
@@ -422,6 +422,8 @@ class PersonalizationEngine:
             keep = False
         info["guard_kept"] = keep
         if keep:
+            if val_tuned is not None:
+                info["_val_scores"] = val_tuned  # what validation metrics report (val_scores)
             return test_probs, info
         self.backend.reset()  # the shipped weights
         info["_val_scores"] = shipped_val  # what validation metrics report: the kept model
@@ -429,7 +431,8 @@ class PersonalizationEngine:
 
     def shipped_probs(self, user):
         """The shipped model's probabilities on ``user``'s validation and test windows,
-        computed once per user (``run_user`` clears them)."""
+        computed once per user (kept until the engine meets another user); the backend's
+        weights are left as they were."""
         if self._shipped is None or self._shipped[0] != user.user:
             weights = self.backend.get_weights()
             self.backend.reset()
