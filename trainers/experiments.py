@@ -50,8 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
                                "switched on from the paper and off from the defaults, on its own")
     payoff = papers.add_parser("pituning_payoff", help="where PITuning's ideas pay off: the individual "
                                "stage on synthetic worlds that vary one premise at a time")
-    payoff.add_argument("--knobs", type=_names, help="comma-separated (default: all of "
-                        "pitune_tf.experiments.payoff.KNOBS)")
+    payoff.add_argument("--knobs", type=_names, help="comma-separated (default: all of payoff.KNOBS)")
     tuned = papers.add_parser("pituning_tuned", help="every individual method under one tuning "
                               "protocol: the same Optuna trials on validation windows")
     tuned.add_argument("--methods", type=_names, help="comma-separated (default: prior, finetune, focal, "
