@@ -51,6 +51,13 @@ def _saved_config(path):
         return None
 
 
+def with_defaults(saved: dict, defaults: dict) -> dict:
+    """A saved config (read from JSON) with each key it lacks (one added to the config since
+    it was written) at its value in ``defaults``, in JSON form: how a run written before a
+    key existed is compared with a config of today."""
+    return {**json.loads(json.dumps(defaults)), **saved}
+
+
 def prepare_run_dir(out_dir, record, overwrite, finished_file="metrics.json",
                     refuse_finished=True, defaults=None):
     """Creates ``out_dir`` and writes ``record`` (a JSON-able dict) as its ``config.json``.
@@ -72,7 +79,7 @@ def prepare_run_dir(out_dir, record, overwrite, finished_file="metrics.json",
     finished = (out_dir / finished_file).exists()
     saved = _saved_config(config_path) if config_path.exists() else None
     if isinstance(saved, dict):
-        saved = {**json.loads(json.dumps(defaults or {})), **saved}
+        saved = with_defaults(saved, defaults or {})
     differs = config_path.exists() and saved != json.loads(json.dumps(record))
     replaced = None
     if finished and (overwrite or refuse_finished):

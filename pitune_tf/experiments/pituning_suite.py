@@ -30,6 +30,7 @@ from pitune_tf import population
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.json_files import read_json
 from pitune_tf.common.run_files import RunFiles
+from pitune_tf.common.run_replacement import with_defaults
 from pitune_tf.experiments.suite_presets import SUITE_PRESETS
 from pitune_tf.individual import stage as individual_stage
 from pitune_tf.individual.individual_config import IndividualConfig
@@ -147,7 +148,7 @@ def _same_options(saved: dict, config: IndividualConfig) -> bool:
     """Whether an individual run's saved config (``summary.json``) is ``config``: its
     ``min_history`` (resolved from the population run) aside, a key it lacks (added since)
     counting as the default."""
-    saved = {**json.loads(json.dumps(dataclasses.asdict(IndividualConfig()))), **saved}
+    saved = with_defaults(saved, dataclasses.asdict(IndividualConfig()))
     wanted = json.loads(json.dumps(dataclasses.asdict(dataclasses.replace(
         config, min_history=saved["min_history"]))))
     return saved == wanted
@@ -160,7 +161,7 @@ def _same_config(path: Path, config) -> bool:
     run reads it."""
     if not (path / "config.json").is_file():
         return False
-    saved = {**json.loads(json.dumps(type(config)().to_dict())), **read_json(path / "config.json")}
+    saved = with_defaults(read_json(path / "config.json"), type(config)().to_dict())
     wanted = json.loads(json.dumps(config.to_dict()))
     return all(saved.get(k) == v for k, v in wanted.items() if k != "data_schema")
 
