@@ -4,6 +4,7 @@ stages (the real runs: the slow test in test_ledger.py's style below)."""
 import dataclasses
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -85,3 +86,62 @@ def test_payoff_needs_the_embedded_world_and_known_knobs(tmp_path, monkeypatch):
         run_world(suite, {}, 0)
     with pytest.raises(UserInputError, match="unknown knob"):
         run_payoff(tmp_path / "run", tmp_path / "out", preset="tiny", knobs=["bogus"])
+
+
+# UAF's payoff study: MRR@5 of each mode in the fake runs (the gap closed is hand-computed)
+UAF_MRR = {"mostpop": 0.2, "random-items": 0.0, "finetune-zero": 0.25, "finetune-all": 0.3,
+           "random": 0.3, "hard": 0.35, "soft": 0.4, "rl": 0.3, "oracle": 0.6}
+
+
+def test_each_uaf_world_is_drawn_per_seed_and_run_in_both_profiles(tmp_path, monkeypatch):
+    import nextitnet.payoff as uaf_payoff
+    from nextitnet.experiments import UAFSuite
+    from nextitnet.uaf_config import PAPER_CHOICES, PRESETS, UAFConfig
+
+    runs = {}
+
+    def fake_run_uaf(config, data, path, modes, data_source=None, **_):
+        runs[path.parent.name, path.name] = (config, tuple(modes), data, data_source)
+        for mode in modes:  # user u1: rank 1 for soft, else 2; user u2: rank 10 (outside the top 5)
+            (path / "modes" / mode).mkdir(parents=True, exist_ok=True)
+            np.savez(path / "modes" / mode / "test_ranks.npz", user=np.array(["u1", "u2"]),
+                     ranks=np.array([1 if mode == "soft" else 2, 10]))
+        return {m: {"test": {"mrr@5": UAF_MRR[m], "hr@5": 0.5}} for m in ("mostpop", "random-items", *modes, "oracle")}
+
+    monkeypatch.setattr(uaf_payoff, "run_uaf", fake_run_uaf)
+    config = UAFConfig(**PRESETS["tiny"])
+    suite = UAFSuite(config, None, "tiny", seeds=2, out_dir=tmp_path)
+    table = uaf_payoff.knob_table(suite, "related_spread")
+
+    # three worlds x two seeds x two profiles, each world drawn with its seed and options
+    assert len(runs) == 3 * 2 * 2
+    config_, modes, data, source = runs["payoff_p_target_related=0.5_related_spread=0.5_paper", f"seed{config.seed + 1}"]
+    assert config_ == dataclasses.replace(config, seed=config.seed + 1, **PAPER_CHOICES)
+    assert modes == uaf_payoff.PAYOFF_MODES and source.endswith("p_target_related=0.5_related_spread=0.5")
+    assert data.target_oracle is not None and len(data.users) == 120  # the tiny world, redrawn
+    assert runs["payoff_p_target_related=0.5_related_spread=0.0_default", f"seed{config.seed}"][0] == \
+        dataclasses.replace(config, seed=config.seed)
+
+    soft = table[(table["value"] == "0.25") & (table["profile"] == "default") & (table["mode"] == "soft")].iloc[0]
+    assert soft["gap_closed:mrr@5"] == pytest.approx((0.4 - 0.2) / (0.6 - 0.2))
+    assert soft["n_seeds"] == 2
+    # u1: 1/1 against 1/2, u2: 0 against 0 -> the mean difference is +0.25
+    assert soft["vs_finetune-all:mrr@5"].startswith("+0.2500") and soft["vs_random:mrr@5"].startswith("+0.2500")
+    hard = table[(table["value"] == "0.25") & (table["profile"] == "paper") & (table["mode"] == "hard")].iloc[0]
+    assert hard["vs_random:hr@5"].startswith("+0.0000")
+    # MostPop, Random and the oracle: once per world, in profile "both"
+    assert set(table[table["profile"] == "both"]["mode"]) == {"mostpop", "random-items", "oracle"}
+    assert len(table) == 3 * (3 + 2 * len(uaf_payoff.PAYOFF_MODES))
+    with pytest.raises(UserInputError, match="unknown knob"):
+        uaf_payoff.run_uaf_payoff(config, tmp_path / "out", knobs=["bogus"])
+
+
+@pytest.mark.slow
+def test_uaf_payoff_command_end_to_end_tiny(tmp_path):
+    from trainers.experiments import main
+
+    out = tmp_path / "uaf_payoff"
+    assert main(["uaf_payoff", "--preset", "tiny", "--seeds", "1", "--knobs", "max_targets", "--out", str(out)]) == 0
+    frame = pd.read_csv(out / "uaf_payoff_max_targets.csv")
+    assert list(dict.fromkeys(frame["value"].astype(str))) == ["2", "5", "10"]
+    assert (out / "uaf_payoff_max_targets.png").is_file()

@@ -12,6 +12,7 @@ Commands (run from the repository root)::
     python -m trainers.experiments uaf_ledger --seeds 3 --out runs/uaf_ledger   # UAF's, the same way
     # the individual stage on synthetic worlds, one premise varied at a time (-> runs/demo/payoff)
     python -m trainers.experiments pituning_payoff --run runs/demo --knobs users_differ
+    python -m trainers.experiments uaf_payoff --knobs related_spread --out runs/uaf_payoff  # UAF's
     # every individual method under one tuning budget (Optuna), paper and default protocols
     python -m trainers.experiments pituning_tuned --run runs/demo --trials 20   # -> runs/demo/tuned
     python -m trainers.experiments uaf_tuned --trials 20 --seeds 3 --out runs/uaf_tuned
@@ -26,11 +27,19 @@ parses the command line.
 """
 
 import argparse
+import importlib
 import logging
 import sys
 from pathlib import Path
 
 from pitune_tf.common.cli import run_main
+
+PITUNING = {  # command -> (module, function, its output's folder under RUN)
+    "pituning": ("pitune_tf.experiments", "run_pituning_suite", "experiments"),
+    "pituning_ledger": ("pitune_tf.experiments.ledger", "run_ledger", "ledger"),
+    "pituning_payoff": ("pitune_tf.experiments.payoff", "run_payoff", "payoff"),
+    "pituning_tuned": ("pitune_tf.experiments.tuning", "run_tuning", "tuned"),
+}
 
 
 def _names(text):
@@ -50,7 +59,6 @@ def build_parser() -> argparse.ArgumentParser:
                                "switched on from the paper and off from the defaults, on its own")
     payoff = papers.add_parser("pituning_payoff", help="where PITuning's ideas pay off: the individual "
                                "stage on synthetic worlds that vary one premise at a time")
-    payoff.add_argument("--knobs", type=_names, help="comma-separated (default: all of payoff.KNOBS)")
     tuned = papers.add_parser("pituning_tuned", help="every individual method under one tuning "
                               "protocol: the same Optuna trials on validation windows")
     tuned.add_argument("--methods", type=_names, help="comma-separated (default: prior, finetune, focal, "
@@ -67,9 +75,13 @@ def build_parser() -> argparse.ArgumentParser:
                                    "on from the paper and off from the defaults, on its own")
     uaf_tuned = papers.add_parser("uaf_tuned", help="UAF's Table 2 under one tuning protocol: "
                                   "the same Optuna trials per mode on the validation split")
+    uaf_payoff = papers.add_parser("uaf_payoff", help="where UAF's ideas pay off: its modes on "
+                                   "synthetic worlds that vary one premise at a time")
+    for sub in (payoff, uaf_payoff):
+        sub.add_argument("--knobs", type=_names, help="comma-separated (default: all of the study's KNOBS)")
     for sub in (tuned, uaf_tuned):
         sub.add_argument("--trials", type=int, help="trials per method (default: the preset's, UAF 20)")
-    for sub in (uaf, uaf_ledger, uaf_tuned):
+    for sub in (uaf, uaf_ledger, uaf_tuned, uaf_payoff):
         sub.add_argument("--preset", default="demo", choices=sorted(UAF_PRESETS), help="UAF config preset")
         sub.add_argument("--config", help="JSON file of UAFConfig fields")
         sub.add_argument("--epochs", type=int, help="fine-tuning epochs")
@@ -79,14 +91,13 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--modes", type=_names, help="Table 2's modes, comma-separated (default: all; "
                                                       "uaf_tuned: six)")
     uaf.add_argument("--train-fraction", type=float, default=0.1, help="Table 5's share (0.1)")
-    for sub in (pit, ledger, payoff, tuned, uaf, uaf_ledger, uaf_tuned):
+    for sub in (pit, ledger, payoff, tuned, uaf, uaf_ledger, uaf_tuned, uaf_payoff):
         sub.add_argument("--seeds", type=int, default=3, help="seeds per setting (mean ± std)")
-    for sub in (pit, ledger, payoff, tuned, uaf, uaf_ledger, uaf_tuned):
         sub.add_argument("--seed", type=int, help="first seed (default: the config's)")
         sub.add_argument("--out", help="output folder (pituning: RUN/experiments; pituning_ledger: "
                                        "RUN/ledger; pituning_payoff: RUN/payoff; pituning_tuned: RUN/tuned; uaf: "
-                                       "runs/uaf_experiments; uaf_ledger / uaf_tuned: "
-                                       "runs/uaf_ledger, runs/uaf_tuned)")
+                                       "runs/uaf_experiments; uaf_<name>: "
+                                       "runs/uaf_<name>)")
     for sub in (pit, uaf):
         sub.add_argument("--only", type=_names, help="comma-separated experiment names")
     return parser
@@ -95,34 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
-    if args.paper == "pituning":
-        from pitune_tf.experiments import run_pituning_suite
-
-        out = args.out or str(Path(args.run) / "experiments")
-        status = run_pituning_suite(args.run, out, preset=args.preset, seeds=args.seeds,
-                                    first_seed=args.seed, only=args.only, workers=args.workers)
-    elif args.paper == "pituning_ledger":
-        from pitune_tf.experiments.ledger import run_ledger
-
-        out = args.out or str(Path(args.run) / "ledger")
-        status = run_ledger(args.run, out, preset=args.preset, seeds=args.seeds,
-                            first_seed=args.seed, workers=args.workers, options=args.options)
-    elif args.paper == "pituning_payoff":
-        from pitune_tf.experiments.payoff import run_payoff
-
-        out = args.out or str(Path(args.run) / "payoff")
-        status = run_payoff(args.run, out, preset=args.preset, seeds=args.seeds, first_seed=args.seed,
-                            workers=args.workers, knobs=args.knobs)
-    elif args.paper == "pituning_tuned":
-        from pitune_tf.experiments.tuning import run_tuning
-
-        out = args.out or str(Path(args.run) / "tuned")
-        status = run_tuning(args.run, out, preset=args.preset, trials=args.trials, methods=args.methods,
-                            seeds=args.seeds, first_seed=args.seed, workers=args.workers)
+    if args.paper in PITUNING:  # the same arguments, and the extra ones each command has
+        module, function, folder = PITUNING[args.paper]
+        out = args.out or str(Path(args.run) / folder)
+        extra = {k: getattr(args, k) for k in ("only", "options", "knobs", "trials", "methods") if k in args}
+        status = getattr(importlib.import_module(module), function)(
+            args.run, out, preset=args.preset, seeds=args.seeds, first_seed=args.seed, workers=args.workers,
+            **extra)
     else:
         from nextitnet.data.sources import load_cross_domain
         from nextitnet.experiments import run_uaf_suite
         from nextitnet.ledger import run_uaf_ledger
+        from nextitnet.payoff import run_uaf_payoff
         from nextitnet.tuning import run_uaf_tuning
         from nextitnet.uaf_config import PRESETS, UAFConfig
         from pitune_tf.common.config import resolve_config
@@ -136,6 +131,8 @@ def main(argv=None):
                                    train_fraction=args.train_fraction, only=args.only)
         elif args.paper == "uaf_ledger":
             status = run_uaf_ledger(config, data, source, out, seeds=args.seeds)
+        elif args.paper == "uaf_payoff":  # its own worlds: the data arguments are not read
+            status = run_uaf_payoff(config, out, seeds=args.seeds, knobs=args.knobs)
         else:
             status = run_uaf_tuning(config, data, source, out, seeds=args.seeds, modes=args.modes,
                                     trials=args.trials or 20)
