@@ -266,8 +266,8 @@ def test_individual_stage_resumes_to_the_uninterrupted_run(individual_reference,
     got, want = read_json(out / "summary.json"), read_json(reference / "summary.json")
     assert_same_results(got["methods"], want["methods"], "methods")
     assert got["forget_sets"] == want["forget_sets"]
-    assert sorted(p.name for p in out.iterdir()) == ["gains.png", "per_user.csv", "results.md",
-                                                     "summary.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["gains.png", "per_intent.csv", "per_intent.png",
+                                                     "per_user.csv", "results.md", "summary.json"]
 
 
 def test_individual_records_of_another_configuration_are_not_reused(tmp_path):
@@ -514,7 +514,8 @@ def individual_new_set(out) -> bool:
     names = set(visible_files(out))
     return (summary["config"]["methods"] == ["none"] and methods == set(summary["methods"])
             and rows == list(summary["methods"])
-            and names == {"gains.png", "per_user.csv", "results.md", "summary.json"})
+            and names == {"gains.png", "per_intent.csv", "per_intent.png", "per_user.csv", "results.md",
+                          "summary.json"})
 
 
 @pytest.mark.parametrize("fault", ["write:summary.json", "enospc@write:results.md"])

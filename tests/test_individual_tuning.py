@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pitune_tf.common.keras import keras, tf
-from pitune_tf.individual.evaluation import evaluate_users, rarest_intents
+from pitune_tf.individual.evaluation import evaluate_users, per_intent_frame, rarest_intents
 from pitune_tf.individual.tuning_loss_model import TuningLossModel
 from pitune_tf.metrics import intent_metrics
 
@@ -143,6 +143,28 @@ def test_pooled_metrics_equal_metrics_of_concatenated_predictions():
     assert rarest_intents(p_pop, 2) == [5, 4]
     y_all, pred = np.concatenate(ys), np.concatenate(scores).argmax(1)
     assert result["rare"]["5"] == pytest.approx(np.mean(pred[y_all == 5] == 5))
+
+
+def test_per_intent_counts_by_hand():
+    # ids 0, 1 reserved; intents a (2), b (3), c (4); population order b, a, c
+    tokens = ["<pad>", "<unk>", "a", "b", "c"]
+    p_pop = np.array([0.0, 0.0, 0.3, 0.6, 0.1])
+    y = np.array([2, 3, 3, 4, 4])
+    one_hot = lambda ids: np.eye(5)[ids]  # noqa: E731
+    frame = per_intent_frame({"none": y, "oracle": y}, {"none": one_hot([3, 3, 3, 3, 2]), "oracle": one_hot(y)},
+                             tokens, p_pop)
+    none = frame[frame["method"] == "none"].set_index("intent")
+    assert list(none.index) == ["b", "a", "c"]
+    # b: 2 windows, predicted 4 times, both hits; a: 1 window, predicted once (on a c window);
+    # c: 2 windows, never predicted
+    assert none.loc["b", ["support", "predicted"]].tolist() == [2, 4]
+    assert none.loc["b", "recall"] == 1.0 and none.loc["b", "precision"] == 0.5
+    assert none.loc["b", "predicted_ratio"] == 2.0
+    assert none.loc["a", "recall"] == 0.0 and none.loc["a", "precision"] == 0.0
+    assert none.loc["c", "predicted"] == 0 and np.isnan(none.loc["c", "precision"])
+    assert none.loc["c", "population_share"] == pytest.approx(0.1)
+    oracle = frame[frame["method"] == "oracle"]
+    assert (oracle["recall"] == 1.0).all() and (oracle["predicted_ratio"] == 1.0).all()
 
 
 def test_oracle_row_and_gap_closed_by_hand():

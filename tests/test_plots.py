@@ -163,6 +163,18 @@ def test_individual_gains_png(tmp_path):
     assert write_individual_plots(tmp_path / "none", none_only) == []
 
 
+def test_individual_per_intent_png(tmp_path):
+    from pitune_tf.individual.plots import GAINS, PER_INTENT, write_individual_plots
+
+    rows = [{"method": m, "intent": i, "recall": r, "predicted_ratio": 2 * r}
+            for m, r in (("none", 0.2), ("finetune", 0.3), ("oracle", 0.5)) for i in ("a", "b", "c")]
+    per_user = pd.DataFrame([{"user_id": "u", "method": m, "prec_w": 0.5, "rec_m": 0.5}
+                             for m in ("none", "finetune")])
+    written = write_individual_plots(tmp_path, per_user, per_intent=pd.DataFrame(rows))
+    assert written == [tmp_path / GAINS, tmp_path / PER_INTENT]
+    assert_sensible_png(tmp_path / PER_INTENT)
+
+
 def test_a_failing_plot_is_a_warning_not_a_failed_run(tmp_path, monkeypatch, caplog):
     from pitune_tf.individual import plots
     from pitune_tf.population.plots import write_population_plots

@@ -78,6 +78,39 @@ def evaluate_users(y_true_by_user, scores_by_user, p_pop, n_rare=3, intent_token
     }
 
 
+def per_intent_frame(y_true_by_method, scores_by_method, intent_tokens, p_pop,
+                     reserved=N_RESERVED) -> pd.DataFrame:
+    """What each method predicts of each intent, pooled over the test windows of its users
+    (``per_intent.csv``): one row per (method, real intent) with the intent's population share,
+    its test windows (``support``), how often the method predicts it (``predicted``, argmax),
+    ``predicted / support`` (``predicted_ratio``: below 1 the method under-predicts it), and its
+    recall and precision (NaN without windows / predictions). Rows: methods in the order given,
+    intents from the population's most to least frequent.
+
+    Args:
+        y_true_by_method: ``{method: int [n] labels}``.
+        scores_by_method: ``{method: float [n, n_intents] scores}`` (the same keys).
+        intent_tokens: list of str. Intent names, by id.
+        p_pop: float [n_intents]. The population's intent shares.
+        reserved: int. Leading ids that are not intents (padding, unknown).
+    """
+    p_pop = np.asarray(p_pop, dtype=np.float64)
+    ids = [i for i in np.argsort(-p_pop, kind="stable") if i >= reserved]
+    rows = []
+    for method, y_true in y_true_by_method.items():
+        y_true = np.asarray(y_true)
+        y_pred = np.asarray(scores_by_method[method]).argmax(axis=1)
+        for i in ids:
+            support, predicted = int(np.sum(y_true == i)), int(np.sum(y_pred == i))
+            hits = int(np.sum((y_true == i) & (y_pred == i)))
+            rows.append({"method": method, "intent": intent_tokens[i], "population_share": float(p_pop[i]),
+                         "support": support, "predicted": predicted,
+                         "predicted_ratio": predicted / support if support else float("nan"),
+                         "recall": hits / support if support else float("nan"),
+                         "precision": hits / predicted if predicted else float("nan")})
+    return pd.DataFrame(rows)
+
+
 def predictions_frame(users, timestamps, y_true, scores, intent_tokens, method=None) -> pd.DataFrame:
     """One row per test window: user, timestamp of the predicted event, true and predicted
     intent, and the score of every intent (``score_<intent>`` columns)."""

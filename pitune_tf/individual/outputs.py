@@ -1,5 +1,5 @@
-"""The individual stage's output files: ``per_user.csv``, ``summary.json``, ``results.md``,
-``gains.png`` and optionally ``predictions.csv`` (and ``compare.md``, the shard records and
+"""The individual stage's output files: ``per_user.csv``, ``per_intent.csv``, ``summary.json``,
+``results.md``, ``gains.png``, ``per_intent.png`` and optionally ``predictions.csv`` (and ``compare.md``, the shard records and
 the unfinished stage's user records), which replace an earlier run's as one set
 (``OUTPUTS``, :func:`pitune_tf.common.output_set.output_set`)."""
 
@@ -10,7 +10,7 @@ import pandas as pd
 
 from pitune_tf.common.atomic import atomic_path, write_json, write_text
 from pitune_tf.common.plotting import markdown_images
-from pitune_tf.individual.evaluation import predictions_frame
+from pitune_tf.individual.evaluation import per_intent_frame, predictions_frame
 from pitune_tf.individual.methods import METHOD_ORDER
 from pitune_tf.individual.plots import write_individual_plots
 from pitune_tf.individual.report import markdown_tables
@@ -26,14 +26,25 @@ from pitune_tf.individual.summary import (
 COMPARISON = "compare.md"  # --compare's table
 # What the stage writes in its output directory, replaced as one set (the user records too:
 # the finished stage has none); any other file there is kept.
-OUTPUTS = ("per_user.csv", "summary.json", "results.md", "gains.png", "predictions.csv",
-           COMPARISON, RECORDS, FINISHED_USERS)
+OUTPUTS = ("per_user.csv", "per_intent.csv", "summary.json", "results.md", "gains.png", "per_intent.png",
+           "predictions.csv", COMPARISON, RECORDS, FINISHED_USERS)
+
+
+def _pooled_by_method(results) -> tuple[dict, dict]:
+    """``({method: labels}, {method: scores})`` over the test windows of the users that ran it."""
+    labels, scores = {}, {}
+    for r in results:
+        for method, s in method_scores(r).items():
+            labels.setdefault(method, []).append(r["y_true"])
+            scores.setdefault(method, []).append(s)
+    return ({m: np.concatenate(v) for m, v in labels.items()},
+            {m: np.concatenate(v) for m, v in scores.items()})
 
 
 def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop, n_rare=3,
                   dump_predictions=False) -> dict:
     """Writes the individual stage's files of ``results`` (per-user records in run order) to
-    ``out``: ``per_user.csv``, the plots, ``predictions.csv`` (with ``dump_predictions``),
+    ``out``: ``per_user.csv``, ``per_intent.csv``, the plots, ``predictions.csv`` (with ``dump_predictions``),
     ``summary.json`` and ``results.md``; returns ``summary.json``'s content with the markdown
     tables under ``"table"``. One run and the merge of its shards both write through here,
     into the new folder of :func:`pitune_tf.common.output_set.output_set` (``OUTPUTS``).
@@ -55,7 +66,10 @@ def write_results(out, results, header, device_rows, stats, intent_tokens, p_pop
     out.mkdir(parents=True, exist_ok=True)
     with atomic_path(out / "per_user.csv") as tmp:
         per_user.to_csv(tmp, index=False)
-    plots = write_individual_plots(out, per_user, summary) if results else []  # failing: a warning
+    per_intent = per_intent_frame(*_pooled_by_method(results), intent_tokens, p_pop)
+    with atomic_path(out / "per_intent.csv") as tmp:
+        per_intent.to_csv(tmp, index=False)
+    plots = write_individual_plots(out, per_user, summary, per_intent) if results else []  # failing: a warning
     if dump_predictions and results:
         frames = [predictions_frame(np.full(r["n_test"], r["user"]), r["timestamp"], r["y_true"],
                                     scores, intent_tokens, method=method)

@@ -1,6 +1,9 @@
-"""The individual stage's figure, written beside ``per_user.csv``: ``gains.png``, each user's
+"""The individual stage's figures, written beside ``per_user.csv``: ``gains.png``, each user's
 gain of each method over ``none`` (the shipped student) on Prec_w and Rec_m, and beside each
-box the pooled gain with its 95% paired-bootstrap interval (``summary.json``'s ``versus``).
+box the pooled gain with its 95% paired-bootstrap interval (``summary.json``'s ``versus``);
+``per_intent.png``, each intent's recall and how often it is predicted per test window of it,
+intents from the population's most to least frequent (``per_intent.csv``): what the per-user
+models miss, beside the oracle.
 
 A figure that fails is logged as a warning and skipped (``never_fails``): plots never fail
 a run.
@@ -16,6 +19,8 @@ import pandas as pd
 from pitune_tf.common.plotting import never_fails, pyplot, save_png
 
 GAINS = "gains.png"
+PER_INTENT = "per_intent.png"
+PER_INTENT_METHODS = ("none", "prior", "finetune", "pituning", "oracle")  # the lines drawn, when present
 GAIN_METRICS = (("prec_w", "Prec_w"), ("rec_m", "Rec_m"))
 
 
@@ -85,14 +90,39 @@ def plot_gains(per_user, path, baseline="none", summary=None) -> Path:
     return save_png(fig, path)
 
 
-def write_individual_plots(out, per_user, summary=None) -> list[Path]:
-    """Writes ``out/gains.png`` when ``per_user`` has ``none`` rows and another method (a
-    failure is a warning), with the pooled intervals of ``summary`` when given; returns the
-    paths written."""
-    path = Path(out) / GAINS
+def plot_per_intent(per_intent, path) -> Path:
+    """Two panels over the intents (``per_intent.csv``'s order): recall, and predicted /
+    support (1: predicted as often as it occurs), one line per method of PER_INTENT_METHODS."""
+    plt = pyplot()
+    methods = [m for m in PER_INTENT_METHODS if m in set(per_intent["method"])]
+    intents = list(dict.fromkeys(per_intent["intent"]))
+    fig, axes = plt.subplots(2, 1, sharex=True, figsize=(max(6.0, 0.45 * len(intents) + 2), 6.4))
+    for ax, column, label in zip(axes, ("recall", "predicted_ratio"), ("recall", "predicted / support")):
+        for method in methods:
+            part = per_intent[per_intent["method"] == method].set_index("intent")[column].reindex(intents)
+            ax.plot(range(len(intents)), part.to_numpy(float), marker="o", markersize=3, label=method,
+                    linestyle="--" if method == "oracle" else "-")
+        ax.set_ylabel(label)
+        ax.grid(alpha=0.3)
+    axes[1].axhline(1.0, color="0.3", linewidth=1)
+    axes[1].set_xticks(range(len(intents)), intents, rotation=45, ha="right", fontsize=8)
+    axes[0].legend(fontsize=8)
+    axes[0].set_title("Per intent, pooled over users (test windows); intents from the population's "
+                      "most to least frequent", fontsize=9)
+    fig.tight_layout()
+    return save_png(fig, path)
+
+
+def write_individual_plots(out, per_user, summary=None, per_intent=None) -> list[Path]:
+    """Writes ``out/gains.png`` when ``per_user`` has ``none`` rows and another method, with
+    the pooled intervals of ``summary`` when given, and ``out/per_intent.png`` from
+    ``per_intent`` when given (a failure is a warning); returns the paths written."""
     written = []
+    if per_intent is not None and not per_intent.empty:
+        with never_fails(Path(out) / PER_INTENT):
+            written.append(plot_per_intent(per_intent, Path(out) / PER_INTENT))
     if "none" not in set(per_user["method"]) or per_user["method"].nunique() < 2:
         return written
-    with never_fails(path):
-        written.append(plot_gains(per_user, path, summary=summary))
+    with never_fails(Path(out) / GAINS):
+        written.insert(0, plot_gains(per_user, Path(out) / GAINS, summary=summary))
     return written
