@@ -286,6 +286,21 @@ def test_individual_records_of_another_configuration_are_not_reused(tmp_path):
     assert FinishedUsers(tmp_path / ".users", {"config": 2}).load(1) is None
 
 
+def test_individual_fingerprint_reads_the_schema_and_mapping(tmp_path):
+    """Records computed with other --schema fields or another mapping file are not resumed."""
+    from pitune_tf.individual.individual_config import IndividualConfig
+    from pitune_tf.individual.resume import stage_fingerprint
+
+    for name in ("config.json", "vocab.json", "student.keras", "p_out.json", "events.csv", "map.json"):
+        (tmp_path / name).write_text("{}")
+    args = (tmp_path, IndividualConfig(), tmp_path / "events.csv", "keras", None, None, [])
+    base = stage_fingerprint(*args)
+    assert base == stage_fingerprint(*args, schema=None, mapping=None)
+    assert stage_fingerprint(*args, schema={"time_slots": 12}) != base
+    assert stage_fingerprint(*args, mapping=tmp_path / "map.json") != base
+    assert stage_fingerprint(*args, mapping=tmp_path / "map.json")["mapping"][0] == str(tmp_path / "map.json")
+
+
 def tiny_record():
     """A per-user record as ``PersonalizationEngine.run_user`` returns it, tiny."""
     return {"user": "u", "n_test": 2, "y_true": np.array([1, 2]), "forget": [2],

@@ -75,9 +75,11 @@ class FinishedUsers:
             save_records(self._path(index), [record], {})
 
 
-def stage_fingerprint(run_dir, config, data_path, backend, model, litert_backend, users) -> dict:
+def stage_fingerprint(run_dir, config, data_path, backend, model, litert_backend, users, schema=None,
+                      mapping=None) -> dict:
     """What the per-user records depend on: the run's files (by size and modification
-    time), the config, the data, the backend and the users, in order."""
+    time), the config, the data and how it is read (``schema`` and ``mapping`` overrides: a
+    mapping file by its stamp), the backend and the users, in order."""
     def stamp(path):
         stat = Path(path).stat()
         return [str(Path(path).resolve()), stat.st_size, stat.st_mtime_ns]
@@ -86,4 +88,11 @@ def stage_fingerprint(run_dir, config, data_path, backend, model, litert_backend
                  for name in ("config.json", "vocab.json", "student.keras", "p_out.json")]
     return {"run": run_files, "config": dataclasses.asdict(config), "data": stamp(data_path),
             "backend": backend, "litert_backend": litert_backend,
-            "model": None if model is None else stamp(model), "users": [u.user for u in users]}
+            "model": None if model is None else stamp(model), "users": [u.user for u in users],
+            "schema": _plain(schema),
+            "mapping": stamp(mapping) if isinstance(mapping, (str, Path)) else _plain(mapping)}
+
+
+def _plain(value):
+    """``value`` as JSON-able data: a dataclass (a whole ``Schema``) by its fields."""
+    return dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value

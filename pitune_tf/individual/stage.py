@@ -80,7 +80,7 @@ def run_individual(run_dir, config, out=None, data=None, mapping=None, n_users=0
     with run_lock(out):  # one writer per output directory
         start = time.perf_counter()
         finished = FinishedUsers(out / FINISHED_USERS, stage_fingerprint(
-            run_dir, config, data_path, backend, model, litert_backend, users))
+            run_dir, config, data_path, backend, model, litert_backend, users, schema, mapping))
         results, _ = run_users(run_dir, config, users, workers, progress, backend, model,
                                litert_backend, engine=probe if workers <= 1 else None,
                                finished=finished, methods=[methods[i] for i in indices])
