@@ -17,6 +17,7 @@ import pytest
 from pitune_tf.common.cli import run_main
 from pitune_tf.common.divergence import (
     DIVERGED_FILE,
+    RATE_CHANGES,
     DivergenceGuard,
     TrainingDiverged,
     accept_new_rates,
@@ -155,3 +156,10 @@ def test_only_a_diverged_run_accepts_new_rates_and_only_them(tmp_path):
         "learning_rate": (0.1, 0.01)}
     assert json.loads((tmp_path / "config.json").read_text()) == lower
     assert not (tmp_path / "pretrain" / DIVERGED_FILE).exists()
+    # the rates it trained with are kept, in order, with where it diverged
+    (tmp_path / "pretrain" / DIVERGED_FILE).write_text(json.dumps({"epoch": 3}))
+    lowest = {"config": {"learning_rate": 0.001, "seed": 0}, "task": "x"}
+    assert accept_new_rates(tmp_path, lowest, ("learning_rate",)) == {"learning_rate": (0.01, 0.001)}
+    assert json.loads((tmp_path / RATE_CHANGES).read_text()) == [
+        {"rates": {"learning_rate": [0.1, 0.01]}, "diverged": [{"folder": "pretrain"}]},
+        {"rates": {"learning_rate": [0.01, 0.001]}, "diverged": [{"folder": "pretrain", "epoch": 3}]}]

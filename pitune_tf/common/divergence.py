@@ -12,7 +12,9 @@ evaluation with a traceback. Instead:
 - :func:`accept_new_rates`: run again on the same run directory with a lower rate, a run
   that diverged resumes from its last checkpoint with the new rate (the changed rate is the
   only difference from its saved ``config.json`` that is accepted; any other is still "a
-  run with a different config").
+  run with a different config"). ``config.json`` then holds the new rates, and
+  :data:`RATE_CHANGES` in the run directory keeps every change in order (the old and new rate
+  and where the run diverged), so the run's record never loses the rates it trained with.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pitune_tf.common.json_files import read_json
 from pitune_tf.common.keras import keras
 
 DIVERGED_FILE = ".diverged.json"  # in the folder of the stage that diverged
+RATE_CHANGES = "rate_changes.json"  # in the run directory: [{rates: {key: [old, new]}, diverged: [...]}]
 
 
 class TrainingDiverged(UserInputError):
@@ -124,11 +127,26 @@ def accept_new_rates(out_dir, record, rate_keys) -> dict:
     changed = _differences(saved, record)
     if not changed or any(not p or p[-1] not in rate_keys for p in changed):
         return {}
-    old = {p[-1]: _get(saved, p) for p in changed}
+    rates = {p[-1]: (_get(saved, p), _get(record, p)) for p in changed}
+    markers = sorted(out_dir.rglob(DIVERGED_FILE))
+    where = []
+    for marker in markers:
+        try:
+            found = read_json(marker)
+        except (OSError, UserInputError):
+            found = {}
+        where.append({"folder": str(marker.parent.relative_to(out_dir)),
+                      **(found if isinstance(found, dict) else {})})
+    history_path = out_dir / RATE_CHANGES
+    try:
+        history = read_json(history_path, kind=list) if history_path.is_file() else []
+    except (OSError, UserInputError):
+        history = []
+    write_json(history_path, [*history, {"rates": {k: list(v) for k, v in rates.items()}, "diverged": where}])
     write_json(config_path, record)
-    for marker in out_dir.rglob(DIVERGED_FILE):
+    for marker in markers:
         marker.unlink()
-    return {key: (old[key], _get(record, p)) for key, p in ((p[-1], p) for p in changed)}
+    return rates
 
 
 def _get(value, path):
