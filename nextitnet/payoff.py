@@ -37,7 +37,7 @@ from nextitnet.uaf_config import PAPER_CHOICES
 from nextitnet.uaf_run import run_uaf
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.experiment_suite import Registry, TrivialCheck, mean_std, run_suite
-from pitune_tf.common.plotting import pyplot, save_png
+from pitune_tf.common.plotting import value_panels
 from pitune_tf.metrics import difference_cell
 
 registry = Registry("UAF (Chen et al., TKDE): where its ideas pay off",
@@ -108,21 +108,14 @@ def knob_table(suite: UAFSuite, knob: str) -> pd.DataFrame:
 
 def plot_knob(frame, path, suite) -> None:
     """MRR@5's share of the MostPop -> oracle gap closed across the knob's values, one line
-    per (profile, mode): left the paper profile, right the default profile."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    per mode: left the paper profile, right the default profile."""
     values = list(dict.fromkeys(frame["value"].astype(str)))
     column = f"gap_closed:mrr@{CUTOFF}"
-    for ax, profile in zip(axes, PROFILES):
-        for mode, part in frame[frame["profile"] == profile].groupby("mode", sort=False):
-            y = part.set_index(part["value"].astype(str))[column].reindex(values)
-            ax.plot(values, y.to_numpy(float), marker="o", label=mode)
-        ax.axhline(0.0, color="grey", linewidth=0.8)
-        ax.set_xlabel(str(frame["knob"].iloc[0]))
-        ax.set_title(f"{profile} profile: MRR@{CUTOFF}, share of MostPop -> oracle closed", fontsize=10)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    save_png(fig, path)
+    panels = {f"{profile} profile: MRR@{CUTOFF}, share of MostPop -> oracle closed": {
+        mode: part.set_index(part["value"].astype(str))[column].reindex(values)
+        for mode, part in frame[frame["profile"] == profile].groupby("mode", sort=False)}
+        for profile in PROFILES}
+    value_panels(panels, values, path, xlabel=str(frame["knob"].iloc[0]))
 
 
 PAYOFF_NOTE = (

@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from pitune_tf.common.errors import UserInputError
+from pitune_tf.common.plotting import is_png
 from pitune_tf.population.population_config import preset
 
 # every pooled metric of each method in the fake runs: the gap closed is hand-computed
@@ -19,7 +20,7 @@ POOLED = {"most_frequent": 0.2, "last_event_intent": 0.3, "none": 0.4, "prior": 
 def test_each_world_is_a_population_run_and_three_individual_profiles(tmp_path, monkeypatch):
     import pitune_tf.individual.stage as stage
     import pitune_tf.population as population
-    from pitune_tf.experiments.payoff import KNOBS, knob_table, world_name
+    from pitune_tf.experiments.payoff import KNOBS, knob_table, plot_knob, world_name
     from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite
 
     run_config = preset("tiny")
@@ -72,6 +73,8 @@ def test_each_world_is_a_population_run_and_three_individual_profiles(tmp_path, 
     # none, prior, the trivial baselines and the oracle are listed once, in the default profile
     assert set(table[table["profile"] == "paper"]["method"]) == {"finetune", "pituning"}
     assert {"none", "prior", "oracle", "most_frequent"} <= set(table[table["profile"] == "default"]["method"])
+    plot_knob(table, tmp_path / "knob.png", suite)
+    assert is_png(tmp_path / "knob.png")
 
 
 def test_payoff_needs_the_embedded_world_and_known_knobs(tmp_path, monkeypatch):
@@ -132,6 +135,8 @@ def test_each_uaf_world_is_drawn_per_seed_and_run_in_both_profiles(tmp_path, mon
     # MostPop, Random and the oracle: once per world, in profile "both"
     assert set(table[table["profile"] == "both"]["mode"]) == {"mostpop", "random-items", "oracle"}
     assert len(table) == 3 * (3 + 2 * len(uaf_payoff.PAYOFF_MODES))
+    uaf_payoff.plot_knob(table, tmp_path / "knob.png", suite)
+    assert is_png(tmp_path / "knob.png")
     with pytest.raises(UserInputError, match="unknown knob"):
         uaf_payoff.run_uaf_payoff(config, tmp_path / "out", knobs=["bogus"])
 

@@ -163,3 +163,21 @@ def line_chart(frame: pd.DataFrame, x_col, series_col, metrics, path, title="", 
     axes[0][0].legend(fontsize=7)
     fig.suptitle(title)
     save_png(fig, path)
+
+
+def value_panels(panels: dict, values, path, xlabel="", zero=0.0) -> None:
+    """One panel per entry of ``panels`` (``{title: {line label: y per value}}``), side by
+    side with a shared y axis, the x axis the categories ``values``, a grey line at ``zero``;
+    the first panel carries the legend."""
+    plt = pyplot()
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), sharey=True, squeeze=False)
+    values = [str(v) for v in values]
+    for ax, (title, lines) in zip(axes[0], panels.items()):
+        for label, y in lines.items():
+            ax.plot(values, np.asarray(y, float), marker="o", label=label)
+        ax.axhline(zero, color="grey", linewidth=0.8)
+        ax.set_xlabel(xlabel)
+        ax.set_title(title, fontsize=10)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    save_png(fig, path)

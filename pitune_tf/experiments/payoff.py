@@ -26,7 +26,7 @@ import pandas as pd
 
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.experiment_suite import Registry, mean_std, run_suite
-from pitune_tf.common.plotting import pyplot, save_png
+from pitune_tf.common.plotting import value_panels
 from pitune_tf.experiments.ledger import paired_effect
 from pitune_tf.experiments.pituning_suite import METRICS, PITuningSuite, metric_row
 from pitune_tf.individual.individual_config import PAPER_CHOICES as INDIVIDUAL_PAPER
@@ -114,20 +114,13 @@ def knob_table(suite: PITuningSuite, knob: str) -> pd.DataFrame:
 def plot_knob(frame, path, suite) -> None:
     """The oracle gap closed on Prec_w and Rec_m across the knob's values, one line per
     (profile, tuned method)."""
-    plt = pyplot()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
     values = list(dict.fromkeys(frame["value"].astype(str)))
     tuned = frame[frame["method"].isin(["prior", "finetune", "pituning"])]
-    for ax, metric in zip(axes, ("prec_w", "rec_m")):
-        for (profile, method), part in tuned.groupby(["profile", "method"], sort=False):
-            y = part.set_index(part["value"].astype(str))[f"gap_closed:{metric}"].reindex(values)
-            ax.plot(values, y.to_numpy(float), marker="o", label=f"{method} ({profile})")
-        ax.axhline(0.0, color="grey", linewidth=0.8)
-        ax.set_xlabel(str(frame["knob"].iloc[0]))
-        ax.set_title(f"{metric}: share of the none -> oracle gap closed", fontsize=10)
-    axes[0].legend(fontsize=7)
-    fig.tight_layout()
-    save_png(fig, path)
+    panels = {f"{metric}: share of the none -> oracle gap closed": {
+        f"{method} ({profile})": part.set_index(part["value"].astype(str))[f"gap_closed:{metric}"].reindex(values)
+        for (profile, method), part in tuned.groupby(["profile", "method"], sort=False)}
+        for metric in ("prec_w", "rec_m")}
+    value_panels(panels, values, path, xlabel=str(frame["knob"].iloc[0]))
 
 
 PAYOFF_NOTE = (
