@@ -477,3 +477,57 @@ def test_shipped_guard_keeps_the_tuned_model_only_on_a_clear_validation_gain():
     engine._shipped, user.val = None, Rows(0, "val")  # no validation windows: the shipped model
     engine.backend.tuned = True
     assert engine.tuned_scores(user, {"best_epoch": 1})[1]["guard_kept"] is False
+
+
+def test_shrink_to_shipped_picks_the_alpha_of_the_lowest_validation_loss():
+    """``shrink_to_shipped``: the weights alpha * tuned + (1 - alpha) * shipped, alpha of the
+    grid with the lowest validation log-loss. Hand-computed: one weight w, logits (0, w); the
+    shipped w = 0, the tuned w = 4, so the grid 0, 0.25, ..., 1 gives w = 0, 1, 2, 3, 4;
+    validation labels 1, 1, 0: loss(w) = -(2 log sigmoid(w) + log sigmoid(-w)) / 3 =
+    0.6931, 0.6466, 0.7936, ... -> alpha 0.25 (w = 1), test P(1) = sigmoid(1)."""
+    from types import SimpleNamespace
+
+    from pitune_tf.individual.engine import PersonalizationEngine, interpolate
+    from pitune_tf.individual.individual_config import IndividualConfig
+
+    class Backend:  # the on-device layout: one float32 vector
+        n_intents = 2
+
+        def __init__(self):
+            self.w = np.array([4.0], np.float32)
+
+        def logits(self, windows):
+            return np.stack([np.zeros(len(windows)), np.full(len(windows), float(self.w[0]))], axis=1)
+
+        def get_weights(self):
+            return self.w.copy()
+
+        def set_weights(self, weights):
+            self.w = np.asarray(weights, np.float32)
+
+        def reset(self):
+            self.w = np.array([0.0], np.float32)
+
+    val = _Rows(3)
+    val.label = np.array([1, 1, 0])
+    user = SimpleNamespace(user="u", train=_Rows(2), val=val, test=_Rows(2))
+    engine = PersonalizationEngine.__new__(PersonalizationEngine)
+    engine.config = IndividualConfig(shrink_to_shipped=True)
+    engine.batch_size, engine.backend, engine._shipped = 2, Backend(), None
+    scores, info = engine.tuned_scores(user, {"best_epoch": 1})
+    assert info["shrink_alpha"] == 0.25 and engine.backend.w[0] == pytest.approx(1.0)
+    np.testing.assert_allclose(scores[:, 1], 1 / (1 + math.exp(-1.0)), rtol=1e-6)
+    engine.config = IndividualConfig(shrink_to_shipped=True, shrink_alphas=(0.5, 1.0))
+    engine.backend = Backend()
+    assert engine.tuned_scores(user, {"best_epoch": 1})[1]["shrink_alpha"] == 0.5  # w = 2 beats 4
+    user.val = _Rows(0)  # no validation windows: the tuned model as it is
+    engine.backend = Backend()
+    assert "shrink_alpha" not in engine.tuned_scores(user, {"best_epoch": 1})[1]
+    # the Keras layout: a list of arrays
+    mixed = interpolate([np.zeros((2, 2), np.float32), np.ones(3, np.float32)],
+                        [np.full((2, 2), 4.0, np.float32), np.full(3, 3.0, np.float32)], 0.25)
+    np.testing.assert_allclose(mixed[0], 1.0)
+    np.testing.assert_allclose(mixed[1], 1.5)
+    assert mixed[0].dtype == np.float32
+    with pytest.raises(UserInputError, match="shrink_alphas"):
+        IndividualConfig(shrink_alphas=(0.5, 1.5)).validate()

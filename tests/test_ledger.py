@@ -389,7 +389,9 @@ def test_options_are_switched_on_from_both_profiles(tmp_path, monkeypatch):
                      ("individual", "refit", {"refit": True}, {"refit": False}),
                      ("individual", "unlearn_select", {"unlearn_select": "after_finetune"},
                       {"unlearn_select": "none"}),
-                     ("individual", "shipped_guard", {"shipped_guard": True}, {"shipped_guard": False})]
+                     ("individual", "shipped_guard", {"shipped_guard": True}, {"shipped_guard": False}),
+                     ("individual", "shrink_to_shipped", {"shrink_to_shipped": True},
+                      {"shrink_to_shipped": False})]
     assert not [s for s in switches(preset("demo"), IndividualConfig()) if s.option]  # off by default
 
     monkeypatch.setattr(population, "load_run", lambda path: type("Run", (), {"config": preset("tiny")})())

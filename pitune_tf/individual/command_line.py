@@ -43,7 +43,8 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "split_days": "split_days", "train_days": "train_days",
            "prior_after_tuning": "prior_after_tuning", "refit": "refit", "holdout": "holdout",
            "unlearn_select": "unlearn_select", "train_part": "train_part",
-           "shipped_guard": "shipped_guard", "shipped_guard_z": "shipped_guard_z"}
+           "shipped_guard": "shipped_guard", "shipped_guard_z": "shipped_guard_z",
+           "shrink_to_shipped": "shrink_to_shipped"}
 PRECEDENCE = "--preset < --config < flags"
 # the settings a run's first line shows (with every setting a config file or flag changed)
 SUMMARY_FIELDS = ("methods", "fractions", "max_epochs", "patience", "learning_rate", "lam",
@@ -124,6 +125,10 @@ def build_parser(prog="python -m trainers.individual", description=None):
                         f"({'on' if d.shipped_guard else 'off'} by default; not in the paper)")
     p.add_argument("--shipped-guard-z", type=float,
                    help=f"the guard's margin in standard errors ({d.shipped_guard_z})")
+    p.add_argument("--shrink-to-shipped", action=argparse.BooleanOptionalAction, default=None,
+                   help="a tuned model's weights become alpha * tuned + (1 - alpha) * shipped, "
+                        "alpha (0 .. 1) chosen per user on validation log-loss "
+                        f"({'on' if d.shrink_to_shipped else 'off'} by default; not in the paper)")
     p.add_argument("--unlearn-select", choices=UNLEARN_SELECT,
                    help="pituning: none (default: always from the unlearned weights, Algorithm 1) "
                         "or after_finetune (fine-tune from the unlearned and the shipped "

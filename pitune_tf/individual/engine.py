@@ -36,6 +36,14 @@ def mean_cross_entropy(probs, labels) -> float:
     return float(-np.mean(np.log(np.maximum(probs[np.arange(len(labels)), labels], 1e-12))))
 
 
+def interpolate(start, end, alpha):
+    """``(1 - alpha) * start + alpha * end`` of two models' weights: one float32 vector (the
+    on-device runtime's) or a list of arrays (Keras'), in the same layout."""
+    if isinstance(start, np.ndarray):
+        return ((1.0 - alpha) * start + alpha * end).astype(start.dtype)
+    return [((1.0 - alpha) * a + alpha * b).astype(np.asarray(a).dtype) for a, b in zip(start, end)]
+
+
 def user_seed(seed, user) -> int:
     """A per-user seed independent of the process and of the order users are run in."""
     return (int(seed) * 1_000_003 + zlib.crc32(str(user).encode("utf-8"))) % (2**31 - 1)
@@ -374,6 +382,7 @@ class PersonalizationEngine:
         made on validation first (epoch, beta, the unlearned start), then the validation
         windows become training data, the newest the user has before the test days."""
         cfg = self.config
+        shrink = self.choose_shrink(user) if cfg.shrink_to_shipped and len(user.val) else None
         prior = self.choose_prior(user) if cfg.prior_after_tuning else {}
         best_epoch = int(info.get("best_epoch", 0))
         if cfg.refit and len(user.val) and best_epoch > 0:
@@ -389,6 +398,10 @@ class PersonalizationEngine:
             rng = np.random.default_rng(user_seed(cfg.seed, user.user) + 1)
             info["refit_train_ce"] = [self.train_epoch(both, rng, objective) for _ in range(best_epoch)]
             info["refit_epochs"] = best_epoch
+            if shrink is not None:  # the refit weights, shrunk by the alpha chosen before
+                self.backend.set_weights(interpolate(shrink[1], self.backend.get_weights(), shrink[0]))
+        if shrink is not None:
+            info["shrink_alpha"] = shrink[0]
         logits = self.backend.logits(user.test)
         if prior:
             logits = logits + prior["prior_beta"] * self.prior_bias(self.prior_labels(user, info))
@@ -396,6 +409,22 @@ class PersonalizationEngine:
         if cfg.shipped_guard:
             return self.shipped_guard(user, info, softmax(logits))
         return softmax(logits), info
+
+    def choose_shrink(self, user) -> tuple:
+        """``shrink_to_shipped``: sets the backend to alpha * tuned + (1 - alpha) * shipped
+        weights, alpha of ``shrink_alphas`` with the lowest mean validation log-loss (the
+        first of equals), and returns ``(alpha, the shipped weights)``."""
+        tuned = self.backend.get_weights()
+        self.backend.reset()
+        shipped = self.backend.get_weights()
+        losses = []
+        for alpha in self.config.shrink_alphas:
+            self.backend.set_weights(interpolate(shipped, tuned, alpha))
+            probs = softmax(self.backend.logits(user.val))
+            losses.append(mean_cross_entropy(probs, user.val.label))
+        alpha = self.config.shrink_alphas[int(np.argmin(losses))]
+        self.backend.set_weights(interpolate(shipped, tuned, alpha))
+        return alpha, shipped
 
     def shipped_guard(self, user, info, test_probs):
         """Never below the shipped model on validation (``shipped_guard``; not in the

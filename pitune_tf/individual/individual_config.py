@@ -83,6 +83,11 @@ class IndividualConfig:
     #   `shipped_guard_z` standard errors of the paired difference; else the user keeps the
     #   shipped model (no validation windows: the shipped model)
     shipped_guard_z: float = 1.0  # the margin of that paired test, in standard errors
+    shrink_to_shipped: bool = False  # a tuned model's weights become
+    #   alpha * tuned + (1 - alpha) * shipped, alpha of `shrink_alphas` with the lowest
+    #   validation log-loss (0: the shipped model, 1: the tuned one; WiSE-FT's interpolation,
+    #   Wortsman et al. 2022, chosen per user); one set of weights on the phone, as tuned
+    shrink_alphas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0)
     # --- prior correction (no backpropagation): logits + beta * (log P_in - log P_pop)
     prior_pseudo_count: float = 20.0  # P_in = (user's training counts + k * P_pop) / (n + k)
     prior_betas: tuple = (0.0, 0.25, 0.5, 0.75, 1.0, 1.5)  # beta chosen on the user's val CE
@@ -166,6 +171,7 @@ class IndividualConfig:
         for name in ("lam", "focal_gamma", "prior_pseudo_count", "prior_default_beta"):
             check_number(name, getattr(self, name), 0.0)
         check_numbers("prior_betas", self.prior_betas, 0.0)
+        check_numbers("shrink_alphas", self.shrink_alphas, 0.0, 1.0)
         check_number("oversample_ratio", self.oversample_ratio, 0.0, 1.0, low_open=True)
         check_number("lsat_short_share", self.lsat_short_share, 0.0, 1.0, low_open=True)
         check_number("static_threshold", self.static_threshold, 0.0, 1.0, high_open=True,
@@ -179,6 +185,7 @@ class IndividualConfig:
             raise UserInputError("train_days needs split_days and 1 <= train_days <= the "
                                  f"training days, got {self.train_days}")
         self.prior_betas = tuple(float(b) for b in self.prior_betas)
+        self.shrink_alphas = tuple(float(a) for a in self.shrink_alphas)
         if self.holdout not in HOLDOUTS:
             raise UserInputError(f"holdout must be one of {list(HOLDOUTS)}, got {self.holdout!r}")
         if self.train_part != "all" and not re.fullmatch(r"head|top[1-9][0-9]*", str(self.train_part)):
@@ -203,6 +210,7 @@ PAPER_CHOICES = {
     "prior_after_tuning": False,  # the fine-tuned model's output is the prediction
     "refit": False,  # fine-tuned on the training windows only
     "shipped_guard": False,  # the tuned model is the prediction, whatever validation says
+    "shrink_to_shipped": False,  # ... with its own weights
     "holdout": "test",
 }
 # Our options that are off in both profiles (not in the paper, and not our defaults: the
@@ -210,7 +218,7 @@ PAPER_CHOICES = {
 # --options` measures each switched on from both profiles, so that one that comes to help
 # (on new data, or with other defaults: options interact) shows.
 OPTIONS = {"prior_after_tuning": True, "refit": True, "unlearn_select": "after_finetune",
-           "shipped_guard": True}
+           "shipped_guard": True, "shrink_to_shipped": True}
 PRESETS = {
     "default": {},  # our best settings (the dataclass defaults)
     "paper": PAPER_CHOICES,

@@ -147,7 +147,7 @@ def tuning_diagnostics(infos) -> dict:
     """What the individual stage did, over users: the share whose kept model is the starting
     one (best epoch 0: the shipped, or the post-unlearning, weights), mean epochs run and
     kept, the share whose unlearning passed the validation gate, mean |F| and |R|, the share
-    whose tuned model passed the shipped guard."""
+    whose tuned model passed the shipped guard, the mean shrinkage alpha."""
     out = {}
     epochs = [i for i in infos if "best_epoch" in i]
     if epochs:
@@ -171,6 +171,10 @@ def tuning_diagnostics(infos) -> dict:
     guarded = [i for i in infos if "guard_kept" in i]
     if guarded:  # shipped_guard: the share of users whose tuned model replaced the shipped one
         out["guard_kept_share"] = float(np.mean([i["guard_kept"] for i in guarded]))
+    shrunk = [i["shrink_alpha"] for i in infos if "shrink_alpha" in i]
+    if shrunk:  # shrink_to_shipped: the mean alpha and the share kept at the shipped model
+        out.update(mean_shrink_alpha=float(np.mean(shrunk)),
+                   shrink_to_shipped_share=float(np.mean([a == 0.0 for a in shrunk])))
     return out
 
 
