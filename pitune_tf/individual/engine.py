@@ -380,7 +380,9 @@ class PersonalizationEngine:
         started from; None: the shipped ones) on ``train`` (default the user's training
         windows) + the validation windows for k epochs, with ``objective``: every choice was
         made on validation first (epoch, beta, the unlearned start), then the validation
-        windows become training data, the newest the user has before the test days."""
+        windows become training data, the newest the user has before the test days. With
+        ``shrink_to_shipped``, first of all the weights are shrunk toward the shipped ones
+        (:meth:`choose_shrink`; after a refit, the refit weights by the same alpha)."""
         cfg = self.config
         shrink = self.choose_shrink(user) if cfg.shrink_to_shipped and len(user.val) else None
         prior = self.choose_prior(user) if cfg.prior_after_tuning else {}
