@@ -531,3 +531,36 @@ def test_shrink_to_shipped_picks_the_alpha_of_the_lowest_validation_loss():
     assert mixed[0].dtype == np.float32
     with pytest.raises(UserInputError, match="shrink_alphas"):
         IndividualConfig(shrink_alphas=(0.5, 1.5)).validate()
+
+
+def test_repeat_mix_picks_the_weight_of_the_lowest_validation_loss():
+    """``repeat_mix``: (1 - w) * model + w * the last event's intent, w of the grid with the
+    lowest validation log-loss. Hand-computed: the model says P(1) = 0.5; the last event's
+    intent is 1 in every window; validation labels 1, 1, 1, 0: loss(w) =
+    -(3 log(0.5 + 0.5 w) + log(0.5 - 0.5 w)) / 4 = 0.693, 0.648, 0.598, 0.562, 0.620 for
+    w = 0, 0.1, 0.25, 0.5, 0.75 -> w = 0.5; test P(1) = 0.75."""
+    from types import SimpleNamespace
+
+    from pitune_tf.individual.engine import PersonalizationEngine
+    from pitune_tf.individual.individual_config import IndividualConfig
+
+    class Backend:
+        n_intents = 2
+
+        def logits(self, windows):
+            return np.zeros((len(windows), 2))
+
+    val = _Rows(4)
+    val.label = np.array([1, 1, 1, 0])
+    user = SimpleNamespace(user="u", train=_Rows(2), val=val, test=_Rows(3),
+                           val_event_index=np.arange(4), test_event_index=np.arange(3))
+    engine = PersonalizationEngine.__new__(PersonalizationEngine)
+    engine.config = IndividualConfig(repeat_mix=True)
+    engine.batch_size, engine.backend, engine._shipped = 2, Backend(), None
+    engine.trivial_scores = lambda method, user, index: np.tile([0.0, 1.0], (len(index), 1))
+    scores, info = engine.tuned_scores(user, {"best_epoch": 1})
+    assert info["repeat_mix_weight"] == 0.5
+    np.testing.assert_allclose(scores, [[0.25, 0.75]] * 3)
+    np.testing.assert_allclose(engine.val_scores("finetune", user, info)[:, 1], 0.75)  # reported too
+    user.val = _Rows(0)  # no validation windows: the model as it is
+    assert "repeat_mix_weight" not in engine.tuned_scores(user, {"best_epoch": 1})[1]

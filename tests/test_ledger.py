@@ -391,7 +391,8 @@ def test_options_are_switched_on_from_both_profiles(tmp_path, monkeypatch):
                       {"unlearn_select": "none"}),
                      ("individual", "shipped_guard", {"shipped_guard": True}, {"shipped_guard": False}),
                      ("individual", "shrink_to_shipped", {"shrink_to_shipped": True},
-                      {"shrink_to_shipped": False})]
+                      {"shrink_to_shipped": False}),
+                     ("individual", "repeat_mix", {"repeat_mix": True}, {"repeat_mix": False})]
     assert not [s for s in switches(preset("demo"), IndividualConfig()) if s.option]  # off by default
 
     monkeypatch.setattr(population, "load_run", lambda path: type("Run", (), {"config": preset("tiny")})())

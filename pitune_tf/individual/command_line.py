@@ -44,7 +44,7 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "prior_after_tuning": "prior_after_tuning", "refit": "refit", "holdout": "holdout",
            "unlearn_select": "unlearn_select", "train_part": "train_part",
            "shipped_guard": "shipped_guard", "shipped_guard_z": "shipped_guard_z",
-           "shrink_to_shipped": "shrink_to_shipped"}
+           "shrink_to_shipped": "shrink_to_shipped", "repeat_mix": "repeat_mix"}
 PRECEDENCE = "--preset < --config < flags"
 # the settings a run's first line shows (with every setting a config file or flag changed)
 SUMMARY_FIELDS = ("methods", "fractions", "max_epochs", "patience", "learning_rate", "lam",
@@ -129,6 +129,10 @@ def build_parser(prog="python -m trainers.individual", description=None):
                    help="a tuned model's weights become alpha * tuned + (1 - alpha) * shipped, "
                         "alpha (0 .. 1) chosen per user on validation log-loss "
                         f"({'on' if d.shrink_to_shipped else 'off'} by default; not in the paper)")
+    p.add_argument("--repeat-mix", action=argparse.BooleanOptionalAction, default=None,
+                   help="mix a tuned model's probabilities with the last event's intent, the weight "
+                        "chosen per user on validation log-loss "
+                        f"({'on' if d.repeat_mix else 'off'} by default; not in the paper)")
     p.add_argument("--unlearn-select", choices=UNLEARN_SELECT,
                    help="pituning: none (default: always from the unlearned weights, Algorithm 1) "
                         "or after_finetune (fine-tune from the unlearned and the shipped "

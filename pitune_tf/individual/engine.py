@@ -408,9 +408,32 @@ class PersonalizationEngine:
         if prior:
             logits = logits + prior["prior_beta"] * self.prior_bias(self.prior_labels(user, info))
         info = {**info, **prior}
+        probs = softmax(logits)
+        if cfg.repeat_mix and len(user.val):
+            probs = self.repeat_mix(user, info, probs)
         if cfg.shipped_guard:
-            return self.shipped_guard(user, info, softmax(logits))
-        return softmax(logits), info
+            return self.shipped_guard(user, info, probs)
+        return probs, info
+
+    def repeat_mix(self, user, info, test_probs):
+        """``repeat_mix``: the tuned model's probabilities mixed with the last event's intent,
+        ``(1 - w) * model + w * last_event_intent`` (:meth:`trivial_scores`), w of
+        ``repeat_mix_weights`` with the lowest validation log-loss (the first of equals; 0:
+        the model as it is). On the phone: one number per user and the newest event's intent."""
+        val = info.get("_val_scores")
+        if val is None:
+            val_logits = self.backend.logits(user.val)
+            if "prior_beta" in info:
+                val_logits = val_logits + info["prior_beta"] * self.prior_bias(user.train.label)
+            val = softmax(val_logits)
+        last_val = self.trivial_scores("last_event_intent", user, user.val_event_index)
+        losses = [mean_cross_entropy((1.0 - w) * val + w * last_val, user.val.label)
+                  for w in self.config.repeat_mix_weights]
+        w = self.config.repeat_mix_weights[int(np.argmin(losses))]
+        info["repeat_mix_weight"] = w
+        info["_val_scores"] = (1.0 - w) * val + w * last_val  # what validation metrics report
+        last_test = self.trivial_scores("last_event_intent", user, user.test_event_index)
+        return (1.0 - w) * test_probs + w * last_test
 
     def choose_shrink(self, user) -> tuple:
         """``shrink_to_shipped``: sets the backend to alpha * tuned + (1 - alpha) * shipped

@@ -175,6 +175,9 @@ def tuning_diagnostics(infos) -> dict:
     if shrunk:  # shrink_to_shipped: the mean alpha and the share kept at the shipped model
         out.update(mean_shrink_alpha=float(np.mean(shrunk)),
                    shrink_to_shipped_share=float(np.mean([a == 0.0 for a in shrunk])))
+    mixed = [i["repeat_mix_weight"] for i in infos if "repeat_mix_weight" in i]
+    if mixed:  # repeat_mix: the mean weight of the last event's intent
+        out["mean_repeat_mix_weight"] = float(np.mean(mixed))
     return out
 
 
