@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from nextitnet.data.synthetic import generate_cross_domain
+from nextitnet.data.synthetic import CrossDomainSyntheticConfig, generate_cross_domain
 from nextitnet.experiments import UAFSuite
 from nextitnet.ledger import CUTOFF, paired_effect
 from nextitnet.modes import ORACLE, SCORE_MODES
@@ -57,8 +57,10 @@ SHARED = (*SCORE_MODES, ORACLE)  # the same in both profiles: listed once
 
 
 def world_name(options: dict) -> str:
-    """The folder name of a world: its options against the demo world's (``demo``)."""
-    return "_".join(f"{k}={v}" for k, v in sorted(options.items())) or "demo"
+    """The folder name of a world: its options that differ from the generator's defaults
+    (``demo`` when none does), so that one world named two ways runs once."""
+    defaults = dataclasses.asdict(CrossDomainSyntheticConfig())
+    return "_".join(f"{k}={v}" for k, v in sorted(options.items()) if defaults.get(k) != v) or "demo"
 
 
 def run_world(suite: UAFSuite, options: dict, seed: int, profile: str) -> tuple[Path, dict]:
@@ -97,10 +99,15 @@ def knob_table(suite: UAFSuite, knob: str) -> pd.DataFrame:
                         row.update({f"vs_{reference}:{m}": difference_cell(effect[m]) for m in metrics})
                 paired.append(row)
     table = mean_std(pd.DataFrame(rows), ["value", "profile", "mode"], list(metrics))
-    mrr = table.set_index(["value", "mode"])[f"mrr@{CUTOFF}_mean"]
-    table[f"gap_closed:mrr@{CUTOFF}"] = np.round(
-        [(row[f"mrr@{CUTOFF}_mean"] - mrr[row["value"], "mostpop"])
-         / (mrr[row["value"], ORACLE] - mrr[row["value"], "mostpop"]) for _, row in table.iterrows()], 4)
+    shared = table[table["profile"] == "both"].set_index(["value", "mode"])[f"mrr@{CUTOFF}_mean"]
+
+    def gap(row):  # NaN where a world has no oracle, or the oracle does not beat MostPop
+        low, high = shared.get((row["value"], "mostpop")), shared.get((row["value"], ORACLE))
+        if low is None or high is None or not high > low:
+            return np.nan
+        return (row[f"mrr@{CUTOFF}_mean"] - low) / (high - low)
+
+    table[f"gap_closed:mrr@{CUTOFF}"] = np.round([gap(row) for _, row in table.iterrows()], 4)
     table = table.merge(pd.DataFrame(paired), on=["value", "profile", "mode"], how="left")
     table.insert(0, "knob", knob)
     return table

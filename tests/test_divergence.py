@@ -163,3 +163,10 @@ def test_only_a_diverged_run_accepts_new_rates_and_only_them(tmp_path):
     assert json.loads((tmp_path / RATE_CHANGES).read_text()) == [
         {"rates": {"learning_rate": [0.1, 0.01]}, "diverged": [{"folder": "pretrain"}]},
         {"rates": {"learning_rate": [0.01, 0.001]}, "diverged": [{"folder": "pretrain", "epoch": 3}]}]
+    # a damaged record is kept aside, never overwritten
+    (tmp_path / RATE_CHANGES).write_text("{not json")
+    (tmp_path / "pretrain" / DIVERGED_FILE).write_text("{}")
+    lower_still = {"config": {"learning_rate": 0.0001, "seed": 0}, "task": "x"}
+    assert accept_new_rates(tmp_path, lower_still, ("learning_rate",)) == {"learning_rate": (0.001, 0.0001)}
+    assert (tmp_path / f"{RATE_CHANGES}.damaged").read_text() == "{not json"
+    assert json.loads((tmp_path / RATE_CHANGES).read_text())[0]["rates"] == {"learning_rate": [0.001, 0.0001]}

@@ -165,6 +165,8 @@ def test_per_intent_counts_by_hand():
     assert none.loc["c", "population_share"] == pytest.approx(0.1)
     oracle = frame[frame["method"] == "oracle"]
     assert (oracle["recall"] == 1.0).all() and (oracle["predicted_ratio"] == 1.0).all()
+    empty = per_intent_frame({}, {}, tokens, p_pop)  # no user: the columns, no row
+    assert empty.empty and "predicted_ratio" in empty.columns
 
 
 def test_oracle_row_and_gap_closed_by_hand():

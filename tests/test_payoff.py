@@ -122,7 +122,10 @@ def test_each_uaf_world_is_drawn_per_seed_and_run_in_both_profiles(tmp_path, mon
     assert config_ == dataclasses.replace(config, seed=config.seed + 1, **PAPER_CHOICES)
     assert modes == uaf_payoff.PAYOFF_MODES and source.endswith("p_target_related=0.5_related_spread=0.5")
     assert data.target_oracle is not None and len(data.users) == 120  # the tiny world, redrawn
-    assert runs["payoff_p_target_related=0.5_related_spread=0.0_default", f"seed{config.seed}"][0] == \
+    # the spread-0 world is the related=0.5 world, named (and run) once
+    assert uaf_payoff.world_name(uaf_payoff.KNOBS["related_spread"][0][1]) == \
+        uaf_payoff.world_name(uaf_payoff.KNOBS["related"][1][1]) == "p_target_related=0.5"
+    assert runs["payoff_p_target_related=0.5_default", f"seed{config.seed}"][0] == \
         dataclasses.replace(config, seed=config.seed)
 
     soft = table[(table["value"] == "0.25") & (table["profile"] == "default") & (table["mode"] == "soft")].iloc[0]

@@ -86,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--config", help="JSON file of UAFConfig fields")
         sub.add_argument("--epochs", type=int, help="fine-tuning epochs")
         sub.add_argument("--pretrain-epochs", type=int)
-        add_source_arguments(sub)
+        if sub is not uaf_payoff:  # it draws its own worlds
+            add_source_arguments(sub)
     for sub in (uaf, uaf_tuned):
         sub.add_argument("--modes", type=_names, help="Table 2's modes, comma-separated (default: all; "
                                                       "uaf_tuned: six)")
@@ -124,16 +125,17 @@ def main(argv=None):
 
         out = args.out or f"runs/{'uaf_experiments' if args.paper == 'uaf' else args.paper}"
         flags = ("epochs", "pretrain_epochs", "seed", "max_users")
-        config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k) for k in flags})
-        data, source = load_cross_domain(args, config)
+        config = resolve_config(UAFConfig, PRESETS, args.preset, args.config, {k: getattr(args, k, None) for k in flags})
+        if args.paper == "uaf_payoff":  # its own worlds: no data to load
+            status = run_uaf_payoff(config, out, seeds=args.seeds, knobs=args.knobs)
+        else:
+            data, source = load_cross_domain(args, config)
         if args.paper == "uaf":
             status = run_uaf_suite(config, data, source, out, seeds=args.seeds, modes=args.modes,
                                    train_fraction=args.train_fraction, only=args.only)
         elif args.paper == "uaf_ledger":
             status = run_uaf_ledger(config, data, source, out, seeds=args.seeds)
-        elif args.paper == "uaf_payoff":  # its own worlds: the data arguments are not read
-            status = run_uaf_payoff(config, out, seeds=args.seeds, knobs=args.knobs)
-        else:
+        elif args.paper == "uaf_tuned":
             status = run_uaf_tuning(config, data, source, out, seeds=args.seeds, modes=args.modes,
                                     trials=args.trials or 20)
     for name, state in status.items():

@@ -20,6 +20,7 @@ evaluation with a traceback. Instead:
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
@@ -27,6 +28,8 @@ from pitune_tf.common.atomic import write_json
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.json_files import read_json
 from pitune_tf.common.keras import keras
+
+logger = logging.getLogger(__name__)
 
 DIVERGED_FILE = ".diverged.json"  # in the folder of the stage that diverged
 RATE_CHANGES = "rate_changes.json"  # in the run directory: [{rates: {key: [old, new]}, diverged: [...]}]
@@ -140,10 +143,13 @@ def accept_new_rates(out_dir, record, rate_keys) -> dict:
     history_path = out_dir / RATE_CHANGES
     try:
         history = read_json(history_path, kind=list) if history_path.is_file() else []
-    except (OSError, UserInputError):
+    except (OSError, UserInputError) as err:  # damaged: kept aside, never overwritten
+        aside = history_path.with_name(f"{RATE_CHANGES}.damaged")
+        history_path.replace(aside)
+        logger.warning("%s (kept as %s); the rate changes start a new record", err, aside)
         history = []
-    write_json(history_path, [*history, {"rates": {k: list(v) for k, v in rates.items()}, "diverged": where}])
     write_json(config_path, record)
+    write_json(history_path, [*history, {"rates": {k: list(v) for k, v in rates.items()}, "diverged": where}])
     for marker in markers:
         marker.unlink()
     return rates

@@ -481,6 +481,8 @@ class PersonalizationEngine:
             return test_probs, info
         self.backend.reset()  # the shipped weights
         info["_val_scores"] = shipped_val  # what validation metrics report: the kept model
+        for key in ("shrink_alpha", "repeat_mix_weight"):  # what the shipped model does not use
+            info.pop(key, None)
         return shipped_test, info
 
     def shipped_probs(self, user):

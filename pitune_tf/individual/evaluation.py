@@ -96,6 +96,8 @@ def per_intent_frame(y_true_by_method, scores_by_method, intent_tokens, p_pop,
     """
     p_pop = np.asarray(p_pop, dtype=np.float64)
     ids = [i for i in np.argsort(-p_pop, kind="stable") if i >= reserved]
+    columns = ["method", "intent", "population_share", "support", "predicted", "predicted_ratio",
+               "recall", "precision"]
     rows = []
     for method, y_true in y_true_by_method.items():
         y_true = np.asarray(y_true)
@@ -108,7 +110,7 @@ def per_intent_frame(y_true_by_method, scores_by_method, intent_tokens, p_pop,
                          "predicted_ratio": predicted / support if support else float("nan"),
                          "recall": hits / support if support else float("nan"),
                          "precision": hits / predicted if predicted else float("nan")})
-    return pd.DataFrame(rows)
+    return pd.DataFrame(rows, columns=columns)
 
 
 def predictions_frame(users, timestamps, y_true, scores, intent_tokens, method=None) -> pd.DataFrame:

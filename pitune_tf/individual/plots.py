@@ -118,7 +118,7 @@ def write_individual_plots(out, per_user, summary=None, per_intent=None) -> list
     the pooled intervals of ``summary`` when given, and ``out/per_intent.png`` from
     ``per_intent`` when given (a failure is a warning); returns the paths written."""
     written = []
-    if per_intent is not None and not per_intent.empty:
+    if per_intent is not None and set(per_intent["method"]) & set(PER_INTENT_METHODS):
         with never_fails(Path(out) / PER_INTENT):
             written.append(plot_per_intent(per_intent, Path(out) / PER_INTENT))
     if "none" not in set(per_user["method"]) or per_user["method"].nunique() < 2:

@@ -89,8 +89,10 @@ def stage_fingerprint(run_dir, config, data_path, backend, model, litert_backend
     return {"run": run_files, "config": dataclasses.asdict(config), "data": stamp(data_path),
             "backend": backend, "litert_backend": litert_backend,
             "model": None if model is None else stamp(model), "users": [u.user for u in users],
-            "schema": _plain(schema),
-            "mapping": stamp(mapping) if isinstance(mapping, (str, Path)) else _plain(mapping)}
+            # the overrides only when given: the records of a stage without them still resume
+            **({"schema": _plain(schema)} if schema is not None else {}),
+            **({"mapping": stamp(mapping) if isinstance(mapping, (str, Path)) else _plain(mapping)}
+               if mapping is not None else {})}
 
 
 def _plain(value):
