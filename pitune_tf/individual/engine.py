@@ -337,6 +337,11 @@ class PersonalizationEngine:
             return None
         if "_val_scores" in info:  # refit: the model chosen on validation, before it saw them;
             return info.pop("_val_scores")  # shipped_guard: the kept model's
+        return self.current_val_probs(user, info)
+
+    def current_val_probs(self, user, info):
+        """The current model's probabilities on the user's validation windows, its prior
+        shift (``prior_beta`` in ``info``) included."""
         logits = self.backend.logits(user.val)
         if "prior_beta" in info:
             logits = logits + info["prior_beta"] * self.prior_bias(user.train.label)
@@ -388,10 +393,7 @@ class PersonalizationEngine:
         prior = self.choose_prior(user) if cfg.prior_after_tuning else {}
         best_epoch = int(info.get("best_epoch", 0))
         if cfg.refit and len(user.val) and best_epoch > 0:
-            val_logits = self.backend.logits(user.val)
-            if prior:
-                val_logits = val_logits + prior["prior_beta"] * self.prior_bias(user.train.label)
-            info["_val_scores"] = softmax(val_logits)  # what validation metrics report
+            info["_val_scores"] = self.current_val_probs(user, prior)  # what validation metrics report
             self.backend.reset()  # fresh optimizers
             if start is not None:
                 self.backend.set_weights(start)
@@ -422,10 +424,7 @@ class PersonalizationEngine:
         the model as it is). On the phone: one number per user and the newest event's intent."""
         val = info.get("_val_scores")
         if val is None:
-            val_logits = self.backend.logits(user.val)
-            if "prior_beta" in info:
-                val_logits = val_logits + info["prior_beta"] * self.prior_bias(user.train.label)
-            val = softmax(val_logits)
+            val = self.current_val_probs(user, info)
         last_val = self.trivial_scores("last_event_intent", user, user.val_event_index)
         losses = [mean_cross_entropy((1.0 - w) * val + w * last_val, user.val.label)
                   for w in self.config.repeat_mix_weights]
@@ -459,10 +458,7 @@ class PersonalizationEngine:
         (``guard_kept`` False; the backend is reset to the shipped weights)."""
         val_tuned = info.get("_val_scores")
         if val_tuned is None and len(user.val):
-            val_logits = self.backend.logits(user.val)
-            if "prior_beta" in info:
-                val_logits = val_logits + info["prior_beta"] * self.prior_bias(user.train.label)
-            val_tuned = softmax(val_logits)
+            val_tuned = self.current_val_probs(user, info)
         shipped_val, shipped_test = self.shipped_probs(user)
         n = len(user.val)
         if n:
