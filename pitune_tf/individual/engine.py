@@ -444,8 +444,7 @@ class PersonalizationEngine:
         losses = []
         for alpha in self.config.shrink_alphas:
             self.backend.set_weights(interpolate(shipped, tuned, alpha))
-            probs = softmax(self.backend.logits(user.val))
-            losses.append(mean_cross_entropy(probs, user.val.label))
+            losses.append(mean_cross_entropy(self.current_val_probs(user, {}), user.val.label))
         alpha = self.config.shrink_alphas[int(np.argmin(losses))]
         self.backend.set_weights(interpolate(shipped, tuned, alpha))
         return alpha, shipped

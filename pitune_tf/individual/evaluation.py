@@ -102,13 +102,14 @@ def per_intent_frame(y_true_by_method, scores_by_method, intent_tokens, p_pop,
     for method, y_true in y_true_by_method.items():
         y_true = np.asarray(y_true)
         y_pred = np.asarray(scores_by_method[method]).argmax(axis=1)
+        recalls = recall_per_intent(y_true, y_pred, ids)
         for i in ids:
             support, predicted = int(np.sum(y_true == i)), int(np.sum(y_pred == i))
             hits = int(np.sum((y_true == i) & (y_pred == i)))
             rows.append({"method": method, "intent": intent_tokens[i], "population_share": float(p_pop[i]),
                          "support": support, "predicted": predicted,
                          "predicted_ratio": predicted / support if support else float("nan"),
-                         "recall": hits / support if support else float("nan"),
+                         "recall": recalls[int(i)],
                          "precision": hits / predicted if predicted else float("nan")})
     return pd.DataFrame(rows, columns=columns)
 
