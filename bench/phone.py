@@ -305,57 +305,22 @@ def build(size):
     return build_student(config, SIZES, event_intent=event_intent), config
 
 
-def matmul_flops(graph) -> dict:
-    """2 m k n of every MatMul / BatchMatMul op of ``graph``, summed by part of the student:
-    ``block_i`` (decoder block i) or ``head`` (everything else: IAT, intent head, ...)."""
-    parts = {}
-    for op in graph.get_operations():
-        if op.type == "MatMul":
-            a = op.inputs[0].shape.as_list()
-            k = a[0] if op.get_attr("transpose_a") else a[1]
-            flops = 2 * k * math.prod(op.outputs[0].shape.as_list())
-        elif op.type.startswith("BatchMatMul"):
-            a = op.inputs[0].shape.as_list()
-            k = a[-2] if op.get_attr("adj_x") else a[-1]
-            flops = 2 * k * math.prod(op.outputs[0].shape.as_list())
-        elif op.type == "Einsum":
-            raise ValueError(f"{op.name}: Einsum is not counted; extend matmul_flops")
-        else:
-            continue
-        scope = [s for s in op.name.split("/") if s.startswith("block_")]
-        part = scope[0] if scope else "head"
-        parts[part] = parts.get(part, 0) + int(flops)
-    return parts
-
-
 def count_flops(student, train_parts) -> dict:
-    """Forward FLOPs of ``infer`` per window and the estimated FLOPs of each training step."""
+    """Forward FLOPs of ``infer`` per window and the estimated FLOPs of each training step
+    (``pitune_tf.models.train_parts.step_flops``, times the batch)."""
     from pitune_tf.common.keras import tf
-    from pitune_tf.data.windows import STREAM_KEYS
+    from pitune_tf.models.train_parts import forward_graph, step_flops
 
-    specs = {k: tf.TensorSpec([1, HISTORY], tf.int32, name=k) for k in STREAM_KEYS}
-    specs["mask"] = tf.TensorSpec([1, HISTORY], tf.float32, name="mask")
-    graph = tf.function(lambda f: student(f, training=False)).get_concrete_function(specs).graph
-    by_part = matmul_flops(graph)
-    forward = sum(by_part.values())
+    flops = step_flops(student, HISTORY)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    profiled = tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
-    blocks = sorted((p for p in by_part if p != "head"), key=lambda p: int(p.split("_")[1]))
-
-    def trained(part):  # forward FLOPs of the weights a train part updates
-        if part == "all":
-            return forward
-        k = 0 if part == "head" else int(part[len("top"):])
-        return by_part.get("head", 0) + sum(by_part[b] for b in blocks[len(blocks) - k:])
-
-    steps = {("train" if p == "all" else f"train_{p}"): BATCH * (forward + 2 * trained(p))
-             for p in train_parts}
+    profiled = tf.compat.v1.profiler.profile(forward_graph(student, HISTORY), options=options).total_float_ops
+    steps = {("train" if p == "all" else f"train_{p}"): BATCH * flops["steps"][p] for p in train_parts}
     steps["unlearn"] = steps["train"]
     return {"method": "2mkn per MatMul/BatchMatMul op of the Keras student's graph at batch 1",
-            "forward_per_window": forward, "by_part": by_part,
+            "forward_per_window": flops["forward"], "by_part": flops["by_part"],
             "profiler_float_ops": int(profiled), "step_estimate": steps,
-            "infer_b1": forward, f"infer_b{BATCH}": BATCH * forward}
+            "infer_b1": flops["forward"], f"infer_b{BATCH}": BATCH * flops["forward"]}
 
 
 def measure_in_child(path, args) -> dict:

@@ -15,6 +15,7 @@ Commands (run from the repository root)::
     python -m trainers.experiments uaf_payoff --knobs related_spread --out runs/uaf_payoff  # UAF's
     # every individual method under one tuning budget (Optuna), paper and default protocols
     python -m trainers.experiments pituning_tuned --run runs/demo --trials 20   # -> runs/demo/tuned
+    python -m trainers.experiments pituning_train_part --run runs/demo   # --train-part auto
     python -m trainers.experiments uaf_tuned --trials 20 --seeds 3 --out runs/uaf_tuned
     # UAF, on the embedded synthetic data (or --data / --data-atomic / --ml1m as trainers.uaf)
     python -m trainers.experiments uaf --seeds 3 --out runs/uaf_experiments
@@ -39,6 +40,7 @@ PITUNING = {  # command -> (module, function, its output's folder under RUN)
     "pituning_ledger": ("pitune_tf.experiments.ledger", "run_ledger", "ledger"),
     "pituning_payoff": ("pitune_tf.experiments.payoff", "run_payoff", "payoff"),
     "pituning_tuned": ("pitune_tf.experiments.tuning", "run_tuning", "tuned"),
+    "pituning_train_part": ("pitune_tf.experiments.train_part", "run_train_part", "train_part"),
 }
 
 
@@ -61,11 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
                                "stage on synthetic worlds that vary one premise at a time")
     tuned = papers.add_parser("pituning_tuned", help="every individual method under one tuning "
                               "protocol: the same Optuna trials on validation windows")
+    part = papers.add_parser("pituning_train_part", help="which part of the student each user fine-tunes: "
+                             "every part, and --train-part auto's rule fitted on other users")
     tuned.add_argument("--methods", type=_names, help="comma-separated (default: prior, finetune, focal, "
                        "oversample, mpda, pituning; the Table 2 baselines by name)")
     ledger.add_argument("--options", action="store_true", help="also switch on each of our options "
                         "off in both profiles (OPTIONS of the stages' configs), from each profile")
-    for sub in (pit, ledger, payoff, tuned):
+    for sub in (pit, ledger, payoff, tuned, part):
         sub.add_argument("--run", required=True, help="population run directory (trainers.population --out)")
         sub.add_argument("--preset", default="demo", choices=sorted(SUITE_PRESETS),
                          help="suite size (users, sweeps, budget of the extra population runs)")
@@ -92,13 +96,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_argument("--modes", type=_names, help="Table 2's modes, comma-separated (default: all; "
                                                       "uaf_tuned: six)")
     uaf.add_argument("--train-fraction", type=float, default=0.1, help="Table 5's share (0.1)")
-    for sub in (pit, ledger, payoff, tuned, uaf, uaf_ledger, uaf_tuned, uaf_payoff):
+    for sub in (pit, ledger, payoff, tuned, part, uaf, uaf_ledger, uaf_tuned, uaf_payoff):
         sub.add_argument("--seeds", type=int, default=3, help="seeds per setting (mean ± std)")
         sub.add_argument("--seed", type=int, help="first seed (default: the config's)")
-        sub.add_argument("--out", help="output folder (pituning: RUN/experiments; pituning_ledger: "
-                                       "RUN/ledger; pituning_payoff: RUN/payoff; pituning_tuned: RUN/tuned; uaf: "
-                                       "runs/uaf_experiments; uaf_<name>: "
-                                       "runs/uaf_<name>)")
+        sub.add_argument("--out", help="output folder (pituning: RUN/experiments; pituning_<name>: "
+                                       "RUN/<name>; uaf: runs/uaf_experiments; uaf_<name>: runs/uaf_<name>)")
     for sub in (pit, uaf):
         sub.add_argument("--only", type=_names, help="comma-separated experiment names")
     return parser

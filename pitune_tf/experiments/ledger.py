@@ -139,7 +139,7 @@ class LedgerRuns:
         return {"summary": summary, "out": out}
 
 
-def _predictions(out, method) -> tuple:
+def run_predictions(out, method) -> tuple:
     """``(user ids, y_true, scores, timestamps)`` of ``method`` in an individual run's
     ``predictions.csv``, in the run's window order."""
     frame = pd.read_csv(out / "predictions.csv")
@@ -159,8 +159,8 @@ def paired_effect(pairs, method_with, method_without=None) -> dict:
     Each metric's entry also carries ``base``: the "without" side's pooled value."""
     ys, a, b, groups = [], [], [], []
     for seed, with_out, without_out in pairs:
-        users, y, scores_a, when = _predictions(with_out, method_with)
-        users_b, y_b, scores_b, when_b = _predictions(without_out, method_without or method_with)
+        users, y, scores_a, when = run_predictions(with_out, method_with)
+        users_b, y_b, scores_b, when_b = run_predictions(without_out, method_without or method_with)
         if not (np.array_equal(users, users_b) and np.array_equal(y, y_b) and np.array_equal(when, when_b)):
             raise ValueError(f"{with_out} and {without_out} score different test windows")
         ys.append(y)

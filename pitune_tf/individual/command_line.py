@@ -43,6 +43,7 @@ OPTIONS = {"seed": "seed", "min_history": "min_history", "split": "fractions",
            "split_days": "split_days", "train_days": "train_days",
            "prior_after_tuning": "prior_after_tuning", "refit": "refit", "holdout": "holdout",
            "unlearn_select": "unlearn_select", "train_part": "train_part",
+           "train_part_rule": "train_part_rule",
            "shipped_guard": "shipped_guard", "shipped_guard_z": "shipped_guard_z",
            "shrink_to_shipped": "shrink_to_shipped", "repeat_mix": "repeat_mix"}
 PRECEDENCE = "--preset < --config < flags"
@@ -139,8 +140,12 @@ def build_parser(prog="python -m trainers.individual", description=None):
                         "weights, keep the better on validation: twice the compute)")
     p.add_argument("--train-part", metavar="PART",
                    help="what fine-tuning trains: head, top1, top2, ... (the student's top "
-                        "blocks and the head) or all (default); litert: the train_<part> "
-                        "signatures, whose backward pass stops below the part")
+                        "blocks and the head), all (default), or auto (per user, chosen before "
+                        "training by --train-part-rule, with whether pituning unlearns); litert: "
+                        "the train_<part> signatures, whose backward pass stops below the part")
+    p.add_argument("--train-part-rule", metavar="FILE",
+                   help="with --train-part auto: the rule's JSON (python -m trainers.experiments "
+                        "pituning_train_part writes one)")
     p.add_argument("--holdout", choices=("test", "validation"),
                    help="validation: never read the test windows; score the validation windows, "
                         "validating on the newest training windows (to choose settings)")

@@ -24,10 +24,12 @@ import numpy as np
 
 from pitune_tf.common.batching import index_batches
 from pitune_tf.common.best_epoch_rule import BestEpochRule
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.numeric import softmax
 from pitune_tf.individual.manage_intents import intent_shares, manage_intents
 from pitune_tf.individual.methods import ENGINE_METHODS, STUDENT_METHODS, TRIVIAL_METHODS
 from pitune_tf.individual.oversampling import oversample_indices
+from pitune_tf.individual.train_part_rule import AUTO, TrainPartRule, user_features
 
 
 def mean_cross_entropy(probs, labels) -> float:
@@ -112,6 +114,12 @@ class TuningBackend:
         """One PITuning Eq. 11 step; returns ``loss``, ``retain_ce``, ``forget_ce``."""
         raise NotImplementedError
 
+    train_parts: tuple = ("all",)  # what fine-tuning can train (pitune_tf.models.train_parts)
+
+    def set_train_part(self, part) -> None:
+        """What the next fine-tuning steps train (one of :attr:`train_parts`)."""
+        raise NotImplementedError
+
     def get_weights(self):
         raise NotImplementedError
 
@@ -152,6 +160,13 @@ class PersonalizationEngine:
         self.n_intents = int(run.vocabs.n_intents)
         self.extra_methods = dict(extra_methods or {})
         self._shipped = None  # (user, val probs, test probs) of the shipped model (shipped_guard)
+        # train_part "auto": the rule choosing each user's part and whether unlearning runs
+        self.rule = TrainPartRule.load(config.train_part_rule) if config.train_part == AUTO else None
+        missing = sorted(self.rule.parts() - set(backend.train_parts)) if self.rule is not None else []
+        if missing:
+            raise UserInputError(f"{config.train_part_rule}: the rule chooses {', '.join(missing)}, "
+                                 f"which this model cannot train ({', '.join(backend.train_parts)})")
+        self.unlearn_chosen = True  # whether pituning unlearns for the current user
 
     @property
     def methods(self) -> tuple:
@@ -509,7 +524,7 @@ class PersonalizationEngine:
         (``unlearn_kept_after_finetune``): unlearning is meant to help the fine-tuned model,
         so it is judged there, on validation windows only."""
         seed = user_seed(self.config.seed, user.user)
-        info = self.unlearn(user, sets)
+        info = self.unlearn(user, sets) if self.unlearn_chosen else {"unlearn_steps": 0}
         moved = info["unlearn_steps"] > 0 and info.get("unlearn_kept_steps", 1) > 0
         start = self.backend.get_weights() if moved and self.config.refit else None  # unlearned
         fitted = self.fit(user.train, user.val, seed)
@@ -548,6 +563,14 @@ class PersonalizationEngine:
         """Runs ``methods`` on ``user`` (a :class:`UserData`); returns a picklable record."""
         sets, out = start_user_result(user, self.run, self.n_intents,
                                       self.config.static_threshold)
+        shipped_val, _ = self.shipped_probs(user)
+        out["features"] = user_features(
+            len(user.train), sets.forget, sets.retain, user.train.label, self.run.p_pop,
+            mean_cross_entropy(shipped_val, user.val.label) if len(user.val) else float("nan"))
+        if self.rule is not None:  # train_part "auto": chosen before any training step
+            part, self.unlearn_chosen = self.rule.choose(out["features"])
+            self.backend.set_train_part(part)
+            out.update(train_part=part, unlearn_chosen=self.unlearn_chosen)
         for method in methods:
             self.backend.reset()
             seed = user_seed(self.config.seed, user.user)

@@ -70,7 +70,11 @@ class IndividualConfig:
     min_log_prob: float = math.log(1e-3)  # floor on log q in Eq. 11's forgotten term
     train_part: str = "all"  # what fine-tuning trains (not in the paper, which trains all):
     #   "head", "top1", ... (the student's top blocks: pitune_tf.models.train_parts), "all";
-    #   on the phone the train_<part> signatures, whose backward pass stops below the part
+    #   on the phone the train_<part> signatures, whose backward pass stops below the part;
+    #   "auto": per user, before training, `train_part_rule` chooses the part and whether
+    #   pituning's unlearning runs (pitune_tf.individual.train_part_rule)
+    train_part_rule: str | None = None  # with train_part="auto": the rule's JSON file
+    #   (trainers.experiments pituning_train_part writes one)
     unlearn_select: str = "none"  # "none": fine-tuning starts from the unlearned weights
     #   whatever it gives (Algorithm 1: one fine-tuning per user); "after_finetune" (not in the
     #   paper; was the default): fine-tune from the unlearned weights and from the shipped
@@ -195,9 +199,13 @@ class IndividualConfig:
         self.repeat_mix_weights = tuple(float(w) for w in self.repeat_mix_weights)
         if self.holdout not in HOLDOUTS:
             raise UserInputError(f"holdout must be one of {list(HOLDOUTS)}, got {self.holdout!r}")
-        if self.train_part != "all" and not re.fullmatch(r"head|top[1-9][0-9]*", str(self.train_part)):
-            raise UserInputError(f"train_part must be head, top1, top2, ... or all, got "
+        if self.train_part not in ("all", "auto") and not re.fullmatch(r"head|top[1-9][0-9]*",
+                                                                       str(self.train_part)):
+            raise UserInputError(f"train_part must be head, top1, top2, ..., all or auto, got "
                                  f"{self.train_part!r}")
+        if (self.train_part == "auto") != (self.train_part_rule is not None):
+            raise UserInputError("train_part auto needs train_part_rule (a rule's JSON file), and "
+                                 "train_part_rule is only read with train_part auto")
         if self.unlearn_select not in UNLEARN_SELECT:
             raise UserInputError(f"unlearn_select must be one of {list(UNLEARN_SELECT)}, "
                                  f"got {self.unlearn_select!r}")

@@ -31,18 +31,20 @@ class KerasBackend(TuningBackend):
         learning_rate: float. Adam's rate for fine-tuning (``ce``, ``focal``).
         unlearn_learning_rate: float. Adam's rate for unlearning (PITuning Eq. 11).
         lam, min_log_prob, focal_gamma: the objectives' constants (TuningLossModel).
-        train_part: str. What fine-tuning trains (``pitune_tf.models.train_parts``).
+        train_part: str. What fine-tuning trains (``pitune_tf.models.train_parts``; ``auto``:
+            ``all`` until :meth:`set_train_part` sets a user's).
     """
 
     objectives = ("ce", "focal")
 
     def __init__(self, network, n_intents, learning_rate=1e-3, unlearn_learning_rate=1e-3,
                  lam=1.0, min_log_prob=None, focal_gamma=2.0, train_part="all"):
-        if train_part != "all" and train_part not in train_parts(network):
-            raise UserInputError(f"train_part {train_part!r}: the student trains "
-                                 f"{', '.join(train_parts(network))}")
         self.network = network
-        self.train_part = train_part  # what fine-tuning trains (unlearning: all, as the phone)
+        try:
+            self.train_parts = train_parts(network)
+        except ValueError:  # no decoder blocks (the teacher of FP / PP): all of it
+            self.train_parts = ("all",)
+        self.set_train_part("all" if train_part == "auto" else train_part)
         self.n_intents = int(n_intents)
         self.learning_rate = learning_rate
         self.unlearn_learning_rate = unlearn_learning_rate
@@ -57,17 +59,27 @@ class KerasBackend(TuningBackend):
         self._steps = {}
         self._infer = tf.function(lambda x: network(x, training=False), reduce_retracing=True)
 
+    def set_train_part(self, part) -> None:
+        """What the next fine-tuning steps train (unlearning always trains all, as on the
+        phone)."""
+        if part not in self.train_parts:
+            raise UserInputError(f"train_part {part!r}: the student trains "
+                                 f"{', '.join(self.train_parts)}")
+        self.train_part = part
+
     def _tuner(self, mode):
-        """The tuner of ``mode`` and its traced step, built once."""
-        if mode not in self._tuners:
-            part = None if mode == "unlearn" or self.train_part == "all" else self.train_part
+        """The tuner of ``mode`` (and of the current train part) and its traced step, built
+        once each."""
+        part = None if mode == "unlearn" or self.train_part == "all" else self.train_part
+        key = (mode, part)
+        if key not in self._tuners:
             tuner = TuningLossModel(self.network, self.n_intents, mode=mode, train_part=part,
                                     **self.tuner_options)
             rate = self.unlearn_learning_rate if mode == "unlearn" else self.learning_rate
             tuner.compile(optimizer=keras.optimizers.Adam(rate))
-            self._tuners[mode] = tuner
-            self._steps[mode] = tf.function(tuner.train_batch, reduce_retracing=True)
-        return self._tuners[mode], self._steps[mode]
+            self._tuners[key] = tuner
+            self._steps[key] = tf.function(tuner.train_batch, reduce_retracing=True)
+        return self._tuners[key], self._steps[key]
 
     def logits(self, windows) -> np.ndarray:
         if len(windows) == 0:

@@ -40,17 +40,22 @@ class LiteRTBackend(TuningBackend):
         if runtime.batch_size is None:
             raise UserInputError(f"{runtime.path}: an inference-only model cannot be tuned "
                                  "(use student.tflite)")
-        if train_part not in runtime.train_parts:
-            raise UserInputError(f"{runtime.path}: no train part {train_part!r} (the model "
-                                 f"trains {', '.join(runtime.train_parts)}; convert it again "
-                                 "with this version for the train_<part> signatures)")
         self.runtime = runtime
-        self.train_part = train_part
+        self.train_parts = runtime.train_parts
+        self.set_train_part("all" if train_part == "auto" else train_part)
         self.n_intents = int(n_intents)
         self.batch_size = runtime.batch_size
         self.learning_rate = learning_rate
         self.unlearn_learning_rate = unlearn_learning_rate
         self.lam = lam
+
+    def set_train_part(self, part) -> None:
+        """What the next fine-tuning steps train: the ``train_<part>`` signature."""
+        if part not in self.train_parts:
+            raise UserInputError(f"{self.runtime.path}: no train part {part!r} (the model "
+                                 f"trains {', '.join(self.runtime.train_parts)}; convert it again "
+                                 "with this version for the train_<part> signatures)")
+        self.train_part = part
 
     def logits(self, windows) -> np.ndarray:
         if len(windows) == 0:

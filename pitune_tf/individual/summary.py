@@ -134,6 +134,8 @@ def summarize(results, intent_tokens, p_pop, n_rare=3):
             "dynamic": "|".join(tokens[i] for i in r["dynamic"]),
             "forget": "|".join(tokens[i] for i in r["forget"]),
             "retain": "|".join(tokens[i] for i in r["retain"]),
+            **r.get("features", {}),  # --train-part auto's inputs (train_part_rule.FEATURES)
+            **{k: r[k] for k in ("train_part", "unlearn_chosen") if k in r},  # and its choice
         }
         for method, scores in method_scores(r).items():
             info = r["methods"][method]["info"] if method not in ORACLES else {}

@@ -14,6 +14,8 @@ One definition for both paths: the phone's ``train_<part>`` signatures
 
 from __future__ import annotations
 
+import math
+
 ALL = "all"
 HEAD = "head"
 
@@ -58,3 +60,53 @@ def _blocks(student) -> list:
         raise ValueError("train parts need the student's TransformerDecoder (a model with "
                          "backbone.blocks)")
     return list(blocks)
+
+
+def forward_graph(student, history):
+    """The graph of ``student``'s forward pass on one window of ``history`` events."""
+    from pitune_tf.common.keras import tf
+    from pitune_tf.data.windows import STREAM_KEYS
+
+    specs = {k: tf.TensorSpec([1, history], tf.int32, name=k) for k in STREAM_KEYS}
+    specs["mask"] = tf.TensorSpec([1, history], tf.float32, name="mask")
+    return tf.function(lambda f: student(f, training=False)).get_concrete_function(specs).graph
+
+
+def matmul_flops(graph) -> dict:
+    """2 m k n of every MatMul / BatchMatMul op of ``graph``, summed by part of the student:
+    ``block_i`` (decoder block i) or ``head`` (everything else: IAT, intent head, ...)."""
+    parts: dict[str, int] = {}
+    for op in graph.get_operations():
+        if op.type == "MatMul":
+            a = op.inputs[0].shape.as_list()
+            k = a[0] if op.get_attr("transpose_a") else a[1]
+        elif op.type.startswith("BatchMatMul"):
+            a = op.inputs[0].shape.as_list()
+            k = a[-2] if op.get_attr("adj_x") else a[-1]
+        elif op.type == "Einsum":
+            raise ValueError(f"{op.name}: Einsum is not counted; extend matmul_flops")
+        else:
+            continue
+        scope = [s for s in op.name.split("/") if s.startswith("block_")]
+        part = scope[0] if scope else "head"
+        parts[part] = parts.get(part, 0) + int(2 * k * math.prod(op.outputs[0].shape.as_list()))
+    return parts
+
+
+def step_flops(student, history) -> dict:
+    """The matmul FLOPs of one window: ``forward`` (``infer``), ``by_part`` (decoder block /
+    head) and ``steps``: per train part, a training step's estimate, the forward pass plus
+    twice the forward FLOPs of the weights the part updates (the backward pass stops below
+    it; element-wise ops and embedding gathers are left out)."""
+    by_part = matmul_flops(forward_graph(student, history))
+    forward = sum(by_part.values())
+    blocks = sorted((p for p in by_part if p != "head"), key=lambda p: int(p.split("_")[1]))
+
+    def trained(part):  # forward FLOPs of the weights a train part updates
+        if part == ALL:
+            return forward
+        k = 0 if part == HEAD else int(part[len("top"):])
+        return by_part.get("head", 0) + sum(by_part[b] for b in blocks[len(blocks) - k:])
+
+    return {"forward": forward, "by_part": by_part,
+            "steps": {p: forward + 2 * trained(p) for p in train_parts(student)}}
