@@ -150,6 +150,18 @@ def test_fine_tuning_a_part_on_both_backends(journey, tmp_path):
     a = pd.read_csv(tmp_path / "lite" / "per_user.csv").set_index(["user_id", "method"])
     b = pd.read_csv(tmp_path / "keras" / "per_user.csv").set_index(["user_id", "method"])
     np.testing.assert_allclose(a.loc[b.index, "prec_w"], b["prec_w"], atol=0.02)
+    # --train-part auto on the phone's runtime: a rule that gives every user the head (and
+    # no unlearning) is exactly the head run, pituning included
+    from pitune_tf.individual.train_part_rule import TrainPartRule
+
+    TrainPartRule(tree={"leaf": "head"}, candidates=("head",)).save(tmp_path / "rule.json")
+    command("trainers.individual", *common[:-5], "--method", "finetune,pituning", "--train-part", "auto",
+            "--train-part-rule", tmp_path / "rule.json", "--quiet", "--backend", "litert", "--out", tmp_path / "auto")
+    auto = pd.read_csv(tmp_path / "auto" / "per_user.csv").set_index(["user_id", "method"])
+    for method in ("finetune", "pituning"):
+        np.testing.assert_allclose(auto.xs(method, level="method")["prec_w"],
+                                   a.xs("finetune", level="method")["prec_w"], atol=1e-6)
+    assert set(auto["train_part"]) == {"head"} and not auto["unlearn_chosen"].any()
     done = subprocess.run([sys.executable, "-m", "trainers.individual", "--run", str(out),
                            "--train-part", "top7", "--users", "1"], cwd=ROOT,
                           capture_output=True, text=True)

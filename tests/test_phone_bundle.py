@@ -206,3 +206,23 @@ def test_convert_cli_writes_the_bundle(tmp_path, capsys):
                      "student_int8.tflite", "student_tflite.json", "vocab.json"]
     for name in files:
         assert prefix not in (phone / name).read_bytes(), name
+
+
+def test_bundle_carries_a_train_part_rule_the_student_can_run(bundle, tmp_path):
+    """``--train-part-rule``: the rule goes into the bundle as written; a rule that chooses a
+    part the student lacks is one user error."""
+    from pitune_tf.common.errors import UserInputError
+    from pitune_tf.individual.train_part_rule import TrainPartRule
+    from pitune_tf.population import load_run
+    from tflite.phone_bundle import RULE_FILE, bundle_contents
+
+    run = load_run(bundle[0])
+    TrainPartRule(tree={"feature": "forget_size", "threshold": 0.5, "left": {"leaf": "head"},
+                        "right": {"leaf": "all+unlearn"}},
+                  candidates=("head", "all+unlearn")).save(tmp_path / "rule.json")
+    contents = bundle_contents(run, 6, 8, train_part_rule=tmp_path / "rule.json")
+    assert contents[RULE_FILE] == (tmp_path / "rule.json").read_text()
+    assert RULE_FILE not in bundle_contents(run, 6, 8)
+    TrainPartRule(tree={"leaf": "top9"}, candidates=("top9",)).save(tmp_path / "deep.json")
+    with pytest.raises(UserInputError, match="the rule chooses top9, which this student lacks"):
+        bundle_contents(run, 6, 8, train_part_rule=tmp_path / "deep.json")

@@ -59,6 +59,9 @@ def run(argv=None):
     parser.add_argument("--static-threshold", type=float, default=None,
                         help="PITuning Eq. 8's epsilon written to preprocessing.json (default: "
                              "trainers.individual's, 0.2 / the number of intents)")
+    parser.add_argument("--train-part-rule", metavar="FILE",
+                        help="a --train-part auto rule (trainers.experiments pituning_train_part) "
+                             "for the bundle: train_part_rule.json")
     args = parser.parse_args(argv)
     if args.static_threshold is not None and not 0.0 <= args.static_threshold < 1.0:
         parser.error("--static-threshold must be in [0, 1)")
@@ -81,6 +84,7 @@ def run(argv=None):
         qat_max_windows=args.qat_max_windows,
         qat_report=qat,
         static_threshold=args.static_threshold,
+        train_part_rule=args.train_part_rule,
         quiet=args.quiet,
     )
     for kind, path in paths.items():

@@ -1,7 +1,9 @@
 """What an app needs beside the ``.tflite`` files: ``labels.txt`` (the intent of each output
 index), ``vocab.json`` (the run's vocabularies) and ``preprocessing.json`` (how to build a
 window from raw events, and P_pop, P_out and the static threshold of PITuning Eq. 8-10, so the
-app computes the forget / retain masks of ``unlearn`` itself). ``preprocessing.json`` also
+app computes the forget / retain masks of ``unlearn`` itself), and, when converted with
+``--train-part-rule``, ``train_part_rule.json`` (which part each user fine-tunes, and whether
+unlearning runs, chosen on the phone before training: ``--train-part auto``). ``preprocessing.json`` also
 carries how the run's own log was read (``source_log``: the run's ``data_schema``, its time
 zone and the repeat merge gap among them). No bundle file names a path of the converting
 machine.
@@ -19,17 +21,21 @@ import json
 from pathlib import Path
 
 from pitune_tf.common.atomic import write_text
+from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.vocabulary import PAD_ID, RESERVED_IDS
 from pitune_tf.data.features import _DAY_SECONDS, _EPOCH_WEEKDAY, N_WEEKDAY_IDS, n_slot_ids
 from pitune_tf.data.io import NO_LOCATION
 from pitune_tf.data.windows import FEATURE_KEYS, STREAM_KEYS
 from pitune_tf.individual.individual_config import IndividualConfig
 from pitune_tf.individual.manage_intents import DEFAULT_STATIC_FRACTION
+from pitune_tf.individual.train_part_rule import TrainPartRule
+from pitune_tf.models.train_parts import train_parts
 
 LABELS_FILE = "labels.txt"
 PREPROCESSING_FILE = "preprocessing.json"
 VOCAB_FILE = "vocab.json"
-BUNDLE_FILES = (LABELS_FILE, VOCAB_FILE, PREPROCESSING_FILE)
+RULE_FILE = "train_part_rule.json"  # with tflite.convert --train-part-rule
+BUNDLE_FILES = (LABELS_FILE, VOCAB_FILE, PREPROCESSING_FILE, RULE_FILE)
 FORMAT_VERSION = 1
 
 
@@ -151,14 +157,26 @@ def preprocessing_spec(run, history, batch_size=None, static_threshold=None) -> 
     }
 
 
-def bundle_contents(run, history, batch_size=None, static_threshold=None) -> dict[str, str]:
-    """{file name: text} of the bundle: labels, vocabularies, preprocessing."""
+def bundle_contents(run, history, batch_size=None, static_threshold=None,
+                    train_part_rule=None) -> dict[str, str]:
+    """{file name: text} of the bundle: labels, vocabularies, preprocessing, and with
+    ``train_part_rule`` (a :class:`pitune_tf.individual.train_part_rule.TrainPartRule` file)
+    that rule, which the app reads to choose each user's train part before training
+    (``--train-part auto``); a rule naming a part the student lacks is a UserInputError."""
     spec = preprocessing_spec(run, history, batch_size, static_threshold)
-    return {
+    contents = {
         LABELS_FILE: "".join(f"{token}\n" for token in run.vocabs.intent.tokens),
         VOCAB_FILE: json.dumps(run.vocabs.to_json(), indent=2) + "\n",
         PREPROCESSING_FILE: json.dumps(spec, indent=2) + "\n",
     }
+    if train_part_rule is not None:
+        rule = TrainPartRule.load(train_part_rule)
+        missing = sorted(rule.parts() - set(train_parts(run.student)))
+        if missing:
+            raise UserInputError(f"{train_part_rule}: the rule chooses {', '.join(missing)}, which "
+                                 f"this student lacks ({', '.join(train_parts(run.student))})")
+        contents[RULE_FILE] = Path(train_part_rule).read_text(encoding="utf-8")
+    return contents
 
 
 def write_bundle(contents: dict, out_dir) -> dict:

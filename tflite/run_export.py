@@ -24,12 +24,12 @@ OUTPUT_FILES = (*MODEL_FILES.values(), META_FILE, *BUNDLE_FILES)
 
 def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm=None,
                 quantized=True, qat_epochs=0, qat_max_windows=5000, qat_seed=0,
-                qat_report=None, static_threshold=None, quiet=False) -> dict:
+                qat_report=None, static_threshold=None, train_part_rule=None, quiet=False) -> dict:
     """Converts ``RUN_DIR/student.keras`` (through ``pitune_tf.population.load_run``) and
     writes the phone bundle beside it (``labels.txt``, ``vocab.json``, ``preprocessing.json``
     of :mod:`tflite.phone_bundle`, also embedded in every ``.tflite`` as named metadata;
     ``static_threshold`` is Eq. 8's epsilon written there, None for the individual stage's
-    default); with ``qat_epochs`` > 0 also writes ``student_qat_int8.tflite``
+    default; ``train_part_rule``: a rule file the bundle carries as ``train_part_rule.json``); with ``qat_epochs`` > 0 also writes ``student_qat_int8.tflite``
     (:func:`tflite.qat.export_qat`), whose report goes into ``qat_report`` (a dict, when given) and
     ``student_tflite.json``. Each file written is announced (``[convert] student_int8.tflite
     (2/3) ...``, or a bar on a terminal unless ``quiet``), as is each QAT epoch. The files
@@ -41,7 +41,7 @@ def convert_run(run_dir, out_dir=None, batch_size=32, optimizer="adam", clipnorm
     run = load_run(run_dir)
     out_dir = out_dir or run_dir
     history = _history(run)
-    bundle = bundle_contents(run, history, batch_size, static_threshold)
+    bundle = bundle_contents(run, history, batch_size, static_threshold, train_part_rule)
     qat = bool(qat_epochs and qat_epochs > 0)
     progress = StepProgress("convert", 1 + 2 * bool(quantized) + qat, quiet=quiet)
     with output_set(out_dir, OUTPUT_FILES) as new:  # the files of a bundle go in as one set

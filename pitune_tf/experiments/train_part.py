@@ -4,7 +4,7 @@ on other users (``--train-part auto``: :mod:`pitune_tf.individual.train_part_rul
 
 For each seed k (population and individual seed RUN's seed + k, as the ledger's default
 profile): the population run, then the individual stage in our defaults with ``finetune``
-and ``pituning`` at every train part of the student. A *candidate* is a part (``finetune``
+and ``pituning`` at every train part of the student (:func:`candidate_parts`). A *candidate* is a part (``finetune``
 there) or a part with unlearning first (``pituning`` there); today's default is
 ``all+unlearn``. Per user and candidate: the test cross-entropy, the training FLOPs (the
 fine-tuning epochs run x batches x the part's step estimate, plus the unlearning steps x the
@@ -55,7 +55,7 @@ def seed_outcomes(suite: PITuningSuite, seed: int) -> dict:
     flops = step_flops(run.student, int(run.config.history))["steps"]
     batch = suite.individual_config(seed, ()).batch_size
     runs = {}
-    for part in train_parts(run.student):
+    for part in candidate_parts(run.student):
         key = f"train_part_{part}"
         suite.individual(population, key, seed, ("none", "finetune", "pituning"), users=0,
                          predictions=True, train_part=part)
@@ -81,6 +81,13 @@ def seed_outcomes(suite: PITuningSuite, seed: int) -> dict:
             result["flops"][name] = batch * (steps * flops[part] + unlearned * flops["all"])
             result["seconds"][name] = rows["seconds"].to_numpy(np.float64)
     return result
+
+
+def candidate_parts(student) -> list:
+    """The student's train parts but ``top<K>`` of its K blocks: that differs from ``all``
+    by the embeddings only, whose gathers cost no matmul FLOPs, so it never costs less."""
+    parts = list(train_parts(student))
+    return [p for p in parts if p != f"top{len(parts) - 2}"]
 
 
 def _per_user(out, method, users, labels=False) -> list:
