@@ -48,7 +48,7 @@ def test_fitted_tree_finds_the_users_that_need_more_and_round_trips(tmp_path):
     features[:, FEATURES.index("forget_size")] = forget
     losses = np.stack([np.ones(60), np.where(forget >= 2, 0.8, 1.0)], axis=1)
     costs = np.tile([1.0, 5.0], (60, 1))
-    rule = TrainPartRule.fit(features, losses, costs, ["head", "all+unlearn"], margin=0.01, min_leaf=5)
+    rule = TrainPartRule.fit(features, losses, costs, ["head", "all+unlearn"], margins=(0.01,), min_leaf=5)
     chosen = [rule.choose(dict(zip(FEATURES, row))) for row in features]
     assert chosen == [("all", True) if f >= 2 else ("head", False) for f in forget]
     assert rule.tree["feature"] == "forget_size" and 1 <= rule.tree["threshold"] < 2
@@ -57,6 +57,13 @@ def test_fitted_tree_finds_the_users_that_need_more_and_round_trips(tmp_path):
     missing = dict(zip(FEATURES, features[0]), forget_size=float("nan"))
     assert rule.choose(missing) == ("all", True)  # a NaN feature goes right, as fitted
     assert split_candidate("top1+unlearn") == ("top1", True) and rule.parts() == {"head", "all"}
+    # a budget of half the reference's FLOPs: the rule above spends (30 x 1 + 30 x 5) / (60 x 5)
+    # = 0.6 of it; the labels' margin grows until 0.15 nats of loss are tolerated (0.2), and
+    # every user gets the head
+    losses[:, 1] = np.where(forget >= 2, 0.85, 1.0)
+    cheap = TrainPartRule.fit(features, losses, costs, ["head", "all+unlearn"], budget=0.5,
+                              reference="all+unlearn", margins=(0.0, 0.1, 0.2, 0.3), min_leaf=5)
+    assert cheap.margin == 0.2 and cheap.tree == {"leaf": "head"} and cheap.fitted_on["spent"] == 0.2
 
 
 def test_a_bad_rule_file_is_a_user_error(tmp_path):
@@ -140,3 +147,16 @@ def test_the_study_cross_fits_the_rule_and_writes_it(tiny_run, tmp_path):
     rule = TrainPartRule.load(out / RULE_FILE)
     assert rule.fitted_on["users"] == 3 and set(rule.candidates) == set(candidates)
     _run(tiny_run, tmp_path / "auto", "--train-part", "auto", "--train-part-rule", str(out / RULE_FILE))
+
+
+def test_step_flops_add_up(tiny_run):
+    """A step's estimate is the forward pass plus twice the forward FLOPs of the part it
+    trains; the blocks and the head sum to the forward pass."""
+    from pitune_tf.models.train_parts import step_flops
+    from pitune_tf.population import load_run
+
+    run = load_run(tiny_run)
+    flops = step_flops(run.student, int(run.config.history))
+    forward, by_part = flops["forward"], flops["by_part"]
+    assert set(by_part) == {"head", "block_0"} and sum(by_part.values()) == forward > 0
+    assert flops["steps"] == {"head": forward + 2 * by_part["head"], "top1": 3 * forward, "all": 3 * forward}

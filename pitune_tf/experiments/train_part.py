@@ -13,7 +13,8 @@ full step's: :func:`pitune_tf.models.train_parts.step_flops`) and the Keras seco
 ``auto`` is cross-fitted: the users are split in two folds by a hash of their id (a user is
 in the same fold at every seed); the rule applied to one fold's users is fitted on the other
 fold's (all seeds), each fitting user labelled with the cheapest candidate whose test
-cross-entropy is within the rule's margin of that user's best. ``auto``'s predictions for a
+cross-entropy is within the rule's margin of that user's best, the margin the smallest
+whose rule spends at most :data:`BUDGET` of the default's FLOPs on the fitting users. ``auto``'s predictions for a
 user are those of the candidate the rule chose, which is what an ``auto`` run computes
 (``tests/test_train_part_rule.py``). The rule fitted on every user of every seed is written
 to ``OUT/train_part_rule.json`` for ``trainers.individual --train-part auto
@@ -41,6 +42,7 @@ from pitune_tf.models.train_parts import step_flops, train_parts
 DEFAULT = "all+unlearn"  # today's default pituning: every weight, unlearning first
 AUTO = "auto (cross-fitted)"
 RULE_FILE = "train_part_rule.json"
+BUDGET = 0.5  # the rule spends at most half of today's default's training FLOPs (issue 33's target)
 SHOWN = ("prec_w", "prec_m", "rec_m", "ndcg@3")
 PAIRED = ("prec_w", "rec_m")
 registry = Registry("PITuning on a cheaper phone: --train-part auto")
@@ -60,7 +62,7 @@ def seed_outcomes(suite: PITuningSuite, seed: int) -> dict:
         suite.individual(population, key, seed, ("none", "finetune", "pituning"), users=0,
                          predictions=True, train_part=part)
         out = suite.individual_dir(key, seed)
-        runs[part] = (out, pd.read_csv(out / "per_user.csv"))
+        runs[part] = (out, pd.read_csv(out / "per_user.csv", dtype={"user_id": str}))
     out, frame = runs["all"]
     users = list(dict.fromkeys(run_predictions(out, "none")[0]))
     result = {"users": users, "scores": {}, "loss": {}, "flops": {}, "seconds": {}}
@@ -104,7 +106,7 @@ def fold(user) -> int:
     return zlib.crc32(str(user).encode("utf-8")) % 2
 
 
-def _fit(outcomes, candidates, keep, margin, **fitted_on) -> TrainPartRule:
+def _fit(outcomes, candidates, keep, budget, **fitted_on) -> TrainPartRule:
     """The rule fitted on the (seed, user) rows of ``outcomes`` where ``keep(user)``."""
     features, losses, costs = [], [], []
     for o in outcomes:
@@ -114,20 +116,22 @@ def _fit(outcomes, candidates, keep, margin, **fitted_on) -> TrainPartRule:
         costs.append(np.stack([o["flops"][c][rows] for c in candidates], axis=1))
     n = sum(len(f) for f in features)
     return TrainPartRule.fit(np.concatenate(features), np.concatenate(losses), np.concatenate(costs),
-                             candidates, margin=margin, min_leaf=max(3, n // 10), fitted_on=fitted_on)
+                             candidates, budget=budget, reference=DEFAULT, min_leaf=max(3, n // 10),
+                             fitted_on=fitted_on)
 
 
-def train_part_table(suite: PITuningSuite, margin=0.01) -> pd.DataFrame:
+def train_part_table(suite: PITuningSuite, budget=BUDGET) -> pd.DataFrame:
     """One row per candidate, ``auto`` and the baselines: the metrics pooled over users and
     seeds, the paired difference against today's default (``all+unlearn``), and the
-    training FLOPs and Keras seconds as shares of the default's."""
+    training FLOPs and Keras seconds as shares of the default's; ``budget``: the rule's
+    compute budget on its fitting users, a share of the default's FLOPs."""
     seeds = suite.seed_list()
     outcomes = [seed_outcomes(suite, s) for s in seeds]
     candidates = list(outcomes[0]["loss"])
     if len({fold(u) for o in outcomes for u in o["users"]}) < 2:
         raise UserInputError("pituning_train_part cross-fits its rule over two folds of users: "
                              "these users all fall in one (run it on more users)")
-    rules = {f: _fit(outcomes, candidates, lambda u, f=f: fold(u) != f, margin) for f in (0, 1)}
+    rules = {f: _fit(outcomes, candidates, lambda u, f=f: fold(u) != f, budget) for f in (0, 1)}
     chosen_counts: dict = {}
     for o in outcomes:  # auto: the candidate the other fold's rule chooses for each user
         picks = [rules[fold(u)].choose(dict(zip(FEATURES, x))) for u, x in zip(o["users"], o["features"])]
@@ -137,7 +141,7 @@ def train_part_table(suite: PITuningSuite, margin=0.01) -> pd.DataFrame:
         o["scores"][AUTO] = [o["scores"][n][i] for i, n in enumerate(names)]
         for key in ("flops", "seconds"):
             o[key][AUTO] = np.array([o[key][n][i] for i, n in enumerate(names)])
-    final = _fit(outcomes, candidates, lambda u: True, margin, run=str(suite.run_dir),
+    final = _fit(outcomes, candidates, lambda u: True, budget, run=str(suite.run_dir),
                  seeds=seeds, users=sum(len(o["users"]) for o in outcomes))
     final.save(suite.out_dir / RULE_FILE)
     y = np.concatenate([np.concatenate(o["y"]) for o in outcomes])
@@ -186,8 +190,9 @@ def plot_train_part(frame, path, suite) -> None:
 NOTE = (f"Candidates: a train part (finetune there) or a part with unlearning first (pituning "
         f"there); {DEFAULT} is today's default pituning. {AUTO}: each user gets the candidate "
         "of a rule fitted on the other fold's users (CART, depth 2, on what the phone knows "
-        "before training; label: the cheapest candidate within 0.01 nats of the user's best "
-        f"test cross-entropy). vs_{DEFAULT}: 95% paired bootstrap over users (each user of each "
+        "before training; label: the cheapest candidate within a margin of the user's best "
+        "test cross-entropy, the margin the smallest of 0, 0.005, ..., 0.2 nats whose rule "
+        f"spends at most {BUDGET:g} of {DEFAULT}'s FLOPs on the fitting users). vs_{DEFAULT}: 95% paired bootstrap over users (each user of each "
         "seed one group). flops_share: training FLOPs (matmul estimate) summed over users, "
         "as a share of the default's; seconds_share: the same for the Keras stage's seconds "
         "per user. users_chosen: how many user-seeds auto gave each candidate. The rule fitted "

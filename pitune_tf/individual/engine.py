@@ -522,7 +522,9 @@ class PersonalizationEngine:
         windows, fine-tuning also runs from the shipped weights when unlearning moved them,
         and the run with the lower validation cross-entropy after fine-tuning is kept
         (``unlearn_kept_after_finetune``): unlearning is meant to help the fine-tuned model,
-        so it is judged there, on validation windows only."""
+        so it is judged there, on validation windows only. With ``train_part="auto"`` the
+        rule may skip the unlearning for the user (``unlearn_chosen`` False: one fine-tuning
+        of the chosen part, as ``finetune``)."""
         seed = user_seed(self.config.seed, user.user)
         info = self.unlearn(user, sets) if self.unlearn_chosen else {"unlearn_steps": 0}
         moved = info["unlearn_steps"] > 0 and info.get("unlearn_kept_steps", 1) > 0

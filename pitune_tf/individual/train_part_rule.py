@@ -11,7 +11,7 @@ shipped model's cross-entropy on the user's validation windows. It is a depth-li
 decision tree (scikit-learn's CART) fitted on other users' outcomes
 (``python -m trainers.experiments pituning_train_part``): each fitting user's label is the
 cheapest candidate whose test cross-entropy is within ``margin`` nats of that user's best
-candidate. The tree is saved as plain JSON (thresholds and leaves) and evaluated here
+candidate, the margin the smallest whose rule keeps to a compute budget on those users. The tree is saved as plain JSON (thresholds and leaves) and evaluated here
 without scikit-learn, as a phone would.
 """
 
@@ -30,6 +30,7 @@ from pitune_tf.common.json_files import read_json
 AUTO = "auto"
 FEATURES = ("log_train_windows", "forget_size", "retain_size", "kl_to_population", "shipped_val_ce")
 UNLEARN = "+unlearn"  # a candidate's suffix: PITuning's unlearning runs before fine-tuning
+MARGINS = (0.0, 0.005, 0.01, 0.02, 0.03, 0.05, 0.1, 0.2)  # the labels' tolerances tried (nats)
 
 
 def user_features(n_train, forget, retain, train_labels, p_pop, shipped_val_ce) -> dict:
@@ -73,7 +74,8 @@ class TrainPartRule:
             NaN feature goes right).
         candidates: tuple of str. What the leaves may name (:func:`candidate`), cheapest first.
         margin: float. The labels' tolerance (nats of test cross-entropy).
-        fitted_on: dict. Where it was fitted (users, seeds, data), for the record.
+        fitted_on: dict. Where and how it was fitted (users, seeds, data, budget and the
+            share of it spent on those users), for the record.
     """
 
     tree: dict
@@ -116,8 +118,8 @@ class TrainPartRule:
         return rule
 
     @classmethod
-    def fit(cls, features, losses, costs, candidates, margin=0.01, max_depth=2, min_leaf=5,
-            fitted_on=None) -> TrainPartRule:
+    def fit(cls, features, losses, costs, candidates, budget=None, reference=None, margins=MARGINS,
+            max_depth=2, min_leaf=5, fitted_on=None) -> TrainPartRule:
         """Fits the rule on other users' outcomes.
 
         Args:
@@ -126,19 +128,36 @@ class TrainPartRule:
                 cross-entropy for each user.
             costs: float [n_users, n_candidates]. Each candidate's training FLOPs for the user.
             candidates: sequence of str, the columns' names.
-            margin: float. A user's label: the cheapest candidate within ``margin`` of the
-                user's lowest loss.
+            budget: float or None. The most the rule may spend on these users, as a share of
+                the ``reference`` candidate's FLOPs (e.g. 0.5: half of today's default).
+            reference: str. The candidate ``budget`` is a share of.
+            margins: the labels' tolerances tried, smallest first: a user's label is the
+                cheapest candidate within ``margin`` nats of the user's lowest loss. The
+                first margin whose rule keeps to ``budget`` on these users is kept (the last
+                when none does; the first without a budget).
             max_depth, min_leaf: the tree's size (scikit-learn's ``max_depth`` and
                 ``min_samples_leaf``).
         """
         from sklearn.tree import DecisionTreeClassifier
 
-        labels = best_candidates(losses, costs, margin)
-        tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=0)
-        tree.fit(np.nan_to_num(np.asarray(features, np.float64), nan=np.finfo(np.float64).max), labels)
-        order = np.argsort(np.asarray(costs, np.float64).mean(axis=0), kind="stable")
-        return cls(tree=_tree_dict(tree, list(candidates)), margin=float(margin),
-                   candidates=tuple(candidates[i] for i in order), fitted_on=dict(fitted_on or {}))
+        x = np.nan_to_num(np.asarray(features, np.float64), nan=np.finfo(np.float64).max)
+        costs = np.asarray(costs, np.float64)
+        order = np.argsort(costs.mean(axis=0), kind="stable")
+        for margin in margins:
+            tree = DecisionTreeClassifier(max_depth=max_depth, min_samples_leaf=min_leaf, random_state=0)
+            tree.fit(x, best_candidates(losses, costs, margin))
+            rule = cls(tree=_tree_dict(tree, list(candidates)), margin=float(margin),
+                       candidates=tuple(candidates[i] for i in order),
+                       fitted_on={**(fitted_on or {}), "budget": budget, "reference": reference})
+            if budget is None:
+                return rule
+            chosen = [list(candidates).index(candidate(*rule.choose(dict(zip(FEATURES, row)))))
+                      for row in np.asarray(features, np.float64)]
+            spent = costs[np.arange(len(chosen)), chosen].sum() / costs[:, list(candidates).index(reference)].sum()
+            rule.fitted_on["spent"] = round(float(spent), 4)
+            if spent <= budget:
+                return rule
+        return rule
 
 
 def best_candidates(losses, costs, margin) -> np.ndarray:
