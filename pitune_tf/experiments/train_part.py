@@ -34,6 +34,7 @@ from pitune_tf.common.experiment_suite import Registry, run_suite
 from pitune_tf.common.plotting import pyplot, save_png
 from pitune_tf.experiments.ledger import run_predictions
 from pitune_tf.experiments.pituning_suite import PITuningSuite
+from pitune_tf.individual.engine import mean_cross_entropy
 from pitune_tf.individual.methods import TRIVIAL_METHODS
 from pitune_tf.individual.train_part_rule import FEATURES, TrainPartRule, candidate
 from pitune_tf.metrics import bootstrap_groups, difference_cell, intent_metrics, paired_bootstrap
@@ -66,8 +67,9 @@ def seed_outcomes(suite: PITuningSuite, seed: int) -> dict:
     out, frame = runs["all"]
     users = list(dict.fromkeys(run_predictions(out, "none")[0]))
     result = {"users": users, "scores": {}, "loss": {}, "flops": {}, "seconds": {}}
-    for method in (*TRIVIAL_METHODS, "none", "oracle"):
-        result["scores"][method] = _per_user(out, method, users)
+    for method in (*TRIVIAL_METHODS, "none", "oracle"):  # the oracle where the log has one
+        if method in set(pd.read_csv(out / "predictions.csv", usecols=["method"])["method"]):
+            result["scores"][method] = _per_user(out, method, users)
     base = frame[frame["method"] == "none"].set_index("user_id").loc[users]
     result["features"] = base[list(FEATURES)].to_numpy(np.float64)
     result["y"] = _per_user(out, "none", users, labels=True)
@@ -76,7 +78,7 @@ def seed_outcomes(suite: PITuningSuite, seed: int) -> dict:
             name = candidate(part, unlearn)
             rows = frame[frame["method"] == method].set_index("user_id").loc[users]
             result["scores"][name] = _per_user(out, method, users)
-            result["loss"][name] = np.array([_cross_entropy(y, p) for y, p in
+            result["loss"][name] = np.array([mean_cross_entropy(p, y) for y, p in
                                              zip(result["y"], result["scores"][name])])
             steps = rows["epochs"].to_numpy() * np.ceil(rows["n_train"].to_numpy() / batch)
             unlearned = rows["unlearn_steps"].fillna(0).to_numpy() if "unlearn_steps" in rows else 0
@@ -95,10 +97,6 @@ def candidate_parts(student) -> list:
 def _per_user(out, method, users, labels=False) -> list:
     ids, y, scores, _ = run_predictions(out, method)
     return [(y if labels else scores)[ids == u] for u in users]
-
-
-def _cross_entropy(y, probs) -> float:
-    return float(-np.mean(np.log(np.maximum(probs[np.arange(len(y)), y], 1e-12))))
 
 
 def fold(user) -> int:
@@ -154,7 +152,7 @@ def train_part_table(suite: PITuningSuite, budget=BUDGET) -> pd.DataFrame:
     default = pooled(DEFAULT)
     total = {key: sum(o[key][DEFAULT].sum() for o in outcomes) for key in ("flops", "seconds")}
     rows = []
-    for name in (*TRIVIAL_METHODS, "none", *candidates, AUTO, "oracle"):
+    for name in (n for n in (*TRIVIAL_METHODS, "none", *candidates, AUTO, "oracle") if n in outcomes[0]["scores"]):
         scores = pooled(name)
         row = {"model": name, **{m: round(float(v), 4) for m, v in intent_metrics(y, scores).items()
                                  if m in SHOWN}}

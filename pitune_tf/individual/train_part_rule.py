@@ -175,8 +175,11 @@ def _tree_dict(tree, candidates) -> dict:
     def node(i):
         if t.children_left[i] == -1:
             return {"leaf": candidates[int(tree.classes_[int(np.argmax(t.value[i][0]))])]}
+        left, right = node(int(t.children_left[i])), node(int(t.children_right[i]))
+        if left == right:  # a split whose sides choose the same: one leaf
+            return left
         return {"feature": FEATURES[int(t.feature[i])], "threshold": float(t.threshold[i]),
-                "left": node(int(t.children_left[i])), "right": node(int(t.children_right[i]))}
+                "left": left, "right": right}
 
     return node(0)
 
