@@ -68,6 +68,10 @@ def test_run_suite_writes_csv_png_index_and_skips_finished(tmp_path):
     assert run_suite(registry, {"y": 4}, tmp_path) == {"toy_table": "reused", "toy_other": "reused"}
     assert calls == [("plot", "toy_table.png")]  # the missing figure redrawn, nothing rerun
     assert pd.read_csv(tmp_path / "toy_other.csv")["y"].tolist() == [3]
+    calls.clear()
+    (tmp_path / "toy_table.csv").unlink()  # a rerun draws its figure again over the old one
+    assert run_suite(registry, {"y": 4}, tmp_path) == {"toy_table": "ran", "toy_other": "reused"}
+    assert calls == [("run", "toy_table"), ("plot", "toy_table.png")]
 
 
 def test_run_suite_only_and_unknown_names(tmp_path):

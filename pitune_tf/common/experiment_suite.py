@@ -182,7 +182,8 @@ def run_suite(registry: Registry, context, out_dir, only=None) -> dict:
             write_frame(csv, frame)
             status[experiment.name] = "ran"
         png = out_dir / f"{experiment.name}.png"
-        if experiment.plot is not None and not png.is_file():
+        if experiment.plot is not None and (status[experiment.name] == "ran" or not png.is_file()):
+            # a rerun's figure is drawn again: the old one showed the old table
             experiment.plot(frame, png, context)
         write_index(registry, out_dir)  # after each experiment: progress shows as it goes
     write_index(registry, out_dir)
