@@ -175,7 +175,7 @@ def plot_train_part(frame, path, suite) -> None:
         ax.scatter(row["flops_share"], row["prec_w"], color="C3" if row["model"] == AUTO else "C0")
         ax.annotate(row["model"], (row["flops_share"], row["prec_w"]), fontsize=8,
                     xytext=(4, 2), textcoords="offset points")
-    for name, style in (("none", ":"), ("oracle", "--")):
+    for name, style in (("none", ":"), ("last_event_intent", "-."), ("oracle", "--")):
         value = frame.loc[frame["model"] == name, "prec_w"]
         if len(value) and not math.isnan(float(value.iloc[0])):
             ax.axhline(float(value.iloc[0]), linestyle=style, color="grey", label=name)
