@@ -30,12 +30,12 @@ import numpy as np
 import pandas as pd
 
 from pitune_tf.common.errors import UserInputError
-from pitune_tf.common.experiment_suite import Registry, run_suite
+from pitune_tf.common.experiment_suite import Registry, TrivialCheck, run_suite
 from pitune_tf.common.plotting import pyplot, save_png
 from pitune_tf.experiments.ledger import run_predictions
 from pitune_tf.experiments.pituning_suite import PITuningSuite
 from pitune_tf.individual.engine import mean_cross_entropy
-from pitune_tf.individual.methods import TRIVIAL_METHODS
+from pitune_tf.individual.methods import ORACLES, TRIVIAL_METHODS
 from pitune_tf.individual.train_part_rule import FEATURES, TrainPartRule, candidate
 from pitune_tf.metrics import bootstrap_groups, difference_cell, intent_metrics, paired_bootstrap
 from pitune_tf.models.train_parts import step_flops, train_parts
@@ -46,7 +46,8 @@ RULE_FILE = "train_part_rule.json"
 BUDGET = 0.5  # the rule spends at most half of today's default's training FLOPs (issue 33's target)
 SHOWN = ("prec_w", "prec_m", "rec_m", "ndcg@3")
 PAIRED = ("prec_w", "rec_m")
-registry = Registry("PITuning on a cheaper phone: --train-part auto")
+registry = Registry("PITuning on a cheaper phone: --train-part auto",
+                    trivial=TrivialCheck("model", TRIVIAL_METHODS, "prec_w", exempt=ORACLES))
 
 
 def seed_outcomes(suite: PITuningSuite, seed: int) -> dict:
