@@ -408,7 +408,7 @@ def test_the_method_registry_is_what_each_backend_runs():
     from pitune_tf.individual.teacher_methods import TeacherMethods
 
     run = SimpleNamespace(vocabs=SimpleNamespace(n_intents=6))
-    config = SimpleNamespace(batch_size=4)
+    config = SimpleNamespace(batch_size=4, train_part="all")
     extra = {**TeacherMethods(run, config).as_dict(), "mpda": None, **BASELINES}
     runs = {methods.KERAS: PersonalizationEngine(SimpleNamespace(objectives=("ce", "focal")), run,
                                                  config, extra_methods=extra).methods,

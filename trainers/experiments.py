@@ -19,7 +19,6 @@ Commands (run from the repository root)::
     python -m trainers.experiments uaf_tuned --trials 20 --seeds 3 --out runs/uaf_tuned
     # UAF, on the embedded synthetic data (or --data / --data-atomic / --ml1m as trainers.uaf)
     python -m trainers.experiments uaf --seeds 3 --out runs/uaf_experiments
-    python -m trainers.experiments uaf --preset tiny --seeds 2 --modes mostpop,finetune-all,soft
 
 An experiment whose ``<name>.csv`` exists is skipped (delete it to rerun); the runs behind
 the numbers live in ``OUT/runs/`` and resume when the command is started again. The work is

@@ -152,6 +152,8 @@ class PersonalizationEngine:
             methods outside the loop (the teacher-based baselines of the Keras trainer).
     """
 
+    unlearn_chosen = True  # whether pituning unlearns for the current user (train_part "auto")
+
     def __init__(self, backend, run, config, batch_size=None, extra_methods=None):
         self.backend = backend
         self.run = run
@@ -166,7 +168,6 @@ class PersonalizationEngine:
         if missing:
             raise UserInputError(f"{config.train_part_rule}: the rule chooses {', '.join(missing)}, "
                                  f"which this model cannot train ({', '.join(backend.train_parts)})")
-        self.unlearn_chosen = True  # whether pituning unlearns for the current user
 
     @property
     def methods(self) -> tuple:
