@@ -566,10 +566,10 @@ class PersonalizationEngine:
         """Runs ``methods`` on ``user`` (a :class:`UserData`); returns a picklable record."""
         sets, out = start_user_result(user, self.run, self.n_intents,
                                       self.config.static_threshold)
-        shipped_val, _ = self.shipped_probs(user)
+        self.backend.reset()  # the shipped model, whose validation loss the rule reads
         out["features"] = user_features(
             len(user.train), sets.forget, sets.retain, user.train.label, self.run.p_pop,
-            mean_cross_entropy(shipped_val, user.val.label) if len(user.val) else float("nan"))
+            self.cross_entropy(user.val) if len(user.val) else float("nan"))
         if self.rule is not None:  # train_part "auto": chosen before any training step
             part, self.unlearn_chosen = self.rule.choose(out["features"])
             self.backend.set_train_part(part)
