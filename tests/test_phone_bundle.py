@@ -224,5 +224,5 @@ def test_bundle_carries_a_train_part_rule_the_student_can_run(bundle, tmp_path):
     assert contents[RULE_FILE] == (tmp_path / "rule.json").read_text()
     assert RULE_FILE not in bundle_contents(run, 6, 8)
     TrainPartRule(tree={"leaf": "top9"}, candidates=("top9",)).save(tmp_path / "deep.json")
-    with pytest.raises(UserInputError, match="the rule chooses top9, which this student lacks"):
+    with pytest.raises(UserInputError, match="the rule chooses top9, which this student cannot train"):
         bundle_contents(run, 6, 8, train_part_rule=tmp_path / "deep.json")

@@ -21,7 +21,6 @@ import json
 from pathlib import Path
 
 from pitune_tf.common.atomic import write_text
-from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.vocabulary import PAD_ID, RESERVED_IDS
 from pitune_tf.data.features import _DAY_SECONDS, _EPOCH_WEEKDAY, N_WEEKDAY_IDS, n_slot_ids
 from pitune_tf.data.io import NO_LOCATION
@@ -170,11 +169,7 @@ def bundle_contents(run, history, batch_size=None, static_threshold=None,
         PREPROCESSING_FILE: json.dumps(spec, indent=2) + "\n",
     }
     if train_part_rule is not None:
-        rule = TrainPartRule.load(train_part_rule)
-        missing = sorted(rule.parts() - set(train_parts(run.student)))
-        if missing:
-            raise UserInputError(f"{train_part_rule}: the rule chooses {', '.join(missing)}, which "
-                                 f"this student lacks ({', '.join(train_parts(run.student))})")
+        TrainPartRule.load(train_part_rule).check_parts(train_parts(run.student), train_part_rule)
         contents[RULE_FILE] = Path(train_part_rule).read_text(encoding="utf-8")
     return contents
 

@@ -24,7 +24,6 @@ import numpy as np
 
 from pitune_tf.common.batching import index_batches
 from pitune_tf.common.best_epoch_rule import BestEpochRule
-from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.numeric import softmax
 from pitune_tf.individual.manage_intents import intent_shares, manage_intents
 from pitune_tf.individual.methods import ENGINE_METHODS, STUDENT_METHODS, TRIVIAL_METHODS
@@ -164,10 +163,8 @@ class PersonalizationEngine:
         self._shipped = None  # (user, val probs, test probs) of the shipped model (shipped_guard)
         # train_part "auto": the rule choosing each user's part and whether unlearning runs
         self.rule = TrainPartRule.load(config.train_part_rule) if config.train_part == AUTO else None
-        missing = sorted(self.rule.parts() - set(backend.train_parts)) if self.rule is not None else []
-        if missing:
-            raise UserInputError(f"{config.train_part_rule}: the rule chooses {', '.join(missing)}, "
-                                 f"which this model cannot train ({', '.join(backend.train_parts)})")
+        if self.rule is not None:
+            self.rule.check_parts(backend.train_parts, config.train_part_rule)
 
     @property
     def methods(self) -> tuple:

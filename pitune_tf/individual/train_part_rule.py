@@ -95,6 +95,14 @@ class TrainPartRule:
         """The train parts the rule can choose (the model must have each)."""
         return {split_candidate(c)[0] for c in self.candidates}
 
+    def check_parts(self, parts, source) -> None:
+        """A :class:`UserInputError` naming ``source`` (the rule's file) if the rule can
+        choose a part not in ``parts`` (what the student can train)."""
+        missing = sorted(self.parts() - set(parts))
+        if missing:
+            raise UserInputError(f"{source}: the rule chooses {', '.join(missing)}, which this "
+                                 f"student cannot train ({', '.join(parts)})")
+
     def save(self, path) -> None:
         write_json(Path(path), {"features": list(FEATURES), **dataclasses.asdict(self)})
 
