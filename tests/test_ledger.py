@@ -185,10 +185,11 @@ def test_uaf_switches_are_the_paper_choices_our_defaults_depart_from():
     from nextitnet.uaf_config import PRESETS, UAFConfig
 
     found = {s.name: (s.ours, s.paper, s.mode, s.pretrains) for s in uaf_switches(UAFConfig())}
-    assert list(found) == ["rl warm-up", "learning_rate", "pretrain_loss", "loss", "head_bias_init",
-                           "gamma"]
-    assert found["rl warm-up"] == ({"rl_warmup_epochs": 1, "rl_warmup_gates": "ones"},
-                                   {"rl_warmup_epochs": 0, "rl_warmup_gates": "greedy"}, "rl", False)
+    assert list(found) == ["learning_rate", "pretrain_loss", "loss", "head_bias_init", "gamma"]
+    # the RL warm-up's two keys are one switch (it went back to the paper's: no departure now)
+    warm = {s.name: (s.ours, s.paper) for s in uaf_switches(UAFConfig(rl_warmup_epochs=1, rl_warmup_gates="ones"))}
+    assert warm["rl warm-up"] == ({"rl_warmup_epochs": 1, "rl_warmup_gates": "ones"},
+                                  {"rl_warmup_epochs": 0, "rl_warmup_gates": "greedy"})
     assert found["learning_rate"] == ({"learning_rate": 1e-3}, {"learning_rate": 1e-4}, "soft", True)
     assert found["loss"] == ({"loss": "softmax"}, {"loss": "bpr"}, "soft", False)
     assert found["gamma"][2:] == ("rl", False)
@@ -227,8 +228,8 @@ def test_each_uaf_ledger_run_flips_one_switch(tmp_path, monkeypatch):
     assert pretrained == tmp_path / "runs" / "ledger_paper" / f"seed{config.seed}"
     changed, modes, pretrained = runs["ledger_default_learning_rate"]
     assert changed == dataclasses.replace(config, learning_rate=1e-4) and pretrained is None
-    changed, modes, _ = runs["ledger_default_rl_warm-up"]
-    assert (changed.rl_warmup_epochs, changed.rl_warmup_gates, modes) == (0, "greedy", ("rl",))
+    changed, modes, _ = runs["ledger_default_gamma"]
+    assert (changed.gamma, modes) == (1.0, ("rl",))
     claims = uaf_ledger.claims(suite)
     assert claims["paper"].iloc[0] == "+1.4% to +3.6%" and claims["verdict"].iloc[0] == "not reproduced"
 

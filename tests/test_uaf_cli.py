@@ -231,4 +231,4 @@ def test_cli_preset_paper_prints_the_papers_values(capsys):
                  'head_bias_init = "popularity"', 'pretrain_loss = "auto"'):
         assert f"{line}  # command line" in lines, line
     assert run_main(main, ["--print-config"]) == 0  # the demo keeps our defaults
-    assert "rl_warmup_epochs = 1" in capsys.readouterr().out.splitlines()
+    assert "gamma = 10.0" in capsys.readouterr().out.splitlines()
