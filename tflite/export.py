@@ -191,6 +191,7 @@ def export_student(
         "batch_size": module.batch_size,
         "n_intents": module.n_intents,
         "num_weights": module.num_weights,
+        "state_size": module.state_size,  # infer_step's state (None: no infer_step)
         "optimizer": optimizer,
         "clipnorm": clipnorm,
         "files": files,

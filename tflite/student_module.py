@@ -15,7 +15,8 @@ from pitune_tf.losses import sparse_cross_entropy
 from pitune_tf.models.train_parts import ALL, part_variables, train_parts
 
 # Every model has these; a student with decoder blocks also has ``train_<part>`` for each of
-# its parts but ``all`` (``train_head``, ``train_top1``, ...: StudentModule.signature_names).
+# its parts but ``all`` (``train_head``, ``train_top1``, ...), and a streaming student
+# (``student_span``) ``infer_step`` (StudentModule.signature_names).
 SIGNATURES = ("infer", "train", "unlearn", "get_weights", "set_weights", "reset")
 OPTIMIZERS = ("adam", "sgd")
 
@@ -51,6 +52,11 @@ class StudentModule(tf.Module):
       lam [], sample_weight [B], learning_rate [])`` -> ``{"loss": [], ...its terms}``: one
       optimizer step of the unlearning loss (PITuning Eq. 11; ``lam`` is lambda, R and F the
       retain and forget masks, ``original_logits`` the shipped model's outputs M_o).
+    - ``infer_step(location, weekday, slot, event: int32 [b], state [b, S])`` -> ``{"logits",
+      "probabilities", "state": [b, S]}`` (a streaming student only,
+      :attr:`IntentPredictor.streaming`): the prediction after one new event, from the state
+      the previous events left (zeros before the first), at the cost of one position; equal
+      to ``infer`` on the window of the newest L events within float round-off.
     - ``get_weights()`` -> ``{"weights": [P]}``; ``set_weights(weights [P])`` ->
       ``{"num_weights": int32 []}`` (also zeroes the optimizer state);
       ``reset()`` -> ``{"num_weights": int32 []}``: back to the shipped weights, optimizer
@@ -126,8 +132,11 @@ class StudentModule(tf.Module):
         for part in self.train_parts:
             ids = {id(v) for v in part_variables(student, part)}
             self._part_indices[part] = [i for i, v in enumerate(self._variables) if id(v) in ids]
+        self.streaming = bool(getattr(student, "streaming", False))
+        self.state_size = student.state_size if self.streaming else None
         self.signature_names = SIGNATURES + tuple(
-            f"train_{part}" for part in self.train_parts if part != ALL)
+            f"train_{part}" for part in self.train_parts if part != ALL) + (
+            ("infer_step",) if self.streaming else ())
         self._unlearn_slots = _OptimizerSlots(self._variables, optimizer, "unlearn")
         self._unlearn_takes_weight = "sample_weight" in inspect.signature(
             self.unlearning_fn
@@ -141,6 +150,10 @@ class StudentModule(tf.Module):
         b, n = self.batch_size, self.n_intents
         scalar = tf.TensorSpec([], tf.float32, name="learning_rate")
         self.infer = tf.function(self._infer, input_signature=features(None))
+        if self.streaming:
+            self.infer_step = tf.function(self._infer_step, input_signature=[
+                tf.TensorSpec([None], tf.int32, name=k) for k in STREAM_KEYS] + [
+                tf.TensorSpec([None, self.state_size], tf.float32, name="state")])
         self.train = tf.function(
             self._train,
             input_signature=features(b)
@@ -189,6 +202,12 @@ class StudentModule(tf.Module):
     def _infer(self, location, weekday, slot, event, mask):
         logits = self._logits(location, weekday, slot, event, mask)  # [b, N]
         return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1)}
+
+    def _infer_step(self, location, weekday, slot, event, state):
+        event_features = dict(zip(STREAM_KEYS, (location, weekday, slot, event), strict=True))
+        logits, state = self.student.step(event_features, state)  # [b, N], [b, S]
+        return {"logits": logits, "probabilities": tf.nn.softmax(logits, axis=-1),
+                "state": state}
 
     def _train(self, location, weekday, slot, event, mask, label, sample_weight, learning_rate,
                part=ALL):

@@ -85,6 +85,12 @@ class IntentAttention(keras.layers.Layer):
 
     def attention_weights(self, history, mask):
         """w_ij of PITuning Eq. 3: ``[batch, N_I, L]``, zero at padding."""
+        return self.normalize_scores(self.scores(history), mask)
+
+    def scores(self, history):
+        """The activation unit's output a(h_j, E_i) before masking and normalization,
+        ``[batch, N_I, L]``: one position's scores depend on that position alone (a streaming
+        model caches them)."""
         width = history.shape[-1]
         length = history.shape[1]
         n_units = self.units[0]
@@ -101,7 +107,10 @@ class IntentAttention(keras.layers.Layer):
         z = _prelu(z, self.alphas[0])
         for layer, alpha in zip(self.hidden_layers, self.alphas[1:]):
             z = _prelu(layer(z), alpha)  # [batch, L, N_I, U_k]
-        scores = tf.transpose(tf.squeeze(self.output_layer(z), -1), [0, 2, 1])  # [batch, N_I, L]
+        return tf.transpose(tf.squeeze(self.output_layer(z), -1), [0, 2, 1])  # [batch, N_I, L]
+
+    def normalize_scores(self, scores, mask):
+        """w_ij from :meth:`scores` ``[batch, N_I, L]`` and the mask ``[batch, L]``."""
         mask = tf.expand_dims(tf.cast(mask, scores.dtype), 1)  # [batch, 1, L]
         if self.normalize == "softmax":
             scores = scores + (1.0 - mask) * -1e9

@@ -23,7 +23,7 @@ from pitune_tf.common.environment import is_verbose, quiet_native_stderr
 from pitune_tf.common.errors import UserInputError
 from pitune_tf.common.types import PathLike
 from pitune_tf.common.vocabulary import N_RESERVED, RESERVED_IDS
-from pitune_tf.data.windows import FEATURE_KEYS
+from pitune_tf.data.windows import FEATURE_KEYS, STREAM_KEYS
 from pitune_tf.litert.errors import InputSpecError, SignatureError
 from pitune_tf.litert.weights_file import read_weights_file, write_weights_file
 
@@ -36,11 +36,12 @@ EXPECTED = {
         + ("original_logits", "retain_mask", "forget_mask", "lam", "sample_weight", "learning_rate"),
         ("loss",),
     ),
+    "infer_step": (STREAM_KEYS + ("state",), ("logits", "probabilities", "state")),
     "get_weights": ((), ("weights",)),
     "set_weights": (("weights",), ("num_weights",)),
     "reset": ((), ("num_weights",)),
 }
-TRAINING_SIGNATURES = tuple(EXPECTED)
+TRAINING_SIGNATURES = tuple(name for name in EXPECTED if name != "infer_step")
 INFERENCE_SIGNATURES = ("infer",)
 
 Features = Mapping[str, np.ndarray]  # FEATURE_KEYS -> [n, L] arrays (Windows.features())
@@ -96,6 +97,10 @@ class Runtime:
             if "set_weights" in self.signatures
             else None
         )
+        # a streaming student's state length (None: no infer_step)
+        self.state_size: int | None = (
+            int(self.signatures["infer_step"]["inputs"]["state"][0][1])
+            if "infer_step" in self.signatures else None)
         # the parts a train step can be limited to, from the cheapest ("all": ``train``)
         parts = [name[len("train_"):] for name in self.signatures if name.startswith("train_")]
         self.train_parts: tuple[str, ...] = tuple(
@@ -129,7 +134,7 @@ class Runtime:
         checked = {name: _check_input(signature, name, inputs[name], *spec[name]) for name in spec}
         _check_values(signature, checked)
         rows = {name: v.shape[0] for name, v in checked.items()
-                if name in FEATURE_KEYS + ("label", "sample_weight", "original_logits")}
+                if name in FEATURE_KEYS + ("label", "sample_weight", "original_logits", "state")}
         if len(set(rows.values())) > 1:
             raise InputSpecError(f"signature {signature!r}: inputs with different row counts {rows}")
         runner = self._runners.get(signature)
@@ -164,6 +169,22 @@ class Runtime:
             for i in range(0, n, max(step, 1))
         ]
         return {key: np.concatenate([o[key] for o in outs]) for key in ("logits", "probabilities")}
+
+    def initial_state(self, n: int = 1) -> np.ndarray:
+        """The ``infer_step`` state before any event (zeros), float32 [n, state_size]."""
+        if self.state_size is None:
+            raise SignatureError(f"{self.path or 'this model'} has no 'infer_step' signature "
+                                 "(a student trained with --student-span has)")
+        return np.zeros((int(n), self.state_size), np.float32)
+
+    def infer_step(self, event: Mapping[str, npt.ArrayLike],
+                   state: npt.ArrayLike) -> dict[str, np.ndarray]:
+        """The prediction after one new event per row: ``event`` holds ``location, weekday,
+        slot, event`` int32 [n], ``state`` float32 [n, state_size] (:meth:`initial_state`
+        before the first event). Returns ``logits``, ``probabilities`` [n, n_intents] and the
+        ``state`` to pass with the next event."""
+        self.initial_state()  # the signature exists
+        return self.call("infer_step", **{k: event[k] for k in STREAM_KEYS}, state=state)
 
     def train(self, features: Features, labels: npt.ArrayLike,
               sample_weight: npt.ArrayLike | None = None, learning_rate: float = 1e-3,
@@ -319,7 +340,7 @@ class Runtime:
             (name, k): shape[1]
             for name, sig in self.signatures.items()
             for k, (shape, _) in sig["inputs"].items()
-            if k in FEATURE_KEYS
+            if k in FEATURE_KEYS and name != "infer_step"  # infer_step: one event, no window
         }
         if len(set(lengths.values())) > 1 or -1 in lengths.values():
             raise SignatureError(

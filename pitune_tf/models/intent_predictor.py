@@ -54,6 +54,12 @@ class IntentPredictor(keras.Model):
 
     Call: features dict (``location, weekday, slot, event`` int32 ``[batch, L]``, ``mask``
     float32 ``[batch, L]``) -> intent logits ``[batch, n_intents]``.
+
+    A backbone with a ``receptive_field`` (the student's :class:`TransformerDecoder` with a
+    ``span``) makes the model *streaming*: the IAT pools only the last :attr:`pool_length` =
+    L - receptive_field positions, the ones whose whole receptive field lies in the window,
+    so the logits of a window depend on no position's place in it, and :meth:`step`
+    computes them from the newest event and a cached state at the cost of one position.
     """
 
     def __init__(
@@ -133,6 +139,75 @@ class IntentPredictor(keras.Model):
         last = np.zeros((sequence_length,), np.float32)
         last[-1] = 1.0
         self._last_position = last  # one-hot of position L-1 (left padding: the newest event)
+        field = getattr(backbone, "receptive_field", None)
+        self.pool_length = sequence_length if field is None else sequence_length - field
+        pooled = np.zeros((sequence_length,), np.float32)
+        pooled[-self.pool_length:] = 1.0
+        self._pool_mask = None if field is None else pooled  # the positions the IAT pools
+
+    @property
+    def streaming(self) -> bool:
+        """Whether :meth:`step` works: the backbone has a bounded receptive field."""
+        return getattr(self.backbone, "receptive_field", None) is not None
+
+    def state_layout(self) -> dict:
+        """The parts of :meth:`step`'s state, name -> shape without the batch, in the order
+        they are flattened into the state vector: every block's keys and values of the last
+        ``span`` events, the top-layer output H_t and the IAT scores of the last
+        :attr:`pool_length` events, and the window's mask (1 for a real event)."""
+        if not self.streaming:
+            raise ValueError("only a streaming model (a backbone with a span) has a state")
+        blocks = (self.backbone.num_layers, self.backbone.span, self.backbone.width)
+        return {"keys": blocks, "values": blocks,
+                "hidden": (self.pool_length, self.backbone.width),
+                "scores": (self.n_intents, self.pool_length),
+                "mask": (self.sequence_length,)}
+
+    @property
+    def state_size(self) -> int:
+        """S, the length of :meth:`step`'s state vector."""
+        return int(sum(np.prod(shape) for shape in self.state_layout().values()))
+
+    def initial_state(self, batch_size=1) -> np.ndarray:
+        """The state before any event: zeros (an all-padding window), float32 [batch, S]."""
+        return np.zeros((batch_size, self.state_size), np.float32)
+
+    def step(self, inputs, state):
+        """The logits after one new event, from the state left by the events before it.
+
+        Equal, within float round-off, to calling the model on the window of the newest L
+        events, left-padded (any number of events; the window slides past L).
+
+        Args:
+            inputs: dict of ``location, weekday, slot, event`` int32 ``[batch]``, the new event.
+            state: float32 ``[batch, S]`` (:meth:`initial_state` before the first event).
+
+        Returns:
+            ``(logits [batch, n_intents], state [batch, S])``.
+        """
+        layout = self.state_layout()
+        sizes = [int(np.prod(shape)) for shape in layout.values()]
+        keys, values, hidden, scores, mask = (
+            tf.reshape(part, (-1,) + shape)
+            for part, shape in zip(tf.split(state, sizes, axis=1), layout.values(), strict=True))
+        x = self.embedding({key: tf.reshape(inputs[key], [-1, 1]) for key in STREAM_KEYS})
+        x = tf.reshape(x, [-1, self.backbone.width])  # [batch, 4d]
+        h, keys, values = self.backbone.step(x, keys, values, mask[:, -self.backbone.span:])
+        real = tf.ones_like(mask[:, :1])  # [batch, 1]
+        mask = tf.concat([mask[:, 1:], real], axis=1)  # [batch, L]
+        hidden = tf.concat([hidden[:, 1:], h[:, None]], axis=1)  # [batch, P, D]
+        if self.attention is not None:
+            scores = tf.concat([scores[:, :, 1:], self.attention.scores(h[:, None])], axis=2)
+            weights = self.attention.normalize_scores(scores, mask[:, -self.pool_length:])
+            pooled = tf.matmul(weights, hidden)  # [batch, N_I, D]
+        else:
+            pooled = h
+        logits = self.head(pooled, training=False)
+        if self.repeat is not None:
+            logits = self.repeat(logits, tf.reshape(inputs["event"], [-1, 1]), real)
+        state = tf.concat([tf.reshape(part, [-1, size]) for part, size in zip(
+            (keys, values, hidden, scores, mask), sizes, strict=True)], axis=1)
+        return logits, state
 
     def dummy_inputs(self, batch_size=2):
         """All-ones features of the static length (builds the model)."""
@@ -157,7 +232,8 @@ class IntentPredictor(keras.Model):
         if return_hidden:
             outputs["hidden"] = hidden
         if self.attention is not None:
-            pooled = self.attention(hidden, mask, return_attention=return_attention)
+            pool_mask = mask if self._pool_mask is None else mask * self._pool_mask[None, :]
+            pooled = self.attention(hidden, pool_mask, return_attention=return_attention)
             if return_attention:
                 pooled, outputs["attention"] = pooled  # [batch, N_I, 4d], [batch, N_I, L]
         else:

@@ -48,7 +48,8 @@ def part_variables(student, part: str) -> list:
     blocks = _blocks(student)
     k = 0 if part == HEAD else int(part[len("top"):])
     frozen = {id(v) for v in student.embedding.trainable_variables}
-    frozen.add(id(student.backbone.position_embedding))
+    if hasattr(student.backbone, "position_embedding"):  # none in a streaming student
+        frozen.add(id(student.backbone.position_embedding))
     for block in blocks[:len(blocks) - k]:
         frozen.update(id(v) for v in block.trainable_variables)
     return [v for v in variables if id(v) not in frozen]
@@ -70,6 +71,16 @@ def forward_graph(student, history):
     specs = {k: tf.TensorSpec([1, history], tf.int32, name=k) for k in STREAM_KEYS}
     specs["mask"] = tf.TensorSpec([1, history], tf.float32, name="mask")
     return tf.function(lambda f: student(f, training=False)).get_concrete_function(specs).graph
+
+
+def step_graph(student):
+    """The graph of a streaming ``student``'s :meth:`IntentPredictor.step` on one event."""
+    from pitune_tf.common.keras import tf
+    from pitune_tf.data.windows import STREAM_KEYS
+
+    specs = {k: tf.TensorSpec([1], tf.int32, name=k) for k in STREAM_KEYS}
+    state = tf.TensorSpec([1, student.state_size], tf.float32, name="state")
+    return tf.function(lambda f, s: student.step(f, s)).get_concrete_function(specs, state).graph
 
 
 def matmul_flops(graph) -> dict:

@@ -91,6 +91,9 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--student-layers", type=int)
     p.add_argument("--student-width", type=int)
     p.add_argument("--student-heads", type=int)
+    p.add_argument("--student-span", type=int,
+                   help="streaming student: each block attends to this many earlier events, so "
+                        "the phone bundle gets infer_step (one event per prediction; off)")
     p.add_argument("--alpha", type=float, help="weight of the KL term (PITuning Eq. 7)")
     p.add_argument("--temperature", type=float, help="eps of PITuning Eq. 6")
     p.add_argument("--teacher-epochs", type=int)
@@ -130,7 +133,7 @@ def overrides_from_args(args) -> dict:
             "embedding_dim", "use_iat", "repeat_term", "attention_normalize", "reconstruction",
             "mask_rate", "reconstruction_passes", "clipnorm",
             "patience", "tuning", "dropout",
-            "student_layers", "student_width", "student_heads", "alpha", "temperature",
+            "student_layers", "student_width", "student_heads", "student_span", "alpha", "temperature",
             "teacher_epochs", "student_epochs", "teacher_learning_rate",
             "student_learning_rate", "batch_size", "seed", "streaming",
             "stream_chunk_events", "stream_eval_windows", "precision", "jit",

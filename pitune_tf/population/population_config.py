@@ -89,6 +89,10 @@ class PopulationConfig:
     student_layers: int = 2  # decoder blocks (paper: 4)
     student_width: int = 64  # D_s (paper: 768); the student's d is D_s / 4
     student_heads: int = 2
+    student_span: int | None = None  # not in PITuning: each student block attends to the span
+    #   events before each position (relative positions), the IAT pools the last
+    #   history - layers * span positions, and the phone's infer_step predicts from a cached
+    #   state at the cost of one event (None: the paper's student, the whole window)
     alpha: float = 0.5  # weight of the soft (KL) term, Table 4
     temperature: float = 1.0  # eps, Table 4
     student_epochs: int | None = None  # most epochs; None: 30 with `data`, 2 on the embedded data
@@ -146,6 +150,13 @@ class PopulationConfig:
                 f"student_width {self.student_width} must be divisible by 4 and by "
                 f"student_heads {self.student_heads}"
             )
+        if self.student_span is not None:  # a window longer than the receptive field
+            check_number("student_span", self.student_span, 1,
+                         max(1, (self.history - 1) // self.student_layers), whole=True)
+            if self.student_layers * self.student_span >= self.history:
+                raise UserInputError(
+                    f"student_span {self.student_span} x student_layers {self.student_layers} "
+                    f"must be below history {self.history}")
         for name in ("teacher_epochs", "student_epochs"):
             check_number(name, getattr(self, name), 1, EPOCHS_MAX, whole=True, allow_none=True)
         check_number("patience", self.patience, 0, EPOCHS_MAX, whole=True)
