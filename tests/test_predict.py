@@ -311,3 +311,76 @@ def test_events_need_no_intent_column_and_errors_name_only_needed_columns(tiny_r
         predictor.predict_next(tmp_path / "bad.csv", schema=Schema(
             columns={"user_id": "uid", "event": "app", "timestamp": "ts"}))
     assert err.value.column == "ts"
+
+
+def _streaming_predictor(tiny_run, runtime=False, tmp_path=None):
+    """A predictor of the tiny run's vocabularies with a streaming student (span 2, random
+    weights), Keras or (``runtime``) its ``infer`` + ``infer_step`` through LiteRT."""
+    from pitune_tf.common.keras import keras, tf
+    from pitune_tf.models import build_student
+    from pitune_tf.population import PopulationConfig, load_run
+    from pitune_tf.prediction import NextIntentPredictor
+    from tflite.export import convert_saved_model
+    from tflite.runtime import Runtime
+    from tflite.student_module import StudentModule
+
+    run = load_run(tiny_run)
+    keras.utils.set_random_seed(0)
+    config = PopulationConfig(history=run.config.history, student_layers=2, student_width=16,
+                              student_heads=2, student_span=2, attention_units=[8], head_units=8)
+    student = build_student(config, run.vocabs.sizes)
+    if not runtime:
+        return NextIntentPredictor(run.vocabs, run.config.history, student=student)
+    module = StudentModule(student, history=run.config.history, batch_size=4)
+    keys = ("infer", "infer_step")
+    root = tf.Module()
+    root.module, root.infer, root.infer_step = module, module.infer, module.infer_step
+    tf.saved_model.save(root, str(tmp_path / "saved"), signatures=module.concrete_signatures(keys))
+    path = tmp_path / "stream.tflite"
+    path.write_bytes(convert_saved_model(tmp_path / "saved", keys, training=False))
+    runtime = Runtime(path, required=keys)
+    return NextIntentPredictor(run.vocabs, run.config.history, runtime=runtime)
+
+
+def test_predictions_after_each_event_end_with_predict_next(tiny_run, user_events, capsys):
+    """predict_each_event: top_k rows per event; each user's last event's rows are
+    predict_next's (the default student reads each event's window); the CLI prints one line
+    per event."""
+    from pitune_tf.common.cli import run_main
+    from pitune_tf.predict import main
+    from pitune_tf.prediction import NextIntentPredictor
+
+    predictor = NextIntentPredictor.from_run(tiny_run)
+    assert not predictor.streams
+    each = predictor.predict_each_event(user_events, top_k=2)
+    n_events = len(pd.read_csv(user_events))
+    assert list(each.columns) == ["user_id", "timestamp", "rank", "intent", "probability"]
+    assert len(each) == 2 * n_events
+    last = each.groupby("user_id", sort=False).tail(2).drop(columns="timestamp")
+    pd.testing.assert_frame_equal(last.reset_index(drop=True),
+                                  predictor.predict_next(user_events, top_k=2), atol=1e-6)
+    assert run_main(main, ["--run", str(tiny_run), "--events", str(user_events),
+                           "--each-event", "--top-k", "2"]) == 0
+    assert len(capsys.readouterr().out.strip().splitlines()) == n_events
+
+
+def test_a_streaming_student_predicts_each_event_with_infer_step(tiny_run, user_events,
+                                                                 tmp_path):
+    """Event by event from a cached state (Keras step; LiteRT infer_step), the same numbers
+    as each event's whole window (infer), every user's log sliding past the window."""
+    from pitune_tf.data import encode_events
+    from pitune_tf.data.windows import make_running_windows
+
+    keras_p = _streaming_predictor(tiny_run)
+    lite_p = _streaming_predictor(tiny_run, runtime=True, tmp_path=tmp_path)
+    assert keras_p.streams and lite_p.streams
+    encoded = encode_events(keras_p.events_table(user_events), keras_p.vocabs)
+    assert np.diff(encoded.user_starts()).max() > 3 * keras_p.history
+    windows = make_running_windows(encoded, keras_p.history)
+    full = keras_p.probabilities(windows)
+    np.testing.assert_allclose(keras_p.running_probabilities(encoded), full, atol=1e-5)
+    np.testing.assert_allclose(lite_p.running_probabilities(encoded), full, atol=1e-5)
+    np.testing.assert_allclose(lite_p.probabilities(windows), full, atol=1e-5)
+    ends = encoded.user_starts()[1:] - 1  # each user's last event: predict_next's window
+    next_windows = keras_p.next_windows(user_events)
+    np.testing.assert_allclose(full[ends], keras_p.probabilities(next_windows), atol=1e-6)

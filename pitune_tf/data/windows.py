@@ -178,6 +178,23 @@ def make_next_windows(encoded: EncodedEvents, history: int = 30) -> Windows:
                    timestamp=np.asarray(encoded.timestamp[ends - 1], dtype=np.int64))
 
 
+def make_running_windows(encoded: EncodedEvents, history: int = 30) -> Windows:
+    """The window after each event: row ``i`` holds the user's last ``history`` events up to
+    and including event ``i`` (left-padded), the window a phone reads to predict the event
+    after it. A user's last row equals :func:`make_next_windows`'s row.
+
+    Returns:
+        :class:`Windows` with one row per event, in ``encoded``'s order; ``label`` 0 and
+        ``timestamp`` the event's unix seconds.
+    """
+    starts = encoded.user_starts()
+    n = len(encoded)
+    sequence = np.repeat(np.arange(len(starts) - 1, dtype=np.int64), np.diff(starts))
+    return _gather(encoded, starts, np.arange(1, n + 1, dtype=np.int64), sequence, int(history),
+                   label=np.zeros(n, dtype=np.int32), user=encoded.user,
+                   timestamp=np.asarray(encoded.timestamp, dtype=np.int64))
+
+
 def _gather(encoded, starts, ends, sequence, history, label, user, timestamp) -> Windows:
     """The windows ending before rows ``ends`` of users ``sequence`` (``gather_windows``),
     with their mask (1 where the event id is real) and the given row fields."""

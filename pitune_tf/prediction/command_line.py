@@ -7,6 +7,7 @@ Commands:
     python -m pitune_tf.predict --run runs/demo --events user.csv --weights me.weights
     python -m pitune_tf.predict --run runs/demo --events user.csv --model runs/demo/student_int8.tflite
     python -m pitune_tf.predict --run runs/demo --events user.csv --decision-rule prior
+    python -m pitune_tf.predict --run runs/demo --events user.csv --each-event
 
 The events file (CSV or Parquet) has ``user_id, timestamp, event`` and optionally
 ``location`` (an ``intent`` column is ignored), read as the run read its own log: with the
@@ -25,7 +26,10 @@ table ``user_id, rank, intent, probability`` (.csv or .parquet). ``--decision-ru
 puts first the intent of the best ``p / P_pop^tau`` instead of p's (the population's intent
 shares divided out: rare intents come first more often; the others follow in p's order),
 with the tau that the population run chose on its validation windows (``metrics.json``, ``student_prior_rule``) unless ``--tau`` is given; the
-printed probabilities stay p. The work is done by
+printed probabilities stay p. ``--each-event`` predicts after every event of the log
+instead, as the phone would have at each moment (one line per event; the table gains
+``timestamp``); a streaming student (``--student-span``) does it one event per step from a
+cached state (``infer_step``). The work is done by
 ``pitune_tf.prediction.NextIntentPredictor``; ``pitune_tf.predict`` is the entry point that
 calls :func:`main`.
 """
@@ -51,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--weights", help="personalized weights file (Runtime.save_weights)")
     parser.add_argument("--top-k", type=int, default=3, help="intents per user (default 3)")
     parser.add_argument("--out", help="also write the predictions table (.csv or .parquet)")
+    parser.add_argument("--each-event", action="store_true",
+                        help="predict after every event of the log, not only the newest")
     parser.add_argument("--decision-rule", choices=("argmax", "prior"), default="argmax",
                         help="rank intents by p (argmax), or the first by p / P_pop^tau and the "
                              "others by p (prior)")
@@ -84,7 +90,10 @@ def run(argv=None):
     predictor = NextIntentPredictor.from_run(args.run, weights=args.weights, model=args.model,
                                              decision_rule=args.decision_rule, tau=args.tau,
                                              schema=schema)
-    predictions = predictor.predict_next(args.events, top_k=args.top_k)
+    if args.each_event:
+        predictions = predictor.predict_each_event(args.events, top_k=args.top_k)
+    else:
+        predictions = predictor.predict_next(args.events, top_k=args.top_k)
     print("\n".join(format_predictions(predictions)))
     if args.out:
         write_table(predictions, args.out)

@@ -12,14 +12,21 @@ import numpy as np
 import pandas as pd
 
 from pitune_tf.common.errors import DataError, UserInputError, not_found
-from pitune_tf.common.keras import keras
+from pitune_tf.common.keras import keras, tf
 from pitune_tf.common.numeric import softmax
 from pitune_tf.common.types import PathLike
+from pitune_tf.data.encoded_events import EncodedEvents
 from pitune_tf.data.features import encode_events
 from pitune_tf.data.io import REQUIRED_COLUMNS, canonicalize, read_table
 from pitune_tf.data.schema import Schema
 from pitune_tf.data.vocabularies import Vocabularies
-from pitune_tf.data.windows import FEATURE_KEYS, Windows, make_next_windows
+from pitune_tf.data.windows import (
+    FEATURE_KEYS,
+    STREAM_KEYS,
+    Windows,
+    make_next_windows,
+    make_running_windows,
+)
 from pitune_tf.litert.runtime import Runtime
 from pitune_tf.litert.weights_file import read_weights_file
 from pitune_tf.population.evaluation import prior_rule
@@ -29,6 +36,7 @@ from tflite.student_module import assign_flat_weights, flat_weights
 Events = str | Path | pd.DataFrame  # an events file (CSV / Parquet) or its table
 
 PREDICTION_COLUMNS = ("user_id", "rank", "intent", "probability")
+EVENT_PREDICTION_COLUMNS = ("user_id", "timestamp", "rank", "intent", "probability")
 DECISION_RULES = ("argmax", "prior")  # how intents are ranked: by p, or by p / P_pop^tau
 
 
@@ -210,6 +218,44 @@ class NextIntentPredictor:
         ]
         return softmax(np.concatenate(logits))
 
+    @property
+    def streams(self) -> bool:
+        """Whether the network predicts event by event from a cached state (``infer_step``:
+        a student trained with ``--student-span``)."""
+        if self.runtime is not None:
+            return self.runtime.state_size is not None
+        return bool(getattr(self.student, "streaming", False))
+
+    def running_probabilities(self, encoded: EncodedEvents) -> np.ndarray:
+        """Intent probabilities [n_events, N] after each event of each user's log (rows in
+        ``encoded``'s order), as a phone computes them while the log grows: a streaming
+        network takes one event per step (``infer_step``: the users side by side, each with
+        its state), any other one reads each event's window (``infer``); both give the
+        numbers of :meth:`probabilities` on :func:`make_running_windows`."""
+        if not self.streams:
+            return self.probabilities(make_running_windows(encoded, self.history))
+        starts = encoded.user_starts()
+        counts = np.diff(starts)
+        size = (self.runtime.state_size if self.runtime is not None
+                else self.student.state_size)
+        state = np.zeros((len(counts), size), np.float32)
+        out = np.zeros((len(encoded), len(self.intents)), np.float32)
+        step = None if self.runtime is not None else tf.function(self.student.step,
+                                                                 reduce_retracing=True)
+        for t in range(int(counts.max(initial=0))):
+            active = np.flatnonzero(counts > t)
+            for begin in range(0, len(active), self.batch_size):
+                users = active[begin:begin + self.batch_size]
+                rows = starts[users] + t
+                event = {k: getattr(encoded, k)[rows].astype(np.int32) for k in STREAM_KEYS}
+                if step is None:
+                    result = self.runtime.infer_step(event, state[users])
+                    out[rows], state[users] = result["probabilities"], result["state"]
+                else:
+                    logits, new_state = step(event, tf.constant(state[users]))
+                    out[rows], state[users] = softmax(np.asarray(logits)), new_state.numpy()
+        return out
+
     def decision_scores(self, probs: np.ndarray) -> np.ndarray:
         """The scores [n, N] intents are ranked by: ``probs`` (argmax), or (prior) ``probs``
         plus 1 at the intent of the best ``probs / P_pop^tau`` (one the population never has
@@ -234,21 +280,50 @@ class NextIntentPredictor:
             sorted, rank 1 = the best of :meth:`decision_scores`: the most probable with
             argmax); the reserved ids (padding, unknown) are never predicted.
         """
-        n_real = len(self.intents) - self.reserved
-        top_k = int(top_k)
-        if not 1 <= top_k <= n_real:
-            raise UserInputError(f"top_k must be in [1, {n_real}] (the run's intents), got {top_k}")
+        top_k = self._check_top_k(top_k)
         windows = self.next_windows(events, schema)
         probs = self.probabilities(windows)  # [n_users, N]
-        scores = self.decision_scores(probs)[:, self.reserved:]
-        ranked = np.argsort(-scores, axis=1, kind="stable")[:, :top_k]
-        ranked += self.reserved  # [n_users, k] intent ids
+        ranked = self._ranked(probs, top_k)  # [n_users, k] intent ids
         return pd.DataFrame({
             "user_id": np.repeat(windows.user, top_k),
             "rank": np.tile(np.arange(1, top_k + 1), len(windows)),
             "intent": np.asarray(self.intents, dtype=object)[ranked].ravel(),
             "probability": np.take_along_axis(probs, ranked, axis=1).ravel().astype(np.float64),
         }, columns=list(PREDICTION_COLUMNS))
+
+
+    def predict_each_event(self, events: Events, top_k: int = 3,
+                           schema: Schema | None = None) -> pd.DataFrame:
+        """The ``top_k`` next intents after every event of each user's log (what the phone
+        would have shown at each moment; :meth:`running_probabilities`).
+
+        Returns:
+            DataFrame ``user_id, timestamp, rank, intent, probability``: ``top_k`` rows per
+            event (the event's time), events in the log's order per user; each user's last
+            event's rows are :meth:`predict_next`'s.
+        """
+        top_k = self._check_top_k(top_k)
+        encoded = encode_events(self.events_table(events, schema), self.vocabs)
+        probs = self.running_probabilities(encoded)
+        ranked = self._ranked(probs, top_k)
+        return pd.DataFrame({
+            "user_id": np.repeat(encoded.user, top_k),
+            "timestamp": pd.to_datetime(np.repeat(encoded.timestamp, top_k), unit="s"),
+            "rank": np.tile(np.arange(1, top_k + 1), len(encoded)),
+            "intent": np.asarray(self.intents, dtype=object)[ranked].ravel(),
+            "probability": np.take_along_axis(probs, ranked, axis=1).ravel().astype(np.float64),
+        }, columns=list(EVENT_PREDICTION_COLUMNS))
+
+    def _check_top_k(self, top_k: int) -> int:
+        n_real = len(self.intents) - self.reserved
+        if not 1 <= int(top_k) <= n_real:
+            raise UserInputError(f"top_k must be in [1, {n_real}] (the run's intents), got {top_k}")
+        return int(top_k)
+
+    def _ranked(self, probs: np.ndarray, top_k: int) -> np.ndarray:
+        """The ``top_k`` intent ids [n, k] of each row by :meth:`decision_scores`."""
+        scores = self.decision_scores(probs)[:, self.reserved:]
+        return np.argsort(-scores, axis=1, kind="stable")[:, :top_k] + self.reserved
 
 
 def run_tau(run: Run) -> float:
@@ -262,10 +337,15 @@ def run_tau(run: Run) -> float:
 
 
 def format_predictions(predictions: pd.DataFrame) -> list[str]:
-    """One line per user: ``u00150  social 0.445 | shopping 0.105 | weather 0.073``."""
+    """One line per user: ``u00150  social 0.445 | shopping 0.105 | weather 0.073``; with a
+    ``timestamp`` column (:meth:`NextIntentPredictor.predict_each_event`) one per event:
+    ``u00150  2024-03-04 08:10  social 0.445 | ...``."""
     lines = []
-    for user, rows in predictions.groupby("user_id", sort=False):
-        ranked = rows.sort_values("rank")
-        lines.append(f"{user}  " + " | ".join(
-            f"{intent} {p:.3f}" for intent, p in zip(ranked["intent"], ranked["probability"])))
+    each_event = "timestamp" in predictions.columns
+    starts = np.flatnonzero(predictions["rank"].to_numpy() == 1)
+    for start, end in zip(starts, list(starts[1:]) + [len(predictions)]):
+        rows = predictions.iloc[start:end]
+        when = f"{rows['timestamp'].iloc[0]:%Y-%m-%d %H:%M}  " if each_event else ""
+        lines.append(f"{rows['user_id'].iloc[0]}  {when}" + " | ".join(
+            f"{intent} {p:.3f}" for intent, p in zip(rows["intent"], rows["probability"])))
     return lines
