@@ -15,7 +15,8 @@ LiteRT and no TensorFlow measures it. Prints one JSON line with, per size:
   ``build_convert_hwm_mb``, the peak memory of this (TensorFlow) process so far;
 - ``signatures``: per signature of ``student.tflite`` (``infer`` at batch 1 and at batch 32,
   ``train``, ``train_head``, ``train_top1`` ... ``train_topK``, ``unlearn``, ``get_weights``,
-  ``set_weights``, ``reset``; ``infer`` of the int8 and fp16 files) the median and fastest ms
+  ``set_weights``, ``reset``, and a streaming student's ``infer_step`` on one event; ``infer``
+  of the int8 and fp16 files) the median and fastest ms
   per call over ``--repeats`` calls (``calls``: fewer, at least 3, where ``--max-seconds`` per
   call ran out first), after warm-up calls (3, or 1 for a call of seconds). The signatures of
   one batch shape are timed in turns, one call of each per round, so that the machine's other
@@ -33,6 +34,9 @@ LiteRT and no TensorFlow measures it. Prints one JSON line with, per size:
   ``gflops_per_s`` divides them by the median, ``peak_fraction`` that by the matmul peak
   (int8 files: the float FLOPs, so above 1 is possible);
 - ``train_signatures``: each training signature's trainable weights (``student_tflite.json``);
+- ``infer_step_speedup`` (a streaming student, ``--sizes paper:7``): ``infer`` at batch 1
+  over ``infer_step``, in median time and in FLOPs (the prediction after one new event
+  either way);
 - ``memory_mb``: per file, the measuring process's resident memory (VmRSS) before loading
   (Python, numpy and LiteRT), and its peak (VmHWM) after loading, after every signature has
   run once and more, and after the user-week;
@@ -57,6 +61,7 @@ converting and ~5.7 GB measuring; its train steps take seconds, so its user-week
 
     python bench/phone.py                              # demo size
     python bench/phone.py --sizes demo,paper --max-seconds 10
+    python bench/phone.py --sizes demo:7,paper:7         # streaming students (infer_step)
     python bench/phone.py --sizes paper --repeats 5 --keep /tmp/phone_models
 """
 
@@ -140,10 +145,14 @@ def time_round_robin(calls, repeats, max_seconds) -> dict:
 
 
 def signature_inputs(rt, name, batch) -> dict:
-    """The inputs of signature ``name`` of ``rt`` (batch ``batch`` for ``infer``)."""
+    """The inputs of signature ``name`` of ``rt`` (batch ``batch`` for ``infer``; one event
+    for ``infer_step``)."""
     n = rt.n_intents
     if name == "infer":
         return windows(batch)
+    if name == "infer_step":
+        event = {k: v[:, -1] for k, v in windows(1).items() if k != "mask"}
+        return {**event, "state": rt.initial_state(1)}
     if name.startswith("train"):
         return {**windows(BATCH), "label": labels(BATCH), "sample_weight": np.ones(BATCH, np.float32),
                 "learning_rate": np.float32(LEARNING_RATE)}
@@ -294,33 +303,37 @@ def measure(path, args) -> dict:
 # ------------------------------------------------------------------ building (TensorFlow)
 
 def build(size):
-    """The random student of ``size`` and its config."""
+    """The random student of ``size`` (``demo``, ``paper``, or either with ``:<span>``: the
+    streaming student of ``--student-span <span>``) and its config."""
     from pitune_tf.common.keras import keras
     from pitune_tf.models import build_student
     from pitune_tf.population import preset
 
-    config = preset(STUDENTS[size]).replace(history=HISTORY)
+    name, _, span = size.partition(":")
+    config = preset(STUDENTS[name]).replace(history=HISTORY, student_span=int(span) if span else None)
     keras.utils.set_random_seed(0)
     event_intent = np.random.default_rng(0).integers(2, SIZES["intent"], SIZES["event"])
     return build_student(config, SIZES, event_intent=event_intent), config
 
 
-def count_flops(student, train_parts) -> dict:
-    """Forward FLOPs of ``infer`` per window and the estimated FLOPs of each training step
-    (``pitune_tf.models.train_parts.step_flops``, times the batch)."""
+def count_flops(student) -> dict:
+    """FLOPs of each signature call (``pitune_tf.models.train_parts.signature_flops``, as
+    ``student_tflite.json`` records them) and of ``infer`` per window by part."""
     from pitune_tf.common.keras import tf
-    from pitune_tf.models.train_parts import forward_graph, step_flops
+    from pitune_tf.models.train_parts import forward_graph, matmul_flops, signature_flops
 
-    flops = step_flops(student, HISTORY)
+    calls = signature_flops(student, HISTORY, BATCH)
     options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
     options["output"] = "none"
-    profiled = tf.compat.v1.profiler.profile(forward_graph(student, HISTORY), options=options).total_float_ops
-    steps = {("train" if p == "all" else f"train_{p}"): BATCH * flops["steps"][p] for p in train_parts}
-    steps["unlearn"] = steps["train"]
-    return {"method": "2mkn per MatMul/BatchMatMul op of the Keras student's graph at batch 1",
-            "forward_per_window": flops["forward"], "by_part": flops["by_part"],
+    graph = forward_graph(student, HISTORY)
+    profiled = tf.compat.v1.profiler.profile(graph, options=options).total_float_ops
+    steps = {name: flops for name, flops in calls.items() if name.startswith(("train", "unlearn"))}
+    stepped = {"infer_step": calls["infer_step"]} if "infer_step" in calls else {}
+    return {**stepped,
+            "method": "2mkn per MatMul/BatchMatMul op of the Keras student's graph at batch 1",
+            "forward_per_window": calls["infer"], "by_part": matmul_flops(graph),
             "profiler_float_ops": int(profiled), "step_estimate": steps,
-            "infer_b1": flops["forward"], f"infer_b{BATCH}": BATCH * flops["forward"]}
+            "infer_b1": calls["infer"], f"infer_b{BATCH}": BATCH * calls["infer"]}
 
 
 def measure_in_child(path, args) -> dict:
@@ -337,19 +350,19 @@ def measure_in_child(path, args) -> dict:
 
 
 def bench_size(size, out_dir, args) -> dict:
-    from pitune_tf.models.train_parts import train_parts
     from tflite.export import MODEL_FILES, export_student
 
     student, config = build(size)
-    flops = count_flops(student, train_parts(student))
+    flops = count_flops(student)
     start = time.perf_counter()
     paths = export_student(student, out_dir, history=HISTORY, batch_size=BATCH, quantized=True)
     convert_s = time.perf_counter() - start
     meta = json.loads((Path(out_dir) / "student_tflite.json").read_text())
     del student
     result = {
-        "student": {"preset": STUDENTS[size], "layers": config.student_layers,
+        "student": {"preset": STUDENTS[size.partition(":")[0]], "layers": config.student_layers,
                     "width": config.student_width, "heads": config.student_heads,
+                    "span": config.student_span, "state_size": meta["state_size"],
                     "history": HISTORY, "copy_term": bool(config.repeat_term),
                     "num_weights": meta["num_weights"], "vocab_sizes": SIZES},
         "convert_s": round(convert_s, 1),
@@ -370,6 +383,11 @@ def bench_size(size, out_dir, args) -> dict:
         else:
             for batch in (1, BATCH):
                 result["signatures"][f"infer_b{batch}_{kind}"] = measured["signatures"][f"infer_b{batch}"]
+    if "infer_step" in result["signatures"]:  # one new event vs the whole window, batch 1
+        times = result["signatures"]
+        result["infer_step_speedup"] = {
+            "time": round(times["infer_b1"]["median_ms"] / times["infer_step"]["median_ms"], 2),
+            "flops": round(flops["infer_b1"] / flops["infer_step"], 2)}
     for name, timing in result["signatures"].items():
         step = flops["step_estimate"].get(name) or flops.get(name.replace("_int8", "").replace("_fp16", ""))
         if step:
@@ -379,7 +397,9 @@ def bench_size(size, out_dir, args) -> dict:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", default="demo", help="comma-separated: demo, paper")
+    parser.add_argument("--sizes", default="demo",
+                        help="comma-separated: demo, paper; <size>:<span> for the streaming "
+                             "student of --student-span <span> (with infer_step), e.g. paper:7")
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per signature")
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="stop timing a signature after this long (at least 3 calls)")
@@ -401,7 +421,8 @@ def main(argv=None) -> int:
         print(json.dumps(measure(args.measure, args)))
         return 0
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
-    unknown = [s for s in sizes if s not in STUDENTS]
+    unknown = [s for s in sizes if s.partition(":")[0] not in STUDENTS
+               or not (s.partition(":")[2] or "0").isdigit()]
     if unknown or not sizes:
         parser.error(f"--sizes takes {', '.join(STUDENTS)}; got {args.sizes!r}")
     for name in ("repeats", "days", "events_per_day", "epochs", "week_rounds"):

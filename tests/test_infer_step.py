@@ -159,3 +159,17 @@ def test_litert_train_step_of_a_streaming_student_matches_keras(exported):
     bias = next(name for name in names if "relative_bias" in name)
     assert np.abs(moved[offset[bias]:offset[bias] + sizes[names.index(bias)]]).max() > 0
     runtime.reset()
+
+
+def test_the_export_records_the_state_and_each_signatures_flops(exported):
+    """student_tflite.json: infer_step's state size, and per signature the matmul FLOPs of
+    one call, infer_step's a fraction of infer's (one position of L)."""
+    import json
+
+    student, path = exported
+    meta = json.loads((path.parent / "student_tflite.json").read_text())
+    assert meta["state_size"] == student.state_size
+    flops = meta["signature_flops"]
+    assert {"infer", "infer_step", "train", "train_head", "train_top1", "unlearn"} <= set(flops)
+    assert flops["infer_step"] < flops["infer"] / 2
+    assert flops["train_head"] < flops["train_top1"] < flops["train"] == flops["unlearn"]

@@ -17,6 +17,7 @@ from pitune_tf.common.atomic import atomic_path, write_json
 from pitune_tf.common.environment import is_verbose
 from pitune_tf.common.keras import tf
 from pitune_tf.litert.runtime import Runtime
+from pitune_tf.models.train_parts import signature_flops
 from tflite.errors import ConversionError
 from tflite.metadata import embed_metadata
 from tflite.ops_check import check_builtin_only, model_ops, unsupported_op_error
@@ -195,6 +196,9 @@ def export_student(
         "optimizer": optimizer,
         "clipnorm": clipnorm,
         "files": files,
+        # matmul FLOPs of one call (infer: a window; infer_step: an event; train*: a batch)
+        "signature_flops": signature_flops(student, module.history, module.batch_size)
+        if hasattr(getattr(student, "backbone", None), "blocks") else {},
         # what each training signature updates (train: all; train_<part>: that part)
         "train_signatures": {name: {"trainable_weights": module.trainable_weights_of(name)}
                              for name in module.signature_names if name.startswith("train")},

@@ -121,3 +121,17 @@ def step_flops(student, history) -> dict:
 
     return {"forward": forward, "by_part": by_part,
             "steps": {p: forward + 2 * trained(p) for p in train_parts(student)}}
+
+
+def signature_flops(student, history, batch_size) -> dict:
+    """The matmul FLOPs of one call of each phone signature (:func:`step_flops`): ``infer``
+    per window, ``infer_step`` per event (a streaming student), and ``train`` /
+    ``train_<part>`` / ``unlearn`` per step of ``batch_size`` windows."""
+    flops = step_flops(student, history)
+    out = {"infer": flops["forward"]}
+    if getattr(student, "streaming", False):
+        out["infer_step"] = sum(matmul_flops(step_graph(student)).values())
+    for part, step in flops["steps"].items():
+        out["train" if part == ALL else f"train_{part}"] = batch_size * step
+    out["unlearn"] = out["train"]
+    return out
