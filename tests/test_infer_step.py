@@ -26,8 +26,8 @@ def streaming_student(span=2, layers=2, use_iat=True, normalize="mean", repeat=T
     event_intent = np.random.default_rng(0).integers(0, SIZES["intent"], SIZES["event"])
     student = build_student(config, SIZES, event_intent=event_intent if repeat else None)
     rng = np.random.default_rng(1)
-    for variable in student.trainable_variables:  # the relative biases start at zero: move them
-        if "relative_bias" in variable.name:
+    for variable in student.trainable_variables:  # the position biases start at zero: move them
+        if "relative_bias" in variable.name or "recency_bias" in variable.name:
             variable.assign(rng.normal(size=variable.shape).astype(np.float32))
     return student
 
@@ -140,7 +140,8 @@ def test_litert_infer_step_equals_infer_over_a_sliding_log(exported):
 
 
 def test_litert_train_step_of_a_streaming_student_matches_keras(exported):
-    """The relative bias trains on the phone: one SGD step moves it as Keras would."""
+    """The position biases (the blocks' relative ones, the IAT's recency one) train on the
+    phone."""
     from tflite.runtime import Runtime
     from tflite.student_module import flat_weights
 
@@ -156,8 +157,9 @@ def test_litert_train_step_of_a_streaming_student_matches_keras(exported):
     names = [v.name for v in student.trainable_variables]
     sizes = [int(np.prod(v.shape)) for v in student.trainable_variables]
     offset = dict(zip(names, np.cumsum([0] + sizes[:-1])))
-    bias = next(name for name in names if "relative_bias" in name)
-    assert np.abs(moved[offset[bias]:offset[bias] + sizes[names.index(bias)]]).max() > 0
+    for key in ("relative_bias", "recency_bias"):
+        bias = next(name for name in names if key in name)
+        assert np.abs(moved[offset[bias]:offset[bias] + sizes[names.index(bias)]]).max() > 0
     runtime.reset()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from pitune_tf.common.keras import keras, tf
 
 
@@ -29,10 +31,16 @@ class IntentAttention(keras.layers.Layer):
     + (W_h - W_d) h + (diag(E) W_p)^T h`` (same numbers, a quarter of the memory and only
     builtin TFLite ops: MatMul, Reshape, Transpose).
 
+    With ``recency`` (a streaming student's; not in PITuning) a learned bias per intent and
+    position from the newest, ``recency_bias [N_I, recency]``, is added to the scores of the
+    last ``recency`` positions: the history H_t of a streaming backbone carries no absolute
+    position, so without it the pooling could not tell the newest event from an older one.
+
     Args:
         n_intents: int. N_I, the number of intent ids (logit columns).
         units: tuple of int. Hidden sizes of the activation unit (DIN: 80, 40).
         normalize: str. "none" (DIN, PITuning Eq. 3; default), "mean" or "softmax".
+        recency: int or None. Positions (from the newest) with a learned score bias.
 
     Call args:
         history: float ``[batch, L, D]`` (H_t).
@@ -43,7 +51,7 @@ class IntentAttention(keras.layers.Layer):
         H_w ``[batch, N_I, D]`` (and w when asked).
     """
 
-    def __init__(self, n_intents, units=(80, 40), normalize="none", **kwargs):
+    def __init__(self, n_intents, units=(80, 40), normalize="none", recency=None, **kwargs):
         super().__init__(**kwargs)
         if normalize not in ("none", "mean", "softmax"):
             raise ValueError(f"normalize must be 'none', 'mean' or 'softmax', got {normalize!r}")
@@ -52,6 +60,7 @@ class IntentAttention(keras.layers.Layer):
         self.n_intents = n_intents
         self.units = tuple(int(u) for u in units)
         self.normalize = normalize
+        self.recency = None if recency is None else int(recency)
         self.hidden_layers = [
             keras.layers.Dense(u, name=f"dense_{i + 1}") for i, u in enumerate(self.units[1:])
         ]
@@ -81,11 +90,24 @@ class IntentAttention(keras.layers.Layer):
             layer.build([None, size])
             size = layer.units
         self.output_layer.build([None, size])
+        if self.recency is not None:
+            self.recency_bias = self.add_weight(
+                name="recency_bias", shape=(self.n_intents, self.recency), initializer="zeros")
         super().build(input_shape)
+
+    def biased_scores(self, scores):
+        """``scores [batch, N_I, L]`` plus the recency bias on the last ``recency`` positions
+        (a matmul with a constant placement, so that TFLite trains the bias)."""
+        if self.recency is None:
+            return scores
+        length = scores.shape[-1]
+        place = np.zeros((self.recency, length), np.float32)  # bias column p -> position
+        place[np.arange(self.recency), length - self.recency + np.arange(self.recency)] = 1.0
+        return scores + tf.expand_dims(tf.matmul(self.recency_bias, tf.constant(place)), 0)
 
     def attention_weights(self, history, mask):
         """w_ij of PITuning Eq. 3: ``[batch, N_I, L]``, zero at padding."""
-        return self.normalize_scores(self.scores(history), mask)
+        return self.normalize_scores(self.biased_scores(self.scores(history)), mask)
 
     def scores(self, history):
         """The activation unit's output a(h_j, E_i) before masking and normalization,
@@ -120,6 +142,12 @@ class IntentAttention(keras.layers.Layer):
             return scores * mask / count
         return scores * mask
 
+    def pool(self, scores, history, mask):
+        """H_w from cached :meth:`scores` ``[batch, N_I, L']`` of the positions of ``history``
+        ``[batch, L', D]`` and their mask ``[batch, L']`` (a streaming model's step)."""
+        weights = self.normalize_scores(self.biased_scores(scores), mask)
+        return tf.matmul(weights, history)  # [batch, N_I, D]
+
     def call(self, history, mask, return_attention=False):
         weights = self.attention_weights(history, mask)  # [batch, N_I, L]
         pooled = tf.matmul(weights, history)  # [batch, N_I, D]
@@ -129,5 +157,6 @@ class IntentAttention(keras.layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(n_intents=self.n_intents, units=list(self.units), normalize=self.normalize)
+        config.update(n_intents=self.n_intents, units=list(self.units), normalize=self.normalize,
+                      recency=self.recency)
         return config

@@ -58,6 +58,7 @@ class IntentPredictor(keras.Model):
     A backbone with a ``receptive_field`` (the student's :class:`TransformerDecoder` with a
     ``span``) makes the model *streaming*: the IAT pools only the last :attr:`pool_length` =
     L - receptive_field positions, the ones whose whole receptive field lies in the window,
+    with a learned recency bias per intent and position (``IntentAttention``'s ``recency``),
     so the logits of a window depend on no position's place in it, and :meth:`step`
     computes them from the newest event and a cached state at the cost of one position.
     """
@@ -115,9 +116,12 @@ class IntentPredictor(keras.Model):
         self.embedding = ContextEmbedding(
             n_locations, n_weekdays, n_slots, n_events, embedding_dim, name="context_embedding"
         )
+        field = getattr(backbone, "receptive_field", None)
+        self.pool_length = sequence_length if field is None else sequence_length - field
         self.attention = (
             IntentAttention(
-                n_intents, attention_units, attention_normalize, name="intent_attention"
+                n_intents, attention_units, attention_normalize,
+                recency=None if field is None else self.pool_length, name="intent_attention"
             )
             if use_iat
             else None
@@ -139,8 +143,6 @@ class IntentPredictor(keras.Model):
         last = np.zeros((sequence_length,), np.float32)
         last[-1] = 1.0
         self._last_position = last  # one-hot of position L-1 (left padding: the newest event)
-        field = getattr(backbone, "receptive_field", None)
-        self.pool_length = sequence_length if field is None else sequence_length - field
         pooled = np.zeros((sequence_length,), np.float32)
         pooled[-self.pool_length:] = 1.0
         self._pool_mask = None if field is None else pooled  # the positions the IAT pools
@@ -198,8 +200,7 @@ class IntentPredictor(keras.Model):
         hidden = tf.concat([hidden[:, 1:], h[:, None]], axis=1)  # [batch, P, D]
         if self.attention is not None:
             scores = tf.concat([scores[:, :, 1:], self.attention.scores(h[:, None])], axis=2)
-            weights = self.attention.normalize_scores(scores, mask[:, -self.pool_length:])
-            pooled = tf.matmul(weights, hidden)  # [batch, N_I, D]
+            pooled = self.attention.pool(scores, hidden, mask[:, -self.pool_length:])
         else:
             pooled = h
         logits = self.head(pooled, training=False)
