@@ -14,6 +14,7 @@ Prints one JSON line. About 4 minutes per seed on the development machine (2 cor
 demo preset with two spans, more for the first run of a seed (the population run itself).
 
     python bench/streaming_student.py --out /tmp/stream --seeds 0,1,2 --spans 7,14
+    python bench/streaming_student.py --out /tmp/tky --data tky.parquet --spans 7,14
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ import numpy as np  # noqa: E402
 METRICS = ("acc", "prec_w", "rec_m", "ndcg@3")
 
 
-def seed_scores(preset_name, seed, out, spans) -> dict:
+def seed_scores(preset_name, seed, out, spans, data=None) -> dict:
     """Test labels, users and each student's / baseline's scores of one seed."""
     from pitune_tf.layers.repeat_mixture import repeat_logits
     from pitune_tf.population import preset, run_population
@@ -45,7 +46,7 @@ def seed_scores(preset_name, seed, out, spans) -> dict:
     from pitune_tf.population.evaluation import baseline_scores, predict_logits
     from pitune_tf.population.run_directory import load_run
 
-    config = preset(preset_name).replace(seed=seed)
+    config = preset(preset_name).replace(seed=seed, **({"data": [data]} if data else {}))
     run_dir = Path(out) / f"seed{seed}"
     if not (run_dir / "metrics.json").is_file():
         run_population(config, run_dir)
@@ -94,6 +95,7 @@ def main(argv=None) -> int:
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--spans", default="7,14")
     parser.add_argument("--paper-span", type=int, default=7)
+    parser.add_argument("--data", help="an events file (default: the preset's synthetic data)")
     parser.add_argument("--out", required=True, help="folder of the population runs (reused)")
     args = parser.parse_args(argv)
     from pitune_tf.metrics import intent_metrics, paired_bootstrap
@@ -101,10 +103,10 @@ def main(argv=None) -> int:
     seeds = [int(s) for s in args.seeds.split(",")]
     spans = [int(s) for s in args.spans.split(",")]
     start, load = time.time(), os.getloadavg()[0]
-    runs = [seed_scores(args.preset, seed, args.out, spans) for seed in seeds]
+    runs = [seed_scores(args.preset, seed, args.out, spans, args.data) for seed in seeds]
     labels = np.concatenate([r["labels"] for r in runs])
     users = np.concatenate([r["users"] for r in runs])
-    result = {"bench": "streaming_student", "preset": args.preset, "seeds": seeds,
+    result = {"bench": "streaming_student", "preset": args.preset, "data": args.data, "seeds": seeds,
               "test_windows": len(labels), "users": len(np.unique(users)), "models": {}}
     for name in runs[0]["scores"]:
         scores = np.concatenate([r["scores"][name] for r in runs])
