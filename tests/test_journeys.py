@@ -6,6 +6,8 @@ a default that breaks a later stage fails here, not on a user's machine.
 - own data -> train -> predict: ``tests/test_data_schema.py`` (``schema_run``: a raw CSV with
   its own column names, milliseconds and a time zone; predictions read the run's schema) and
   the docs' Python example (``tests/test_docs.py``);
+- the same journey with a streaming student (``--student-span``): its bundle predicts event by
+  event (``infer_step``), below;
 - UAF on atomic files -> recommend: below;
 - experiments: below (one table of each paper's suite).
 """
@@ -166,3 +168,23 @@ def test_fine_tuning_a_part_on_both_backends(journey, tmp_path):
                            "--train-part", "top7", "--users", "1"], cwd=ROOT,
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.strip().startswith("error: train_part 'top7'")
+
+
+def test_a_streaming_student_journey_predicts_event_by_event(tmp_path):
+    """``--student-span``: the quickstart's journey ships ``infer_step`` (its state size and
+    FLOPs recorded), personalizes on LiteRT, and ``--each-event`` through the bundle ends
+    with the journey's own predictions."""
+    out = tmp_path / "stream"
+    command("trainers.pipeline", "--out", out, "--users", 2, "--epochs", 2,
+            "--population-args", "--preset tiny --student-span 2")
+    meta = json.loads((out / "student_tflite.json").read_text())
+    assert "infer_step" in meta["files"]["fp32"]["signatures"] and meta["state_size"] > 0
+    assert meta["signature_flops"]["infer_step"] < meta["signature_flops"]["infer"]
+    assert json.loads((out / "device" / "summary.json").read_text())["users"] == 2
+    each = out / "each.csv"
+    command("pitune_tf.predict", "--run", out, "--events", out / "data" / "example_user.csv",
+            "--model", out / "student.tflite", "--each-event", "--out", each)
+    last = pd.read_csv(each).groupby("user_id").tail(3)
+    written = pd.read_csv(out / "predictions.csv")
+    assert last["intent"].tolist() == written["intent"].tolist()
+    np.testing.assert_allclose(last["probability"], written["probability"], atol=1e-5)
