@@ -2,7 +2,7 @@
 one thread, the files' sizes, the FLOPs, the memory, and one user-week of personalization at
 each train part, for the demo-sized and the paper-sized student (random weights).
 
-For each size (``--sizes``): ``demo`` is ``preset("demo")``'s student (2 x 64, 2 heads, the
+For each size (``--sizes``): ``demo`` is ``preset("demo")``'s student (2 x 64, 2 heads, span 14: it streams, the
 copy term over ``event_intent``), ``paper`` is ``preset("paper")``'s (4 x 768, 12 heads, IAT
 units 80 / 40, head 256, no copy term: the paper preset has none); both with L = 30 and the
 demo world's vocabularies (location 93, weekday 8, slot 25, event 91, intent 18). No teacher
@@ -310,7 +310,9 @@ def build(size):
     from pitune_tf.population import preset
 
     name, _, span = size.partition(":")
-    config = preset(STUDENTS[name]).replace(history=HISTORY, student_span=int(span) if span else None)
+    config = preset(STUDENTS[name]).replace(history=HISTORY)
+    if span:
+        config = config.replace(student_span=int(span) if span.isdigit() else span)
     keras.utils.set_random_seed(0)
     event_intent = np.random.default_rng(0).integers(2, SIZES["intent"], SIZES["event"])
     return build_student(config, SIZES, event_intent=event_intent), config
@@ -362,7 +364,7 @@ def bench_size(size, out_dir, args) -> dict:
     result = {
         "student": {"preset": STUDENTS[size.partition(":")[0]], "layers": config.student_layers,
                     "width": config.student_width, "heads": config.student_heads,
-                    "span": config.student_span, "state_size": meta["state_size"],
+                    "span": config.resolved_student_span(), "state_size": meta["state_size"],
                     "history": HISTORY, "copy_term": bool(config.repeat_term),
                     "num_weights": meta["num_weights"], "vocab_sizes": SIZES},
         "convert_s": round(convert_s, 1),
@@ -398,8 +400,9 @@ def bench_size(size, out_dir, args) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="demo",
-                        help="comma-separated: demo, paper; <size>:<span> for the streaming "
-                             "student of --student-span <span> (with infer_step), e.g. paper:7")
+                        help="comma-separated: demo, paper (each preset's student: demo's "
+                             "streams, paper's does not); <size>:<span> for --student-span "
+                             "<span> (a number, or none), e.g. paper:7")
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per signature")
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="stop timing a signature after this long (at least 3 calls)")
@@ -422,7 +425,7 @@ def main(argv=None) -> int:
         return 0
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s.partition(":")[0] not in STUDENTS
-               or not (s.partition(":")[2] or "0").isdigit()]
+               or not ((s.partition(":")[2] or "0").isdigit() or s.partition(":")[2] == "none")]
     if unknown or not sizes:
         parser.error(f"--sizes takes {', '.join(STUDENTS)}; got {args.sizes!r}")
     for name in ("repeats", "days", "events_per_day", "epochs", "week_rounds"):

@@ -93,7 +93,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="demo")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--spans", default="7,14")
+    parser.add_argument("--spans", default="none,7",
+                        help="student_span of each extra student: numbers, auto or none")
     parser.add_argument("--paper-span", type=int, default=7)
     parser.add_argument("--data", help="an events file (default: the preset's synthetic data)")
     parser.add_argument("--out", required=True, help="folder of the population runs (reused)")
@@ -101,7 +102,7 @@ def main(argv=None) -> int:
     from pitune_tf.metrics import intent_metrics, paired_bootstrap
 
     seeds = [int(s) for s in args.seeds.split(",")]
-    spans = [int(s) for s in args.spans.split(",")]
+    spans = [int(s) if s.isdigit() else s for s in args.spans.split(",")]
     start, load = time.time(), os.getloadavg()[0]
     runs = [seed_scores(args.preset, seed, args.out, spans, args.data) for seed in seeds]
     labels = np.concatenate([r["labels"] for r in runs])

@@ -62,7 +62,7 @@ def build_student(config, vocab_sizes, event_intent=None, repeat_init=None):
     n_locations, n_slots, n_events, n_intents = _sizes(vocab_sizes)
     backbone = TransformerDecoder(
         config.student_layers, config.student_width, config.student_heads, config.history,
-        span=getattr(config, "student_span", None), name="decoder",
+        span=config.resolved_student_span(), name="decoder",
     )
     model = IntentPredictor(
         n_locations, n_slots, n_events, n_intents,

@@ -91,9 +91,10 @@ def build_parser(prog="python -m trainers.population", description=None):
     p.add_argument("--student-layers", type=int)
     p.add_argument("--student-width", type=int)
     p.add_argument("--student-heads", type=int)
-    p.add_argument("--student-span", type=int,
-                   help="streaming student: each block attends to this many earlier events, so "
-                        "the phone bundle gets infer_step (one event per prediction; off)")
+    p.add_argument("--student-span", type=_span,
+                   help="each student block attends to this many earlier events, so the phone "
+                        "bundle gets infer_step (one event per prediction); auto (default): "
+                        "(history - 2) // student_layers; none: the paper's whole-window student")
     p.add_argument("--alpha", type=float, help="weight of the KL term (PITuning Eq. 7)")
     p.add_argument("--temperature", type=float, help="eps of PITuning Eq. 6")
     p.add_argument("--teacher-epochs", type=int)
@@ -223,3 +224,13 @@ def comparison_rows(metrics) -> tuple:
     return title, [(name, "; ".join(f"{label} {difference_cell(diffs[key])}"
                                     for key, label in COMPARED_METRICS))
                    for name, diffs in comparison.items() if name != "unit"]
+
+
+def _span(text: str) -> int | str:
+    """``--student-span``: a whole number, ``auto`` or ``none``."""
+    if text.lower() in ("auto", "none"):
+        return text.lower()
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"a whole number, auto or none, got {text!r}") from None

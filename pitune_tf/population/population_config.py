@@ -89,10 +89,11 @@ class PopulationConfig:
     student_layers: int = 2  # decoder blocks (paper: 4)
     student_width: int = 64  # D_s (paper: 768); the student's d is D_s / 4
     student_heads: int = 2
-    student_span: int | None = None  # not in PITuning: each student block attends to the span
-    #   events before each position (relative positions), the IAT pools the last
-    #   history - layers * span positions, and the phone's infer_step predicts from a cached
-    #   state at the cost of one event (None: the paper's student, the whole window)
+    student_span: int | str = "auto"  # not in PITuning ("none" there: the whole window):
+    #   each student block attends to the span events before each position (relative
+    #   positions), the IAT pools the last history - layers * span positions, and the phone's
+    #   infer_step predicts from a cached state at the cost of one event; auto: the longest
+    #   span that leaves the IAT two positions, (history - 2) // student_layers
     alpha: float = 0.5  # weight of the soft (KL) term, Table 4
     temperature: float = 1.0  # eps, Table 4
     student_epochs: int | None = None  # most epochs; None: 30 with `data`, 2 on the embedded data
@@ -150,7 +151,7 @@ class PopulationConfig:
                 f"student_width {self.student_width} must be divisible by 4 and by "
                 f"student_heads {self.student_heads}"
             )
-        if self.student_span is not None:  # a window longer than the receptive field
+        if self.student_span not in (None, "auto", "none"):  # a window longer than the field
             check_number("student_span", self.student_span, 1,
                          max(1, (self.history - 1) // self.student_layers), whole=True)
             if self.student_layers * self.student_span >= self.history:
@@ -235,14 +236,29 @@ class PopulationConfig:
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
 
+    def resolved_student_span(self) -> int | None:
+        """The student's attention span (``student_span`` with ``auto`` resolved; None: the
+        paper's whole-window student, ``"none"``, also what ``auto`` gives when ``history`` is
+        shorter than ``student_layers + 2``)."""
+        if self.student_span in (None, "none"):
+            return None
+        if self.student_span != "auto":
+            return int(self.student_span)
+        span = (self.history - 2) // self.student_layers
+        return span if span >= 1 else None
+
     def replace(self, **changes) -> PopulationConfig:
         """A copy with ``changes``; unknown keys raise UserInputError."""
         return replace(self, **changes)
 
 
+# A key added since a run may have been written, at the value that run was trained with (a
+# run's config.json without it is read with this value, never with today's default).
+LEGACY_VALUES = {"student_span": "none"}
+
 # What PITuning states (Sec. 3.2, 4.1.4, Table 4, Algorithm 1) about the models and their
 # training, apart from sizes: each of our deviations (repeat_term, attention_normalize,
-# clipnorm, the learning rates) turned off. The `paper` preset is these at the paper's sizes,
+# clipnorm, the learning rates, the streaming student) turned off. The `paper` preset is these at the paper's sizes,
 # `paper_small` at the demo's; PITuning Fig. 4's "Algorithm 1 as written" row applies them to
 # RUN's config. What the paper leaves open: docs/reproducing.md#the-paper-profile.
 PAPER_CHOICES = {
@@ -257,6 +273,7 @@ PAPER_CHOICES = {
     "teacher_learning_rate": 0.01,  # Sec. 4.1.4: Adam, 0.01 in both stages
     "student_learning_rate": 0.01,
     "clipnorm": 0.0,  # Adam as stated, no clipping
+    "student_span": "none",  # Sec. 3.2.5: a transformer decoder over the whole window
 }
 
 # Our population options that are off in both profiles, with their "on" values
