@@ -2,7 +2,7 @@
 one thread, the files' sizes, the FLOPs, the memory, and one user-week of personalization at
 each train part, for the demo-sized and the paper-sized student (random weights).
 
-For each size (``--sizes``): ``demo`` is ``preset("demo")``'s student (2 x 64, 2 heads, span 14: it streams, the
+For each size (``--sizes``): ``demo`` is ``preset("demo")``'s student (2 x 64, 2 heads, the
 copy term over ``event_intent``), ``paper`` is ``preset("paper")``'s (4 x 768, 12 heads, IAT
 units 80 / 40, head 256, no copy term: the paper preset has none); both with L = 30 and the
 demo world's vocabularies (location 93, weekday 8, slot 25, event 91, intent 18). No teacher
@@ -400,9 +400,9 @@ def bench_size(size, out_dir, args) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sizes", default="demo",
-                        help="comma-separated: demo, paper (each preset's student: demo's "
-                             "streams, paper's does not); <size>:<span> for --student-span "
-                             "<span> (a number, or none), e.g. paper:7")
+                        help="comma-separated: demo, paper (each preset's student); "
+                             "<size>:<span> for --student-span <span> (a number or auto: the "
+                             "streaming student with infer_step), e.g. paper:7")
     parser.add_argument("--repeats", type=int, default=50, help="timed calls per signature")
     parser.add_argument("--max-seconds", type=float, default=30.0,
                         help="stop timing a signature after this long (at least 3 calls)")
@@ -425,7 +425,7 @@ def main(argv=None) -> int:
         return 0
     sizes = [s.strip() for s in args.sizes.split(",") if s.strip()]
     unknown = [s for s in sizes if s.partition(":")[0] not in STUDENTS
-               or not ((s.partition(":")[2] or "0").isdigit() or s.partition(":")[2] == "none")]
+               or not ((s.partition(":")[2] or "0").isdigit() or s.partition(":")[2] in ("auto", "none"))]
     if unknown or not sizes:
         parser.error(f"--sizes takes {', '.join(STUDENTS)}; got {args.sizes!r}")
     for name in ("repeats", "days", "events_per_day", "epochs", "week_rounds"):

@@ -12,9 +12,13 @@ and for the paper-size student (4 x 768, L = 30) at ``--paper-span``.
 
 Prints one JSON line. About 4 minutes per seed on the development machine (2 cores) for the
 demo preset with two spans, more for the first run of a seed (the population run itself).
+Measured (3 seeds; the demo preset's student does not stream, ``auto`` is span 14 there):
+demo data, span 14 Prec_w +0.014 [+0.011, +0.017], Rec_m +0.017 [+0.013, +0.020], span 7
+Prec_w -0.019 [-0.022, -0.016]; Foursquare TKY, span 14 Prec_w -0.007 [-0.042, +0.015],
+Rec_m -0.014 [-0.025, -0.002], span 7 +0.002 / +0.002 (ties).
 
-    python bench/streaming_student.py --out /tmp/stream --seeds 0,1,2 --spans 7,14
-    python bench/streaming_student.py --out /tmp/tky --data tky.parquet --spans 7,14
+    python bench/streaming_student.py --out /tmp/stream --seeds 0,1,2 --spans 7,auto
+    python bench/streaming_student.py --out /tmp/tky --data tky.parquet --spans 7,auto
 """
 
 from __future__ import annotations
@@ -93,9 +97,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", default="demo")
     parser.add_argument("--seeds", default="0,1,2")
-    parser.add_argument("--spans", default="none,7",
+    parser.add_argument("--spans", default="auto",
                         help="student_span of each extra student: numbers, auto or none")
-    parser.add_argument("--paper-span", type=int, default=7)
+    parser.add_argument("--paper-span", default="auto", help="the paper-size student's span")
     parser.add_argument("--data", help="an events file (default: the preset's synthetic data)")
     parser.add_argument("--out", required=True, help="folder of the population runs (reused)")
     args = parser.parse_args(argv)

@@ -385,6 +385,8 @@ def test_options_are_switched_on_from_both_profiles(tmp_path, monkeypatch):
     found = [(s.stage, s.name, s.ours, s.paper) for s in switches(preset("demo"), IndividualConfig(),
                                                                    options=True) if s.option]
     assert found == [("population", "clipnorm", {"clipnorm": 1.0}, {"clipnorm": 0.0}),
+                     ("population", "student_span", {"student_span": "auto"},
+                      {"student_span": "none"}),
                      ("individual", "prior_after_tuning", {"prior_after_tuning": True},
                       {"prior_after_tuning": False}),
                      ("individual", "refit", {"refit": True}, {"refit": False}),

@@ -89,11 +89,11 @@ class PopulationConfig:
     student_layers: int = 2  # decoder blocks (paper: 4)
     student_width: int = 64  # D_s (paper: 768); the student's d is D_s / 4
     student_heads: int = 2
-    student_span: int | str = "auto"  # not in PITuning ("none" there: the whole window):
-    #   each student block attends to the span events before each position (relative
-    #   positions), the IAT pools the last history - layers * span positions, and the phone's
-    #   infer_step predicts from a cached state at the cost of one event; auto: the longest
-    #   span that leaves the IAT two positions, (history - 2) // student_layers
+    student_span: int | str = "none"  # none: the paper's student over the whole window. Not
+    #   in PITuning: each student block attends to the span events before each position
+    #   (relative positions), the IAT pools the last history - layers * span positions, and the
+    #   phone's infer_step predicts from a cached state at the cost of one event; auto: the
+    #   longest span that leaves the IAT two positions, (history - 2) // student_layers
     alpha: float = 0.5  # weight of the soft (KL) term, Table 4
     temperature: float = 1.0  # eps, Table 4
     student_epochs: int | None = None  # most epochs; None: 30 with `data`, 2 on the embedded data
@@ -252,13 +252,9 @@ class PopulationConfig:
         return replace(self, **changes)
 
 
-# A key added since a run may have been written, at the value that run was trained with (a
-# run's config.json without it is read with this value, never with today's default).
-LEGACY_VALUES = {"student_span": "none"}
-
 # What PITuning states (Sec. 3.2, 4.1.4, Table 4, Algorithm 1) about the models and their
 # training, apart from sizes: each of our deviations (repeat_term, attention_normalize,
-# clipnorm, the learning rates, the streaming student) turned off. The `paper` preset is these at the paper's sizes,
+# clipnorm, the learning rates) turned off. The `paper` preset is these at the paper's sizes,
 # `paper_small` at the demo's; PITuning Fig. 4's "Algorithm 1 as written" row applies them to
 # RUN's config. What the paper leaves open: docs/reproducing.md#the-paper-profile.
 PAPER_CHOICES = {
@@ -273,12 +269,11 @@ PAPER_CHOICES = {
     "teacher_learning_rate": 0.01,  # Sec. 4.1.4: Adam, 0.01 in both stages
     "student_learning_rate": 0.01,
     "clipnorm": 0.0,  # Adam as stated, no clipping
-    "student_span": "none",  # Sec. 3.2.5: a transformer decoder over the whole window
 }
 
 # Our population options that are off in both profiles, with their "on" values
 # (individual_config.OPTIONS: what the ledger's --options measures)
-OPTIONS = {"clipnorm": 1.0}
+OPTIONS = {"clipnorm": 1.0, "student_span": "auto"}
 
 PRESETS = {
     # A few minutes on a 2-core CPU: tiny random GPT2 teacher, tiny student.

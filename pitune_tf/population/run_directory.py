@@ -37,7 +37,7 @@ from pitune_tf.data.io import write_events
 from pitune_tf.data.schema import Schema, merge_schema
 from pitune_tf.data.vocabularies import Vocabularies
 from pitune_tf.models.teacher_io import load_teacher
-from pitune_tf.population.population_config import LEGACY_VALUES, PopulationConfig
+from pitune_tf.population.population_config import PopulationConfig
 from pitune_tf.population.training_loop import CHECKPOINTS
 
 REQUIRED = ("config.json", "vocab.json", "student.keras", "p_out.json")
@@ -59,7 +59,7 @@ class Run:
         self.run_dir = self.files.path
         config = self.files.json("config.json")
         try:
-            self.config = PopulationConfig(**{**LEGACY_VALUES, **config})
+            self.config = PopulationConfig(**config)
         except TypeError as err:  # a key this version does not know
             raise UserInputError(f"{self.run_dir / 'config.json'}: not a run config ({err})") from None
         except UserInputError as err:  # a value out of its range
@@ -173,7 +173,7 @@ def prepare_out_dir(config, out_dir, overwrite):
     nothing_to_resume = ((out_dir / "config.json").is_file() and not resumable(out_dir)
                          and {p.name for p in out_dir.iterdir()} <= STARTED_FILES)
     return prepare_run_dir(out_dir, record, overwrite or nothing_to_resume,
-                           defaults={**type(config)().to_dict(), **LEGACY_VALUES})
+                           defaults=type(config)().to_dict())
 
 
 def model_summary(model) -> str:

@@ -234,27 +234,40 @@ class NextIntentPredictor:
         numbers of :meth:`probabilities` on :func:`make_running_windows`."""
         if not self.streams:
             return self.probabilities(make_running_windows(encoded, self.history))
+        step, size = self._step_function()
         starts = encoded.user_starts()
         counts = np.diff(starts)
-        size = (self.runtime.state_size if self.runtime is not None
-                else self.student.state_size)
         state = np.zeros((len(counts), size), np.float32)
         out = np.zeros((len(encoded), len(self.intents)), np.float32)
-        step = None if self.runtime is not None else tf.function(self.student.step,
-                                                                 reduce_retracing=True)
         for t in range(int(counts.max(initial=0))):
             active = np.flatnonzero(counts > t)
             for begin in range(0, len(active), self.batch_size):
                 users = active[begin:begin + self.batch_size]
                 rows = starts[users] + t
                 event = {k: getattr(encoded, k)[rows].astype(np.int32) for k in STREAM_KEYS}
-                if step is None:
-                    result = self.runtime.infer_step(event, state[users])
-                    out[rows], state[users] = result["probabilities"], result["state"]
-                else:
-                    logits, new_state = step(event, tf.constant(state[users]))
-                    out[rows], state[users] = softmax(np.asarray(logits)), new_state.numpy()
+                out[rows], state[users] = step(event, state[users])
         return out
+
+    def _step_function(self) -> tuple[Any, int]:
+        """``(step, S)``: ``step(event, state) -> (probabilities, state)`` on numpy arrays,
+        through ``infer_step`` or the Keras student's ``step``; S the state's length."""
+        runtime = self.runtime
+        if runtime is not None:
+            assert runtime.state_size is not None  # self.streams
+
+            def lite(event: dict[str, np.ndarray], state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+                result = runtime.infer_step(event, state)
+                return result["probabilities"], result["state"]
+
+            return lite, runtime.state_size
+        assert self.student is not None
+        keras_step = tf.function(self.student.step, reduce_retracing=True)
+
+        def step(event: dict[str, np.ndarray], state: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+            logits, new_state = keras_step(event, tf.constant(state))
+            return softmax(np.asarray(logits)), new_state.numpy()
+
+        return step, int(self.student.state_size)
 
     def decision_scores(self, probs: np.ndarray) -> np.ndarray:
         """The scores [n, N] intents are ranked by: ``probs`` (argmax), or (prior) ``probs``
