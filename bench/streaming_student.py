@@ -128,7 +128,8 @@ def main(argv=None) -> int:
     result["flops"] = {"default": flops(runs[0]["default_student"], runs[0]["history"]),
                        **{f"span{s}": flops(st, runs[0]["history"])
                           for s, st in runs[0]["students"].items()},
-                       "paper": paper_flops(args.paper_span)}
+                       "paper": paper_flops(int(args.paper_span) if args.paper_span.isdigit()
+                                            else args.paper_span)}
     result.update(seconds=round(time.time() - start), load_start=round(load, 2),
                   load_end=round(os.getloadavg()[0], 2))
     print(json.dumps(result))
