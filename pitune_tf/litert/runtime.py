@@ -172,10 +172,7 @@ class Runtime:
 
     def initial_state(self, n: int = 1) -> np.ndarray:
         """The ``infer_step`` state before any event (zeros), float32 [n, state_size]."""
-        if self.state_size is None:
-            raise SignatureError(f"{self.path or 'this model'} has no 'infer_step' signature "
-                                 "(a student trained with --student-span has)")
-        return np.zeros((int(n), self.state_size), np.float32)
+        return np.zeros((int(n), self._state_size()), np.float32)
 
     def infer_step(self, event: Mapping[str, npt.ArrayLike],
                    state: npt.ArrayLike) -> dict[str, np.ndarray]:
@@ -183,8 +180,15 @@ class Runtime:
         slot, event`` int32 [n], ``state`` float32 [n, state_size] (:meth:`initial_state`
         before the first event). Returns ``logits``, ``probabilities`` [n, n_intents] and the
         ``state`` to pass with the next event."""
-        self.initial_state()  # the signature exists
+        self._state_size()  # the signature exists
         return self.call("infer_step", **{k: event[k] for k in STREAM_KEYS}, state=state)
+
+    def _state_size(self) -> int:
+        """``state_size``, or a SignatureError naming the missing ``infer_step``."""
+        if self.state_size is None:
+            raise SignatureError(f"{self.path or 'this model'} has no 'infer_step' signature "
+                                 "(a student trained with --student-span has)")
+        return self.state_size
 
     def train(self, features: Features, labels: npt.ArrayLike,
               sample_weight: npt.ArrayLike | None = None, learning_rate: float = 1e-3,
