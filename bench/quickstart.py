@@ -8,7 +8,8 @@ Prints one JSON line with:
 - ``install_s`` (with ``--install``): ``python3.11 -m venv V && V/bin/pip install -e .`` in a
   fresh clone of this checkout's HEAD, timed apart (the pipeline then runs in that venv);
 - ``peak_rss_mb``: the largest sum of the resident memory of the pipeline's process tree,
-  sampled every 0.2 s from /proc, and ``peak_process_rss_mb``, the largest single process's;
+  sampled every 0.2 s from /proc, ``peak_process_rss_mb``, the largest single process's, and
+  ``peak_rss_by_process_mb``, each process's peak by the module it runs (each stage);
 - ``bundle_train_step``: the bundle loaded in LiteRT, its signatures, and one step of its
   ``train`` signature on the example user's window (loss, weights changed);
 - ``within_budget``; ``load_start`` / ``load_end``: the 1-minute load average (the machine's
@@ -56,8 +57,9 @@ print(json.dumps({"signatures": sorted(runtime.signatures), "loss": float(loss),
 """
 
 
-def tree_rss_kb(pid) -> tuple[int, int]:
-    """(sum, largest) resident set size in KiB of ``pid`` and its descendants (Linux /proc)."""
+def tree_rss_kb(pid) -> tuple[int, dict[int, int]]:
+    """The resident set size in KiB of ``pid`` and its descendants (Linux /proc): the sum and
+    {pid: rss}."""
     children = {}
     rss = {}
     for entry in os.listdir("/proc"):
@@ -78,8 +80,18 @@ def tree_rss_kb(pid) -> tuple[int, int]:
         p = todo.pop()
         seen.append(p)
         todo.extend(children.get(p, []))
-    values = [rss.get(p, 0) for p in seen]
-    return sum(values), max(values, default=0)
+    each = {p: rss.get(p, 0) for p in seen}
+    return sum(each.values()), each
+
+
+def process_name(pid) -> str:
+    """The module a ``python -m module`` process runs (else its first argument)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().decode(errors="replace").split("\0")
+    except OSError:
+        return "?"
+    return argv[argv.index("-m") + 1] if "-m" in argv[:-1] else Path(argv[0]).name
 
 
 def run_sampled(cmd, cwd, env=None) -> dict:
@@ -88,16 +100,20 @@ def run_sampled(cmd, cwd, env=None) -> dict:
     start = time.perf_counter()
     with open(log, "w") as out:
         proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-        peak_sum = peak_one = 0
+        peak_sum, by_process = 0, {}
         while proc.poll() is None:
-            total, largest = tree_rss_kb(proc.pid)
-            peak_sum, peak_one = max(peak_sum, total), max(peak_one, largest)
+            total, each = tree_rss_kb(proc.pid)
+            peak_sum = max(peak_sum, total)
+            for pid, kb in each.items():
+                name = process_name(pid)
+                by_process[name] = max(by_process.get(name, 0), kb)
             time.sleep(0.2)
     wall = time.perf_counter() - start
     if proc.returncode:
         sys.exit(f"error: {' '.join(map(str, cmd))} exited {proc.returncode}; see {log}")
-    return {"wall_s": wall, "peak_rss_mb": peak_sum / 1024, "peak_process_rss_mb": peak_one / 1024,
-            "log": str(log)}
+    return {"wall_s": wall, "peak_rss_mb": peak_sum / 1024,
+            "peak_process_rss_mb": max(by_process.values(), default=0) / 1024,
+            "by_process": {k: round(v / 1024) for k, v in by_process.items()}, "log": str(log)}
 
 
 def main(argv=None) -> int:
@@ -130,6 +146,7 @@ def main(argv=None) -> int:
             stages_s={k: round(v, 1) for k, v in stages.items()},
             peak_rss_mb=round(measured["peak_rss_mb"]),
             peak_process_rss_mb=round(measured["peak_process_rss_mb"]),
+            peak_rss_by_process_mb=measured["by_process"],
             budget_s=BUDGET_S, budget_rss_mb=BUDGET_RSS_MB,
             within_budget=measured["wall_s"] <= BUDGET_S
             and measured["peak_rss_mb"] <= BUDGET_RSS_MB,

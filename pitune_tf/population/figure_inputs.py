@@ -29,8 +29,8 @@ def figure_inputs(run_dir) -> dict:
     if training is None:
         training = (run.metrics or {}).get("training")
     models = {"teacher": run.teacher, "student": run.student}
-    batch_size = 4 * run.config.batch_size
-    scores = {name: softmax(predict_logits(model, test, batch_size)) for name, model in models.items()}
+    scores = {name: softmax(predict_logits(model, test, 4 * run.config.batch_size))
+              for name, model in models.items()}
     return {"run_dir": run.run_dir, "training": training, "models": models, "test": test,
             "scores": scores, "tokens": run.vocabs.intent.tokens,
-            "n_reserved": len(run.vocabs.intent.reserved), "batch_size": batch_size}
+            "n_reserved": len(run.vocabs.intent.reserved), "batch_size": run.config.batch_size}

@@ -123,7 +123,7 @@ def _train_and_write(config, out_dir, started, population, individual, oracle) -
     write_population_plots(
         out_dir, metrics.get("training"), {"teacher": teacher, "student": student}, test,
         {name: scores[name, "test"] for name in ("teacher", "student") if (name, "test") in scores},
-        vocabs.intent.tokens, len(vocabs.intent.reserved), 4 * config.batch_size)
+        vocabs.intent.tokens, len(vocabs.intent.reserved), config.batch_size)
     metrics["seconds"] = round(time.time() - started, 1)
     write_outputs(out_dir, vocabs, teacher, student, p_out, p_pop, individual, metrics,
                   individual_oracle=oracle)
