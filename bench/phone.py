@@ -11,12 +11,14 @@ Adam, the int8 and fp16 inference models too); then, per file, a fresh process t
 LiteRT and no TensorFlow measures it. Prints one JSON line with, per size:
 
 - ``files``: the bytes of ``student.tflite`` (every signature), ``student_int8.tflite`` and
-  ``student_fp16.tflite`` (``infer`` only); ``convert_s``, the conversion's wall time;
+  ``student_fp16.tflite`` (``infer``, and a streaming student's ``infer_step``: their
+  weights are constants); ``convert_s``, the conversion's wall time;
   ``build_convert_hwm_mb``, the peak memory of this (TensorFlow) process so far;
 - ``signatures``: per signature of ``student.tflite`` (``infer`` at batch 1 and at batch 32,
   ``train``, ``train_head``, ``train_top1`` ... ``train_topK``, ``unlearn``, ``get_weights``,
   ``set_weights``, ``reset``, and a streaming student's ``infer_step`` on one event; ``infer``
-  of the int8 and fp16 files) the median and fastest ms
+  and ``infer_step`` of the int8 and fp16 files, ``<name>_int8`` / ``_fp16``) the median and
+  fastest ms
   per call over ``--repeats`` calls (``calls``: fewer, at least 3, where ``--max-seconds`` per
   call ran out first), after warm-up calls (3, or 1 for a call of seconds). The signatures of
   one batch shape are timed in turns, one call of each per round, so that the machine's other
@@ -35,8 +37,9 @@ LiteRT and no TensorFlow measures it. Prints one JSON line with, per size:
   (int8 files: the float FLOPs, so above 1 is possible);
 - ``train_signatures``: each training signature's trainable weights (``student_tflite.json``);
 - ``infer_step_speedup`` (a streaming student, ``--sizes paper:7``): ``infer`` at batch 1
-  over ``infer_step``, in median time and in FLOPs (the prediction after one new event
-  either way);
+  over ``infer_step``, in FLOPs and in median time in each file (``time``: the trainable
+  ``student.tflite``, whose weights are variables; ``time_int8``, ``time_fp16``: the
+  inference files) (the prediction after one new event either way);
 - ``memory_mb``: per file, the measuring process's resident memory (VmRSS) before loading
   (Python, numpy and LiteRT), and its peak (VmHWM) after loading, after every signature has
   run once and more, and after the user-week;
@@ -271,7 +274,7 @@ def measure(path, args) -> dict:
     rt = Runtime(path, backend="litert", num_threads=1,
                  required=TRAINING_SIGNATURES if training else ("infer",))
     loaded = memory_mb()
-    names = ["infer"] + ([n for n in rt.signatures if n != "infer"] if training else [])
+    names = ["infer"] + [n for n in rt.signatures if n != "infer" and (training or n == "infer_step")]
     order = sorted(names, key=lambda n: (n != "infer", not n.startswith("train"),
                                          n.startswith("train_"), n))
     out = {"signatures": {}}
@@ -383,13 +386,16 @@ def bench_size(size, out_dir, args) -> dict:
             result["user_week"] = measured["user_week"]
             result["user_week_estimate"] = measured["user_week_estimate"]
         else:
-            for batch in (1, BATCH):
-                result["signatures"][f"infer_b{batch}_{kind}"] = measured["signatures"][f"infer_b{batch}"]
+            for name in ("infer_b1", f"infer_b{BATCH}", "infer_step"):
+                if name in measured["signatures"]:
+                    result["signatures"][f"{name}_{kind}"] = measured["signatures"][name]
     if "infer_step" in result["signatures"]:  # one new event vs the whole window, batch 1
         times = result["signatures"]
         result["infer_step_speedup"] = {
-            "time": round(times["infer_b1"]["median_ms"] / times["infer_step"]["median_ms"], 2),
-            "flops": round(flops["infer_b1"] / flops["infer_step"], 2)}
+            "flops": round(flops["infer_b1"] / flops["infer_step"], 2),
+            **{"time" + suffix: round(times["infer_b1" + suffix]["median_ms"]
+                                      / times["infer_step" + suffix]["median_ms"], 2)
+               for suffix in ("", "_int8", "_fp16") if "infer_step" + suffix in times}}
     for name, timing in result["signatures"].items():
         step = flops["step_estimate"].get(name) or flops.get(name.replace("_int8", "").replace("_fp16", ""))
         if step:

@@ -109,13 +109,23 @@ def test_the_default_student_does_not_stream_and_a_too_long_span_is_refused():
         PopulationConfig(history=8, student_layers=2, student_span=4)
 
 
+def litert_steps(runtime, log):
+    """The probabilities [n, N] after each event of ``log``, one ``infer_step`` per event."""
+    state, stepped = runtime.initial_state(), []
+    for t in range(len(log["event"])):
+        out = runtime.infer_step({k: log[k][t:t + 1] for k in STREAM}, state)
+        state = out["state"]
+        stepped.append(out["probabilities"][0])
+    return np.stack(stepped)
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     from tflite.export import export_student
 
     student = streaming_student()
     out = tmp_path_factory.mktemp("tflite_stream")
-    paths = export_student(student, out, history=HISTORY, batch_size=4, quantized=False)
+    paths = export_student(student, out, history=HISTORY, batch_size=4)
     return student, paths["fp32"]
 
 
@@ -129,14 +139,25 @@ def test_litert_infer_step_equals_infer_over_a_sliding_log(exported):
     assert "infer_step" in runtime.signatures and runtime.state_size == student.state_size
     log = user_log(3 * HISTORY + 5, seed=2)
     full = runtime.infer(sliding_windows(log))["probabilities"]
-    state, stepped = runtime.initial_state(), []
-    for t in range(len(log["event"])):
-        out = runtime.infer_step({k: log[k][t:t + 1] for k in STREAM}, state)
-        state = out["state"]
-        stepped.append(out["probabilities"][0])
-    np.testing.assert_allclose(np.stack(stepped), full, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(litert_steps(runtime, log), full, rtol=1e-5, atol=1e-6)
     two = runtime.infer_step({k: log[k][:2] for k in STREAM}, runtime.initial_state(2))
     assert two["state"].shape == (2, student.state_size)  # a batch of users at once
+
+
+@pytest.mark.parametrize("kind", ["fp16", "int8"])
+def test_the_inference_files_step_too(exported, kind):
+    """student_fp16.tflite and student_int8.tflite (constant weights) carry infer_step, equal
+    to their own infer over a sliding log within float round-off (int8: its dynamic-range
+    kernels quantize each row's activations alike, one event's or a window's)."""
+    from tflite.export import MODEL_FILES
+    from tflite.runtime import Runtime
+
+    student, path = exported
+    runtime = Runtime(path.parent / MODEL_FILES[kind], backend="litert", required=("infer", "infer_step"))
+    assert runtime.state_size == student.state_size
+    log = user_log(2 * HISTORY + 3, seed=4)
+    full = runtime.infer(sliding_windows(log))["probabilities"]
+    np.testing.assert_allclose(litert_steps(runtime, log), full, rtol=1e-5, atol=1e-6)
 
 
 def test_litert_train_step_of_a_streaming_student_matches_keras(exported):

@@ -98,9 +98,15 @@ def converter_log():
             os.close(saved)
 
 
+def inference_signatures(module) -> tuple:
+    """The signatures of the int8 and fp16 files, whose weights are constants: ``infer``,
+    and ``infer_step`` for a streaming student."""
+    return tuple(n for n in ("infer", "infer_step") if n in module.signature_names)
+
+
 def export_module(module, out_dir, quantized=True, metadata=None, progress=None) -> dict:
     """Writes ``student.tflite`` (every signature) and, when ``quantized``, the int8 and fp16
-    inference models into ``out_dir``, each with the named ``metadata`` entries (dict name ->
+    inference models (:func:`inference_signatures`) into ``out_dir``, each with the named ``metadata`` entries (dict name ->
     bytes or str, :func:`tflite.metadata.embed_metadata`) when given; returns {kind: path}.
     ``module``: a :class:`tflite.student_module.StudentModule`; ``progress``: an optional
     :class:`pitune_tf.common.epoch_log.StepProgress` told of each file."""
@@ -112,8 +118,8 @@ def export_module(module, out_dir, quantized=True, metadata=None, progress=None)
         tf.saved_model.save(module, str(saved), signatures=module.concrete_signatures())
         builds = {"fp32": (module.signature_names, True, None)}
         if quantized:
-            builds["int8"] = (("infer",), False, "int8")
-            builds["fp16"] = (("infer",), False, "fp16")
+            builds["int8"] = (inference_signatures(module), False, "int8")
+            builds["fp16"] = (inference_signatures(module), False, "fp16")
         for kind, (keys, training, quantize) in builds.items():
             if progress is not None:
                 progress.begin(MODEL_FILES[kind])
@@ -179,7 +185,7 @@ def export_student(
                           progress=progress)
     files = {}
     for kind, path in paths.items():
-        required = module.signature_names if kind == "fp32" else ("infer",)
+        required = module.signature_names if kind == "fp32" else inference_signatures(module)
         Runtime(path, required=required)  # loads, signatures and shapes as expected
         files[kind] = {
             "path": path.name,
